@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what Switchyard needs to build and test, from Debian's packages only, when missing.
+# Usage: scripts/install-deps.sh [build|test|bench]   (each level includes the previous one)
+set -euo pipefail
+level=${1:-build}
+
+build_pkgs=(build-essential cmake ninja-build pkg-config
+  libboost1.81-dev libboost-json1.81-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
+  zlib1g-dev libzstd-dev libxxhash-dev libcurl4-openssl-dev libssl-dev
+  libgtest-dev libgmock-dev googletest clang-format clang-format-14)
+test_pkgs=(clang-14 libclang-rt-14-dev nodejs npm python3 python3-venv curl)
+bench_pkgs=(nginx wrk fio libbenchmark-dev)
+
+want=("${build_pkgs[@]}")
+case "$level" in
+  build) ;;
+  test) want+=("${test_pkgs[@]}") ;;
+  bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  # node/npm/python may come from outside Debian on a dev machine; accept a working binary.
+  case "$p" in
+    nodejs) command -v node >/dev/null && continue ;;
+    npm) command -v npm >/dev/null && continue ;;
+    python3) command -v python3 >/dev/null && continue ;;
+    python3-venv) python3 -c 'import venv, ensurepip' 2>/dev/null && continue ;;
+  esac
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,82 @@
+#include <gtest/gtest.h>
+
+#include "base/crc32c.h"
+#include "base/hash.h"
+#include "base/metrics.h"
+#include "base/status.h"
+#include "base/time_format.h"
+
+namespace sy {
+namespace {
+
+TEST(Crc32c, KnownVectors) {
+  // RFC 3720 B.4 test vectors.
+  std::string zeros(32, '\0');
+  EXPECT_EQ(crc32c::Value(zeros), 0x8A9136AAu);
+  std::string ones(32, '\xff');
+  EXPECT_EQ(crc32c::Value(ones), 0x62A8AB43u);
+  EXPECT_EQ(crc32c::Value("123456789"), 0xE3069283u);
+  // Extend == Value of the concatenation.
+  EXPECT_EQ(crc32c::Extend(crc32c::Value("12345"), "6789", 4), 0xE3069283u);
+}
+
+TEST(Time, FormatAndParseRoundTrip) {
+  EXPECT_EQ(FormatIso8601(TimestampMs(0)), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatIso8601(TimestampMs(1700000000123)), "2023-11-14T22:13:20.123Z");
+  EXPECT_EQ(ParseIso8601("2023-11-14T22:13:20.123Z")->value(), 1700000000123);
+  EXPECT_EQ(ParseIso8601("2023-11-14T23:13:20.123+01:00")->value(), 1700000000123);
+  EXPECT_EQ(ParseIso8601("2023-11-14T22:13:20.123456Z")->value(), 1700000000123);
+  EXPECT_EQ(ParseIso8601("2023-11-14T22:13:20Z")->value(), 1700000000000);
+  EXPECT_EQ(ParseIso8601("2023-11-14")->value(), 1699920000000);
+  EXPECT_EQ(FormatIso8601(TimestampMs(-1)), "1969-12-31T23:59:59.999Z");
+}
+
+TEST(Time, RejectsGarbage) {
+  for (const char* s : {"", "yesterday", "2023-13-01T00:00:00Z", "2023-02-30", "2023-11-14T25:00:00Z",
+                        "2023-11-14T22:13:20.Z", "2023-11-14T22:13:20Zjunk", "2023-1-4"}) {
+    EXPECT_FALSE(ParseIso8601(s).has_value()) << s;
+  }
+}
+
+TEST(Units, DurationsAndSizes) {
+  EXPECT_EQ(ParseDurationMs("500ms"), 500);
+  EXPECT_EQ(ParseDurationMs("4h"), 4 * 3600 * 1000);
+  EXPECT_FALSE(ParseDurationMs("4").has_value());
+  EXPECT_FALSE(ParseDurationMs("4 fortnights").has_value());
+  EXPECT_EQ(ParseByteSize("64MB"), 64 << 20);
+  EXPECT_EQ(ParseByteSize("512"), 512);
+  EXPECT_FALSE(ParseByteSize("MB").has_value());
+}
+
+TEST(Hash, PairIsStableAndUnambiguous) {
+  EXPECT_EQ(HashPair("web", "m1"), HashPair("web", "m1"));
+  EXPECT_NE(HashPair("ab", "c"), HashPair("a", "bc"));
+  EXPECT_NE(HashPair("web", "m1"), HashPair("backend", "m1"));
+}
+
+TEST(Metrics, RendersPrometheusText) {
+  MetricsRegistry r;
+  r.GetCounter("sy_events_total", "Events.", {{"source", "web"}})->Inc(3);
+  r.GetHistogram("sy_latency_seconds", "Latency.", {0.1, 1}, {})->Observe(0.5);
+  r.AddCallbackGauge("sy_lag", "Lag.", {{"consumer", "a\"b"}}, [] { return 7.0; });
+  std::string text = r.RenderPrometheus();
+  EXPECT_NE(text.find("# TYPE sy_events_total counter\nsy_events_total{source=\"web\"} 3\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("sy_latency_seconds_bucket{le=\"0.1\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("sy_latency_seconds_bucket{le=\"1\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("sy_latency_seconds_bucket{le=\"+Inf\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("sy_latency_seconds_count 1\n"), std::string::npos);
+  EXPECT_NE(text.find("sy_lag{consumer=\"a\\\"b\"} 7\n"), std::string::npos);
+}
+
+TEST(Result, CarriesValueOrStatus) {
+  Result<int> ok = 5;
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(*ok, 5);
+  Result<int> bad = InvalidArgument("nope");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace sy
