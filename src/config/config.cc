@@ -1,0 +1,314 @@
+#include "config/config.h"
+
+#include <openssl/evp.h>
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "base/time_format.h"
+
+namespace sy::config {
+namespace {
+
+// Walks YAML nodes against the expected schema, collecting every error with its line.
+class SchemaReader {
+ public:
+  explicit SchemaReader(std::string file) : file_(std::move(file)) {}
+
+  void Error(const YAML::Node& node, const std::string& key, const std::string& problem) {
+    int line = node.IsDefined() ? node.Mark().line + 1 : 0;
+    errors_ << file_ << ":" << line << ": " << key << ": " << problem << "\n";
+    has_errors_ = true;
+  }
+
+  // Checks that `node` is a map and has no keys outside `allowed`.
+  bool ExpectMap(const YAML::Node& node, const std::string& path,
+                 const std::set<std::string>& allowed) {
+    if (!node.IsMap()) {
+      Error(node, path.empty() ? "(top level)" : path, "expected a mapping");
+      return false;
+    }
+    for (const auto& kv : node) {
+      auto key = kv.first.as<std::string>();
+      if (!allowed.contains(key)) {
+        std::string known;
+        for (const auto& k : allowed)
+          known += (known.empty() ? "" : ", ") + k;
+        Error(kv.first, Join(path, key), "unknown key (known keys: " + known + ")");
+      }
+    }
+    return true;
+  }
+
+  static std::string Join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+
+  bool Required(const YAML::Node& parent, const std::string& path, const std::string& key) {
+    if (!parent[key]) {
+      Error(parent, Join(path, key), "required key is missing");
+      return false;
+    }
+    return true;
+  }
+
+  void String(const YAML::Node& parent, const std::string& path, const std::string& key,
+              std::string* out) {
+    YAML::Node n = parent[key];
+    if (!n) return;
+    if (!n.IsScalar()) return Error(n, Join(path, key), "expected a string");
+    *out = n.Scalar();
+  }
+
+  void Int(const YAML::Node& parent, const std::string& path, const std::string& key, int64_t lo,
+           int64_t hi, int64_t* out) {
+    YAML::Node n = parent[key];
+    if (!n) return;
+    int64_t v = 0;
+    if (!n.IsScalar() || !YAML::convert<int64_t>::decode(n, v)) {
+      return Error(n, Join(path, key), "expected an integer");
+    }
+    if (v < lo || v > hi) {
+      return Error(n, Join(path, key),
+                   "out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    }
+    *out = v;
+  }
+
+  void Duration(const YAML::Node& parent, const std::string& path, const std::string& key,
+                int64_t min_ms, int64_t* out_ms) {
+    YAML::Node n = parent[key];
+    if (!n) return;
+    auto v = n.IsScalar() ? ParseDurationMs(n.Scalar()) : std::nullopt;
+    if (!v) return Error(n, Join(path, key), "expected a duration such as 500ms, 30s, 5m, 4h");
+    if (*v < min_ms)
+      return Error(n, Join(path, key), "must be at least " + std::to_string(min_ms) + "ms");
+    *out_ms = *v;
+  }
+
+  void Size(const YAML::Node& parent, const std::string& path, const std::string& key,
+            int64_t min_bytes, int64_t* out) {
+    YAML::Node n = parent[key];
+    if (!n) return;
+    auto v = n.IsScalar() ? ParseByteSize(n.Scalar()) : std::nullopt;
+    if (!v) return Error(n, Join(path, key), "expected a size such as 512KB, 64MB, 1GB");
+    if (*v < min_bytes)
+      return Error(n, Join(path, key), "must be at least " + std::to_string(min_bytes) + " bytes");
+    *out = *v;
+  }
+
+  void StringList(const YAML::Node& parent, const std::string& path, const std::string& key,
+                  std::vector<std::string>* out) {
+    YAML::Node n = parent[key];
+    if (!n) return;
+    if (!n.IsSequence()) return Error(n, Join(path, key), "expected a list of strings");
+    out->clear();
+    for (const auto& item : n) {
+      if (!item.IsScalar()) return Error(item, Join(path, key), "expected a list of strings");
+      out->push_back(item.Scalar());
+    }
+  }
+
+  bool has_errors() const { return has_errors_; }
+  std::string errors() const { return errors_.str(); }
+
+ private:
+  std::string file_;
+  std::ostringstream errors_;
+  bool has_errors_ = false;
+};
+
+bool ValidName(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
+  }
+  return true;
+}
+
+void ReadLog(SchemaReader& r, const YAML::Node& n, LogConfig* log) {
+  const std::string p = "log";
+  if (!r.ExpectMap(n, p,
+                   {"fsync", "fsync_interval", "segment_size", "retention_size", "retention_age",
+                    "compression", "max_pending"}))
+    return;
+  if (auto f = n["fsync"]) {
+    std::string v = f.IsScalar() ? f.Scalar() : "";
+    if (v == "always")
+      log->fsync = FsyncPolicy::kAlways;
+    else if (v == "interval")
+      log->fsync = FsyncPolicy::kInterval;
+    else if (v == "never")
+      log->fsync = FsyncPolicy::kNever;
+    else
+      r.Error(f, "log.fsync", "expected one of: always, interval, never");
+  }
+  r.Duration(n, p, "fsync_interval", 1, &log->fsync_interval_ms);
+  r.Size(n, p, "segment_size", 1 << 20, &log->segment_bytes);
+  r.Size(n, p, "retention_size", 0, &log->retention_bytes);
+  r.Duration(n, p, "retention_age", 0, &log->retention_age_ms);
+  r.Size(n, p, "max_pending", 1 << 20, &log->max_pending_bytes);
+  if (auto c = n["compression"]) {
+    std::string v = c.IsScalar() ? c.Scalar() : "";
+    if (v == "none")
+      log->compression = Compression::kNone;
+    else if (v == "zstd")
+      log->compression = Compression::kZstd;
+    else
+      r.Error(c, "log.compression", "expected one of: none, zstd");
+  }
+}
+
+void ReadIngest(SchemaReader& r, const YAML::Node& n, IngestConfig* in) {
+  const std::string p = "ingest";
+  if (!r.ExpectMap(n, p,
+                   {"max_event_size", "max_request_size", "max_batch_events", "max_json_depth",
+                    "dedupe_window", "trusted_proxies", "cors_origins"}))
+    return;
+  r.Size(n, p, "max_event_size", 1024, &in->max_event_bytes);
+  r.Size(n, p, "max_request_size", 1024, &in->max_request_bytes);
+  r.Int(n, p, "max_batch_events", 1, 100'000, &in->max_batch_events);
+  r.Int(n, p, "max_json_depth", 4, 1024, &in->max_json_depth);
+  r.Duration(n, p, "dedupe_window", 0, &in->dedupe_window_ms);
+  r.StringList(n, p, "trusted_proxies", &in->trusted_proxies);
+  r.StringList(n, p, "cors_origins", &in->cors_origins);
+  if (in->max_event_bytes > in->max_request_bytes) {
+    r.Error(n, "ingest.max_event_size", "must not exceed ingest.max_request_size");
+  }
+}
+
+Result<Config> Parse(const YAML::Node& root, const std::string& file) {
+  SchemaReader r(file);
+  Config c;
+  c.file = file;
+  if (!r.ExpectMap(root, "",
+                   {"version", "listen", "data_dir", "io_threads", "log_level", "sources", "log",
+                    "ingest"})) {
+    return InvalidArgument(r.errors());
+  }
+  if (r.Required(root, "", "version")) {
+    int64_t v = 0;
+    r.Int(root, "", "version", 1, 1, &v);
+  }
+  if (auto l = root["listen"]) {
+    std::string s = l.IsScalar() ? l.Scalar() : "";
+    auto colon = s.rfind(':');
+    int port = -1;
+    if (colon != std::string::npos) {
+      try {
+        size_t used = 0;
+        port = std::stoi(s.substr(colon + 1), &used);
+        if (used != s.size() - colon - 1) port = -1;
+      } catch (...) {
+        port = -1;
+      }
+    }
+    if (colon == std::string::npos || colon == 0 || port < 0 || port > 65535) {
+      r.Error(l, "listen", "expected host:port, e.g. 127.0.0.1:8080");
+    } else {
+      c.listen_host = s.substr(0, colon);
+      if (c.listen_host.size() > 2 && c.listen_host.front() == '[' && c.listen_host.back() == ']')
+        c.listen_host = c.listen_host.substr(1, c.listen_host.size() - 2);
+      c.listen_port = static_cast<uint16_t>(port);
+    }
+  }
+  if (r.Required(root, "", "data_dir")) r.String(root, "", "data_dir", &c.data_dir);
+  r.Int(root, "", "io_threads", 0, 256, &c.io_threads);
+  r.String(root, "", "log_level", &c.log_level);
+  if (!std::set<std::string>{"debug", "info", "warn", "error", "off"}.contains(c.log_level)) {
+    r.Error(root["log_level"], "log_level", "expected one of: debug, info, warn, error, off");
+  }
+  if (r.Required(root, "", "sources")) {
+    YAML::Node s = root["sources"];
+    if (!s.IsSequence() || s.size() == 0) {
+      r.Error(s, "sources", "expected a non-empty list of sources");
+    } else {
+      std::set<std::string> names, keys;
+      for (size_t i = 0; i < s.size(); ++i) {
+        YAML::Node item = s[i];
+        std::string path = "sources[" + std::to_string(i) + "]";
+        if (!r.ExpectMap(item, path, {"name", "write_key", "write_key_sha256"})) continue;
+        SourceConfig src;
+        if (r.Required(item, path, "name")) r.String(item, path, "name", &src.name);
+        if (!src.name.empty() && !ValidName(src.name)) {
+          r.Error(item["name"], path + ".name", "use 1-64 letters, digits, '_' or '-'");
+        }
+        if (!names.insert(src.name).second) {
+          r.Error(item["name"], path + ".name", "duplicate source name '" + src.name + "'");
+        }
+        std::string key, key_hash;
+        r.String(item, path, "write_key", &key);
+        r.String(item, path, "write_key_sha256", &key_hash);
+        if (item["write_key"] && item["write_key_sha256"]) {
+          r.Error(item, path, "give write_key or write_key_sha256, not both");
+        } else if (item["write_key"]) {
+          if (key.empty()) r.Error(item["write_key"], path + ".write_key", "must not be empty");
+          src.write_key_sha256 = Sha256Hex(key);
+        } else if (item["write_key_sha256"]) {
+          bool hex = key_hash.size() == 64 &&
+                     key_hash.find_first_not_of("0123456789abcdef") == std::string::npos;
+          if (!hex)
+            r.Error(item["write_key_sha256"], path + ".write_key_sha256",
+                    "expected 64 lowercase hex digits");
+          src.write_key_sha256 = key_hash;
+        } else {
+          r.Error(item, path + ".write_key", "required key is missing");
+        }
+        if (!src.write_key_sha256.empty() && !keys.insert(src.write_key_sha256).second) {
+          r.Error(item, path + ".write_key", "the same write key is used by two sources");
+        }
+        c.sources.push_back(std::move(src));
+      }
+    }
+  }
+  if (auto n = root["log"]) ReadLog(r, n, &c.log);
+  if (auto n = root["ingest"]) ReadIngest(r, n, &c.ingest);
+  if (r.has_errors()) return InvalidArgument(r.errors());
+  return c;
+}
+
+}  // namespace
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned i = 0; i < len; ++i) {
+    out.push_back(kHex[md[i] >> 4]);
+    out.push_back(kHex[md[i] & 15]);
+  }
+  return out;
+}
+
+Result<Config> LoadConfigString(const std::string& yaml, const std::string& file_name) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(file_name + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  try {
+    return Parse(root, file_name);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(file_name + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
+Result<Config> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound("cannot read config file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto cfg = LoadConfigString(ss.str(), path);
+  if (!cfg.ok()) return cfg;
+  // data_dir is relative to the working directory, like every CLI path.
+  return cfg;
+}
+
+}  // namespace sy::config

@@ -1,0 +1,65 @@
+// Switchyard's configuration: one YAML file with `version: 1`, parsed into typed structs and
+// validated up front. Unknown keys, wrong types and missing required keys are errors naming the
+// file, line and key. A config that fails validation is never half-applied.
+//
+// Thread safety: Config is a plain value; LoadConfig is reentrant.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace sy::config {
+
+struct SourceConfig {
+  std::string name;
+  // SHA-256 (lowercase hex) of the write key: the key itself is never kept in memory past
+  // loading, nor written anywhere. Given in the file as `write_key` or `write_key_sha256`.
+  std::string write_key_sha256;
+};
+
+enum class FsyncPolicy { kAlways, kInterval, kNever };
+enum class Compression { kNone, kZstd };
+
+struct LogConfig {
+  FsyncPolicy fsync = FsyncPolicy::kAlways;
+  int64_t fsync_interval_ms = 10;
+  int64_t segment_bytes = 128LL << 20;
+  int64_t retention_bytes = 0;   // 0: no size cap
+  int64_t retention_age_ms = 0;  // 0: no age cap
+  Compression compression = Compression::kNone;
+  int64_t max_pending_bytes = 64LL << 20;
+};
+
+struct IngestConfig {
+  int64_t max_event_bytes = 32 * 1024;
+  int64_t max_request_bytes = 500 * 1024;
+  int64_t max_batch_events = 2500;
+  int64_t max_json_depth = 64;
+  int64_t dedupe_window_ms = 24LL * 3600 * 1000;
+  std::vector<std::string> trusted_proxies;  // peer IPs whose X-Forwarded-For is believed
+  std::vector<std::string> cors_origins = {"*"};
+};
+
+struct Config {
+  std::string file;  // where it was loaded from
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 8080;
+  std::string data_dir;
+  int64_t io_threads = 0;  // 0: one per core
+  std::string log_level = "info";
+  std::vector<SourceConfig> sources;
+  LogConfig log;
+  IngestConfig ingest;
+};
+
+// Parses and validates. Errors read "<file>:<line>: <key>: <problem>", one per line, all of them.
+Result<Config> LoadConfigFile(const std::string& path);
+Result<Config> LoadConfigString(const std::string& yaml, const std::string& file_name);
+
+// SHA-256 of `data` as lowercase hex.
+std::string Sha256Hex(std::string_view data);
+
+}  // namespace sy::config

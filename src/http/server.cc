@@ -1,0 +1,287 @@
+#include "http/server.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+
+#include <chrono>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "base/logging.h"
+
+namespace sy::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+namespace {
+std::shared_ptr<spdlog::logger> Log() {
+  static auto l = ModuleLogger("http");
+  return l;
+}
+}  // namespace
+
+// Per-I/O-thread state. Only touched from its own thread, except `active` (atomic).
+struct Worker {
+  asio::io_context io{1};
+  std::optional<tcp::acceptor> acceptor;
+  std::list<std::weak_ptr<Session>> sessions;
+  std::thread thread;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, Worker* worker, Handler* handler, const ServerOptions& options,
+          std::atomic<int>* active, std::atomic<bool>* stopping)
+      : stream_(std::move(socket)),
+        worker_(worker),
+        handler_(handler),
+        options_(options),
+        active_(active),
+        stopping_(stopping) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) peer_.ip = ep.address().to_string();
+    stream_.socket().set_option(tcp::no_delay(true), ec);
+  }
+
+  void Start() { ReadHeader(); }
+
+  // Called on the session's I/O thread (posted by Responder).
+  void Send(Response response) {
+    bool keep_alive = keep_alive_ && !stopping_->load();
+    response.keep_alive(keep_alive);
+    response.prepare_payload();
+    auto res = std::make_shared<Response>(std::move(response));
+    bhttp::async_write(stream_, *res,
+                       [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
+                         self->busy_ = false;
+                         self->active_->fetch_sub(1);
+                         if (ec || !keep_alive) return self->Close();
+                         self->ReadHeader();
+                       });
+  }
+
+  void CloseIfIdle() {
+    if (!busy_) Close();
+  }
+
+  asio::io_context& io() { return worker_->io; }
+
+ private:
+  void ReadHeader() {
+    parser_.emplace();
+    parser_->body_limit(options_.max_body_bytes);
+    parser_->header_limit(options_.max_header_bytes);
+    stream_.expires_after(std::chrono::seconds(options_.idle_timeout_seconds));
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnReadError(ec);
+    busy_ = true;
+    active_->fetch_add(1);
+    auto& req = parser_->get();
+    // Declared too large: answer now, without reading the body.
+    if (auto len = parser_->content_length(); len && *len > options_.max_body_bytes) {
+      keep_alive_ = false;
+      return Send(handler_->Reject(
+          413, "request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes", req));
+    }
+    if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
+      auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
+                                                                       req.version());
+      bhttp::async_write(stream_, *cont,
+                         [self = shared_from_this(), cont](beast::error_code wec, size_t) {
+                           if (wec) return self->Abort();
+                           self->ReadBody();
+                         });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    stream_.expires_after(std::chrono::seconds(30));
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
+  }
+
+  void OnBody(beast::error_code ec) {
+    if (ec == bhttp::error::body_limit) {
+      keep_alive_ = false;
+      return Send(handler_->Reject(
+          413, "request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes",
+          parser_->get()));
+    }
+    if (ec) return Abort();
+    stream_.expires_never();
+    keep_alive_ = parser_->get().keep_alive();
+    Request req = parser_->release();
+    handler_->Handle(std::move(req), peer_, Responder(shared_from_this()));
+  }
+
+  void OnReadError(beast::error_code ec) {
+    if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted ||
+        ec == beast::error::timeout || ec == asio::error::connection_reset ||
+        ec == asio::error::eof) {
+      return Close();
+    }
+    if (ec == bhttp::error::header_limit) {
+      busy_ = true;
+      active_->fetch_add(1);
+      keep_alive_ = false;
+      return Send(handler_->Reject(431, "request header too large", parser_->get()));
+    }
+    // Malformed HTTP: answer 400 once, then close.
+    busy_ = true;
+    active_->fetch_add(1);
+    keep_alive_ = false;
+    Send(handler_->Reject(400, "malformed HTTP request: " + ec.message(), parser_->get()));
+  }
+
+  void Abort() {
+    if (busy_) {
+      busy_ = false;
+      active_->fetch_sub(1);
+    }
+    Close();
+  }
+
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  Worker* worker_;
+  Handler* handler_;
+  const ServerOptions& options_;
+  std::atomic<int>* active_;
+  std::atomic<bool>* stopping_;
+  PeerInfo peer_;
+  bool keep_alive_ = true;
+  bool busy_ = false;  // a request is being handled or answered
+};
+
+Responder::Responder(std::shared_ptr<Session> session)
+    : session_(std::move(session)), used_(std::make_shared<std::atomic<bool>>(false)) {}
+
+void Responder::operator()(Response response) const {
+  if (used_->exchange(true)) return;
+  auto session = session_;
+  asio::post(session->io(),
+             [session, r = std::move(response)]() mutable { session->Send(std::move(r)); });
+}
+
+namespace {
+
+class BeastServer final : public Server {
+ public:
+  BeastServer(const ServerOptions& options, Handler* handler)
+      : options_(options), handler_(handler) {}
+  ~BeastServer() override { Stop(0); }
+
+  Status Listen() {
+    int n = options_.threads > 0
+                ? options_.threads
+                : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    beast::error_code ec;
+    auto addr = asio::ip::make_address(options_.host, ec);
+    if (ec) return InvalidArgument("bad listen address '" + options_.host + "': " + ec.message());
+    uint16_t port = options_.port;
+    for (int i = 0; i < n; ++i) {
+      auto w = std::make_unique<Worker>();
+      w->acceptor.emplace(w->io);
+      tcp::endpoint ep(addr, port);
+      w->acceptor->open(ep.protocol(), ec);
+      if (!ec) w->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+      if (!ec) w->acceptor->set_option(ReusePort(true), ec);
+      if (!ec) w->acceptor->bind(ep, ec);
+      if (!ec) w->acceptor->listen(asio::socket_base::max_listen_connections, ec);
+      if (ec) {
+        return Unavailable("cannot listen on " + options_.host + ":" + std::to_string(port) + ": " +
+                           ec.message());
+      }
+      port = w->acceptor->local_endpoint().port();
+      workers_.push_back(std::move(w));
+    }
+    port_ = port;
+    for (auto& w : workers_) {
+      Accept(w.get());
+      w->thread = std::thread([wp = w.get()] { wp->io.run(); });
+    }
+    Log()->info("listening address={}:{} io_threads={}", options_.host, port_, n);
+    return Status::Ok();
+  }
+
+  uint16_t port() const override { return port_; }
+
+  void Stop(int grace_ms) override {
+    if (stopped_.exchange(true)) return;
+    stopping_ = true;
+    for (auto& w : workers_) {
+      asio::post(w->io, [wp = w.get()] {
+        beast::error_code ec;
+        if (wp->acceptor) wp->acceptor->close(ec);
+        for (auto& ws : wp->sessions)
+          if (auto s = ws.lock()) s->CloseIfIdle();
+      });
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
+    while (active_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    for (auto& w : workers_)
+      w->io.stop();
+    for (auto& w : workers_)
+      if (w->thread.joinable()) w->thread.join();
+  }
+
+ private:
+  void Accept(Worker* w) {
+    w->acceptor->async_accept([this, w](beast::error_code ec, tcp::socket socket) {
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !w->acceptor->is_open()) return;
+        Log()->warn("accept failed error={}", ec.message());
+      } else {
+        auto s = std::make_shared<Session>(std::move(socket), w, handler_, options_, &active_,
+                                           &stopping_);
+        // Forget sessions that ended, so the list stays as long as the open connections.
+        w->sessions.remove_if([](const std::weak_ptr<Session>& p) { return p.expired(); });
+        w->sessions.push_back(s);
+        s->Start();
+      }
+      Accept(w);
+    });
+  }
+
+  ServerOptions options_;
+  Handler* handler_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<int> active_{0};
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> stopped_{false};
+  uint16_t port_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Handler* handler) {
+  auto server = std::make_unique<BeastServer>(options, handler);
+  SY_RETURN_IF_ERROR(server->Listen());
+  return std::unique_ptr<Server>(std::move(server));
+}
+
+}  // namespace sy::http
