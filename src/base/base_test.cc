@@ -32,8 +32,9 @@ TEST(Time, FormatAndParseRoundTrip) {
 }
 
 TEST(Time, RejectsGarbage) {
-  for (const char* s : {"", "yesterday", "2023-13-01T00:00:00Z", "2023-02-30", "2023-11-14T25:00:00Z",
-                        "2023-11-14T22:13:20.Z", "2023-11-14T22:13:20Zjunk", "2023-1-4"}) {
+  for (const char* s :
+       {"", "yesterday", "2023-13-01T00:00:00Z", "2023-02-30", "2023-11-14T25:00:00Z",
+        "2023-11-14T22:13:20.Z", "2023-11-14T22:13:20Zjunk", "2023-1-4"}) {
     EXPECT_FALSE(ParseIso8601(s).has_value()) << s;
   }
 }

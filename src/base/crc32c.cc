@@ -17,7 +17,8 @@ constexpr std::array<uint32_t, 256> MakeTable() {
   std::array<uint32_t, 256> t{};
   for (uint32_t i = 0; i < 256; ++i) {
     uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ kPoly : c >> 1;
+    for (int k = 0; k < 8; ++k)
+      c = (c & 1) ? (c >> 1) ^ kPoly : c >> 1;
     t[i] = c;
   }
   return t;
@@ -26,7 +27,8 @@ constexpr auto kTable = MakeTable();
 
 uint32_t ExtendPortable(uint32_t crc, const uint8_t* p, size_t n) {
   uint32_t c = ~crc;
-  for (size_t i = 0; i < n; ++i) c = kTable[(c ^ p[i]) & 0xff] ^ (c >> 8);
+  for (size_t i = 0; i < n; ++i)
+    c = kTable[(c ^ p[i]) & 0xff] ^ (c >> 8);
   return ~c;
 }
 
@@ -41,7 +43,8 @@ __attribute__((target("sse4.2"))) uint32_t ExtendSse42(uint32_t crc, const uint8
     n -= 8;
   }
   auto c32 = static_cast<uint32_t>(c);
-  while (n-- > 0) c32 = _mm_crc32_u8(c32, *p++);
+  while (n-- > 0)
+    c32 = _mm_crc32_u8(c32, *p++);
   return ~c32;
 }
 

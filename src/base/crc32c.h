@@ -10,7 +10,11 @@ namespace sy::crc32c {
 
 // Extend `crc` (of earlier bytes) with `n` more bytes. Value(data) == Extend(0, data, n).
 uint32_t Extend(uint32_t crc, const void* data, size_t n);
-inline uint32_t Value(const void* data, size_t n) { return Extend(0, data, n); }
-inline uint32_t Value(std::string_view s) { return Extend(0, s.data(), s.size()); }
+inline uint32_t Value(const void* data, size_t n) {
+  return Extend(0, data, n);
+}
+inline uint32_t Value(std::string_view s) {
+  return Extend(0, s.data(), s.size());
+}
 
 }  // namespace sy::crc32c

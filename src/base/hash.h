@@ -17,7 +17,9 @@ struct Hash128 {
 Hash128 HashPair(std::string_view a, std::string_view b);
 
 struct Hash128Hasher {
-  size_t operator()(const Hash128& h) const noexcept { return static_cast<size_t>(h.lo ^ (h.hi * 0x9E3779B97F4A7C15ull)); }
+  size_t operator()(const Hash128& h) const noexcept {
+    return static_cast<size_t>(h.lo ^ (h.hi * 0x9E3779B97F4A7C15ull));
+  }
 };
 
 }  // namespace sy

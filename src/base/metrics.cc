@@ -55,12 +55,14 @@ std::string FormatDouble(double v) {
 
 Histogram::Histogram(std::vector<double> bounds)
     : bounds_(std::move(bounds)), buckets_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
-  for (size_t i = 0; i <= bounds_.size(); ++i) buckets_[i] = 0;
+  for (size_t i = 0; i <= bounds_.size(); ++i)
+    buckets_[i] = 0;
 }
 
 void Histogram::Observe(double v) {
   size_t i = 0;
-  while (i < bounds_.size() && v > bounds_[i]) ++i;
+  while (i < bounds_.size() && v > bounds_[i])
+    ++i;
   buckets_[i].fetch_add(1, std::memory_order_relaxed);
   double cur = sum_.load(std::memory_order_relaxed);
   while (!sum_.compare_exchange_weak(cur, cur + v, std::memory_order_relaxed)) {
@@ -79,7 +81,8 @@ std::vector<uint64_t> Histogram::CumulativeCounts() const {
 }
 
 std::vector<double> LatencyBuckets() {
-  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 }
 
 MetricsRegistry::Series* MetricsRegistry::FindOrAdd(std::string_view name, std::string_view help,
@@ -151,8 +154,9 @@ std::string MetricsRegistry::RenderPrometheus() const {
           const Histogram& h = *s.histogram;
           auto counts = h.CumulativeCounts();
           for (size_t i = 0; i < h.bounds().size(); ++i) {
-            out += fmt::format("{}_bucket{} {}\n", name,
-                               RenderLabels(s.labels, "le", FormatDouble(h.bounds()[i])), counts[i]);
+            out +=
+                fmt::format("{}_bucket{} {}\n", name,
+                            RenderLabels(s.labels, "le", FormatDouble(h.bounds()[i])), counts[i]);
           }
           out += fmt::format("{}_bucket{} {}\n", name, RenderLabels(s.labels, "le", "+Inf"),
                              counts.back());

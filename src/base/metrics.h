@@ -89,8 +89,7 @@ class MetricsRegistry {
     std::string help;
     std::map<std::string, Series> series;  // keyed by rendered label set
   };
-  Series* FindOrAdd(std::string_view name, std::string_view help, Kind kind,
-                    const Labels& labels);
+  Series* FindOrAdd(std::string_view name, std::string_view help, Kind kind, const Labels& labels);
 
   mutable std::mutex mu_;
   std::map<std::string, Family, std::less<>> families_;

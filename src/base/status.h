@@ -48,15 +48,27 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
-inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
-inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
+inline Status NotFound(std::string m) {
+  return {StatusCode::kNotFound, std::move(m)};
+}
+inline Status Unavailable(std::string m) {
+  return {StatusCode::kUnavailable, std::move(m)};
+}
 inline Status ResourceExhausted(std::string m) {
   return {StatusCode::kResourceExhausted, std::move(m)};
 }
-inline Status IoError(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
-inline Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
-inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status IoError(std::string m) {
+  return {StatusCode::kIoError, std::move(m)};
+}
+inline Status DataLoss(std::string m) {
+  return {StatusCode::kDataLoss, std::move(m)};
+}
+inline Status Internal(std::string m) {
+  return {StatusCode::kInternal, std::move(m)};
+}
 inline Status FailedPrecondition(std::string m) {
   return {StatusCode::kFailedPrecondition, std::move(m)};
 }
@@ -65,7 +77,7 @@ inline Status FailedPrecondition(std::string m) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT
     assert(!std::get<Status>(v_).ok() && "Result constructed from an OK status");
   }
@@ -90,25 +102,26 @@ class [[nodiscard]] Result {
 }  // namespace sy
 
 // Propagate a non-OK Status to the caller.
-#define SY_RETURN_IF_ERROR(expr)          \
-  do {                                    \
-    ::sy::Status sy_status_ = (expr);     \
+#define SY_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::sy::Status sy_status_ = (expr);        \
     if (!sy_status_.ok()) return sy_status_; \
   } while (0)
 
 #define SY_CONCAT_INNER(a, b) a##b
 #define SY_CONCAT(a, b) SY_CONCAT_INNER(a, b)
 // Declare `lhs` from a Result, or return its Status.
-#define SY_ASSIGN_OR_RETURN(lhs, expr) SY_ASSIGN_OR_RETURN_IMPL(SY_CONCAT(sy_r_, __LINE__), lhs, expr)
+#define SY_ASSIGN_OR_RETURN(lhs, expr) \
+  SY_ASSIGN_OR_RETURN_IMPL(SY_CONCAT(sy_r_, __LINE__), lhs, expr)
 #define SY_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                             \
   if (!tmp.ok()) return tmp.status();            \
   lhs = std::move(tmp).value()
 
 // Always-on invariant check: crash with a message for "can't happen" states.
-#define SY_CHECK(cond)                                                              \
-  do {                                                                              \
-    if (!(cond)) ::sy::internal::CheckFailed(#cond, __FILE__, __LINE__);            \
+#define SY_CHECK(cond)                                                   \
+  do {                                                                   \
+    if (!(cond)) ::sy::internal::CheckFailed(#cond, __FILE__, __LINE__); \
   } while (0)
 
 namespace sy::internal {

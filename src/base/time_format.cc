@@ -29,7 +29,9 @@ void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
   *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2);
 }
 
-bool IsLeap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool IsLeap(int64_t y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 unsigned DaysInMonth(int64_t y, unsigned m) {
   static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -76,7 +78,8 @@ std::optional<TimestampMs> ParseIso8601(std::string_view s) {
   if (!Digits(s, 0, 4, &y) || s.size() < 10 || s[4] != '-' || !Digits(s, 5, 2, &mo) ||
       s[7] != '-' || !Digits(s, 8, 2, &d))
     return std::nullopt;
-  if (mo < 1 || mo > 12 || d < 1 || static_cast<unsigned>(d) > DaysInMonth(y, static_cast<unsigned>(mo)))
+  if (mo < 1 || mo > 12 || d < 1 ||
+      static_cast<unsigned>(d) > DaysInMonth(y, static_cast<unsigned>(mo)))
     return std::nullopt;
   size_t p = 10;
   int64_t frac_ms = 0;
@@ -101,7 +104,8 @@ std::optional<TimestampMs> ParseIso8601(std::string_view s) {
         ++p;
       }
       if (digits == 0) return std::nullopt;
-      for (int i = digits; i < 3; ++i) frac_ms *= 10;
+      for (int i = digits; i < 3; ++i)
+        frac_ms *= 10;
     }
     if (p < s.size()) {
       if (s[p] == 'Z' || s[p] == 'z') {
@@ -130,17 +134,19 @@ std::optional<TimestampMs> ParseIso8601(std::string_view s) {
 }
 
 namespace {
-std::optional<int64_t> ParseWithUnits(std::string_view s,
-                                      std::initializer_list<std::pair<std::string_view, int64_t>> units,
-                                      bool unit_optional) {
+std::optional<int64_t> ParseWithUnits(
+    std::string_view s, std::initializer_list<std::pair<std::string_view, int64_t>> units,
+    bool unit_optional) {
   size_t i = 0;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])))
+    ++i;
   if (i == 0) return std::nullopt;
   int64_t n = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + i, n);
   if (ec != std::errc() || ptr != s.data() + i) return std::nullopt;
   std::string_view unit = s.substr(i);
-  while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
+  while (!unit.empty() && unit.front() == ' ')
+    unit.remove_prefix(1);
   if (unit.empty()) return unit_optional ? std::optional<int64_t>(n) : std::nullopt;
   for (auto& [name, mult] : units) {
     if (unit == name) {
@@ -153,8 +159,8 @@ std::optional<int64_t> ParseWithUnits(std::string_view s,
 }  // namespace
 
 std::optional<int64_t> ParseDurationMs(std::string_view s) {
-  return ParseWithUnits(s, {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}},
-                        false);
+  return ParseWithUnits(
+      s, {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}}, false);
 }
 
 std::optional<int64_t> ParseByteSize(std::string_view s) {

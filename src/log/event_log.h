@@ -29,10 +29,10 @@ namespace sy::log {
 
 // One event as handed to the log. The log treats `payload` as opaque bytes.
 struct LogRecord {
-  std::string source;      // source name the event came in through ("web")
-  std::string message_id;  // the event's messageId (dedupe key part; Kafka header later)
-  TimestampMs received_at; // server receive time; the log's time index uses it
-  std::string payload;     // the stored event, UTF-8 JSON
+  std::string source;       // source name the event came in through ("web")
+  std::string message_id;   // the event's messageId (dedupe key part; Kafka header later)
+  TimestampMs received_at;  // server receive time; the log's time index uses it
+  std::string payload;      // the stored event, UTF-8 JSON
 };
 
 // One event as read back, with its position.
