@@ -1,0 +1,69 @@
+// Env: the file-system seam of the local event log (after LevelDB's Env). Every file operation
+// the log performs goes through an Env, so tests can inject short writes, fsync failures, a full
+// disk or a crash (FaultInjectionEnv) without touching the log's code.
+//
+// Thread safety: Env methods are thread-safe. A WritableFile is used by one thread at a time (the
+// log's writer thread, or the thread committing a cursor). A RandomAccessFile is thread-safe
+// (pread), so readers share one per segment.
+//
+// Error mapping: ENOSPC/EDQUOT → kResourceExhausted; every other errno → kIoError.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+
+namespace sy::log {
+
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+  // Writes all of `data` at `offset` (retrying short writes). On error some prefix of `data` may
+  // have reached the file.
+  virtual Status WriteAt(uint64_t offset, std::string_view data) = 0;
+  // fdatasync: on OK, every byte written so far (and the file size) survives a power loss.
+  virtual Status Sync() = 0;
+  virtual Status Truncate(uint64_t size) = 0;
+};
+
+class RandomAccessFile {
+ public:
+  virtual ~RandomAccessFile() = default;
+  // Reads up to `n` bytes at `offset` into `scratch`; returns the count (short only at EOF).
+  virtual Result<size_t> ReadAt(uint64_t offset, size_t n, char* scratch) const = 0;
+  virtual Result<uint64_t> Size() const = 0;
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+
+  // Opens `path` for writing, creating it if missing; `truncate` empties an existing file.
+  virtual Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path,
+                                                             bool truncate) = 0;
+  virtual Result<std::unique_ptr<RandomAccessFile>> OpenReadable(const std::string& path) = 0;
+  virtual Status CreateDirIfMissing(const std::string& path) = 0;
+  // Names (not paths) of the entries of `dir`, without "." and "..".
+  virtual Result<std::vector<std::string>> ListDir(const std::string& dir) = 0;
+  // fsync of a directory: makes creations, renames and deletions in it durable.
+  virtual Status SyncDir(const std::string& dir) = 0;
+  virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  virtual Status RemoveFile(const std::string& path) = 0;
+  virtual bool FileExists(const std::string& path) = 0;
+
+  // The process-wide POSIX implementation; never destroyed.
+  static Env* Default();
+};
+
+// Writes `data` to `path` atomically and durably: write `path`.tmp, fsync, rename over `path`,
+// fsync the directory. After OK, a crash leaves either the old or the new content, never a mix.
+Status WriteFileAtomically(Env* env, const std::string& path, std::string_view data);
+
+// Reads a whole (small) file.
+Result<std::string> ReadWholeFile(Env* env, const std::string& path);
+
+}  // namespace sy::log
