@@ -176,13 +176,18 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 Responder::Responder(std::shared_ptr<Session> session)
-    : session_(std::move(session)), used_(std::make_shared<std::atomic<bool>>(false)) {}
+    : send_([session = std::move(session)](Response r) {
+        asio::post(session->io(),
+                   [session, r = std::move(r)]() mutable { session->Send(std::move(r)); });
+      }),
+      used_(std::make_shared<std::atomic<bool>>(false)) {}
+
+Responder::Responder(std::function<void(Response)> send)
+    : send_(std::move(send)), used_(std::make_shared<std::atomic<bool>>(false)) {}
 
 void Responder::operator()(Response response) const {
   if (used_->exchange(true)) return;
-  auto session = session_;
-  asio::post(session->io(),
-             [session, r = std::move(response)]() mutable { session->Send(std::move(r)); });
+  send_(std::move(response));
 }
 
 namespace {

@@ -32,10 +32,12 @@ class Session;
 class Responder {
  public:
   explicit Responder(std::shared_ptr<Session> session);
+  // For tests and in-process callers: `send` receives the response.
+  explicit Responder(std::function<void(Response)> send);
   void operator()(Response response) const;
 
  private:
-  std::shared_ptr<Session> session_;
+  std::function<void(Response)> send_;
   std::shared_ptr<std::atomic<bool>> used_;
 };
 

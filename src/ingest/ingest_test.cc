@@ -1,0 +1,405 @@
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <boost/beast/core/detail/base64.hpp>
+#include <boost/json.hpp>
+#include <filesystem>
+
+#include "ingest/body_decoder.h"
+#include "ingest/dedupe_index.h"
+#include "ingest/source_table.h"
+#include "ingest/tracking_api.h"
+#include "tests/support/memory_event_log.h"
+
+namespace sy::ingest {
+namespace {
+
+namespace json = boost::json;
+namespace bhttp = http::bhttp;
+
+std::string Gzip(std::string_view in) {
+  z_stream zs{};
+  deflateInit2(&zs, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&zs, in.size()) + 32, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+std::string Basic(std::string_view user_colon_pass) {
+  namespace b = boost::beast::detail::base64;
+  std::string out(b::encoded_size(user_colon_pass.size()), '\0');
+  out.resize(b::encode(out.data(), user_colon_pass.data(), user_colon_pass.size()));
+  return "Basic " + out;
+}
+
+TEST(BodyDecoder, IdentityAndGzip) {
+  EXPECT_EQ(*DecodeBody("", std::string("{}"), 10), "{}");
+  EXPECT_EQ(*DecodeBody("gzip", Gzip("{\"a\":1}"), 100), "{\"a\":1}");
+  EXPECT_EQ(*DecodeBody("GZIP ", Gzip("x") + Gzip("y"), 100), "xy");  // concatenated members
+}
+
+TEST(BodyDecoder, GzipBombIsCutOffEarly) {
+  std::string bomb = Gzip(std::string(50 << 20, 'a'));  // 50 MB of 'a' is ~50 KB gzipped
+  ASSERT_LT(bomb.size(), 100u << 10);
+  auto r = DecodeBody("gzip", std::move(bomb), 500 * 1024);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
+}
+
+TEST(BodyDecoder, Errors) {
+  EXPECT_EQ(DecodeBody("", std::string(11, 'x'), 10).status().code(),
+            StatusCode::kResourceExhausted);
+  EXPECT_EQ(DecodeBody("gzip", std::string("not gzip"), 100).status().code(),
+            StatusCode::kInvalidArgument);
+  std::string truncated = Gzip(std::string(1000, 'q'));
+  truncated.resize(truncated.size() / 2);
+  EXPECT_EQ(DecodeBody("gzip", std::move(truncated), 5000).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(DecodeBody("br", std::string("x"), 100).status().code(),
+            StatusCode::kFailedPrecondition);
+}
+
+TEST(Auth, BasicHeader) {
+  EXPECT_EQ(WriteKeyFromBasicAuth(Basic("wk_web_demo:")), "wk_web_demo");
+  EXPECT_EQ(WriteKeyFromBasicAuth(Basic("wk:ignored")), "wk");
+  EXPECT_EQ(WriteKeyFromBasicAuth("basic " + Basic("wk:").substr(6)), "wk");
+  EXPECT_FALSE(WriteKeyFromBasicAuth("Bearer abc"));
+  EXPECT_FALSE(WriteKeyFromBasicAuth("Basic !!!!"));
+  EXPECT_FALSE(WriteKeyFromBasicAuth(Basic(":")));
+  EXPECT_FALSE(WriteKeyFromBasicAuth(""));
+}
+
+TEST(Auth, SourceTableHoldsOnlyDigests) {
+  SourceTable t({{"web", config::Sha256Hex("wk_web")}, {"backend", config::Sha256Hex("wk_be")}});
+  EXPECT_EQ(t.Lookup("wk_web"), "web");
+  EXPECT_EQ(t.Lookup("wk_be"), "backend");
+  EXPECT_FALSE(t.Lookup("wk_other"));
+  EXPECT_FALSE(t.Lookup(""));
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = std::filesystem::temp_directory_path() /
+            ("sy_ingest_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string str() const { return path_.string(); }
+
+ private:
+  static inline int counter_ = 0;
+  std::filesystem::path path_;
+};
+
+TEST(Dedupe, ClaimCommitRelease) {
+  TempDir dir;
+  FakeClock clock;
+  testing::MemoryEventLog log;
+  auto idx = *DedupeIndex::Open({dir.str(), 60'000, &clock}, &log);
+  Hash128 a = DedupeIndex::Key("web", "m1");
+  EXPECT_EQ(idx->Claim(a, 1), DedupeIndex::ClaimResult::kNew);
+  EXPECT_EQ(idx->Claim(a, 1), DedupeIndex::ClaimResult::kDuplicate);  // same request
+  EXPECT_EQ(idx->Claim(a, 2), DedupeIndex::ClaimResult::kInFlight);   // another request
+  idx->Release({a}, 1);
+  EXPECT_EQ(idx->Claim(a, 2), DedupeIndex::ClaimResult::kNew);
+  idx->Commit({a}, clock.Now(), Offset(1));
+  EXPECT_EQ(idx->Claim(a, 3), DedupeIndex::ClaimResult::kDuplicate);
+  EXPECT_EQ(idx->Claim(DedupeIndex::Key("backend", "m1"), 3), DedupeIndex::ClaimResult::kNew);
+  clock.Advance(std::chrono::milliseconds(60'001));
+  EXPECT_EQ(idx->Claim(a, 4), DedupeIndex::ClaimResult::kNew);  // window passed
+}
+
+TEST(Dedupe, WindowSurvivesRestartThroughJournalAndLogTail) {
+  TempDir dir;
+  FakeClock clock;
+  testing::MemoryEventLog log;
+  Hash128 a = DedupeIndex::Key("web", "journaled");
+  Hash128 b = DedupeIndex::Key("web", "only-in-log");
+  {
+    auto idx = *DedupeIndex::Open({dir.str(), 60'000, &clock}, &log);
+    ASSERT_EQ(idx->Claim(a, 1), DedupeIndex::ClaimResult::kNew);
+    log.Append({{"web", "journaled", clock.Now(), "{}"}}, [](const log::AppendResult&) {});
+    idx->Commit({a}, clock.Now(), Offset(1));
+    ASSERT_TRUE(idx->Flush().ok());
+    // Stored after the last flush: must be recovered from the log's tail.
+    ASSERT_EQ(idx->Claim(b, 2), DedupeIndex::ClaimResult::kNew);
+    log.Append({{"web", "only-in-log", clock.Now(), "{}"}}, [](const log::AppendResult&) {});
+    idx->Commit({b}, clock.Now(), Offset(2));
+  }  // "crash": no final flush
+  auto idx = *DedupeIndex::Open({dir.str(), 60'000, &clock}, &log);
+  EXPECT_EQ(idx->Claim(a, 9), DedupeIndex::ClaimResult::kDuplicate);
+  EXPECT_EQ(idx->Claim(b, 9), DedupeIndex::ClaimResult::kDuplicate);
+  EXPECT_EQ(idx->Claim(DedupeIndex::Key("web", "new"), 9), DedupeIndex::ClaimResult::kNew);
+}
+
+TEST(Dedupe, TornJournalTailIsIgnored) {
+  TempDir dir;
+  FakeClock clock;
+  testing::MemoryEventLog log;
+  {
+    auto idx = *DedupeIndex::Open({dir.str(), 60'000, &clock}, &log);
+    idx->Claim(DedupeIndex::Key("web", "x"), 1);
+    idx->Commit({DedupeIndex::Key("web", "x")}, clock.Now(), Offset(1));
+    ASSERT_TRUE(idx->Flush().ok());
+  }
+  {
+    FILE* f = std::fopen((dir.str() + "/dedupe.journal").c_str(), "ab");
+    std::fputs("SYDJgarbage", f);
+    std::fclose(f);
+  }
+  auto idx = DedupeIndex::Open({dir.str(), 60'000, &clock}, &log);
+  ASSERT_TRUE(idx.ok()) << idx.status().ToString();
+  EXPECT_EQ((*idx)->Claim(DedupeIndex::Key("web", "x"), 2), DedupeIndex::ClaimResult::kDuplicate);
+}
+
+// Drives TrackingApi directly, with an in-memory log.
+class TrackingApiTest : public ::testing::Test {
+ protected:
+  TrackingApiTest()
+      : sources_({{"web", config::Sha256Hex("wk_web")}, {"backend", config::Sha256Hex("wk_be")}}) {
+    dedupe_ = *DedupeIndex::Open({dir_.str(), 24LL * 3600 * 1000, &clock_}, &log_);
+    api_ = std::make_unique<TrackingApi>(options_, &sources_, &log_, dedupe_.get(), &clock_,
+                                         &metrics_);
+  }
+
+  http::Response Post(std::string target, std::string body, std::string auth = "",
+                      std::string encoding = "", std::string peer = "10.1.2.3",
+                      std::string xff = "") {
+    http::Request req{bhttp::verb::post, target, 11};
+    if (!auth.empty()) req.set(bhttp::field::authorization, auth);
+    if (!encoding.empty()) req.set(bhttp::field::content_encoding, encoding);
+    if (!xff.empty()) req.set("X-Forwarded-For", xff);
+    req.set(bhttp::field::origin, "https://shop.example");
+    req.body() = std::move(body);
+    std::optional<http::Response> out;
+    api_->Handle(std::move(req), {peer},
+                 http::Responder([&](http::Response r) { out = std::move(r); }));
+    EXPECT_TRUE(out.has_value());
+    return out ? *out : http::Response{};
+  }
+
+  json::object Body(const http::Response& r) { return json::parse(r.body()).as_object(); }
+  size_t Stored() { return log_.Entries().size(); }
+  json::object StoredEvent(size_t i) {
+    return json::parse(log_.Entries().at(i).payload).as_object();
+  }
+
+  TempDir dir_;
+  FakeClock clock_;
+  testing::MemoryEventLog log_;
+  MetricsRegistry metrics_;
+  config::IngestConfig options_;
+  SourceTable sources_;
+  std::unique_ptr<DedupeIndex> dedupe_;
+  std::unique_ptr<TrackingApi> api_;
+};
+
+TEST_F(TrackingApiTest, TrackWithBasicAuthIsStoredEnriched) {
+  auto r = Post("/v1/track", R"({"userId":"u1","event":"Signed Up","properties":{"plan":"pro"}})",
+                Basic("wk_web:"));
+  EXPECT_EQ(r.result_int(), 200);
+  EXPECT_EQ(r.body(), R"({"success":true})");
+  EXPECT_EQ(r[bhttp::field::access_control_allow_origin], "https://shop.example");
+  ASSERT_EQ(Stored(), 1u);
+  auto e = StoredEvent(0);
+  EXPECT_EQ(e.at("type").as_string(), "track");
+  EXPECT_EQ(e.at("event").as_string(), "Signed Up");
+  EXPECT_EQ(e.at("context").at("ip").as_string(), "10.1.2.3");
+  EXPECT_TRUE(e.contains("messageId"));
+  EXPECT_TRUE(e.contains("receivedAt"));
+  EXPECT_EQ(log_.Entries()[0].source, "web");
+}
+
+TEST_F(TrackingApiTest, AllShortPathsMapToTheirTypes) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"/v1/t", "track"},           {"/v1/i", "identify"}, {"/v1/p", "page"},
+      {"/v1/s", "screen"},          {"/v1/g", "group"},    {"/v1/a", "alias"},
+      {"/v1/identify", "identify"}, {"/v1/page", "page"},  {"/v1/screen", "screen"},
+      {"/v1/group", "group"},       {"/v1/alias", "alias"}};
+  for (auto [path, type] : cases) {
+    auto r = Post(
+        path, R"({"userId":"u","event":"e","groupId":"g","previousId":"p","writeKey":"wk_be"})");
+    ASSERT_EQ(r.result_int(), 200) << path << r.body();
+    auto e = StoredEvent(Stored() - 1);
+    EXPECT_EQ(e.at("type").as_string(), type) << path;
+    EXPECT_FALSE(e.contains("writeKey"));
+    EXPECT_EQ(log_.Entries().back().source, "backend");
+  }
+}
+
+TEST_F(TrackingApiTest, AuthFailures) {
+  auto r = Post("/v1/track", R"({"userId":"u","event":"e"})");
+  EXPECT_EQ(r.result_int(), 401);
+  EXPECT_EQ(Body(r).at("error").as_string(), "missing_write_key");
+  r = Post("/v1/track", R"({"userId":"u","event":"e","writeKey":"nope"})");
+  EXPECT_EQ(r.result_int(), 401);
+  EXPECT_EQ(Body(r).at("error").as_string(), "unknown_write_key");
+  EXPECT_EQ(Stored(), 0u);
+}
+
+TEST_F(TrackingApiTest, BadBodies) {
+  EXPECT_EQ(Post("/v1/track", "{not json", Basic("wk_web:")).result_int(), 400);
+  EXPECT_EQ(Post("/v1/track", "[1,2]", Basic("wk_web:")).result_int(), 400);
+  std::string deep(100, '[');
+  auto r =
+      Post("/v1/track",
+           R"({"userId":"u","event":"e","properties":{"x":)" + deep + std::string(100, ']') + "}}",
+           Basic("wk_web:"));
+  EXPECT_EQ(r.result_int(), 400);
+  EXPECT_EQ(Body(r).at("error").as_string(), "too_deep");
+  EXPECT_EQ(Post("/v1/track", std::string("{\"userId\":\"\xff\"}"), Basic("wk_web:")).result_int(),
+            400);
+  EXPECT_EQ(Post("/v1/track", "{}", Basic("wk_web:"), "br").result_int(), 415);
+  EXPECT_EQ(Post("/v1/track", "{}", Basic("wk_web:"), "gzip").result_int(), 400);
+  EXPECT_EQ(Post("/v1/track", R"({"event":"e"})", Basic("wk_web:")).result_int(), 400);
+  EXPECT_EQ(Post("/v1/nope", "{}", Basic("wk_web:")).result_int(), 404);
+  EXPECT_EQ(Stored(), 0u);
+}
+
+TEST_F(TrackingApiTest, GzipBodyAndDecompressedLimit) {
+  auto r = Post("/v1/track", Gzip(R"({"userId":"u","event":"e"})"), Basic("wk_web:"), "gzip");
+  EXPECT_EQ(r.result_int(), 200);
+  std::string big = R"({"batch":[],"pad":")" + std::string(600 * 1024, 'x') + "\"}";
+  r = Post("/v1/batch", Gzip(big), Basic("wk_web:"), "gzip");
+  EXPECT_EQ(r.result_int(), 413);
+  EXPECT_EQ(Stored(), 1u);
+}
+
+TEST_F(TrackingApiTest, BatchPartialRejectionNamesEveryBadEvent) {
+  auto r = Post("/v1/batch", R"({"batch":[
+      {"type":"track","userId":"u","event":"ok1"},
+      {"type":"track","userId":"u"},
+      {"userId":"u"},
+      7,
+      {"type":"identify","anonymousId":"a","traits":{"email":"x@y"}}]})",
+                Basic("wk_web:"));
+  ASSERT_EQ(r.result_int(), 200);
+  auto b = Body(r);
+  EXPECT_EQ(b.at("success").as_bool(), false);
+  EXPECT_EQ(b.at("stored").as_int64(), 2);
+  auto& rej = b.at("rejected").as_array();
+  ASSERT_EQ(rej.size(), 3u);
+  EXPECT_EQ(rej[0].at("index").as_int64(), 1);
+  EXPECT_EQ(rej[0].at("code").as_string(), "missing_event");
+  EXPECT_EQ(rej[1].at("index").as_int64(), 2);
+  EXPECT_EQ(rej[1].at("code").as_string(), "missing_type");
+  EXPECT_EQ(rej[2].at("index").as_int64(), 3);
+  EXPECT_EQ(rej[2].at("code").as_string(), "not_an_object");
+  EXPECT_EQ(Stored(), 2u);
+  std::string text = metrics_.RenderPrometheus();
+  EXPECT_NE(text.find(R"(switchyard_ingest_events_rejected_total{reason="missing_event"} 1)"),
+            std::string::npos);
+  EXPECT_NE(text.find(R"(switchyard_ingest_events_rejected_total{reason="not_an_object"} 1)"),
+            std::string::npos);
+}
+
+TEST_F(TrackingApiTest, AllInvalidIs400AndOverLimitBatchIs413) {
+  auto r = Post("/v1/batch", R"({"batch":[{"type":"track","userId":"u"}]})", Basic("wk_web:"));
+  EXPECT_EQ(r.result_int(), 400);
+  EXPECT_EQ(Body(r).at("rejected").as_array().size(), 1u);
+  std::string batch = R"({"batch":[)";
+  for (int i = 0; i < 2501; ++i)
+    batch += std::string(i ? "," : "") + R"({"type":"track","userId":"u","event":"e"})";
+  batch += "]}";
+  r = Post("/v1/batch", batch, Basic("wk_web:"));
+  EXPECT_EQ(r.result_int(), 413);
+  EXPECT_EQ(Body(r).at("error").as_string(), "too_many_events");
+  EXPECT_EQ(Stored(), 0u);
+}
+
+TEST_F(TrackingApiTest, BatchMergesTopLevelContextAndIntegrations) {
+  auto r = Post("/v1/batch",
+                R"({"context":{"library":{"name":"analytics-node"}},"integrations":{"All":false},
+      "batch":[{"type":"page","userId":"u","context":{"page":{"path":"/"}}}]})",
+                Basic("wk_web:"));
+  ASSERT_EQ(r.result_int(), 200);
+  auto e = StoredEvent(0);
+  EXPECT_EQ(e.at("context").at("library").at("name").as_string(), "analytics-node");
+  EXPECT_EQ(e.at("context").at("page").at("path").as_string(), "/");
+  EXPECT_EQ(e.at("integrations").at("All").as_bool(), false);
+}
+
+TEST_F(TrackingApiTest, DuplicatesAreAcknowledgedNotStored) {
+  std::string ev = R"({"userId":"u","event":"e","messageId":"dup-1"})";
+  EXPECT_EQ(Post("/v1/track", ev, Basic("wk_web:")).result_int(), 200);
+  EXPECT_EQ(Post("/v1/track", ev, Basic("wk_web:")).result_int(), 200);
+  EXPECT_EQ(Stored(), 1u);
+  EXPECT_EQ(Post("/v1/track", ev, Basic("wk_be:")).result_int(), 200);  // another source
+  EXPECT_EQ(Stored(), 2u);
+  // Twice in one batch: stored once.
+  EXPECT_EQ(
+      Post(
+          "/v1/batch",
+          R"({"batch":[{"type":"track","userId":"u","event":"e","messageId":"b"},{"type":"track","userId":"u","event":"e","messageId":"b"}]})",
+          Basic("wk_web:"))
+          .result_int(),
+      200);
+  EXPECT_EQ(Stored(), 3u);
+}
+
+TEST_F(TrackingApiTest, FailedAppendIs503AndTheRetryIsStored) {
+  log_.fail_with = ResourceExhausted("disk full");
+  std::string ev = R"({"userId":"u","event":"e","messageId":"m-503"})";
+  auto r = Post("/v1/track", ev, Basic("wk_web:"));
+  EXPECT_EQ(r.result_int(), 503);
+  EXPECT_EQ(r[bhttp::field::retry_after], "1");
+  EXPECT_EQ(Stored(), 0u);
+  log_.fail_with = Status::Ok();
+  EXPECT_EQ(Post("/v1/track", ev, Basic("wk_web:")).result_int(), 200);
+  EXPECT_EQ(Stored(), 1u);
+}
+
+TEST_F(TrackingApiTest, AnswerWaitsForDurabilityAndInFlightDuplicateIsRetried) {
+  log_.hold_appends = true;
+  std::optional<http::Response> first;
+  http::Request req{bhttp::verb::post, "/v1/track", 11};
+  req.body() = R"({"userId":"u","event":"e","messageId":"slow","writeKey":"wk_web"})";
+  api_->Handle(std::move(req), {"10.0.0.1"},
+               http::Responder([&](http::Response r) { first = std::move(r); }));
+  EXPECT_FALSE(first.has_value());  // not durable yet: no answer
+  auto second =
+      Post("/v1/track", R"({"userId":"u","event":"e","messageId":"slow"})", Basic("wk_web:"));
+  EXPECT_EQ(second.result_int(), 503);
+  log_.ReleaseHeld();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->result_int(), 200);
+  log_.hold_appends = false;
+  EXPECT_EQ(Post("/v1/track", R"({"userId":"u","event":"e","messageId":"slow"})", Basic("wk_web:"))
+                .result_int(),
+            200);
+  EXPECT_EQ(Stored(), 1u);
+}
+
+TEST_F(TrackingApiTest, ForwardedForOnlyFromTrustedProxies) {
+  options_.trusted_proxies = {"10.0.0.9"};
+  api_ =
+      std::make_unique<TrackingApi>(options_, &sources_, &log_, dedupe_.get(), &clock_, &metrics_);
+  Post("/v1/track", R"({"userId":"u","event":"e"})", Basic("wk_web:"), "", "10.0.0.9",
+       "198.51.100.7, 10.0.0.9");
+  Post("/v1/track", R"({"userId":"u","event":"e"})", Basic("wk_web:"), "", "10.0.0.8",
+       "198.51.100.7");
+  ASSERT_EQ(Stored(), 2u);
+  EXPECT_EQ(StoredEvent(0).at("context").at("ip").as_string(), "198.51.100.7");
+  EXPECT_EQ(StoredEvent(1).at("context").at("ip").as_string(), "10.0.0.8");
+}
+
+TEST_F(TrackingApiTest, PreflightAllowsAnalyticsNextHeaders) {
+  http::Request req{bhttp::verb::options, "/v1/b", 11};
+  req.set(bhttp::field::origin, "https://shop.example");
+  req.set(bhttp::field::access_control_request_headers, "authorization, content-type");
+  auto r = api_->Preflight(req);
+  EXPECT_EQ(r.result_int(), 204);
+  EXPECT_EQ(r[bhttp::field::access_control_allow_origin], "https://shop.example");
+  EXPECT_EQ(r[bhttp::field::access_control_allow_headers], "authorization, content-type");
+}
+
+}  // namespace
+}  // namespace sy::ingest

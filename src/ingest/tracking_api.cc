@@ -1,0 +1,410 @@
+#include "ingest/tracking_api.h"
+
+#include <boost/json.hpp>
+
+#include <array>
+
+#include "base/logging.h"
+#include "event/event.h"
+#include "ingest/body_decoder.h"
+
+namespace sy::ingest {
+
+namespace json = boost::json;
+using event::EventType;
+
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto l = ModuleLogger("ingest");
+  return l;
+}
+
+struct Route {
+  std::string_view path;
+  std::optional<EventType> type;  // nullopt: a batch
+};
+
+constexpr std::array<Route, 15> kRoutes = {{
+    {"/v1/track", EventType::kTrack},
+    {"/v1/identify", EventType::kIdentify},
+    {"/v1/page", EventType::kPage},
+    {"/v1/screen", EventType::kScreen},
+    {"/v1/group", EventType::kGroup},
+    {"/v1/alias", EventType::kAlias},
+    {"/v1/batch", std::nullopt},
+    {"/v1/import", std::nullopt},
+    {"/v1/t", EventType::kTrack},
+    {"/v1/i", EventType::kIdentify},
+    {"/v1/p", EventType::kPage},
+    {"/v1/s", EventType::kScreen},
+    {"/v1/g", EventType::kGroup},
+    {"/v1/a", EventType::kAlias},
+    {"/v1/b", std::nullopt},
+}};
+
+std::string_view PathOnly(std::string_view target) {
+  auto q = target.find('?');
+  std::string_view p = q == std::string_view::npos ? target : target.substr(0, q);
+  while (p.size() > 1 && p.back() == '/')
+    p.remove_suffix(1);
+  return p;
+}
+
+const Route* FindRoute(std::string_view target) {
+  std::string_view p = PathOnly(target);
+  for (const auto& r : kRoutes)
+    if (r.path == p) return &r;
+  return nullptr;
+}
+
+std::string Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return std::string(s);
+}
+
+}  // namespace
+
+struct TrackingApi::Metrics {
+  MetricsRegistry* r;
+  Counter* bytes_in;
+  Counter* duplicates;
+  Counter* in_flight_retries;
+  Histogram* latency;
+  Counter* Requests(std::string_view path, unsigned status) {
+    return r->GetCounter("switchyard_http_requests_total", "HTTP requests by path and status.",
+                         {{"path", std::string(path)}, {"status", std::to_string(status)}});
+  }
+  Counter* Accepted(const std::string& source) {
+    return r->GetCounter("switchyard_ingest_events_accepted_total",
+                         "Events stored durably in the log, by source.", {{"source", source}});
+  }
+  Counter* Rejected(std::string_view reason) {
+    return r->GetCounter("switchyard_ingest_events_rejected_total",
+                         "Events not stored, by reason (each is named in its response).",
+                         {{"reason", std::string(reason)}});
+  }
+};
+
+TrackingApi::TrackingApi(const config::IngestConfig& options, const SourceTable* sources,
+                         log::EventLog* log, DedupeIndex* dedupe, Clock* clock,
+                         MetricsRegistry* metrics)
+    : options_(options),
+      sources_(sources),
+      log_(log),
+      dedupe_(dedupe),
+      clock_(clock),
+      metrics_(metrics) {
+  m_ = std::make_unique<Metrics>();
+  m_->r = metrics;
+  m_->bytes_in =
+      metrics->GetCounter("switchyard_ingest_bytes_total",
+                          "Request body bytes received (as sent, before decompression).");
+  m_->duplicates = metrics->GetCounter("switchyard_ingest_events_duplicate_total",
+                                       "Events acknowledged without being stored again (same "
+                                       "source and messageId within the dedupe window).");
+  m_->in_flight_retries = metrics->GetCounter(
+      "switchyard_ingest_in_flight_duplicate_total",
+      "Requests answered 503 because another request held one of their messageIds in flight.");
+  m_->latency = metrics->GetHistogram(
+      "switchyard_http_request_duration_seconds",
+      "Tracking API request latency, receipt to response, including the durable append.",
+      LatencyBuckets());
+}
+
+TrackingApi::~TrackingApi() = default;
+
+bool TrackingApi::Serves(std::string_view path) {
+  return FindRoute(path) != nullptr;
+}
+
+http::Response TrackingApi::ErrorResponse(unsigned status, std::string_view code,
+                                          std::string_view message, unsigned version) {
+  http::Response res{static_cast<http::bhttp::status>(status), version};
+  res.set(http::bhttp::field::content_type, "application/json");
+  json::object body;
+  body["success"] = false;
+  body["error"] = code;
+  body["message"] = message;
+  res.body() = json::serialize(body);
+  return res;
+}
+
+void TrackingApi::AddCorsHeaders(const http::Request& request, http::Response* res) const {
+  auto origin = request[http::bhttp::field::origin];
+  bool any = std::find(options_.cors_origins.begin(), options_.cors_origins.end(), "*") !=
+             options_.cors_origins.end();
+  if (origin.empty()) {
+    if (any) res->set(http::bhttp::field::access_control_allow_origin, "*");
+    return;
+  }
+  bool allowed = any || std::find(options_.cors_origins.begin(), options_.cors_origins.end(),
+                                  origin) != options_.cors_origins.end();
+  if (!allowed) return;
+  res->set(http::bhttp::field::access_control_allow_origin, origin);
+  res->set(http::bhttp::field::vary, "Origin");
+}
+
+http::Response TrackingApi::Preflight(const http::Request& request) const {
+  http::Response res{http::bhttp::status::no_content, request.version()};
+  AddCorsHeaders(request, &res);
+  res.set(http::bhttp::field::access_control_allow_methods, "GET, POST, OPTIONS");
+  auto asked = request[http::bhttp::field::access_control_request_headers];
+  if (asked.empty()) {
+    res.set(http::bhttp::field::access_control_allow_headers,
+            "Content-Type, Authorization, Content-Encoding, X-Retry-Count");
+  } else {
+    res.set(http::bhttp::field::access_control_allow_headers, asked);
+  }
+  res.set(http::bhttp::field::access_control_max_age, "86400");
+  return res;
+}
+
+std::string TrackingApi::ClientIp(const http::Request& request, const http::PeerInfo& peer) const {
+  auto trusted = [&](std::string_view ip) {
+    return std::find(options_.trusted_proxies.begin(), options_.trusted_proxies.end(), ip) !=
+           options_.trusted_proxies.end();
+  };
+  if (!trusted(peer.ip)) return peer.ip;
+  // Walk X-Forwarded-For from the right: the first address not a trusted proxy is the client.
+  std::string xff(request["X-Forwarded-For"]);
+  std::string client = peer.ip;
+  size_t end = xff.size();
+  while (end > 0) {
+    size_t comma = xff.rfind(',', end - 1);
+    size_t start = comma == std::string::npos ? 0 : comma + 1;
+    std::string hop = Trim(std::string_view(xff).substr(start, end - start));
+    if (!hop.empty()) {
+      client = hop;
+      if (!trusted(hop)) break;
+    }
+    if (comma == std::string::npos) break;
+    end = comma;
+  }
+  return client;
+}
+
+void TrackingApi::Finish(const http::Request& request, http::Response response,
+                         const http::Responder& respond, std::string_view path, int64_t start_ns) {
+  AddCorsHeaders(request, &response);
+  m_->Requests(path, response.result_int())->Inc();
+  m_->latency->Observe(static_cast<double>(clock_->MonotonicNanos() - start_ns) / 1e9);
+  respond(std::move(response));
+}
+
+void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
+                         http::Responder respond) {
+  const int64_t start_ns = clock_->MonotonicNanos();
+  const Route* route = FindRoute(request.target());
+  std::string_view path = route ? route->path : std::string_view("other");
+  const unsigned version = request.version();
+  auto reject_request = [&](unsigned status, std::string_view code, std::string_view message) {
+    m_->Rejected(code)->Inc();
+    Finish(request, ErrorResponse(status, code, message, version), respond, path, start_ns);
+  };
+  if (!route) return reject_request(404, "not_found", "no such Tracking API path");
+  if (request.method() != http::bhttp::verb::post) {
+    auto res = ErrorResponse(405, "method_not_allowed", "use POST", version);
+    res.set(http::bhttp::field::allow, "POST, OPTIONS");
+    m_->Requests(path, 405)->Inc();
+    return Finish(request, std::move(res), respond, path, start_ns);
+  }
+  m_->bytes_in->Inc(request.body().size());
+
+  // 1. Body: decode within the request limit (checked on the decompressed size too).
+  auto body = DecodeBody(request[http::bhttp::field::content_encoding], std::move(request.body()),
+                         static_cast<size_t>(options_.max_request_bytes));
+  if (!body.ok()) {
+    switch (body.status().code()) {
+      case StatusCode::kResourceExhausted:
+        return reject_request(413, "request_too_large", body.status().message());
+      case StatusCode::kFailedPrecondition:
+        return reject_request(415, "unsupported_encoding", body.status().message());
+      default:
+        return reject_request(400, "invalid_body", body.status().message());
+    }
+  }
+
+  // 2. JSON, with a depth cap.
+  json::parse_options popts;
+  popts.max_depth = static_cast<size_t>(options_.max_json_depth);
+  boost::system::error_code ec;
+  json::value root = json::parse(*body, ec, {}, popts);
+  if (ec) {
+    bool too_deep = ec == json::error::too_deep;
+    return reject_request(
+        400, too_deep ? "too_deep" : "invalid_json",
+        too_deep ? "JSON nesting deeper than " + std::to_string(options_.max_json_depth)
+                 : "invalid JSON: " + ec.message());
+  }
+  if (!root.is_object())
+    return reject_request(400, "invalid_json", "the body must be a JSON object");
+  json::object& obj = root.get_object();
+
+  // 3. Auth: Basic header, or writeKey in the body.
+  std::optional<std::string> key =
+      WriteKeyFromBasicAuth(request[http::bhttp::field::authorization]);
+  if (!key) {
+    if (auto* wk = obj.if_contains("writeKey"); wk && wk->is_string())
+      key = std::string(wk->get_string());
+  }
+  if (!key)
+    return reject_request(401, "missing_write_key",
+                          "send the write key as HTTP Basic user or as writeKey in the body");
+  std::optional<std::string> source = sources_->Lookup(*key);
+  if (!source) return reject_request(401, "unknown_write_key", "the write key matches no source");
+
+  // 4. The events of the request.
+  event::EnrichContext ctx;
+  ctx.received_at = clock_->Now();
+  std::string client_ip = ClientIp(request, peer);
+  ctx.client_ip = client_ip;
+  json::array single;
+  json::array* items = nullptr;
+  if (!route->type) {
+    auto* batch = obj.if_contains("batch");
+    if (!batch || !batch->is_array())
+      return reject_request(400, "missing_batch", "a batch request needs a batch array");
+    items = &batch->get_array();
+    if (items->size() > static_cast<size_t>(options_.max_batch_events)) {
+      return reject_request(413, "too_many_events",
+                            "batch holds " + std::to_string(items->size()) +
+                                " events; the limit is " +
+                                std::to_string(options_.max_batch_events));
+    }
+    if (auto* c = obj.if_contains("context"); c && c->is_object())
+      ctx.batch_context = &c->get_object();
+    if (auto* i = obj.if_contains("integrations"); i && i->is_object())
+      ctx.batch_integrations = &i->get_object();
+    if (auto* s = obj.if_contains("sentAt"); s && !s->is_null()) ctx.batch_sent_at = s;
+  } else {
+    single.emplace_back(std::move(root));
+    items = &single;
+  }
+
+  event::Limits limits;
+  limits.max_event_bytes = static_cast<size_t>(options_.max_event_bytes);
+  const uint64_t claimant = next_claimant_.fetch_add(1);
+  std::vector<log::LogRecord> records;
+  records.reserve(items->size());
+  std::vector<Hash128> claimed;
+  json::array rejected;
+  size_t duplicates = 0;
+  bool in_flight = false;
+  for (size_t i = 0; i < items->size(); ++i) {
+    json::value& item = (*items)[i];
+    std::optional<event::Rejection> why;
+    std::string message_id;
+    if (!item.is_object()) {
+      why = event::Rejection{"not_an_object", "each event must be a JSON object"};
+    } else {
+      why = event::ValidateAndEnrich(item.get_object(), route->type, ctx, limits, &message_id);
+    }
+    if (why) {
+      m_->Rejected(why->code)->Inc();
+      json::object r;
+      r["index"] = i;
+      r["code"] = why->code;
+      r["reason"] = why->message;
+      if (auto* mid = item.is_object() ? item.get_object().if_contains("messageId") : nullptr;
+          mid && mid->is_string()) {
+        r["messageId"] = *mid;
+      }
+      rejected.emplace_back(std::move(r));
+      continue;
+    }
+    Hash128 k = DedupeIndex::Key(*source, message_id);
+    switch (dedupe_->Claim(k, claimant)) {
+      case DedupeIndex::ClaimResult::kDuplicate:
+        ++duplicates;
+        continue;
+      case DedupeIndex::ClaimResult::kInFlight:
+        in_flight = true;
+        break;
+      case DedupeIndex::ClaimResult::kNew:
+        claimed.push_back(k);
+        break;
+    }
+    if (in_flight) break;
+    records.push_back(
+        log::LogRecord{*source, std::move(message_id), ctx.received_at, json::serialize(item)});
+  }
+  if (duplicates > 0) m_->duplicates->Inc(duplicates);
+
+  if (in_flight) {
+    // Another request holds one of these messageIds and its append has not completed: if it
+    // failed, acknowledging ours as a duplicate would lose the event. Ask for a retry.
+    dedupe_->Release(claimed, claimant);
+    m_->in_flight_retries->Inc();
+    auto res = ErrorResponse(
+        503, "duplicate_in_flight",
+        "an event with the same messageId is being stored by another request; retry", version);
+    res.set(http::bhttp::field::retry_after, "1");
+    return Finish(request, std::move(res), respond, path, start_ns);
+  }
+
+  const size_t total = items->size();
+  if (!rejected.empty() && rejected.size() == total) {
+    json::object b;
+    b["success"] = false;
+    b["error"] = "all_events_rejected";
+    b["message"] = "no event of the request was valid";
+    b["rejected"] = std::move(rejected);
+    http::Response res{http::bhttp::status::bad_request, version};
+    res.set(http::bhttp::field::content_type, "application/json");
+    res.body() = json::serialize(b);
+    return Finish(request, std::move(res), respond, path, start_ns);
+  }
+
+  auto make_ok = [version, duplicates](size_t stored, json::array rej) {
+    http::Response res{http::bhttp::status::ok, version};
+    res.set(http::bhttp::field::content_type, "application/json");
+    if (rej.empty()) {
+      res.body() = R"({"success":true})";
+    } else {
+      json::object b;
+      b["success"] = false;
+      b["stored"] = stored;
+      b["duplicates"] = duplicates;
+      b["rejected"] = std::move(rej);
+      res.body() = json::serialize(b);
+    }
+    return res;
+  };
+
+  if (records.empty()) {  // every valid event was a duplicate
+    return Finish(request, make_ok(0, std::move(rejected)), respond, path, start_ns);
+  }
+
+  // 5. Durable append; answer from the writer thread once it is on disk.
+  const size_t n = records.size();
+  http::Request head;  // keeps what Finish needs (Origin) without holding the body
+  head.version(version);
+  if (auto o = request[http::bhttp::field::origin]; !o.empty())
+    head.set(http::bhttp::field::origin, o);
+  log_->Append(std::move(records),
+               [this, head = std::move(head), respond, path, start_ns, claimant, n, src = *source,
+                claimed = std::move(claimed), rejected = std::move(rejected), make_ok,
+                received_at = ctx.received_at](const log::AppendResult& r) mutable {
+                 if (!r.status.ok()) {
+                   dedupe_->Release(claimed, claimant);
+                   m_->Rejected("log_unavailable")->Inc(n);
+                   Log()->warn("append failed events={} status={}", n, r.status.ToString());
+                   auto res =
+                       ErrorResponse(503, "log_unavailable",
+                                     "events could not be stored durably: " + r.status.message() +
+                                         "; nothing of this request was stored, retry",
+                                     head.version());
+                   res.set(http::bhttp::field::retry_after, "1");
+                   return Finish(head, std::move(res), respond, path, start_ns);
+                 }
+                 dedupe_->Commit(claimed, received_at, r.first.Plus(n));
+                 m_->Accepted(src)->Inc(n);
+                 Finish(head, make_ok(n, std::move(rejected)), respond, path, start_ns);
+               });
+}
+
+}  // namespace sy::ingest

@@ -1,0 +1,61 @@
+// TrackingApi: Segment's HTTP Tracking API (POST /v1/track … /v1/batch, /v1/t … /v1/b,
+// /v1/import). Authenticates the write key, decodes and parses the body within the limits,
+// validates and enriches each event, drops duplicates, appends the rest to the EventLog and
+// answers only once they are durable.
+//
+// Threads: Handle() runs on an HTTP I/O thread and never blocks; the response is completed from
+// the log's writer thread through the Responder.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "base/clock.h"
+#include "base/metrics.h"
+#include "config/config.h"
+#include "http/server.h"
+#include "ingest/dedupe_index.h"
+#include "ingest/source_table.h"
+#include "log/event_log.h"
+
+namespace sy::ingest {
+
+class TrackingApi {
+ public:
+  // All pointers must outlive the TrackingApi.
+  TrackingApi(const config::IngestConfig& options, const SourceTable* sources, log::EventLog* log,
+              DedupeIndex* dedupe, Clock* clock, MetricsRegistry* metrics);
+  ~TrackingApi();
+
+  // True for the paths this API serves (so a router can dispatch to it).
+  static bool Serves(std::string_view path);
+
+  // Handles one POST to a Tracking API path.
+  void Handle(http::Request&& request, const http::PeerInfo& peer, http::Responder respond);
+
+  // CORS headers for a response to `request` (also used for preflight answers).
+  void AddCorsHeaders(const http::Request& request, http::Response* response) const;
+  http::Response Preflight(const http::Request& request) const;
+
+  // A JSON error response: {"success": false, "error": "<code>", "message": "…"}.
+  static http::Response ErrorResponse(unsigned status, std::string_view code,
+                                      std::string_view message, unsigned version);
+
+ private:
+  struct Metrics;
+  std::string ClientIp(const http::Request& request, const http::PeerInfo& peer) const;
+  void Finish(const http::Request& request, http::Response response, const http::Responder& respond,
+              std::string_view path, int64_t start_ns);
+
+  config::IngestConfig options_;
+  const SourceTable* sources_;
+  log::EventLog* log_;
+  DedupeIndex* dedupe_;
+  Clock* clock_;
+  MetricsRegistry* metrics_;
+  std::unique_ptr<Metrics> m_;
+  std::atomic<uint64_t> next_claimant_{1};
+};
+
+}  // namespace sy::ingest

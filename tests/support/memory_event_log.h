@@ -1,0 +1,119 @@
+// MemoryEventLog: an in-memory EventLog test double. Appends complete immediately (durable by
+// fiat), or are held until ReleaseHeld() when hold_appends is set, or fail with `fail_with`.
+// Thread-safe. Cursors are ephemeral readers over the stored vector.
+#pragma once
+
+#include <mutex>
+#include <vector>
+
+#include "log/event_log.h"
+
+namespace sy::testing {
+
+class MemoryEventLog final : public log::EventLog {
+ public:
+  void Append(std::vector<log::LogRecord> records, log::AppendCallback done) override {
+    std::unique_lock lock(mu_);
+    if (hold_appends) {
+      held_.push_back({std::move(records), std::move(done)});
+      return;
+    }
+    if (!fail_with.ok()) {
+      Status s = fail_with;
+      lock.unlock();
+      done({s, Offset()});
+      return;
+    }
+    Offset first = Store(std::move(records));
+    lock.unlock();
+    done({Status::Ok(), first});
+  }
+
+  // Completes held appends (stored, or failed with `status`).
+  void ReleaseHeld(Status status = Status::Ok()) {
+    std::vector<Held> held;
+    {
+      std::lock_guard lock(mu_);
+      held.swap(held_);
+    }
+    for (auto& h : held) {
+      Offset first;
+      if (status.ok()) {
+        std::lock_guard lock(mu_);
+        first = Store(std::move(h.records));
+      }
+      h.done({status, first});
+    }
+  }
+
+  std::vector<log::LogEntry> Entries() const {
+    std::lock_guard lock(mu_);
+    return entries_;
+  }
+
+  Result<std::unique_ptr<log::LogCursor>> OpenCursor(std::string_view) override {
+    return OpenReader();
+  }
+  Result<std::unique_ptr<log::LogCursor>> OpenReader() override {
+    return std::unique_ptr<log::LogCursor>(new Reader(this));
+  }
+  Status DeleteCursor(std::string_view) override { return Status::Ok(); }
+  Offset StartOffset() const override { return Offset(0); }
+  Offset EndOffset() const override {
+    std::lock_guard lock(mu_);
+    return Offset(entries_.size());
+  }
+  Status Close() override { return Status::Ok(); }
+
+  bool hold_appends = false;
+  Status fail_with;
+
+ private:
+  struct Held {
+    std::vector<log::LogRecord> records;
+    log::AppendCallback done;
+  };
+  class Reader final : public log::LogCursor {
+   public:
+    explicit Reader(MemoryEventLog* log) : log_(log) {}
+    const std::string& name() const override { return name_; }
+    Offset position() const override { return pos_; }
+    Offset committed() const override { return Offset(); }
+    Result<std::vector<log::LogEntry>> Read(size_t max_records, size_t) override {
+      std::lock_guard lock(log_->mu_);
+      std::vector<log::LogEntry> out;
+      while (pos_.value() < log_->entries_.size() && out.size() < max_records) {
+        out.push_back(log_->entries_[pos_.value()]);
+        pos_ = pos_.Next();
+      }
+      return out;
+    }
+    bool WaitForData(std::chrono::milliseconds) override { return false; }
+    Status Commit(Offset) override { return FailedPrecondition("ephemeral reader"); }
+    Status Seek(Offset o) override {
+      pos_ = o;
+      return Status::Ok();
+    }
+    Status SeekToTime(TimestampMs) override { return Status::Ok(); }
+
+   private:
+    MemoryEventLog* log_;
+    std::string name_;
+    Offset pos_;
+  };
+
+  Offset Store(std::vector<log::LogRecord> records) {
+    Offset first(entries_.size());
+    for (auto& r : records) {
+      entries_.push_back({Offset(entries_.size()), r.received_at, std::move(r.source),
+                          std::move(r.message_id), std::move(r.payload)});
+    }
+    return first;
+  }
+
+  mutable std::mutex mu_;
+  std::vector<log::LogEntry> entries_;
+  std::vector<Held> held_;
+};
+
+}  // namespace sy::testing
