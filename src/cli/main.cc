@@ -1,0 +1,51 @@
+// switchyard: the single binary. Subcommands: serve, dump, check-config, version.
+#include <signal.h>
+#include <unistd.h>
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "base/logging.h"
+#include "cli/commands.h"
+#include "config/config.h"
+
+#ifndef SY_VERSION
+#define SY_VERSION "0.0.0"
+#endif
+
+int main(int argc, char** argv) {
+  CLI::App app{"Switchyard: a self-hosted customer data hub that speaks Segment's Tracking API."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", SY_VERSION);
+
+  std::string config_path;
+  auto* serve =
+      app.add_subcommand("serve", "Run the server (Tracking API, event log, side doors).");
+  serve->add_option("--config,-c", config_path, "YAML config file")->required();
+
+  std::string source;
+  auto* dump = app.add_subcommand("dump",
+                                  "Print every event held in the local log, one JSON object a "
+                                  "line, in log order, exactly as stored.");
+  dump->add_option("--config,-c", config_path, "YAML config file")->required();
+  dump->add_option("--source", source, "Only events of this source");
+
+  std::string check_path;
+  auto* check =
+      app.add_subcommand("check-config", "Validate a config file without starting anything.");
+  check->add_option("file", check_path, "YAML config file")->required();
+
+  auto* version = app.add_subcommand("version", "Print the version.");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*version) {
+    std::printf("switchyard %s\n", SY_VERSION);
+    return 0;
+  }
+  if (*check) return sy::cli::CheckConfig(check_path);
+  if (*dump) return sy::cli::Dump(config_path, source);
+  if (*serve) return sy::cli::Serve(config_path);
+  return 2;
+}

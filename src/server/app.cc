@@ -1,0 +1,194 @@
+#include "server/app.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "base/clock.h"
+#include "base/logging.h"
+#include "log/local/local_log.h"
+
+namespace sy::server {
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto l = ModuleLogger("server");
+  return l;
+}
+
+log::LocalLogOptions LogOptions(const config::Config& c, MetricsRegistry* metrics) {
+  log::LocalLogOptions o;
+  o.dir = c.data_dir + "/log";
+  switch (c.log.fsync) {
+    case config::FsyncPolicy::kAlways:
+      o.fsync = log::FsyncPolicy::kAlways;
+      break;
+    case config::FsyncPolicy::kInterval:
+      o.fsync = log::FsyncPolicy::kInterval;
+      break;
+    case config::FsyncPolicy::kNever:
+      o.fsync = log::FsyncPolicy::kNever;
+      break;
+  }
+  o.fsync_interval_ms = static_cast<uint32_t>(c.log.fsync_interval_ms);
+  o.segment_bytes = static_cast<uint64_t>(c.log.segment_bytes);
+  o.retention_bytes = static_cast<uint64_t>(c.log.retention_bytes);
+  o.retention_age_ms = c.log.retention_age_ms;
+  o.compression = c.log.compression == config::Compression::kZstd ? log::LogCompression::kZstd
+                                                                  : log::LogCompression::kNone;
+  o.max_pending_bytes = static_cast<uint64_t>(c.log.max_pending_bytes);
+  o.metrics = metrics;
+  return o;
+}
+
+}  // namespace
+
+Result<int> LockDataDir(const std::string& data_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) return IoError("cannot create data_dir " + data_dir + ": " + ec.message());
+  std::string path = data_dir + "/LOCK";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return IoError("cannot open " + path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return FailedPrecondition("data_dir " + data_dir + " is in use by another switchyard process");
+  }
+  return fd;
+}
+
+// Routes requests: side doors first, then the Tracking API.
+class App::Router final : public http::Handler {
+ public:
+  Router(App* app) : app_(app) {}
+
+  void Handle(http::Request&& req, const http::PeerInfo& peer, http::Responder respond) override {
+    std::string_view target = req.target();
+    std::string_view path = target.substr(0, target.find('?'));
+    if (req.method() == http::bhttp::verb::options) return respond(app_->api_->Preflight(req));
+    if (path == "/healthz") return respond(Text(req, 200, "ok\n", "text/plain"));
+    if (path == "/readyz") {
+      bool ready = app_->ready_.load();
+      return respond(Text(req, ready ? 200 : 503, ready ? "ready\n" : "not ready\n", "text/plain"));
+    }
+    if (path == "/metrics") {
+      return respond(Text(req, 200, app_->metrics_.RenderPrometheus(),
+                          "text/plain; version=0.0.4; charset=utf-8"));
+    }
+    if (ingest::TrackingApi::Serves(path))
+      return app_->api_->Handle(std::move(req), peer, std::move(respond));
+    auto res = ingest::TrackingApi::ErrorResponse(404, "not_found", "no such path", req.version());
+    app_->api_->AddCorsHeaders(req, &res);
+    respond(std::move(res));
+  }
+
+  http::Response Reject(unsigned status, const std::string& reason,
+                        const http::Request& partial) override {
+    app_->metrics_
+        .GetCounter("switchyard_ingest_events_rejected_total",
+                    "Events not stored, by reason (each is named in its response).",
+                    {{"reason", status == 413 ? "request_too_large" : "malformed_http"}})
+        ->Inc();
+    auto res = ingest::TrackingApi::ErrorResponse(
+        status, status == 413 ? "request_too_large" : "bad_request", reason,
+        partial.version() ? partial.version() : 11);
+    app_->api_->AddCorsHeaders(partial, &res);
+    return res;
+  }
+
+ private:
+  static http::Response Text(const http::Request& req, unsigned status, std::string body,
+                             std::string_view type) {
+    http::Response res{static_cast<http::bhttp::status>(status), req.version()};
+    res.set(http::bhttp::field::content_type, type);
+    res.set(http::bhttp::field::cache_control, "no-store");
+    res.body() = std::move(body);
+    return res;
+  }
+
+  App* app_;
+};
+
+App::App() = default;
+
+App::~App() {
+  Stop();
+}
+
+Status App::Start(const config::Config& config) {
+  config_ = config;
+  SetLogLevel(config.log_level);
+  SY_ASSIGN_OR_RETURN(lock_fd_, LockDataDir(config.data_dir));
+  SY_ASSIGN_OR_RETURN(auto log, log::OpenLocalLog(LogOptions(config, &metrics_)));
+  log_ = std::move(log);
+  SY_ASSIGN_OR_RETURN(
+      auto dedupe, ingest::DedupeIndex::Open({config.data_dir + "/dedupe",
+                                              config.ingest.dedupe_window_ms, SystemClock::Get()},
+                                             log_.get()));
+  dedupe_ = std::move(dedupe);
+  metrics_.AddCallbackGauge("switchyard_dedupe_keys", "messageIds held by the dedupe index.", {},
+                            [d = dedupe_.get()] { return static_cast<double>(d->size()); });
+  sources_ = std::make_unique<ingest::SourceTable>(config.sources);
+  api_ = std::make_unique<ingest::TrackingApi>(config.ingest, sources_.get(), log_.get(),
+                                               dedupe_.get(), SystemClock::Get(), &metrics_);
+  router_ = std::make_unique<Router>(this);
+  http::ServerOptions hopts;
+  hopts.host = config.listen_host;
+  hopts.port = config.listen_port;
+  hopts.threads = static_cast<int>(config.io_threads);
+  hopts.max_body_bytes = static_cast<uint64_t>(config.ingest.max_request_bytes);
+  SY_ASSIGN_OR_RETURN(auto server, http::Server::Start(hopts, router_.get()));
+  http_ = std::move(server);
+  flusher_ = std::thread([this] { FlushLoop(); });
+  ready_ = true;
+  Log()->info("switchyard started listen={}:{} data_dir={} sources={}", config.listen_host,
+              http_->port(), config.data_dir, config.sources.size());
+  return Status::Ok();
+}
+
+void App::FlushLoop() {
+  std::unique_lock lock(flush_mu_);
+  while (!stopping_) {
+    flush_cv_.wait_for(lock, std::chrono::seconds(2));
+    lock.unlock();
+    if (Status s = dedupe_->Flush(); !s.ok())
+      Log()->warn("dedupe journal flush failed status={}", s.ToString());
+    lock.lock();
+  }
+}
+
+void App::Stop() {
+  ready_ = false;
+  if (http_) http_->Stop();
+  {
+    std::lock_guard lock(flush_mu_);
+    stopping_ = true;
+  }
+  flush_cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+  if (log_) {
+    if (Status s = log_->Close(); !s.ok()) Log()->error("log close failed status={}", s.ToString());
+  }
+  if (dedupe_) {
+    if (Status s = dedupe_->Flush(); !s.ok())
+      Log()->warn("dedupe journal flush failed status={}", s.ToString());
+  }
+  http_.reset();
+  api_.reset();
+  dedupe_.reset();
+  log_.reset();
+  if (lock_fd_ >= 0) {
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+  }
+}
+
+uint16_t App::port() const {
+  return http_ ? http_->port() : 0;
+}
+
+}  // namespace sy::server

@@ -1,0 +1,60 @@
+// App: builds Switchyard's components from a Config and runs them — the event log, the dedupe
+// index, the Tracking API and the HTTP server with its side doors (/healthz, /readyz, /metrics).
+//
+// Lifecycle: Start() opens everything (failing whole if any part fails); Stop() stops accepting,
+// finishes in-flight requests, flushes the dedupe journal and closes the log. Start/Stop are
+// called from one control thread (main); the components run on their own threads.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "base/metrics.h"
+#include "config/config.h"
+#include "http/server.h"
+#include "ingest/dedupe_index.h"
+#include "ingest/source_table.h"
+#include "ingest/tracking_api.h"
+#include "log/event_log.h"
+
+namespace sy::server {
+
+class App {
+ public:
+  App();
+  ~App();
+
+  Status Start(const config::Config& config);
+  void Stop();
+
+  uint16_t port() const;
+  MetricsRegistry* metrics() { return &metrics_; }
+
+ private:
+  class Router;
+  void FlushLoop();
+
+  config::Config config_;
+  MetricsRegistry metrics_;
+  int lock_fd_ = -1;
+  std::unique_ptr<log::EventLog> log_;
+  std::unique_ptr<ingest::SourceTable> sources_;
+  std::unique_ptr<ingest::DedupeIndex> dedupe_;
+  std::unique_ptr<ingest::TrackingApi> api_;
+  std::unique_ptr<Router> router_;
+  std::unique_ptr<http::Server> http_;
+  std::atomic<bool> ready_{false};
+
+  std::mutex flush_mu_;
+  std::condition_variable flush_cv_;
+  bool stopping_ = false;
+  std::thread flusher_;
+};
+
+// Opens the data directory's lock file; fails if another process holds it.
+Result<int> LockDataDir(const std::string& data_dir);
+
+}  // namespace sy::server
