@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the end-to-end test clients, when missing:
+#   - tests/e2e/node_modules: `npm ci` from the committed package-lock.json (@segment/analytics-node)
+#   - build/venv: a Python venv with the pinned pytest and segment-analytics-python
+# Idempotent: each part is redone only when its pin file changed (a stamp holds its hash), so a
+# second run touches no network. Prints one line on success. Never downloads browsers.
+# Env: SY_VENV overrides the venv path (default build/venv).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+e2e="$root/tests/e2e"
+venv=${SY_VENV:-$root/build/venv}
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+fail() {
+  echo "install-test-deps: $1 failed:" >&2
+  cat "$log" >&2
+  exit 1
+}
+
+hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+# 1. Node clients.
+command -v npm >/dev/null || { echo "install-test-deps: npm not found (run scripts/install-deps.sh test)" >&2; exit 1; }
+node_hash=$(hash_of "$e2e/package.json" "$e2e/package-lock.json"; node --version)
+node_stamp="$e2e/node_modules/.sy-stamp"
+if [ ! -f "$node_stamp" ] || [ "$(cat "$node_stamp")" != "$node_hash" ]; then
+  (cd "$e2e" && PUPPETEER_SKIP_DOWNLOAD=1 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+    npm ci --no-audit --no-fund --loglevel=error) >"$log" 2>&1 || fail "npm ci"
+  echo "$node_hash" >"$node_stamp"
+fi
+
+# 2. Python venv.
+py_hash=$(hash_of "$e2e/requirements.txt"; python3 --version 2>&1)
+py_stamp="$venv/.sy-stamp"
+if [ ! -x "$venv/bin/python" ] || [ ! -f "$py_stamp" ] || [ "$(cat "$py_stamp")" != "$py_hash" ]; then
+  { [ -x "$venv/bin/python" ] || python3 -m venv "$venv"; } >"$log" 2>&1 || fail "python3 -m venv $venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$e2e/requirements.txt" \
+    >"$log" 2>&1 || fail "pip install"
+  echo "$py_hash" >"$py_stamp"
+fi
+
+echo "install-test-deps: ok (node clients in tests/e2e/node_modules, python venv at ${venv#$root/})"
