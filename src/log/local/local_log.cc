@@ -243,6 +243,9 @@ Status LocalLogImpl::Open() {
   SY_RETURN_IF_ERROR(Recover());
   SY_RETURN_IF_ERROR(LoadCursors());
   UpdateSizeGauges();
+  // Retention also runs once at open, before anyone reads, so caps apply after downtime.
+  Status retention = EnforceRetention();
+  if (!retention.ok()) logger_->warn("retention at open failed: {}", retention.ToString());
   last_sync_ = SteadyClock::now();
   writer_ = std::thread([this] { WriterLoop(); });
   return Status::Ok();
@@ -337,8 +340,10 @@ Status LocalLogImpl::Recover() {
     logger_->warn("truncating torn tail path={} valid_bytes={} truncated_bytes={}", last->path(),
                   pos, bytes_truncated);
     SY_RETURN_IF_ERROR(active_file_->Truncate(pos));
-    SY_RETURN_IF_ERROR(active_file_->Sync());
   }
+  // What recovery accepted may still be only in the page cache (the previous process wrote it
+  // but died or failed before its fsync); make it durable before anyone reads or builds on it.
+  SY_RETURN_IF_ERROR(active_file_->Sync());
   active_ = last;
   segments_.push_back(last);
   written_bytes_ = pos;
@@ -442,7 +447,8 @@ void LocalLogImpl::Append(std::vector<LogRecord> records, AppendCallback done) {
 }
 
 void LocalLogImpl::WriterLoop() {
-  auto next_retention = SteadyClock::now();
+  auto next_retention =
+      SteadyClock::now() + std::chrono::milliseconds(opt_.retention_check_interval_ms);
   std::unique_lock lock(mu_);
   for (;;) {
     auto deadline = next_retention;
@@ -835,8 +841,13 @@ Result<std::vector<LogEntry>> LocalCursor::Read(size_t max_records, size_t max_b
       pos = hint_pos_;
     } else {
       seg = log_->SegmentFor(position_);
-      if (seg == nullptr)
+      if (seg == nullptr && position_ < log_->StartOffset()) {
+        position_ = log_->StartOffset();  // deleted by retention meanwhile
+        continue;
+      }
+      if (seg == nullptr) {
         return DataLoss("no segment holds offset " + std::to_string(position_.value()));
+      }
       pos = seg->Locate(position_).file_pos;
     }
     // Loaded before the walk: a frame counted in seg_end is already within durable_bytes().
@@ -880,6 +891,12 @@ Result<std::vector<LogEntry>> LocalCursor::Read(size_t max_records, size_t max_b
     hint_segment_ = next;
     hint_pos_ = 0;
     hint_offset_ = next->base();
+    if (position_ < log_->StartOffset()) {
+      // Retention deleted what lay ahead while we read; like Read's entry check, resume at the
+      // oldest retained record.
+      position_ = log_->StartOffset();
+      continue;
+    }
     if (next->base() != position_) {
       return DataLoss("offsets " + std::to_string(position_.value()) + ".." +
                       std::to_string(next->base().value()) + " are missing");

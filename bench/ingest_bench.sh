@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Ingest benchmark: Switchyard (fsync before acknowledge) next to an nginx that answers the same
+# requests with a fixed 200, both driven by the same wrk load in one run on this machine.
+# Prints ratios; see docs/benchmarks.md for recorded figures.
+#
+# Usage: bench/ingest_bench.sh [BUILD_DIR]   (default build/release)
+#        DURATION=10s to change the length of each run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build/release}
+BIN=$BUILD/switchyard
+DURATION=${DURATION:-10s}
+[ -x "$BIN" ] || { echo "build first: make build" >&2; exit 1; }
+command -v wrk >/dev/null && command -v nginx >/dev/null || scripts/install-deps.sh bench
+
+WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/sy-bench.XXXXXX")   # same disk as a real data_dir
+SY_PID=""; NG_PID=""
+cleanup() {
+  [ -n "$SY_PID" ] && kill "$SY_PID" 2>/dev/null && wait "$SY_PID" 2>/dev/null
+  [ -n "$NG_PID" ] && kill "$NG_PID" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+NG_PORT=$(free_port); SY_PORT=$(free_port)
+
+# nginx: fixed 200 with Segment's body, no logging, one worker per core (as Switchyard uses).
+mkdir -p "$WORK/nginx"
+cat > "$WORK/nginx/nginx.conf" <<NGX
+worker_processes auto;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/body;
+  client_max_body_size 1m;
+  client_body_buffer_size 1m;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$NG_PORT reuseport;
+    location / { default_type application/json; return 200 '{"success":true}'; }
+  }
+}
+NGX
+nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
+NG_PID=$!
+
+cat > "$WORK/switchyard.yaml" <<YAML
+version: 1
+listen: 127.0.0.1:$SY_PORT
+data_dir: $WORK/data
+log_level: warn
+sources:
+  - name: bench
+    write_key: wk_bench
+log:
+  fsync: always
+ingest:
+  dedupe_window: 1h
+YAML
+"$BIN" serve --config "$WORK/switchyard.yaml" &
+SY_PID=$!
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$SY_PORT/readyz" >/dev/null && curl -sf "http://127.0.0.1:$NG_PORT/" >/dev/null && break
+  sleep 0.1
+done
+
+# run NAME URL SCRIPT CONNECTIONS → prints requests/s, sets RPS, P99_MS
+run() {
+  local out
+  out=$(wrk -t2 -c"$4" -d"$DURATION" --latency -s "bench/$3" "$2")
+  RPS=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  P99_MS=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub("us","",v); v=v/1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v=v*1000}; print v}' <<<"$out")
+  local non2xx
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+  printf '%-40s %12s req/s   p99 %8s ms%s\n' "$1" "$RPS" "$P99_MS" "${non2xx:+   NON-2XX: $non2xx}"
+}
+
+echo "== $(nproc) cores, wrk -t2, $DURATION per run, Switchyard fsync: always =="
+run "nginx  /v1/track  64 conns" "http://127.0.0.1:$NG_PORT/v1/track" track.lua 64;   NG_TRACK=$RPS
+run "switchyard /v1/track 64 conns" "http://127.0.0.1:$SY_PORT/v1/track" track.lua 64; SY_TRACK=$RPS
+run "nginx  /v1/batch 100x900B 16 conns" "http://127.0.0.1:$NG_PORT/v1/batch" batch.lua 16; NG_BATCH=$RPS
+run "switchyard /v1/batch 100x900B 16 conns" "http://127.0.0.1:$SY_PORT/v1/batch" batch.lua 16; SY_BATCH=$RPS
+run "nginx  /v1/track  16 conns" "http://127.0.0.1:$NG_PORT/v1/track" track.lua 16; NG_P99=$P99_MS
+run "switchyard /v1/track 16 conns" "http://127.0.0.1:$SY_PORT/v1/track" track.lua 16; SY_P99=$P99_MS
+RSS_MB=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$SY_PID/status")
+
+echo
+printf 'single-event /v1/track @64: switchyard/nginx = %.2f  (target >= 0.50)\n' "$(echo "$SY_TRACK / $NG_TRACK" | bc -l)"
+printf '/v1/batch 100 x ~900 B @16: %.0f events/s  (target >= 300000; nginx answers %.0f events/s)\n' \
+  "$(echo "$SY_BATCH * 100" | bc -l)" "$(echo "$NG_BATCH * 100" | bc -l)"
+printf 'p99 latency /v1/track @16: %s ms  (target <= 5; nginx %s ms)\n' "$SY_P99" "$NG_P99"
+printf 'peak RSS of switchyard over the whole run: %s MB  (target <= 200)\n' "$RSS_MB"
