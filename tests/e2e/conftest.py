@@ -32,7 +32,8 @@ SOURCE_2 = "backend"
 
 
 def switchyard_bin() -> str:
-    b = os.environ.get("SWITCHYARD_BIN") or str(REPO / "build" / "release" / "switchyard")
+    b = os.path.abspath(os.environ.get("SWITCHYARD_BIN") or
+                        str(REPO / "build" / "release" / "switchyard"))
     if not os.access(b, os.X_OK):
         pytest.fail(f"switchyard binary not found at {b}: build it or set SWITCHYARD_BIN")
     return b

@@ -1,4 +1,5 @@
-"""kill -9 a real `switchyard serve` under concurrent load at random moments, several rounds.
+"""kill -9 a real `switchyard serve` under concurrent load at random moments, several rounds
+(every third round a SIGTERM instead: a graceful stop under load).
 
 N threads send small /v1/batch requests with unique messageIds. A batch whose request failed
 (connection refused/reset, 5xx) is retried with the SAME messageIds until it is acknowledged,
@@ -103,7 +104,10 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(make_server):
         for rnd in range(ROUNDS):
             before = sum(len(s.acked) for s in senders)
             time.sleep(rng.uniform(0.15, 0.8))
-            server.kill()
+            if rnd % 3 == 2:
+                server.stop()  # a graceful SIGTERM under load: must exit 0, lose nothing
+            else:
+                server.kill()
             acked_per_round.append(sum(len(s.acked) for s in senders) - before)
             time.sleep(rng.uniform(0, 0.05))
             server.start()

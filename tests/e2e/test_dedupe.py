@@ -3,6 +3,7 @@ across kill -9 (the dedupe journal plus the log tail scan)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 
@@ -129,3 +130,36 @@ def test_deduped_after_kill_9(server):
     assert duplicates(server) == 5
     events = server.dump()
     assert Counter(e["messageId"] for e in events) == Counter(early + late)
+
+
+def test_same_message_id_concurrently(server):
+    """Requests racing with one messageId: each is answered 200 (stored or duplicate) or 503
+    duplicate_in_flight with Retry-After (then retried); the event is stored once."""
+    mid = new_id()
+    answers: list[tuple[int, str]] = []
+    lock = threading.Lock()
+    go = threading.Barrier(8)
+
+    def send(i):
+        go.wait()
+        for _attempt in range(50):
+            r = server.post("/v1/track", track(mid, properties={"sender": i}))
+            with lock:
+                answers.append((r.status, r.header("retry-after") or ""))
+            if r.status != 503:
+                return
+            assert r.json()["error"] == "duplicate_in_flight", r
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    finals = [s for s, _ in answers if s != 503]
+    assert finals == [200] * 8, answers
+    assert all(ra == "1" for s, ra in answers if s == 503), answers
+    m = server.metrics()
+    assert m.get_value("switchyard_ingest_events_duplicate_total") == 7
+    assert m.get_value("switchyard_ingest_events_accepted_total", source=SOURCE) == 1
+    assert [e["messageId"] for e in server.dump()] == [mid]

@@ -193,3 +193,12 @@ def test_metrics_names(server):
     assert m.get_value("switchyard_ingest_events_accepted_total", source=SOURCE) == 2
     assert m.get_value("switchyard_ingest_events_rejected_total", reason="missing_event") == 1
     assert m.get_value("switchyard_ingest_events_duplicate_total") == 1
+
+
+def test_dump_refuses_a_running_server(server):
+    """dump takes the data dir lock: while serving it must refuse, not read a live log."""
+    r = subprocess.run([server.bin, "dump", "--config", str(server.config_path)],
+                       capture_output=True, timeout=30)
+    assert r.returncode != 0 and r.stdout == b"", r
+    assert r.stderr, r
+    assert server.get("/healthz").status == 200
