@@ -9,7 +9,7 @@ build_pkgs=(build-essential cmake ninja-build pkg-config
   zlib1g-dev libzstd-dev libxxhash-dev libcurl4-openssl-dev libssl-dev
   libgtest-dev libgmock-dev googletest clang-format clang-format-14)
 test_pkgs=(clang-14 libclang-rt-14-dev nodejs npm python3 python3-venv curl)
-bench_pkgs=(nginx wrk fio libbenchmark-dev)
+bench_pkgs=(nginx wrk fio bc libbenchmark-dev)
 
 want=("${build_pkgs[@]}")
 case "$level" in

@@ -59,12 +59,33 @@ void AppendIso8601(TimestampMs t, std::string* out) {
   int64_t y;
   unsigned m, d;
   CivilFromDays(days, &y, &m, &d);
-  char buf[40];
-  int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ",
-                        static_cast<long long>(y), m, d, static_cast<int>(rem / 3'600'000),
-                        static_cast<int>(rem / 60'000 % 60), static_cast<int>(rem / 1000 % 60),
-                        static_cast<int>(rem % 1000));
-  out->append(buf, static_cast<size_t>(n));
+  // Hand-formatted: this runs several times per event on the ingest path.
+  auto put = [out](int64_t v, int width) {
+    char digits[20];
+    for (int i = width - 1; i >= 0; --i) {
+      digits[i] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    }
+    out->append(digits, static_cast<size_t>(width));
+  };
+  if (y < 0 || y > 9999) {
+    out->append(std::to_string(y));
+  } else {
+    put(y, 4);
+  }
+  out->push_back('-');
+  put(m, 2);
+  out->push_back('-');
+  put(d, 2);
+  out->push_back('T');
+  put(rem / 3'600'000, 2);
+  out->push_back(':');
+  put(rem / 60'000 % 60, 2);
+  out->push_back(':');
+  put(rem / 1000 % 60, 2);
+  out->push_back('.');
+  put(rem % 1000, 3);
+  out->push_back('Z');
 }
 
 std::string FormatIso8601(TimestampMs t) {

@@ -1,6 +1,7 @@
 #include "event/event.h"
 
 #include <array>
+#include <charconv>
 #include <random>
 
 #include "base/time_format.h"

@@ -158,6 +158,13 @@ TEST(CompactJsonSize, MatchesSerialize) {
     json::value v = json::parse(s);
     EXPECT_EQ(CompactJsonSize(v), json::serialize(v).size()) << s;
   }
+  // Doubles: within a few bytes of Boost.JSON's notation.
+  for (const char* s : {"2.5", "-0.000001", "1e300", "18.99"}) {
+    json::value v = json::parse(s);
+    EXPECT_NEAR(static_cast<double>(CompactJsonSize(v)),
+                static_cast<double>(json::serialize(v).size()), 4)
+        << s;
+  }
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <boost/json.hpp>
 
 #include <array>
+#include <map>
+#include <mutex>
 
 #include "base/logging.h"
 #include "event/event.h"
@@ -74,18 +76,36 @@ struct TrackingApi::Metrics {
   Counter* duplicates;
   Counter* in_flight_retries;
   Histogram* latency;
+  // Lookups take the registry's mutex; the counters a request needs are cached here.
+  std::mutex mu;
+  std::map<std::pair<std::string, unsigned>, Counter*, std::less<>> requests;
+  std::map<std::string, Counter*, std::less<>> accepted, rejected;
+
   Counter* Requests(std::string_view path, unsigned status) {
-    return r->GetCounter("switchyard_http_requests_total", "HTTP requests by path and status.",
-                         {{"path", std::string(path)}, {"status", std::to_string(status)}});
+    std::lock_guard lock(mu);
+    auto key = std::make_pair(std::string(path), status);
+    auto it = requests.find(key);
+    if (it != requests.end()) return it->second;
+    return requests[key] =
+               r->GetCounter("switchyard_http_requests_total", "HTTP requests by path and status.",
+                             {{"path", std::string(path)}, {"status", std::to_string(status)}});
   }
   Counter* Accepted(const std::string& source) {
-    return r->GetCounter("switchyard_ingest_events_accepted_total",
-                         "Events stored durably in the log, by source.", {{"source", source}});
+    std::lock_guard lock(mu);
+    auto it = accepted.find(source);
+    if (it != accepted.end()) return it->second;
+    return accepted[source] =
+               r->GetCounter("switchyard_ingest_events_accepted_total",
+                             "Events stored durably in the log, by source.", {{"source", source}});
   }
   Counter* Rejected(std::string_view reason) {
-    return r->GetCounter("switchyard_ingest_events_rejected_total",
-                         "Events not stored, by reason (each is named in its response).",
-                         {{"reason", std::string(reason)}});
+    std::lock_guard lock(mu);
+    auto it = rejected.find(reason);
+    if (it != rejected.end()) return it->second;
+    return rejected[std::string(reason)] =
+               r->GetCounter("switchyard_ingest_events_rejected_total",
+                             "Events not stored, by reason (each is named in its response).",
+                             {{"reason", std::string(reason)}});
   }
 };
 
@@ -232,7 +252,9 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
   json::parse_options popts;
   popts.max_depth = static_cast<size_t>(options_.max_json_depth);
   boost::system::error_code ec;
-  json::value root = json::parse(*body, ec, {}, popts);
+  // One arena per request: the DOM and every enrichment edit allocate from it, freed at once.
+  json::monotonic_resource arena(body->size() * 2 + 4096);
+  json::value root = json::parse(*body, ec, &arena, popts);
   if (ec) {
     bool too_deep = ec == json::error::too_deep;
     return reject_request(
@@ -262,7 +284,7 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
   ctx.received_at = clock_->Now();
   std::string client_ip = ClientIp(request, peer);
   ctx.client_ip = client_ip;
-  json::array single;
+  json::array single(&arena);
   json::array* items = nullptr;
   if (!route->type) {
     auto* batch = obj.if_contains("batch");

@@ -1,0 +1,50 @@
+# Switchyard's front door. `make run` and `make test` work on a fresh Debian 12 machine:
+# they install what is missing (Debian packages, npm and PyPI test clients), build, and go.
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+PRESET ?= release
+BUILD := build/$(PRESET)
+CONFIG ?= examples/switchyard.yaml
+
+.PHONY: all deps test-deps build run test test-asan bench fmt fmt-check lint clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh build
+
+test-deps:
+	@scripts/install-deps.sh test
+	@scripts/install-test-deps.sh
+
+build: deps
+	@cmake --preset $(PRESET) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	@echo "Switchyard on http://127.0.0.1:8080 — write keys: wk_web_demo (source web), wk_backend_demo (source backend)"
+	@echo "Send an event:"
+	@echo "  curl -u wk_web_demo: -H 'Content-Type: application/json' -d '{\"userId\":\"u1\",\"event\":\"Signed Up\"}' http://127.0.0.1:8080/v1/track"
+	@echo "See it stored:  $(BUILD)/switchyard dump --config $(CONFIG)"
+	@exec $(BUILD)/switchyard serve --config $(CONFIG)
+
+test: test-deps build
+	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --timeout 900
+
+test-asan:
+	@$(MAKE) --no-print-directory test PRESET=asan-ubsan
+
+bench: build
+	@scripts/install-deps.sh bench
+	@bench/run-all.sh $(BUILD)
+
+fmt:
+	@git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+fmt-check:
+	@git ls-files '*.cc' '*.h' | xargs clang-format --dry-run --Werror
+
+lint: fmt-check
+
+clean:
+	rm -rf build
