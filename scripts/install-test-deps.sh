@@ -34,7 +34,10 @@ fi
 py_hash=$(hash_of "$e2e/requirements.txt"; python3 --version 2>&1)
 py_stamp="$venv/.sy-stamp"
 if [ ! -x "$venv/bin/python" ] || [ ! -f "$py_stamp" ] || [ "$(cat "$py_stamp")" != "$py_hash" ]; then
-  { [ -x "$venv/bin/python" ] || python3 -m venv "$venv"; } >"$log" 2>&1 || fail "python3 -m venv $venv"
+  # A venv whose interpreter no longer runs (python3 upgraded or moved) is made anew.
+  if ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    python3 -m venv --clear "$venv" >"$log" 2>&1 || fail "python3 -m venv $venv"
+  fi
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$e2e/requirements.txt" \
     >"$log" 2>&1 || fail "pip install"
   echo "$py_hash" >"$py_stamp"

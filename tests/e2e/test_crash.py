@@ -103,7 +103,11 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(make_server):
     try:
         for rnd in range(ROUNDS):
             before = sum(len(s.acked) for s in senders)
-            time.sleep(rng.uniform(0.15, 0.8))
+            # Crash only a server that is taking load (acknowledging), at a random moment.
+            deadline = time.monotonic() + 10
+            while sum(len(s.acked) for s in senders) == before and time.monotonic() < deadline:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.05, 0.7))
             if rnd % 3 == 2:
                 server.stop()  # a graceful SIGTERM under load: must exit 0, lose nothing
             else:
