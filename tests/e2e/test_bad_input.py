@@ -240,12 +240,15 @@ def test_gzip_and_deflate_accepted(server):
     ("/v1/group", {"userId": "u1", "traits": {"plan": "pro"}}, "missing_group_id"),
     ("/v1/alias", {"userId": "u1"}, "missing_previous_id"),
     ("/v1/track", {"userId": "u1", "event": "E", "messageId": "m" * 101}, "message_id_too_long"),
+    ("/v1/track", {"userId": "u1", "event": "E", "messageId": 42}, "invalid_message_id"),
+    ("/v1/track", {"userId": "u1", "event": "E", "timestamp": "yesterday"}, "invalid_timestamp"),
+    ("/v1/track", {"userId": "u1", "event": "E", "properties": [1, 2]}, "invalid_field_type"),
 ])
 def test_invalid_event(server, path, event, code):
     event = {**event}
     r = server.post(path, event)
     body = assert_all_rejected(r, [code])
-    if "messageId" in event:
+    if isinstance(event.get("messageId"), str):
         assert body["rejected"][0]["messageId"] == event["messageId"], body
     check_after(server, reason=code)
 
