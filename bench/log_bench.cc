@@ -37,7 +37,7 @@ struct Case {
 struct Outcome {
   double events_per_s = 0;
   double mb_per_s = 0;
-  double p50_ms = 0;
+  double events_per_fsync = 0;
 };
 
 // Waits for one append's callback.
@@ -109,10 +109,11 @@ Outcome RunCase(const std::string& dir, const Case& c, double seconds) {
   // Warm up, then measure.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto bytes_counter = metrics.GetCounter("switchyard_log_appended_bytes_total", "");
-  uint64_t e0 = events.load(), b0 = bytes_counter->Value();
+  auto fsync_counter = metrics.GetCounter("switchyard_log_fsyncs_total", "");
+  uint64_t e0 = events.load(), b0 = bytes_counter->Value(), f0 = fsync_counter->Value();
   auto t0 = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  uint64_t e1 = events.load(), b1 = bytes_counter->Value();
+  uint64_t e1 = events.load(), b1 = bytes_counter->Value(), f1 = fsync_counter->Value();
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   stop = true;
   for (auto& t : writers)
@@ -122,6 +123,7 @@ Outcome RunCase(const std::string& dir, const Case& c, double seconds) {
   Outcome out;
   out.events_per_s = static_cast<double>(e1 - e0) / elapsed;
   out.mb_per_s = static_cast<double>(b1 - b0) / elapsed / 1e6;
+  out.events_per_fsync = f1 > f0 ? static_cast<double>(e1 - e0) / static_cast<double>(f1 - f0) : 0;
   return out;
 }
 
@@ -148,13 +150,14 @@ int main(int argc, char** argv) {
     }
   }
   sy::SetLogLevel("warn");
-  std::printf("%-10s %8s %14s %10s\n", "case", "writers", "events/s", "MB/s");
+  std::printf("%-10s %8s %14s %10s %14s\n", "case", "writers", "events/s", "MB/s", "events/fsync");
   for (const char* mode : {"single", "batch100"}) {
     int per_append = std::string(mode) == "single" ? 1 : 100;
     for (int w : writer_counts) {
       Case c{mode, per_append, w};
       Outcome o = RunCase(dir + "/run", c, seconds);
-      std::printf("%-10s %8d %14.0f %10.1f\n", mode, w, o.events_per_s, o.mb_per_s);
+      std::printf("%-10s %8d %14.0f %10.1f %14.1f\n", mode, w, o.events_per_s, o.mb_per_s,
+                  o.events_per_fsync);
       std::printf("RESULT mode=%s writers=%d events_per_s=%.0f mb_per_s=%.2f\n", mode, w,
                   o.events_per_s, o.mb_per_s);
       std::fflush(stdout);

@@ -69,38 +69,34 @@ void EncodeRecord(const LogRecord& record, std::string* body) {
   body->append(record.payload);
 }
 
-std::string BuildFrame(uint64_t first_offset, uint32_t record_count, int64_t max_received_at,
-                       std::string_view raw_body, bool zstd, void* zstd_ctx) {
-  std::string frame(kFrameHeaderSize, '\0');
+void SealFrame(std::string* frame, uint64_t first_offset, uint32_t record_count,
+               int64_t max_received_at, bool zstd, void* zstd_ctx) {
+  const size_t raw_len = frame->size() - kFrameHeaderSize;
   uint8_t flags = 0;
-  if (zstd && !raw_body.empty()) {
-    size_t bound = ZSTD_compressBound(raw_body.size());
-    frame.resize(kFrameHeaderSize + bound);
-    size_t n = zstd_ctx != nullptr ? ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(zstd_ctx),
-                                                       frame.data() + kFrameHeaderSize, bound,
-                                                       raw_body.data(), raw_body.size(), 1)
-                                   : ZSTD_compress(frame.data() + kFrameHeaderSize, bound,
-                                                   raw_body.data(), raw_body.size(), 1);
-    if (!ZSTD_isError(n) && n < raw_body.size()) {
-      frame.resize(kFrameHeaderSize + n);
+  if (zstd && raw_len > 0) {
+    std::string_view raw(frame->data() + kFrameHeaderSize, raw_len);
+    std::string packed(kFrameHeaderSize + ZSTD_compressBound(raw_len), '\0');
+    char* dst = packed.data() + kFrameHeaderSize;
+    size_t cap = packed.size() - kFrameHeaderSize;
+    size_t n = zstd_ctx != nullptr ? ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(zstd_ctx), dst, cap,
+                                                       raw.data(), raw.size(), 1)
+                                   : ZSTD_compress(dst, cap, raw.data(), raw.size(), 1);
+    if (!ZSTD_isError(n) && n < raw_len) {
+      packed.resize(kFrameHeaderSize + n);
+      frame->swap(packed);
       flags = kFrameFlagZstd;
-    } else {
-      frame.resize(kFrameHeaderSize);
     }
   }
-  if (flags == 0) frame.append(raw_body);
-  char* h = frame.data();
-  PutU32(h + 4, static_cast<uint32_t>(frame.size() - kFrameHeaderSize));
+  char* h = frame->data();
+  std::memset(h, 0, kFrameHeaderSize);  // reserved bytes stay zero
+  PutU32(h + 4, static_cast<uint32_t>(frame->size() - kFrameHeaderSize));
   h[8] = static_cast<char>(kFrameVersion);
   h[9] = static_cast<char>(flags);
-  // h[10..11] reserved, zero.
   PutU32(h + 12, record_count);
   PutU64(h + 16, first_offset);
   PutU64(h + 24, static_cast<uint64_t>(max_received_at));
-  PutU32(h + 32, static_cast<uint32_t>(raw_body.size()));
-  // h[36..39] reserved, zero.
-  PutU32(h, crc32c::Value(h + 4, frame.size() - 4));
-  return frame;
+  PutU32(h + 32, static_cast<uint32_t>(raw_len));
+  PutU32(h, crc32c::Value(h + 4, frame->size() - 4));
 }
 
 Result<FrameHeader> ParseFrameHeader(std::string_view bytes) {

@@ -42,10 +42,12 @@ void EncodeRecord(const LogRecord& record, std::string* body);
 // Bytes EncodeRecord will add.
 size_t EncodedRecordSize(const LogRecord& record);
 
-// Builds a complete frame from an uncompressed body. With `zstd`, the body is compressed (kept
-// raw if compression does not shrink it). `zstd_ctx` is an optional reusable ZSTD_CCtx*.
-std::string BuildFrame(uint64_t first_offset, uint32_t record_count, int64_t max_received_at,
-                       std::string_view raw_body, bool zstd, void* zstd_ctx);
+// Turns `frame` into a complete frame. On entry it holds kFrameHeaderSize placeholder bytes
+// followed by the uncompressed body (records appended with EncodeRecord), so the body is built
+// in place without a copy. With `zstd` the body is compressed (kept raw if compression does not
+// shrink it); `zstd_ctx` is an optional reusable ZSTD_CCtx*.
+void SealFrame(std::string* frame, uint64_t first_offset, uint32_t record_count,
+               int64_t max_received_at, bool zstd, void* zstd_ctx);
 
 // Parses and sanity-checks a header (version, flags, lengths). Does not verify the CRC, which
 // needs the body. kDataLoss when the bytes cannot be a header.

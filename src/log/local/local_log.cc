@@ -521,21 +521,20 @@ void LocalLogImpl::WriteGroup(std::vector<PendingAppend>& group) {
     }
   }
 
-  std::string body;
-  body.reserve(group_bytes);
+  std::string frame(kFrameHeaderSize, '\0');
+  frame.reserve(kFrameHeaderSize + group_bytes);
   uint32_t count = 0;
   int64_t max_time = std::numeric_limits<int64_t>::min();
   for (auto& a : group) {
     a.first = Offset(next_offset_ + count);
     for (const auto& r : a.records) {
-      EncodeRecord(r, &body);
+      EncodeRecord(r, &frame);
       max_time = std::max(max_time, r.received_at.value());
       ++count;
     }
   }
-  std::string frame = BuildFrame(next_offset_, count, max_time, body,
-                                 opt_.compression == LogCompression::kZstd, zstd_ctx_);
-  body = std::string();
+  SealFrame(&frame, next_offset_, count, max_time, opt_.compression == LogCompression::kZstd,
+            zstd_ctx_);
   Status st = active_file_->WriteAt(written_bytes_, frame);
   release_pending();
   if (!st.ok()) {
