@@ -8,6 +8,9 @@
 // file handles and see only bytes the writer has published as durable; they never take a lock
 // the writer holds across I/O. Retention runs on the writer thread (periodically and after each
 // roll) or from EnforceRetention().
+//
+// Append callbacks run on the writer thread: they must not block, and must not call Close() or
+// destroy the log (the writer cannot join itself).
 #pragma once
 
 #include <cstdint>
