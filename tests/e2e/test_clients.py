@@ -315,3 +315,26 @@ def test_analytics_next_style_batch(server):
         assert_enriched(e, before, after)
         assert parse_iso(e["timestamp"]) == parse_iso(e["receivedAt"]) - timedelta(
             milliseconds=100 * i), e
+
+
+def test_analytics_python_does_not_retry_a_refusal(server):
+    """segment-analytics-python retries only what is worth retrying: on a 4xx answer it raises
+    APIError(status, payload['code'], payload['message']) and gives up. That needs "code" in
+    the error body; without it the library takes the answer for a network error and resends
+    the refused batch max_retries more times."""
+    from segment.analytics import Client
+
+    errors = []
+    client = Client(WRITE_KEY, host=f"http://127.0.0.1:{server.port}",
+                    on_error=lambda e, batch: errors.append(e), max_retries=2)
+    client.track("py-user", "Refused", message_id="m" * 101)  # over 100 chars: rejected
+    client.flush()
+    client.shutdown()
+    m = server.metrics()
+    sent = m.get_value("switchyard_http_requests_total", path="/v1/batch", status="400")
+    assert len(errors) == 1, errors
+    assert type(errors[0]).__name__ == "APIError", repr(errors[0])
+    assert errors[0].status == 400 and isinstance(errors[0].code, str) and errors[0].code, \
+        vars(errors[0])
+    assert sent == 1, f"the refused batch was sent {sent:.0f} times"
+    assert server.dump() == []
