@@ -44,9 +44,11 @@ struct Outcome {
 class Waiter {
  public:
   void Done(bool ok) {
-    std::lock_guard lock(mu_);
-    done_ = true;
-    ok_ = ok;
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+      ok_ = ok;
+    }
     cv_.notify_one();
   }
   bool Wait() {

@@ -7,9 +7,10 @@
 // Ownership and threads:
 // - An EventLog is created once by the server and outlives every cursor it opened.
 // - Append() is thread-safe and never blocks on I/O: it queues the records and returns. `done`
-//   runs exactly once, on the log's writer thread (or inline on the caller's thread when the
-//   append is refused up front), after every record of the call is durable or the append failed.
-//   `done` must not block.
+//   runs exactly once, on a thread owned by the log (the local backend uses one completion
+//   thread, so callbacks never run concurrently with each other), or inline on the caller's
+//   thread when the append is refused up front, after every record of the call is durable or the
+//   append failed. `done` must not block, and must not call Close() or destroy the log.
 // - A LogCursor belongs to one consumer thread; it is not thread-safe. Reading never blocks the
 //   writer.
 #pragma once

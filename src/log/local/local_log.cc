@@ -166,6 +166,8 @@ class LocalLogImpl final : public LocalEventLog {
   void Publish();
   void AckWritten();
   void FailAll(std::vector<PendingAppend>& appends, const Status& status);
+  void HandToCompleter(std::vector<PendingAppend>& appends, Status status);
+  void CompleterLoop();
   void EnterFailedState(const Status& cause);
   void UpdateSizeGauges();
   Status PersistConsumer(ConsumerState& state, Offset committed);
@@ -183,6 +185,18 @@ class LocalLogImpl final : public LocalEventLog {
   uint64_t pending_bytes_ = 0;        // guarded by mu_
   bool closing_ = false;              // guarded by mu_
   Status failed_;                     // guarded by mu_; sticky after an fsync failure
+
+  // Completion thread: runs append callbacks, so the writer can start the next write+fsync while
+  // the callers of the previous group are being woken.
+  struct Completion {
+    std::vector<PendingAppend> appends;
+    Status status;
+  };
+  std::mutex completion_mu_;
+  std::condition_variable completion_cv_;
+  std::vector<Completion> completions_;  // guarded by completion_mu_
+  bool completion_stop_ = false;         // guarded by completion_mu_
+  std::thread completer_;
 
   std::mutex close_mu_;
   bool closed_ = false;  // guarded by close_mu_
@@ -247,6 +261,7 @@ Status LocalLogImpl::Open() {
   Status retention = EnforceRetention();
   if (!retention.ok()) logger_->warn("retention at open failed: {}", retention.ToString());
   last_sync_ = SteadyClock::now();
+  completer_ = std::thread([this] { CompleterLoop(); });
   writer_ = std::thread([this] { WriterLoop(); });
   return Status::Ok();
 }
@@ -479,9 +494,38 @@ void LocalLogImpl::WriterLoop() {
 }
 
 void LocalLogImpl::FailAll(std::vector<PendingAppend>& appends, const Status& status) {
-  for (auto& a : appends)
-    a.done(AppendResult{status, Offset()});
+  HandToCompleter(appends, status);
+}
+
+void LocalLogImpl::HandToCompleter(std::vector<PendingAppend>& appends, Status status) {
+  if (appends.empty()) return;
+  {
+    std::lock_guard lock(completion_mu_);
+    completions_.push_back(Completion{std::move(appends), std::move(status)});
+  }
   appends.clear();
+  completion_cv_.notify_one();
+}
+
+void LocalLogImpl::CompleterLoop() {
+  std::unique_lock lock(completion_mu_);
+  for (;;) {
+    completion_cv_.wait(lock, [&] { return !completions_.empty() || completion_stop_; });
+    if (completions_.empty()) return;  // stopping and drained
+    std::vector<Completion> batch;
+    batch.swap(completions_);
+    lock.unlock();
+    auto now = SteadyClock::now();
+    for (auto& c : batch) {
+      for (auto& a : c.appends) {
+        if (c.status.ok() && metrics_.append_latency != nullptr) {
+          metrics_.append_latency->Observe(std::chrono::duration<double>(now - a.enqueued).count());
+        }
+        a.done(AppendResult{c.status, c.status.ok() ? a.first : Offset()});
+      }
+    }
+    lock.lock();
+  }
 }
 
 void LocalLogImpl::EnterFailedState(const Status& cause) {
@@ -595,15 +639,11 @@ void LocalLogImpl::Publish() {
 }
 
 void LocalLogImpl::AckWritten() {
-  auto now = SteadyClock::now();
-  for (auto& a : unacked_) {
-    if (metrics_.append_latency != nullptr) {
-      metrics_.append_latency->Observe(std::chrono::duration<double>(now - a.enqueued).count());
-    }
-    if (metrics_.appended_events != nullptr) metrics_.appended_events->Inc(a.records.size());
-    a.done(AppendResult{Status::Ok(), a.first});
+  if (metrics_.appended_events != nullptr) {
+    for (const auto& a : unacked_)
+      metrics_.appended_events->Inc(a.records.size());
   }
-  unacked_.clear();
+  HandToCompleter(unacked_, Status::Ok());
 }
 
 // Writer thread. The old segment is made durable first, so only the last segment can ever hold
@@ -658,6 +698,12 @@ Status LocalLogImpl::Close() {
     close_status_ = failed_;
   }
   FailAll(left, Unavailable("event log is closed"));
+  {
+    std::lock_guard lock(completion_mu_);
+    completion_stop_ = true;
+  }
+  completion_cv_.notify_one();
+  if (completer_.joinable()) completer_.join();  // every callback has run
   if (active_file_ != nullptr && close_status_.ok()) {
     close_status_ = active_file_->Sync();
   }

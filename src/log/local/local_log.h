@@ -4,13 +4,14 @@
 //
 // Threads: one writer thread per log owns the active segment. Append() only queues; the writer
 // writes every queued append of a round as one frame with one write and completes them with one
-// fdatasync (group commit), then runs their callbacks. Readers (cursors) use pread on their own
-// file handles and see only bytes the writer has published as durable; they never take a lock
-// the writer holds across I/O. Retention runs on the writer thread (periodically and after each
-// roll) or from EnforceRetention().
+// fdatasync (group commit), then hands them to the completion thread, which runs the callbacks.
+// Readers (cursors) use pread on their own file handles and see only bytes the writer has published
+// as durable; they never take a lock the writer holds across I/O. Retention runs on the writer
+// thread (periodically and after each roll) or from EnforceRetention().
 //
-// Append callbacks run on the writer thread: they must not block, and must not call Close() or
-// destroy the log (the writer cannot join itself).
+// Append callbacks run on the log's completion thread, in acknowledgement order, so the writer
+// can start the next write+fsync while the previous group's callers are being woken. They must
+// not block, and must not call Close() or destroy the log (a thread cannot join itself).
 #pragma once
 
 #include <cstdint>
