@@ -38,10 +38,10 @@ bench: build
 	@scripts/install-deps.sh bench
 	@bench/run-all.sh $(BUILD)
 
-fmt:
+fmt: deps
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i
 
-fmt-check:
+fmt-check: deps
 	@git ls-files '*.cc' '*.h' | xargs clang-format --dry-run --Werror
 
 lint: fmt-check

@@ -135,6 +135,15 @@ class Session : public std::enable_shared_from_this<Session> {
         ec == asio::error::eof) {
       return Close();
     }
+    if (ec == bhttp::error::body_limit) {
+      // The declared Content-Length is over the limit: Beast refuses it with the header.
+      busy_ = true;
+      active_->fetch_add(1);
+      keep_alive_ = false;
+      return Send(handler_->Reject(
+          413, "request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes",
+          parser_->get()));
+    }
     if (ec == bhttp::error::header_limit) {
       busy_ = true;
       active_->fetch_add(1);

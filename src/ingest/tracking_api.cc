@@ -112,12 +112,7 @@ struct TrackingApi::Metrics {
 TrackingApi::TrackingApi(const config::IngestConfig& options, const SourceTable* sources,
                          log::EventLog* log, DedupeIndex* dedupe, Clock* clock,
                          MetricsRegistry* metrics)
-    : options_(options),
-      sources_(sources),
-      log_(log),
-      dedupe_(dedupe),
-      clock_(clock),
-      metrics_(metrics) {
+    : options_(options), sources_(sources), log_(log), dedupe_(dedupe), clock_(clock) {
   m_ = std::make_unique<Metrics>();
   m_->r = metrics;
   m_->bytes_in =
@@ -148,6 +143,7 @@ http::Response TrackingApi::ErrorResponse(unsigned status, std::string_view code
   json::object body;
   body["success"] = false;
   body["error"] = code;
+  body["code"] = code;  // segment-analytics-python reads `code` from every error body
   body["message"] = message;
   res.body() = json::serialize(body);
   return res;
@@ -373,6 +369,7 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
     json::object b;
     b["success"] = false;
     b["error"] = "all_events_rejected";
+    b["code"] = "all_events_rejected";
     b["message"] = "no event of the request was valid";
     b["rejected"] = std::move(rejected);
     http::Response res{http::bhttp::status::bad_request, version};

@@ -53,7 +53,6 @@ class TrackingApi {
   log::EventLog* log_;
   DedupeIndex* dedupe_;
   Clock* clock_;
-  MetricsRegistry* metrics_;
   std::unique_ptr<Metrics> m_;
   std::atomic<uint64_t> next_claimant_{1};
 };
