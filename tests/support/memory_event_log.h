@@ -46,6 +46,13 @@ class MemoryEventLog final : public log::EventLog {
     }
   }
 
+  // Forgets stored entries (offsets keep growing). For long fuzz runs.
+  void Clear() {
+    std::lock_guard lock(mu_);
+    base_ += entries_.size();
+    entries_.clear();
+  }
+
   std::vector<log::LogEntry> Entries() const {
     std::lock_guard lock(mu_);
     return entries_;
@@ -61,7 +68,7 @@ class MemoryEventLog final : public log::EventLog {
   Offset StartOffset() const override { return Offset(0); }
   Offset EndOffset() const override {
     std::lock_guard lock(mu_);
-    return Offset(entries_.size());
+    return Offset(base_ + entries_.size());
   }
   Status Close() override { return Status::Ok(); }
 
@@ -103,9 +110,9 @@ class MemoryEventLog final : public log::EventLog {
   };
 
   Offset Store(std::vector<log::LogRecord> records) {
-    Offset first(entries_.size());
+    Offset first(base_ + entries_.size());
     for (auto& r : records) {
-      entries_.push_back({Offset(entries_.size()), r.received_at, std::move(r.source),
+      entries_.push_back({Offset(base_ + entries_.size()), r.received_at, std::move(r.source),
                           std::move(r.message_id), std::move(r.payload)});
     }
     return first;
@@ -114,6 +121,7 @@ class MemoryEventLog final : public log::EventLog {
   mutable std::mutex mu_;
   std::vector<log::LogEntry> entries_;
   std::vector<Held> held_;
+  uint64_t base_ = 0;
 };
 
 }  // namespace sy::testing
