@@ -237,6 +237,10 @@ class LocalLogImpl final : public LocalEventLog {
 Status LocalLogImpl::Open() {
   if (opt_.dir.empty()) return InvalidArgument("log dir is empty");
   if (opt_.segment_bytes == 0) return InvalidArgument("segment_bytes must be > 0");
+  // One group commit becomes one frame, and a frame body is limited to kMaxFrameBody.
+  if (opt_.max_pending_bytes == 0 || opt_.max_pending_bytes > kMaxFrameBody / 2) {
+    return InvalidArgument("max_pending_bytes must be in (0, 256 MiB]");
+  }
   if (opt_.metrics != nullptr) {
     auto* m = opt_.metrics;
     metrics_.append_latency =

@@ -50,7 +50,7 @@ struct LocalLogOptions {
   int64_t retention_age_ms = 0;  // 0 = no age cap
   LogCompression compression = LogCompression::kNone;
   // Bound on bytes queued but not yet written; an Append beyond it fails fast (inline callback)
-  // with kResourceExhausted.
+  // with kResourceExhausted. At most 256 MiB (one group commit is one frame).
   uint64_t max_pending_bytes = 64ull << 20;
   // How often the writer thread runs retention when idle (it also runs after every roll).
   uint32_t retention_check_interval_ms = 1000;
