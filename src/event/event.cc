@@ -40,17 +40,21 @@ std::string_view EventTypeName(EventType type) {
 
 namespace {
 
+// Serialized length of each byte inside a JSON string: 1, 2 for the short escapes, 6 for \u00XX.
+constexpr std::array<uint8_t, 256> MakeEscapeLengths() {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c)
+    t[c] = c < 0x20 ? 6 : 1;
+  for (int c : {'"', '\\', '\b', '\f', '\n', '\r', '\t'})
+    t[c] = 2;
+  return t;
+}
+constexpr auto kEscapeLengths = MakeEscapeLengths();
+
 size_t StringJsonSize(std::string_view s) {
   size_t n = 2;
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') {
-      n += 2;
-    } else if (c < 0x20) {
-      n += 6;
-    } else {
-      n += 1;
-    }
-  }
+  for (unsigned char c : s)
+    n += kEscapeLengths[c];
   return n;
 }
 
@@ -253,6 +257,10 @@ std::optional<Rejection> ValidateAndEnrich(json::object& ev, std::optional<Event
 
   std::string iso;
   auto set_time = [&](std::string_view key, TimestampMs t) {
+    if (t == ctx.received_at && !ctx.received_at_iso.empty()) {
+      ev[key] = ctx.received_at_iso;
+      return;
+    }
     iso.clear();
     AppendIso8601(t, &iso);
     ev[key] = iso;

@@ -35,7 +35,8 @@ struct Limits {
 // Request-level facts applied to each event of the request.
 struct EnrichContext {
   TimestampMs received_at;
-  std::string_view client_ip;  // already resolved through trusted proxies; may be empty
+  std::string_view received_at_iso;  // received_at formatted once per request (optional)
+  std::string_view client_ip;        // already resolved through trusted proxies; may be empty
   const boost::json::object* batch_context = nullptr;       // a batch's top-level context
   const boost::json::object* batch_integrations = nullptr;  // a batch's top-level integrations
   const boost::json::value* batch_sent_at = nullptr;        // a batch's top-level sentAt

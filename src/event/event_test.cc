@@ -16,7 +16,7 @@ struct Outcome {
 };
 
 Outcome Check(std::string_view body, std::optional<EventType> type = EventType::kTrack,
-              EnrichContext ctx = {TimestampMs(kNow), "203.0.113.9"}) {
+              EnrichContext ctx = {TimestampMs(kNow), "", "203.0.113.9"}) {
   Outcome o;
   o.event = json::parse(body).as_object();
   o.rejection = ValidateAndEnrich(o.event, type, ctx, Limits{}, &o.message_id);
@@ -139,7 +139,7 @@ TEST(Enrich, BatchDefaultsMergeUnderItemValues) {
       json::parse(R"({"library":{"name":"lib","version":"1"},"locale":"en"})").as_object();
   json::object bint = json::parse(R"({"All":false,"Mixpanel":true})").as_object();
   json::value sent = "2023-11-14T22:13:21.000Z";
-  EnrichContext ctx{TimestampMs(kNow), "", &bctx, &bint, &sent};
+  EnrichContext ctx{TimestampMs(kNow), "", "", &bctx, &bint, &sent};
   auto r = Check(
       R"({"type":"track","userId":"u","event":"e","timestamp":"2023-11-14T22:13:20.000Z","context":{"locale":"fr","library":{"version":"2"}},"integrations":{"Mixpanel":false}})",
       std::nullopt, ctx);

@@ -128,7 +128,7 @@ Status DedupeIndex::LoadJournal(Offset* covered_end) {
       const char* e = h + kHeader + size_t{i} * kEntry;
       Journaled j{{Get64(e), Get64(e + 8)}, static_cast<int64_t>(Get64(e + 16))};
       if (now - j.time_ms >= options_.window_ms) continue;
-      keys_[j.key] = Entry{j.time_ms, 0};
+      *keys_.TryEmplace(j.key, Entry{}).first = Entry{j.time_ms, 0};
       order_.push_back(j);
     }
     pos += kHeader + size_t{count} * kEntry;
@@ -154,7 +154,7 @@ Status DedupeIndex::ScanLog(log::EventLog* log, Offset from) {
     for (const auto& e : entries) {
       if (now - e.received_at.value() >= options_.window_ms) continue;
       Hash128 k = Key(e.source, e.message_id);
-      keys_[k] = Entry{e.received_at.value(), 0};
+      *keys_.TryEmplace(k, Entry{}).first = Entry{e.received_at.value(), 0};
       Journaled j{k, e.received_at.value()};
       order_.push_back(j);
       unflushed_.push_back(j);
@@ -166,9 +166,9 @@ Status DedupeIndex::ScanLog(log::EventLog* log, Offset from) {
 DedupeIndex::ClaimResult DedupeIndex::Claim(const Hash128& key, uint64_t claimant) {
   int64_t now = options_.clock->Now().value();
   std::lock_guard lock(mu_);
-  auto [it, inserted] = keys_.try_emplace(key, Entry{now, claimant});
+  auto [entry, inserted] = keys_.TryEmplace(key, Entry{now, claimant});
   if (inserted) return ClaimResult::kNew;
-  Entry& e = it->second;
+  Entry& e = *entry;
   if (e.claimant == 0) {
     if (now - e.time_ms < options_.window_ms) return ClaimResult::kDuplicate;
     e = Entry{now, claimant};  // expired: a new event as far as dedupe is concerned
@@ -180,9 +180,9 @@ DedupeIndex::ClaimResult DedupeIndex::Claim(const Hash128& key, uint64_t claiman
 void DedupeIndex::Commit(const std::vector<Hash128>& keys, TimestampMs received_at, Offset end) {
   std::lock_guard lock(mu_);
   for (const auto& k : keys) {
-    auto it = keys_.find(k);
-    if (it == keys_.end()) continue;
-    it->second = Entry{received_at.value(), 0};
+    Entry* e = keys_.Find(k);
+    if (e == nullptr) continue;
+    *e = Entry{received_at.value(), 0};
     order_.push_back({k, received_at.value()});
     unflushed_.push_back({k, received_at.value()});
   }
@@ -192,17 +192,16 @@ void DedupeIndex::Commit(const std::vector<Hash128>& keys, TimestampMs received_
 void DedupeIndex::Release(const std::vector<Hash128>& keys, uint64_t claimant) {
   std::lock_guard lock(mu_);
   for (const auto& k : keys) {
-    auto it = keys_.find(k);
-    if (it != keys_.end() && it->second.claimant == claimant) keys_.erase(it);
+    Entry* e = keys_.Find(k);
+    if (e != nullptr && e->claimant == claimant) keys_.Erase(k);
   }
 }
 
 void DedupeIndex::ExpireLocked(int64_t now_ms) {
   while (!order_.empty() && now_ms - order_.front().time_ms >= options_.window_ms) {
-    auto it = keys_.find(order_.front().key);
-    if (it != keys_.end() && it->second.claimant == 0 &&
-        it->second.time_ms == order_.front().time_ms) {
-      keys_.erase(it);
+    Entry* e = keys_.Find(order_.front().key);
+    if (e != nullptr && e->claimant == 0 && e->time_ms == order_.front().time_ms) {
+      keys_.Erase(order_.front().key);
     }
     order_.pop_front();
   }

@@ -10,8 +10,9 @@
 // offset its keys cover; at open the journal is replayed and the log is scanned from that
 // offset on, so the window survives a restart (and a crash) with no gap.
 //
-// Memory: about 80 bytes per key held (24 h at 1,000 events/s ≈ 7 GB would be too much; the
-// window is a config knob, `ingest.dedupe_window`). Thread-safe: one mutex, held briefly.
+// Memory: about 100 bytes per key held (a 32-byte slot at load <= 1/2, plus the expiry queue):
+// 24 h at 1,000 events/s is about 9 GB, so size `ingest.dedupe_window` to the traffic. Thread-safe:
+// one mutex, held briefly.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +27,7 @@
 #include "base/hash.h"
 #include "base/status.h"
 #include "base/types.h"
+#include "ingest/key_table.h"
 #include "log/event_log.h"
 
 namespace sy::ingest {
@@ -84,7 +86,7 @@ class DedupeIndex {
   int64_t journal_bytes_ = 0;
 
   mutable std::mutex mu_;
-  std::unordered_map<Hash128, Entry, Hash128Hasher> keys_;
+  KeyTable<Entry> keys_;
   std::deque<Journaled> order_;       // committed keys in commit order, for expiry
   std::vector<Journaled> unflushed_;  // committed, not yet in the journal
   Offset covered_end_;                // every committed key below this is in unflushed_/journal

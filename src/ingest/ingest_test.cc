@@ -4,11 +4,17 @@
 #include <boost/beast/core/detail/base64.hpp>
 #include <boost/json.hpp>
 #include <filesystem>
+#include <future>
+#include <random>
+#include <unordered_map>
 
 #include "ingest/body_decoder.h"
 #include "ingest/dedupe_index.h"
+#include "ingest/key_table.h"
 #include "ingest/source_table.h"
 #include "ingest/tracking_api.h"
+#include "log/local/fault_injection_env.h"
+#include "log/local/local_log.h"
 #include "tests/support/memory_event_log.h"
 
 namespace sy::ingest {
@@ -98,6 +104,45 @@ class TempDir {
   static inline int counter_ = 0;
   std::filesystem::path path_;
 };
+
+TEST(KeyTable, MatchesAModelUnderRandomOperations) {
+  // Keys drawn from a small pool so finds, re-inserts and erasures of present keys are common,
+  // and low bits collide so probe runs and backward shifts are exercised.
+  std::mt19937_64 rng(42);
+  KeyTable<int> table;
+  std::unordered_map<Hash128, int, Hash128Hasher> model;
+  std::vector<Hash128> pool;
+  for (int i = 0; i < 3000; ++i)
+    pool.push_back({rng() & 0xFFF, rng()});
+  pool.push_back({0, 0});
+  for (int step = 0; step < 200000; ++step) {
+    const Hash128& k = pool[rng() % pool.size()];
+    switch (rng() % 3) {
+      case 0: {
+        int v = static_cast<int>(rng() % 1000);
+        auto [p, inserted] = table.TryEmplace(k, v);
+        auto [it, model_inserted] = model.try_emplace(k, v);
+        ASSERT_EQ(inserted, model_inserted);
+        ASSERT_EQ(*p, it->second);
+        break;
+      }
+      case 1:
+        ASSERT_EQ(table.Erase(k), model.erase(k) == 1);
+        break;
+      default: {
+        int* p = table.Find(k);
+        auto it = model.find(k);
+        ASSERT_EQ(p != nullptr, it != model.end());
+        if (p) {
+          ASSERT_EQ(*p, it->second);
+        }
+      }
+    }
+    ASSERT_EQ(table.size(), model.size());
+  }
+  for (const auto& [k, v] : model)
+    ASSERT_EQ(*table.Find(k), v);
+}
 
 TEST(Dedupe, ClaimCommitRelease) {
   TempDir dir;
@@ -399,6 +444,80 @@ TEST_F(TrackingApiTest, PreflightAllowsAnalyticsNextHeaders) {
   EXPECT_EQ(r.result_int(), 204);
   EXPECT_EQ(r[bhttp::field::access_control_allow_origin], "https://shop.example");
   EXPECT_EQ(r[bhttp::field::access_control_allow_headers], "authorization, content-type");
+}
+
+// The Tracking API over the real local log, with faults injected below the log: what a full
+// disk or a failed fsync looks like to a client.
+class TrackingApiOverFaultyDiskTest : public ::testing::Test {
+ protected:
+  static json::object Body(const http::Response& r) { return json::parse(r.body()).as_object(); }
+
+  void SetUp() override {
+    log::LocalLogOptions o;
+    o.dir = dir_.str() + "/log";
+    o.env = &env_;
+    log_ = std::move(*log::OpenLocalLog(o));
+    dedupe_ =
+        std::move(*DedupeIndex::Open({dir_.str() + "/dedupe", 3'600'000, &clock_}, log_.get()));
+    api_ = std::make_unique<TrackingApi>(options_, &sources_, log_.get(), dedupe_.get(), &clock_,
+                                         &metrics_);
+  }
+
+  http::Response Track(const std::string& message_id) {
+    http::Request req{bhttp::verb::post, "/v1/track", 11};
+    req.body() = R"({"writeKey":"wk","userId":"u","event":"e","messageId":")" + message_id + "\"}";
+    std::promise<http::Response> p;
+    auto f = p.get_future();
+    api_->Handle(std::move(req), {"127.0.0.1"},
+                 http::Responder([&p](http::Response r) { p.set_value(std::move(r)); }));
+    return f.get();  // the answer comes from the log's completion thread
+  }
+
+  std::vector<std::string> StoredIds() {
+    std::vector<std::string> ids;
+    auto reader = std::move(*log_->OpenReader());
+    for (const auto& e : *reader->Read(1000, 1 << 20))
+      ids.push_back(e.message_id);
+    return ids;
+  }
+
+  TempDir dir_;
+  log::FaultInjectionEnv env_;
+  FakeClock clock_;
+  MetricsRegistry metrics_;
+  config::IngestConfig options_;
+  SourceTable sources_{{{"web", config::Sha256Hex("wk")}}};
+  std::unique_ptr<log::EventLog> log_;
+  std::unique_ptr<DedupeIndex> dedupe_;
+  std::unique_ptr<TrackingApi> api_;
+};
+
+TEST_F(TrackingApiOverFaultyDiskTest, DiskFullIs503ThenTheRetryIsStored) {
+  EXPECT_EQ(Track("before").result_int(), 200);
+  env_.SetDiskFull(true);
+  auto r = Track("during");
+  EXPECT_EQ(r.result_int(), 503);
+  EXPECT_EQ(r[bhttp::field::retry_after], "1");
+  EXPECT_EQ(Body(r).at("code").as_string(), "log_unavailable");
+  env_.SetDiskFull(false);
+  EXPECT_EQ(Track("during").result_int(), 200);  // the client's retry is not taken for a duplicate
+  EXPECT_EQ(StoredIds(), (std::vector<std::string>{"before", "during"}));
+}
+
+TEST_F(TrackingApiOverFaultyDiskTest, ShortWriteIs503AndNothingHalfWrittenIsRead) {
+  env_.FailWritesShort(1);
+  EXPECT_EQ(Track("torn").result_int(), 503);
+  EXPECT_EQ(Track("torn").result_int(), 200);
+  EXPECT_EQ(StoredIds(), (std::vector<std::string>{"torn"}));
+}
+
+TEST_F(TrackingApiOverFaultyDiskTest, FailedFsyncIsNeverAcknowledged) {
+  EXPECT_EQ(Track("a").result_int(), 200);
+  env_.FailSyncs(1);
+  EXPECT_EQ(Track("b").result_int(), 503);
+  // After a failed fsync the log refuses appends until reopened (see docs/formats/log.md).
+  EXPECT_EQ(Track("c").result_int(), 503);
+  EXPECT_EQ(StoredIds().front(), "a");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "base/logging.h"
+#include "base/time_format.h"
 #include "event/event.h"
 #include "ingest/body_decoder.h"
 
@@ -278,6 +279,8 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
   // 4. The events of the request.
   event::EnrichContext ctx;
   ctx.received_at = clock_->Now();
+  std::string received_at_iso = FormatIso8601(ctx.received_at);
+  ctx.received_at_iso = received_at_iso;
   std::string client_ip = ClientIp(request, peer);
   ctx.client_ip = client_ip;
   json::array single(&arena);
