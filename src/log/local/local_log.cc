@@ -157,6 +157,16 @@ class LocalLogImpl final : public LocalEventLog {
 
  private:
   Status Recover();
+  Status OpenReadOnly();
+  Result<std::vector<Offset>> ListSegmentBases();
+  Result<uint64_t> ScanClosedSegment(Segment& seg, Offset declared_end);
+  struct LastSegmentScan {
+    uint64_t file_bytes = 0;   // size of the file when scanned
+    uint64_t valid_bytes = 0;  // bytes of whole, valid frames from the start
+    Offset end;                // one past the last valid record
+  };
+  Result<LastSegmentScan> VerifyLastSegment(Segment& seg);
+  void PublishRecovered(Offset end);
   Status LoadCursors();
   Result<std::shared_ptr<Segment>> OpenSegmentForRead(Offset base);
   void WriterLoop();
@@ -236,6 +246,7 @@ class LocalLogImpl final : public LocalEventLog {
 
 Status LocalLogImpl::Open() {
   if (opt_.dir.empty()) return InvalidArgument("log dir is empty");
+  if (opt_.read_only) return OpenReadOnly();
   if (opt_.segment_bytes == 0) return InvalidArgument("segment_bytes must be > 0");
   // One group commit becomes one frame, and a frame body is limited to kMaxFrameBody.
   if (opt_.max_pending_bytes == 0 || opt_.max_pending_bytes > kMaxFrameBody / 2) {
@@ -276,17 +287,89 @@ Result<std::shared_ptr<Segment>> LocalLogImpl::OpenSegmentForRead(Offset base) {
   return std::make_shared<Segment>(base, path, std::move(file));
 }
 
-// Closed segments are trusted: their frame headers are walked (one small pread per frame, no
-// body checksums) to rebuild the sparse index. Only the last segment is fully verified, since it
-// is the only one that can hold a torn write.
-Status LocalLogImpl::Recover() {
-  auto started = SteadyClock::now();
+Result<std::vector<Offset>> LocalLogImpl::ListSegmentBases() {
   SY_ASSIGN_OR_RETURN(auto names, opt_.env->ListDir(opt_.dir));
   std::vector<Offset> bases;
   for (const auto& n : names) {
     if (auto base = ParseSegmentFileName(n)) bases.push_back(*base);
   }
   std::sort(bases.begin(), bases.end());
+  return bases;
+}
+
+// Closed segments are trusted: their frame headers are walked (one small pread per frame, no
+// body checksums) to rebuild the sparse index. Returns the bytes read.
+Result<uint64_t> LocalLogImpl::ScanClosedSegment(Segment& seg, Offset declared_end) {
+  uint64_t bytes_scanned = 0;
+  SY_ASSIGN_OR_RETURN(uint64_t file_bytes, seg.file().Size());
+  uint64_t pos = 0;
+  uint64_t expected = seg.base().value();
+  seg.SetTrustedExtent(file_bytes, seg.base());
+  while (pos < file_bytes) {
+    auto header = seg.ReadHeader(pos);
+    if (!header.ok() || header->first_offset != expected) {
+      logger_->error(
+          "corrupt frame header in closed segment path={} byte={}; reads there will "
+          "fail with data loss",
+          seg.path(), pos);
+      break;
+    }
+    seg.AddDurableFrame(pos, *header);
+    seg.SetTrustedExtent(file_bytes, Offset(header->end_offset()));
+    expected = header->end_offset();
+    pos += header->frame_size();
+    bytes_scanned += kFrameHeaderSize;
+  }
+  if (expected != declared_end.value()) {
+    logger_->error(
+        "closed segment path={} ends at offset {} but the next segment starts at {}; "
+        "reads of the gap will fail with data loss",
+        seg.path(), expected, declared_end.value());
+  }
+  seg.SetTrustedExtent(file_bytes, declared_end);
+  return bytes_scanned;
+}
+
+// The last segment is the only one that can hold a torn write: every frame's header, sequence
+// and checksum are verified from the start, up to the first frame that fails. Only reads; the
+// segment is left exposing exactly the valid frames.
+Result<LocalLogImpl::LastSegmentScan> LocalLogImpl::VerifyLastSegment(Segment& seg) {
+  LastSegmentScan scan;
+  SY_ASSIGN_OR_RETURN(scan.file_bytes, seg.file().Size());
+  seg.SetTrustedExtent(scan.file_bytes, seg.base());
+  uint64_t pos = 0;
+  uint64_t expected = seg.base().value();
+  std::string frame;
+  while (pos < scan.file_bytes) {
+    auto header = seg.ReadHeader(pos);
+    if (!header.ok() || header->first_offset != expected) break;
+    frame.resize(header->frame_size());
+    SY_ASSIGN_OR_RETURN(size_t n, seg.file().ReadAt(pos, frame.size(), frame.data()));
+    if (n != frame.size() || !FrameChecksumMatches(*header, frame)) break;
+    seg.AddDurableFrame(pos, *header);
+    seg.SetTrustedExtent(scan.file_bytes, Offset(header->end_offset()));
+    expected = header->end_offset();
+    pos += header->frame_size();
+  }
+  seg.SetTrustedExtent(pos, Offset(expected));
+  scan.valid_bytes = pos;
+  scan.end = Offset(expected);
+  return scan;
+}
+
+// Recovery's last step: segments_ is complete and `end` is the durable end.
+void LocalLogImpl::PublishRecovered(Offset end) {
+  start_offset_.store(segments_.empty() ? end.value() : segments_.front()->base().value());
+  published_end_->store(end.value());
+  uint64_t total = 0;
+  for (const auto& s : segments_)
+    total += s->durable_bytes();
+  total_bytes_.store(total);
+}
+
+Status LocalLogImpl::Recover() {
+  auto started = SteadyClock::now();
+  SY_ASSIGN_OR_RETURN(auto bases, ListSegmentBases());
   uint64_t bytes_scanned = 0;
   uint64_t bytes_truncated = 0;
 
@@ -301,84 +384,84 @@ Status LocalLogImpl::Recover() {
 
   for (size_t i = 0; i + 1 < bases.size(); ++i) {
     SY_ASSIGN_OR_RETURN(auto seg, OpenSegmentForRead(bases[i]));
-    SY_ASSIGN_OR_RETURN(uint64_t size, seg->file().Size());
-    Offset declared_end = bases[i + 1];
-    uint64_t pos = 0;
-    uint64_t expected = bases[i].value();
-    seg->SetTrustedExtent(size, bases[i]);
-    while (pos < size) {
-      auto header = seg->ReadHeader(pos);
-      if (!header.ok() || header->first_offset != expected) {
-        logger_->error(
-            "corrupt frame header in closed segment path={} byte={}; reads there will "
-            "fail with data loss",
-            seg->path(), pos);
-        break;
-      }
-      seg->AddDurableFrame(pos, *header);
-      seg->SetTrustedExtent(size, Offset(header->end_offset()));
-      expected = header->end_offset();
-      pos += header->frame_size();
-      bytes_scanned += kFrameHeaderSize;
-    }
-    if (expected != declared_end.value()) {
-      logger_->error(
-          "closed segment path={} ends at offset {} but the next segment starts at {}; "
-          "reads of the gap will fail with data loss",
-          seg->path(), expected, declared_end.value());
-    }
-    seg->SetTrustedExtent(size, declared_end);
+    SY_ASSIGN_OR_RETURN(uint64_t scanned, ScanClosedSegment(*seg, bases[i + 1]));
+    bytes_scanned += scanned;
     segments_.push_back(std::move(seg));
   }
 
   // The last segment: verify every frame; cut the log at the first frame that is torn or
   // corrupt (it can only be a write that was never acknowledged).
-  Offset last_base = bases.back();
-  SY_ASSIGN_OR_RETURN(auto last, OpenSegmentForRead(last_base));
-  SY_ASSIGN_OR_RETURN(uint64_t size, last->file().Size());
-  last->SetTrustedExtent(size, last_base);
-  uint64_t pos = 0;
-  uint64_t expected = last_base.value();
-  std::string frame;
-  while (pos < size) {
-    auto header = last->ReadHeader(pos);
-    if (!header.ok() || header->first_offset != expected) break;
-    frame.resize(header->frame_size());
-    SY_ASSIGN_OR_RETURN(size_t n, last->file().ReadAt(pos, frame.size(), frame.data()));
-    if (n != frame.size() || !FrameChecksumMatches(*header, frame)) break;
-    last->AddDurableFrame(pos, *header);
-    last->SetTrustedExtent(size, Offset(header->end_offset()));
-    expected = header->end_offset();
-    pos += header->frame_size();
-  }
-  bytes_scanned += pos;
-  last->SetTrustedExtent(pos, Offset(expected));
+  SY_ASSIGN_OR_RETURN(auto last, OpenSegmentForRead(bases.back()));
+  SY_ASSIGN_OR_RETURN(LastSegmentScan scan, VerifyLastSegment(*last));
+  bytes_scanned += scan.valid_bytes;
   SY_ASSIGN_OR_RETURN(active_file_, opt_.env->OpenWritable(last->path(), /*truncate=*/false));
-  if (pos < size) {
-    bytes_truncated = size - pos;
+  if (scan.valid_bytes < scan.file_bytes) {
+    bytes_truncated = scan.file_bytes - scan.valid_bytes;
     logger_->warn("truncating torn tail path={} valid_bytes={} truncated_bytes={}", last->path(),
-                  pos, bytes_truncated);
-    SY_RETURN_IF_ERROR(active_file_->Truncate(pos));
+                  scan.valid_bytes, bytes_truncated);
+    SY_RETURN_IF_ERROR(active_file_->Truncate(scan.valid_bytes));
   }
   // What recovery accepted may still be only in the page cache (the previous process wrote it
   // but died or failed before its fsync); make it durable before anyone reads or builds on it.
   SY_RETURN_IF_ERROR(active_file_->Sync());
   active_ = last;
   segments_.push_back(last);
-  written_bytes_ = pos;
-  next_offset_ = expected;
-  start_offset_.store(segments_.front()->base().value());
-  published_end_->store(expected);
-  uint64_t total = 0;
-  for (const auto& s : segments_)
-    total += s->durable_bytes();
-  total_bytes_.store(total);
+  written_bytes_ = scan.valid_bytes;
+  next_offset_ = scan.end.value();
+  PublishRecovered(scan.end);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started);
   logger_->info(
       "recovered dir={} segments={} start={} end={} bytes_scanned={} "
       "bytes_truncated={} duration_ms={}",
-      opt_.dir, segments_.size(), start_offset_.load(), expected, bytes_scanned, bytes_truncated,
-      ms.count());
+      opt_.dir, segments_.size(), start_offset_.load(), scan.end.value(), bytes_scanned,
+      bytes_truncated, ms.count());
+  return Status::Ok();
+}
+
+// A read-only snapshot, possibly next to a live writer (docs/formats/log.md, "Read-only
+// readers"). Recovery's scan without any of its writes: a torn or still-being-written tail of
+// the last segment is hidden, not cut. Every segment file is opened here, so the writer's
+// retention may unlink them later without affecting this snapshot.
+Status LocalLogImpl::OpenReadOnly() {
+  if (!opt_.env->FileExists(opt_.dir)) return NotFound("no event log in " + opt_.dir);
+  constexpr int kAttempts = 5;
+  std::vector<std::shared_ptr<Segment>> segs;
+  std::vector<Offset> bases;
+  bool complete = false;
+  for (int attempt = 0; attempt < kAttempts && !complete; ++attempt) {
+    SY_ASSIGN_OR_RETURN(bases, ListSegmentBases());
+    segs.clear();
+    complete = true;
+    for (size_t i = 0; i < bases.size(); ++i) {
+      auto seg = OpenSegmentForRead(bases[i]);
+      if (seg.ok()) {
+        segs.push_back(std::move(*seg));
+        continue;
+      }
+      if (opt_.env->FileExists(opt_.dir + "/" + SegmentFileName(bases[i]))) return seg.status();
+      // Deleted by the live writer's retention since the listing. Retention deletes oldest
+      // first, so the older segments opened so far are deleted too: start after it.
+      segs.clear();
+      if (i + 1 == bases.size()) complete = false;  // even the newest is gone: list again
+    }
+  }
+  if (!complete) {
+    return Unavailable("segments of " + opt_.dir + " were deleted faster than they were opened");
+  }
+  Offset end;
+  uint64_t hidden_bytes = 0;
+  if (!segs.empty()) {
+    for (size_t i = 0; i + 1 < segs.size(); ++i) {
+      SY_RETURN_IF_ERROR(ScanClosedSegment(*segs[i], segs[i + 1]->base()).status());
+    }
+    SY_ASSIGN_OR_RETURN(LastSegmentScan scan, VerifyLastSegment(*segs.back()));
+    end = scan.end;
+    hidden_bytes = scan.file_bytes - scan.valid_bytes;
+  }
+  segments_ = std::move(segs);
+  PublishRecovered(end);
+  logger_->debug("opened read-only dir={} segments={} start={} end={} hidden_tail_bytes={}",
+                 opt_.dir, segments_.size(), start_offset_.load(), end.value(), hidden_bytes);
   return Status::Ok();
 }
 
@@ -437,6 +520,10 @@ std::shared_ptr<ConsumerState> LocalLogImpl::NewConsumerState(const std::string&
 // Append and the writer thread
 
 void LocalLogImpl::Append(std::vector<LogRecord> records, AppendCallback done) {
+  if (opt_.read_only) {
+    done(AppendResult{FailedPrecondition("event log is opened read-only"), Offset()});
+    return;
+  }
   if (records.empty()) {
     done(AppendResult{Status::Ok(), EndOffset()});
     return;
@@ -715,7 +802,8 @@ Status LocalLogImpl::Close() {
   { std::lock_guard lock(data_mu_); }
   data_cv_.notify_all();
   closed_ = true;
-  logger_->info("closed dir={} end={}", opt_.dir, EndOffset().value());
+  logger_->log(opt_.read_only ? spdlog::level::debug : spdlog::level::info, "closed dir={} end={}",
+               opt_.dir, EndOffset().value());
   return close_status_;
 }
 
@@ -729,6 +817,7 @@ Status LocalLogImpl::Close() {
 // The active segment is never deleted. A cap that deletes records a cursor has not committed
 // pushes that cursor to the segment's end and counts the skipped events.
 Status LocalLogImpl::EnforceRetention() {
+  if (opt_.read_only) return FailedPrecondition("event log is opened read-only");
   std::lock_guard retention_lock(retention_mu_);
   auto segments = SegmentsSnapshot();
   if (segments.size() <= 1) return Status::Ok();
@@ -810,6 +899,9 @@ Status LocalLogImpl::CommitConsumer(ConsumerState& state, Offset next) {
 }
 
 Result<std::unique_ptr<LogCursor>> LocalLogImpl::OpenCursor(std::string_view consumer) {
+  if (opt_.read_only) {
+    return FailedPrecondition("event log is opened read-only: named cursors are unavailable");
+  }
   if (!ValidConsumerName(consumer)) {
     return InvalidArgument("invalid consumer name (want [A-Za-z0-9_.-]{1,128})");
   }
@@ -833,6 +925,7 @@ Result<std::unique_ptr<LogCursor>> LocalLogImpl::OpenReader() {
 }
 
 Status LocalLogImpl::DeleteCursor(std::string_view consumer) {
+  if (opt_.read_only) return FailedPrecondition("event log is opened read-only");
   std::shared_ptr<ConsumerState> state;
   {
     std::lock_guard lock(consumers_mu_);
@@ -865,6 +958,8 @@ std::shared_ptr<Segment> LocalLogImpl::NextSegment(const Segment& seg) const {
 }
 
 bool LocalLogImpl::WaitForOffset(Offset position, std::chrono::milliseconds timeout) {
+  // A read-only snapshot never grows.
+  if (opt_.read_only) return published_end_->load() > position.value();
   std::unique_lock lock(data_mu_);
   data_cv_.wait_for(lock, timeout, [&] {
     return published_end_->load() > position.value() || readers_released_.load();

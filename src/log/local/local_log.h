@@ -40,7 +40,7 @@ enum class FsyncPolicy {
 enum class LogCompression { kNone, kZstd };
 
 struct LocalLogOptions {
-  std::string dir;  // created if missing; owned exclusively by one open log
+  std::string dir;  // created if missing; owned exclusively by one open (writable) log
   FsyncPolicy fsync = FsyncPolicy::kAlways;
   uint32_t fsync_interval_ms = 100;
   // A segment is closed and a new one started before the first write that finds the active
@@ -57,6 +57,16 @@ struct LocalLogOptions {
   Clock* clock = nullptr;              // wall time for age retention; default SystemClock
   MetricsRegistry* metrics = nullptr;  // may be null
   Env* env = nullptr;                  // default Env::Default()
+  // Opens a snapshot of the log for reading only, next to a live writer (another process or
+  // another instance) or none: nothing is created, written, truncated, synced, renamed or
+  // deleted; no threads; no cursor files. It sees the whole, checksum-valid frames present at
+  // open time and stops silently at the first torn or invalid frame of the last segment. Append
+  // fails with kFailedPrecondition, as do OpenCursor, DeleteCursor and EnforceRetention; only
+  // OpenReader is useful. Every segment is opened at open time, so the live writer's retention
+  // may unlink them meanwhile without affecting the reader. A missing dir is kNotFound. The
+  // other options (except env and dir) are ignored. See "Read-only readers" in
+  // docs/formats/log.md.
+  bool read_only = false;
 };
 
 // EventLog plus the controls only the local backend has (admin commands, tests).
@@ -71,7 +81,8 @@ class LocalEventLog : public EventLog {
 };
 
 // Opens (creating or recovering) the log in options.dir. Recovery truncates a torn tail of the
-// last segment; see docs/formats/log.md.
+// last segment; see docs/formats/log.md. With options.read_only, opens a read-only snapshot
+// instead (see LocalLogOptions::read_only).
 Result<std::unique_ptr<LocalEventLog>> OpenLocalEventLog(LocalLogOptions options);
 Result<std::unique_ptr<EventLog>> OpenLocalLog(LocalLogOptions options);
 
