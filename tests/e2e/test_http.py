@@ -195,10 +195,29 @@ def test_metrics_names(server):
     assert m.get_value("switchyard_ingest_events_duplicate_total") == 1
 
 
-def test_dump_refuses_a_running_server(server):
-    """dump takes the data dir lock: while serving it must refuse, not read a live log."""
-    r = subprocess.run([server.bin, "dump", "--config", str(server.config_path)],
-                       capture_output=True, timeout=30)
-    assert r.returncode != 0 and r.stdout == b"", r
-    assert r.stderr, r
+def test_dump_works_while_serving(server):
+    """dump reads a read-only snapshot without the data dir lock: next to a running server it
+    shows every event acknowledged so far, and creates nothing in the log dir."""
+    def dump_live() -> list[dict]:
+        r = subprocess.run([server.bin, "dump", "--config", str(server.config_path)],
+                           capture_output=True, timeout=30)
+        assert r.returncode == 0, r
+        return [json.loads(line) for line in r.stdout.decode().splitlines() if line.strip()]
+
+    log_dir = server.data_dir / "log"
+    ids = [new_id() for _ in range(5)]
+    for mid in ids[:3]:
+        assert server.post("/v1/track", {"userId": "u", "event": "Live",
+                                         "messageId": mid}).status == 200
+    before = set(log_dir.rglob("*"))
+    assert before, "the server keeps its log in data_dir/log"
+    assert [e["messageId"] for e in dump_live()] == ids[:3]
+    for mid in ids[3:]:
+        assert server.post("/v1/track", {"userId": "u", "event": "Live",
+                                         "messageId": mid}).status == 200
+    assert [e["messageId"] for e in dump_live()] == ids
     assert server.get("/healthz").status == 200
+    assert set(log_dir.rglob("*")) == before  # dump created no file (cursor, segment, .tmp)
+    # The server is unaffected: it still takes events and stops cleanly.
+    assert server.post("/v1/track", {"userId": "u", "event": "After"}).status == 200
+    assert len(server.dump()) == 6
