@@ -5,7 +5,7 @@ set -euo pipefail
 level=${1:-build}
 
 build_pkgs=(build-essential cmake ninja-build pkg-config
-  libboost1.81-dev libboost-json1.81-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
+  libboost1.81-dev libboost-json1.81-dev libsimdjson-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
   zlib1g-dev libzstd-dev libxxhash-dev libcurl4-openssl-dev libssl-dev
   libgtest-dev libgmock-dev googletest clang-format clang-format-14)
 test_pkgs=(clang-14 libclang-rt-14-dev nodejs npm python3 python3-venv curl)

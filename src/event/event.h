@@ -50,6 +50,20 @@ std::optional<Rejection> ValidateAndEnrich(boost::json::object& event,
                                            const EnrichContext& ctx, const Limits& limits,
                                            std::string* message_id);
 
+// The fast path for the common case: `text` is one event object as JSON text that a validating
+// parser has accepted. The rules are those of ValidateAndEnrich, except that the size limit
+// applies to `text` as sent. The stored event is written to `out` without building a DOM: the
+// client's members are copied through byte for byte and the server's fields appended.
+// kNeedsDom: the event needs the general path (batch-level context or integrations to merge,
+// duplicate or escaped keys, escaped strings where a rule must read them).
+enum class FastOutcome { kStored, kRejected, kNeedsDom };
+FastOutcome FastValidateAndEnrich(std::string_view text, std::optional<EventType> path_type,
+                                  const EnrichContext& ctx, const Limits& limits, std::string* out,
+                                  std::string* message_id, std::optional<Rejection>* rejection);
+
+// Appends `s` as a JSON string literal (quoted, escaped).
+void AppendJsonString(std::string_view s, std::string* out);
+
 // Size in bytes of the compact JSON serialization of `v`, computed without serializing.
 size_t CompactJsonSize(const boost::json::value& v);
 

@@ -1,4 +1,5 @@
 #include "event/event.h"
+#include "event/raw_json.h"
 
 #include <gtest/gtest.h>
 
@@ -165,6 +166,155 @@ TEST(CompactJsonSize, MatchesSerialize) {
                 static_cast<double>(json::serialize(v).size()), 4)
         << s;
   }
+}
+
+TEST(RawJson, SplitsObjectsAndArrays) {
+  std::vector<RawMember> m;
+  ASSERT_TRUE(
+      SplitObject(R"( { "a" : 1 , "b\"c":"x,}\\" ,"d":{"e":[1,{"f":"]"}]},"g":null} )", &m));
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_EQ(m[0].key, "a");
+  EXPECT_EQ(m[0].value, "1");
+  EXPECT_EQ(m[1].key, R"(b\"c)");
+  EXPECT_EQ(m[1].value, R"("x,}\\")");
+  EXPECT_EQ(m[2].value, R"({"e":[1,{"f":"]"}]})");
+  EXPECT_EQ(m[3].value, "null");
+  ASSERT_TRUE(SplitObject("{}", &m));
+  EXPECT_TRUE(m.empty());
+  EXPECT_FALSE(SplitObject("[1]", &m));
+  std::vector<std::string_view> a;
+  ASSERT_TRUE(SplitArray(R"([ {"x":1} , 2,"s" ,[3]])", &a));
+  ASSERT_EQ(a.size(), 4u);
+  EXPECT_EQ(a[0], R"({"x":1})");
+  EXPECT_EQ(a[3], "[3]");
+  std::string_view s;
+  EXPECT_TRUE(PlainString(R"("abc")", &s));
+  EXPECT_EQ(s, "abc");
+  EXPECT_FALSE(PlainString(R"("a\nb")", &s));
+}
+
+// The fast path must store exactly what the DOM path stores (as JSON values) and reject with
+// the same codes.
+TEST(FastPath, AgreesWithTheDomPath) {
+  const char* events[] = {
+      R"({"userId":"u","event":"e"})",
+      R"({"anonymousId":"a","event":"Signed Up","properties":{"plan":"pro","n":[1,2.5,{"x":null}]}})",
+      R"({"userId":42,"event":"e","messageId":"m-1","writeKey":"wk","receivedAt":"1999-01-01T00:00:00Z"})",
+      R"({"userId":"u","event":"e","timestamp":"2023-11-14T23:13:10.000Z","sentAt":"2023-11-14T23:13:20.000Z"})",
+      R"({"userId":"u","event":"e","originalTimestamp":"2023-11-14T23:13:10+01:00","timestamp":"2020-01-01"})",
+      R"({"userId":"u","event":"e","context":{"ip":"198.51.100.1","library":{"name":"x"}}})",
+      R"({"userId":"u","event":"e","context":{"library":{"name":"x"}}})",
+      R"({"userId":"u","event":"e","context":{}})",
+      R"({"userId":"u","event":"e","context":null,"originalTimestamp":null,"sentAt":null})",
+      R"({ "userId" : "u" , "event" : "e" , "properties" : { "a" : 1 } })",
+      R"({"userId":"u","event":"é \u00e9 \"quoted\"","traits":{"name":"Zoë"}})",
+      R"({"userId":"u"})",
+      R"({"event":"e"})",
+      R"({"userId":"","anonymousId":"","event":"e"})",
+      R"({"userId":"u","event":""})",
+      R"({"userId":"u","event":7})",
+      R"({"userId":"u","event":"e","properties":[1]})",
+      R"({"userId":"u","event":"e","messageId":5})",
+      R"({"userId":"u","event":"e","messageId":""})",
+      R"({"userId":"u","event":"e","timestamp":"yesterday"})",
+      R"({"userId":"u","event":"e","sentAt":12})",
+      R"({"userId":"u","groupId":"g","previousId":"p","event":"e","traits":{"a":true}})",
+      R"({"anonymousId":"a","previousId":"p"})",
+      R"({"userId":"u","previousId":"p","type":"alias"})",
+      R"({"type":"identify","userId":"u","traits":{"email":"x@y"}})",
+      R"({"type":"track","userId":"u"})",
+      R"({"type":"purchase","userId":"u"})",
+      R"({"type":7,"userId":"u"})",
+      R"({"type":"","userId":"u"})",
+      R"({"userId":"u","event":"e","integrations":{"All":false,"Mixpanel":true}})",
+  };
+  std::optional<EventType> types[] = {std::nullopt,      EventType::kTrack, EventType::kIdentify,
+                                      EventType::kGroup, EventType::kAlias, EventType::kPage};
+  json::value batch_sent = "2023-11-14T22:13:21.000Z";
+  int compared = 0, stored = 0;
+  for (const char* text : events) {
+    for (auto type : types) {
+      for (bool with_batch_sent : {false, true}) {
+        for (std::string_view ip : {std::string_view("203.0.113.9"), std::string_view("")}) {
+          EnrichContext ctx{TimestampMs(kNow), "2023-11-14T22:13:20.000Z", ip};
+          if (with_batch_sent) ctx.batch_sent_at = &batch_sent;
+          std::string fast_out, fast_id;
+          std::optional<Rejection> fast_rej;
+          FastOutcome fo =
+              FastValidateAndEnrich(text, type, ctx, Limits{}, &fast_out, &fast_id, &fast_rej);
+          ASSERT_NE(fo, FastOutcome::kNeedsDom) << text;
+          json::object dom = json::parse(text).as_object();
+          std::string dom_id;
+          auto dom_rej = ValidateAndEnrich(dom, type, ctx, Limits{}, &dom_id);
+          ++compared;
+          if (fo == FastOutcome::kRejected) {
+            ASSERT_TRUE(dom_rej.has_value()) << text;
+            EXPECT_EQ(fast_rej->code, dom_rej->code) << text;
+            continue;
+          }
+          ASSERT_FALSE(dom_rej.has_value()) << text << " DOM: " << dom_rej->code;
+          ++stored;
+          json::object fast = json::parse(fast_out).as_object();
+          EXPECT_EQ(fast.at("messageId").as_string(), fast_id);
+          if (!json::parse(text).as_object().contains("messageId") ||
+              json::parse(text).as_object().at("messageId") == "") {
+            EXPECT_EQ(fast_id.size(), 36u);
+            fast.erase("messageId");
+            dom.erase("messageId");
+          }
+          EXPECT_EQ(json::value(fast), json::value(dom))
+              << text << "\n fast: " << fast_out << "\n  dom: " << json::serialize(dom);
+        }
+      }
+    }
+  }
+  EXPECT_EQ(compared, 30 * 6 * 2 * 2);
+  EXPECT_GT(stored, 100);
+}
+
+TEST(FastPath, HandsHardCasesToTheDom) {
+  EnrichContext ctx{TimestampMs(kNow), "", "203.0.113.9"};
+  std::string out, id;
+  std::optional<Rejection> rej;
+  for (const char* text :
+       {R"({"userId":"u","event":"e","userId":"v"})", R"({"user\u0049d":"u","event":"e"})",
+        R"({"userId":"u","event":"e","messageId":"a\u0062"})",
+        R"({"userId":"u","event":"e","timestamp":"2020-01-01T00:00:00\u005a"})",
+        R"({"userId":"u","event":"e","context":{"i\u0070":"1.2.3.4"}})"}) {
+    EXPECT_EQ(FastValidateAndEnrich(text, EventType::kTrack, ctx, Limits{}, &out, &id, &rej),
+              FastOutcome::kNeedsDom)
+        << text;
+  }
+  json::object bctx;
+  ctx.batch_context = &bctx;
+  EXPECT_EQ(FastValidateAndEnrich(R"({"userId":"u","event":"e"})", EventType::kTrack, ctx, Limits{},
+                                  &out, &id, &rej),
+            FastOutcome::kNeedsDom);
+}
+
+TEST(FastPath, SizeLimitIsTheEventAsSent) {
+  EnrichContext ctx{TimestampMs(kNow), "", "203.0.113.9"};
+  std::string out, id;
+  std::optional<Rejection> rej;
+  std::string body = R"({"userId":"u","event":"e","properties":{"p":""}})";
+  body.insert(body.size() - 3, std::string(32 * 1024 - body.size(), 'x'));
+  ASSERT_EQ(body.size(), 32u * 1024);
+  EXPECT_EQ(FastValidateAndEnrich(body, EventType::kTrack, ctx, Limits{}, &out, &id, &rej),
+            FastOutcome::kStored);
+  body.insert(body.size() - 3, "x");
+  EXPECT_EQ(FastValidateAndEnrich(body, EventType::kTrack, ctx, Limits{}, &out, &id, &rej),
+            FastOutcome::kRejected);
+  EXPECT_EQ(rej->code, "event_too_large");
+}
+
+TEST(FastPath, EscapesTheClientIp) {
+  EnrichContext ctx{TimestampMs(kNow), "", "a\"b"};
+  std::string out, id;
+  std::optional<Rejection> rej;
+  ASSERT_EQ(FastValidateAndEnrich(R"({"userId":"u","event":"e"})", EventType::kTrack, ctx, Limits{},
+                                  &out, &id, &rej),
+            FastOutcome::kStored);
+  EXPECT_EQ(json::parse(out).at("context").at("ip").as_string(), "a\"b");
 }
 
 }  // namespace

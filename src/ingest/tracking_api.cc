@@ -1,5 +1,6 @@
 #include "ingest/tracking_api.h"
 
+#include <simdjson.h>
 #include <boost/json.hpp>
 
 #include <array>
@@ -9,6 +10,7 @@
 #include "base/logging.h"
 #include "base/time_format.h"
 #include "event/event.h"
+#include "event/raw_json.h"
 #include "ingest/body_decoder.h"
 
 namespace sy::ingest {
@@ -70,6 +72,38 @@ std::string Trim(std::string_view s) {
 }
 
 }  // namespace
+
+Status TrackingApi::ValidateJson(std::string& text) const {
+  // One parser per I/O thread, reused; grown to the largest body seen.
+  struct ThreadParser {
+    simdjson::dom::parser parser;
+    size_t depth = 0;
+  };
+  thread_local ThreadParser tp;
+  const auto depth = static_cast<size_t>(options_.max_json_depth);
+  if (tp.depth != depth || tp.parser.capacity() < text.size()) {
+    if (tp.parser.allocate(std::max<size_t>(text.size(), 64 * 1024), depth) != simdjson::SUCCESS) {
+      return Internal("cannot allocate the JSON parser");
+    }
+    tp.depth = depth;
+  }
+  text.reserve(text.size() + simdjson::SIMDJSON_PADDING);
+  auto doc = tp.parser.parse(text.data(), text.size(), false);
+  if (doc.error() == simdjson::SUCCESS) return Status::Ok();
+  if (doc.error() == simdjson::DEPTH_ERROR) {
+    return ResourceExhausted("JSON nesting deeper than " + std::to_string(depth));
+  }
+  if (doc.error() == simdjson::NUMBER_ERROR) {
+    // simdjson refuses integers beyond 64 bits, which JSON allows: ask Boost.JSON.
+    json::parse_options popts;
+    popts.max_depth = depth;
+    boost::system::error_code ec;
+    json::monotonic_resource mr;
+    json::parse(text, ec, &mr, popts);
+    if (!ec) return Status::Ok();
+  }
+  return InvalidArgument(std::string("invalid JSON: ") + simdjson::error_message(doc.error()));
+}
 
 struct TrackingApi::Metrics {
   MetricsRegistry* r;
@@ -245,30 +279,53 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
     }
   }
 
-  // 2. JSON, with a depth cap.
+  // 2. JSON: the whole body is validated once by simdjson (strict grammar, UTF-8, depth cap);
+  // after that, events are handled as spans of the body text (event/raw_json.h).
+  std::string& text = *body;
+  {
+    auto v = ValidateJson(text);
+    if (!v.ok()) {
+      bool too_deep = v.code() == StatusCode::kResourceExhausted;
+      return reject_request(400, too_deep ? "too_deep" : "invalid_json", v.message());
+    }
+  }
+  thread_local std::vector<event::RawMember> top;
+  if (!event::SplitObject(text, &top)) {
+    return reject_request(400, "invalid_json", "the body must be a JSON object");
+  }
+  std::string_view body_write_key, batch_raw, batch_context_raw, batch_integrations_raw,
+      batch_sent_at_raw;
+  for (const auto& m : top) {  // the last of duplicate keys wins, as in most JSON parsers
+    if (m.key == "writeKey")
+      body_write_key = m.value;
+    else if (m.key == "batch")
+      batch_raw = m.value;
+    else if (m.key == "context")
+      batch_context_raw = m.value;
+    else if (m.key == "integrations")
+      batch_integrations_raw = m.value;
+    else if (m.key == "sentAt")
+      batch_sent_at_raw = m.value;
+  }
+
+  // One arena per request for whatever needs a DOM (batch defaults, unusual events).
+  json::monotonic_resource arena(4096);
   json::parse_options popts;
   popts.max_depth = static_cast<size_t>(options_.max_json_depth);
-  boost::system::error_code ec;
-  // One arena per request: the DOM and every enrichment edit allocate from it, freed at once.
-  json::monotonic_resource arena(body->size() * 2 + 4096);
-  json::value root = json::parse(*body, ec, &arena, popts);
-  if (ec) {
-    bool too_deep = ec == json::error::too_deep;
-    return reject_request(
-        400, too_deep ? "too_deep" : "invalid_json",
-        too_deep ? "JSON nesting deeper than " + std::to_string(options_.max_json_depth)
-                 : "invalid JSON: " + ec.message());
-  }
-  if (!root.is_object())
-    return reject_request(400, "invalid_json", "the body must be a JSON object");
-  json::object& obj = root.get_object();
+  // Parses a span of the validated body. It cannot fail unless simdjson and Boost.JSON disagree
+  // (number ranges); then the value is null and the event is rejected as invalid JSON.
+  auto parse_raw = [&](std::string_view raw) {
+    boost::system::error_code ec;
+    json::value v = json::parse(raw, ec, &arena, popts);
+    return ec ? json::value(nullptr) : v;
+  };
 
   // 3. Auth: Basic header, or writeKey in the body.
   std::optional<std::string> key =
       WriteKeyFromBasicAuth(request[http::bhttp::field::authorization]);
-  if (!key) {
-    if (auto* wk = obj.if_contains("writeKey"); wk && wk->is_string())
-      key = std::string(wk->get_string());
+  if (!key && event::KindOf(body_write_key) == event::RawKind::kString && !body_write_key.empty()) {
+    json::value wk = parse_raw(body_write_key);
+    if (wk.is_string()) key = std::string(wk.get_string());
   }
   if (!key)
     return reject_request(401, "missing_write_key",
@@ -283,46 +340,64 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
   ctx.received_at_iso = received_at_iso;
   std::string client_ip = ClientIp(request, peer);
   ctx.client_ip = client_ip;
-  json::array single(&arena);
-  json::array* items = nullptr;
+  thread_local std::vector<std::string_view> items;
+  items.clear();
+  json::value batch_context, batch_integrations, batch_sent_at;
   if (!route->type) {
-    auto* batch = obj.if_contains("batch");
-    if (!batch || !batch->is_array())
+    if (batch_raw.empty() || !event::SplitArray(batch_raw, &items))
       return reject_request(400, "missing_batch", "a batch request needs a batch array");
-    items = &batch->get_array();
-    if (items->size() > static_cast<size_t>(options_.max_batch_events)) {
+    if (items.size() > static_cast<size_t>(options_.max_batch_events)) {
       return reject_request(413, "too_many_events",
-                            "batch holds " + std::to_string(items->size()) +
+                            "batch holds " + std::to_string(items.size()) +
                                 " events; the limit is " +
                                 std::to_string(options_.max_batch_events));
     }
-    if (auto* c = obj.if_contains("context"); c && c->is_object())
-      ctx.batch_context = &c->get_object();
-    if (auto* i = obj.if_contains("integrations"); i && i->is_object())
-      ctx.batch_integrations = &i->get_object();
-    if (auto* s = obj.if_contains("sentAt"); s && !s->is_null()) ctx.batch_sent_at = s;
+    if (event::KindOf(batch_context_raw) == event::RawKind::kObject && !batch_context_raw.empty()) {
+      batch_context = parse_raw(batch_context_raw);
+      if (batch_context.is_object()) ctx.batch_context = &batch_context.get_object();
+    }
+    if (event::KindOf(batch_integrations_raw) == event::RawKind::kObject &&
+        !batch_integrations_raw.empty()) {
+      batch_integrations = parse_raw(batch_integrations_raw);
+      if (batch_integrations.is_object()) ctx.batch_integrations = &batch_integrations.get_object();
+    }
+    if (!batch_sent_at_raw.empty() && event::KindOf(batch_sent_at_raw) != event::RawKind::kNull) {
+      batch_sent_at = parse_raw(batch_sent_at_raw);
+      ctx.batch_sent_at = &batch_sent_at;
+    }
   } else {
-    single.emplace_back(std::move(root));
-    items = &single;
+    items.push_back(text);
   }
 
   event::Limits limits;
   limits.max_event_bytes = static_cast<size_t>(options_.max_event_bytes);
   const uint64_t claimant = next_claimant_.fetch_add(1);
   std::vector<log::LogRecord> records;
-  records.reserve(items->size());
+  records.reserve(items.size());
   std::vector<Hash128> claimed;
   json::array rejected;
   size_t duplicates = 0;
   bool in_flight = false;
-  for (size_t i = 0; i < items->size(); ++i) {
-    json::value& item = (*items)[i];
+  for (size_t i = 0; i < items.size(); ++i) {
+    std::string_view item = items[i];
     std::optional<event::Rejection> why;
     std::string message_id;
-    if (!item.is_object()) {
+    std::string stored;
+    if (event::KindOf(item) != event::RawKind::kObject) {
       why = event::Rejection{"not_an_object", "each event must be a JSON object"};
     } else {
-      why = event::ValidateAndEnrich(item.get_object(), route->type, ctx, limits, &message_id);
+      auto fast =
+          event::FastValidateAndEnrich(item, route->type, ctx, limits, &stored, &message_id, &why);
+      if (fast == event::FastOutcome::kNeedsDom) {
+        // Batch defaults to merge, duplicate or escaped keys: the general path.
+        json::value dom = parse_raw(item);
+        if (!dom.is_object()) {
+          why = event::Rejection{"invalid_json", "the event could not be parsed"};
+        } else {
+          why = event::ValidateAndEnrich(dom.get_object(), route->type, ctx, limits, &message_id);
+          if (!why) stored = json::serialize(dom);
+        }
+      }
     }
     if (why) {
       m_->Rejected(why->code)->Inc();
@@ -330,9 +405,13 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
       r["index"] = i;
       r["code"] = why->code;
       r["reason"] = why->message;
-      if (auto* mid = item.is_object() ? item.get_object().if_contains("messageId") : nullptr;
-          mid && mid->is_string()) {
-        r["messageId"] = *mid;
+      thread_local std::vector<event::RawMember> members;
+      std::string_view mid_content;
+      if (event::SplitObject(item, &members)) {
+        for (const auto& m : members) {
+          if (m.key == "messageId" && event::PlainString(m.value, &mid_content))
+            r["messageId"] = mid_content;
+        }
       }
       rejected.emplace_back(std::move(r));
       continue;
@@ -351,7 +430,7 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
     }
     if (in_flight) break;
     records.push_back(
-        log::LogRecord{*source, std::move(message_id), ctx.received_at, json::serialize(item)});
+        log::LogRecord{*source, std::move(message_id), ctx.received_at, std::move(stored)});
   }
   if (duplicates > 0) m_->duplicates->Inc(duplicates);
 
@@ -367,7 +446,7 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
     return Finish(request, std::move(res), respond, path, start_ns);
   }
 
-  const size_t total = items->size();
+  const size_t total = items.size();
   if (!rejected.empty() && rejected.size() == total) {
     json::object b;
     b["success"] = false;

@@ -44,6 +44,9 @@ class TrackingApi {
 
  private:
   struct Metrics;
+  // Validates `text` as JSON within the depth cap (pads its capacity for simdjson).
+  // kResourceExhausted: too deep; kInvalidArgument: not JSON.
+  Status ValidateJson(std::string& text) const;
   std::string ClientIp(const http::Request& request, const http::PeerInfo& peer) const;
   void Finish(const http::Request& request, http::Response response, const http::Responder& respond,
               std::string_view path, int64_t start_ns);

@@ -1,0 +1,35 @@
+// Spans over JSON text that a validating parser (simdjson) has already accepted. These
+// functions do not validate: on text that is not valid JSON their results are unspecified (but
+// memory-safe). They let ingest copy the bytes of an event through untouched instead of
+// rebuilding them from a DOM.
+//
+// Thread safety: pure functions.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+namespace sy::event {
+
+// One member of an object: the key's raw text between its quotes (escapes not decoded) and the
+// value's raw text (a string value includes its quotes).
+struct RawMember {
+  std::string_view key;
+  std::string_view value;
+};
+
+// Splits a JSON object's text into its members, in order. Returns false if `text` (ignoring
+// surrounding whitespace) is not an object.
+bool SplitObject(std::string_view text, std::vector<RawMember>* members);
+
+// Splits a JSON array's text into its elements' raw texts. Returns false if not an array.
+bool SplitArray(std::string_view text, std::vector<std::string_view>* elements);
+
+// The kind of a raw JSON value, from its first character.
+enum class RawKind { kObject, kArray, kString, kNumber, kTrue, kFalse, kNull };
+RawKind KindOf(std::string_view value);
+
+// The content of a raw string value (between the quotes), if it has no escapes; false otherwise.
+bool PlainString(std::string_view value, std::string_view* content);
+
+}  // namespace sy::event
