@@ -187,6 +187,18 @@ TEST(RawJson, SplitsObjectsAndArrays) {
   ASSERT_EQ(a.size(), 4u);
   EXPECT_EQ(a[0], R"({"x":1})");
   EXPECT_EQ(a[3], "[3]");
+  // Escapes on and around 16-byte boundaries, and runs of backslashes.
+  for (size_t pos : {0, 1, 14, 15, 16, 17, 31, 32, 40}) {
+    for (std::string esc : {"\\\"", "\\\\", "\\\\\\\""}) {
+      std::string v = "\"" + std::string(pos, 'a') + esc + std::string(20, 'b') + "\"";
+      std::string obj = "{\"k\":" + v + ",\"n\":1}";
+      ASSERT_TRUE(SplitObject(obj, &m)) << obj;
+      ASSERT_EQ(m.size(), 2u) << obj;
+      EXPECT_EQ(m[0].value, v);
+      EXPECT_EQ(m[1].value, "1");
+      EXPECT_EQ(json::parse(obj).at("k").as_string().size(), pos + 20 + (esc.size() == 2 ? 1 : 2));
+    }
+  }
   std::string_view s;
   EXPECT_TRUE(PlainString(R"("abc")", &s));
   EXPECT_EQ(s, "abc");

@@ -2,6 +2,10 @@
 
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace sy::event {
 namespace {
 
@@ -15,21 +19,34 @@ size_t SkipSpace(std::string_view t, size_t i) {
   return i;
 }
 
+// Index of the first '"' or '\\' at or after `i`, or t.size(). 16 bytes at a time with SSE2
+// (every x86-64 has it); JSON strings in events are mostly short and escape-free.
+size_t FindQuoteOrBackslash(std::string_view t, size_t i) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  while (i + 16 <= t.size()) {
+    __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(t.data() + i));
+    int mask = _mm_movemask_epi8(
+        _mm_or_si128(_mm_cmpeq_epi8(chunk, quote), _mm_cmpeq_epi8(chunk, backslash)));
+    if (mask != 0) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+    i += 16;
+  }
+#endif
+  while (i < t.size() && t[i] != '"' && t[i] != '\\')
+    ++i;
+  return i;
+}
+
 // `i` at an opening quote; returns the index just past the closing quote.
 size_t SkipString(std::string_view t, size_t i) {
   ++i;
-  while (i < t.size()) {
-    const char* p = static_cast<const char*>(std::memchr(t.data() + i, '"', t.size() - i));
-    if (p == nullptr) return t.size();
-    size_t q = static_cast<size_t>(p - t.data());
-    // The quote is escaped if preceded by an odd number of backslashes.
-    size_t b = q;
-    while (b > i && t[b - 1] == '\\')
-      --b;
-    if ((q - b) % 2 == 0) return q + 1;
-    i = q + 1;
+  while (true) {
+    i = FindQuoteOrBackslash(t, i);
+    if (i >= t.size()) return t.size();
+    if (t[i] == '"') return i + 1;
+    i += 2;  // a backslash and the character it escapes
   }
-  return t.size();
 }
 
 // `i` at the first character of a value; returns the index just past it.

@@ -86,14 +86,14 @@ Result<std::unique_ptr<DedupeIndex>> DedupeIndex::Open(const Options& options, l
   auto start = std::chrono::steady_clock::now();
   Offset covered;
   SY_RETURN_IF_ERROR(idx->LoadJournal(&covered));
-  size_t from_journal = idx->keys_.size();
+  size_t from_journal = idx->size();
   SY_RETURN_IF_ERROR(idx->ScanLog(log, covered));
   idx->covered_end_ = log->EndOffset();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                   start)
                 .count();
   Log()->info("dedupe index loaded keys={} from_journal={} scanned_from_offset={} duration_ms={}",
-              idx->keys_.size(), from_journal, covered.value(), ms);
+              idx->size(), from_journal, covered.value(), ms);
   return idx;
 }
 
@@ -128,7 +128,7 @@ Status DedupeIndex::LoadJournal(Offset* covered_end) {
       const char* e = h + kHeader + size_t{i} * kEntry;
       Journaled j{{Get64(e), Get64(e + 8)}, static_cast<int64_t>(Get64(e + 16))};
       if (now - j.time_ms >= options_.window_ms) continue;
-      *keys_.TryEmplace(j.key, Entry{}).first = Entry{j.time_ms, 0};
+      *ShardOf(j.key).keys.TryEmplace(j.key, Entry{}).first = Entry{j.time_ms, 0};
       order_.push_back(j);
     }
     pos += kHeader + size_t{count} * kEntry;
@@ -154,7 +154,7 @@ Status DedupeIndex::ScanLog(log::EventLog* log, Offset from) {
     for (const auto& e : entries) {
       if (now - e.received_at.value() >= options_.window_ms) continue;
       Hash128 k = Key(e.source, e.message_id);
-      *keys_.TryEmplace(k, Entry{}).first = Entry{e.received_at.value(), 0};
+      *ShardOf(k).keys.TryEmplace(k, Entry{}).first = Entry{e.received_at.value(), 0};
       Journaled j{k, e.received_at.value()};
       order_.push_back(j);
       unflushed_.push_back(j);
@@ -165,8 +165,9 @@ Status DedupeIndex::ScanLog(log::EventLog* log, Offset from) {
 
 DedupeIndex::ClaimResult DedupeIndex::Claim(const Hash128& key, uint64_t claimant) {
   int64_t now = options_.clock->Now().value();
-  std::lock_guard lock(mu_);
-  auto [entry, inserted] = keys_.TryEmplace(key, Entry{now, claimant});
+  Shard& shard = ShardOf(key);
+  std::lock_guard lock(shard.mu);
+  auto [entry, inserted] = shard.keys.TryEmplace(key, Entry{now, claimant});
   if (inserted) return ClaimResult::kNew;
   Entry& e = *entry;
   if (e.claimant == 0) {
@@ -178,11 +179,13 @@ DedupeIndex::ClaimResult DedupeIndex::Claim(const Hash128& key, uint64_t claiman
 }
 
 void DedupeIndex::Commit(const std::vector<Hash128>& keys, TimestampMs received_at, Offset end) {
+  for (const auto& k : keys) {
+    Shard& shard = ShardOf(k);
+    std::lock_guard lock(shard.mu);
+    if (Entry* e = shard.keys.Find(k)) *e = Entry{received_at.value(), 0};
+  }
   std::lock_guard lock(mu_);
   for (const auto& k : keys) {
-    Entry* e = keys_.Find(k);
-    if (e == nullptr) continue;
-    *e = Entry{received_at.value(), 0};
     order_.push_back({k, received_at.value()});
     unflushed_.push_back({k, received_at.value()});
   }
@@ -190,18 +193,21 @@ void DedupeIndex::Commit(const std::vector<Hash128>& keys, TimestampMs received_
 }
 
 void DedupeIndex::Release(const std::vector<Hash128>& keys, uint64_t claimant) {
-  std::lock_guard lock(mu_);
   for (const auto& k : keys) {
-    Entry* e = keys_.Find(k);
-    if (e != nullptr && e->claimant == claimant) keys_.Erase(k);
+    Shard& shard = ShardOf(k);
+    std::lock_guard lock(shard.mu);
+    Entry* e = shard.keys.Find(k);
+    if (e != nullptr && e->claimant == claimant) shard.keys.Erase(k);
   }
 }
 
 void DedupeIndex::ExpireLocked(int64_t now_ms) {
   while (!order_.empty() && now_ms - order_.front().time_ms >= options_.window_ms) {
-    Entry* e = keys_.Find(order_.front().key);
+    Shard& shard = ShardOf(order_.front().key);
+    std::lock_guard lock(shard.mu);
+    Entry* e = shard.keys.Find(order_.front().key);
     if (e != nullptr && e->claimant == 0 && e->time_ms == order_.front().time_ms) {
-      keys_.Erase(order_.front().key);
+      shard.keys.Erase(order_.front().key);
     }
     order_.pop_front();
   }
@@ -280,8 +286,12 @@ Status DedupeIndex::Flush() {
 }
 
 size_t DedupeIndex::size() const {
-  std::lock_guard lock(mu_);
-  return keys_.size();
+  size_t n = 0;
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard.mu);
+    n += shard.keys.size();
+  }
+  return n;
 }
 
 }  // namespace sy::ingest

@@ -15,6 +15,7 @@
 // one mutex, held briefly.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -85,9 +86,18 @@ class DedupeIndex {
   int journal_fd_ = -1;
   int64_t journal_bytes_ = 0;
 
-  mutable std::mutex mu_;
-  KeyTable<Entry> keys_;
-  std::deque<Journaled> order_;       // committed keys in commit order, for expiry
+  // Keys are spread over shards, each with its own lock, so I/O threads rarely contend and a
+  // table resize pauses only the 1/kShards of claims that land on that shard.
+  static constexpr size_t kShards = 64;
+  struct Shard {
+    mutable std::mutex mu;
+    KeyTable<Entry> keys;
+  };
+  Shard& ShardOf(const Hash128& k) { return shards_[k.hi % kShards]; }
+  std::array<Shard, kShards> shards_;
+
+  mutable std::mutex mu_;        // guards order_, unflushed_, covered_end_; taken before a shard's
+  std::deque<Journaled> order_;  // committed keys in commit order, for expiry
   std::vector<Journaled> unflushed_;  // committed, not yet in the journal
   Offset covered_end_;                // every committed key below this is in unflushed_/journal
   std::mutex flush_mu_;               // one Flush at a time
