@@ -26,11 +26,16 @@ std::shared_ptr<spdlog::logger> Log() {
 }
 }  // namespace
 
-// Per-I/O-thread state. Only touched from its own thread, except `active` (atomic).
+using SteadyClock = std::chrono::steady_clock;
+
+// Per-I/O-thread state. Only touched from its own thread.
 struct Worker {
   asio::io_context io{1};
   std::optional<tcp::acceptor> acceptor;
   std::list<std::weak_ptr<Session>> sessions;
+  // Read timeouts are enforced by one sweep a second over the sessions, not by a timer per
+  // read: arming a timer per operation costs a timerfd syscall per request.
+  std::optional<asio::steady_timer> sweep;
   std::thread thread;
 };
 
@@ -38,16 +43,16 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, Worker* worker, Handler* handler, const ServerOptions& options,
           std::atomic<int>* active, std::atomic<bool>* stopping)
-      : stream_(std::move(socket)),
+      : socket_(std::move(socket)),
         worker_(worker),
         handler_(handler),
         options_(options),
         active_(active),
         stopping_(stopping) {
     beast::error_code ec;
-    auto ep = stream_.socket().remote_endpoint(ec);
+    auto ep = socket_.remote_endpoint(ec);
     if (!ec) peer_.ip = ep.address().to_string();
-    stream_.socket().set_option(tcp::no_delay(true), ec);
+    socket_.set_option(tcp::no_delay(true), ec);
   }
 
   void Start() { ReadHeader(); }
@@ -58,7 +63,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response.keep_alive(keep_alive);
     response.prepare_payload();
     auto res = std::make_shared<Response>(std::move(response));
-    bhttp::async_write(stream_, *res,
+    bhttp::async_write(socket_, *res,
                        [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
                          self->busy_ = false;
                          self->active_->fetch_sub(1);
@@ -71,16 +76,26 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!busy_) Close();
   }
 
+  // Called by the worker's sweep: closes a connection whose current read is overdue (an idle
+  // keep-alive connection, or a client sending a request too slowly).
+  void CloseIfOverdue(SteadyClock::time_point now) {
+    if (now > read_deadline_) {
+      read_deadline_ = SteadyClock::time_point::max();
+      Abort();
+    }
+  }
+
   asio::io_context& io() { return worker_->io; }
+  bool open() const { return socket_.is_open(); }
 
  private:
   void ReadHeader() {
     parser_.emplace();
     parser_->body_limit(options_.max_body_bytes);
     parser_->header_limit(options_.max_header_bytes);
-    stream_.expires_after(std::chrono::seconds(options_.idle_timeout_seconds));
+    read_deadline_ = SteadyClock::now() + std::chrono::seconds(options_.idle_timeout_seconds);
     bhttp::async_read_header(
-        stream_, buffer_, *parser_,
+        socket_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
@@ -98,7 +113,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
       auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
                                                                        req.version());
-      bhttp::async_write(stream_, *cont,
+      bhttp::async_write(socket_, *cont,
                          [self = shared_from_this(), cont](beast::error_code wec, size_t) {
                            if (wec) return self->Abort();
                            self->ReadBody();
@@ -109,9 +124,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void ReadBody() {
-    stream_.expires_after(std::chrono::seconds(30));
+    read_deadline_ = SteadyClock::now() + std::chrono::seconds(kBodyTimeoutSeconds);
     bhttp::async_read(
-        stream_, buffer_, *parser_,
+        socket_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
   }
 
@@ -123,7 +138,7 @@ class Session : public std::enable_shared_from_this<Session> {
           parser_->get()));
     }
     if (ec) return Abort();
-    stream_.expires_never();
+    read_deadline_ = SteadyClock::time_point::max();
     keep_alive_ = parser_->get().keep_alive();
     Request req = parser_->release();
     handler_->Handle(std::move(req), peer_, Responder(shared_from_this()));
@@ -167,11 +182,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.socket().close(ec);
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
   }
 
-  beast::tcp_stream stream_;
+  static constexpr int kBodyTimeoutSeconds = 30;
+  tcp::socket socket_;
+  SteadyClock::time_point read_deadline_ = SteadyClock::time_point::max();  // while reading
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Worker* worker_;
@@ -234,6 +251,8 @@ class BeastServer final : public Server {
     port_ = port;
     for (auto& w : workers_) {
       Accept(w.get());
+      w->sweep.emplace(w->io);
+      Sweep(w.get());
       w->thread = std::thread([wp = w.get()] { wp->io.run(); });
     }
     Log()->info("listening address={}:{} io_threads={}", options_.host, port_, n);
@@ -249,6 +268,7 @@ class BeastServer final : public Server {
       asio::post(w->io, [wp = w.get()] {
         beast::error_code ec;
         if (wp->acceptor) wp->acceptor->close(ec);
+        if (wp->sweep) wp->sweep->cancel();
         for (auto& ws : wp->sessions)
           if (auto s = ws.lock()) s->CloseIfIdle();
       });
@@ -264,6 +284,18 @@ class BeastServer final : public Server {
   }
 
  private:
+  void Sweep(Worker* w) {
+    w->sweep->expires_after(std::chrono::seconds(1));
+    w->sweep->async_wait([this, w](beast::error_code ec) {
+      if (ec || stopped_.load()) return;
+      auto now = SteadyClock::now();
+      w->sessions.remove_if([](const std::weak_ptr<Session>& p) { return p.expired(); });
+      for (auto& ws : w->sessions)
+        if (auto s = ws.lock()) s->CloseIfOverdue(now);
+      Sweep(w);
+    });
+  }
+
   void Accept(Worker* w) {
     w->acceptor->async_accept([this, w](beast::error_code ec, tcp::socket socket) {
       if (ec) {
@@ -272,9 +304,7 @@ class BeastServer final : public Server {
       } else {
         auto s = std::make_shared<Session>(std::move(socket), w, handler_, options_, &active_,
                                            &stopping_);
-        // Forget sessions that ended, so the list stays as long as the open connections.
-        w->sessions.remove_if([](const std::weak_ptr<Session>& p) { return p.expired(); });
-        w->sessions.push_back(s);
+        w->sessions.push_back(s);  // the sweep forgets sessions that ended
         s->Start();
       }
       Accept(w);
