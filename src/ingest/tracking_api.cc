@@ -113,12 +113,13 @@ struct TrackingApi::Metrics {
   Histogram* latency;
   // Lookups take the registry's mutex; the counters a request needs are cached here.
   std::mutex mu;
-  std::map<std::pair<std::string, unsigned>, Counter*, std::less<>> requests;
+  // Keyed by the path's address: paths are string literals (kRoutes, "other").
+  std::map<std::pair<const char*, unsigned>, Counter*> requests;
   std::map<std::string, Counter*, std::less<>> accepted, rejected;
 
   Counter* Requests(std::string_view path, unsigned status) {
     std::lock_guard lock(mu);
-    auto key = std::make_pair(std::string(path), status);
+    auto key = std::make_pair(path.data(), status);
     auto it = requests.find(key);
     if (it != requests.end()) return it->second;
     return requests[key] =
@@ -185,7 +186,10 @@ http::Response TrackingApi::ErrorResponse(unsigned status, std::string_view code
 }
 
 void TrackingApi::AddCorsHeaders(const http::Request& request, http::Response* res) const {
-  auto origin = request[http::bhttp::field::origin];
+  AddCorsHeaders(request[http::bhttp::field::origin], res);
+}
+
+void TrackingApi::AddCorsHeaders(std::string_view origin, http::Response* res) const {
   bool any = std::find(options_.cors_origins.begin(), options_.cors_origins.end(), "*") !=
              options_.cors_origins.end();
   if (origin.empty()) {
@@ -238,9 +242,9 @@ std::string TrackingApi::ClientIp(const http::Request& request, const http::Peer
   return client;
 }
 
-void TrackingApi::Finish(const http::Request& request, http::Response response,
+void TrackingApi::Finish(std::string_view origin, http::Response response,
                          const http::Responder& respond, std::string_view path, int64_t start_ns) {
-  AddCorsHeaders(request, &response);
+  AddCorsHeaders(origin, &response);
   m_->Requests(path, response.result_int())->Inc();
   m_->latency->Observe(static_cast<double>(clock_->MonotonicNanos() - start_ns) / 1e9);
   respond(std::move(response));
@@ -252,16 +256,17 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
   const Route* route = FindRoute(request.target());
   std::string_view path = route ? route->path : std::string_view("other");
   const unsigned version = request.version();
+  const std::string_view origin = request[http::bhttp::field::origin];
   auto reject_request = [&](unsigned status, std::string_view code, std::string_view message) {
     m_->Rejected(code)->Inc();
-    Finish(request, ErrorResponse(status, code, message, version), respond, path, start_ns);
+    Finish(origin, ErrorResponse(status, code, message, version), respond, path, start_ns);
   };
   if (!route) return reject_request(404, "not_found", "no such Tracking API path");
   if (request.method() != http::bhttp::verb::post) {
     auto res = ErrorResponse(405, "method_not_allowed", "use POST", version);
     res.set(http::bhttp::field::allow, "POST, OPTIONS");
     m_->Requests(path, 405)->Inc();
-    return Finish(request, std::move(res), respond, path, start_ns);
+    return Finish(origin, std::move(res), respond, path, start_ns);
   }
   m_->bytes_in->Inc(request.body().size());
 
@@ -443,7 +448,7 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
         503, "duplicate_in_flight",
         "an event with the same messageId is being stored by another request; retry", version);
     res.set(http::bhttp::field::retry_after, "1");
-    return Finish(request, std::move(res), respond, path, start_ns);
+    return Finish(origin, std::move(res), respond, path, start_ns);
   }
 
   const size_t total = items.size();
@@ -457,7 +462,7 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
     http::Response res{http::bhttp::status::bad_request, version};
     res.set(http::bhttp::field::content_type, "application/json");
     res.body() = json::serialize(b);
-    return Finish(request, std::move(res), respond, path, start_ns);
+    return Finish(origin, std::move(res), respond, path, start_ns);
   }
 
   auto make_ok = [version, duplicates](size_t stored, json::array rej) {
@@ -477,17 +482,13 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
   };
 
   if (records.empty()) {  // every valid event was a duplicate
-    return Finish(request, make_ok(0, std::move(rejected)), respond, path, start_ns);
+    return Finish(origin, make_ok(0, std::move(rejected)), respond, path, start_ns);
   }
 
   // 5. Durable append; answer from the writer thread once it is on disk.
   const size_t n = records.size();
-  http::Request head;  // keeps what Finish needs (Origin) without holding the body
-  head.version(version);
-  if (auto o = request[http::bhttp::field::origin]; !o.empty())
-    head.set(http::bhttp::field::origin, o);
   log_->Append(std::move(records),
-               [this, head = std::move(head), respond, path, start_ns, claimant, n, src = *source,
+               [this, origin = std::string(origin), version, respond, path, start_ns, claimant, n, src = *source,
                 claimed = std::move(claimed), rejected = std::move(rejected), make_ok,
                 received_at = ctx.received_at](const log::AppendResult& r) mutable {
                  if (!r.status.ok()) {
@@ -498,13 +499,13 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
                        ErrorResponse(503, "log_unavailable",
                                      "events could not be stored durably: " + r.status.message() +
                                          "; nothing of this request was stored, retry",
-                                     head.version());
+                                     version);
                    res.set(http::bhttp::field::retry_after, "1");
-                   return Finish(head, std::move(res), respond, path, start_ns);
+                   return Finish(origin, std::move(res), respond, path, start_ns);
                  }
                  dedupe_->Commit(claimed, received_at, r.first.Plus(n));
                  m_->Accepted(src)->Inc(n);
-                 Finish(head, make_ok(n, std::move(rejected)), respond, path, start_ns);
+                 Finish(origin, make_ok(n, std::move(rejected)), respond, path, start_ns);
                });
 }
 

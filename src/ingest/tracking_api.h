@@ -36,6 +36,7 @@ class TrackingApi {
 
   // CORS headers for a response to `request` (also used for preflight answers).
   void AddCorsHeaders(const http::Request& request, http::Response* response) const;
+  void AddCorsHeaders(std::string_view origin, http::Response* response) const;
   http::Response Preflight(const http::Request& request) const;
 
   // A JSON error response: {"success": false, "error": "<code>", "message": "…"}.
@@ -48,7 +49,8 @@ class TrackingApi {
   // kResourceExhausted: too deep; kInvalidArgument: not JSON.
   Status ValidateJson(std::string& text) const;
   std::string ClientIp(const http::Request& request, const http::PeerInfo& peer) const;
-  void Finish(const http::Request& request, http::Response response, const http::Responder& respond,
+  // `path` must be a string literal (metrics are keyed by its address).
+  void Finish(std::string_view origin, http::Response response, const http::Responder& respond,
               std::string_view path, int64_t start_ns);
 
   config::IngestConfig options_;
