@@ -180,13 +180,46 @@ void ReadIngest(SchemaReader& r, const YAML::Node& n, IngestConfig* in) {
   }
 }
 
+void ReadWeb(SchemaReader& r, const YAML::Node& n, WebConfig* web) {
+  const std::string p = "web";
+  if (!r.ExpectMap(n, p, {"cache_max_age", "public_api_host"})) return;
+  r.Duration(n, p, "cache_max_age", 0, &web->cache_max_age_ms);
+  if (web->cache_max_age_ms % 1000 != 0) {
+    r.Error(n["cache_max_age"], "web.cache_max_age", "must be whole seconds (it is max-age=N)");
+  } else if (web->cache_max_age_ms > 365LL * 24 * 3600 * 1000) {
+    r.Error(n["cache_max_age"], "web.cache_max_age", "must be at most 365d");
+  }
+  if (auto h = n["public_api_host"]) {
+    std::string v = h.IsScalar() ? h.Scalar() : "";
+    for (std::string scheme : {"http", "https"}) {
+      if (v.starts_with(scheme + "://")) {
+        web->public_api_protocol = scheme;
+        v = v.substr(scheme.size() + 3);
+      }
+    }
+    // Written verbatim into JavaScript and JSON: only URL characters, and a host before any '/'.
+    bool ok = !v.empty() && v.front() != '/' &&
+              v.find_first_not_of(
+                  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                  ".-_~:/[]%") == std::string::npos;
+    if (!ok) {
+      r.Error(h, "web.public_api_host",
+              "expected [http://|https://]host[:port][/path], e.g. api.example.com/v1");
+    } else {
+      while (v.size() > 1 && v.back() == '/')
+        v.pop_back();
+      web->public_api_host = v;
+    }
+  }
+}
+
 Result<Config> Parse(const YAML::Node& root, const std::string& file) {
   SchemaReader r(file);
   Config c;
   c.file = file;
   if (!r.ExpectMap(root, "",
                    {"version", "listen", "data_dir", "io_threads", "log_level", "sources", "log",
-                    "ingest"})) {
+                    "ingest", "web"})) {
     return InvalidArgument(r.errors());
   }
   if (r.Required(root, "", "version")) {
@@ -266,6 +299,12 @@ Result<Config> Parse(const YAML::Node& root, const std::string& file) {
   }
   if (auto n = root["log"]) ReadLog(r, n, &c.log);
   if (auto n = root["ingest"]) ReadIngest(r, n, &c.ingest);
+  if (auto n = root["web"]) ReadWeb(r, n, &c.web);
+  if (c.web.public_api_host.empty()) {
+    bool v6 = c.listen_host.find(':') != std::string::npos;
+    c.web.public_api_host = (v6 ? "[" + c.listen_host + "]" : c.listen_host) + ":" +
+                            std::to_string(c.listen_port) + "/v1";
+  }
   if (r.has_errors()) return InvalidArgument(r.errors());
   return c;
 }

@@ -43,6 +43,18 @@ struct IngestConfig {
   std::vector<std::string> cors_origins = {"*"};
 };
 
+// The browser endpoints (src/web/): the settings document and the dynamic JavaScript.
+struct WebConfig {
+  // `Cache-Control: public, max-age=` of both endpoints: how long a settings change may take to
+  // reach browsers (and any CDN in front). Whole seconds.
+  int64_t cache_max_age_ms = 60 * 1000;
+  // Where browsers send events, as host[:port]/path without scheme (Segment's `apiHost`).
+  // Default: the listen address + "/v1". Given in the file with an optional http:// or https://
+  // prefix, which sets public_api_protocol (http when absent: what this server speaks).
+  std::string public_api_host;
+  std::string public_api_protocol = "http";
+};
+
 struct Config {
   std::string file;  // where it was loaded from
   std::string listen_host = "127.0.0.1";
@@ -53,6 +65,7 @@ struct Config {
   std::vector<SourceConfig> sources;
   LogConfig log;
   IngestConfig ingest;
+  WebConfig web;
 };
 
 // Parses and validates. Errors read "<file>:<line>: <key>: <problem>", one per line, all of them.

@@ -105,5 +105,52 @@ TEST(Config, WriteKeyHashAccepted) {
   EXPECT_EQ(c->sources[0].write_key_sha256, Sha256Hex("secret"));
 }
 
+TEST(Config, WebDefaultsPointBackAtTheListenAddress) {
+  auto c = LoadConfigString(kMinimal, "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->web.cache_max_age_ms, 60'000);
+  EXPECT_EQ(c->web.public_api_host, "127.0.0.1:8080/v1");
+  EXPECT_EQ(c->web.public_api_protocol, "http");
+  auto v6 = LoadConfigString(
+      "version: 1\nlisten: '[::1]:9000'\ndata_dir: d\n"
+      "sources: [{name: a, write_key: k}]\n",
+      "f.yaml");
+  ASSERT_TRUE(v6.ok()) << v6.status().ToString();
+  EXPECT_EQ(v6->web.public_api_host, "[::1]:9000/v1");
+}
+
+TEST(Config, WebSectionFromTheIssueLoads) {
+  auto c = LoadConfigString(std::string(kMinimal) +
+                                "web:\n  cache_max_age: 5m\n  public_api_host: "
+                                "https://events.example.com/v1/\n",
+                            "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->web.cache_max_age_ms, 300'000);
+  EXPECT_EQ(c->web.public_api_host, "events.example.com/v1");
+  EXPECT_EQ(c->web.public_api_protocol, "https");
+  auto plain = LoadConfigString(
+      std::string(kMinimal) + "web:\n  cache_max_age: 0s\n  public_api_host: 127.0.0.1:8080/v1\n",
+      "f.yaml");
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(plain->web.cache_max_age_ms, 0);
+  EXPECT_EQ(plain->web.public_api_host, "127.0.0.1:8080/v1");
+  EXPECT_EQ(plain->web.public_api_protocol, "http");
+}
+
+TEST(Config, WebSectionIsStrict) {
+  const std::string base(kMinimal);
+  ExpectError(base + "web:\n  max_age: 60s\n", "f.yaml:10: web.max_age: unknown key");
+  ExpectError(base + "web:\n  cache_max_age: soon\n",
+              "f.yaml:10: web.cache_max_age: expected a duration");
+  ExpectError(base + "web:\n  cache_max_age: 1500ms\n",
+              "f.yaml:10: web.cache_max_age: must be whole seconds");
+  ExpectError(base + "web:\n  cache_max_age: 400d\n", "web.cache_max_age: must be at most");
+  ExpectError(base + "web:\n  public_api_host: 'api.example.com/v1\"><script>'\n",
+              "f.yaml:10: web.public_api_host: expected [http://|https://]host");
+  ExpectError(base + "web:\n  public_api_host: [a, b]\n", "f.yaml:10: web.public_api_host");
+  ExpectError(base + "web:\n  public_api_host: ''\n", "web.public_api_host");
+  ExpectError(base + "web: 60s\n", "f.yaml:9: web: expected a mapping");
+}
+
 }  // namespace
 }  // namespace sy::config

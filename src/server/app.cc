@@ -79,6 +79,7 @@ class App::Router final : public http::Handler {
       return respond(Text(req, 200, app_->metrics_.RenderPrometheus(),
                           "text/plain; version=0.0.4; charset=utf-8"));
     }
+    if (web::WebEndpoints::Serves(path)) return respond(app_->web_->Handle(req));
     if (ingest::TrackingApi::Serves(path))
       return app_->api_->Handle(std::move(req), peer, std::move(respond));
     auto res = ingest::TrackingApi::ErrorResponse(404, "not_found", "no such path", req.version());
@@ -135,6 +136,13 @@ Status App::Start(const config::Config& config) {
   sources_ = std::make_unique<ingest::SourceTable>(config.sources);
   api_ = std::make_unique<ingest::TrackingApi>(config.ingest, sources_.get(), log_.get(),
                                                dedupe_.get(), SystemClock::Get(), &metrics_);
+  SY_ASSIGN_OR_RETURN(
+      web_, web::WebEndpoints::Create(
+                config.web,
+                [sources = sources_.get()](std::string_view key) { return sources->Lookup(key); },
+                [api = api_.get()](const http::Request& req, http::Response* res) {
+                  api->AddCorsHeaders(req, res);
+                }));
   router_ = std::make_unique<Router>(this);
   http::ServerOptions hopts;
   hopts.host = config.listen_host;
@@ -178,6 +186,7 @@ void App::Stop() {
       Log()->warn("dedupe journal flush failed status={}", s.ToString());
   }
   http_.reset();
+  web_.reset();
   api_.reset();
   dedupe_.reset();
   log_.reset();

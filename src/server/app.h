@@ -1,5 +1,6 @@
 // App: builds Switchyard's components from a Config and runs them — the event log, the dedupe
-// index, the Tracking API and the HTTP server with its side doors (/healthz, /readyz, /metrics).
+// index, the Tracking API, the browser endpoints (web/) and the HTTP server with its side doors
+// (/healthz, /readyz, /metrics).
 //
 // Lifecycle: Start() opens everything (failing whole if any part fails); Stop() stops accepting,
 // finishes in-flight requests, flushes the dedupe journal and closes the log. Start/Stop are
@@ -19,6 +20,7 @@
 #include "ingest/source_table.h"
 #include "ingest/tracking_api.h"
 #include "log/event_log.h"
+#include "web/web_endpoints.h"
 
 namespace sy::server {
 
@@ -44,6 +46,7 @@ class App {
   std::unique_ptr<ingest::SourceTable> sources_;
   std::unique_ptr<ingest::DedupeIndex> dedupe_;
   std::unique_ptr<ingest::TrackingApi> api_;
+  std::unique_ptr<web::WebEndpoints> web_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<http::Server> http_;
   std::atomic<bool> ready_{false};

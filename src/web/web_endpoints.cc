@@ -1,0 +1,287 @@
+#include "web/web_endpoints.h"
+
+#include <zlib.h>
+
+#include <boost/json.hpp>
+
+#include <mutex>
+
+#include "web/analytics_js.h"
+
+namespace sy::web {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::string_view kSettingsPrefix = "/v1/projects/";
+constexpr std::string_view kSettingsSuffix = "/settings";
+constexpr std::string_view kScriptPrefix = "/analytics.js/v1/";
+constexpr std::string_view kScriptSuffix = "/analytics.min.js";
+
+// The write key between `prefix` and `suffix`, percent-decoded; nullopt when the path is not
+// of that shape (or the key is empty or holds a '/').
+std::optional<std::string> KeyBetween(std::string_view path, std::string_view prefix,
+                                      std::string_view suffix) {
+  if (path.size() <= prefix.size() + suffix.size() || !path.starts_with(prefix) ||
+      !path.ends_with(suffix))
+    return std::nullopt;
+  std::string_view raw = path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
+  std::string key;
+  key.reserve(raw.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] == '/') return std::nullopt;
+    if (raw[i] == '%' && i + 2 < raw.size() && hex(raw[i + 1]) >= 0 && hex(raw[i + 2]) >= 0) {
+      key.push_back(static_cast<char>(hex(raw[i + 1]) * 16 + hex(raw[i + 2])));
+      i += 2;
+    } else {
+      key.push_back(raw[i]);
+    }
+  }
+  if (key.empty() || key.find('/') != std::string::npos) return std::nullopt;
+  return key;
+}
+
+// gzip (RFC 1952) at the best compression: done once per document, so size beats speed.
+Result<std::string> Gzip(std::string_view in) {
+  z_stream zs{};
+  if (deflateInit2(&zs, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+    return Internal("deflateInit2 failed");
+  std::string out(deflateBound(&zs, static_cast<uLong>(in.size())) + 32, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  int rc = deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  if (rc != Z_STREAM_END) return Internal("deflate did not finish");
+  return out;
+}
+
+// True when Accept-Encoding admits gzip (a "gzip" or "*" coding without q=0).
+bool AcceptsGzip(std::string_view accept) {
+  while (!accept.empty()) {
+    size_t comma = accept.find(',');
+    std::string_view item = accept.substr(0, comma);
+    accept = comma == std::string_view::npos ? std::string_view{} : accept.substr(comma + 1);
+    size_t semi = item.find(';');
+    std::string_view coding = item.substr(0, semi);
+    while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t'))
+      coding.remove_prefix(1);
+    while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t'))
+      coding.remove_suffix(1);
+    bool gzip = coding.size() == 4 && (coding[0] | 0x20) == 'g' && (coding[1] | 0x20) == 'z' &&
+                (coding[2] | 0x20) == 'i' && (coding[3] | 0x20) == 'p';
+    if (!gzip && coding != "*") continue;
+    if (semi == std::string_view::npos) return true;
+    std::string_view params = item.substr(semi + 1);
+    size_t q = params.find("q=");
+    if (q == std::string_view::npos) return true;
+    std::string_view value = params.substr(q + 2);
+    // q=0, q=0.0, q=0.00, q=0.000 refuse the coding; anything else accepts it.
+    bool zero = !value.empty() && value[0] == '0';
+    for (size_t i = 1; zero && i < value.size() && value[i] != ' ' && value[i] != ';'; ++i)
+      zero = value[i] == '.' || value[i] == '0';
+    return !zero;
+  }
+  return false;
+}
+
+// The entity tags of If-None-Match (weak comparison: W/ is ignored), or "*".
+bool TagListHas(std::string_view list, std::string_view tag) {
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    while (!item.empty() && item.front() == ' ')
+      item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ')
+      item.remove_suffix(1);
+    if (item.starts_with("W/")) item.remove_prefix(2);
+    if (item == tag || item == "*") return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+struct WebEndpoints::Representation {
+  std::string body;
+  std::string etag;  // strong, quoted
+};
+
+struct WebEndpoints::Document {
+  std::string_view content_type;
+  Representation identity;
+  std::optional<Representation> gzip;  // absent only if compression failed
+};
+
+struct WebEndpoints::Entry {
+  Document settings;
+  Document script;
+};
+
+WebEndpoints::WebEndpoints(const config::WebConfig& options, SourceLookup lookup, CorsHeaders cors,
+                           std::string_view bundle)
+    : options_(options),
+      lookup_(std::move(lookup)),
+      cors_(std::move(cors)),
+      bundle_(bundle),
+      cache_control_("public, max-age=" + std::to_string(options.cache_max_age_ms / 1000)) {}
+
+WebEndpoints::~WebEndpoints() = default;
+
+Result<std::unique_ptr<WebEndpoints>> WebEndpoints::Create(const config::WebConfig& options,
+                                                           SourceLookup lookup, CorsHeaders cors,
+                                                           std::string_view bundle) {
+  size_t first = bundle.find(kSettingsPlaceholder);
+  if (first == std::string_view::npos ||
+      bundle.find(kSettingsPlaceholder, first + 1) != std::string_view::npos) {
+    return InvalidArgument("the browser library must hold the settings placeholder exactly once");
+  }
+  return std::unique_ptr<WebEndpoints>(
+      new WebEndpoints(options, std::move(lookup), std::move(cors), bundle));
+}
+
+Result<std::unique_ptr<WebEndpoints>> WebEndpoints::Create(const config::WebConfig& options,
+                                                           SourceLookup lookup, CorsHeaders cors) {
+  return Create(options, std::move(lookup), std::move(cors), AnalyticsJsBundle());
+}
+
+bool WebEndpoints::Serves(std::string_view path) {
+  return (path.starts_with(kSettingsPrefix) && path.ends_with(kSettingsSuffix)) ||
+         (path.starts_with(kScriptPrefix) && path.ends_with(kScriptSuffix));
+}
+
+std::string WebEndpoints::SettingsJson(std::string_view write_key,
+                                       const config::WebConfig& options) {
+  // The minimal document analytics-next accepts, plus what keeps it from calling Segment's own
+  // services: no remote plugins, metrics sampling off. Device-side destination settings would
+  // sit beside "Segment.io"; no destination has any yet.
+  json::object segment{
+      {"apiKey", write_key},
+      {"apiHost", options.public_api_host},
+      {"protocol", options.public_api_protocol},
+      {"unbundledIntegrations", json::array{}},
+      {"addBundledMetadata", true},
+      {"maybeBundledConfigIds", json::object{}},
+      {"versionSettings",
+       json::object{{"version", "4.4.7"}, {"componentTypes", json::array{"browser"}}}},
+  };
+  json::object plan{
+      {"track", json::object{{"__default", json::object{{"enabled", true}}}}},
+      {"identify", json::object{{"__default", json::object{{"enabled", true}}}}},
+      {"group", json::object{{"__default", json::object{{"enabled", true}}}}},
+  };
+  json::object doc{
+      {"integrations", json::object{{"Segment.io", std::move(segment)}}},
+      {"plan", std::move(plan)},
+      {"edgeFunction", json::object{}},
+      {"analyticsNextEnabled", true},
+      {"middlewareSettings", json::object{}},
+      {"enabledMiddleware", json::object{}},
+      {"metrics", json::object{{"sampleRate", 0}}},
+      {"legacyVideoPluginsEnabled", false},
+      {"remotePlugins", json::array{}},
+  };
+  return json::serialize(doc);
+}
+
+std::shared_ptr<const WebEndpoints::Entry> WebEndpoints::Find(const std::string& write_key) {
+  {
+    std::shared_lock lock(mu_);
+    auto it = by_write_key_.find(write_key);
+    if (it != by_write_key_.end()) return it->second;
+  }
+  if (!lookup_(write_key)) return nullptr;
+  auto make = [](std::string_view type, std::string body) {
+    Document d;
+    d.content_type = type;
+    std::string digest = config::Sha256Hex(body).substr(0, 32);
+    d.identity = {std::move(body), "\"" + digest + "\""};
+    if (auto gz = Gzip(d.identity.body); gz.ok())
+      d.gzip = Representation{*gz, "\"" + digest + "-gz\""};
+    return d;
+  };
+  std::string settings = SettingsJson(write_key, options_);
+  std::string script = bundle_;
+  script.replace(script.find(kSettingsPlaceholder), kSettingsPlaceholder.size(), settings);
+  auto entry = std::make_shared<Entry>();
+  entry->settings = make("application/json; charset=utf-8", std::move(settings));
+  entry->script = make("application/javascript; charset=utf-8", std::move(script));
+  std::unique_lock lock(mu_);
+  // Another thread may have published first: keep one, both are identical.
+  auto [it, inserted] = by_write_key_.emplace(write_key, std::move(entry));
+  return it->second;
+}
+
+http::Response WebEndpoints::Handle(const http::Request& request) {
+  std::string_view target = request.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  bool settings = path.starts_with(kSettingsPrefix);
+  auto key = settings ? KeyBetween(path, kSettingsPrefix, kSettingsSuffix)
+                      : KeyBetween(path, kScriptPrefix, kScriptSuffix);
+  if (request.method() != http::bhttp::verb::get) {
+    http::Response res{http::bhttp::status::method_not_allowed, request.version()};
+    res.set(http::bhttp::field::allow, "GET, OPTIONS");
+    res.set(http::bhttp::field::content_type, "text/plain");
+    res.body() = "use GET\n";
+    res.prepare_payload();
+    cors_(request, &res);
+    return res;
+  }
+  std::shared_ptr<const Entry> entry = key ? Find(*key) : nullptr;
+  if (!entry) return NotFound(request);
+  return Serve(request, settings ? entry->settings : entry->script);
+}
+
+http::Response WebEndpoints::Serve(const http::Request& request, const Document& doc) const {
+  bool gzip = doc.gzip && AcceptsGzip(request[http::bhttp::field::accept_encoding]);
+  const Representation& rep = gzip ? *doc.gzip : doc.identity;
+  auto inm = request[http::bhttp::field::if_none_match];
+  // Either representation's tag means the client holds these bytes: answer with its own tag.
+  const Representation* held = nullptr;
+  if (!inm.empty()) {
+    if (TagListHas(inm, rep.etag))
+      held = &rep;
+    else if (doc.gzip && TagListHas(inm, (gzip ? doc.identity : *doc.gzip).etag))
+      held = gzip ? &doc.identity : &*doc.gzip;
+  }
+  http::Response res{held ? http::bhttp::status::not_modified : http::bhttp::status::ok,
+                     request.version()};
+  res.set(http::bhttp::field::cache_control, cache_control_);
+  cors_(request, &res);  // may set Vary: Origin
+  auto vary = res[http::bhttp::field::vary];
+  res.set(http::bhttp::field::vary,
+          vary.empty() ? std::string("Accept-Encoding") : std::string(vary) + ", Accept-Encoding");
+  if (held) {
+    res.set(http::bhttp::field::etag, held->etag);
+    return res;
+  }
+  res.set(http::bhttp::field::etag, rep.etag);
+  res.set(http::bhttp::field::content_type, doc.content_type);
+  res.set("X-Content-Type-Options", "nosniff");
+  if (gzip) res.set(http::bhttp::field::content_encoding, "gzip");
+  res.body() = rep.body;
+  res.prepare_payload();
+  return res;
+}
+
+http::Response WebEndpoints::NotFound(const http::Request& request) const {
+  http::Response res{http::bhttp::status::not_found, request.version()};
+  res.set(http::bhttp::field::content_type, "application/json");
+  res.set(http::bhttp::field::cache_control, cache_control_);
+  res.body() = R"({"success":false,"error":"unknown_write_key","code":"unknown_write_key",)"
+               R"("message":"the write key matches no source"})";
+  res.prepare_payload();
+  cors_(request, &res);
+  return res;
+}
+
+}  // namespace sy::web

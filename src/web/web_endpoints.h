@@ -1,0 +1,80 @@
+// WebEndpoints: the browser side doors of the HTTP server.
+//   GET /v1/projects/{writeKey}/settings            Segment-compatible settings document
+//   GET /analytics.js/v1/{writeKey}/analytics.min.js the browser library with those settings
+//                                                    inlined (one request starts a page)
+// Both are served from memory with `Cache-Control: public, max-age=<web.cache_max_age>`, a strong
+// ETag (304 on a matching If-None-Match), gzip when the client accepts it (bytes compressed once)
+// and CORS headers. An unknown write key gets 404, cached like a hit.
+//
+// Sources hold only the SHA-256 of their write key, so a source's documents (which carry the key)
+// are built on the first request that presents a valid key and kept for the process lifetime:
+// at most one entry per source, never for an unknown key. A settings change (a new config) builds
+// a new WebEndpoints; new ETags reach browsers within max-age with no invalidation step.
+//
+// Threads: Handle() is called on HTTP I/O threads, concurrently. A hit takes a shared lock and
+// copies the precomputed bytes; a first request per source builds and gzips its documents (about
+// a millisecond) under no lock, then publishes them under an exclusive one.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "base/status.h"
+#include "config/config.h"
+#include "http/server.h"
+
+namespace sy::web {
+
+class WebEndpoints {
+ public:
+  // The source name for a presented write key, or nullopt (the ingest SourceTable's lookup).
+  using SourceLookup = std::function<std::optional<std::string>(std::string_view write_key)>;
+  // Adds the server's CORS headers for `request` to `response` (same policy as the Tracking API).
+  using CorsHeaders = std::function<void(const http::Request&, http::Response*)>;
+
+  // `bundle` is the library (default: the embedded build, AnalyticsJsBundle()); it must hold
+  // kSettingsPlaceholder exactly once (kInvalidArgument otherwise).
+  static Result<std::unique_ptr<WebEndpoints>> Create(const config::WebConfig& options,
+                                                      SourceLookup lookup, CorsHeaders cors,
+                                                      std::string_view bundle);
+  static Result<std::unique_ptr<WebEndpoints>> Create(const config::WebConfig& options,
+                                                      SourceLookup lookup, CorsHeaders cors);
+  ~WebEndpoints();
+
+  // True for the two paths above (so a router can dispatch here).
+  static bool Serves(std::string_view path);
+
+  // Answers one request to a path for which Serves() is true. Never blocks on I/O.
+  http::Response Handle(const http::Request& request);
+
+  // The settings document for a source (exposed for tests and the benchmark).
+  static std::string SettingsJson(std::string_view write_key, const config::WebConfig& options);
+
+ private:
+  struct Representation;
+  struct Document;
+  struct Entry;
+
+  WebEndpoints(const config::WebConfig& options, SourceLookup lookup, CorsHeaders cors,
+               std::string_view bundle);
+  std::shared_ptr<const Entry> Find(const std::string& write_key);
+  http::Response Serve(const http::Request& request, const Document& doc) const;
+  http::Response NotFound(const http::Request& request) const;
+
+  config::WebConfig options_;
+  SourceLookup lookup_;
+  CorsHeaders cors_;
+  std::string bundle_;
+  std::string cache_control_;
+
+  std::shared_mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<const Entry>> by_write_key_;  // guarded by mu_
+};
+
+}  // namespace sy::web
