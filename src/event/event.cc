@@ -345,7 +345,7 @@ struct Known {
       write_key = -1, context = -1, integrations = -1, properties = -1, traits = -1;
 };
 
-bool RawHasId(const std::vector<RawMember>& m, int i) {
+bool RawHasId(std::span<const RawMember> m, int i) {
   if (i < 0) return false;
   RawKind k = KindOf(m[static_cast<size_t>(i)].value);
   if (k == RawKind::kString) return m[static_cast<size_t>(i)].value.size() > 2;
@@ -353,7 +353,7 @@ bool RawHasId(const std::vector<RawMember>& m, int i) {
 }
 
 // Reads an optional ISO-8601 member. Sets *needs_dom for an escaped string.
-std::optional<Rejection> RawTime(const std::vector<RawMember>& m, int i, std::string_view key,
+std::optional<Rejection> RawTime(std::span<const RawMember> m, int i, std::string_view key,
                                  std::optional<TimestampMs>* out, bool* needs_dom) {
   if (i < 0) return std::nullopt;
   std::string_view v = m[static_cast<size_t>(i)].value;
@@ -381,8 +381,17 @@ FastOutcome FastValidateAndEnrich(std::string_view text, std::optional<EventType
                                   std::string* message_id, std::optional<Rejection>* rejection) {
   if (ctx.batch_context != nullptr || ctx.batch_integrations != nullptr)
     return FastOutcome::kNeedsDom;
-  thread_local std::vector<RawMember> m;
-  if (!SplitObject(text, &m)) return FastOutcome::kNeedsDom;
+  thread_local std::vector<RawMember> members;
+  if (!SplitObject(text, &members)) return FastOutcome::kNeedsDom;
+  return FastValidateAndEnrich(text, members, path_type, ctx, limits, out, message_id, rejection);
+}
+
+FastOutcome FastValidateAndEnrich(std::string_view text, std::span<const RawMember> m,
+                                  std::optional<EventType> path_type, const EnrichContext& ctx,
+                                  const Limits& limits, std::string* out, std::string* message_id,
+                                  std::optional<Rejection>* rejection) {
+  if (ctx.batch_context != nullptr || ctx.batch_integrations != nullptr)
+    return FastOutcome::kNeedsDom;
   Known k;
   for (size_t i = 0; i < m.size(); ++i) {
     std::string_view key = m[i].key;

@@ -8,11 +8,13 @@
 #include <boost/json.hpp>
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "base/status.h"
 #include "base/types.h"
+#include "event/raw_json.h"
 
 namespace sy::event {
 
@@ -60,6 +62,11 @@ enum class FastOutcome { kStored, kRejected, kNeedsDom };
 FastOutcome FastValidateAndEnrich(std::string_view text, std::optional<EventType> path_type,
                                   const EnrichContext& ctx, const Limits& limits, std::string* out,
                                   std::string* message_id, std::optional<Rejection>* rejection);
+// The same, with `text` already split into its top-level members (SplitObject/SplitBatchBody).
+FastOutcome FastValidateAndEnrich(std::string_view text, std::span<const RawMember> members,
+                                  std::optional<EventType> path_type, const EnrichContext& ctx,
+                                  const Limits& limits, std::string* out, std::string* message_id,
+                                  std::optional<Rejection>* rejection);
 
 // Appends `s` as a JSON string literal (quoted, escaped).
 void AppendJsonString(std::string_view s, std::string* out);

@@ -199,6 +199,32 @@ TEST(RawJson, SplitsObjectsAndArrays) {
       EXPECT_EQ(json::parse(obj).at("k").as_string().size(), pos + 20 + (esc.size() == 2 ? 1 : 2));
     }
   }
+  // A batch body in one pass.
+  std::vector<RawMember> top, im;
+  std::vector<RawItem> items;
+  bool has_batch = false;
+  ASSERT_TRUE(SplitBatchBody(
+      R"({"writeKey":"w","batch":[{"a":1,"b":{"c":[2]}}, 7 ,{}, {"d":"x"}],"sentAt":"s"})", &top,
+      &has_batch, &items, &im));
+  EXPECT_TRUE(has_batch);
+  ASSERT_EQ(top.size(), 3u);
+  EXPECT_EQ(top[2].key, "sentAt");
+  ASSERT_EQ(items.size(), 4u);
+  EXPECT_EQ(items[0].text, R"({"a":1,"b":{"c":[2]}})");
+  EXPECT_EQ(items[0].member_count, 2u);
+  EXPECT_EQ(im[items[0].first_member + 1].value, R"({"c":[2]})");
+  EXPECT_FALSE(items[1].is_object);
+  EXPECT_EQ(items[1].text, "7");
+  EXPECT_TRUE(items[2].is_object);
+  EXPECT_EQ(items[2].member_count, 0u);
+  EXPECT_EQ(im[items[3].first_member].key, "d");
+  ASSERT_TRUE(SplitBatchBody(R"({"batch":[{"x":1}],"batch":"no"})", &top, &has_batch, &items, &im));
+  EXPECT_FALSE(has_batch);  // the last duplicate wins
+  ASSERT_TRUE(SplitBatchBody(R"({"userId":"u"})", &top, &has_batch, &items, &im));
+  EXPECT_FALSE(has_batch);
+  EXPECT_EQ(top.size(), 1u);
+  EXPECT_FALSE(SplitBatchBody("[]", &top, &has_batch, &items, &im));
+
   std::string_view s;
   EXPECT_TRUE(PlainString(R"("abc")", &s));
   EXPECT_EQ(s, "abc");

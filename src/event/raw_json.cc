@@ -77,30 +77,88 @@ size_t SkipValue(std::string_view t, size_t i) {
   return i;
 }
 
+// Parses the object starting at t[i] == '{' and appends its members. `value_end(key, j)` returns
+// the end of the value starting at t[j]. Returns the index past the '}', or npos.
+template <typename ValueEnd>
+size_t ParseObject(std::string_view t, size_t i, std::vector<RawMember>* members,
+                   ValueEnd value_end) {
+  i = SkipSpace(t, i + 1);
+  if (i < t.size() && t[i] == '}') return i + 1;
+  while (i < t.size()) {
+    if (t[i] != '"') return std::string_view::npos;
+    size_t key_end = SkipString(t, i);
+    std::string_view key = t.substr(i + 1, key_end - i - 2);
+    i = SkipSpace(t, key_end);
+    if (i >= t.size() || t[i] != ':') return std::string_view::npos;
+    i = SkipSpace(t, i + 1);
+    size_t v_end = value_end(key, i);
+    if (v_end == std::string_view::npos || v_end > t.size()) return std::string_view::npos;
+    members->push_back({key, t.substr(i, v_end - i)});
+    i = SkipSpace(t, v_end);
+    if (i >= t.size()) return std::string_view::npos;
+    if (t[i] == '}') return i + 1;
+    if (t[i] != ',') return std::string_view::npos;
+    i = SkipSpace(t, i + 1);
+  }
+  return std::string_view::npos;
+}
+
+size_t SkipAny(std::string_view t, size_t i) {
+  return SkipValue(t, i);
+}
+
 }  // namespace
 
 bool SplitObject(std::string_view t, std::vector<RawMember>* members) {
   members->clear();
   size_t i = SkipSpace(t, 0);
   if (i >= t.size() || t[i] != '{') return false;
-  i = SkipSpace(t, i + 1);
-  if (i < t.size() && t[i] == '}') return true;
-  while (i < t.size()) {
-    if (t[i] != '"') return false;
-    size_t key_end = SkipString(t, i);
-    std::string_view key = t.substr(i + 1, key_end - i - 2);
-    i = SkipSpace(t, key_end);
-    if (i >= t.size() || t[i] != ':') return false;
-    i = SkipSpace(t, i + 1);
-    size_t v_end = SkipValue(t, i);
-    members->push_back({key, t.substr(i, v_end - i)});
-    i = SkipSpace(t, v_end);
-    if (i >= t.size()) return false;
-    if (t[i] == '}') return true;
-    if (t[i] != ',') return false;
-    i = SkipSpace(t, i + 1);
-  }
-  return false;
+  return ParseObject(t, i, members, [&](std::string_view, size_t j) { return SkipAny(t, j); }) !=
+         std::string_view::npos;
+}
+
+bool SplitBatchBody(std::string_view t, std::vector<RawMember>* top, bool* has_batch_array,
+                    std::vector<RawItem>* items, std::vector<RawMember>* item_members) {
+  top->clear();
+  items->clear();
+  item_members->clear();
+  *has_batch_array = false;
+  size_t i = SkipSpace(t, 0);
+  if (i >= t.size() || t[i] != '{') return false;
+  auto value_end = [&](std::string_view key, size_t j) -> size_t {
+    if (key != "batch") return SkipAny(t, j);
+    *has_batch_array = false;  // the last "batch" member decides, as for any duplicate key
+    items->clear();
+    item_members->clear();
+    if (j >= t.size() || t[j] != '[') return SkipAny(t, j);
+    // The batch array: split each element (and each object element's members) as we go.
+    *has_batch_array = true;
+    j = SkipSpace(t, j + 1);
+    if (j < t.size() && t[j] == ']') return j + 1;
+    while (j < t.size()) {
+      RawItem item;
+      size_t end;
+      if (t[j] == '{') {
+        item.is_object = true;
+        item.first_member = static_cast<uint32_t>(item_members->size());
+        end = ParseObject(t, j, item_members,
+                          [&](std::string_view, size_t k) { return SkipAny(t, k); });
+        if (end == std::string_view::npos) return end;
+        item.member_count = static_cast<uint32_t>(item_members->size() - item.first_member);
+      } else {
+        end = SkipAny(t, j);
+      }
+      item.text = t.substr(j, end - j);
+      items->push_back(item);
+      j = SkipSpace(t, end);
+      if (j >= t.size()) return std::string_view::npos;
+      if (t[j] == ']') return j + 1;
+      if (t[j] != ',') return std::string_view::npos;
+      j = SkipSpace(t, j + 1);
+    }
+    return std::string_view::npos;
+  };
+  return ParseObject(t, i, top, value_end) != std::string_view::npos;
 }
 
 bool SplitArray(std::string_view t, std::vector<std::string_view>* elements) {

@@ -25,6 +25,18 @@ bool SplitObject(std::string_view text, std::vector<RawMember>* members);
 // Splits a JSON array's text into its elements' raw texts. Returns false if not an array.
 bool SplitArray(std::string_view text, std::vector<std::string_view>* elements);
 
+// A batch body in one pass: the top-level members of `text`, and, when its "batch" member is an
+// array, each element's span; elements that are objects also get their members split, stored
+// in `item_members` (element i's members are item_members[first, first + count)).
+struct RawItem {
+  std::string_view text;
+  uint32_t first_member = 0;
+  uint32_t member_count = 0;
+  bool is_object = false;
+};
+bool SplitBatchBody(std::string_view text, std::vector<RawMember>* top, bool* has_batch_array,
+                    std::vector<RawItem>* items, std::vector<RawMember>* item_members);
+
 // The kind of a raw JSON value, from its first character.
 enum class RawKind { kObject, kArray, kString, kNumber, kTrue, kFalse, kNull };
 RawKind KindOf(std::string_view value);

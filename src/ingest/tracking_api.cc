@@ -6,6 +6,7 @@
 #include <array>
 #include <map>
 #include <mutex>
+#include <span>
 
 #include "base/logging.h"
 #include "base/time_format.h"
@@ -294,17 +295,17 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
       return reject_request(400, too_deep ? "too_deep" : "invalid_json", v.message());
     }
   }
-  thread_local std::vector<event::RawMember> top;
-  if (!event::SplitObject(text, &top)) {
+  // One pass splits the body: top-level members, and for a batch each event and its members.
+  thread_local std::vector<event::RawMember> top, item_members;
+  thread_local std::vector<event::RawItem> batch_items;
+  bool has_batch_array = false;
+  if (!event::SplitBatchBody(text, &top, &has_batch_array, &batch_items, &item_members)) {
     return reject_request(400, "invalid_json", "the body must be a JSON object");
   }
-  std::string_view body_write_key, batch_raw, batch_context_raw, batch_integrations_raw,
-      batch_sent_at_raw;
+  std::string_view body_write_key, batch_context_raw, batch_integrations_raw, batch_sent_at_raw;
   for (const auto& m : top) {  // the last of duplicate keys wins, as in most JSON parsers
     if (m.key == "writeKey")
       body_write_key = m.value;
-    else if (m.key == "batch")
-      batch_raw = m.value;
     else if (m.key == "context")
       batch_context_raw = m.value;
     else if (m.key == "integrations")
@@ -345,12 +346,13 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
   ctx.received_at_iso = received_at_iso;
   std::string client_ip = ClientIp(request, peer);
   ctx.client_ip = client_ip;
-  thread_local std::vector<std::string_view> items;
-  items.clear();
+  std::span<const event::RawItem> items;
+  event::RawItem single{text, 0, static_cast<uint32_t>(top.size()), true};
   json::value batch_context, batch_integrations, batch_sent_at;
   if (!route->type) {
-    if (batch_raw.empty() || !event::SplitArray(batch_raw, &items))
+    if (!has_batch_array)
       return reject_request(400, "missing_batch", "a batch request needs a batch array");
+    items = batch_items;
     if (items.size() > static_cast<size_t>(options_.max_batch_events)) {
       return reject_request(413, "too_many_events",
                             "batch holds " + std::to_string(items.size()) +
@@ -371,8 +373,11 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
       ctx.batch_sent_at = &batch_sent_at;
     }
   } else {
-    items.push_back(text);
+    items = std::span<const event::RawItem>(&single, 1);
   }
+  const std::span<const event::RawMember> all_members =
+      route->type ? std::span<const event::RawMember>(top)
+                  : std::span<const event::RawMember>(item_members);
 
   event::Limits limits;
   limits.max_event_bytes = static_cast<size_t>(options_.max_event_bytes);
@@ -384,15 +389,17 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
   size_t duplicates = 0;
   bool in_flight = false;
   for (size_t i = 0; i < items.size(); ++i) {
-    std::string_view item = items[i];
+    const event::RawItem& raw = items[i];
+    std::string_view item = raw.text;
     std::optional<event::Rejection> why;
     std::string message_id;
     std::string stored;
-    if (event::KindOf(item) != event::RawKind::kObject) {
+    if (!raw.is_object) {
       why = event::Rejection{"not_an_object", "each event must be a JSON object"};
     } else {
-      auto fast =
-          event::FastValidateAndEnrich(item, route->type, ctx, limits, &stored, &message_id, &why);
+      auto fast = event::FastValidateAndEnrich(
+          item, all_members.subspan(raw.first_member, raw.member_count), route->type, ctx, limits,
+          &stored, &message_id, &why);
       if (fast == event::FastOutcome::kNeedsDom) {
         // Batch defaults to merge, duplicate or escaped keys: the general path.
         json::value dom = parse_raw(item);
@@ -410,13 +417,10 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
       r["index"] = i;
       r["code"] = why->code;
       r["reason"] = why->message;
-      thread_local std::vector<event::RawMember> members;
       std::string_view mid_content;
-      if (event::SplitObject(item, &members)) {
-        for (const auto& m : members) {
-          if (m.key == "messageId" && event::PlainString(m.value, &mid_content))
-            r["messageId"] = mid_content;
-        }
+      for (const auto& m : all_members.subspan(raw.first_member, raw.member_count)) {
+        if (m.key == "messageId" && event::PlainString(m.value, &mid_content))
+          r["messageId"] = mid_content;
       }
       rejected.emplace_back(std::move(r));
       continue;
@@ -488,9 +492,9 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
   // 5. Durable append; answer from the writer thread once it is on disk.
   const size_t n = records.size();
   log_->Append(std::move(records),
-               [this, origin = std::string(origin), version, respond, path, start_ns, claimant, n, src = *source,
-                claimed = std::move(claimed), rejected = std::move(rejected), make_ok,
-                received_at = ctx.received_at](const log::AppendResult& r) mutable {
+               [this, origin = std::string(origin), version, respond, path, start_ns, claimant, n,
+                src = *source, claimed = std::move(claimed), rejected = std::move(rejected),
+                make_ok, received_at = ctx.received_at](const log::AppendResult& r) mutable {
                  if (!r.status.ok()) {
                    dedupe_->Release(claimed, claimant);
                    m_->Rejected("log_unavailable")->Inc(n);
