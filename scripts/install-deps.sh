@@ -4,11 +4,11 @@
 set -euo pipefail
 level=${1:-build}
 
-build_pkgs=(build-essential cmake ninja-build pkg-config
+build_pkgs=(build-essential cmake ninja-build pkg-config nodejs npm
   libboost1.81-dev libboost-json1.81-dev libsimdjson-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
   zlib1g-dev libzstd-dev libxxhash-dev libcurl4-openssl-dev libssl-dev
   libgtest-dev libgmock-dev googletest clang-format clang-format-14)
-test_pkgs=(clang-14 libclang-rt-14-dev nodejs npm python3 python3-venv curl)
+test_pkgs=(clang-14 libclang-rt-14-dev python3 python3-venv curl chromium)
 bench_pkgs=(nginx wrk fio bc libbenchmark-dev)
 
 want=("${build_pkgs[@]}")
@@ -37,4 +37,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The browser library (sdk/js) is bundled at build time by esbuild from its committed lock file;
+# its node_modules are installed once (again only when the lock file changes).
+root=$(cd "$(dirname "$0")/.." && pwd)
+sdk="$root/sdk/js"
+sdk_hash=$(cat "$sdk/package-lock.json" | sha256sum | cut -d' ' -f1)
+if [ ! -f "$sdk/node_modules/.sy-stamp" ] || [ "$(cat "$sdk/node_modules/.sy-stamp")" != "$sdk_hash" ]; then
+  sdk_log=$(mktemp)
+  if ! (cd "$sdk" && npm ci --no-audit --no-fund --loglevel=error) >"$sdk_log" 2>&1; then
+    echo "install-deps: npm ci in sdk/js failed:" >&2
+    cat "$sdk_log" >&2
+    rm -f "$sdk_log"
+    exit 1
+  fi
+  rm -f "$sdk_log"
+  echo "$sdk_hash" >"$sdk/node_modules/.sy-stamp"
 fi

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the end-to-end test clients, when missing:
 #   - tests/e2e/node_modules: `npm ci` from the committed package-lock.json (@segment/analytics-node)
+#   - tests/browser/node_modules: `npm ci` (playwright-core, @segment/analytics-next, esbuild);
+#     the browser is Debian's chromium (scripts/install-deps.sh test), never a download
 #   - build/venv: a Python venv with the pinned pytest and segment-analytics-python
 # Idempotent: each part is redone only when its pin file changed (a stamp holds its hash), so a
 # second run touches no network. Prints one line on success. Never downloads browsers.
@@ -30,6 +32,17 @@ if [ ! -f "$node_stamp" ] || [ "$(cat "$node_stamp")" != "$node_hash" ]; then
   echo "$node_hash" >"$node_stamp"
 fi
 
+# 1b. Browser test drivers. PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: playwright-core never downloads, but
+# say so anyway.
+browser="$root/tests/browser"
+browser_hash=$(hash_of "$browser/package.json" "$browser/package-lock.json"; node --version)
+browser_stamp="$browser/node_modules/.sy-stamp"
+if [ ! -f "$browser_stamp" ] || [ "$(cat "$browser_stamp")" != "$browser_hash" ]; then
+  (cd "$browser" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+    npm ci --no-audit --no-fund --loglevel=error) >"$log" 2>&1 || fail "npm ci (tests/browser)"
+  echo "$browser_hash" >"$browser_stamp"
+fi
+
 # 2. Python venv.
 py_hash=$(hash_of "$e2e/requirements.txt"; python3 --version 2>&1)
 py_stamp="$venv/.sy-stamp"
@@ -43,4 +56,4 @@ if [ ! -x "$venv/bin/python" ] || [ ! -f "$py_stamp" ] || [ "$(cat "$py_stamp")"
   echo "$py_hash" >"$py_stamp"
 fi
 
-echo "install-test-deps: ok (node clients in tests/e2e/node_modules, python venv at ${venv#$root/})"
+echo "install-test-deps: ok (node clients in tests/e2e/node_modules and tests/browser/node_modules, python venv at ${venv#$root/})"

@@ -201,7 +201,8 @@ class Delivery {
     this.save();
   }
   flush() {
-    if (this.busy || !this.q.length) return;
+    // Offline: keep the queue (persisted) until the browser says it is back ('online').
+    if (this.busy || !this.q.length || nav.onLine === false) return;
     const batch = this.take();
     this.busy = true;
     const retry = (after) => {
@@ -234,8 +235,9 @@ class Delivery {
     );
   }
   // pagehide: hand every queued event to the browser, which sends it after the page is gone.
+  // Offline, a beacon would be accepted and then lost: the queue waits for the next page instead.
   beacon() {
-    if (!nav.sendBeacon) return;
+    if (!nav.sendBeacon || nav.onLine === false) return;
     while (this.q.length) {
       const batch = this.take();
       const blob = new Blob([this.body(batch)], { type: 'text/plain' });
