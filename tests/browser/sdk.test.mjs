@@ -188,26 +188,81 @@ test('events queued offline when the tab closes are sent from the next page', as
   await next.close();
 });
 
+test('pagehide hands the queued events to sendBeacon', async () => {
+  const tab = await browser.context.newPage();
+  await tab.goto(site.base + '/plain.html');
+  await tab.waitForFunction(() => window.analytics && window.analytics.initialized);
+  const anon = await tab.evaluate(() => analytics.user().anonymousId());
+  // Fewer than a batch and well within the flush interval: only the beacon can carry them, as
+  // the next page (other.html) has no snippet.
+  await tab.evaluate((base) => {
+    for (let i = 0; i < 10; i++) analytics.track('Beaconed', { i });
+    location.href = base + '/other.html';
+  }, site.base);
+  await tab.waitForURL(site.base + '/other.html');
+  const got = await waitFor(() => {
+    const b = forAnon(anon).filter((e) => e.event === 'Beaconed');
+    return b.length >= 10 && b;
+  }, 'the 10 beaconed events');
+  assert.deepEqual(got.map((e) => e.properties.i).sort((a, b) => a - b), [...Array(10).keys()]);
+  await tab.close();
+});
+
 test('leaving the page mid-batch loses nothing (and duplicates nothing)', async () => {
   const tab = await browser.context.newPage();
   await tab.goto(site.base + '/plain.html');
   await tab.waitForFunction(() => window.analytics && window.analytics.initialized);
   const anon = await tab.evaluate(() => analytics.user().anonymousId());
-  // 45 events of ~2 KB: more than one 60 KB request, so the page leaves with a batch in flight
-  // and more queued; pagehide must hand the rest to sendBeacon.
+  // 45 events of ~2 KB: more than one 60 KB request and more than the browser's 64 KB budget for
+  // requests that outlive a page. The page leaves with a batch in flight and more queued: what
+  // neither keepalive nor the beacon carries stays in localStorage and the next page sends it.
   await tab.evaluate((base) => {
     for (let i = 0; i < 45; i++) analytics.track('Burst', { i, pad: 'x'.repeat(1500) });
-    location.href = base + '/other.html';
+    location.href = base + '/plain.html?next';
   }, site.base);
-  await tab.waitForURL(site.base + '/other.html');
-  const burst = await waitFor(() => {
-    const b = forAnon(anon).filter((e) => e.event === 'Burst');
-    return b.length >= 45 && b;
-  }, 'all 45 events');
-  await sleep(500);
+  await tab.waitForURL(site.base + '/plain.html?next');
+  await waitFor(() => forAnon(anon).filter((e) => e.event === 'Burst').length >= 45, 'all 45 events');
+  await sleep(700);
   const final = forAnon(anon).filter((e) => e.event === 'Burst');
-  assert.equal(final.length, 45);
+  assert.equal(final.length, 45, 'stored exactly once each');
   assert.deepEqual(final.map((e) => e.properties.i).sort((a, b) => a - b), [...Array(45).keys()]);
-  assert.equal(burst.length, 45);
+  await tab.close();
+});
+
+test('503 and 429 are retried after Retry-After; a 400 drops the batch', async () => {
+  const tab = await browser.context.newPage();
+  const answers = [
+    { status: 503, headers: { 'Retry-After': '1' } },
+    { status: 429, headers: { 'Retry-After': '1' } },
+  ];
+  // A cross-origin script reads Retry-After only when the response exposes it.
+  const cors = { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'Retry-After' };
+  const seen = [];
+  await tab.route(sy.base + '/v1/b', async (route) => {
+    const body = JSON.parse(route.request().postData());
+    const names = body.batch.map((e) => e.event);
+    seen.push({ at: Date.now(), names });
+    if (names.includes('Refused')) return route.fulfill({ status: 400, body: '{}' });
+    const a = names.includes('Retried') && answers.shift();
+    if (a) return route.fulfill({ ...a, body: '{}', headers: { ...a.headers, ...cors } });
+    return route.continue();
+  });
+  await tab.goto(site.base + '/plain.html');
+  await tab.waitForFunction(() => window.analytics && window.analytics.initialized);
+  await sleep(700); // the page event goes out alone
+  const anon = await tab.evaluate(() => {
+    analytics.track('Refused');
+    return analytics.user().anonymousId();
+  });
+  await waitFor(() => seen.some((s) => s.names.includes('Refused')), 'the refused batch');
+  await tab.evaluate(() => analytics.track('Retried'));
+  const ev = await waitFor(() => forAnon(anon).find((e) => e.event === 'Retried'), 'the retried event', 15000);
+  assert.ok(ev);
+  const tries = seen.filter((s) => s.names.includes('Retried'));
+  assert.equal(tries.length, 3, 'two refusals then success');
+  assert.ok(tries[1].at - tries[0].at >= 900, `Retry-After honoured (${tries[1].at - tries[0].at} ms)`);
+  assert.ok(tries[2].at - tries[1].at >= 900, `Retry-After honoured (${tries[2].at - tries[1].at} ms)`);
+  assert.equal(seen.filter((s) => s.names.includes('Refused')).length, 1, 'a 400 is not retried');
+  assert.equal(forAnon(anon).filter((e) => e.event === 'Refused').length, 0);
   await tab.close();
 });
