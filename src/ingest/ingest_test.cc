@@ -513,10 +513,12 @@ TEST_F(TrackingApiOverFaultyDiskTest, ShortWriteIs503AndNothingHalfWrittenIsRead
 
 TEST_F(TrackingApiOverFaultyDiskTest, FailedFsyncIsNeverAcknowledged) {
   EXPECT_EQ(Track("a").result_int(), 200);
+  EXPECT_TRUE(log_->Health().ok());
   env_.FailSyncs(1);
   EXPECT_EQ(Track("b").result_int(), 503);
   // After a failed fsync the log refuses appends until reopened (see docs/formats/log.md).
   EXPECT_EQ(Track("c").result_int(), 503);
+  EXPECT_FALSE(log_->Health().ok());  // what /readyz reports
   EXPECT_EQ(StoredIds().front(), "a");
 }
 

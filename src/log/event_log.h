@@ -103,6 +103,10 @@ class EventLog {
   // Removes a consumer's cursor so it no longer holds back retention.
   virtual Status DeleteCursor(std::string_view consumer) = 0;
 
+  // OK while appends can succeed; the sticky error once the log refuses every append until it
+  // is reopened (after an fsync failure, or once closed). Readiness probes report it.
+  virtual Status Health() const = 0;
+
   // Offsets of the oldest retained record and the next record to be appended.
   virtual Offset StartOffset() const = 0;
   virtual Offset EndOffset() const = 0;

@@ -72,8 +72,13 @@ class App::Router final : public http::Handler {
     if (req.method() == http::bhttp::verb::options) return respond(app_->api_->Preflight(req));
     if (path == "/healthz") return respond(Text(req, 200, "ok\n", "text/plain"));
     if (path == "/readyz") {
-      bool ready = app_->ready_.load();
-      return respond(Text(req, ready ? 200 : 503, ready ? "ready\n" : "not ready\n", "text/plain"));
+      // Not ready while starting or stopping, or when the log refuses appends (after an fsync
+      // failure it does so until the process restarts: let the orchestrator restart it).
+      Status health =
+          app_->ready_.load() ? app_->log_->Health() : Unavailable("starting or stopping");
+      return respond(Text(req, health.ok() ? 200 : 503,
+                          health.ok() ? "ready\n" : "not ready: " + health.message() + "\n",
+                          "text/plain"));
     }
     if (path == "/metrics") {
       return respond(Text(req, 200, app_->metrics_.RenderPrometheus(),

@@ -71,6 +71,7 @@ class MemoryEventLog final : public log::EventLog {
     return Offset(base_ + entries_.size());
   }
   Status Close() override { return Status::Ok(); }
+  Status Health() const override { return fail_with; }
 
   bool hold_appends = false;
   Status fail_with;

@@ -136,6 +136,11 @@ class LocalLogImpl final : public LocalEventLog {
   Status DeleteCursor(std::string_view consumer) override;
   Offset StartOffset() const override { return Offset(start_offset_.load()); }
   Offset EndOffset() const override { return Offset(published_end_->load()); }
+  Status Health() const override {
+    std::lock_guard lock(mu_);
+    if (closing_) return Unavailable("event log is closed");
+    return failed_;
+  }
   Status Close() override;
 
   Status EnforceRetention() override;
@@ -189,7 +194,7 @@ class LocalLogImpl final : public LocalEventLog {
   std::string cursor_dir_;
 
   // Queue shared by Append() and the writer thread.
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable writer_cv_;
   std::vector<PendingAppend> queue_;  // guarded by mu_
   uint64_t pending_bytes_ = 0;        // guarded by mu_
