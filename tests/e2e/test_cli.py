@@ -1,0 +1,82 @@
+"""The switchyard binary's command line: subcommands, --help, check-config, dump --source,
+and how serve refuses a bad config or a data_dir in use."""
+import json
+import subprocess
+
+from conftest import SOURCE, SOURCE_2, WRITE_KEY, WRITE_KEY_2, new_id, switchyard_bin
+
+MINIMAL = """version: 1
+listen: 127.0.0.1:8080
+data_dir: ./data
+sources:
+  - name: web
+    write_key: wk_web_demo
+  - name: backend
+    write_key: wk_backend_demo
+"""
+
+
+def run(*args, cwd=None, timeout=30):
+    return subprocess.run([switchyard_bin(), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_version_and_help_for_every_subcommand():
+    v = run("version")
+    assert v.returncode == 0 and v.stdout.startswith("switchyard "), v
+    for sub in ("serve", "dump", "check-config", "version"):
+        h = run(sub, "--help")
+        assert h.returncode == 0, (sub, h)
+        assert sub in h.stdout and "--help" in h.stdout, (sub, h.stdout)
+    assert run().returncode != 0  # a subcommand is required
+    assert run("frobnicate").returncode != 0
+
+
+def test_check_config_accepts_the_minimal_file_as_written(tmp_path):
+    (tmp_path / "switchyard.yaml").write_text(MINIMAL)
+    r = run("check-config", "switchyard.yaml", cwd=tmp_path)
+    assert r.returncode == 0, r
+    assert "ok (2 sources)" in r.stdout
+    assert not (tmp_path / "data").exists()  # validating starts nothing
+
+
+def test_check_config_names_file_line_and_key(tmp_path):
+    bad = MINIMAL.replace("data_dir: ./data", "data_dir: ./data\nlisten_port: 9") + "log:\n  fsync: sometimes\n"
+    (tmp_path / "bad.yaml").write_text(bad)
+    r = run("check-config", "bad.yaml", cwd=tmp_path)
+    assert r.returncode == 2, r
+    assert "bad.yaml:4: listen_port: unknown key" in r.stderr, r.stderr
+    assert "bad.yaml:11: log.fsync: expected one of: always, interval, never" in r.stderr, r.stderr
+    missing = run("check-config", "nope.yaml", cwd=tmp_path)
+    assert missing.returncode == 2 and "cannot read config file nope.yaml" in missing.stderr
+
+
+def test_serve_refuses_an_invalid_config_and_starts_nothing(tmp_path):
+    (tmp_path / "bad.yaml").write_text("version: 1\ndata_dir: ./d\nsources: []\n")
+    r = run("serve", "--config", "bad.yaml", cwd=tmp_path)
+    assert r.returncode == 2, r
+    assert "bad.yaml:3: sources: expected a non-empty list" in r.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_second_server_on_the_same_data_dir_is_refused(server):
+    r = run("serve", "--config", str(server.config_path))
+    assert r.returncode == 1, r
+    assert "in use by another switchyard process" in r.stderr, r.stderr
+    assert server.healthy()
+
+
+def test_dump_filters_by_source(server):
+    a, b = new_id("web"), new_id("be")
+    assert server.post("/v1/track", {"userId": "u", "event": "e", "messageId": a},
+                       write_key=WRITE_KEY).status == 200
+    assert server.post("/v1/track", {"userId": "u", "event": "e", "messageId": b},
+                       write_key=WRITE_KEY_2).status == 200
+    r = run("dump", "--config", str(server.config_path), "--source", SOURCE)
+    assert r.returncode == 0, r
+    ids = [json.loads(line)["messageId"] for line in r.stdout.splitlines()]
+    assert ids == [a]
+    r2 = run("dump", "--config", str(server.config_path), "--source", SOURCE_2)
+    assert [json.loads(line)["messageId"] for line in r2.stdout.splitlines()] == [b]
+    everything = run("dump", "--config", str(server.config_path))
+    assert [json.loads(line)["messageId"] for line in everything.stdout.splitlines()] == [a, b]
