@@ -31,6 +31,18 @@ TEST(Time, FormatAndParseRoundTrip) {
   EXPECT_EQ(FormatIso8601(TimestampMs(-1)), "1969-12-31T23:59:59.999Z");
 }
 
+TEST(Time, RepeatedFormattingIsStable) {
+  std::string s;
+  for (int64_t v : {1700000000123LL, 1700000000123LL, 0LL, 1700000000123LL, 0LL, 0LL}) {
+    s.clear();
+    AppendIso8601(TimestampMs(v), &s);
+    EXPECT_EQ(s, v == 0 ? "1970-01-01T00:00:00.000Z" : "2023-11-14T22:13:20.123Z");
+  }
+  s = "prefix:";
+  AppendIso8601(TimestampMs(0), &s);
+  EXPECT_EQ(s, "prefix:1970-01-01T00:00:00.000Z");
+}
+
 TEST(Time, RejectsGarbage) {
   for (const char* s :
        {"", "yesterday", "2023-13-01T00:00:00Z", "2023-02-30", "2023-11-14T25:00:00Z",

@@ -1,10 +1,16 @@
 #include "base/time_format.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <climits>
 #include <cstdio>
+#include <cstring>
 
 namespace sy {
+
+void FormatIso8601Uncached(TimestampMs t, std::string* out);
+
 namespace {
 
 // Howard Hinnant's days_from_civil / civil_from_days.
@@ -53,6 +59,23 @@ bool Digits(std::string_view s, size_t pos, size_t n, int* out) {
 }  // namespace
 
 void AppendIso8601(TimestampMs t, std::string* out) {
+  // Events of one batch mostly repeat a few instants (the batch's sentAt, equal timestamps):
+  // remember the last one formatted on this thread.
+  thread_local int64_t last_ms = INT64_MIN;
+  thread_local char last_text[32];
+  thread_local size_t last_len = 0;
+  if (t.value() == last_ms) {
+    out->append(last_text, last_len);
+    return;
+  }
+  const size_t start = out->size();
+  FormatIso8601Uncached(t, out);
+  last_len = std::min(out->size() - start, sizeof last_text);
+  std::memcpy(last_text, out->data() + start, last_len);
+  last_ms = last_len < sizeof last_text ? t.value() : INT64_MIN;
+}
+
+void FormatIso8601Uncached(TimestampMs t, std::string* out) {
   int64_t ms = t.value();
   int64_t days = ms >= 0 ? ms / 86'400'000 : -((-ms + 86'399'999) / 86'400'000);
   int64_t rem = ms - days * 86'400'000;
