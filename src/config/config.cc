@@ -78,6 +78,16 @@ class SchemaReader {
     *out = v;
   }
 
+  void Bool(const YAML::Node& parent, const std::string& path, const std::string& key, bool* out) {
+    YAML::Node n = parent[key];
+    if (!n) return;
+    bool v = false;
+    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) {
+      return Error(n, Join(path, key), "expected true or false");
+    }
+    *out = v;
+  }
+
   void Duration(const YAML::Node& parent, const std::string& path, const std::string& key,
                 int64_t min_ms, int64_t* out_ms) {
     YAML::Node n = parent[key];
@@ -213,13 +223,110 @@ void ReadWeb(SchemaReader& r, const YAML::Node& n, WebConfig* web) {
   }
 }
 
+void ReadDestinations(SchemaReader& r, const YAML::Node& n, Config* c) {
+  if (!n.IsSequence()) return r.Error(n, "destinations", "expected a list of destinations");
+  std::set<std::string> names;
+  std::set<std::string> source_names;
+  for (const auto& s : c->sources)
+    source_names.insert(s.name);
+  for (size_t i = 0; i < n.size(); ++i) {
+    YAML::Node item = n[i];
+    std::string p = "destinations[" + std::to_string(i) + "]";
+    if (!r.ExpectMap(item, p,
+                     {"name", "type", "enabled", "sources", "allow_private_network", "retry_window",
+                      "batch", "ordering", "filters", "settings"}))
+      continue;
+    DestinationConfig d;
+    d.line = item.Mark().line + 1;
+    if (r.Required(item, p, "name")) r.String(item, p, "name", &d.name);
+    if (!d.name.empty() && !ValidName(d.name)) {
+      r.Error(item["name"], p + ".name", "use 1-64 letters, digits, '_' or '-'");
+    } else if (!d.name.empty() && !names.insert(d.name).second) {
+      r.Error(item["name"], p + ".name", "duplicate destination name '" + d.name + "'");
+    }
+    if (r.Required(item, p, "type")) r.String(item, p, "type", &d.type);
+    r.Bool(item, p, "enabled", &d.enabled);
+    r.Bool(item, p, "allow_private_network", &d.allow_private_network);
+    r.StringList(item, p, "sources", &d.sources);
+    for (const auto& s : d.sources) {
+      if (!source_names.contains(s)) {
+        r.Error(item["sources"], p + ".sources", "no source named '" + s + "' in sources:");
+      }
+    }
+    r.Duration(item, p, "retry_window", 0, &d.retry_window_ms);
+    if (auto b = item["batch"]) {
+      std::string bp = p + ".batch";
+      if (r.ExpectMap(b, bp, {"max_events", "max_bytes", "max_wait"})) {
+        r.Int(b, bp, "max_events", 1, 100'000, &d.batch.max_events);
+        r.Size(b, bp, "max_bytes", 1024, &d.batch.max_bytes);
+        r.Duration(b, bp, "max_wait", 0, &d.batch.max_wait_ms);
+      }
+    }
+    if (auto o = item["ordering"]) {
+      std::string v = o.IsScalar() ? o.Scalar() : "";
+      if (v == "none")
+        d.ordering = Ordering::kNone;
+      else if (v == "per_user")
+        d.ordering = Ordering::kPerUser;
+      else
+        r.Error(o, p + ".ordering", "expected one of: none, per_user");
+    }
+    if (auto f = item["filters"]) {
+      std::string fp = p + ".filters";
+      if (r.ExpectMap(f, fp, {"drop_events", "drop_properties"})) {
+        r.StringList(f, fp, "drop_events", &d.drop_events);
+        r.StringList(f, fp, "drop_properties", &d.drop_properties);
+      }
+    }
+    if (auto s = item["settings"]) {
+      std::string sp = p + ".settings";
+      if (!s.IsMap()) {
+        r.Error(s, sp, "expected a mapping");
+      } else {
+        for (const auto& kv : s) {
+          RawSetting rs;
+          rs.key = kv.first.as<std::string>();
+          rs.line = kv.first.Mark().line + 1;
+          const YAML::Node& v = kv.second;
+          bool ok = true;
+          if (v.IsScalar()) {
+            rs.kind = RawSetting::Kind::kScalar;
+            rs.scalar = v.Scalar();
+          } else if (v.IsSequence()) {
+            rs.kind = RawSetting::Kind::kList;
+            for (const auto& e : v) {
+              if (!e.IsScalar()) ok = false;
+              if (ok) rs.list.push_back(e.Scalar());
+            }
+          } else if (v.IsMap()) {
+            rs.kind = RawSetting::Kind::kMap;
+            for (const auto& e : v) {
+              if (!e.second.IsScalar()) ok = false;
+              if (ok) rs.map.emplace_back(e.first.as<std::string>(), e.second.Scalar());
+            }
+          } else {
+            ok = false;
+          }
+          if (!ok) {
+            r.Error(kv.first, sp + "." + rs.key,
+                    "expected a scalar, a list of scalars or a mapping of scalars");
+          } else {
+            d.settings.push_back(std::move(rs));
+          }
+        }
+      }
+    }
+    c->destinations.push_back(std::move(d));
+  }
+}
+
 Result<Config> Parse(const YAML::Node& root, const std::string& file) {
   SchemaReader r(file);
   Config c;
   c.file = file;
   if (!r.ExpectMap(root, "",
                    {"version", "listen", "data_dir", "io_threads", "log_level", "sources", "log",
-                    "ingest", "web"})) {
+                    "ingest", "web", "destinations"})) {
     return InvalidArgument(r.errors());
   }
   if (r.Required(root, "", "version")) {
@@ -300,6 +407,7 @@ Result<Config> Parse(const YAML::Node& root, const std::string& file) {
   if (auto n = root["log"]) ReadLog(r, n, &c.log);
   if (auto n = root["ingest"]) ReadIngest(r, n, &c.ingest);
   if (auto n = root["web"]) ReadWeb(r, n, &c.web);
+  if (auto n = root["destinations"]) ReadDestinations(r, n, &c);
   if (c.web.public_api_host.empty()) {
     bool v6 = c.listen_host.find(':') != std::string::npos;
     c.web.public_api_host = (v6 ? "[" + c.listen_host + "]" : c.listen_host) + ":" +

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -55,6 +56,45 @@ struct WebConfig {
   std::string public_api_protocol = "http";
 };
 
+// One key of a destination's `settings:` mapping, kept raw: config does not know destination
+// types (core never includes a destination). The delivery module validates these against the
+// destination's own settings table (delivery::ParseSettings), reporting file:line:key.
+struct RawSetting {
+  enum class Kind { kScalar, kList, kMap };
+  std::string key;
+  int line = 0;
+  Kind kind = Kind::kScalar;
+  std::string scalar;
+  std::vector<std::string> list;                         // kList: scalars only
+  std::vector<std::pair<std::string, std::string>> map;  // kMap: scalar values only
+};
+
+enum class Ordering { kNone, kPerUser };
+
+struct BatchConfig {
+  int64_t max_events = 100;
+  int64_t max_bytes = 1 << 20;
+  int64_t max_wait_ms = 500;
+};
+
+// One entry of `destinations:`. Everything but `settings` is validated here; `type` is checked
+// against the built-in destination list and `settings` against its table by the caller that
+// knows the destinations (server::ValidateDestinations), before anything starts.
+struct DestinationConfig {
+  std::string name;  // unique; [A-Za-z0-9_-]{1,64}; the log cursor is "dest.<name>"
+  std::string type;
+  int line = 0;                      // where the entry starts, for errors found later
+  bool enabled = true;               // false: no stream runs; the cursor (and retained data) stays
+  std::vector<std::string> sources;  // names from `sources:`; empty in the file = all sources
+  bool allow_private_network = false;
+  int64_t retry_window_ms = 4LL * 3600 * 1000;
+  BatchConfig batch;
+  Ordering ordering = Ordering::kNone;
+  std::vector<std::string> drop_events;
+  std::vector<std::string> drop_properties;
+  std::vector<RawSetting> settings;
+};
+
 struct Config {
   std::string file;  // where it was loaded from
   std::string listen_host = "127.0.0.1";
@@ -66,6 +106,7 @@ struct Config {
   LogConfig log;
   IngestConfig ingest;
   WebConfig web;
+  std::vector<DestinationConfig> destinations;
 };
 
 // Parses and validates. Errors read "<file>:<line>: <key>: <problem>", one per line, all of them.

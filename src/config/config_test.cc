@@ -152,5 +152,87 @@ TEST(Config, WebSectionIsStrict) {
   ExpectError(base + "web: 60s\n", "f.yaml:9: web: expected a mapping");
 }
 
+constexpr const char* kDestinationsFromTheIssue = R"(
+destinations:
+  - name: hooks                 # unique; shown in metrics, logs, dead letters
+    type: webhook
+    enabled: true               # the switch: false stops delivery, the cursor stays put
+    sources: [web, backend]     # which sources feed it
+    allow_private_network: true # default false: refuse loopback/private/link-local targets
+    retry_window: 4h            # default 4h; then the event goes to the dead-letter store
+    batch: {max_events: 100, max_bytes: 1MB, max_wait: 500ms}
+    ordering: per_user          # default none
+    filters:
+      drop_events: ["Debug Ping"]
+      drop_properties: [password, ssn]
+    settings:                   # type-specific, validated by the destination's settings table
+      url: http://127.0.0.1:9000/hook
+      headers: {X-Team: growth}
+      secret: s3cr3t            # → X-Signature: sha256=<hex HMAC of the body>
+)";
+
+TEST(Config, DestinationsSectionFromTheIssueLoads) {
+  auto c = LoadConfigString(std::string(kMinimal) + kDestinationsFromTheIssue, "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->destinations.size(), 1u);
+  const DestinationConfig& d = c->destinations[0];
+  EXPECT_EQ(d.name, "hooks");
+  EXPECT_EQ(d.type, "webhook");
+  EXPECT_TRUE(d.enabled);
+  EXPECT_EQ(d.sources, (std::vector<std::string>{"web", "backend"}));
+  EXPECT_TRUE(d.allow_private_network);
+  EXPECT_EQ(d.retry_window_ms, 4LL * 3600 * 1000);
+  EXPECT_EQ(d.batch.max_events, 100);
+  EXPECT_EQ(d.batch.max_bytes, 1 << 20);
+  EXPECT_EQ(d.batch.max_wait_ms, 500);
+  EXPECT_EQ(d.ordering, Ordering::kPerUser);
+  EXPECT_EQ(d.drop_events, (std::vector<std::string>{"Debug Ping"}));
+  EXPECT_EQ(d.drop_properties, (std::vector<std::string>{"password", "ssn"}));
+  ASSERT_EQ(d.settings.size(), 3u);
+  EXPECT_EQ(d.settings[0].key, "url");
+  EXPECT_EQ(d.settings[0].scalar, "http://127.0.0.1:9000/hook");
+  EXPECT_EQ(d.settings[0].line, 23);
+  EXPECT_EQ(d.settings[1].kind, RawSetting::Kind::kMap);
+  EXPECT_EQ(d.settings[1].map[0], (std::pair<std::string, std::string>{"X-Team", "growth"}));
+  EXPECT_EQ(d.line, 11);
+}
+
+TEST(Config, DestinationDefaults) {
+  auto c = LoadConfigString(
+      std::string(kMinimal) + "destinations:\n  - {name: b, type: blackhole}\n", "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const DestinationConfig& d = c->destinations[0];
+  EXPECT_TRUE(d.enabled);
+  EXPECT_FALSE(d.allow_private_network);
+  EXPECT_EQ(d.retry_window_ms, 4LL * 3600 * 1000);
+  EXPECT_EQ(d.ordering, Ordering::kNone);
+  EXPECT_TRUE(d.sources.empty());
+}
+
+TEST(Config, DestinationErrorsNameFileLineAndKey) {
+  std::string base = std::string(kMinimal) + "destinations:\n";
+  ExpectError(base + "  - {name: a, type: webhook, colour: red}\n",
+              "f.yaml:10: destinations[0].colour: unknown key");
+  ExpectError(base + "  - {name: a, type: x}\n  - {name: a, type: x}\n",
+              "f.yaml:11: destinations[1].name: duplicate destination name 'a'");
+  ExpectError(base + "  - {name: a, type: x, sources: [web, mobile]}\n",
+              "destinations[0].sources: no source named 'mobile'");
+  ExpectError(base + "  - {type: x}\n", "destinations[0].name: required key is missing");
+  ExpectError(base + "  - {name: a}\n", "destinations[0].type: required key is missing");
+  ExpectError(base + "  - {name: a, type: x, ordering: strict}\n",
+              "destinations[0].ordering: expected one of: none, per_user");
+  ExpectError(base + "  - {name: a, type: x, enabled: maybe}\n",
+              "destinations[0].enabled: expected true or false");
+  ExpectError(base + "  - {name: a, type: x, batch: {max_events: 0}}\n",
+              "destinations[0].batch.max_events: out of range");
+  ExpectError(base + "  - {name: a, type: x, retry_window: soon}\n",
+              "destinations[0].retry_window: expected a duration");
+  ExpectError(base + "  - {name: a, type: x, filters: {drop: [x]}}\n",
+              "destinations[0].filters.drop: unknown key");
+  ExpectError(base + "  - {name: a, type: x, settings: {h: {a: [1]}}}\n",
+              "destinations[0].settings.h: expected a scalar");
+  ExpectError(base + "  - {name: 'a b', type: x}\n", "destinations[0].name: use 1-64");
+}
+
 }  // namespace
 }  // namespace sy::config
