@@ -51,12 +51,15 @@ async function runPage(delivery) {
   await tab.evaluate(() => localStorage.clear());
   const result = await tab.evaluate(
     async ({ cdn, host, writeKey, delivery }) => {
-      const segment = { apiHost: host, protocol: 'http' };
-      if (delivery === 'batching') segment.deliveryStrategy = { strategy: 'batching', config: { size: 3, timeout: 300 } };
-      const [analytics] = await window.AnalyticsBrowser.load(
-        { writeKey, cdnURL: cdn },
-        { integrations: { 'Segment.io': segment } },
-      );
+      // Standard: only cdnURL is given; apiHost and protocol come from Switchyard's settings.
+      // Batching: apiHost given explicitly too, as users of a proxy in front would.
+      const options = {};
+      if (delivery === 'batching') {
+        options.integrations = {
+          'Segment.io': { apiHost: host, protocol: 'http', deliveryStrategy: { strategy: 'batching', config: { size: 3, timeout: 300 } } },
+        };
+      }
+      const [analytics] = await window.AnalyticsBrowser.load({ writeKey, cdnURL: cdn }, options);
       await analytics.page('Docs', 'Next Test');
       await analytics.identify('next-user-' + delivery, { plan: 'team' });
       await analytics.track('Next Event', { delivery });
