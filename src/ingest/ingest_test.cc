@@ -476,7 +476,8 @@ class TrackingApiOverFaultyDiskTest : public ::testing::Test {
   std::vector<std::string> StoredIds() {
     std::vector<std::string> ids;
     auto reader = std::move(*log_->OpenReader());
-    for (const auto& e : *reader->Read(1000, 1 << 20))
+    auto entries = reader->Read(1000, 1 << 20);  // keep the Result alive while iterating
+    for (const auto& e : *entries)
       ids.push_back(e.message_id);
     return ids;
   }
