@@ -6,7 +6,7 @@ PRESET ?= release
 BUILD := build/$(PRESET)
 CONFIG ?= examples/switchyard.yaml
 
-.PHONY: all deps test-deps build run test test-asan bench fmt fmt-check lint clean
+.PHONY: all deps test-deps build run test test-asan test-sanitizers bench fmt fmt-check lint clean
 
 all: build
 
@@ -33,6 +33,13 @@ test: test-deps build
 
 test-asan:
 	@$(MAKE) --no-print-directory test PRESET=asan-ubsan
+
+# Unit, property and fuzz-corpus tests under AddressSanitizer + UBSan (the end-to-end suites
+# run against the release binary in `make test`). CI runs this after `make test`.
+test-sanitizers: deps
+	@cmake --preset asan-ubsan >/dev/null
+	@cmake --build build/asan-ubsan -j $(JOBS)
+	@ctest --test-dir build/asan-ubsan --output-on-failure -j $(JOBS) --timeout 900 -LE 'e2e|browser'
 
 bench: build
 	@scripts/install-deps.sh bench
