@@ -105,6 +105,9 @@ run "nginx  /v1/batch 100x900B 16 conns" "http://127.0.0.1:$NG_PORT/v1/batch" ba
 start_switchyard
 run "switchyard /v1/batch 100x900B 16 conns" "http://127.0.0.1:$SY_PORT/v1/batch" batch.lua 16; SY_BATCH=$RPS
 RSS_BATCH=$(peak_rss_mb)
+run "nginx  /v1/batch 100x900B 64 conns" "http://127.0.0.1:$NG_PORT/v1/batch" batch.lua 64; NG_BATCH64=$RPS
+start_switchyard
+run "switchyard /v1/batch 100x900B 64 conns" "http://127.0.0.1:$SY_PORT/v1/batch" batch.lua 64; SY_BATCH64=$RPS
 run "nginx  /v1/track  16 conns" "http://127.0.0.1:$NG_PORT/v1/track" track.lua 16; NG_P99=$P99_MS
 start_switchyard
 run "switchyard /v1/track 16 conns" "http://127.0.0.1:$SY_PORT/v1/track" track.lua 16; SY_P99=$P99_MS
@@ -115,6 +118,8 @@ echo
 printf 'single-event /v1/track @64: switchyard/nginx = %.2f  (target >= 0.50)\n' "$(echo "$SY_TRACK / $NG_TRACK" | bc -l)"
 printf '/v1/batch 100 x ~900 B @16: %.0f events/s  (target >= 300000; nginx answers %.0f events/s)\n' \
   "$(echo "$SY_BATCH * 100" | bc -l)" "$(echo "$NG_BATCH * 100" | bc -l)"
+printf '/v1/batch 100 x ~900 B @64: %.0f events/s  (target >= 300000; nginx answers %.0f events/s)\n' \
+  "$(echo "$SY_BATCH64 * 100" | bc -l)" "$(echo "$NG_BATCH64 * 100" | bc -l)"
 printf 'p99 latency /v1/track @16: %s ms  (target <= 5; nginx %s ms)\n' "$SY_P99" "$NG_P99"
 printf 'peak RSS of switchyard under the 16-connection load: %s MB  (target <= 200)\n' "$RSS_MB"
 printf 'peak RSS in the other runs: %s MB (/v1/track @64), %s MB (/v1/batch @16)\n' "$RSS_TRACK64" "$RSS_BATCH"
