@@ -1,0 +1,659 @@
+// Unit tests of the delivery framework: settings tables, routing, backoff bounds,
+// classification, the dead-letter store, the HTTP client (against a local socket server) and
+// DestinationStream over a real local log with a scripted in-process destination and fake time.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "delivery/backoff.h"
+#include "delivery/dead_letter_store.h"
+#include "delivery/destination.h"
+#include "delivery/destination_stream.h"
+#include "delivery/http_client.h"
+#include "delivery/redrive.h"
+#include "delivery/routing.h"
+#include "delivery/settings.h"
+#include "log/local/log_test_util.h"
+
+namespace sy::delivery {
+namespace {
+
+using log::testing::TempDir;
+
+config::RawSetting Scalar(std::string key, std::string v, int line = 7) {
+  config::RawSetting r;
+  r.key = std::move(key);
+  r.scalar = std::move(v);
+  r.line = line;
+  return r;
+}
+
+const SettingsTable kTable = {
+    {"url", SettingType::kUrl, true, "", "target"},
+    {"timeout", SettingType::kDurationMs, false, "5s", "timeout"},
+    {"batch", SettingType::kBool, false, "false", "batch"},
+    {"headers", SettingType::kStringMap, false, "", "headers"},
+};
+
+TEST(Settings, ParsesTypesAndFillsDefaults) {
+  config::RawSetting h;
+  h.key = "headers";
+  h.kind = config::RawSetting::Kind::kMap;
+  h.map = {{"X-Team", "growth"}};
+  auto s =
+      ParseSettings(kTable, {Scalar("url", "http://example.com/x"), h}, "f.yaml", "d.settings", 3);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->String("url"), "http://example.com/x");
+  EXPECT_EQ(s->Int("timeout"), 5000);
+  EXPECT_FALSE(s->Bool("batch"));
+  EXPECT_EQ(s->StringMap("headers").at("X-Team"), "growth");
+}
+
+TEST(Settings, RejectsUnknownKeysWrongTypesAndMissingRequired) {
+  auto s = ParseSettings(kTable, {Scalar("colour", "red", 9), Scalar("batch", "maybe", 10)},
+                         "f.yaml", "destinations[0].settings", 4);
+  ASSERT_FALSE(s.ok());
+  const std::string& m = s.status().message();
+  EXPECT_NE(m.find("f.yaml:9: destinations[0].settings.colour: unknown key"), std::string::npos)
+      << m;
+  EXPECT_NE(m.find("f.yaml:10: destinations[0].settings.batch: expected true or false"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("f.yaml:4: destinations[0].settings.url: required key is missing"),
+            std::string::npos)
+      << m;
+  auto bad_url = ParseSettings(kTable, {Scalar("url", "ftp://x.example")}, "f", "p", 1);
+  EXPECT_FALSE(bad_url.ok());
+  EXPECT_NE(SettingsHelp(kTable).find("url (url, required): target"), std::string::npos);
+}
+
+log::LogEntry Entry(uint64_t offset, std::string payload, std::string source = "web") {
+  return log::LogEntry{Offset(offset), TimestampMs(1000), std::move(source),
+                       "m" + std::to_string(offset), std::move(payload)};
+}
+
+config::DestinationConfig DestConfig() {
+  config::DestinationConfig c;
+  c.name = "hooks";
+  c.type = "test";
+  return c;
+}
+
+TEST(Routing, SourcesListSelects) {
+  auto c = DestConfig();
+  c.sources = {"web"};
+  EventRouter r(c, "Test Display");
+  StoredEvent out;
+  EXPECT_EQ(r.Route(Entry(1, R"({"type":"track"})", "web"), &out), RouteDecision::kSend);
+  EXPECT_EQ(r.Route(Entry(2, R"({"type":"track"})", "backend"), &out), RouteDecision::kOtherSource);
+  c.sources = {};
+  EventRouter all(c, "Test Display");
+  EXPECT_EQ(all.Route(Entry(2, R"({"type":"track"})", "backend"), &out), RouteDecision::kSend);
+}
+
+TEST(Routing, IntegrationsObjectMatchesDisplayNameOrConfiguredName) {
+  EventRouter r(DestConfig(), "Test Display");
+  StoredEvent out;
+  auto route = [&](const std::string& integrations) {
+    return r.Route(Entry(1, R"({"type":"track","integrations":)" + integrations + "}"), &out);
+  };
+  EXPECT_EQ(route(R"({})"), RouteDecision::kSend);
+  EXPECT_EQ(route(R"({"All":false})"), RouteDecision::kIntegrationsOff);
+  EXPECT_EQ(route(R"({"All":false,"Test Display":true})"), RouteDecision::kSend);
+  EXPECT_EQ(route(R"({"All":false,"hooks":{"opt":1}})"), RouteDecision::kSend);
+  EXPECT_EQ(route(R"({"All":true,"hooks":false})"), RouteDecision::kIntegrationsOff);
+  EXPECT_EQ(route(R"({"Test Display":false})"), RouteDecision::kIntegrationsOff);
+  EXPECT_EQ(route(R"({"Mixpanel":false})"), RouteDecision::kSend);
+}
+
+TEST(Routing, FiltersDropEventsAndProperties) {
+  auto c = DestConfig();
+  c.drop_events = {"Debug Ping"};
+  c.drop_properties = {"password", "ssn"};
+  EventRouter r(c, "X");
+  StoredEvent out;
+  EXPECT_EQ(r.Route(Entry(1, R"({"type":"track","event":"Debug Ping"})"), &out),
+            RouteDecision::kDroppedEvent);
+  const std::string keep = R"({"type":"track","event":"Signed Up","properties":{"plan":"pro"}})";
+  ASSERT_EQ(r.Route(Entry(2, keep), &out), RouteDecision::kSend);
+  EXPECT_EQ(out.payload, keep);  // untouched bytes when nothing is dropped
+  ASSERT_EQ(r.Route(Entry(3, R"({"type":"identify","traits":{"ssn":"1","name":"a"},)"
+                             R"("properties":{"password":"p","plan":"pro"}})"),
+                    &out),
+            RouteDecision::kSend);
+  EXPECT_EQ(out.payload.find("password"), std::string::npos);
+  EXPECT_EQ(out.payload.find("ssn"), std::string::npos);
+  EXPECT_NE(out.payload.find(R"("plan":"pro")"), std::string::npos);
+  EXPECT_NE(out.payload.find(R"("name":"a")"), std::string::npos);
+  EXPECT_EQ(out.offset, Offset(3));
+  EXPECT_EQ(UserKeyOf(R"({"userId":"u1","anonymousId":"a1"})"), "u1");
+  EXPECT_EQ(UserKeyOf(R"({"anonymousId":"a1"})"), "a1");
+}
+
+TEST(Backoff, FullJitterStaysWithinExponentialBoundsAndHonoursRetryAfter) {
+  Backoff b({1000, 60'000}, 42);
+  EXPECT_EQ(b.CeilingMs(1), 1000);
+  EXPECT_EQ(b.CeilingMs(2), 2000);
+  EXPECT_EQ(b.CeilingMs(5), 16000);
+  EXPECT_EQ(b.CeilingMs(30), 60'000);
+  int64_t max_seen = 0;
+  for (int i = 0; i < 1000; ++i) {
+    int64_t d = b.NextDelayMs(3, std::nullopt);
+    ASSERT_GE(d, 0);
+    ASSERT_LE(d, 4000);
+    max_seen = std::max(max_seen, d);
+  }
+  EXPECT_GT(max_seen, 3000);  // jitter spreads over the whole window
+  for (int i = 0; i < 100; ++i)
+    ASSERT_GE(b.NextDelayMs(1, 7000), 7000);
+}
+
+TEST(Classify, ConventionOfTheField) {
+  auto kind = [](int status, std::string retry_after = "") {
+    HttpResponse r;
+    r.status = status;
+    if (!retry_after.empty()) r.headers.emplace_back("retry-after", retry_after);
+    return ClassifyByStatus(r);
+  };
+  EXPECT_EQ(kind(200).kind, Outcome::Kind::kDelivered);
+  EXPECT_EQ(kind(204).kind, Outcome::Kind::kDelivered);
+  EXPECT_EQ(kind(400).kind, Outcome::Kind::kRejected);
+  EXPECT_EQ(kind(404).kind, Outcome::Kind::kRejected);
+  EXPECT_EQ(kind(408).kind, Outcome::Kind::kRetry);
+  EXPECT_EQ(kind(503).kind, Outcome::Kind::kRetry);
+  Outcome limited = kind(429, "12");
+  EXPECT_EQ(limited.kind, Outcome::Kind::kRetry);
+  EXPECT_EQ(limited.retry_after_ms, 12000);
+  EXPECT_FALSE(kind(429, "Wed, 21 Oct 2015 07:28:00 GMT").retry_after_ms.has_value());
+  HttpResponse transport;
+  transport.error = "Connection refused";
+  EXPECT_EQ(ClassifyByStatus(transport).kind, Outcome::Kind::kRetry);
+  transport.refused_by_guard = true;
+  EXPECT_EQ(ClassifyByStatus(transport).kind, Outcome::Kind::kRejected);
+}
+
+TEST(PrivateNetworkGuard, RefusesLoopbackPrivateLinkLocalCgnatMetadata) {
+  for (const char* ip : {"127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1",
+                         "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "::", "fe80::1",
+                         "fd00:ec2::254", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "224.0.0.1"}) {
+    EXPECT_TRUE(IsPrivateAddressText(ip)) << ip;
+  }
+  for (const char* ip :
+       {"8.8.8.8", "172.32.0.1", "100.128.0.1", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8"}) {
+    EXPECT_FALSE(IsPrivateAddressText(ip)) << ip;
+  }
+}
+
+DeadLetter Letter(uint64_t offset, std::string destination = "hooks") {
+  DeadLetter d;
+  d.destination = std::move(destination);
+  d.offset = Offset(offset);
+  d.source = "web";
+  d.message_id = "m" + std::to_string(offset);
+  d.reason = "http 400";
+  d.attempts = 1;
+  d.last_status = 400;
+  d.last_response = R"({"error":"bad"})";
+  d.event = R"({"type":"track","event":"E)" + std::to_string(offset) + R"("})";
+  return d;
+}
+
+TEST(DeadLetterStore, AppendsListsAndSurvivesATornTail) {
+  TempDir dir;
+  DeadLetterStore store(dir.path());
+  ASSERT_TRUE(store.Append(Letter(1)).ok());
+  ASSERT_TRUE(store.Append(Letter(2)).ok());
+  ASSERT_TRUE(store.Append(Letter(9, "other")).ok());
+  {
+    std::ofstream f(dir.path() + "/hooks.dlq", std::ios::app | std::ios::binary);
+    f << "SYDL\x10";  // a crash in the middle of a header
+  }
+  uint64_t skipped = 0;
+  auto letters = store.List("hooks", &skipped);
+  ASSERT_TRUE(letters.ok());
+  ASSERT_EQ(letters->size(), 2u);
+  EXPECT_EQ(skipped, 5u);
+  EXPECT_EQ((*letters)[1].offset, Offset(2));
+  EXPECT_EQ((*letters)[1].event, R"({"type":"track","event":"E2"})");
+  EXPECT_EQ((*letters)[1].last_response, R"({"error":"bad"})");
+  EXPECT_EQ(store.Destinations(), (std::vector<std::string>{"hooks", "other"}));
+  std::string json = DeadLetterToJson((*letters)[0]);
+  EXPECT_NE(json.find(R"("event":{"type":"track","event":"E1"})"), std::string::npos) << json;
+}
+
+TEST(DeadLetterStore, ChecksumCatchesACorruptRecord) {
+  TempDir dir;
+  DeadLetterStore store(dir.path());
+  ASSERT_TRUE(store.Append(Letter(1)).ok());
+  ASSERT_TRUE(store.Append(Letter(2)).ok());
+  std::string path = dir.path() + "/hooks.dlq";
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(20);
+  f.put('#');
+  f.close();
+  auto letters = store.List("hooks");
+  ASSERT_TRUE(letters.ok());
+  EXPECT_EQ(letters->size(), 0u);  // the first record is corrupt: nothing past it is trusted
+}
+
+// A destination whose answers are scripted per offset: a queue of outcomes per event; an empty
+// queue means delivered. Records every attempt. In-process.
+class ScriptedDestination final : public Destination {
+ public:
+  struct Shared {
+    std::mutex mu;
+    std::map<uint64_t, std::deque<Outcome>> script;
+    std::vector<uint64_t> attempts;  // offsets in attempt order
+    std::vector<size_t> batch_sizes;
+  };
+  ScriptedDestination(std::shared_ptr<Shared> s, size_t max_events)
+      : s_(std::move(s)), max_events_(max_events) {}
+  DestinationLimits limits() const override { return {max_events_, 1 << 20}; }
+  EncodedBatch Encode(std::span<const StoredEvent>) const override { return {}; }
+  std::optional<std::vector<Outcome>> DeliverInProcess(
+      std::span<const StoredEvent> batch) override {
+    std::lock_guard lock(s_->mu);
+    s_->batch_sizes.push_back(batch.size());
+    std::vector<Outcome> out;
+    for (const auto& ev : batch) {
+      s_->attempts.push_back(ev.offset.value());
+      auto& q = s_->script[ev.offset.value()];
+      if (q.empty()) {
+        out.push_back(Outcome::Delivered());
+      } else {
+        out.push_back(q.front());
+        q.pop_front();
+      }
+    }
+    return out;
+  }
+
+ private:
+  std::shared_ptr<Shared> s_;
+  size_t max_events_;
+};
+
+class StreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    log::LocalLogOptions o;
+    o.dir = dir_.path() + "/log";
+    auto l = log::OpenLocalLog(o);
+    ASSERT_TRUE(l.ok()) << l.status().ToString();
+    log_ = std::move(*l);
+    store_ = std::make_unique<DeadLetterStore>(dir_.path() + "/dlq");
+  }
+
+  void Append(int n, const std::string& user = "u1", const std::string& source = "web") {
+    std::vector<log::LogRecord> records;
+    for (int i = 0; i < n; ++i) {
+      records.push_back({source, "m" + std::to_string(next_id_), TimestampMs(clock_.Now().value()),
+                         R"({"type":"track","event":"E","userId":")" + user + R"(","n":)" +
+                             std::to_string(next_id_) + "}"});
+      next_id_++;
+    }
+    ASSERT_TRUE(log::testing::AppendSync(*log_, std::move(records)).status.ok());
+  }
+
+  std::unique_ptr<DestinationStream> StartStream(config::DestinationConfig c,
+                                                 size_t max_events = 10, size_t window = 1000) {
+    StreamOptions o;
+    o.config = std::move(c);
+    o.display_name = "Scripted";
+    o.destination = std::make_unique<ScriptedDestination>(shared_, max_events);
+    o.log = log_.get();
+    o.dead_letters = store_.get();
+    o.clock = &clock_;
+    o.metrics = &metrics_;
+    o.backoff = {1000, 60'000};
+    o.backoff_seed = 7;
+    o.window_events = window;
+    o.max_idle_wait_ms = 1;
+    auto s = DestinationStream::Start(std::move(o));
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return std::move(*s);
+  }
+
+  // Advances fake time in steps until `done` holds (or fails after 20 s of real time).
+  template <typename F>
+  void AdvanceUntil(F done, std::chrono::milliseconds step = std::chrono::milliseconds(500)) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!done()) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "condition never held";
+      clock_.Advance(step);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+
+  TempDir dir_;
+  FakeClock clock_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<log::EventLog> log_;
+  std::unique_ptr<DeadLetterStore> store_;
+  std::shared_ptr<ScriptedDestination::Shared> shared_ =
+      std::make_shared<ScriptedDestination::Shared>();
+  int next_id_ = 0;
+};
+
+config::DestinationConfig StreamConfig() {
+  config::DestinationConfig c;
+  c.name = "hooks";
+  c.type = "scripted";
+  c.batch.max_wait_ms = 0;
+  c.retry_window_ms = 60'000;
+  return c;
+}
+
+TEST_F(StreamTest, DeliversEverythingAndCommitsTheCursor) {
+  Append(25);
+  auto s = StartStream(StreamConfig());
+  AdvanceUntil([&] { return s->committed() == Offset(25); });
+  EXPECT_EQ(s->delivered(), 25u);
+  s->Stop();
+  for (size_t n : shared_->batch_sizes)
+    EXPECT_LE(n, 10u);  // the destination's limit
+  auto metrics = metrics_.RenderPrometheus();
+  EXPECT_NE(metrics.find(R"(switchyard_delivery_delivered_total{destination="hooks"} 25)"),
+            std::string::npos)
+      << metrics;
+  // A restarted stream resumes at the committed point: nothing is sent twice.
+  shared_->attempts.clear();
+  Append(1);
+  auto again = StartStream(StreamConfig());
+  AdvanceUntil([&] { return again->committed() == Offset(26); });
+  EXPECT_EQ(shared_->attempts, (std::vector<uint64_t>{25}));
+}
+
+TEST_F(StreamTest, BatchWaitsUpToMaxWaitForMoreEvents) {
+  auto c = StreamConfig();
+  c.batch.max_wait_ms = 10'000;
+  Append(3);
+  auto s = StartStream(c);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(s->delivered(), 0u);  // fake time has not moved: the batch is still filling
+  clock_.Advance(std::chrono::milliseconds(10'000));
+  AdvanceUntil([&] { return s->delivered() == 3; }, std::chrono::milliseconds(0));
+  EXPECT_EQ(shared_->batch_sizes, (std::vector<size_t>{3}));
+}
+
+TEST_F(StreamTest, RetriesThenDeliversAndCursorWaitsForTheFinalOutcome) {
+  shared_->script[0] = {Outcome::Retry("503"), Outcome::Retry("503")};
+  Append(3);
+  auto s = StartStream(StreamConfig());
+  // Events 1 and 2 are delivered at once, but event 0 holds the cursor at 0.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (s->delivered() < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(s->delivered(), 2u);
+  EXPECT_EQ(s->committed(), Offset(0));
+  AdvanceUntil([&] { return s->committed() == Offset(3); });
+  EXPECT_EQ(s->retried(), 2u);
+  EXPECT_EQ(s->dead_lettered(), 0u);
+  std::lock_guard lock(shared_->mu);
+  EXPECT_EQ(std::count(shared_->attempts.begin(), shared_->attempts.end(), 0u), 3);
+}
+
+TEST_F(StreamTest, RetryAfterIsHonoured) {
+  shared_->script[0] = {Outcome::Retry("429", 30'000)};
+  Append(1);
+  auto s = StartStream(StreamConfig());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (s->retried() < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(s->retried(), 1u);
+  clock_.Advance(std::chrono::milliseconds(29'000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(s->delivered(), 0u);  // not before Retry-After
+  clock_.Advance(std::chrono::milliseconds(1'000));
+  AdvanceUntil([&] { return s->delivered() == 1; }, std::chrono::milliseconds(0));
+}
+
+TEST_F(StreamTest, RetriesStopAtTheWindowThenDeadLetter) {
+  std::deque<Outcome> forever(1000, Outcome::Retry("http 503"));
+  shared_->script[0] = forever;
+  Append(2);
+  auto c = StreamConfig();
+  c.retry_window_ms = 60'000;
+  int64_t start = clock_.Now().value();
+  auto s = StartStream(c);
+  AdvanceUntil([&] { return s->committed() == Offset(2); }, std::chrono::milliseconds(250));
+  EXPECT_EQ(s->dead_lettered(), 1u);
+  EXPECT_EQ(s->delivered(), 1u);
+  EXPECT_GE(clock_.Now().value() - start, 60'000);
+  auto letters = store_->List("hooks");
+  ASSERT_TRUE(letters.ok());
+  ASSERT_EQ(letters->size(), 1u);
+  EXPECT_EQ((*letters)[0].offset, Offset(0));
+  EXPECT_NE((*letters)[0].reason.find("retry window exceeded"), std::string::npos);
+  EXPECT_NE((*letters)[0].reason.find("http 503"), std::string::npos);
+  // Exponential backoff: far fewer attempts than one per 250 ms step over 60 s.
+  EXPECT_GE((*letters)[0].attempts, 4);
+  EXPECT_LE((*letters)[0].attempts, 40);
+}
+
+TEST_F(StreamTest, RejectedGoesToDeadLettersAtOnceWithReason) {
+  shared_->script[1] = {Outcome::Rejected("http 400")};
+  Append(3);
+  auto s = StartStream(StreamConfig());
+  AdvanceUntil([&] { return s->committed() == Offset(3); });
+  EXPECT_EQ(s->rejected(), 1u);
+  EXPECT_EQ(s->dead_lettered(), 1u);
+  EXPECT_EQ(s->retried(), 0u);
+  auto letters = store_->List("hooks");
+  ASSERT_EQ(letters->size(), 1u);
+  EXPECT_EQ((*letters)[0].reason, "http 400");
+  EXPECT_EQ((*letters)[0].message_id, "m1");
+}
+
+TEST_F(StreamTest, PerUserOrderingHoldsBackOnlyThatUser) {
+  shared_->script[0] = {Outcome::Retry("503")};
+  Append(1, "alice");  // offset 0: fails once
+  Append(1, "bob");    // offset 1
+  Append(1, "alice");  // offset 2: must wait for offset 0
+  auto c = StreamConfig();
+  c.ordering = config::Ordering::kPerUser;
+  auto s = StartStream(c);
+  AdvanceUntil([&] { return s->committed() == Offset(3); });
+  std::lock_guard lock(shared_->mu);
+  auto pos = [&](uint64_t o) {
+    return std::find(shared_->attempts.begin(), shared_->attempts.end(), o) -
+           shared_->attempts.begin();
+  };
+  // alice's second event is first attempted after her first one's retry.
+  std::vector<uint64_t> expect = {0, 1, 0, 2};
+  EXPECT_EQ(shared_->attempts, expect);
+  EXPECT_LT(pos(1), pos(2));
+}
+
+TEST_F(StreamTest, WithoutOrderingLaterEventsOfTheUserGoAhead) {
+  shared_->script[0] = {Outcome::Retry("503")};
+  Append(1, "alice");
+  Append(1, "alice");
+  auto s = StartStream(StreamConfig());
+  AdvanceUntil([&] { return s->committed() == Offset(2); });
+  std::vector<uint64_t> expect = {0, 1, 0};
+  EXPECT_EQ(shared_->attempts, expect);
+}
+
+TEST_F(StreamTest, RoutingSkipsOtherSourcesAndStillAdvances) {
+  auto c = StreamConfig();
+  c.sources = {"web"};
+  Append(2, "u", "backend");
+  Append(1, "u", "web");
+  auto s = StartStream(c);
+  AdvanceUntil([&] { return s->committed() == Offset(3); });
+  EXPECT_EQ(s->skipped(), 2u);
+  EXPECT_EQ(shared_->attempts, (std::vector<uint64_t>{2}));
+}
+
+TEST_F(StreamTest, InFlightWindowBoundsEventsRead) {
+  std::deque<Outcome> forever(100000, Outcome::Retry("503"));
+  shared_->script[0] = forever;
+  Append(50);
+  auto c = StreamConfig();
+  c.retry_window_ms = 3'600'000;
+  auto s = StartStream(c, 10, /*window=*/20);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (s->delivered() < 19 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(s->delivered(), 19u);  // offset 0 stuck: the window holds 20 events, no more read
+  EXPECT_EQ(s->committed(), Offset(0));
+  s->Stop();
+  // After a restart the stuck event and everything behind it is read again: at least once.
+  EXPECT_EQ(s->committed(), Offset(0));
+}
+
+TEST_F(StreamTest, RedriveSendsDeadLettersAgain) {
+  shared_->script[0] = {Outcome::Rejected("http 400")};
+  shared_->script[1] = {Outcome::Rejected("http 400"), Outcome::Rejected("still bad")};
+  Append(2);
+  auto s = StartStream(StreamConfig());
+  AdvanceUntil([&] { return s->committed() == Offset(2); });
+  s->Stop();
+  ASSERT_EQ(store_->List("hooks")->size(), 2u);
+  ScriptedDestination dest(shared_, 10);
+  auto r = RedriveDeadLetters(store_.get(), "hooks", &dest, nullptr, false, &clock_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->delivered, 1u);
+  EXPECT_EQ(r->kept, 1u);
+  auto left = store_->List("hooks");
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ((*left)[0].offset, Offset(1));
+  EXPECT_EQ((*left)[0].attempts, 2);
+  EXPECT_EQ((*left)[0].reason, "redrive: still bad");
+}
+
+// A one-connection-at-a-time HTTP/1.1 server on 127.0.0.1:0 answering a fixed status; records
+// each request's raw head and body.
+class TinyServer {
+ public:
+  explicit TinyServer(int status) : status_(status) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(fd_, 8), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~TinyServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+  std::vector<std::string> requests() {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+
+ private:
+  void Serve() {
+    while (true) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::string buf;
+      char tmp[4096];
+      while (true) {
+        size_t head_end = buf.find("\r\n\r\n");
+        if (head_end != std::string::npos) {
+          size_t cl = 0;
+          auto p = buf.find("Content-Length: ");
+          if (p != std::string::npos && p < head_end) cl = std::stoul(buf.substr(p + 16));
+          if (buf.size() >= head_end + 4 + cl) {
+            {
+              std::lock_guard lock(mu_);
+              requests_.push_back(buf.substr(0, head_end + 4 + cl));
+            }
+            buf.erase(0, head_end + 4 + cl);
+            std::string res = "HTTP/1.1 " + std::to_string(status_) +
+                              " X\r\nContent-Length: 11\r\nRetry-After: 3\r\n\r\n{\"ok\":true}";
+            ::send(c, res.data(), res.size(), MSG_NOSIGNAL);
+            continue;
+          }
+        }
+        ssize_t n = ::recv(c, tmp, sizeof tmp, 0);
+        if (n <= 0) break;
+        buf.append(tmp, static_cast<size_t>(n));
+      }
+      ::close(c);
+    }
+  }
+  int status_;
+  int fd_;
+  int port_ = 0;
+  std::mutex mu_;
+  std::vector<std::string> requests_;
+  std::thread thread_;
+};
+
+TEST(HttpClient, SendsMethodHeadersBodyAndReusesTheConnection) {
+  TinyServer server(503);
+  auto client = CreateCurlHttpClient({.threads = 1});
+  ASSERT_TRUE(client.ok());
+  HttpRequest req;
+  req.url = "http://127.0.0.1:" + std::to_string(server.port()) + "/hook";
+  req.headers = {{"X-Team", "growth"}};
+  req.body = R"({"a":1})";
+  for (int i = 0; i < 2; ++i) {
+    HttpResponse res = (*client)->SendAndWait(req, {.allow_private_network = true});
+    EXPECT_EQ(res.status, 503) << res.error;
+    EXPECT_EQ(res.body, R"({"ok":true})");
+    EXPECT_EQ(res.Header("retry-after"), "3");
+    Outcome o = ClassifyByStatus(res);
+    EXPECT_EQ(o.retry_after_ms, 3000);
+  }
+  auto got = server.requests();
+  ASSERT_EQ(got.size(), 2u);  // one connection served both: keep-alive reuse
+  EXPECT_TRUE(got[0].starts_with("POST /hook HTTP/1.1\r\n")) << got[0];
+  EXPECT_NE(got[0].find("X-Team: growth\r\n"), std::string::npos);
+  EXPECT_TRUE(got[0].ends_with("\r\n\r\n{\"a\":1}"));
+}
+
+TEST(HttpClient, GuardRefusesLoopbackUnlessAllowed) {
+  TinyServer server(200);
+  auto client = CreateCurlHttpClient({.threads = 1});
+  ASSERT_TRUE(client.ok());
+  HttpRequest req;
+  req.url = "http://127.0.0.1:" + std::to_string(server.port()) + "/";
+  HttpResponse refused = (*client)->SendAndWait(req, {.allow_private_network = false});
+  EXPECT_EQ(refused.status, 0);
+  EXPECT_TRUE(refused.refused_by_guard);
+  EXPECT_EQ(ClassifyByStatus(refused).kind, Outcome::Kind::kRejected);
+  req.url = "http://localhost:" + std::to_string(server.port()) + "/";
+  EXPECT_TRUE((*client)->SendAndWait(req, {}).refused_by_guard);  // after resolution
+  EXPECT_TRUE(server.requests().empty());
+  EXPECT_EQ((*client)->SendAndWait(req, {.allow_private_network = true}).status, 200);
+}
+
+TEST(HttpClient, ConnectionRefusedIsATransportErrorToRetry) {
+  int port;
+  {
+    TinyServer s(200);
+    port = s.port();
+  }
+  auto client = CreateCurlHttpClient({.threads = 1});
+  HttpRequest req;
+  req.url = "http://127.0.0.1:" + std::to_string(port) + "/";
+  HttpResponse res = (*client)->SendAndWait(req, {.allow_private_network = true});
+  EXPECT_EQ(res.status, 0);
+  EXPECT_FALSE(res.error.empty());
+  EXPECT_EQ(ClassifyByStatus(res).kind, Outcome::Kind::kRetry);
+}
+
+}  // namespace
+}  // namespace sy::delivery

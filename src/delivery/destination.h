@@ -1,0 +1,124 @@
+// The destination plugin interface. A destination is small: a settings table, a pure encoder
+// (a batch of stored events → HTTP requests), a response classifier (one Outcome per event) and
+// a factory. Everything generic — routing, batching, retries, ordering, dead letters, metrics —
+// lives in the framework (DestinationStream), written once. Destinations classify; the framework
+// decides.
+//
+// Threads: a Destination instance is owned by one DestinationStream and called only from that
+// stream's thread; implementations need no locking. Encode and Classify must be pure (no I/O, no
+// clock), so they are golden-testable.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/status.h"
+#include "base/types.h"
+#include "delivery/settings.h"
+
+namespace sy::delivery {
+
+// One event as handed to a destination: the stored JSON after the destination's filters.
+struct StoredEvent {
+  Offset offset;
+  std::string source;
+  std::string message_id;
+  TimestampMs received_at;
+  std::string payload;  // Segment message JSON (drop_properties already applied)
+};
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+struct HttpRequest {
+  std::string method = "POST";
+  std::string url;
+  HeaderList headers;
+  std::string body;
+  // Indexes (into the batch passed to Encode) of the events this request carries.
+  std::vector<size_t> events;
+};
+
+// What came back. status 0 means no HTTP response: `error` names the transport failure
+// (connect refused, timeout, TLS, refused by the private-network guard).
+struct HttpResponse {
+  int status = 0;
+  std::string error;
+  bool refused_by_guard = false;  // the SSRF guard refused the address: not worth retrying
+  HeaderList headers;
+  std::string body;  // capped at HttpClient's max_response_bytes
+  double seconds = 0;
+  std::string Header(std::string_view name) const;  // case-insensitive; "" when absent
+};
+
+struct Outcome {
+  enum class Kind { kDelivered, kRetry, kRejected };
+  Kind kind = Kind::kDelivered;
+  std::optional<int64_t> retry_after_ms;  // kRetry: the receiver's Retry-After, if any
+  std::string reason;                     // kRetry/kRejected: short, for logs and dead letters
+  static Outcome Delivered() { return {}; }
+  static Outcome Retry(std::string reason, std::optional<int64_t> after = std::nullopt) {
+    return {Kind::kRetry, after, std::move(reason)};
+  }
+  static Outcome Rejected(std::string reason) { return {Kind::kRejected, {}, std::move(reason)}; }
+};
+
+// What the encoder produced: requests, plus events it cannot map (rejected without sending).
+struct EncodedBatch {
+  std::vector<HttpRequest> requests;
+  std::vector<std::pair<size_t, std::string>> unmappable;  // (index in batch, reason)
+};
+
+// Per-request limits of the vendor; the framework batches within min(these, `batch:` config).
+struct DestinationLimits {
+  size_t max_events_per_request = 1;
+  size_t max_bytes_per_request = 1 << 20;
+};
+
+class Destination {
+ public:
+  virtual ~Destination() = default;
+
+  virtual DestinationLimits limits() const = 0;
+
+  // HTTP destinations: pure encoding of `batch` (size ≤ the batch limit) into requests; every
+  // event index appears in exactly one request or in `unmappable`.
+  virtual EncodedBatch Encode(std::span<const StoredEvent> batch) const = 0;
+
+  // One Outcome per event of `request.events`, in that order. The default is the convention of
+  // the field (ClassifyByStatus); batch APIs with partial failures override it.
+  virtual std::vector<Outcome> Classify(const HttpRequest& request,
+                                        const HttpResponse& response) const;
+
+  // In-process destinations (blackhole, flaky, later kafka) deliver without HTTP: they return
+  // one Outcome per event here; HTTP destinations return nullopt (the default).
+  virtual std::optional<std::vector<Outcome>> DeliverInProcess(std::span<const StoredEvent>) {
+    return std::nullopt;
+  }
+};
+
+// 2xx delivered; 408, 429, 5xx and transport errors retried (Retry-After honoured, seconds or an
+// HTTP date); any other status rejected. The reason names the status.
+Outcome ClassifyByStatus(const HttpResponse& response);
+// Parses a Retry-After value given in delta-seconds; an HTTP date (rare from APIs) or garbage
+// gives nullopt, so the framework falls back to its own backoff.
+std::optional<int64_t> ParseRetryAfterMs(std::string_view value);
+
+// What the framework knows about a destination type: one entry per built-in destination in the
+// list the server layer holds (server/builtin_destinations.cc). No self-registration.
+struct DestinationType {
+  std::string type;          // as written in config (`webhook`)
+  std::string display_name;  // as written in an event's integrations object (`Webhooks`)
+  std::string description;
+  SettingsTable settings;
+  // Builds an instance from validated settings; errors are configuration errors.
+  std::function<Result<std::unique_ptr<Destination>>(const Settings&)> create;
+};
+
+}  // namespace sy::delivery

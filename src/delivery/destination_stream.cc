@@ -1,0 +1,352 @@
+#include "delivery/destination_stream.h"
+
+#include <algorithm>
+
+#include "base/logging.h"
+
+namespace sy::delivery {
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto l = ModuleLogger("delivery");
+  return l;
+}
+
+std::string Excerpt(const std::string& body) {
+  return body.substr(0, DeadLetterStore::kMaxResponseExcerpt);
+}
+
+}  // namespace
+
+std::string CursorName(const std::string& destination_name) {
+  return "dest." + destination_name;
+}
+
+DestinationStream::DestinationStream(StreamOptions options)
+    : options_(std::move(options)),
+      router_(options_.config, options_.display_name),
+      backoff_(options_.backoff,
+               options_.backoff_seed ? options_.backoff_seed : std::random_device{}()) {}
+
+Result<std::unique_ptr<DestinationStream>> DestinationStream::Start(StreamOptions options) {
+  if (!options.log || !options.destination || !options.dead_letters) {
+    return InvalidArgument("stream needs a log, a destination and a dead-letter store");
+  }
+  if (!options.clock) options.clock = SystemClock::Get();
+  std::unique_ptr<DestinationStream> s(new DestinationStream(std::move(options)));
+  SY_ASSIGN_OR_RETURN(s->cursor_, s->options_.log->OpenCursor(CursorName(s->name())));
+  s->last_commit_ = s->cursor_->committed();
+  s->committed_ = s->last_commit_.value();
+  if (MetricsRegistry* m = s->options_.metrics) {
+    Labels l = {{"destination", s->name()}};
+    s->m_delivered_ = m->GetCounter("switchyard_delivery_delivered_total",
+                                    "Events delivered, per destination.", l);
+    s->m_retried_ = m->GetCounter("switchyard_delivery_retried_total",
+                                  "Event attempts that will be retried, per destination.", l);
+    s->m_rejected_ = m->GetCounter("switchyard_delivery_rejected_total",
+                                   "Events the destination rejected (not retried).", l);
+    s->m_dead_lettered_ =
+        m->GetCounter("switchyard_delivery_dead_lettered_total",
+                      "Events written to the dead-letter store (rejected or out of retries).", l);
+    s->m_skipped_ = m->GetCounter("switchyard_delivery_skipped_total",
+                                  "Events not for this destination (sources, integrations, "
+                                  "drop_events).",
+                                  l);
+    s->m_in_flight_ =
+        m->GetGauge("switchyard_delivery_in_flight", "Events read but without a final outcome.", l);
+    s->m_lag_events_ = m->GetGauge("switchyard_delivery_lag_events",
+                                   "Events in the log past the destination's committed cursor.", l);
+    s->m_lag_seconds_ =
+        m->GetGauge("switchyard_delivery_lag_seconds",
+                    "Age of the oldest event without a final outcome (0 when caught up).", l);
+    s->m_latency_ = m->GetHistogram("switchyard_delivery_request_seconds",
+                                    "Latency of requests to the destination.", LatencyBuckets(), l);
+  }
+  Log()->info("destination stream started destination={} type={} resume_offset={}", s->name(),
+              s->options_.config.type, s->last_commit_.value());
+  s->thread_ = std::thread([p = s.get()] { p->Run(); });
+  return s;
+}
+
+DestinationStream::~DestinationStream() {
+  Stop();
+}
+
+void DestinationStream::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+size_t DestinationStream::WindowUsed() const {
+  if (pending_.empty()) return 0;
+  return static_cast<size_t>(cursor_->position().value() - pending_.begin()->first.value());
+}
+
+void DestinationStream::Fill() {
+  size_t room = options_.window_events > WindowUsed() ? options_.window_events - WindowUsed() : 0;
+  if (room == 0) return;
+  auto read = cursor_->Read(std::min<size_t>(room, 1000), 8u << 20);
+  if (!read.ok()) {
+    Log()->error("log read failed destination={} status={}", name(), read.status().ToString());
+    return;
+  }
+  int64_t now = NowMs();
+  for (auto& entry : *read) {
+    Pending p;
+    RouteDecision d = router_.Route(entry, &p.event);
+    if (d != RouteDecision::kSend) {
+      skipped_++;
+      if (m_skipped_) m_skipped_->Inc();
+      continue;
+    }
+    if (options_.config.ordering == config::Ordering::kPerUser) p.user = UserKeyOf(p.event.payload);
+    p.first_seen_ms = now;
+    p.next_attempt_ms = now;
+    pending_.emplace(entry.offset, std::move(p));
+  }
+}
+
+std::vector<Offset> DestinationStream::PickBatch(int64_t now, int64_t* wake_at) {
+  const DestinationLimits lim = options_.destination->limits();
+  size_t max_events = std::min<size_t>(static_cast<size_t>(options_.config.batch.max_events),
+                                       std::max<size_t>(1, lim.max_events_per_request));
+  size_t max_bytes = std::min<size_t>(static_cast<size_t>(options_.config.batch.max_bytes),
+                                      lim.max_bytes_per_request);
+  std::vector<Offset> batch;
+  size_t bytes = 0;
+  bool has_retry = false;
+  int64_t oldest_seen = INT64_MAX;
+  std::set<std::string, std::less<>> held_users;
+  const bool per_user = options_.config.ordering == config::Ordering::kPerUser;
+  std::vector<Offset> dead_letter_again;
+  for (auto& [offset, p] : pending_) {
+    if (per_user && !p.user.empty() && held_users.contains(p.user)) continue;
+    if (p.next_attempt_ms > now) {
+      *wake_at = std::min(*wake_at, p.next_attempt_ms);
+      if (per_user && !p.user.empty()) held_users.insert(p.user);
+      continue;
+    }
+    if (p.dead_letter_pending) {
+      dead_letter_again.push_back(offset);
+      continue;
+    }
+    if (batch.size() >= max_events) break;
+    if (!batch.empty() && bytes + p.event.payload.size() > max_bytes) break;
+    batch.push_back(offset);
+    // Strict per-user order: one event of a user per batch, so a later event can never be
+    // delivered while an earlier one of the same user fails in the same batch.
+    if (per_user && !p.user.empty()) held_users.insert(p.user);
+    bytes += p.event.payload.size();
+    has_retry = has_retry || p.attempts > 0;
+    oldest_seen = std::min(oldest_seen, p.first_seen_ms);
+  }
+  for (Offset o : dead_letter_again) {
+    Pending& p = pending_.at(o);
+    DeadLetter(p, p.last_reason);
+  }
+  if (batch.empty()) return batch;
+  bool full = batch.size() >= max_events || bytes >= max_bytes;
+  bool waited_enough = now - oldest_seen >= options_.config.batch.max_wait_ms;
+  bool window_full = WindowUsed() >= options_.window_events;
+  if (full || waited_enough || has_retry || window_full) return batch;
+  *wake_at = std::min(*wake_at, oldest_seen + options_.config.batch.max_wait_ms);
+  return {};
+}
+
+void DestinationStream::Send(const std::vector<Offset>& batch) {
+  std::vector<StoredEvent> events;
+  events.reserve(batch.size());
+  int64_t now = NowMs();
+  for (Offset o : batch) {
+    Pending& p = pending_.at(o);
+    if (p.attempts == 0) p.first_attempt_ms = now;
+    p.attempts++;
+    events.push_back(p.event);
+  }
+  auto in_process = options_.destination->DeliverInProcess(events);
+  if (in_process) {
+    for (size_t i = 0; i < batch.size(); ++i) {
+      Outcome o = i < in_process->size() ? (*in_process)[i]
+                                         : Outcome::Retry("destination returned no outcome");
+      Apply(batch[i], o, 0, "");
+    }
+    return;
+  }
+  EncodedBatch encoded = options_.destination->Encode(events);
+  for (const auto& [index, reason] : encoded.unmappable) {
+    Apply(batch[index], Outcome::Rejected("cannot encode: " + reason), 0, "");
+  }
+  if (encoded.requests.empty()) return;
+  if (!options_.http) {
+    for (const auto& req : encoded.requests)
+      for (size_t i : req.events)
+        Apply(batch[i], Outcome::Retry("no HTTP client"), 0, "");
+    return;
+  }
+  // Run the batch's requests in parallel; wait for all of them (bounded by the client timeout).
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t remaining;
+    std::vector<HttpResponse> responses;
+  } shared;
+  shared.remaining = encoded.requests.size();
+  shared.responses.resize(encoded.requests.size());
+  for (size_t r = 0; r < encoded.requests.size(); ++r) {
+    options_.http->Send(encoded.requests[r], SendOptions{options_.config.allow_private_network},
+                        [&shared, r](HttpResponse res) {
+                          std::lock_guard lock(shared.mu);
+                          shared.responses[r] = std::move(res);
+                          if (--shared.remaining == 0) shared.cv.notify_all();
+                        });
+  }
+  {
+    std::unique_lock lock(shared.mu);
+    shared.cv.wait(lock, [&] { return shared.remaining == 0; });
+  }
+  for (size_t r = 0; r < encoded.requests.size(); ++r) {
+    const HttpRequest& req = encoded.requests[r];
+    const HttpResponse& res = shared.responses[r];
+    if (m_latency_) m_latency_->Observe(res.seconds);
+    std::vector<Outcome> outcomes = options_.destination->Classify(req, res);
+    std::string body = res.status ? Excerpt(res.body) : res.error;
+    for (size_t k = 0; k < req.events.size(); ++k) {
+      Outcome o = k < outcomes.size() ? outcomes[k] : ClassifyByStatus(res);
+      Apply(batch[req.events[k]], o, res.status, body);
+    }
+  }
+}
+
+void DestinationStream::Apply(Offset offset, const Outcome& outcome, int status,
+                              const std::string& response) {
+  auto it = pending_.find(offset);
+  if (it == pending_.end()) return;
+  Pending& p = it->second;
+  p.last_status = status;
+  p.last_response = response;
+  p.last_reason = outcome.reason;
+  int64_t now = NowMs();
+  switch (outcome.kind) {
+    case Outcome::Kind::kDelivered:
+      delivered_++;
+      if (m_delivered_) m_delivered_->Inc();
+      pending_.erase(it);
+      return;
+    case Outcome::Kind::kRejected:
+      rejected_++;
+      if (m_rejected_) m_rejected_->Inc();
+      DeadLetter(p, outcome.reason);
+      return;
+    case Outcome::Kind::kRetry: {
+      int64_t window_end = p.first_attempt_ms + options_.config.retry_window_ms;
+      if (now >= window_end) {
+        DeadLetter(p, "retry window exceeded after " + std::to_string(p.attempts) +
+                          " attempts: " + outcome.reason);
+        return;
+      }
+      retried_++;
+      if (m_retried_) m_retried_->Inc();
+      int64_t delay = backoff_.NextDelayMs(p.attempts, outcome.retry_after_ms);
+      // The last attempt happens at the window's end rather than never.
+      p.next_attempt_ms = std::min(now + delay, window_end);
+      return;
+    }
+  }
+}
+
+void DestinationStream::DeadLetter(Pending& p, const std::string& reason) {
+  delivery::DeadLetter d;
+  d.destination = name();
+  d.offset = p.event.offset;
+  d.source = p.event.source;
+  d.message_id = p.event.message_id;
+  d.received_at = p.event.received_at;
+  d.dead_lettered_at = options_.clock->Now();
+  d.reason = reason;
+  d.attempts = p.attempts;
+  d.last_status = p.last_status;
+  d.last_response = p.last_response;
+  d.event = p.event.payload;
+  if (Status s = options_.dead_letters->Append(d); !s.ok()) {
+    // Not final until durable: keep the event (and the cursor) and try the append again.
+    Log()->error("dead-letter append failed destination={} offset={} status={}", name(),
+                 p.event.offset.value(), s.ToString());
+    p.dead_letter_pending = true;
+    p.last_reason = reason;
+    p.next_attempt_ms = NowMs() + 1000;
+    return;
+  }
+  dead_lettered_++;
+  if (m_dead_lettered_) m_dead_lettered_->Inc();
+  Log()->warn("event dead-lettered destination={} offset={} message_id={} reason=\"{}\"", name(),
+              p.event.offset.value(), p.event.message_id, reason);
+  Offset done = p.event.offset;
+  pending_.erase(done);  // `p` dies here
+}
+
+void DestinationStream::CommitProgress() {
+  Offset next = pending_.empty() ? cursor_->position() : pending_.begin()->first;
+  if (next <= last_commit_) return;
+  if (Status s = cursor_->Commit(next); !s.ok()) {
+    Log()->warn("cursor commit failed destination={} status={}", name(), s.ToString());
+    return;
+  }
+  last_commit_ = next;
+  committed_ = next.value();
+}
+
+void DestinationStream::UpdateGauges() {
+  in_flight_ = pending_.size();
+  if (!m_in_flight_) return;
+  m_in_flight_->Set(static_cast<double>(pending_.size()));
+  uint64_t end = options_.log->EndOffset().value();
+  m_lag_events_->Set(
+      static_cast<double>(end > last_commit_.value() ? end - last_commit_.value() : 0));
+  double lag_s = 0;
+  if (!pending_.empty()) {
+    lag_s =
+        static_cast<double>(NowMs() - pending_.begin()->second.event.received_at.value()) / 1000.0;
+  }
+  m_lag_seconds_->Set(std::max(0.0, lag_s));
+}
+
+void DestinationStream::Run() {
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) break;
+    }
+    Fill();
+    int64_t now = NowMs();
+    int64_t wake_at = INT64_MAX;
+    std::vector<Offset> batch = PickBatch(now, &wake_at);
+    if (!batch.empty()) {
+      Send(batch);
+      CommitProgress();
+      UpdateGauges();
+      continue;
+    }
+    CommitProgress();
+    UpdateGauges();
+    int64_t wait_ms = options_.max_idle_wait_ms;
+    if (wake_at != INT64_MAX) wait_ms = std::clamp<int64_t>(wake_at - now, 0, wait_ms);
+    if (wait_ms == 0) continue;
+    if (WindowUsed() < options_.window_events) {
+      // Returns early when new events are durable; Stop() waits at most max_idle_wait_ms.
+      cursor_->WaitForData(std::chrono::milliseconds(wait_ms));
+    } else {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [this] { return stopping_; });
+    }
+  }
+  CommitProgress();
+  UpdateGauges();
+  Log()->info("destination stream stopped destination={} committed={} in_flight={}", name(),
+              last_commit_.value(), pending_.size());
+}
+
+}  // namespace sy::delivery

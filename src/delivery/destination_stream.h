@@ -1,0 +1,142 @@
+// DestinationStream: delivers the event log to one destination. One per enabled destination,
+// each with its own thread, its own named log cursor ("dest.<name>") and its own in-flight
+// window, so a slow or failing destination builds lag for itself only.
+//
+// Per event the stream decides, in order: route (sources, integrations object, filters — see
+// routing.h); batch (up to min(`batch:` config, the destination's limits), waiting at most
+// batch.max_wait for a batch to fill); send (one batch at a time; the requests of a batch run in
+// parallel on the shared HttpClient); apply the destination's per-event Outcome:
+//   delivered → final;
+//   retry     → again after exponential backoff with full jitter (never before Retry-After),
+//               until retry_window has passed since the first attempt → dead letter;
+//   rejected  → dead letter with the reason and an excerpt of the response.
+// The cursor is committed only up to the first event without a final outcome (delivered,
+// skipped by routing, or durably dead-lettered), so after a crash every event is delivered at
+// least once; duplicates are bounded by the window (StreamOptions::window_events).
+// With ordering: per_user, an event waiting for a retry holds back that user's later events
+// only (the user is userId, else anonymousId), and a batch carries at most one event per user.
+//
+// Threads: Start() spawns the stream thread; Stop() (from the owner's thread) lets the batch in
+// flight finish, commits the cursor and joins. All time comes from StreamOptions::clock, so
+// tests drive retries with a FakeClock in milliseconds.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/metrics.h"
+#include "config/config.h"
+#include "delivery/backoff.h"
+#include "delivery/dead_letter_store.h"
+#include "delivery/destination.h"
+#include "delivery/http_client.h"
+#include "delivery/routing.h"
+#include "log/event_log.h"
+
+namespace sy::delivery {
+
+struct StreamOptions {
+  config::DestinationConfig config;
+  std::string display_name;                  // of the destination type, for integrations
+  std::unique_ptr<Destination> destination;  // owned by the stream
+  log::EventLog* log = nullptr;              // outlives the stream
+  HttpClient* http = nullptr;                // outlives the stream; unused by in-process ones
+  DeadLetterStore* dead_letters = nullptr;   // outlives the stream
+  Clock* clock = nullptr;                    // default SystemClock
+  MetricsRegistry* metrics = nullptr;        // may be null
+  BackoffPolicy backoff;
+  uint64_t backoff_seed = 0;  // 0: random
+  // The in-flight window: how far reading may run ahead of the first event without a final
+  // outcome (the commit point), in events. Bounds memory, the duplicates a crash can cause
+  // (everything past the commit point is sent again), and how far a per-user hold-back or a
+  // retrying event lets the others run ahead.
+  size_t window_events = 10'000;
+  // Longest real-time sleep between checks of the clock (FakeClock tests use ~1 ms).
+  int64_t max_idle_wait_ms = 200;
+};
+
+// The cursor name of a destination: "dest.<name>".
+std::string CursorName(const std::string& destination_name);
+
+class DestinationStream {
+ public:
+  static Result<std::unique_ptr<DestinationStream>> Start(StreamOptions options);
+  ~DestinationStream();  // calls Stop()
+
+  void Stop();
+
+  const std::string& name() const { return options_.config.name; }
+
+  // Counters (also exported to /metrics), for tests and status.
+  uint64_t delivered() const { return delivered_.load(); }
+  uint64_t retried() const { return retried_.load(); }
+  uint64_t rejected() const { return rejected_.load(); }
+  uint64_t dead_lettered() const { return dead_lettered_.load(); }
+  uint64_t skipped() const { return skipped_.load(); }
+  Offset committed() const { return Offset(committed_.load()); }
+  size_t in_flight() const { return in_flight_.load(); }
+
+ private:
+  struct Pending {
+    StoredEvent event;
+    std::string user;  // per_user ordering key ("" = none)
+    int attempts = 0;
+    int64_t first_seen_ms = 0;     // when read from the log (batching max_wait)
+    int64_t first_attempt_ms = 0;  // for retry_window
+    int64_t next_attempt_ms = 0;
+    int last_status = 0;
+    std::string last_reason;
+    std::string last_response;
+    // Set when the outcome is final but the dead-letter append failed: retry the append only.
+    bool dead_letter_pending = false;
+  };
+
+  explicit DestinationStream(StreamOptions options);
+  void Run();
+  void Fill();
+  size_t WindowUsed() const;  // cursor position − first pending offset
+  std::vector<Offset> PickBatch(int64_t now, int64_t* wake_at);
+  void Send(const std::vector<Offset>& batch);
+  void Apply(Offset offset, const Outcome& outcome, int status, const std::string& response);
+  void DeadLetter(Pending& p, const std::string& reason);
+  void CommitProgress();
+  void UpdateGauges();
+  int64_t NowMs() const { return options_.clock->Now().value(); }
+
+  StreamOptions options_;
+  EventRouter router_;
+  Backoff backoff_;
+  std::unique_ptr<log::LogCursor> cursor_;
+  std::map<Offset, Pending> pending_;  // stream thread only
+  Offset last_commit_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+
+  std::atomic<uint64_t> delivered_{0}, retried_{0}, rejected_{0}, dead_lettered_{0}, skipped_{0},
+      committed_{0};
+  std::atomic<size_t> in_flight_{0};
+
+  Counter* m_delivered_ = nullptr;
+  Counter* m_retried_ = nullptr;
+  Counter* m_rejected_ = nullptr;
+  Counter* m_dead_lettered_ = nullptr;
+  Counter* m_skipped_ = nullptr;
+  Gauge* m_in_flight_ = nullptr;
+  Gauge* m_lag_events_ = nullptr;
+  Gauge* m_lag_seconds_ = nullptr;
+  Histogram* m_latency_ = nullptr;
+};
+
+}  // namespace sy::delivery

@@ -1,0 +1,26 @@
+// Redrive: sends a destination's dead letters again (`switchyard dlq redrive`). Each letter gets
+// one attempt; delivered letters leave the store, the others stay with their attempt count and
+// last response updated. Runs under the store's lock, so a running server's appends wait.
+// Blocking; for the CLI thread.
+#pragma once
+
+#include <cstddef>
+
+#include "base/clock.h"
+#include "delivery/dead_letter_store.h"
+#include "delivery/destination.h"
+#include "delivery/http_client.h"
+
+namespace sy::delivery {
+
+struct RedriveResult {
+  size_t delivered = 0;
+  size_t kept = 0;
+};
+
+Result<RedriveResult> RedriveDeadLetters(DeadLetterStore* store,
+                                         const std::string& destination_name,
+                                         Destination* destination, HttpClient* http,
+                                         bool allow_private_network, Clock* clock);
+
+}  // namespace sy::delivery

@@ -1,0 +1,94 @@
+#include "delivery/routing.h"
+
+#include <boost/json.hpp>
+
+namespace sy::delivery {
+namespace json = boost::json;
+
+std::string_view RouteDecisionName(RouteDecision d) {
+  switch (d) {
+    case RouteDecision::kSend:
+      return "send";
+    case RouteDecision::kOtherSource:
+      return "other_source";
+    case RouteDecision::kIntegrationsOff:
+      return "integrations_off";
+    case RouteDecision::kDroppedEvent:
+      return "drop_events";
+    case RouteDecision::kUnparseable:
+      return "unparseable";
+  }
+  return "?";
+}
+
+EventRouter::EventRouter(const config::DestinationConfig& config, std::string display_name)
+    : sources_(config.sources.begin(), config.sources.end()),
+      name_(config.name),
+      display_name_(std::move(display_name)),
+      drop_events_(config.drop_events.begin(), config.drop_events.end()),
+      drop_properties_(config.drop_properties.begin(), config.drop_properties.end()) {}
+
+namespace {
+
+// true/false for a value of the integrations object: false and null switch off; anything else
+// (true, an options object) switches on.
+bool Enabled(const json::value& v) {
+  if (v.is_bool()) return v.get_bool();
+  return !v.is_null();
+}
+
+}  // namespace
+
+RouteDecision EventRouter::Route(const log::LogEntry& entry, StoredEvent* out) const {
+  if (!sources_.empty() && !sources_.contains(entry.source)) return RouteDecision::kOtherSource;
+  boost::system::error_code ec;
+  json::value doc = json::parse(entry.payload, ec);
+  if (ec || !doc.is_object()) return RouteDecision::kUnparseable;
+  json::object& obj = doc.as_object();
+  if (auto* integ = obj.if_contains("integrations"); integ && integ->is_object()) {
+    const json::object& io = integ->as_object();
+    const json::value* own = io.if_contains(name_);
+    if (!own) own = io.if_contains(display_name_);
+    if (own) {
+      if (!Enabled(*own)) return RouteDecision::kIntegrationsOff;
+    } else if (const json::value* all = io.if_contains("All"); all && !Enabled(*all)) {
+      return RouteDecision::kIntegrationsOff;
+    }
+  }
+  if (!drop_events_.empty()) {
+    if (auto* ev = obj.if_contains("event"); ev && ev->is_string()) {
+      if (drop_events_.contains(std::string_view(ev->get_string()))) {
+        return RouteDecision::kDroppedEvent;
+      }
+    }
+  }
+  bool rewritten = false;
+  if (!drop_properties_.empty()) {
+    for (const char* field : {"properties", "traits"}) {
+      auto* p = obj.if_contains(field);
+      if (!p || !p->is_object()) continue;
+      for (const auto& key : drop_properties_) {
+        rewritten = p->as_object().erase(key) > 0 || rewritten;
+      }
+    }
+  }
+  out->offset = entry.offset;
+  out->source = entry.source;
+  out->message_id = entry.message_id;
+  out->received_at = entry.received_at;
+  out->payload = rewritten ? json::serialize(doc) : entry.payload;
+  return RouteDecision::kSend;
+}
+
+std::string UserKeyOf(std::string_view payload) {
+  boost::system::error_code ec;
+  json::value doc = json::parse(payload, ec);
+  if (ec || !doc.is_object()) return "";
+  for (const char* k : {"userId", "anonymousId"}) {
+    if (auto* v = doc.as_object().if_contains(k); v && v->is_string() && !v->get_string().empty())
+      return std::string(v->get_string());
+  }
+  return "";
+}
+
+}  // namespace sy::delivery

@@ -1,0 +1,44 @@
+// EventRouter: decides whether a stored event goes to one destination, and applies that
+// destination's filters. The rules, in order:
+//   1. the event's source is in the destination's `sources` (an empty list means every source);
+//   2. the event's `integrations` object: the destination's display name or configured name, if
+//      present, decides (false → skip; true or an options object → send); otherwise "All"
+//      decides (default true). Segment semantics.
+//   3. filters.drop_events: a track event whose `event` is listed is skipped;
+//   4. filters.drop_properties: listed keys are removed from `properties` (and `traits`).
+// Pure and thread-compatible: one instance per stream, called from the stream's thread.
+#pragma once
+
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+#include "delivery/destination.h"
+#include "log/event_log.h"
+
+namespace sy::delivery {
+
+enum class RouteDecision { kSend, kOtherSource, kIntegrationsOff, kDroppedEvent, kUnparseable };
+std::string_view RouteDecisionName(RouteDecision d);
+
+class EventRouter {
+ public:
+  EventRouter(const config::DestinationConfig& config, std::string display_name);
+
+  // On kSend, fills `out` (payload rewritten only if a property was dropped).
+  RouteDecision Route(const log::LogEntry& entry, StoredEvent* out) const;
+
+ private:
+  std::set<std::string, std::less<>> sources_;
+  std::string name_;
+  std::string display_name_;
+  std::set<std::string, std::less<>> drop_events_;
+  std::set<std::string, std::less<>> drop_properties_;
+};
+
+// The user an event belongs to for per-user ordering: userId, else anonymousId, else "".
+std::string UserKeyOf(std::string_view payload);
+
+}  // namespace sy::delivery

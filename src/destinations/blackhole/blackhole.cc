@@ -1,0 +1,31 @@
+#include "destinations/blackhole/blackhole.h"
+
+namespace sy::destinations {
+namespace {
+
+class Blackhole final : public delivery::Destination {
+ public:
+  delivery::DestinationLimits limits() const override { return {10'000, 64u << 20}; }
+  delivery::EncodedBatch Encode(std::span<const delivery::StoredEvent>) const override {
+    return {};
+  }
+  std::optional<std::vector<delivery::Outcome>> DeliverInProcess(
+      std::span<const delivery::StoredEvent> batch) override {
+    return std::vector<delivery::Outcome>(batch.size(), delivery::Outcome::Delivered());
+  }
+};
+
+}  // namespace
+
+delivery::DestinationType BlackholeType() {
+  delivery::DestinationType t;
+  t.type = "blackhole";
+  t.display_name = "Blackhole";
+  t.description = "Accepts every event and discards it (counts only).";
+  t.create = [](const delivery::Settings&) -> Result<std::unique_ptr<delivery::Destination>> {
+    return std::unique_ptr<delivery::Destination>(new Blackhole());
+  };
+  return t;
+}
+
+}  // namespace sy::destinations
