@@ -124,6 +124,17 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void ReadBody() {
+    // Small requests usually arrive whole with their header: parse the body from what is already
+    // buffered and skip a second asynchronous read.
+    if (buffer_.size() > 0 && !parser_->is_done()) {
+      beast::error_code ec;
+      parser_->eager(true);
+      size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == bhttp::error::need_more) ec = {};
+      if (ec) return OnBody(ec);
+    }
+    if (parser_->is_done()) return OnBody({});
     read_deadline_ = SteadyClock::now() + std::chrono::seconds(kBodyTimeoutSeconds);
     bhttp::async_read(
         socket_, buffer_, *parser_,
