@@ -87,6 +87,11 @@ TEST(Auth, SourceTableHoldsOnlyDigests) {
   EXPECT_EQ(t.Lookup("wk_be"), "backend");
   EXPECT_FALSE(t.Lookup("wk_other"));
   EXPECT_FALSE(t.Lookup(""));
+  // Second lookups come from the verified cache and agree; a near miss is still refused.
+  EXPECT_EQ(t.Lookup("wk_web"), "web");
+  EXPECT_EQ(t.Lookup("wk_be"), "backend");
+  EXPECT_FALSE(t.Lookup("wk_web "));
+  EXPECT_FALSE(t.Lookup("wk_we"));
 }
 
 class TempDir {

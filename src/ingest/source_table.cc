@@ -2,19 +2,35 @@
 
 #include <boost/beast/core/detail/base64.hpp>
 
+#include <xxhash.h>
+
 #include <cctype>
+#include <random>
 
 namespace sy::ingest {
 
-SourceTable::SourceTable(const std::vector<config::SourceConfig>& sources) {
+SourceTable::SourceTable(const std::vector<config::SourceConfig>& sources)
+    : seed_((static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}()) {
   for (const auto& s : sources)
     by_key_sha256_[s.write_key_sha256] = s.name;
 }
 
+Hash128 SourceTable::FastDigest(std::string_view write_key) const {
+  XXH128_hash_t h = XXH3_128bits_withSeed(write_key.data(), write_key.size(), seed_);
+  return {h.low64, h.high64};
+}
+
 std::optional<std::string> SourceTable::Lookup(std::string_view write_key) const {
   if (write_key.empty()) return std::nullopt;
+  const Hash128 fast = FastDigest(write_key);
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = verified_.find(fast); it != verified_.end()) return it->second;
+  }
   auto it = by_key_sha256_.find(config::Sha256Hex(write_key));
-  if (it == by_key_sha256_.end()) return std::nullopt;
+  if (it == by_key_sha256_.end()) return std::nullopt;  // unknown keys are never cached
+  std::lock_guard lock(mu_);
+  verified_.emplace(fast, it->second);
   return it->second;
 }
 

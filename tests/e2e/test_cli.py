@@ -36,7 +36,7 @@ def test_check_config_accepts_the_minimal_file_as_written(tmp_path):
     (tmp_path / "switchyard.yaml").write_text(MINIMAL)
     r = run("check-config", "switchyard.yaml", cwd=tmp_path)
     assert r.returncode == 0, r
-    assert "ok (2 sources)" in r.stdout
+    assert "switchyard.yaml: ok (2 sources" in r.stdout, r.stdout
     assert not (tmp_path / "data").exists()  # validating starts nothing
 
 
