@@ -47,13 +47,15 @@ int main() {
         b = Event(id++);
       } else {
         b = R"({"batch":[)";
-        for (int i = 0; i < per_request; ++i) b += (i ? "," : "") + Event(id++);
+        for (int i = 0; i < per_request; ++i)
+          b += (i ? "," : "") + Event(id++);
         b += R"(],"sentAt":"2024-05-01T12:00:01.000Z"})";
       }
       bodies.push_back(std::move(b));
     }
     size_t bytes = 0;
-    for (const auto& b : bodies) bytes += b.size();
+    for (const auto& b : bodies)
+      bytes += b.size();
     auto t0 = std::chrono::steady_clock::now();
     int ok = 0;
     for (auto& b : bodies) {
