@@ -258,6 +258,7 @@ TEST_F(TrackingApiTest, TrackWithBasicAuthIsStoredEnriched) {
   EXPECT_EQ(r.result_int(), 200);
   EXPECT_EQ(r.body(), R"({"success":true})");
   EXPECT_EQ(r[bhttp::field::access_control_allow_origin], "https://shop.example");
+  EXPECT_EQ(r[bhttp::field::access_control_expose_headers], "Retry-After, X-RateLimit-Reset");
   ASSERT_EQ(Stored(), 1u);
   auto e = StoredEvent(0);
   EXPECT_EQ(e.at("type").as_string(), "track");

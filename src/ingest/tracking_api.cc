@@ -202,6 +202,8 @@ void TrackingApi::AddCorsHeaders(std::string_view origin, http::Response* res) c
   if (!allowed) return;
   res->set(http::bhttp::field::access_control_allow_origin, origin);
   res->set(http::bhttp::field::vary, "Origin");
+  // Browser libraries honour Retry-After on 429/503 only if they may read it.
+  res->set(http::bhttp::field::access_control_expose_headers, "Retry-After, X-RateLimit-Reset");
 }
 
 http::Response TrackingApi::Preflight(const http::Request& request) const {
