@@ -21,7 +21,10 @@ build: deps
 	@cmake --preset $(PRESET) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-run: build
+# `make run` builds only the server binary (not the tests), then starts it.
+run: deps
+	@cmake --preset $(PRESET) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target switchyard
 	@echo "Switchyard on http://127.0.0.1:8080 — write keys: wk_web_demo (source web), wk_backend_demo (source backend)"
 	@echo "Send an event:"
 	@echo "  curl -u wk_web_demo: -H 'Content-Type: application/json' -d '{\"userId\":\"u1\",\"event\":\"Signed Up\"}' http://127.0.0.1:8080/v1/track"
