@@ -75,7 +75,9 @@ struct EncodedBatch {
   std::vector<std::pair<size_t, std::string>> unmappable;  // (index in batch, reason)
 };
 
-// Per-request limits of the vendor; the framework batches within min(these, `batch:` config).
+// Per-request limits of the vendor. The framework takes batches per the `batch:` config and
+// hands Encode chunks within these limits (one request's worth, by convention); a single event
+// larger than max_bytes_per_request is still handed over alone.
 struct DestinationLimits {
   size_t max_events_per_request = 1;
   size_t max_bytes_per_request = 1 << 20;
@@ -87,8 +89,8 @@ class Destination {
 
   virtual DestinationLimits limits() const = 0;
 
-  // HTTP destinations: pure encoding of `batch` (size ≤ the batch limit) into requests; every
-  // event index appears in exactly one request or in `unmappable`.
+  // HTTP destinations: pure encoding of `batch` (within limits()) into requests; every event
+  // index appears in exactly one request or in `unmappable`.
   virtual EncodedBatch Encode(std::span<const StoredEvent> batch) const = 0;
 
   // One Outcome per event of `request.events`, in that order. The default is the convention of

@@ -111,11 +111,10 @@ void DestinationStream::Fill() {
 }
 
 std::vector<Offset> DestinationStream::PickBatch(int64_t now, int64_t* wake_at) {
-  const DestinationLimits lim = options_.destination->limits();
-  size_t max_events = std::min<size_t>(static_cast<size_t>(options_.config.batch.max_events),
-                                       std::max<size_t>(1, lim.max_events_per_request));
-  size_t max_bytes = std::min<size_t>(static_cast<size_t>(options_.config.batch.max_bytes),
-                                      lim.max_bytes_per_request);
+  // A batch is what one round sends (the `batch:` config); Send splits it into requests that fit
+  // the destination's per-request limits, sent in parallel.
+  size_t max_events = static_cast<size_t>(options_.config.batch.max_events);
+  size_t max_bytes = static_cast<size_t>(options_.config.batch.max_bytes);
   std::vector<Offset> batch;
   size_t bytes = 0;
   bool has_retry = false;
@@ -167,16 +166,42 @@ void DestinationStream::Send(const std::vector<Offset>& batch) {
     p.attempts++;
     events.push_back(p.event);
   }
-  auto in_process = options_.destination->DeliverInProcess(events);
-  if (in_process) {
-    for (size_t i = 0; i < batch.size(); ++i) {
-      Outcome o = i < in_process->size() ? (*in_process)[i]
-                                         : Outcome::Retry("destination returned no outcome");
-      Apply(batch[i], o, 0, "");
+  // Chunks that fit one request of the destination (its per-request limits).
+  const DestinationLimits lim = options_.destination->limits();
+  const size_t chunk_events = std::max<size_t>(1, lim.max_events_per_request);
+  std::vector<std::pair<size_t, size_t>> chunks;  // [start, end) into `events`
+  for (size_t start = 0; start < events.size();) {
+    size_t end = start;
+    size_t bytes = 0;
+    while (end < events.size() && end - start < chunk_events &&
+           (end == start || bytes + events[end].payload.size() <= lim.max_bytes_per_request)) {
+      bytes += events[end].payload.size();
+      ++end;
     }
-    return;
+    chunks.emplace_back(start, end);
+    start = end;
   }
-  EncodedBatch encoded = options_.destination->Encode(events);
+  const std::span<const StoredEvent> all(events);
+  EncodedBatch encoded;
+  for (const auto& [start, end] : chunks) {
+    auto part_events = all.subspan(start, end - start);
+    if (auto direct = options_.destination->DeliverInProcess(part_events)) {
+      for (size_t i = start; i < end; ++i) {
+        Outcome o = i - start < direct->size() ? (*direct)[i - start]
+                                               : Outcome::Retry("destination returned no outcome");
+        Apply(batch[i], o, 0, "");
+      }
+      continue;
+    }
+    EncodedBatch part = options_.destination->Encode(part_events);
+    for (auto& req : part.requests) {
+      for (size_t& i : req.events)
+        i += start;
+      encoded.requests.push_back(std::move(req));
+    }
+    for (auto& [i, reason] : part.unmappable)
+      encoded.unmappable.emplace_back(i + start, std::move(reason));
+  }
   for (const auto& [index, reason] : encoded.unmappable) {
     Apply(batch[index], Outcome::Rejected("cannot encode: " + reason), 0, "");
   }
