@@ -11,6 +11,7 @@
 #include "base/clock.h"
 #include "base/logging.h"
 #include "log/local/local_log.h"
+#include "server/builtin_destinations.h"
 
 namespace sy::server {
 namespace {
@@ -128,6 +129,7 @@ App::~App() {
 Status App::Start(const config::Config& config) {
   config_ = config;
   SetLogLevel(config.log_level);
+  SY_RETURN_IF_ERROR(ValidateDestinations(config));
   SY_ASSIGN_OR_RETURN(lock_fd_, LockDataDir(config.data_dir));
   SY_ASSIGN_OR_RETURN(auto log, log::OpenLocalLog(LogOptions(config, &metrics_)));
   log_ = std::move(log);
@@ -148,6 +150,7 @@ Status App::Start(const config::Config& config) {
                 [api = api_.get()](const http::Request& req, http::Response* res) {
                   api->AddCorsHeaders(req, res);
                 }));
+  SY_RETURN_IF_ERROR(StartDestinations());
   router_ = std::make_unique<Router>(this);
   http::ServerOptions hopts;
   hopts.host = config.listen_host;
@@ -160,6 +163,29 @@ Status App::Start(const config::Config& config) {
   ready_ = true;
   Log()->info("switchyard started listen={}:{} data_dir={} sources={}", config.listen_host,
               http_->port(), config.data_dir, config.sources.size());
+  return Status::Ok();
+}
+
+Status App::StartDestinations() {
+  dead_letters_ = std::make_unique<delivery::DeadLetterStore>(config_.data_dir + "/dlq");
+  SY_ASSIGN_OR_RETURN(outbound_, delivery::CreateCurlHttpClient({}));
+  for (const auto& d : config_.destinations) {
+    if (!d.enabled) {
+      Log()->info("destination disabled destination={} (its cursor stays put)", d.name);
+      continue;
+    }
+    delivery::StreamOptions o;
+    o.config = d;
+    o.display_name = FindDestinationType(d.type)->display_name;
+    SY_ASSIGN_OR_RETURN(o.destination, CreateDestination(d, config_.file));
+    o.log = log_.get();
+    o.http = outbound_.get();
+    o.dead_letters = dead_letters_.get();
+    o.clock = SystemClock::Get();
+    o.metrics = &metrics_;
+    SY_ASSIGN_OR_RETURN(auto stream, delivery::DestinationStream::Start(std::move(o)));
+    streams_.push_back(std::move(stream));
+  }
   return Status::Ok();
 }
 
@@ -183,6 +209,11 @@ void App::Stop() {
   }
   flush_cv_.notify_all();
   if (flusher_.joinable()) flusher_.join();
+  // Streams before the log: each finishes its batch in flight and commits its cursor.
+  for (auto& s : streams_)
+    s->Stop();
+  streams_.clear();
+  outbound_.reset();
   if (log_) {
     if (Status s = log_->Close(); !s.ok()) Log()->error("log close failed status={}", s.ToString());
   }

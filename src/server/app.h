@@ -2,9 +2,12 @@
 // index, the Tracking API, the browser endpoints (web/) and the HTTP server with its side doors
 // (/healthz, /readyz, /metrics).
 //
-// Lifecycle: Start() opens everything (failing whole if any part fails); Stop() stops accepting,
-// finishes in-flight requests, flushes the dedupe journal and closes the log. Start/Stop are
-// called from one control thread (main); the components run on their own threads.
+// Lifecycle: Start() validates the destinations, opens everything (failing whole if any part
+// fails) and starts one DestinationStream per enabled destination once the log is open; Stop()
+// stops accepting, finishes in-flight requests, stops the streams (each finishes its batch in
+// flight and commits its cursor), flushes the dedupe journal and closes the log. A disabled
+// destination runs no stream; its cursor stays where it stopped and holds back retention.
+// Start/Stop are called from one control thread (main); the components run on their own threads.
 #pragma once
 
 #include <atomic>
@@ -12,9 +15,13 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "base/metrics.h"
 #include "config/config.h"
+#include "delivery/dead_letter_store.h"
+#include "delivery/destination_stream.h"
+#include "delivery/http_client.h"
 #include "http/server.h"
 #include "ingest/dedupe_index.h"
 #include "ingest/source_table.h"
@@ -38,6 +45,7 @@ class App {
  private:
   class Router;
   void FlushLoop();
+  Status StartDestinations();
 
   config::Config config_;
   MetricsRegistry metrics_;
@@ -49,6 +57,9 @@ class App {
   std::unique_ptr<web::WebEndpoints> web_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<http::Server> http_;
+  std::unique_ptr<delivery::HttpClient> outbound_;
+  std::unique_ptr<delivery::DeadLetterStore> dead_letters_;
+  std::vector<std::unique_ptr<delivery::DestinationStream>> streams_;
   std::atomic<bool> ready_{false};
 
   std::mutex flush_mu_;
