@@ -6,18 +6,31 @@
 #include <cstdio>
 #include <cstring>
 
+#include "base/clock.h"
 #include "base/logging.h"
 #include "config/config.h"
+#include "delivery/dead_letter_store.h"
+#include "delivery/http_client.h"
+#include "delivery/redrive.h"
 #include "log/local/local_log.h"
 #include "server/app.h"
+#include "server/builtin_destinations.h"
 
 namespace sy::cli {
 namespace {
 
+// Loads and validates everything up front, destinations' settings included.
 Result<config::Config> Load(const std::string& path) {
   auto cfg = config::LoadConfigFile(path);
+  if (cfg.ok()) {
+    if (Status s = server::ValidateDestinations(*cfg); !s.ok()) cfg = s;
+  }
   if (!cfg.ok()) std::fprintf(stderr, "invalid config:\n%s\n", cfg.status().message().c_str());
   return cfg;
+}
+
+std::string DlqDir(const config::Config& c) {
+  return c.data_dir + "/dlq";
 }
 
 }  // namespace
@@ -25,7 +38,8 @@ Result<config::Config> Load(const std::string& path) {
 int CheckConfig(const std::string& path) {
   auto cfg = Load(path);
   if (!cfg.ok()) return 2;
-  std::printf("%s: ok (%zu sources)\n", path.c_str(), cfg->sources.size());
+  std::printf("%s: ok (%zu sources, %zu destinations)\n", path.c_str(), cfg->sources.size(),
+              cfg->destinations.size());
   return 0;
 }
 
@@ -106,6 +120,61 @@ int Dump(const std::string& config_path, const std::string& source) {
   }
   std::fflush(stdout);
   return 0;
+}
+
+int DlqList(const std::string& config_path, const std::string& destination) {
+  auto cfg = Load(config_path);
+  if (!cfg.ok()) return 2;
+  delivery::DeadLetterStore store(DlqDir(*cfg));
+  std::vector<std::string> names =
+      destination.empty() ? store.Destinations() : std::vector<std::string>{destination};
+  for (const auto& name : names) {
+    uint64_t skipped = 0;
+    auto letters = store.List(name, &skipped);
+    if (!letters.ok()) {
+      std::fprintf(stderr, "dlq list: %s\n", letters.status().ToString().c_str());
+      return 1;
+    }
+    for (const auto& d : *letters)
+      std::printf("%s\n", delivery::DeadLetterToJson(d).c_str());
+    if (skipped) {
+      std::fprintf(stderr, "dlq list: %s: %llu bytes at the end are torn or corrupt (skipped)\n",
+                   name.c_str(), static_cast<unsigned long long>(skipped));
+    }
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
+int DlqRedrive(const std::string& config_path, const std::string& destination) {
+  auto cfg = Load(config_path);
+  if (!cfg.ok()) return 2;
+  SetLogLevel("warn");
+  const config::DestinationConfig* d = nullptr;
+  for (const auto& x : cfg->destinations)
+    if (x.name == destination) d = &x;
+  if (!d) {
+    std::fprintf(stderr, "dlq redrive: no destination named '%s' in %s\n", destination.c_str(),
+                 config_path.c_str());
+    return 2;
+  }
+  auto dest = server::CreateDestination(*d, cfg->file);
+  if (!dest.ok()) {
+    std::fprintf(stderr, "dlq redrive: %s\n", dest.status().ToString().c_str());
+    return 2;
+  }
+  auto http = delivery::CreateCurlHttpClient({});
+  if (!http.ok()) return 1;
+  delivery::DeadLetterStore store(DlqDir(*cfg));
+  auto r = delivery::RedriveDeadLetters(&store, destination, dest->get(), http->get(),
+                                        d->allow_private_network, SystemClock::Get());
+  if (!r.ok()) {
+    std::fprintf(stderr, "dlq redrive: %s\n", r.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("{\"destination\":\"%s\",\"delivered\":%zu,\"kept\":%zu}\n", destination.c_str(),
+              r->delivered, r->kept);
+  return r->kept == 0 ? 0 : 1;
 }
 
 }  // namespace sy::cli

@@ -9,5 +9,9 @@ namespace sy::cli {
 int Serve(const std::string& config_path);
 int Dump(const std::string& config_path, const std::string& source);
 int CheckConfig(const std::string& path);
+// Dead letters (docs/formats/dlq.md). List prints one JSON object a line; works next to a
+// running server. Redrive sends a destination's dead letters again, once each.
+int DlqList(const std::string& config_path, const std::string& destination);
+int DlqRedrive(const std::string& config_path, const std::string& destination);
 
 }  // namespace sy::cli

@@ -1,4 +1,4 @@
-// switchyard: the single binary. Subcommands: serve, dump, check-config, version.
+// switchyard: the single binary. Subcommands: serve, dump, dlq, check-config, version.
 #include <signal.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
@@ -36,6 +36,20 @@ int main(int argc, char** argv) {
       app.add_subcommand("check-config", "Validate a config file without starting anything.");
   check->add_option("file", check_path, "YAML config file")->required();
 
+  auto* dlq = app.add_subcommand("dlq", "Dead letters: events a destination gave up on.");
+  dlq->require_subcommand(1);
+  std::string dlq_destination;
+  auto* dlq_list = dlq->add_subcommand(
+      "list",
+      "Print dead letters, one JSON object a line (event, destination, reason, attempts, "
+      "last response).");
+  dlq_list->add_option("--config,-c", config_path, "YAML config file")->required();
+  dlq_list->add_option("--destination", dlq_destination, "Only this destination");
+  auto* dlq_redrive = dlq->add_subcommand(
+      "redrive", "Send a destination's dead letters again; delivered ones leave the store.");
+  dlq_redrive->add_option("--config,-c", config_path, "YAML config file")->required();
+  dlq_redrive->add_option("--destination", dlq_destination, "Destination name")->required();
+
   auto* version = app.add_subcommand("version", "Print the version.");
 
   CLI11_PARSE(app, argc, argv);
@@ -46,6 +60,8 @@ int main(int argc, char** argv) {
   }
   if (*check) return sy::cli::CheckConfig(check_path);
   if (*dump) return sy::cli::Dump(config_path, source);
+  if (*dlq_list) return sy::cli::DlqList(config_path, dlq_destination);
+  if (*dlq_redrive) return sy::cli::DlqRedrive(config_path, dlq_destination);
   if (*serve) return sy::cli::Serve(config_path);
   return 2;
 }
