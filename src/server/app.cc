@@ -174,19 +174,105 @@ Status App::StartDestinations() {
       Log()->info("destination disabled destination={} (its cursor stays put)", d.name);
       continue;
     }
-    delivery::StreamOptions o;
-    o.config = d;
-    o.display_name = FindDestinationType(d.type)->display_name;
-    SY_ASSIGN_OR_RETURN(o.destination, CreateDestination(d, config_.file));
-    o.log = log_.get();
-    o.http = outbound_.get();
-    o.dead_letters = dead_letters_.get();
-    o.clock = SystemClock::Get();
-    o.metrics = &metrics_;
-    SY_ASSIGN_OR_RETURN(auto stream, delivery::DestinationStream::Start(std::move(o)));
-    streams_.push_back(std::move(stream));
+    SY_RETURN_IF_ERROR(StartStream(d));
   }
   return Status::Ok();
+}
+
+Status App::StartStream(const config::DestinationConfig& d) {
+  delivery::StreamOptions o;
+  o.config = d;
+  o.display_name = FindDestinationType(d.type)->display_name;
+  SY_ASSIGN_OR_RETURN(o.destination, CreateDestination(d, config_.file));
+  o.log = log_.get();
+  o.http = outbound_.get();
+  o.dead_letters = dead_letters_.get();
+  o.clock = SystemClock::Get();
+  o.metrics = &metrics_;
+  SY_ASSIGN_OR_RETURN(auto stream, delivery::DestinationStream::Start(std::move(o)));
+  streams_.push_back(std::move(stream));
+  return Status::Ok();
+}
+
+namespace {
+
+bool SameSettings(const std::vector<config::RawSetting>& a,
+                  const std::vector<config::RawSetting>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].key != b[i].key || a[i].kind != b[i].kind || a[i].scalar != b[i].scalar ||
+        a[i].list != b[i].list || a[i].map != b[i].map)
+      return false;
+  }
+  return true;
+}
+
+// Same delivery behaviour (line numbers and position in the file do not matter).
+bool SameDestination(const config::DestinationConfig& a, const config::DestinationConfig& b) {
+  return a.name == b.name && a.type == b.type && a.enabled == b.enabled && a.sources == b.sources &&
+         a.allow_private_network == b.allow_private_network &&
+         a.retry_window_ms == b.retry_window_ms && a.batch.max_events == b.batch.max_events &&
+         a.batch.max_bytes == b.batch.max_bytes && a.batch.max_wait_ms == b.batch.max_wait_ms &&
+         a.ordering == b.ordering && a.drop_events == b.drop_events &&
+         a.drop_properties == b.drop_properties && SameSettings(a.settings, b.settings);
+}
+
+const config::DestinationConfig* FindDestination(const config::Config& c, const std::string& name) {
+  for (const auto& d : c.destinations)
+    if (d.name == name) return &d;
+  return nullptr;
+}
+
+}  // namespace
+
+Status App::ReloadDestinations(const config::Config& config, std::string* ignored) {
+  SY_RETURN_IF_ERROR(ValidateDestinations(config));
+  if (!log_ || !outbound_) return FailedPrecondition("server is not running");
+  if (ignored) {
+    ignored->clear();
+    auto note = [&](bool changed, const char* what) {
+      if (changed) *ignored += std::string(ignored->empty() ? "" : ", ") + what;
+    };
+    note(config.listen_host != config_.listen_host || config.listen_port != config_.listen_port,
+         "listen");
+    note(config.data_dir != config_.data_dir, "data_dir");
+    note(config.sources.size() != config_.sources.size(), "sources");
+    for (size_t i = 0; i < std::min(config.sources.size(), config_.sources.size()); ++i) {
+      note(config.sources[i].name != config_.sources[i].name ||
+               config.sources[i].write_key_sha256 != config_.sources[i].write_key_sha256,
+           "sources");
+    }
+  }
+  // Stop what went away or changed.
+  std::vector<std::unique_ptr<delivery::DestinationStream>> keep;
+  for (auto& stream : streams_) {
+    const config::DestinationConfig* now = FindDestination(config, stream->name());
+    const config::DestinationConfig* before = FindDestination(config_, stream->name());
+    if (now && before && now->enabled && SameDestination(*now, *before)) {
+      keep.push_back(std::move(stream));
+      continue;
+    }
+    Log()->info("reload: stopping destination={}", stream->name());
+    stream->Stop();
+  }
+  streams_ = std::move(keep);
+  // Start what is new, enabled or changed.
+  std::string file = config_.file;
+  config_.destinations = config.destinations;
+  Status result;
+  for (const auto& d : config.destinations) {
+    if (!d.enabled) continue;
+    bool running = false;
+    for (const auto& s : streams_)
+      running = running || s->name() == d.name;
+    if (running) continue;
+    Log()->info("reload: starting destination={} type={}", d.name, d.type);
+    if (Status s = StartStream(d); !s.ok()) {
+      Log()->error("reload: destination={} failed to start status={}", d.name, s.ToString());
+      if (result.ok()) result = s;
+    }
+  }
+  return result;
 }
 
 void App::FlushLoop() {

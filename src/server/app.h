@@ -39,6 +39,14 @@ class App {
   Status Start(const config::Config& config);
   void Stop();
 
+  // Live reload (SIGHUP), destinations only: validates `config` whole first (on error nothing
+  // changes and the old configuration stays); then stops the streams of destinations removed,
+  // disabled or changed (each finishes its batch in flight and commits its cursor) and starts
+  // streams for destinations added, enabled or changed, which resume from their cursors. Other
+  // sections need a restart: their changes are reported in `*ignored` (may be null). Called
+  // from the control thread, like Start/Stop.
+  Status ReloadDestinations(const config::Config& config, std::string* ignored);
+
   uint16_t port() const;
   MetricsRegistry* metrics() { return &metrics_; }
 
@@ -46,6 +54,7 @@ class App {
   class Router;
   void FlushLoop();
   Status StartDestinations();
+  Status StartStream(const config::DestinationConfig& d);
 
   config::Config config_;
   MetricsRegistry metrics_;
