@@ -66,8 +66,19 @@ int Serve(const std::string& config_path) {
     int sig = 0;
     if (sigwait(&set, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      log->warn(
-          "SIGHUP received: live reload is not supported yet; restart to apply config changes");
+      // Destinations are applied live; a config that fails validation changes nothing.
+      auto next = Load(config_path);
+      if (!next.ok()) {
+        log->error("reload refused: invalid config; the running configuration stays");
+        continue;
+      }
+      std::string ignored;
+      if (Status s = app.ReloadDestinations(*next, &ignored); !s.ok()) {
+        log->error("reload failed status={}", s.ToString());
+      } else {
+        log->info("reload applied destinations={}", next->destinations.size());
+      }
+      if (!ignored.empty()) log->warn("reload: changes to {} need a restart", ignored);
       continue;
     }
     log->info("signal={} received; shutting down", strsignal(sig));
