@@ -279,3 +279,42 @@ def test_sighup_reload_adds_disables_and_refuses_a_bad_config(make_delivery_serv
     assert sorted(a.message_ids()) == sorted(first + second + third)
     assert len(b.message_ids()) == 13  # b was unchanged: not restarted, nothing sent twice
     server.stop()
+
+
+def test_check_config_validates_destination_settings(make_delivery_server, tmp_path):
+    server = make_delivery_server([
+        {"name": "a", "type": "webhook", "settings": {"url": "ftp://x", "colour": "red"}},
+        {"name": "b", "type": "nosuchtype"},
+        {"name": "c", "type": "webhook"},
+    ], start=False)
+    server.write_config()
+    r = subprocess.run([server.bin, "check-config", str(server.config_path)],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 2
+    err = r.stderr.decode()
+    path = str(server.config_path)
+    line = len(server.config_path.read_text().splitlines())  # the one-line destinations list
+    assert f"{path}:{line}: destinations[0].settings.url: expected an http:// or https:// URL" in err
+    assert f"{path}:{line}: destinations[0].settings.colour: unknown key" in err
+    assert f"destinations[1].type: unknown destination type 'nosuchtype'" in err
+    assert "destinations[2].settings.url: required key is missing" in err
+
+
+def test_flaky_destination_retries_then_dead_letters_by_pattern(make_delivery_server):
+    server = make_delivery_server([
+        {"name": "ok-after-retry", "type": "flaky", "batch": {"max_wait": "1ms"},
+         "settings": {"pattern": ["retry", "ok"]}},
+        {"name": "rejects", "type": "flaky", "batch": {"max_wait": "1ms"},
+         "settings": {"pattern": ["reject"]}},
+        {"name": "blackhole", "type": "blackhole"},
+    ])
+    post_tracks(server, 4)
+    wait_for(lambda: server.metric("switchyard_delivery_delivered_total", "ok-after-retry") == 4,
+             what="flaky delivered after one retry")
+    assert server.metric("switchyard_delivery_retried_total", "ok-after-retry") == 4
+    wait_for(lambda: server.metric("switchyard_delivery_dead_lettered_total", "rejects") == 4,
+             what="flaky rejects")
+    wait_for(lambda: server.metric("switchyard_delivery_delivered_total", "blackhole") == 4,
+             what="blackhole")
+    assert [d["reason"] for d in server.dlq_list("rejects")] == ["flaky: reject"] * 4
+    assert server.dlq_list("ok-after-retry") == []
