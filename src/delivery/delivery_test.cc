@@ -532,6 +532,77 @@ TEST_F(StreamTest, RedriveSendsDeadLettersAgain) {
   EXPECT_EQ((*left)[0].reason, "redrive: still bad");
 }
 
+// Accepts connections (kernel backlog) but never answers: a hung receiver.
+class SilentServer {
+ public:
+  SilentServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(fd_, 64), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+  }
+  ~SilentServer() { ::close(fd_); }
+  int port() const { return port_; }
+
+ private:
+  int fd_;
+  int port_ = 0;
+};
+
+// One POST per event to a fixed URL; default classification.
+class PostEach final : public Destination {
+ public:
+  explicit PostEach(std::string url) : url_(std::move(url)) {}
+  DestinationLimits limits() const override { return {1, 1 << 20}; }
+  EncodedBatch Encode(std::span<const StoredEvent> batch) const override {
+    EncodedBatch out;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      HttpRequest r;
+      r.url = url_;
+      r.body = batch[i].payload;
+      r.events = {i};
+      out.requests.push_back(std::move(r));
+    }
+    return out;
+  }
+
+ private:
+  std::string url_;
+};
+
+TEST_F(StreamTest, StopAbandonsARoundAHungReceiverNeverAnswersAndKeepsItUncommitted) {
+  SilentServer silent;
+  auto client = CreateCurlHttpClient({.threads = 1, .timeout_ms = 60'000});
+  ASSERT_TRUE(client.ok());
+  Append(3);
+  StreamOptions o;
+  o.config = StreamConfig();
+  o.config.allow_private_network = true;
+  o.destination =
+      std::make_unique<PostEach>("http://127.0.0.1:" + std::to_string(silent.port()) + "/");
+  o.log = log_.get();
+  o.http = client->get();
+  o.dead_letters = store_.get();
+  o.clock = &clock_;
+  o.stop_grace_ms = 100;
+  o.max_idle_wait_ms = 1;
+  auto s = DestinationStream::Start(std::move(o));
+  ASSERT_TRUE(s.ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the round is in flight
+  auto t0 = std::chrono::steady_clock::now();
+  (*s)->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+  EXPECT_EQ((*s)->committed(), Offset(0));
+  EXPECT_EQ((*s)->delivered(), 0u);
+  s->reset();
+  client->reset();  // completes the abandoned requests; their callbacks must not touch the stream
+}
+
 // A one-connection-at-a-time HTTP/1.1 server on 127.0.0.1:0 answering a fixed status; records
 // each request's raw head and body.
 class TinyServer {

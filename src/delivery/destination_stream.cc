@@ -1,6 +1,7 @@
 #include "delivery/destination_stream.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "base/logging.h"
 
@@ -73,6 +74,7 @@ DestinationStream::~DestinationStream() {
 }
 
 void DestinationStream::Stop() {
+  stop_requested_ = true;
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -213,29 +215,48 @@ void DestinationStream::Send(const std::vector<Offset>& batch) {
     return;
   }
   // Run the batch's requests in parallel; wait for all of them (bounded by the client timeout).
+  // Shared with the client's callbacks, which may outlive this call when Stop() abandons the
+  // round (see StreamOptions::stop_grace_ms).
   struct Shared {
     std::mutex mu;
     std::condition_variable cv;
-    size_t remaining;
+    size_t remaining = 0;
     std::vector<HttpResponse> responses;
-  } shared;
-  shared.remaining = encoded.requests.size();
-  shared.responses.resize(encoded.requests.size());
+  };
+  auto shared = std::make_shared<Shared>();
+  shared->remaining = encoded.requests.size();
+  shared->responses.resize(encoded.requests.size());
   for (size_t r = 0; r < encoded.requests.size(); ++r) {
     options_.http->Send(encoded.requests[r], SendOptions{options_.config.allow_private_network},
-                        [&shared, r](HttpResponse res) {
-                          std::lock_guard lock(shared.mu);
-                          shared.responses[r] = std::move(res);
-                          if (--shared.remaining == 0) shared.cv.notify_all();
+                        [shared, r](HttpResponse res) {
+                          std::lock_guard lock(shared->mu);
+                          shared->responses[r] = std::move(res);
+                          if (--shared->remaining == 0) shared->cv.notify_all();
                         });
   }
   {
-    std::unique_lock lock(shared.mu);
-    shared.cv.wait(lock, [&] { return shared.remaining == 0; });
+    std::unique_lock lock(shared->mu);
+    std::optional<std::chrono::steady_clock::time_point> give_up;
+    while (shared->remaining > 0) {
+      shared->cv.wait_for(lock, std::chrono::milliseconds(50));
+      if (shared->remaining == 0) break;
+      if (!give_up && stop_requested_.load()) {
+        give_up =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.stop_grace_ms);
+      }
+      if (give_up && std::chrono::steady_clock::now() >= *give_up) {
+        // Stopping and the receiver is slow: leave the round without outcomes. Its events stay
+        // uncommitted and are sent again by the next stream (at least once).
+        Log()->warn("stop: abandoning {} unanswered requests destination={}", shared->remaining,
+                    name());
+        return;
+      }
+    }
   }
+  const std::vector<HttpResponse> responses = shared->responses;
   for (size_t r = 0; r < encoded.requests.size(); ++r) {
     const HttpRequest& req = encoded.requests[r];
-    const HttpResponse& res = shared.responses[r];
+    const HttpResponse& res = responses[r];
     if (m_latency_) m_latency_->Observe(res.seconds);
     std::vector<Outcome> outcomes = options_.destination->Classify(req, res);
     std::string body = res.status ? Excerpt(res.body) : res.error;

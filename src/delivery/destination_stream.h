@@ -16,9 +16,9 @@
 // With ordering: per_user, an event waiting for a retry holds back that user's later events
 // only (the user is userId, else anonymousId), and a batch carries at most one event per user.
 //
-// Threads: Start() spawns the stream thread; Stop() (from the owner's thread) lets the batch in
-// flight finish, commits the cursor and joins. All time comes from StreamOptions::clock, so
-// tests drive retries with a FakeClock in milliseconds.
+// Threads: Start() spawns the stream thread; Stop() (from the owner's thread) lets the round in
+// flight finish (for at most stop_grace_ms), commits the cursor and joins. All time comes from
+// StreamOptions::clock, so tests drive retries with a FakeClock in milliseconds.
 #pragma once
 
 #include <atomic>
@@ -60,6 +60,10 @@ struct StreamOptions {
   // (everything past the commit point is sent again), and how far a per-user hold-back or a
   // retrying event lets the others run ahead.
   size_t window_events = 10'000;
+  // On Stop(), how long a round in flight may still wait for its responses; past it the round
+  // is abandoned uncommitted (its events are sent again after restart), so a hung receiver
+  // cannot hold shutdown for the whole request timeout.
+  int64_t stop_grace_ms = 5'000;
   // Longest real-time sleep between checks of the clock (FakeClock tests use ~1 ms).
   int64_t max_idle_wait_ms = 200;
 };
@@ -122,6 +126,7 @@ class DestinationStream {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  std::atomic<bool> stop_requested_{false};  // stopping_, readable without mu_
   std::thread thread_;
 
   std::atomic<uint64_t> delivered_{0}, retried_{0}, rejected_{0}, dead_lettered_{0}, skipped_{0},
