@@ -318,3 +318,24 @@ def test_flaky_destination_retries_then_dead_letters_by_pattern(make_delivery_se
              what="blackhole")
     assert [d["reason"] for d in server.dlq_list("rejects")] == ["flaky: reject"] * 4
     assert server.dlq_list("ok-after-retry") == []
+
+
+def test_429_retry_after_is_honoured(make_delivery_server, sinks):
+    sink = sinks(answer=lambda n, req: (429, b"slow down", {"Retry-After": "2"}) if n == 0
+                 else (200, b"ok", {}))
+    server = make_delivery_server([webhook("hooks", sink.url())])
+    ids = post_tracks(server, 1)
+    wait_for(lambda: len(sink.requests()) >= 2, what="the retry")
+    first, second = sink.requests()[:2]
+    assert second.at - first.at >= 1.9  # full jitter alone would retry within 1 s
+    assert sink.message_ids() == ids * 2
+
+
+def test_connection_reset_is_retried(make_delivery_server, sinks):
+    sink = sinks(answer=lambda n, req: (0, b"", {}) if n < 2 else (200, b"ok", {}))
+    server = make_delivery_server([webhook("hooks", sink.url())])
+    ids = post_tracks(server, 1)
+    wait_for(lambda: server.metric("switchyard_delivery_delivered_total", "hooks") == 1,
+             what="delivery after resets")
+    assert sink.message_ids() == ids * 3
+    assert server.metric("switchyard_delivery_retried_total", "hooks") == 2

@@ -1,7 +1,8 @@
 """A local HTTP server standing in for a webhook receiver in the delivery suite.
 
 It records every request (method, path, headers, body) and answers from a script: `answer` is
-called with the request number (0-based) and the request, and returns (status, body, headers).
+called with the request number (0-based) and the request, and returns (status, body, headers);
+status 0 closes the connection without answering.
 Threaded, on 127.0.0.1 and a free port; stop() shuts it down.
 """
 
@@ -17,6 +18,7 @@ from typing import Any, Callable
 
 @dataclass
 class Received:
+    at: float  # time.monotonic() on arrival
     method: str
     path: str
     headers: dict[str, str]  # lower-case names
@@ -50,7 +52,7 @@ class WebhookSink:
 
             def do_POST(self) -> None:  # noqa: N802
                 n = int(self.headers.get("Content-Length") or 0)
-                req = Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()},
+                req = Received(time.monotonic(), "POST", self.path, {k.lower(): v for k, v in self.headers.items()},
                                self.rfile.read(n))
                 with sink.lock:
                     number = len(sink.received)
@@ -59,6 +61,9 @@ class WebhookSink:
                 if sink.delay:
                     time.sleep(sink.delay)
                 status, body, headers = answer(number, req)
+                if status == 0:  # drop the connection without an answer (a reset)
+                    self.close_connection = True
+                    return
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
