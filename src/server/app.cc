@@ -48,6 +48,20 @@ log::LocalLogOptions LogOptions(const config::Config& c, MetricsRegistry* metric
 
 }  // namespace
 
+Result<int> HolderPid(const std::string& data_dir) {
+  std::string path = data_dir + "/LOCK";
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NotFound("no server has run on data_dir " + data_dir);
+  bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0;
+  char buf[32] = {};
+  ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  ::close(fd);
+  if (!held) return NotFound("no switchyard server is running on data_dir " + data_dir);
+  int pid = n > 0 ? std::atoi(buf) : 0;
+  if (pid <= 0) return NotFound("the server on data_dir " + data_dir + " did not record its pid");
+  return pid;
+}
+
 Result<int> LockDataDir(const std::string& data_dir) {
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
@@ -58,6 +72,11 @@ Result<int> LockDataDir(const std::string& data_dir) {
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd);
     return FailedPrecondition("data_dir " + data_dir + " is in use by another switchyard process");
+  }
+  // The holder's pid, for `switchyard reload` (informational: the flock is what protects).
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    Log()->warn("cannot write the pid into {}: {}", path, std::strerror(errno));
   }
   return fd;
 }

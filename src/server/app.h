@@ -78,6 +78,9 @@ class App {
 };
 
 // Opens the data directory's lock file; fails if another process holds it.
+// Writes the holder's pid into <data_dir>/LOCK.
 Result<int> LockDataDir(const std::string& data_dir);
+// The pid of the server holding the data_dir lock now, or kNotFound.
+Result<int> HolderPid(const std::string& data_dir);
 
 }  // namespace sy::server
