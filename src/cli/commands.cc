@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
@@ -130,6 +131,22 @@ int Dump(const std::string& config_path, const std::string& source) {
     if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size()) return 1;
   }
   std::fflush(stdout);
+  return 0;
+}
+
+int Reload(const std::string& config_path) {
+  auto cfg = Load(config_path);
+  if (!cfg.ok()) return 2;  // refuse early: the server would refuse it too
+  auto pid = server::HolderPid(cfg->data_dir);
+  if (!pid.ok()) {
+    std::fprintf(stderr, "reload: %s\n", pid.status().message().c_str());
+    return 1;
+  }
+  if (::kill(*pid, SIGHUP) != 0) {
+    std::fprintf(stderr, "reload: cannot signal pid %d: %s\n", *pid, std::strerror(errno));
+    return 1;
+  }
+  std::printf("reload: sent SIGHUP to pid %d\n", *pid);
   return 0;
 }
 

@@ -11,6 +11,8 @@ int Dump(const std::string& config_path, const std::string& source);
 int CheckConfig(const std::string& path);
 // Dead letters (docs/formats/dlq.md). List prints one JSON object a line; works next to a
 // running server. Redrive sends a destination's dead letters again, once each.
+// Asks the server running on the config's data_dir to reload its config (SIGHUP).
+int Reload(const std::string& config_path);
 int DlqList(const std::string& config_path, const std::string& destination);
 int DlqRedrive(const std::string& config_path, const std::string& destination);
 

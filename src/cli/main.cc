@@ -1,4 +1,4 @@
-// switchyard: the single binary. Subcommands: serve, dump, dlq, check-config, version.
+// switchyard: the single binary. Subcommands: serve, dump, reload, dlq, check-config, version.
 #include <signal.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
@@ -36,6 +36,10 @@ int main(int argc, char** argv) {
       app.add_subcommand("check-config", "Validate a config file without starting anything.");
   check->add_option("file", check_path, "YAML config file")->required();
 
+  auto* reload = app.add_subcommand(
+      "reload", "Ask the running server to re-read its config (SIGHUP); destinations apply live.");
+  reload->add_option("--config,-c", config_path, "YAML config file")->required();
+
   auto* dlq = app.add_subcommand("dlq", "Dead letters: events a destination gave up on.");
   dlq->require_subcommand(1);
   std::string dlq_destination;
@@ -60,6 +64,7 @@ int main(int argc, char** argv) {
   }
   if (*check) return sy::cli::CheckConfig(check_path);
   if (*dump) return sy::cli::Dump(config_path, source);
+  if (*reload) return sy::cli::Reload(config_path);
   if (*dlq_list) return sy::cli::DlqList(config_path, dlq_destination);
   if (*dlq_redrive) return sy::cli::DlqRedrive(config_path, dlq_destination);
   if (*serve) return sy::cli::Serve(config_path);
