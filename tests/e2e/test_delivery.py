@@ -274,7 +274,8 @@ def test_sighup_reload_adds_disables_and_refuses_a_bad_config(make_delivery_serv
     # Re-enabling a resumes from its cursor: exactly the events it missed.
     server.destinations = [webhook("a", a.url()), webhook("b", b.url())]
     server.write_config()
-    server.proc.send_signal(signal.SIGHUP)
+    r = server.cli("reload")  # `switchyard reload` signals the pid holding the data_dir lock
+    assert r.returncode == 0 and f"pid {server.pid}" in r.stdout.decode(), r
     wait_for(lambda: len(a.message_ids()) >= 13, what="a catches up")
     assert sorted(a.message_ids()) == sorted(first + second + third)
     assert len(b.message_ids()) == 13  # b was unchanged: not restarted, nothing sent twice
@@ -339,3 +340,10 @@ def test_connection_reset_is_retried(make_delivery_server, sinks):
              what="delivery after resets")
     assert sink.message_ids() == ids * 3
     assert server.metric("switchyard_delivery_retried_total", "hooks") == 2
+
+
+def test_reload_without_a_running_server_fails(make_delivery_server):
+    server = make_delivery_server([], start=False)
+    server.write_config()
+    r = server.cli("reload")
+    assert r.returncode == 1 and b"no server has run" in r.stderr, r
