@@ -2,6 +2,7 @@
 
 #include "destinations/blackhole/blackhole.h"
 #include "destinations/flaky/flaky.h"
+#include "destinations/segment/segment.h"
 #include "destinations/webhook/webhook.h"
 
 namespace sy::server {
@@ -10,6 +11,7 @@ const std::vector<delivery::DestinationType>& BuiltinDestinations() {
   static const std::vector<delivery::DestinationType> kTypes = {
       destinations::BlackholeType(),
       destinations::FlakyType(),
+      destinations::SegmentType(),
       destinations::WebhookType(),
   };
   return kTypes;

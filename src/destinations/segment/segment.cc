@@ -1,0 +1,111 @@
+#include "destinations/segment/segment.h"
+
+#include <boost/json.hpp>
+
+namespace sy::destinations {
+namespace {
+namespace json = boost::json;
+
+std::string Base64(std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v =
+        (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) | uint8_t(in[i + 2]);
+    for (int k = 18; k >= 0; k -= 6)
+      out.push_back(kAlphabet[(v >> k) & 63]);
+  }
+  if (i < in.size()) {
+    uint32_t v = uint32_t(uint8_t(in[i])) << 16;
+    if (i + 1 < in.size()) v |= uint32_t(uint8_t(in[i + 1])) << 8;
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+    out.push_back(i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=');
+    out.push_back('=');
+  }
+  return out;
+}
+
+class Segment final : public delivery::Destination {
+ public:
+  Segment(std::string endpoint, const std::string& write_key)
+      : url_(std::move(endpoint) + "/v1/batch"), auth_("Basic " + Base64(write_key + ":")) {
+    while (url_.find("//v1/batch") != std::string::npos)
+      url_.replace(url_.find("//v1/batch"), 10, "/v1/batch");
+  }
+
+  // Segment: ≤ 500 KB per batch request, ≤ 32 KB per event.
+  delivery::DestinationLimits limits() const override { return {500, 480 * 1024}; }
+
+  delivery::EncodedBatch Encode(std::span<const delivery::StoredEvent> events) const override {
+    delivery::EncodedBatch out;
+    delivery::HttpRequest r;
+    r.url = url_;
+    r.headers = {{"Content-Type", "application/json"}, {"Authorization", auth_}};
+    r.body = R"({"batch":[)";
+    for (size_t i = 0; i < events.size(); ++i) {
+      if (i) r.body += ",";
+      r.body += events[i].payload;
+      r.events.push_back(i);
+    }
+    r.body += "]}";
+    out.requests.push_back(std::move(r));
+    return out;
+  }
+
+  std::vector<delivery::Outcome> Classify(const delivery::HttpRequest& request,
+                                          const delivery::HttpResponse& response) const override {
+    std::vector<delivery::Outcome> out(request.events.size(), delivery::ClassifyByStatus(response));
+    if (response.status != 200 && response.status != 400) return out;
+    boost::system::error_code ec;
+    json::value doc = json::parse(response.body, ec);
+    if (ec || !doc.is_object()) return out;
+    auto* rejected = doc.as_object().if_contains("rejected");
+    if (!rejected || !rejected->is_array()) return out;
+    if (response.status == 400) {
+      // Every event was refused; those not named (should be none) are rejected too.
+      out.assign(out.size(), delivery::Outcome::Rejected("http 400"));
+    }
+    for (const auto& item : rejected->as_array()) {
+      if (!item.is_object()) continue;
+      const auto& o = item.as_object();
+      auto* index = o.if_contains("index");
+      if (!index || !index->is_int64()) continue;
+      int64_t i = index->as_int64();
+      if (i < 0 || static_cast<size_t>(i) >= out.size()) continue;
+      std::string reason = "receiver rejected";
+      if (auto* code = o.if_contains("code"); code && code->is_string())
+        reason += ": " + std::string(code->as_string());
+      out[static_cast<size_t>(i)] = delivery::Outcome::Rejected(reason);
+    }
+    return out;
+  }
+
+ private:
+  std::string url_;
+  std::string auth_;
+};
+
+}  // namespace
+
+delivery::DestinationType SegmentType() {
+  delivery::DestinationType t;
+  t.type = "segment";
+  t.display_name = "Segment";
+  t.description = "Forwards events to a Segment-compatible Tracking API (/v1/batch).";
+  t.settings = {
+      {"write_key", delivery::SettingType::kSecret, true, "", "write key of the receiving source"},
+      {"endpoint", delivery::SettingType::kUrl, false, "https://api.segment.io",
+       "base URL of the Tracking API (another Switchyard: http://host:port)"},
+  };
+  t.create = [](const delivery::Settings& s) -> Result<std::unique_ptr<delivery::Destination>> {
+    if (s.String("write_key").empty()) return InvalidArgument("write_key: must not be empty");
+    return std::unique_ptr<delivery::Destination>(
+        new Segment(s.String("endpoint"), s.String("write_key")));
+  };
+  return t;
+}
+
+}  // namespace sy::destinations

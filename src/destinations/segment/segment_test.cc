@@ -1,0 +1,83 @@
+// Golden test of the segment encoder (URL, Basic auth, body) and its per-event classification
+// of Switchyard's partial-success answers.
+#include "destinations/segment/segment.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace sy::destinations {
+namespace {
+
+using K = delivery::Outcome::Kind;
+
+config::RawSetting Raw(std::string key, std::string v) {
+  config::RawSetting r;
+  r.key = std::move(key);
+  r.scalar = std::move(v);
+  return r;
+}
+
+std::unique_ptr<delivery::Destination> Make() {
+  auto t = SegmentType();
+  auto s = delivery::ParseSettings(
+      t.settings, {Raw("write_key", "wk_target"), Raw("endpoint", "http://127.0.0.1:9000/")},
+      "f.yaml", "settings", 1);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return std::move(*t.create(*s));
+}
+
+std::vector<delivery::StoredEvent> Events() {
+  return {{Offset(0), "web", "m-1", TimestampMs(1),
+           R"({"type":"track","event":"Signed Up","userId":"u1","messageId":"m-1"})"},
+          {Offset(1), "web", "m-2", TimestampMs(2),
+           R"({"type":"identify","userId":"u1","traits":{"plan":"pro"},"messageId":"m-2"})"}};
+}
+
+TEST(Segment, BatchRequestGolden) {
+  auto b = Make()->Encode(Events());
+  std::string got;
+  for (const auto& r : b.requests) {
+    got += r.method + " " + r.url + "\n";
+    for (const auto& [k, v] : r.headers)
+      got += k + ": " + v + "\n";
+    got += "events:";
+    for (size_t i : r.events)
+      got += " " + std::to_string(i);
+    got += "\n" + r.body + "\n\n";
+  }
+  std::ifstream in(std::string(SY_SEGMENT_TESTDATA) + "/batch.golden", std::ios::binary);
+  std::stringstream want;
+  want << in.rdbuf();
+  EXPECT_EQ(got, want.str());
+}
+
+TEST(Segment, PartialSuccessIsResolvedPerEvent) {
+  auto d = Make();
+  auto b = d->Encode(Events());
+  delivery::HttpResponse res;
+  res.status = 200;
+  res.body = R"({"success":false,"stored":1,"rejected":[{"index":1,"code":"missing_event"}]})";
+  auto out = d->Classify(b.requests[0], res);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].kind, K::kDelivered);
+  EXPECT_EQ(out[1].kind, K::kRejected);
+  EXPECT_EQ(out[1].reason, "receiver rejected: missing_event");
+  res.status = 503;
+  res.body = "busy";
+  EXPECT_EQ(d->Classify(b.requests[0], res)[1].kind, K::kRetry);
+  res.status = 400;
+  res.body = R"({"success":false,"error":"all_events_rejected","rejected":[{"index":0}]})";
+  out = d->Classify(b.requests[0], res);
+  EXPECT_EQ(out[0].kind, K::kRejected);
+  EXPECT_EQ(out[1].kind, K::kRejected);
+}
+
+TEST(Segment, WriteKeyIsRequired) {
+  auto t = SegmentType();
+  EXPECT_FALSE(delivery::ParseSettings(t.settings, {}, "f", "s", 1).ok());
+}
+
+}  // namespace
+}  // namespace sy::destinations
