@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import SOURCE, Server, new_id
+from conftest import SOURCE, SOURCE_2, WRITE_KEY_2, Server, new_id
 from webhook_sink import WebhookSink, always, wait_for
 
 
@@ -64,7 +64,7 @@ def make_delivery_server(tmp_path):
     servers: list[DeliveryServer] = []
 
     def make(destinations: list[dict], start: bool = True) -> DeliveryServer:
-        d = tmp_path / f"server{len(servers)}"
+        d = tmp_path / f"delivery{len(servers)}"
         d.mkdir()
         s = DeliveryServer(d, destinations=destinations)
         servers.append(s)
@@ -347,3 +347,17 @@ def test_reload_without_a_running_server_fails(make_delivery_server):
     server.write_config()
     r = server.cli("reload")
     assert r.returncode == 1 and b"no server has run" in r.stderr, r
+
+
+def test_segment_destination_forwards_to_another_switchyard(make_delivery_server, make_server):
+    receiver = make_server()
+    sender = make_delivery_server([{
+        "name": "upstream", "type": "segment", "allow_private_network": True,
+        "batch": {"max_events": 50, "max_wait": "20ms"},
+        "settings": {"write_key": WRITE_KEY_2, "endpoint": f"http://127.0.0.1:{receiver.port}"}}])
+    ids = post_tracks(sender, 120, properties={"plan": "pro"})
+    wait_for(lambda: sender.metric("switchyard_delivery_delivered_total", "upstream") == 120,
+             what="120 forwarded")
+    got = receiver.dump(source=SOURCE_2)  # the receiver's source for WRITE_KEY_2
+    assert sorted(e["messageId"] for e in got) == sorted(ids)  # messageId kept: receiver dedupes
+    assert all(e["properties"] == {"plan": "pro"} and e["event"] == "Signed Up" for e in got)
