@@ -3,16 +3,15 @@
 #include "destinations/blackhole/blackhole.h"
 #include "destinations/flaky/flaky.h"
 #include "destinations/segment/segment.h"
+#include "destinations/slack/slack.h"
 #include "destinations/webhook/webhook.h"
 
 namespace sy::server {
 
 const std::vector<delivery::DestinationType>& BuiltinDestinations() {
   static const std::vector<delivery::DestinationType> kTypes = {
-      destinations::BlackholeType(),
-      destinations::FlakyType(),
-      destinations::SegmentType(),
-      destinations::WebhookType(),
+      destinations::BlackholeType(), destinations::FlakyType(),   destinations::SegmentType(),
+      destinations::SlackType(),     destinations::WebhookType(),
   };
   return kTypes;
 }

@@ -1,0 +1,112 @@
+#include "destinations/slack/slack.h"
+
+#include <boost/json.hpp>
+#include <charconv>
+
+namespace sy::destinations {
+namespace {
+namespace json = boost::json;
+
+const json::value* Lookup(const json::value& root, std::string_view path) {
+  const json::value* cur = &root;
+  while (!path.empty()) {
+    size_t dot = path.find('.');
+    std::string_view key = path.substr(0, dot);
+    if (!cur->is_object()) return nullptr;
+    cur = cur->as_object().if_contains(key);
+    if (!cur) return nullptr;
+    path = dot == std::string_view::npos ? std::string_view() : path.substr(dot + 1);
+  }
+  return cur;
+}
+
+class Slack final : public delivery::Destination {
+ public:
+  Slack(std::string url, std::string tmpl) : url_(std::move(url)), template_(std::move(tmpl)) {}
+
+  // Slack takes one message per request; messages over 40,000 characters are truncated by it.
+  delivery::DestinationLimits limits() const override { return {1, 40'000}; }
+
+  delivery::EncodedBatch Encode(std::span<const delivery::StoredEvent> events) const override {
+    delivery::EncodedBatch out;
+    for (size_t i = 0; i < events.size(); ++i) {
+      std::string text = RenderSlackTemplate(template_, events[i].payload);
+      if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+        out.unmappable.emplace_back(i, "the template renders an empty message");
+        continue;
+      }
+      delivery::HttpRequest r;
+      r.url = url_;
+      r.headers = {{"Content-Type", "application/json"}};
+      json::object body;
+      body["text"] = text;
+      r.body = json::serialize(body);
+      r.events = {i};
+      out.requests.push_back(std::move(r));
+    }
+    return out;
+  }
+
+ private:
+  std::string url_;
+  std::string template_;
+};
+
+}  // namespace
+
+std::string RenderSlackTemplate(std::string_view tmpl, std::string_view event) {
+  boost::system::error_code ec;
+  json::value doc = json::parse(event, ec);
+  if (ec) doc = json::object();
+  std::string out;
+  size_t pos = 0;
+  while (pos < tmpl.size()) {
+    size_t open = tmpl.find("{{", pos);
+    size_t close = open == std::string_view::npos ? open : tmpl.find("}}", open + 2);
+    if (open == std::string_view::npos || close == std::string_view::npos) {
+      out += tmpl.substr(pos);
+      break;
+    }
+    out += tmpl.substr(pos, open - pos);
+    std::string_view path = tmpl.substr(open + 2, close - open - 2);
+    while (!path.empty() && path.front() == ' ')
+      path.remove_prefix(1);
+    while (!path.empty() && path.back() == ' ')
+      path.remove_suffix(1);
+    if (const json::value* v = Lookup(doc, path)) {
+      if (v->is_string()) {
+        out += v->as_string();
+      } else if (v->is_double()) {
+        char buf[64];
+        auto [end, ec2] = std::to_chars(buf, buf + sizeof buf, v->as_double());
+        if (ec2 == std::errc()) out.append(buf, end);
+      } else {
+        out += json::serialize(*v);
+      }
+    }
+    pos = close + 2;
+  }
+  return out;
+}
+
+delivery::DestinationType SlackType() {
+  delivery::DestinationType t;
+  t.type = "slack";
+  t.display_name = "Slack";
+  t.description = "Posts one message per event to a Slack incoming webhook.";
+  t.settings = {
+      {"webhook_url", delivery::SettingType::kUrl, true, "",
+       "the incoming webhook URL (https://hooks.slack.com/services/…)"},
+      {"template", delivery::SettingType::kString, false, "",
+       "message text; {{path}} is replaced by the event's value at that dotted path "
+       "(default: \"{{type}} {{event}} from {{userId}}\")"},
+  };
+  t.create = [](const delivery::Settings& s) -> Result<std::unique_ptr<delivery::Destination>> {
+    std::string tmpl = s.String("template");
+    if (tmpl.empty()) tmpl = "{{type}} {{event}} from {{userId}}";
+    return std::unique_ptr<delivery::Destination>(new Slack(s.String("webhook_url"), tmpl));
+  };
+  return t;
+}
+
+}  // namespace sy::destinations
