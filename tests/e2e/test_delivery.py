@@ -361,3 +361,20 @@ def test_segment_destination_forwards_to_another_switchyard(make_delivery_server
     got = receiver.dump(source=SOURCE_2)  # the receiver's source for WRITE_KEY_2
     assert sorted(e["messageId"] for e in got) == sorted(ids)  # messageId kept: receiver dedupes
     assert all(e["properties"] == {"plan": "pro"} and e["event"] == "Signed Up" for e in got)
+
+
+def test_slack_destination_posts_a_rendered_message(make_delivery_server, sinks):
+    sink = sinks(answer=lambda n, req: (429, b"rate_limited", {"Retry-After": "1"}) if n == 0
+                 else (200, b"ok", {}))
+    server = make_delivery_server([{
+        "name": "alerts", "type": "slack", "allow_private_network": True,
+        "batch": {"max_wait": "1ms"},
+        "settings": {"webhook_url": sink.url("/services/T/B/X"),
+                     "template": "{{event}} by {{userId}} (plan {{properties.plan}})"}}])
+    post_tracks(server, 1, properties={"plan": "pro"})
+    wait_for(lambda: server.metric("switchyard_delivery_delivered_total", "alerts") == 1,
+             what="slack message after a 429")
+    reqs = sink.requests()
+    assert len(reqs) == 2 and reqs[1].at - reqs[0].at >= 0.9
+    assert reqs[1].path == "/services/T/B/X"
+    assert reqs[1].json() == {"text": "Signed Up by u0 (plan pro)"}
