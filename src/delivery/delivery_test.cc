@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "delivery/backoff.h"
+#include "delivery/codec.h"
 #include "delivery/dead_letter_store.h"
 #include "delivery/destination.h"
 #include "delivery/destination_stream.h"
@@ -154,6 +155,15 @@ TEST(Backoff, FullJitterStaysWithinExponentialBoundsAndHonoursRetryAfter) {
   EXPECT_GT(max_seen, 3000);  // jitter spreads over the whole window
   for (int i = 0; i < 100; ++i)
     ASSERT_GE(b.NextDelayMs(1, 7000), 7000);
+}
+
+TEST(Codec, Base64MatchesRfc4648Vectors) {
+  EXPECT_EQ(Base64Encode(""), "");
+  EXPECT_EQ(Base64Encode("f"), "Zg==");
+  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
+  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
+  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(BasicAuth("wk", ""), "Basic d2s6");
 }
 
 TEST(Classify, ConventionOfTheField) {

@@ -2,36 +2,16 @@
 
 #include <boost/json.hpp>
 
+#include "delivery/codec.h"
+
 namespace sy::destinations {
 namespace {
 namespace json = boost::json;
 
-std::string Base64(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v =
-        (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) | uint8_t(in[i + 2]);
-    for (int k = 18; k >= 0; k -= 6)
-      out.push_back(kAlphabet[(v >> k) & 63]);
-  }
-  if (i < in.size()) {
-    uint32_t v = uint32_t(uint8_t(in[i])) << 16;
-    if (i + 1 < in.size()) v |= uint32_t(uint8_t(in[i + 1])) << 8;
-    out.push_back(kAlphabet[(v >> 18) & 63]);
-    out.push_back(kAlphabet[(v >> 12) & 63]);
-    out.push_back(i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=');
-    out.push_back('=');
-  }
-  return out;
-}
-
 class Segment final : public delivery::Destination {
  public:
   Segment(std::string endpoint, const std::string& write_key)
-      : url_(std::move(endpoint) + "/v1/batch"), auth_("Basic " + Base64(write_key + ":")) {
+      : url_(std::move(endpoint) + "/v1/batch"), auth_(delivery::BasicAuth(write_key, "")) {
     while (url_.find("//v1/batch") != std::string::npos)
       url_.replace(url_.find("//v1/batch"), 10, "/v1/batch");
   }
