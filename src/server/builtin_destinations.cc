@@ -2,6 +2,7 @@
 
 #include "destinations/blackhole/blackhole.h"
 #include "destinations/flaky/flaky.h"
+#include "destinations/mixpanel/mixpanel.h"
 #include "destinations/segment/segment.h"
 #include "destinations/slack/slack.h"
 #include "destinations/webhook/webhook.h"
@@ -9,10 +10,17 @@
 namespace sy::server {
 
 const std::vector<delivery::DestinationType>& BuiltinDestinations() {
+  // One line per destination, in alphabetical order.
+  // clang-format off
   static const std::vector<delivery::DestinationType> kTypes = {
-      destinations::BlackholeType(), destinations::FlakyType(),   destinations::SegmentType(),
-      destinations::SlackType(),     destinations::WebhookType(),
+      destinations::BlackholeType(),
+      destinations::FlakyType(),
+      destinations::MixpanelType(),
+      destinations::SegmentType(),
+      destinations::SlackType(),
+      destinations::WebhookType(),
   };
+  // clang-format on
   return kTypes;
 }
 

@@ -1,0 +1,186 @@
+#include "destinations/mixpanel/mixpanel.h"
+
+#include <boost/json.hpp>
+
+#include "base/time_format.h"
+#include "delivery/codec.h"
+
+namespace sy::destinations {
+namespace {
+namespace json = boost::json;
+
+const json::value* At(const json::object& o, std::initializer_list<std::string_view> path) {
+  const json::object* cur = &o;
+  const json::value* v = nullptr;
+  for (auto key : path) {
+    if (!cur) return nullptr;
+    v = cur->if_contains(key);
+    if (!v) return nullptr;
+    cur = v->is_object() ? &v->as_object() : nullptr;
+  }
+  return v;
+}
+
+std::string Str(const json::object& o, std::initializer_list<std::string_view> path) {
+  const json::value* v = At(o, path);
+  return v && v->is_string() ? std::string(v->as_string()) : "";
+}
+
+void SetIfNotEmpty(json::object& props, std::string_view key, const std::string& v) {
+  if (!v.empty()) props[key] = v;
+}
+
+class Mixpanel final : public delivery::Destination {
+ public:
+  Mixpanel(std::string endpoint, const std::string& api_secret, std::string project_token)
+      : endpoint_(std::move(endpoint)),
+        auth_(delivery::BasicAuth(api_secret, "")),
+        project_token_(std::move(project_token)) {
+    while (!endpoint_.empty() && endpoint_.back() == '/')
+      endpoint_.pop_back();
+  }
+
+  // Mixpanel /import: ≤ 2,000 events and 10 MB per request.
+  delivery::DestinationLimits limits() const override { return {2000, 10u << 20}; }
+
+  delivery::EncodedBatch Encode(std::span<const delivery::StoredEvent> events) const override {
+    delivery::EncodedBatch out;
+    json::array imports, profiles;
+    std::vector<size_t> import_idx, profile_idx;
+    for (size_t i = 0; i < events.size(); ++i) {
+      boost::system::error_code ec;
+      json::value doc = json::parse(events[i].payload, ec);
+      if (ec || !doc.is_object()) {
+        out.unmappable.emplace_back(i, "not a JSON object");
+        continue;
+      }
+      const json::object& e = doc.as_object();
+      std::string type = Str(e, {"type"});
+      std::string user = Str(e, {"userId"});
+      std::string anon = Str(e, {"anonymousId"});
+      std::string distinct = user.empty() ? anon : user;
+      if (type == "identify") {
+        if (project_token_.empty()) {
+          out.unmappable.emplace_back(i, "identify needs the project_token setting");
+          continue;
+        }
+        json::object p;
+        p["$token"] = project_token_;
+        p["$distinct_id"] = distinct;
+        const json::value* traits = At(e, {"traits"});
+        p["$set"] = traits && traits->is_object() ? *traits : json::object();
+        std::string ip = Str(e, {"context", "ip"});
+        if (!ip.empty()) p["$ip"] = ip;
+        profiles.push_back(std::move(p));
+        profile_idx.push_back(i);
+        continue;
+      }
+      std::string name;
+      if (type == "track") {
+        name = Str(e, {"event"});
+      } else if (type == "page" || type == "screen") {
+        std::string n = Str(e, {"name"});
+        name = n.empty() ? (type == "page" ? "Loaded a Page" : "Loaded a Screen")
+                         : "Viewed " + n + (type == "page" ? " Page" : " Screen");
+      } else {
+        out.unmappable.emplace_back(i, "mixpanel has no mapping for type '" + type + "'");
+        continue;
+      }
+      json::object props;
+      if (const json::value* p = At(e, {"properties"}); p && p->is_object()) props = p->as_object();
+      auto ts = ParseIso8601(Str(e, {"timestamp"}));
+      props["time"] = ts ? ts->value() : events[i].received_at.value();
+      props["distinct_id"] = distinct;
+      props["$insert_id"] =
+          events[i].message_id.empty() ? Str(e, {"messageId"}) : events[i].message_id;
+      SetIfNotEmpty(props, "$device_id", anon);
+      SetIfNotEmpty(props, "$user_id", user);
+      SetIfNotEmpty(props, "ip", Str(e, {"context", "ip"}));
+      SetIfNotEmpty(props, "$current_url", Str(e, {"context", "page", "url"}));
+      SetIfNotEmpty(props, "$referrer", Str(e, {"context", "page", "referrer"}));
+      SetIfNotEmpty(props, "$os", Str(e, {"context", "os", "name"}));
+      props["mp_lib"] = "switchyard";
+      json::object ev;
+      ev["event"] = name;
+      ev["properties"] = std::move(props);
+      imports.push_back(std::move(ev));
+      import_idx.push_back(i);
+    }
+    if (!imports.empty()) {
+      out.requests.push_back(Request(endpoint_ + "/import?strict=1", json::serialize(imports),
+                                     std::move(import_idx), true));
+    }
+    if (!profiles.empty()) {
+      out.requests.push_back(Request(endpoint_ + "/engage#profile-set", json::serialize(profiles),
+                                     std::move(profile_idx), false));
+    }
+    return out;
+  }
+
+  std::vector<delivery::Outcome> Classify(const delivery::HttpRequest& request,
+                                          const delivery::HttpResponse& response) const override {
+    std::vector<delivery::Outcome> out(request.events.size(), delivery::ClassifyByStatus(response));
+    if (response.status != 400) return out;
+    boost::system::error_code ec;
+    json::value doc = json::parse(response.body, ec);
+    const json::value* failed =
+        !ec && doc.is_object() ? doc.as_object().if_contains("failed_records") : nullptr;
+    if (!failed || !failed->is_array()) return out;
+    // Strict mode's partial success: the named records failed validation, the rest imported.
+    out.assign(out.size(), delivery::Outcome::Delivered());
+    for (const auto& rec : failed->as_array()) {
+      if (!rec.is_object()) continue;
+      const json::value* index = rec.as_object().if_contains("index");
+      if (!index || !index->is_int64() || index->as_int64() < 0 ||
+          static_cast<size_t>(index->as_int64()) >= out.size())
+        continue;
+      std::string reason = "mixpanel rejected";
+      if (auto* f = rec.as_object().if_contains("field"); f && f->is_string())
+        reason += " " + std::string(f->as_string());
+      if (auto* m = rec.as_object().if_contains("message"); m && m->is_string())
+        reason += ": " + std::string(m->as_string());
+      out[static_cast<size_t>(index->as_int64())] = delivery::Outcome::Rejected(reason);
+    }
+    return out;
+  }
+
+ private:
+  delivery::HttpRequest Request(std::string url, std::string body, std::vector<size_t> idx,
+                                bool auth) const {
+    delivery::HttpRequest r;
+    r.url = std::move(url);
+    r.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
+    if (auth) r.headers.emplace_back("Authorization", auth_);
+    r.body = std::move(body);
+    r.events = std::move(idx);
+    return r;
+  }
+
+  std::string endpoint_;
+  std::string auth_;
+  std::string project_token_;
+};
+
+}  // namespace
+
+delivery::DestinationType MixpanelType() {
+  delivery::DestinationType t;
+  t.type = "mixpanel";
+  t.display_name = "Mixpanel";
+  t.description = "Imports events into Mixpanel (/import, strict) and sets profiles (/engage).";
+  t.settings = {
+      {"api_secret", delivery::SettingType::kSecret, true, "", "project API secret (Basic auth)"},
+      {"project_token", delivery::SettingType::kString, false, "",
+       "project token, needed to map identify to profile $set"},
+      {"endpoint", delivery::SettingType::kUrl, false, "https://api.mixpanel.com",
+       "API base URL (EU: https://api-eu.mixpanel.com)"},
+  };
+  t.create = [](const delivery::Settings& s) -> Result<std::unique_ptr<delivery::Destination>> {
+    if (s.String("api_secret").empty()) return InvalidArgument("api_secret: must not be empty");
+    return std::unique_ptr<delivery::Destination>(
+        new Mixpanel(s.String("endpoint"), s.String("api_secret"), s.String("project_token")));
+  };
+  return t;
+}
+
+}  // namespace sy::destinations
