@@ -5,6 +5,7 @@ isolated from a failing destination, and delivered at least once across kill -9.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -378,3 +379,43 @@ def test_slack_destination_posts_a_rendered_message(make_delivery_server, sinks)
     assert len(reqs) == 2 and reqs[1].at - reqs[0].at >= 0.9
     assert reqs[1].path == "/services/T/B/X"
     assert reqs[1].json() == {"text": "Signed Up by u0 (plan pro)"}
+
+
+def test_mixpanel_import_contract_and_partial_failure(make_delivery_server, sinks):
+    def mixpanel(n, req):
+        # The /import contract: strict mode, Basic auth with the secret, a JSON array ≤ 2,000.
+        if req.path != "/import?strict=1" or req.headers.get("authorization") != \
+                "Basic " + base64.b64encode(b"sekrit:").decode():
+            return 401, b'{"error":"bad request line or auth"}', {}
+        events = req.json()
+        assert isinstance(events, list) and len(events) <= 2000
+        failed = [{"index": i, "$insert_id": e["properties"]["$insert_id"], "field": "event",
+                   "message": "bad name"}
+                  for i, e in enumerate(events) if e["event"] == "Bad"]
+        if failed:
+            return 400, json.dumps({"code": 400, "failed_records": failed,
+                                    "num_records_imported": len(events) - len(failed),
+                                    "status": "Bad Request"}).encode(), {}
+        return 200, json.dumps({"code": 200, "num_records_imported": len(events),
+                                "status": "OK"}).encode(), {}
+
+    sink = sinks(answer=mixpanel)
+    server = make_delivery_server([{
+        "name": "mp", "type": "mixpanel", "allow_private_network": True,
+        "batch": {"max_events": 100, "max_wait": "50ms"},
+        "settings": {"api_secret": "sekrit", "endpoint": f"http://127.0.0.1:{sink.port}"}}])
+    good = post_tracks(server, 4)
+    bad = new_id()
+    assert server.post("/v1/track", {"userId": "u9", "event": "Bad", "messageId": bad}).status == 200
+    wait_for(lambda: server.metric("switchyard_delivery_delivered_total", "mp") == 4 and
+             server.metric("switchyard_delivery_dead_lettered_total", "mp") == 1,
+             what="4 imported, 1 rejected")
+    imported = {e["properties"]["$insert_id"] for r in sink.requests() for e in r.json()}
+    assert set(good) | {bad} == imported
+    for r in sink.requests():
+        for e in r.json():
+            assert e["properties"]["mp_lib"] == "switchyard" and "time" in e["properties"]
+    [letter] = server.dlq_list("mp")
+    assert letter["event"]["messageId"] == bad
+    assert letter["reason"] == "mixpanel rejected event: bad name"
+    assert server.metric("switchyard_delivery_retried_total", "mp") == 0  # partial: retry nothing
