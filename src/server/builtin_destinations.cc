@@ -1,5 +1,6 @@
 #include "server/builtin_destinations.h"
 
+#include "destinations/amplitude/amplitude.h"
 #include "destinations/blackhole/blackhole.h"
 #include "destinations/flaky/flaky.h"
 #include "destinations/mixpanel/mixpanel.h"
@@ -13,6 +14,7 @@ const std::vector<delivery::DestinationType>& BuiltinDestinations() {
   // One line per destination, in alphabetical order.
   // clang-format off
   static const std::vector<delivery::DestinationType> kTypes = {
+      destinations::AmplitudeType(),
       destinations::BlackholeType(),
       destinations::FlakyType(),
       destinations::MixpanelType(),

@@ -1,0 +1,162 @@
+#include "destinations/amplitude/amplitude.h"
+
+#include <boost/json.hpp>
+#include <map>
+
+#include "base/time_format.h"
+
+namespace sy::destinations {
+namespace {
+namespace json = boost::json;
+
+std::string Str(const json::object& o, std::initializer_list<std::string_view> path) {
+  const json::object* cur = &o;
+  const json::value* v = nullptr;
+  for (auto key : path) {
+    if (!cur) return "";
+    v = cur->if_contains(key);
+    if (!v) return "";
+    cur = v->is_object() ? &v->as_object() : nullptr;
+  }
+  return v && v->is_string() ? std::string(v->as_string()) : "";
+}
+
+void SetIfNotEmpty(json::object& o, std::string_view key, const std::string& v) {
+  if (!v.empty()) o[key] = v;
+}
+
+class Amplitude final : public delivery::Destination {
+ public:
+  Amplitude(std::string endpoint, std::string api_key, int64_t min_id_length)
+      : api_key_(std::move(api_key)), min_id_length_(min_id_length) {
+    while (!endpoint.empty() && endpoint.back() == '/')
+      endpoint.pop_back();
+    url_ = endpoint + "/2/httpapi";
+  }
+
+  delivery::DestinationLimits limits() const override { return {2000, 900 * 1024}; }
+
+  delivery::EncodedBatch Encode(std::span<const delivery::StoredEvent> events) const override {
+    delivery::EncodedBatch out;
+    json::array mapped;
+    delivery::HttpRequest r;
+    for (size_t i = 0; i < events.size(); ++i) {
+      boost::system::error_code ec;
+      json::value doc = json::parse(events[i].payload, ec);
+      if (ec || !doc.is_object()) {
+        out.unmappable.emplace_back(i, "not a JSON object");
+        continue;
+      }
+      const json::object& e = doc.as_object();
+      std::string type = Str(e, {"type"});
+      json::object a;
+      if (type == "track") {
+        a["event_type"] = Str(e, {"event"});
+      } else if (type == "page" || type == "screen") {
+        std::string n = Str(e, {"name"});
+        a["event_type"] = n.empty() ? (type == "page" ? "Loaded a Page" : "Loaded a Screen")
+                                    : "Viewed " + n + (type == "page" ? " Page" : " Screen");
+      } else if (type == "identify") {
+        a["event_type"] = "$identify";
+        const json::value* traits = e.if_contains("traits");
+        json::object set;
+        set["$set"] = traits && traits->is_object() ? *traits : json::object();
+        a["user_properties"] = std::move(set);
+      } else {
+        out.unmappable.emplace_back(i, "amplitude has no mapping for type '" + type + "'");
+        continue;
+      }
+      SetIfNotEmpty(a, "user_id", Str(e, {"userId"}));
+      SetIfNotEmpty(a, "device_id", Str(e, {"anonymousId"}));
+      auto ts = ParseIso8601(Str(e, {"timestamp"}));
+      a["time"] = ts ? ts->value() : events[i].received_at.value();
+      a["insert_id"] = events[i].message_id;
+      if (type != "identify") {
+        const json::value* p = e.if_contains("properties");
+        if (p && p->is_object()) a["event_properties"] = *p;
+      }
+      SetIfNotEmpty(a, "ip", Str(e, {"context", "ip"}));
+      SetIfNotEmpty(a, "os_name", Str(e, {"context", "os", "name"}));
+      SetIfNotEmpty(a, "device_model", Str(e, {"context", "device", "model"}));
+      SetIfNotEmpty(a, "language", Str(e, {"context", "locale"}));
+      SetIfNotEmpty(a, "app_version", Str(e, {"context", "app", "version"}));
+      a["library"] = "switchyard";
+      mapped.push_back(std::move(a));
+      r.events.push_back(i);
+    }
+    if (r.events.empty()) return out;
+    json::object body;
+    body["api_key"] = api_key_;
+    body["events"] = std::move(mapped);
+    if (min_id_length_ > 0) body["options"] = json::object{{"min_id_length", min_id_length_}};
+    r.url = url_;
+    r.headers = {{"Content-Type", "application/json"}, {"Accept", "*/*"}};
+    r.body = json::serialize(body);
+    out.requests.push_back(std::move(r));
+    return out;
+  }
+
+  std::vector<delivery::Outcome> Classify(const delivery::HttpRequest& request,
+                                          const delivery::HttpResponse& response) const override {
+    std::vector<delivery::Outcome> out(request.events.size(), delivery::ClassifyByStatus(response));
+    if (response.status != 400) return out;
+    boost::system::error_code ec;
+    json::value doc = json::parse(response.body, ec);
+    if (ec || !doc.is_object()) return out;
+    std::map<size_t, std::string> bad;  // index in the request → reason
+    for (const char* kind : {"events_with_invalid_fields", "events_with_missing_fields"}) {
+      const json::value* fields = doc.as_object().if_contains(kind);
+      if (!fields || !fields->is_object()) continue;
+      for (const auto& [field, indexes] : fields->as_object()) {
+        if (!indexes.is_array()) continue;
+        for (const auto& idx : indexes.as_array()) {
+          if (!idx.is_int64() || idx.as_int64() < 0 ||
+              static_cast<size_t>(idx.as_int64()) >= out.size())
+            continue;
+          bad.emplace(static_cast<size_t>(idx.as_int64()),
+                      std::string("amplitude: ") +
+                          (std::string_view(kind) == "events_with_invalid_fields" ? "invalid "
+                                                                                  : "missing ") +
+                          std::string(field));
+        }
+      }
+    }
+    if (bad.empty()) return out;
+    for (size_t i = 0; i < out.size(); ++i) {
+      auto it = bad.find(i);
+      out[i] = it != bad.end() ? delivery::Outcome::Rejected(it->second)
+                               : delivery::Outcome::Retry("amplitude: batch refused for others");
+    }
+    return out;
+  }
+
+ private:
+  std::string url_;
+  std::string api_key_;
+  int64_t min_id_length_;
+};
+
+}  // namespace
+
+delivery::DestinationType AmplitudeType() {
+  delivery::DestinationType t;
+  t.type = "amplitude";
+  t.display_name = "Amplitude";
+  t.description = "Sends events to Amplitude's HTTP V2 API.";
+  t.settings = {
+      {"api_key", delivery::SettingType::kSecret, true, "", "project API key"},
+      {"endpoint", delivery::SettingType::kUrl, false, "https://api2.amplitude.com",
+       "API base URL (EU: https://api.eu.amplitude.com)"},
+      {"min_id_length", delivery::SettingType::kInt, false, "0",
+       "minimum user_id/device_id length (Amplitude's default is 5); 0 = Amplitude's default"},
+  };
+  t.create = [](const delivery::Settings& s) -> Result<std::unique_ptr<delivery::Destination>> {
+    if (s.String("api_key").empty()) return InvalidArgument("api_key: must not be empty");
+    if (s.Int("min_id_length") < 0) return InvalidArgument("min_id_length: must be ≥ 0");
+    return std::unique_ptr<delivery::Destination>(
+        new Amplitude(s.String("endpoint"), s.String("api_key"), s.Int("min_id_length")));
+  };
+  return t;
+}
+
+}  // namespace sy::destinations
