@@ -419,3 +419,39 @@ def test_mixpanel_import_contract_and_partial_failure(make_delivery_server, sink
     assert letter["event"]["messageId"] == bad
     assert letter["reason"] == "mixpanel rejected event: bad name"
     assert server.metric("switchyard_delivery_retried_total", "mp") == 0  # partial: retry nothing
+
+
+def test_amplitude_contract_rejects_invalid_events_and_resends_the_rest(make_delivery_server,
+                                                                       sinks):
+    def amplitude(n, req):
+        body = req.json()
+        if req.path != "/2/httpapi" or body.get("api_key") != "KEY":
+            return 401, b'{"code":401,"error":"Invalid API key"}', {}
+        events = body["events"]
+        assert 1 <= len(events) <= 2000 and all("insert_id" in e for e in events)
+        bad = [i for i, e in enumerate(events) if e["event_type"] == "Bad"]
+        if bad:
+            return 400, json.dumps({"code": 400, "error": "Invalid field values",
+                                    "events_with_invalid_fields": {"event_type": bad}}).encode(), {}
+        return 200, json.dumps({"code": 200, "events_ingested": len(events)}).encode(), {}
+
+    sink = sinks(answer=amplitude)
+    server = make_delivery_server([{
+        "name": "amp", "type": "amplitude", "allow_private_network": True,
+        "batch": {"max_events": 100, "max_wait": "50ms"},
+        "settings": {"api_key": "KEY", "endpoint": f"http://127.0.0.1:{sink.port}"}}])
+    bad = new_id()
+    batch = [{"type": "track", "userId": "user-1", "event": "Good", "messageId": new_id()}
+             for _ in range(3)]
+    batch.insert(1, {"type": "track", "userId": "user-1", "event": "Bad", "messageId": bad})
+    assert server.post("/v1/batch", {"batch": batch}).status == 200
+    wait_for(lambda: server.metric("switchyard_delivery_delivered_total", "amp") == 3,
+             what="the valid events, resent without the invalid one")
+    assert server.metric("switchyard_delivery_dead_lettered_total", "amp") == 1
+    [letter] = server.dlq_list("amp")
+    assert letter["event"]["messageId"] == bad
+    assert letter["reason"] == "amplitude: invalid event_type"
+    accepted = [r.json()["events"] for r in sink.requests()
+                if all(e["event_type"] != "Bad" for e in r.json()["events"])]
+    ingested = [e["insert_id"] for events in accepted for e in events]
+    assert sorted(ingested) == sorted(e["messageId"] for e in batch if e["event"] == "Good")
