@@ -3,6 +3,7 @@
 #include "destinations/amplitude/amplitude.h"
 #include "destinations/blackhole/blackhole.h"
 #include "destinations/flaky/flaky.h"
+#include "destinations/google_analytics_4/google_analytics_4.h"
 #include "destinations/mixpanel/mixpanel.h"
 #include "destinations/segment/segment.h"
 #include "destinations/slack/slack.h"
@@ -17,6 +18,7 @@ const std::vector<delivery::DestinationType>& BuiltinDestinations() {
       destinations::AmplitudeType(),
       destinations::BlackholeType(),
       destinations::FlakyType(),
+      destinations::GoogleAnalytics4Type(),
       destinations::MixpanelType(),
       destinations::SegmentType(),
       destinations::SlackType(),
