@@ -455,3 +455,26 @@ def test_amplitude_contract_rejects_invalid_events_and_resends_the_rest(make_del
                 if all(e["event_type"] != "Bad" for e in r.json()["events"])]
     ingested = [e["insert_id"] for events in accepted for e in events]
     assert sorted(ingested) == sorted(e["messageId"] for e in batch if e["event"] == "Good")
+
+
+def test_google_analytics_4_measurement_protocol(make_delivery_server, sinks):
+    sink = sinks(answer=always(204, b""))
+    server = make_delivery_server([{
+        "name": "ga4", "type": "google-analytics-4", "allow_private_network": True,
+        "batch": {"max_events": 100, "max_wait": "50ms"},
+        "settings": {"measurement_id": "G-E2E", "api_secret": "sec",
+                     "endpoint": f"http://127.0.0.1:{sink.port}"}}])
+    batch = [{"type": "track", "anonymousId": "client-1", "event": "Product Added",
+              "messageId": new_id(), "properties": {"product_id": "p1", "price": 3.5}},
+             {"type": "page", "anonymousId": "client-1", "messageId": new_id(),
+              "properties": {"url": "https://x.example/", "title": "Home"}}]
+    assert server.post("/v1/batch", {"batch": batch}).status == 200
+    wait_for(lambda: server.metric("switchyard_delivery_delivered_total", "ga4") == 2,
+             what="2 GA4 events")
+    [req] = sink.requests()
+    assert req.path == "/mp/collect?measurement_id=G-E2E&api_secret=sec"
+    body = req.json()
+    assert body["client_id"] == "client-1" and len(body["events"]) <= 25
+    assert [e["name"] for e in body["events"]] == ["add_to_cart", "page_view"]
+    assert body["events"][0]["params"]["items"] == [{"item_id": "p1", "price": 3.5}]
+    assert body["events"][1]["params"]["page_location"] == "https://x.example/"
