@@ -153,15 +153,26 @@ std::string DeadLetterStore::FilePath(std::string_view destination) const {
 }
 
 Status DeadLetterStore::Append(const DeadLetter& letter) {
+  return AppendAll({letter});
+}
+
+Status DeadLetterStore::AppendAll(const std::vector<DeadLetter>& letters) {
+  if (letters.empty()) return Status::Ok();
+  const std::string& destination = letters.front().destination;
+  std::string bytes;
+  for (const auto& d : letters) {
+    if (d.destination != destination) return InvalidArgument("AppendAll: mixed destinations");
+    bytes += Frame(d);
+  }
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   if (ec) return IoError("cannot create " + dir_ + ": " + ec.message());
-  SY_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(dir_ + "/" + letter.destination + ".lock"));
-  std::string path = FilePath(letter.destination);
+  SY_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(dir_ + "/" + destination + ".lock"));
+  std::string path = FilePath(destination);
   bool existed = std::filesystem::exists(path);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return IoError("cannot open " + path + ": " + std::strerror(errno));
-  Status s = WriteAllAndSync(fd, Frame(letter), path);
+  Status s = WriteAllAndSync(fd, bytes, path);
   ::close(fd);
   if (s.ok() && !existed) SyncDir(dir_);
   return s;

@@ -43,6 +43,9 @@ class DeadLetterStore {
   explicit DeadLetterStore(std::string dir) : dir_(std::move(dir)) {}
 
   Status Append(const DeadLetter& letter);
+  // Appends several letters of one destination with one write and one fdatasync (all or, on
+  // error, an unknown prefix — readers skip a torn tail, and the caller retries them all).
+  Status AppendAll(const std::vector<DeadLetter>& letters);
 
   // Every intact record of `destination`, oldest first. A torn or corrupt tail (crash during an
   // append) is skipped and counted in `skipped_bytes` (may be null).

@@ -463,6 +463,41 @@ TEST_F(StreamTest, RejectedGoesToDeadLettersAtOnceWithReason) {
   EXPECT_EQ((*letters)[0].message_id, "m1");
 }
 
+TEST_F(StreamTest, AFailedDeadLetterAppendKeepsTheCursorAndIsRetried) {
+  // The store's directory path is taken by a regular file: appends fail until it is removed.
+  std::string blocked = dir_.path() + "/blocked";
+  { std::ofstream(blocked) << "x"; }
+  store_ = std::make_unique<DeadLetterStore>(blocked);
+  shared_->script[0] = {Outcome::Rejected("http 400")};
+  Append(2);
+  auto s = StartStream(StreamConfig());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (s->delivered() < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  EXPECT_EQ(s->dead_lettered(), 0u);
+  EXPECT_EQ(s->committed(), Offset(0));  // not final until the dead letter is durable
+  std::filesystem::remove(blocked);
+  AdvanceUntil([&] { return s->committed() == Offset(2); });
+  EXPECT_EQ(s->dead_lettered(), 1u);
+  EXPECT_EQ(store_->List("hooks")->size(), 1u);
+  std::lock_guard lock(shared_->mu);
+  EXPECT_EQ(std::count(shared_->attempts.begin(), shared_->attempts.end(), 0u), 1);  // not resent
+}
+
+TEST_F(StreamTest, ManyRejectionsAreDeadLetteredTogether) {
+  for (uint64_t o = 0; o < 50; ++o)
+    shared_->script[o] = {Outcome::Rejected("http 422")};
+  Append(50);
+  auto s = StartStream(StreamConfig(), 50);
+  AdvanceUntil([&] { return s->committed() == Offset(50); });
+  EXPECT_EQ(s->dead_lettered(), 50u);
+  auto letters = store_->List("hooks");
+  ASSERT_EQ(letters->size(), 50u);
+  for (uint64_t o = 0; o < 50; ++o)
+    EXPECT_EQ((*letters)[o].offset, Offset(o));
+}
+
 TEST_F(StreamTest, PerUserOrderingHoldsBackOnlyThatUser) {
   shared_->script[0] = {Outcome::Retry("503")};
   Append(1, "alice");  // offset 0: fails once

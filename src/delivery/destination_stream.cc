@@ -149,6 +149,7 @@ std::vector<Offset> DestinationStream::PickBatch(int64_t now, int64_t* wake_at) 
     Pending& p = pending_.at(o);
     DeadLetter(p, p.last_reason);
   }
+  FlushDeadLetters();
   if (batch.empty()) return batch;
   bool full = batch.size() >= max_events || bytes >= max_bytes;
   bool waited_enough = now - oldest_seen >= options_.config.batch.max_wait_ms;
@@ -305,33 +306,49 @@ void DestinationStream::Apply(Offset offset, const Outcome& outcome, int status,
 }
 
 void DestinationStream::DeadLetter(Pending& p, const std::string& reason) {
-  delivery::DeadLetter d;
-  d.destination = name();
-  d.offset = p.event.offset;
-  d.source = p.event.source;
-  d.message_id = p.event.message_id;
-  d.received_at = p.event.received_at;
-  d.dead_lettered_at = options_.clock->Now();
-  d.reason = reason;
-  d.attempts = p.attempts;
-  d.last_status = p.last_status;
-  d.last_response = p.last_response;
-  d.event = p.event.payload;
-  if (Status s = options_.dead_letters->Append(d); !s.ok()) {
-    // Not final until durable: keep the event (and the cursor) and try the append again.
-    Log()->error("dead-letter append failed destination={} offset={} status={}", name(),
-                 p.event.offset.value(), s.ToString());
-    p.dead_letter_pending = true;
-    p.last_reason = reason;
-    p.next_attempt_ms = NowMs() + 1000;
+  p.dead_letter_pending = true;
+  p.last_reason = reason;
+  p.next_attempt_ms = INT64_MAX;  // not picked again while queued
+  dead_letter_queue_.push_back(p.event.offset);
+}
+
+void DestinationStream::FlushDeadLetters() {
+  if (dead_letter_queue_.empty()) return;
+  std::vector<delivery::DeadLetter> letters;
+  letters.reserve(dead_letter_queue_.size());
+  const TimestampMs now = options_.clock->Now();
+  for (Offset o : dead_letter_queue_) {
+    const Pending& p = pending_.at(o);
+    delivery::DeadLetter d;
+    d.destination = name();
+    d.offset = o;
+    d.source = p.event.source;
+    d.message_id = p.event.message_id;
+    d.received_at = p.event.received_at;
+    d.dead_lettered_at = now;
+    d.reason = p.last_reason;
+    d.attempts = p.attempts;
+    d.last_status = p.last_status;
+    d.last_response = p.last_response;
+    d.event = p.event.payload;
+    letters.push_back(std::move(d));
+  }
+  if (Status s = options_.dead_letters->AppendAll(letters); !s.ok()) {
+    // Not final until durable: keep the events (and the cursor) and try the append again.
+    Log()->error("dead-letter append failed destination={} events={} status={}", name(),
+                 letters.size(), s.ToString());
+    for (Offset o : dead_letter_queue_)
+      pending_.at(o).next_attempt_ms = NowMs() + 1000;
+    dead_letter_queue_.clear();
     return;
   }
-  dead_lettered_++;
-  if (m_dead_lettered_) m_dead_lettered_->Inc();
-  Log()->warn("event dead-lettered destination={} offset={} message_id={} reason=\"{}\"", name(),
-              p.event.offset.value(), p.event.message_id, reason);
-  Offset done = p.event.offset;
-  pending_.erase(done);  // `p` dies here
+  for (Offset o : dead_letter_queue_)
+    pending_.erase(o);
+  dead_lettered_ += letters.size();
+  if (m_dead_lettered_) m_dead_lettered_->Inc(letters.size());
+  Log()->warn("events dead-lettered destination={} count={} first_offset={} reason=\"{}\"", name(),
+              letters.size(), letters.front().offset.value(), letters.front().reason);
+  dead_letter_queue_.clear();
 }
 
 void DestinationStream::CommitProgress() {
@@ -372,6 +389,7 @@ void DestinationStream::Run() {
     std::vector<Offset> batch = PickBatch(now, &wake_at);
     if (!batch.empty()) {
       Send(batch);
+      FlushDeadLetters();
       CommitProgress();
       UpdateGauges();
       continue;
@@ -389,6 +407,7 @@ void DestinationStream::Run() {
       cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [this] { return stopping_; });
     }
   }
+  FlushDeadLetters();
   CommitProgress();
   UpdateGauges();
   Log()->info("destination stream stopped destination={} committed={} in_flight={}", name(),

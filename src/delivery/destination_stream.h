@@ -111,7 +111,10 @@ class DestinationStream {
   std::vector<Offset> PickBatch(int64_t now, int64_t* wake_at);
   void Send(const std::vector<Offset>& batch);
   void Apply(Offset offset, const Outcome& outcome, int status, const std::string& response);
+  // Queues `p` for the dead-letter store; FlushDeadLetters writes the queue with one fdatasync
+  // and only then makes those events final (erased, so the cursor may pass them).
   void DeadLetter(Pending& p, const std::string& reason);
+  void FlushDeadLetters();
   void CommitProgress();
   void UpdateGauges();
   int64_t NowMs() const { return options_.clock->Now().value(); }
@@ -120,7 +123,8 @@ class DestinationStream {
   EventRouter router_;
   Backoff backoff_;
   std::unique_ptr<log::LogCursor> cursor_;
-  std::map<Offset, Pending> pending_;  // stream thread only
+  std::map<Offset, Pending> pending_;      // stream thread only
+  std::vector<Offset> dead_letter_queue_;  // stream thread only
   Offset last_commit_;
 
   std::mutex mu_;
