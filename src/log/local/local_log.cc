@@ -178,8 +178,13 @@ class LocalLogImpl final : public LocalEventLog {
   void WriteGroup(std::vector<PendingAppend>& group);
   Status RollSegment();
   Status SyncAndPublish();
-  void Publish();
-  void AckWritten();
+  Status SyncAndPublish(std::vector<UnpublishedFrame>& frames, std::vector<PendingAppend>& appends,
+                        Offset end);
+  void Publish(std::vector<UnpublishedFrame>& frames, Offset end);
+  void AckWritten(std::vector<PendingAppend>& appends);
+  void HandToSyncer();
+  void DrainSyncer();
+  void SyncerLoop();
   void FailAll(std::vector<PendingAppend>& appends, const Status& status);
   void HandToCompleter(std::vector<PendingAppend>& appends, Status status);
   void CompleterLoop();
@@ -223,6 +228,21 @@ class LocalLogImpl final : public LocalEventLog {
   std::shared_ptr<Segment> active_;
   uint64_t written_bytes_ = 0;  // bytes written to the active segment (durable or not)
   uint64_t next_offset_ = 0;    // offset for the next written record
+  // fsync: always — the sync thread: the writer hands it each written round and goes on to
+  // encode and write the next one while this round's fdatasync runs (an fdatasync covers what
+  // was written before it started), so CPU work and disk work overlap.
+  struct SyncBatch {
+    std::vector<UnpublishedFrame> frames;
+    std::vector<PendingAppend> appends;
+    Offset end;  // one past the last record of the batch
+  };
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  std::vector<SyncBatch> sync_queue_;  // guarded by sync_mu_
+  bool sync_busy_ = false;             // guarded by sync_mu_: a batch is being synced
+  bool sync_stop_ = false;             // guarded by sync_mu_
+  std::thread syncer_;
+
   std::vector<UnpublishedFrame> unpublished_;
   std::vector<PendingAppend> unacked_;  // written, awaiting sync (kInterval) / publish
   SteadyClock::time_point last_sync_;
@@ -282,6 +302,7 @@ Status LocalLogImpl::Open() {
   if (!retention.ok()) logger_->warn("retention at open failed: {}", retention.ToString());
   last_sync_ = SteadyClock::now();
   completer_ = std::thread([this] { CompleterLoop(); });
+  if (opt_.fsync == FsyncPolicy::kAlways) syncer_ = std::thread([this] { SyncerLoop(); });
   writer_ = std::thread([this] { WriterLoop(); });
   return Status::Ok();
 }
@@ -574,9 +595,12 @@ void LocalLogImpl::WriterLoop() {
 
     if (!group.empty()) WriteGroup(group);
     auto now = SteadyClock::now();
-    if (!unacked_.empty() &&
-        (stopping || opt_.fsync != FsyncPolicy::kInterval ||
-         now >= last_sync_ + std::chrono::milliseconds(opt_.fsync_interval_ms))) {
+    if (opt_.fsync == FsyncPolicy::kAlways) {
+      HandToSyncer();
+      if (stopping) DrainSyncer();
+    } else if (!unacked_.empty() &&
+               (stopping || opt_.fsync != FsyncPolicy::kInterval ||
+                now >= last_sync_ + std::chrono::milliseconds(opt_.fsync_interval_ms))) {
       SyncAndPublish().IgnoreError();  // failures are reported to the appends
     }
     if (now >= next_retention && !stopping) {
@@ -702,44 +726,114 @@ void LocalLogImpl::WriteGroup(std::vector<PendingAppend>& group) {
 // failed fsync the kernel may have dropped the dirty pages, so no later fsync can vouch for them
 // (PostgreSQL's "fsyncgate").
 Status LocalLogImpl::SyncAndPublish() {
-  if (unacked_.empty() && unpublished_.empty()) return Status::Ok();
+  DrainSyncer();  // kAlways: everything handed to the sync thread is durable or failed first
+  {
+    // A failed fsync on the sync thread leaves the active segment's tail unknown: report it, so
+    // a roll never closes a segment that is not wholly durable.
+    std::lock_guard lock(mu_);
+    if (!failed_.ok()) return failed_;
+  }
+  return SyncAndPublish(unpublished_, unacked_, Offset(next_offset_));
+}
+
+Status LocalLogImpl::SyncAndPublish(std::vector<UnpublishedFrame>& frames,
+                                    std::vector<PendingAppend>& appends, Offset end) {
+  if (appends.empty() && frames.empty()) return Status::Ok();
+  Status failed;
+  {
+    std::lock_guard lock(mu_);
+    failed = failed_;
+  }
+  if (!failed.ok()) {
+    // Written after an fsync failure: nothing can vouch for these bytes.
+    frames.clear();
+    FailAll(appends, Unavailable("event log refuses appends until reopened: " + failed.message()));
+    return failed;
+  }
   if (opt_.fsync != FsyncPolicy::kNever) {
     Status st = active_file_->Sync();
     last_sync_ = SteadyClock::now();
     if (metrics_.fsyncs != nullptr) metrics_.fsyncs->Inc();
     if (!st.ok()) {
       EnterFailedState(st);
-      unpublished_.clear();
-      FailAll(unacked_, st.code() == StatusCode::kResourceExhausted ? st : IoError(st.message()));
+      frames.clear();
+      FailAll(appends, st.code() == StatusCode::kResourceExhausted ? st : IoError(st.message()));
       return st;
     }
   }
-  Publish();
-  AckWritten();
+  Publish(frames, end);
+  AckWritten(appends);
   return Status::Ok();
 }
 
-void LocalLogImpl::Publish() {
+void LocalLogImpl::Publish(std::vector<UnpublishedFrame>& frames, Offset end) {
   uint64_t added = 0;
-  for (const auto& f : unpublished_) {
+  for (const auto& f : frames) {
     active_->AddDurableFrame(f.pos, f.header);
     added += f.header.frame_size();
   }
-  unpublished_.clear();
+  frames.clear();
   total_bytes_.fetch_add(added);
-  published_end_->store(next_offset_, std::memory_order_release);
+  published_end_->store(end.value(), std::memory_order_release);
   { std::lock_guard lock(data_mu_); }
   data_cv_.notify_all();
   if (metrics_.bytes != nullptr) metrics_.bytes->Set(static_cast<double>(total_bytes_.load()));
   if (metrics_.appended_bytes != nullptr) metrics_.appended_bytes->Inc(added);
 }
 
-void LocalLogImpl::AckWritten() {
+void LocalLogImpl::AckWritten(std::vector<PendingAppend>& appends) {
   if (metrics_.appended_events != nullptr) {
-    for (const auto& a : unacked_)
+    for (const auto& a : appends)
       metrics_.appended_events->Inc(a.records.size());
   }
-  HandToCompleter(unacked_, Status::Ok());
+  HandToCompleter(appends, Status::Ok());
+}
+
+// Writer thread: hands the rounds written since the last call to the sync thread.
+void LocalLogImpl::HandToSyncer() {
+  if (unacked_.empty() && unpublished_.empty()) return;
+  {
+    std::lock_guard lock(sync_mu_);
+    sync_queue_.push_back(
+        SyncBatch{std::move(unpublished_), std::move(unacked_), Offset(next_offset_)});
+  }
+  unpublished_.clear();
+  unacked_.clear();
+  sync_cv_.notify_all();
+}
+
+// Writer thread: waits until the sync thread has made durable (or failed) all it was handed.
+// The writer calls it before touching what the sync thread uses (rolling the active segment).
+void LocalLogImpl::DrainSyncer() {
+  if (!syncer_.joinable()) return;
+  HandToSyncer();
+  std::unique_lock lock(sync_mu_);
+  sync_cv_.wait(lock, [&] { return sync_queue_.empty() && !sync_busy_; });
+}
+
+// Sync thread: one fdatasync per pass covers every batch handed over before it started.
+void LocalLogImpl::SyncerLoop() {
+  std::unique_lock lock(sync_mu_);
+  for (;;) {
+    sync_cv_.wait(lock, [&] { return !sync_queue_.empty() || sync_stop_; });
+    if (sync_queue_.empty()) break;  // stopping, and nothing left
+    std::vector<SyncBatch> batches;
+    batches.swap(sync_queue_);
+    sync_busy_ = true;
+    lock.unlock();
+    SyncBatch all;
+    all.end = batches.back().end;
+    for (auto& b : batches) {
+      for (auto& f : b.frames)
+        all.frames.push_back(f);
+      for (auto& a : b.appends)
+        all.appends.push_back(std::move(a));
+    }
+    SyncAndPublish(all.frames, all.appends, all.end).IgnoreError();  // reported to the appends
+    lock.lock();
+    sync_busy_ = false;
+    sync_cv_.notify_all();
+  }
 }
 
 // Writer thread. The old segment is made durable first, so only the last segment can ever hold
@@ -785,7 +879,13 @@ Status LocalLogImpl::Close() {
     closing_ = true;
   }
   writer_cv_.notify_all();
-  if (writer_.joinable()) writer_.join();
+  if (writer_.joinable()) writer_.join();  // its last round drained the sync thread
+  {
+    std::lock_guard lock(sync_mu_);
+    sync_stop_ = true;
+  }
+  sync_cv_.notify_all();
+  if (syncer_.joinable()) syncer_.join();
   // Queued appends were written by the writer's last rounds; anything left (none expected) fails.
   std::vector<PendingAppend> left;
   {

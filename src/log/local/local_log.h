@@ -5,6 +5,7 @@
 // Threads: one writer thread per log owns the active segment. Append() only queues; the writer
 // writes every queued append of a round as one frame with one write and completes them with one
 // fdatasync (group commit), then hands them to the completion thread, which runs the callbacks.
+// With fsync: always the fdatasync runs on a sync thread while the writer writes the next round.
 // Readers (cursors) use pread on their own file handles and see only bytes the writer has published
 // as durable; they never take a lock the writer holds across I/O. Retention runs on the writer
 // thread (periodically and after each roll) or from EnforceRetention().
