@@ -18,6 +18,7 @@
 #include "delivery/dead_letter_store.h"
 #include "delivery/destination.h"
 #include "delivery/destination_stream.h"
+#include "delivery/event_fields.h"
 #include "delivery/http_client.h"
 #include "delivery/redrive.h"
 #include "delivery/routing.h"
@@ -769,6 +770,28 @@ TEST(HttpClient, ConnectionRefusedIsATransportErrorToRetry) {
   EXPECT_EQ(res.status, 0);
   EXPECT_FALSE(res.error.empty());
   EXPECT_EQ(ClassifyByStatus(res).kind, Outcome::Kind::kRetry);
+}
+
+}  // namespace
+}  // namespace sy::delivery
+
+namespace sy::delivery {
+namespace {
+
+TEST(EventFields, ReadsPathsAndSkipsEmptyValues) {
+  auto o = boost::json::parse(R"({"context":{"page":{"url":"https://x/"},"ip":7},"event":"E"})")
+               .as_object();
+  EXPECT_EQ(FieldString(o, {"context", "page", "url"}), "https://x/");
+  EXPECT_EQ(FieldString(o, {"event"}), "E");
+  EXPECT_EQ(FieldString(o, {"context", "ip"}), "");        // not a string
+  EXPECT_EQ(FieldAt(o, {"context", "ip", "x"}), nullptr);  // not an object on the way
+  EXPECT_EQ(FieldAt(o, {"missing"}), nullptr);
+  ASSERT_NE(FieldAt(o, {"context", "ip"}), nullptr);
+  boost::json::object out;
+  SetIfNotEmpty(out, "a", "");
+  SetIfNotEmpty(out, "b", "v");
+  EXPECT_FALSE(out.contains("a"));
+  EXPECT_EQ(out.at("b").as_string(), "v");
 }
 
 }  // namespace

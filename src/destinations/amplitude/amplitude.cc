@@ -4,26 +4,11 @@
 #include <map>
 
 #include "base/time_format.h"
+#include "delivery/event_fields.h"
 
 namespace sy::destinations {
 namespace {
 namespace json = boost::json;
-
-std::string Str(const json::object& o, std::initializer_list<std::string_view> path) {
-  const json::object* cur = &o;
-  const json::value* v = nullptr;
-  for (auto key : path) {
-    if (!cur) return "";
-    v = cur->if_contains(key);
-    if (!v) return "";
-    cur = v->is_object() ? &v->as_object() : nullptr;
-  }
-  return v && v->is_string() ? std::string(v->as_string()) : "";
-}
-
-void SetIfNotEmpty(json::object& o, std::string_view key, const std::string& v) {
-  if (!v.empty()) o[key] = v;
-}
 
 class Amplitude final : public delivery::Destination {
  public:
@@ -48,12 +33,12 @@ class Amplitude final : public delivery::Destination {
         continue;
       }
       const json::object& e = doc.as_object();
-      std::string type = Str(e, {"type"});
+      std::string type = delivery::FieldString(e, {"type"});
       json::object a;
       if (type == "track") {
-        a["event_type"] = Str(e, {"event"});
+        a["event_type"] = delivery::FieldString(e, {"event"});
       } else if (type == "page" || type == "screen") {
-        std::string n = Str(e, {"name"});
+        std::string n = delivery::FieldString(e, {"name"});
         a["event_type"] = n.empty() ? (type == "page" ? "Loaded a Page" : "Loaded a Screen")
                                     : "Viewed " + n + (type == "page" ? " Page" : " Screen");
       } else if (type == "identify") {
@@ -66,20 +51,22 @@ class Amplitude final : public delivery::Destination {
         out.unmappable.emplace_back(i, "amplitude has no mapping for type '" + type + "'");
         continue;
       }
-      SetIfNotEmpty(a, "user_id", Str(e, {"userId"}));
-      SetIfNotEmpty(a, "device_id", Str(e, {"anonymousId"}));
-      auto ts = ParseIso8601(Str(e, {"timestamp"}));
+      delivery::SetIfNotEmpty(a, "user_id", delivery::FieldString(e, {"userId"}));
+      delivery::SetIfNotEmpty(a, "device_id", delivery::FieldString(e, {"anonymousId"}));
+      auto ts = ParseIso8601(delivery::FieldString(e, {"timestamp"}));
       a["time"] = ts ? ts->value() : events[i].received_at.value();
       a["insert_id"] = events[i].message_id;
       if (type != "identify") {
         const json::value* p = e.if_contains("properties");
         if (p && p->is_object()) a["event_properties"] = *p;
       }
-      SetIfNotEmpty(a, "ip", Str(e, {"context", "ip"}));
-      SetIfNotEmpty(a, "os_name", Str(e, {"context", "os", "name"}));
-      SetIfNotEmpty(a, "device_model", Str(e, {"context", "device", "model"}));
-      SetIfNotEmpty(a, "language", Str(e, {"context", "locale"}));
-      SetIfNotEmpty(a, "app_version", Str(e, {"context", "app", "version"}));
+      delivery::SetIfNotEmpty(a, "ip", delivery::FieldString(e, {"context", "ip"}));
+      delivery::SetIfNotEmpty(a, "os_name", delivery::FieldString(e, {"context", "os", "name"}));
+      delivery::SetIfNotEmpty(a, "device_model",
+                              delivery::FieldString(e, {"context", "device", "model"}));
+      delivery::SetIfNotEmpty(a, "language", delivery::FieldString(e, {"context", "locale"}));
+      delivery::SetIfNotEmpty(a, "app_version",
+                              delivery::FieldString(e, {"context", "app", "version"}));
       a["library"] = "switchyard";
       mapped.push_back(std::move(a));
       r.events.push_back(i);

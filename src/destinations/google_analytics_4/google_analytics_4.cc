@@ -5,6 +5,7 @@
 #include <map>
 
 #include "base/time_format.h"
+#include "delivery/event_fields.h"
 
 namespace sy::destinations {
 namespace {
@@ -13,23 +14,6 @@ namespace json = boost::json;
 constexpr size_t kMaxEventsPerRequest = 25;
 constexpr size_t kMaxParams = 25;
 constexpr int64_t kMaxTimestampAgeMs = 72LL * 3600 * 1000;
-
-const json::value* At(const json::object& o, std::initializer_list<std::string_view> path) {
-  const json::object* cur = &o;
-  const json::value* v = nullptr;
-  for (auto key : path) {
-    if (!cur) return nullptr;
-    v = cur->if_contains(key);
-    if (!v) return nullptr;
-    cur = v->is_object() ? &v->as_object() : nullptr;
-  }
-  return v;
-}
-
-std::string Str(const json::object& o, std::initializer_list<std::string_view> path) {
-  const json::value* v = At(o, path);
-  return v && v->is_string() ? std::string(v->as_string()) : "";
-}
 
 std::string PercentEncode(std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -104,9 +88,9 @@ class GoogleAnalytics4 final : public delivery::Destination {
         continue;
       }
       const json::object& e = doc.as_object();
-      std::string type = Str(e, {"type"});
-      std::string user = Str(e, {"userId"});
-      std::string client = Str(e, {"anonymousId"});
+      std::string type = delivery::FieldString(e, {"type"});
+      std::string user = delivery::FieldString(e, {"userId"});
+      std::string client = delivery::FieldString(e, {"anonymousId"});
       if (client.empty()) client = user;
       json::object ev;
       json::object params;
@@ -115,17 +99,17 @@ class GoogleAnalytics4 final : public delivery::Destination {
       const json::object& props = pv && pv->is_object() ? pv->as_object() : empty;
       if (type == "page") {
         ev["name"] = "page_view";
-        std::string url = Str(props, {"url"});
-        if (url.empty()) url = Str(e, {"context", "page", "url"});
-        std::string title = Str(props, {"title"});
-        if (title.empty()) title = Str(e, {"context", "page", "title"});
-        std::string referrer = Str(props, {"referrer"});
-        if (referrer.empty()) referrer = Str(e, {"context", "page", "referrer"});
+        std::string url = delivery::FieldString(props, {"url"});
+        if (url.empty()) url = delivery::FieldString(e, {"context", "page", "url"});
+        std::string title = delivery::FieldString(props, {"title"});
+        if (title.empty()) title = delivery::FieldString(e, {"context", "page", "title"});
+        std::string referrer = delivery::FieldString(props, {"referrer"});
+        if (referrer.empty()) referrer = delivery::FieldString(e, {"context", "page", "referrer"});
         if (!url.empty()) params["page_location"] = url;
         if (!title.empty()) params["page_title"] = title;
         if (!referrer.empty()) params["page_referrer"] = referrer;
       } else if (type == "track") {
-        std::string name = Str(e, {"event"});
+        std::string name = delivery::FieldString(e, {"event"});
         auto eco = EcommerceNames().find(name);
         if (eco != EcommerceNames().end()) {
           ev["name"] = eco->second;
@@ -134,7 +118,7 @@ class GoogleAnalytics4 final : public delivery::Destination {
             const json::value* v = props.if_contains(k);
             if (v && v->is_number() && !params.contains("value")) params["value"] = *v;
           }
-          std::string currency = Str(props, {"currency"});
+          std::string currency = delivery::FieldString(props, {"currency"});
           if (!currency.empty()) params["currency"] = currency;
           json::array items;
           if (const json::value* products = props.if_contains("products");
@@ -164,7 +148,7 @@ class GoogleAnalytics4 final : public delivery::Destination {
         if (!key.empty() && !params.contains(key)) params[key] = v;
       }
       ev["params"] = std::move(params);
-      auto ts = ParseIso8601(Str(e, {"timestamp"}));
+      auto ts = ParseIso8601(delivery::FieldString(e, {"timestamp"}));
       if (ts && events[i].received_at.value() - ts->value() <= kMaxTimestampAgeMs) {
         ev["timestamp_micros"] = ts->value() * 1000;
       }

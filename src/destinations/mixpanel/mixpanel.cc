@@ -4,31 +4,11 @@
 
 #include "base/time_format.h"
 #include "delivery/codec.h"
+#include "delivery/event_fields.h"
 
 namespace sy::destinations {
 namespace {
 namespace json = boost::json;
-
-const json::value* At(const json::object& o, std::initializer_list<std::string_view> path) {
-  const json::object* cur = &o;
-  const json::value* v = nullptr;
-  for (auto key : path) {
-    if (!cur) return nullptr;
-    v = cur->if_contains(key);
-    if (!v) return nullptr;
-    cur = v->is_object() ? &v->as_object() : nullptr;
-  }
-  return v;
-}
-
-std::string Str(const json::object& o, std::initializer_list<std::string_view> path) {
-  const json::value* v = At(o, path);
-  return v && v->is_string() ? std::string(v->as_string()) : "";
-}
-
-void SetIfNotEmpty(json::object& props, std::string_view key, const std::string& v) {
-  if (!v.empty()) props[key] = v;
-}
 
 class Mixpanel final : public delivery::Destination {
  public:
@@ -55,9 +35,9 @@ class Mixpanel final : public delivery::Destination {
         continue;
       }
       const json::object& e = doc.as_object();
-      std::string type = Str(e, {"type"});
-      std::string user = Str(e, {"userId"});
-      std::string anon = Str(e, {"anonymousId"});
+      std::string type = delivery::FieldString(e, {"type"});
+      std::string user = delivery::FieldString(e, {"userId"});
+      std::string anon = delivery::FieldString(e, {"anonymousId"});
       std::string distinct = user.empty() ? anon : user;
       if (type == "identify") {
         if (project_token_.empty()) {
@@ -67,9 +47,9 @@ class Mixpanel final : public delivery::Destination {
         json::object p;
         p["$token"] = project_token_;
         p["$distinct_id"] = distinct;
-        const json::value* traits = At(e, {"traits"});
+        const json::value* traits = delivery::FieldAt(e, {"traits"});
         p["$set"] = traits && traits->is_object() ? *traits : json::object();
-        std::string ip = Str(e, {"context", "ip"});
+        std::string ip = delivery::FieldString(e, {"context", "ip"});
         if (!ip.empty()) p["$ip"] = ip;
         profiles.push_back(std::move(p));
         profile_idx.push_back(i);
@@ -77,9 +57,9 @@ class Mixpanel final : public delivery::Destination {
       }
       std::string name;
       if (type == "track") {
-        name = Str(e, {"event"});
+        name = delivery::FieldString(e, {"event"});
       } else if (type == "page" || type == "screen") {
-        std::string n = Str(e, {"name"});
+        std::string n = delivery::FieldString(e, {"name"});
         name = n.empty() ? (type == "page" ? "Loaded a Page" : "Loaded a Screen")
                          : "Viewed " + n + (type == "page" ? " Page" : " Screen");
       } else {
@@ -87,18 +67,21 @@ class Mixpanel final : public delivery::Destination {
         continue;
       }
       json::object props;
-      if (const json::value* p = At(e, {"properties"}); p && p->is_object()) props = p->as_object();
-      auto ts = ParseIso8601(Str(e, {"timestamp"}));
+      if (const json::value* p = delivery::FieldAt(e, {"properties"}); p && p->is_object())
+        props = p->as_object();
+      auto ts = ParseIso8601(delivery::FieldString(e, {"timestamp"}));
       props["time"] = ts ? ts->value() : events[i].received_at.value();
       props["distinct_id"] = distinct;
-      props["$insert_id"] =
-          events[i].message_id.empty() ? Str(e, {"messageId"}) : events[i].message_id;
-      SetIfNotEmpty(props, "$device_id", anon);
-      SetIfNotEmpty(props, "$user_id", user);
-      SetIfNotEmpty(props, "ip", Str(e, {"context", "ip"}));
-      SetIfNotEmpty(props, "$current_url", Str(e, {"context", "page", "url"}));
-      SetIfNotEmpty(props, "$referrer", Str(e, {"context", "page", "referrer"}));
-      SetIfNotEmpty(props, "$os", Str(e, {"context", "os", "name"}));
+      props["$insert_id"] = events[i].message_id.empty() ? delivery::FieldString(e, {"messageId"})
+                                                         : events[i].message_id;
+      delivery::SetIfNotEmpty(props, "$device_id", anon);
+      delivery::SetIfNotEmpty(props, "$user_id", user);
+      delivery::SetIfNotEmpty(props, "ip", delivery::FieldString(e, {"context", "ip"}));
+      delivery::SetIfNotEmpty(props, "$current_url",
+                              delivery::FieldString(e, {"context", "page", "url"}));
+      delivery::SetIfNotEmpty(props, "$referrer",
+                              delivery::FieldString(e, {"context", "page", "referrer"}));
+      delivery::SetIfNotEmpty(props, "$os", delivery::FieldString(e, {"context", "os", "name"}));
       props["mp_lib"] = "switchyard";
       json::object ev;
       ev["event"] = name;
