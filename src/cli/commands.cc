@@ -7,8 +7,16 @@
 #include <cstdio>
 #include <cstring>
 
+#include <atomic>
+#include <optional>
+
+#include "archive/archive_reader.h"
+#include "archive/object_store.h"
+#include "archive/replay.h"
 #include "base/clock.h"
 #include "base/logging.h"
+#include "base/metrics.h"
+#include "base/time_format.h"
 #include "config/config.h"
 #include "delivery/dead_letter_store.h"
 #include "delivery/http_client.h"
@@ -203,6 +211,220 @@ int DlqRedrive(const std::string& config_path, const std::string& destination) {
   std::printf("{\"destination\":\"%s\",\"delivered\":%zu,\"kept\":%zu}\n", destination.c_str(),
               r->delivered, r->kept);
   return r->kept == 0 ? 0 : 1;
+}
+
+}  // namespace sy::cli
+
+namespace sy::cli {
+namespace {
+
+bool ParseTimeArg(const char* cmd, const char* flag, const std::string& text,
+                  std::optional<TimestampMs>* out) {
+  if (text.empty()) return true;
+  auto t = ParseIso8601(text);
+  if (!t) {
+    std::fprintf(stderr,
+                 "%s: %s: expected an ISO-8601 time such as 2026-11-26T14:00:00Z or a date\n", cmd,
+                 flag);
+    return false;
+  }
+  *out = *t;
+  return true;
+}
+
+std::string HumanBytes(double b) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
+  return buf;
+}
+
+Result<std::unique_ptr<archive::ObjectStore>> ArchiveStore(const char* cmd,
+                                                           const config::Config& cfg) {
+  if (!cfg.archive.enabled) {
+    std::fprintf(stderr, "%s: %s has no archive: section\n", cmd, cfg.file.c_str());
+    return FailedPrecondition("no archive");
+  }
+  auto store = archive::OpenObjectStore(cfg.archive);
+  if (!store.ok()) std::fprintf(stderr, "%s: %s\n", cmd, store.status().message().c_str());
+  return store;
+}
+
+std::atomic<bool> g_interrupt{false};
+void OnInterrupt(int) {
+  g_interrupt = true;
+}
+
+}  // namespace
+
+int ArchiveLs(const std::string& config_path, const std::string& source, const std::string& from,
+              const std::string& to) {
+  auto cfg = Load(config_path);
+  if (!cfg.ok()) return 2;
+  SetLogLevel("warn");
+  archive::ArchiveSelection sel;
+  sel.source = source;
+  if (!ParseTimeArg("archive ls", "--from", from, &sel.from) ||
+      !ParseTimeArg("archive ls", "--to", to, &sel.to))
+    return 2;
+  auto store = ArchiveStore("archive ls", *cfg);
+  if (!store.ok()) return 2;
+  auto files = archive::ListArchive(store->get(), cfg->archive.prefix, sel);
+  if (!files.ok()) {
+    std::fprintf(stderr, "archive ls: %s\n", files.status().ToString().c_str());
+    return 1;
+  }
+  uint64_t bytes = 0;
+  for (const auto& f : *files) {
+    std::string hour = FormatIso8601(f.key.hour);
+    std::printf("%s  %s  %llu  %llu  %llu  %s\n", hour.c_str(), f.key.source.c_str(),
+                static_cast<unsigned long long>(f.key.first.value()),
+                static_cast<unsigned long long>(f.key.last.value()),
+                static_cast<unsigned long long>(f.size), f.object_key.c_str());
+    bytes += f.size;
+  }
+  std::fflush(stdout);
+  std::fprintf(stderr, "%zu files, %s in %s\n", files->size(), HumanBytes(bytes).c_str(),
+               (*store)->Describe().c_str());
+  return 0;
+}
+
+int Replay(const ReplayArgs& a) {
+  auto cfg = Load(a.config_path);
+  if (!cfg.ok()) return 2;
+  SetLogLevel("warn");
+  const config::DestinationConfig* d = nullptr;
+  for (const auto& x : cfg->destinations)
+    if (x.name == a.destination) d = &x;
+  if (!d) {
+    std::fprintf(stderr, "replay: no destination named '%s' in %s (add it, enabled or not)\n",
+                 a.destination.c_str(), a.config_path.c_str());
+    return 2;
+  }
+  archive::ArchiveSelection sel;
+  sel.source = a.source;
+  if (!ParseTimeArg("replay", "--from", a.from, &sel.from) ||
+      !ParseTimeArg("replay", "--to", a.to, &sel.to))
+    return 2;
+  if (!a.source.empty()) {
+    bool known = false;
+    for (const auto& s : cfg->sources)
+      known = known || s.name == a.source;
+    if (!known) {
+      std::fprintf(stderr, "replay: no source named '%s' in %s\n", a.source.c_str(),
+                   a.config_path.c_str());
+      return 2;
+    }
+  }
+  if (a.rate < 0) {
+    std::fprintf(stderr, "replay: --rate must be positive\n");
+    return 2;
+  }
+  auto store = ArchiveStore("replay", *cfg);
+  if (!store.ok()) return 2;
+  if (a.dry_run) {
+    auto files = archive::ListArchive(store->get(), cfg->archive.prefix, sel);
+    if (!files.ok()) {
+      std::fprintf(stderr, "replay: %s\n", files.status().ToString().c_str());
+      return 1;
+    }
+    uint64_t bytes = 0;
+    for (const auto& f : *files) {
+      std::printf("would read %s (%s, offsets %llu-%llu, %llu bytes)\n", f.object_key.c_str(),
+                  f.key.source.c_str(), static_cast<unsigned long long>(f.key.first.value()),
+                  static_cast<unsigned long long>(f.key.last.value()),
+                  static_cast<unsigned long long>(f.size));
+      bytes += f.size;
+    }
+    std::printf(
+        "dry run: would replay %zu files (%s compressed) from %s, source %s, receivedAt in [%s, "
+        "%s), into destination '%s' (type %s%s); nothing was sent\n",
+        files->size(), HumanBytes(bytes).c_str(), (*store)->Describe().c_str(),
+        a.source.empty() ? "all" : a.source.c_str(), a.from.empty() ? "-inf" : a.from.c_str(),
+        a.to.empty() ? "+inf" : a.to.c_str(), d->name.c_str(), d->type.c_str(),
+        d->enabled ? "" : ", disabled in config");
+    return 0;
+  }
+  auto dest = server::CreateDestination(*d, cfg->file);
+  if (!dest.ok()) {
+    std::fprintf(stderr, "replay: %s\n", dest.status().ToString().c_str());
+    return 2;
+  }
+  auto http = delivery::CreateCurlHttpClient({});
+  if (!http.ok()) return 1;
+  delivery::DeadLetterStore dead_letters(DlqDir(*cfg));
+  MetricsRegistry metrics;
+
+  struct sigaction sa {};
+  sa.sa_handler = OnInterrupt;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  bool tty = ::isatty(STDERR_FILENO);
+  archive::ReplayOptions o;
+  o.data_dir = cfg->data_dir;
+  o.destination = *d;
+  o.display_name = server::FindDestinationType(d->type)->display_name;
+  o.instance = std::move(*dest);
+  o.store = store->get();
+  o.prefix = cfg->archive.prefix;
+  o.selection = sel;
+  o.rate = a.rate;
+  o.restart = a.restart;
+  o.http = http->get();
+  o.dead_letters = &dead_letters;
+  o.metrics = &metrics;
+  o.interrupt = &g_interrupt;
+  if (tty) {
+    o.on_progress = [](const archive::ReplayProgress& p) {
+      double frac = p.bytes_total ? static_cast<double>(p.bytes_done) / p.bytes_total : 1.0;
+      if (p.import_done && p.events_imported)
+        frac = static_cast<double>(p.events_done) / p.events_imported;
+      else if (p.events_imported)
+        frac = std::min(frac, frac * p.events_done / p.events_imported);
+      double rate = p.elapsed_s > 0 ? p.events_done / p.elapsed_s : 0;
+      double eta = frac > 0.001 ? p.elapsed_s * (1 - frac) / frac : 0;
+      int width = 30, fill = static_cast<int>(frac * width);
+      std::string bar(fill, '#');
+      bar += std::string(width - fill, '.');
+      std::fprintf(stderr, "\r[%s] %3.0f%%  %llu events  %s/%s  %.0f ev/s  ETA %d:%02d   ",
+                   bar.c_str(), frac * 100, static_cast<unsigned long long>(p.events_done),
+                   HumanBytes(p.bytes_done).c_str(), HumanBytes(p.bytes_total).c_str(), rate,
+                   static_cast<int>(eta) / 60, static_cast<int>(eta) % 60);
+    };
+  }
+  auto r = archive::RunReplay(std::move(o));
+  if (tty) std::fprintf(stderr, "\n");
+  if (!r.ok()) {
+    if (g_interrupt.load()) {
+      std::fprintf(stderr,
+                   "replay: interrupted; run the same command again to continue where it "
+                   "stopped\n");
+      return 130;
+    }
+    std::fprintf(stderr, "replay: %s\n", r.status().ToString().c_str());
+    return r.status().code() == StatusCode::kFailedPrecondition ? 2 : 1;
+  }
+  double rate = r->elapsed_s > 0 ? r->events_done / r->elapsed_s : 0;
+  std::printf(
+      "{\"destination\":\"%s\",\"files\":%llu,\"bytes\":%llu,\"events\":%llu,\"delivered\":%llu,"
+      "\"dead_lettered\":%llu,\"skipped\":%llu,\"resumed\":%s,\"seconds\":%.3f,"
+      "\"events_per_s\":%.0f}\n",
+      d->name.c_str(), static_cast<unsigned long long>(r->files_total),
+      static_cast<unsigned long long>(r->bytes_total),
+      static_cast<unsigned long long>(r->events_done),
+      static_cast<unsigned long long>(r->delivered),
+      static_cast<unsigned long long>(r->dead_lettered),
+      static_cast<unsigned long long>(r->skipped), r->resumed ? "true" : "false", r->elapsed_s,
+      rate);
+  std::fflush(stdout);
+  return 0;
 }
 
 }  // namespace sy::cli

@@ -2,6 +2,7 @@
 // 2 bad usage or invalid config.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace sy::cli {
@@ -15,5 +16,19 @@ int CheckConfig(const std::string& path);
 int Reload(const std::string& config_path);
 int DlqList(const std::string& config_path, const std::string& destination);
 int DlqRedrive(const std::string& config_path, const std::string& destination);
+
+// Archive (docs/archive.md). `archive ls` prints one line per archive file selected:
+// "<hour> <source> <first offset> <last offset> <bytes> <key>". Times are ISO-8601 (UTC) or a
+// bare date; "" = unbounded.
+int ArchiveLs(const std::string& config_path, const std::string& source, const std::string& from,
+              const std::string& to);
+struct ReplayArgs {
+  std::string config_path, destination, source, from, to;
+  int64_t rate = 0;
+  bool dry_run = false;
+  bool restart = false;
+};
+// Replays archived events into one destination (docs/archive.md, "Replay"); resumable.
+int Replay(const ReplayArgs& args);
 
 }  // namespace sy::cli

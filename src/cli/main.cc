@@ -1,4 +1,5 @@
-// switchyard: the single binary. Subcommands: serve, dump, reload, dlq, check-config, version.
+// switchyard: the single binary. Subcommands: serve, dump, reload, dlq, archive, replay,
+// check-config, version.
 #include <signal.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
@@ -54,6 +55,38 @@ int main(int argc, char** argv) {
   dlq_redrive->add_option("--config,-c", config_path, "YAML config file")->required();
   dlq_redrive->add_option("--destination", dlq_destination, "Destination name")->required();
 
+  std::string arc_source, arc_from, arc_to;
+  auto* archive = app.add_subcommand("archive", "The archive: gzip NDJSON files of every event.");
+  archive->require_subcommand(1);
+  auto* archive_ls = archive->add_subcommand(
+      "ls",
+      "List archive files: <hour> <source> <first offset> <last offset> <bytes> <key>, one a "
+      "line, per source in offset order.");
+  archive_ls->add_option("--config,-c", config_path, "YAML config file")->required();
+  archive_ls->add_option("--source", arc_source, "Only files of this source");
+  archive_ls->add_option("--from", arc_from,
+                         "Only files that may hold events received at or "
+                         "after this time (ISO-8601, UTC)");
+  archive_ls->add_option("--to", arc_to,
+                         "Only files that may hold events received before "
+                         "this time");
+
+  sy::cli::ReplayArgs replay_args;
+  auto* replay = app.add_subcommand(
+      "replay",
+      "Send archived events to one destination (new or disabled ones too) through the delivery "
+      "framework, in receivedAt order; resumable.");
+  replay->add_option("--config,-c", replay_args.config_path, "YAML config file")->required();
+  replay->add_option("--destination", replay_args.destination, "Destination name")->required();
+  replay->add_option("--source", replay_args.source, "Only events of this source");
+  replay->add_option("--from", replay_args.from,
+                     "Only events received at or after this time (ISO-8601, UTC)");
+  replay->add_option("--to", replay_args.to, "Only events received before this time");
+  replay->add_option("--rate", replay_args.rate, "At most this many events per second");
+  replay->add_flag("--dry-run", replay_args.dry_run, "Print what would be replayed; send nothing");
+  replay->add_flag("--restart", replay_args.restart,
+                   "Discard an interrupted replay into this destination with another selection");
+
   auto* version = app.add_subcommand("version", "Print the version.");
 
   CLI11_PARSE(app, argc, argv);
@@ -67,6 +100,8 @@ int main(int argc, char** argv) {
   if (*reload) return sy::cli::Reload(config_path);
   if (*dlq_list) return sy::cli::DlqList(config_path, dlq_destination);
   if (*dlq_redrive) return sy::cli::DlqRedrive(config_path, dlq_destination);
+  if (*archive_ls) return sy::cli::ArchiveLs(config_path, arc_source, arc_from, arc_to);
+  if (*replay) return sy::cli::Replay(replay_args);
   if (*serve) return sy::cli::Serve(config_path);
   return 2;
 }

@@ -321,12 +321,58 @@ void ReadDestinations(SchemaReader& r, const YAML::Node& n, Config* c) {
 }
 
 Result<Config> Parse(const YAML::Node& root, const std::string& file) {
+void ReadArchive(SchemaReader& r, const YAML::Node& n, ArchiveConfig* a) {
+  const std::string p = "archive";
+  if (!r.ExpectMap(
+          n, p,
+          {"store", "path", "roll_size", "roll_age", "prefix", "bucket", "region", "endpoint",
+           "path_style", "access_key_id", "secret_access_key", "multipart_size"}))
+    return;
+  a->enabled = true;
+  if (r.Required(n, p, "store")) {
+    auto s = n["store"];
+    std::string v = s.IsScalar() ? s.Scalar() : "";
+    if (v == "local")
+      a->store = ArchiveStore::kLocal;
+    else if (v == "s3")
+      a->store = ArchiveStore::kS3;
+    else
+      r.Error(s, "archive.store", "expected one of: local, s3");
+  }
+  r.String(n, p, "path", &a->path);
+  r.Size(n, p, "roll_size", 1024, &a->roll_bytes);
+  r.Duration(n, p, "roll_age", 100, &a->roll_age_ms);
+  r.String(n, p, "prefix", &a->prefix);
+  r.String(n, p, "bucket", &a->bucket);
+  r.String(n, p, "region", &a->region);
+  r.String(n, p, "endpoint", &a->endpoint);
+  r.Bool(n, p, "path_style", &a->path_style);
+  r.String(n, p, "access_key_id", &a->access_key_id);
+  r.String(n, p, "secret_access_key", &a->secret_access_key);
+  r.Size(n, p, "multipart_size", 5LL << 20, &a->multipart_size);
+  if (a->prefix.find("..") != std::string::npos || a->prefix.starts_with("/"))
+    r.Error(n["prefix"], "archive.prefix", "must be a relative key prefix without '..'");
+  if (a->store == ArchiveStore::kLocal) {
+    if (a->path.empty()) r.Error(n, "archive.path", "required with store: local");
+    for (const char* k : {"bucket", "endpoint", "access_key_id", "secret_access_key"})
+      if (n[k]) r.Error(n[k], SchemaReader::Join(p, k), "only used with store: s3");
+  } else {
+    if (a->bucket.empty()) r.Error(n, "archive.bucket", "required with store: s3");
+    if (n["path"]) r.Error(n["path"], "archive.path", "only used with store: local");
+    if (n["access_key_id"].IsDefined() != n["secret_access_key"].IsDefined())
+      r.Error(n, "archive.access_key_id", "give access_key_id and secret_access_key together");
+    if (!a->endpoint.empty() && !a->endpoint.starts_with("http://") &&
+        !a->endpoint.starts_with("https://"))
+      r.Error(n["endpoint"], "archive.endpoint", "expected http://host[:port] or https://…");
+  }
+}
+
   SchemaReader r(file);
   Config c;
   c.file = file;
   if (!r.ExpectMap(root, "",
                    {"version", "listen", "data_dir", "io_threads", "log_level", "sources", "log",
-                    "ingest", "web", "destinations"})) {
+                    "ingest", "web", "destinations", "archive"})) {
     return InvalidArgument(r.errors());
   }
   if (r.Required(root, "", "version")) {
@@ -409,6 +455,7 @@ Result<Config> Parse(const YAML::Node& root, const std::string& file) {
   if (auto n = root["web"]) ReadWeb(r, n, &c.web);
   if (auto n = root["destinations"]) ReadDestinations(r, n, &c);
   if (c.web.public_api_host.empty()) {
+  if (auto n = root["archive"]) ReadArchive(r, n, &c.archive);
     bool v6 = c.listen_host.find(':') != std::string::npos;
     c.web.public_api_host = (v6 ? "[" + c.listen_host + "]" : c.listen_host) + ":" +
                             std::to_string(c.listen_port) + "/v1";

@@ -96,6 +96,27 @@ struct DestinationConfig {
 };
 
 struct Config {
+// The `archive:` section (src/archive, docs/archive.md): every stored event as gzip NDJSON files
+// in a local directory or an S3 bucket. Absent from the file: no archive runs.
+enum class ArchiveStore { kLocal, kS3 };
+
+struct ArchiveConfig {
+  bool enabled = false;  // true when the section is present
+  ArchiveStore store = ArchiveStore::kLocal;
+  std::string path;                  // kLocal: the root directory (relative to the cwd)
+  int64_t roll_bytes = 64LL << 20;   // uncompressed bytes per file, or
+  int64_t roll_age_ms = 5 * 60'000;  // time since the file was opened, whichever first
+  std::string prefix;                // prepended to every key (both stores)
+  // kS3:
+  std::string bucket;
+  std::string region = "us-east-1";
+  std::string endpoint;  // default https://s3.<region>.amazonaws.com
+  bool path_style = false;
+  std::string access_key_id;  // both or neither; else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+  std::string secret_access_key;
+  int64_t multipart_size = 16LL << 20;  // part size; larger objects use multipart upload
+};
+
   std::string file;  // where it was loaded from
   std::string listen_host = "127.0.0.1";
   uint16_t listen_port = 8080;
@@ -108,6 +129,7 @@ struct Config {
   WebConfig web;
   std::vector<DestinationConfig> destinations;
 };
+  ArchiveConfig archive;
 
 // Parses and validates. Errors read "<file>:<line>: <key>: <problem>", one per line, all of them.
 Result<Config> LoadConfigFile(const std::string& path);

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "archive/replay.h"
 #include "base/clock.h"
 #include "base/logging.h"
 #include "log/local/local_log.h"
@@ -101,8 +102,10 @@ class App::Router final : public http::Handler {
                           "text/plain"));
     }
     if (path == "/metrics") {
-      return respond(Text(req, 200, app_->metrics_.RenderPrometheus(),
-                          "text/plain; version=0.0.4; charset=utf-8"));
+      return respond(Text(
+          req, 200,
+          app_->metrics_.RenderPrometheus() + archive::RenderReplayMetrics(app_->config_.data_dir),
+          "text/plain; version=0.0.4; charset=utf-8"));
     }
     if (web::WebEndpoints::Serves(path)) return respond(app_->web_->Handle(req));
     if (ingest::TrackingApi::Serves(path))
@@ -170,6 +173,15 @@ Status App::Start(const config::Config& config) {
                   api->AddCorsHeaders(req, res);
                 }));
   SY_RETURN_IF_ERROR(StartDestinations());
+  if (config.archive.enabled) {
+    archive::ArchiverOptions ao;
+    ao.config = config.archive;
+    ao.log = log_.get();
+    SY_ASSIGN_OR_RETURN(ao.store, archive::OpenObjectStore(config.archive));
+    ao.state_dir = config.data_dir + "/archive-state";
+    ao.metrics = &metrics_;
+    SY_ASSIGN_OR_RETURN(archiver_, archive::Archiver::Start(std::move(ao)));
+  }
   router_ = std::make_unique<Router>(this);
   http::ServerOptions hopts;
   hopts.host = config.listen_host;
@@ -333,6 +345,9 @@ void App::Stop() {
   log_.reset();
   if (lock_fd_ >= 0) {
     ::close(lock_fd_);
+  // The archiver uploads its open files once, then commits its cursor.
+  if (archiver_) archiver_->Stop();
+  archiver_.reset();
     lock_fd_ = -1;
   }
 }

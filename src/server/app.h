@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "archive/archiver.h"
 #include "base/metrics.h"
 #include "config/config.h"
 #include "delivery/dead_letter_store.h"
@@ -69,6 +70,7 @@ class App {
   std::unique_ptr<delivery::HttpClient> outbound_;
   std::unique_ptr<delivery::DeadLetterStore> dead_letters_;
   std::vector<std::unique_ptr<delivery::DestinationStream>> streams_;
+  std::unique_ptr<archive::Archiver> archiver_;  // when `archive:` is configured
   std::atomic<bool> ready_{false};
 
   std::mutex flush_mu_;

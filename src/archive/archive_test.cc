@@ -1,0 +1,428 @@
+// Unit tests of the archive: key layout, gzip members, SigV4 against AWS's published vectors,
+// the local store, the archiver (roll by size and age, restart after a failed upload rebuilds
+// the same file), reading back with time selection, and the replay rewrite of integrations.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "archive/archive_key.h"
+#include "archive/archive_reader.h"
+#include "archive/archiver.h"
+#include "archive/gzip.h"
+#include "archive/object_store.h"
+#include "archive/replay.h"
+#include "archive/sigv4.h"
+#include "base/time_format.h"
+#include "log/local/log_test_util.h"
+
+namespace sy::archive {
+namespace {
+
+using log::testing::AppendSync;
+using log::testing::TempDir;
+
+constexpr int64_t kT0 = 1'764'165'600'000;  // 2025-11-26T14:00:00Z
+
+// ---- keys --------------------------------------------------------------------------------
+
+TEST(ArchiveKeyTest, LayoutIsSpreadSourceDateHourOffsets) {
+  std::string key = FormatKey("sw/", "web", Offset(7), Offset(1234), TimestampMs(kT0 + 61'000));
+  std::string h = SpreadHash("web", Offset(7));
+  EXPECT_EQ(key,
+            "sw/" + h + "/web/2025-11-26/14/00000000000000000007-00000000000000001234.ndjson.gz");
+  auto k = ParseKey("sw/", key);
+  ASSERT_TRUE(k.has_value());
+  EXPECT_EQ(k->source, "web");
+  EXPECT_EQ(k->first, Offset(7));
+  EXPECT_EQ(k->last, Offset(1234));
+  EXPECT_EQ(k->hour, TimestampMs(kT0));
+}
+
+TEST(ArchiveKeyTest, DeterministicAndSpreadOverPrefixes) {
+  EXPECT_EQ(FormatKey("", "web", Offset(1), Offset(2), TimestampMs(kT0)),
+            FormatKey("", "web", Offset(1), Offset(2), TimestampMs(kT0)));
+  std::set<std::string> prefixes;
+  for (uint64_t first = 0; first < 100'000; first += 97)
+    prefixes.insert(SpreadHash("web", Offset(first)));
+  EXPECT_GE(prefixes.size(), 250u);  // 1031 files land on (nearly) all 256 prefixes
+}
+
+TEST(ArchiveKeyTest, RejectsForeignAndTamperedKeys) {
+  std::string key = FormatKey("", "web", Offset(7), Offset(9), TimestampMs(kT0));
+  EXPECT_FALSE(ParseKey("other/", key).has_value());
+  std::string bad_hash = key;
+  bad_hash[0] = bad_hash[0] == 'a' ? 'b' : 'a';
+  EXPECT_FALSE(ParseKey("", bad_hash).has_value());
+  EXPECT_FALSE(ParseKey("", key + ".tmp.12").has_value());
+  EXPECT_FALSE(ParseKey("", "ab/web/2025-11-26/14/x.ndjson.gz").has_value());
+  EXPECT_FALSE(ParseKey("", FormatKey("", "web", Offset(9), Offset(7), TimestampMs(kT0))));
+}
+
+// ---- gzip ---------------------------------------------------------------------------------
+
+TEST(GzipTest, MembersConcatenateIntoOneStream) {
+  std::string a = "{\"a\":1}\n", b;
+  for (int i = 0; i < 20'000; ++i)
+    b += "{\"event\":\"e" + std::to_string(i) + "\"}\n";
+  std::string gz;
+  AppendGzipMember(a, 1, &gz);
+  AppendGzipMember(b, 6, &gz);
+  EXPECT_LT(gz.size(), (a.size() + b.size()) / 3);
+  auto back = Gunzip(gz);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, a + b);
+}
+
+TEST(GzipTest, CorruptOrTruncatedIsDataLoss) {
+  std::string gz;
+  AppendGzipMember(std::string(100'000, 'x'), 1, &gz);
+  EXPECT_EQ(Gunzip(gz.substr(0, gz.size() - 5)).status().code(), StatusCode::kDataLoss);
+  std::string bad = gz;
+  bad[gz.size() / 2] ^= 0x55;
+  bad[gz.size() / 2 + 1] ^= 0x55;
+  EXPECT_EQ(Gunzip(bad).status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(Gunzip("not gzip at all").status().code(), StatusCode::kDataLoss);
+}
+
+// ---- SigV4: AWS's published test suite (aws-sig-v4-test-suite) ------------------------------
+
+SigV4Scope VectorScope() {
+  return {"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "us-east-1", "service",
+          "20150830T123600Z"};
+}
+
+SigV4Request VectorRequest(std::string method) {
+  SigV4Request r;
+  r.method = std::move(method);
+  r.canonical_uri = "/";
+  r.headers = {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}};
+  r.payload_hash = Sha256Hex("");
+  return r;
+}
+
+TEST(SigV4Test, SigningKeyMatchesPublishedValue) {
+  EXPECT_EQ(HexEncode(SigV4SigningKey("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830",
+                                      "us-east-1", "service")),
+            "938127b5336810ddb6a5d6af445fcac9e371f9ed418ed386b022aed82901be75");
+}
+
+TEST(SigV4Test, GetVanilla) {
+  EXPECT_EQ(SigV4Authorization(VectorRequest("GET"), VectorScope()),
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+            "SignedHeaders=host;x-amz-date, "
+            "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
+}
+
+TEST(SigV4Test, GetVanillaQueryOrderKeyCase) {
+  SigV4Request r = VectorRequest("GET");
+  r.query = {{"Param2", "value2"}, {"Param1", "value1"}};
+  EXPECT_TRUE(SigV4Authorization(r, VectorScope())
+                  .ends_with("b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"));
+}
+
+TEST(SigV4Test, PostVanilla) {
+  EXPECT_TRUE(SigV4Authorization(VectorRequest("POST"), VectorScope())
+                  .ends_with("5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"));
+}
+
+TEST(SigV4Test, UriEncoding) {
+  EXPECT_EQ(UriEncode("a b/c~d_e.f-g+h", true), "a%20b/c~d_e.f-g%2Bh");
+  EXPECT_EQ(UriEncode("a/b", false), "a%2Fb");
+  EXPECT_EQ(CanonicalQuery({{"uploads", ""}}), "uploads=");
+  EXPECT_EQ(CanonicalQuery({{"prefix", "a/b"}, {"list-type", "2"}}), "list-type=2&prefix=a%2Fb");
+}
+
+// ---- local store --------------------------------------------------------------------------
+
+TEST(LocalStoreTest, PutGetListOverwrite) {
+  TempDir dir;
+  auto store = NewLocalObjectStore(dir.path() + "/root");
+  ASSERT_TRUE(store->List("").ok());
+  EXPECT_TRUE(store->List("")->empty());
+  ASSERT_TRUE(store->Put("p/b/2", "two").ok());
+  ASSERT_TRUE(store->Put("p/a/1", "one").ok());
+  ASSERT_TRUE(store->Put("q/3", "three").ok());
+  ASSERT_TRUE(store->Put("p/a/1", "ONE!").ok());  // replaces whole
+  auto list = store->List("p/");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].key, "p/a/1");
+  EXPECT_EQ((*list)[0].size, 4u);
+  EXPECT_EQ((*list)[1].key, "p/b/2");
+  EXPECT_EQ(*store->Get("p/a/1"), "ONE!");
+  EXPECT_EQ(store->Get("nope").status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(store->Put("../escape", "x").ok());
+}
+
+// ---- archiver -----------------------------------------------------------------------------
+
+// A store wrapper that can refuse uploads, and counts them.
+class FlakyStore final : public ObjectStore {
+ public:
+  explicit FlakyStore(ObjectStore* inner) : inner_(inner) {}
+  Status Put(const std::string& key, std::string_view data) override {
+    std::lock_guard lock(mu_);
+    ++puts_;
+    if (store_then_fail_) {
+      // The object lands, but the caller hears a failure (a crash right after the upload).
+      (void)inner_->Put(key, data);
+      return Unavailable("injected failure after storing");
+    }
+    if (refuse_) return {StatusCode::kUnauthenticated, "injected 403"};
+    return inner_->Put(key, data);
+  }
+  Result<std::string> Get(const std::string& key) override { return inner_->Get(key); }
+  Result<std::vector<ObjectInfo>> List(const std::string& p) override { return inner_->List(p); }
+  std::string Describe() const override { return "flaky"; }
+  std::mutex mu_;
+  bool refuse_ = false;
+  bool store_then_fail_ = false;
+  int puts_ = 0;
+
+ private:
+  ObjectStore* inner_;
+};
+
+std::string Event(int i, int64_t received_at, const std::string& source = "web") {
+  return "{\"type\":\"track\",\"event\":\"E\",\"messageId\":\"m-" + source + "-" +
+         std::to_string(i) + "\",\"userId\":\"u" + std::to_string(i % 7) +
+         "\",\"properties\":{\"n\":" + std::to_string(i) + "},\"receivedAt\":\"" +
+         FormatIso8601(TimestampMs(received_at)) + "\"}";
+}
+
+struct Fixture {
+  TempDir dir;
+  std::unique_ptr<log::EventLog> log;
+  std::unique_ptr<ObjectStore> local;
+  FakeClock clock{kT0};
+
+  Fixture() {
+    log::LocalLogOptions o;
+    o.dir = dir.path() + "/log";
+    o.fsync = log::FsyncPolicy::kNever;
+    log = std::move(*log::OpenLocalLog(o));
+    local = NewLocalObjectStore(dir.path() + "/archive");
+  }
+
+  std::vector<std::string> Append(int n, int first_index, const std::string& source = "web") {
+    std::vector<log::LogRecord> recs;
+    std::vector<std::string> payloads;
+    for (int i = first_index; i < first_index + n; ++i) {
+      int64_t t = kT0 + i;
+      payloads.push_back(Event(i, t, source));
+      recs.push_back({source, "m-" + std::to_string(i), TimestampMs(t), payloads.back()});
+    }
+    EXPECT_TRUE(AppendSync(*log, std::move(recs)).status.ok());
+    return payloads;
+  }
+
+  std::unique_ptr<Archiver> Start(std::unique_ptr<ObjectStore> store, int64_t roll_bytes,
+                                  int64_t roll_age_ms = 3'600'000) {
+    ArchiverOptions o;
+    o.config.enabled = true;
+    o.config.roll_bytes = roll_bytes;
+    o.config.roll_age_ms = roll_age_ms;
+    o.config.prefix = "pre/";
+    o.log = log.get();
+    o.store = std::move(store);
+    o.state_dir = dir.path() + "/state";
+    o.clock = &clock;
+    o.retry_initial_ms = 5;
+    o.retry_max_ms = 20;
+    auto a = Archiver::Start(std::move(o));
+    EXPECT_TRUE(a.ok()) << a.status().ToString();
+    return std::move(*a);
+  }
+
+  // Every event line in the archive, per source in file order; and the keys.
+  std::map<std::string, std::vector<std::string>> Archived(
+      std::vector<std::string>* keys = nullptr) {
+    std::map<std::string, std::vector<std::string>> out;
+    auto files = ListArchive(local.get(), "pre/", {});
+    EXPECT_TRUE(files.ok());
+    for (const auto& f : *files) {
+      if (keys) keys->push_back(f.object_key);
+      std::string text;
+      std::vector<std::string_view> lines;
+      EXPECT_TRUE(ReadArchiveFile(local.get(), f.object_key, &text, &lines).ok());
+      for (auto l : lines)
+        out[f.key.source].emplace_back(l);
+    }
+    return out;
+  }
+};
+
+template <typename F>
+bool WaitFor(F f, int ms = 10'000) {
+  for (int i = 0; i < ms / 5; ++i) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return f();
+}
+
+std::unique_ptr<ObjectStore> Borrow(ObjectStore* s) {
+  return std::make_unique<FlakyStore>(s);
+}
+
+TEST(ArchiverTest, RollsBySizePerSourceAndKeepsEventsExactly) {
+  Fixture fx;
+  auto web = fx.Append(500, 0, "web");
+  auto backend = fx.Append(300, 1000, "backend");
+  auto a = fx.Start(Borrow(fx.local.get()), 20'000);
+  ASSERT_TRUE(WaitFor([&] { return a->events_archived() >= 700; }));
+  a->Stop();  // uploads the rest once
+  std::vector<std::string> keys;
+  auto got = fx.Archived(&keys);
+  EXPECT_EQ(got["web"], web);
+  EXPECT_EQ(got["backend"], backend);
+  EXPECT_GE(keys.size(), 6u);  // ~70 KB of web and ~40 KB of backend events in 20 KB files
+  for (const auto& k : keys) {
+    auto pk = ParseKey("pre/", k);
+    ASSERT_TRUE(pk.has_value()) << k;
+  }
+}
+
+TEST(ArchiverTest, RollsByAgeWithoutNewEvents) {
+  Fixture fx;
+  auto web = fx.Append(3, 0);
+  auto a = fx.Start(Borrow(fx.local.get()), 64 << 20, 60'000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(fx.Archived().empty());  // young file stays open
+  fx.clock.Advance(std::chrono::milliseconds(61'000));
+  ASSERT_TRUE(WaitFor([&] { return a->files_written() == 1; }));
+  EXPECT_EQ(fx.Archived()["web"], web);
+}
+
+TEST(ArchiverTest, FailedUploadsAreRetriedAndCountedAndTheCursorWaits) {
+  Fixture fx;
+  auto web = fx.Append(50, 0);
+  auto flaky = std::make_unique<FlakyStore>(fx.local.get());
+  FlakyStore* f = flaky.get();
+  f->refuse_ = true;
+  auto a = fx.Start(std::move(flaky), 1024);
+  ASSERT_TRUE(WaitFor([&] { return a->upload_failures() >= 3; }));
+  EXPECT_TRUE(fx.Archived().empty());
+  {
+    std::lock_guard lock(f->mu_);
+    f->refuse_ = false;
+  }
+  ASSERT_TRUE(WaitFor([&] { return a->events_archived() >= 40; }));
+  a->Stop();
+  EXPECT_EQ(fx.Archived()["web"], web);
+}
+
+TEST(ArchiverTest, CrashAfterUploadRebuildsTheSameFileAndKey) {
+  Fixture fx;
+  auto web = fx.Append(200, 0);
+  std::vector<std::string> first_keys;
+  {
+    // Every upload lands but reports failure, so the state never records it (as if the
+    // process died right after the PUT).
+    auto flaky = std::make_unique<FlakyStore>(fx.local.get());
+    FlakyStore* f = flaky.get();
+    f->store_then_fail_ = true;
+    auto a = fx.Start(std::move(flaky), 10'000);
+    ASSERT_TRUE(WaitFor([&] { return a->upload_failures() >= 2; }));
+    a->Stop();
+    fx.Archived(&first_keys);
+    ASSERT_EQ(first_keys.size(), 1u);
+  }
+  // More events arrive while it is down: the rebuilt file must still end where the intent says.
+  auto more = fx.Append(100, 200);
+  auto a = fx.Start(Borrow(fx.local.get()), 10'000);
+  ASSERT_TRUE(WaitFor([&] { return a->events_archived() >= 200; }))
+      << a->events_archived() << " files " << a->files_written() << " failures "
+      << a->upload_failures();
+  a->Stop();
+  std::vector<std::string> keys;
+  auto got = fx.Archived(&keys);
+  EXPECT_EQ(keys.front(), first_keys.front());  // same object, overwritten
+  std::vector<std::string> all = web;
+  all.insert(all.end(), more.begin(), more.end());
+  EXPECT_EQ(got["web"], all);  // nothing lost, nothing twice
+}
+
+TEST(ArchiverTest, RestartSkipsWhatWasArchived) {
+  Fixture fx;
+  auto web = fx.Append(100, 0, "web");
+  {
+    auto a = fx.Start(Borrow(fx.local.get()), 5'000);
+    ASSERT_TRUE(WaitFor([&] { return a->events_archived() >= 80; }));
+    a->Stop();
+  }
+  auto backend = fx.Append(10, 100, "backend");
+  auto more = fx.Append(10, 110, "web");
+  auto a = fx.Start(Borrow(fx.local.get()), 5'000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  a->Stop();
+  auto got = fx.Archived();
+  web.insert(web.end(), more.begin(), more.end());
+  EXPECT_EQ(got["web"], web);
+  EXPECT_EQ(got["backend"], backend);
+}
+
+// ---- reading back -------------------------------------------------------------------------
+
+TEST(ArchiveReaderTest, SelectsFilesByHourBounds) {
+  TempDir dir;
+  auto store = NewLocalObjectStore(dir.path());
+  const int64_t h = 3'600'000;
+  auto put = [&](uint64_t first, int64_t t) {
+    std::string gz;
+    AppendGzipMember(Event(static_cast<int>(first), t) + "\n", 1, &gz);
+    ASSERT_TRUE(
+        store->Put(FormatKey("", "web", Offset(first), Offset(first), TimestampMs(t)), gz).ok());
+  };
+  put(0, kT0);           // 14:00
+  put(10, kT0 + h);      // 15:00
+  put(20, kT0 + 5 * h);  // 19:00
+  auto sel = [&](std::optional<int64_t> from, std::optional<int64_t> to) {
+    ArchiveSelection s;
+    if (from) s.from = TimestampMs(*from);
+    if (to) s.to = TimestampMs(*to);
+    std::vector<uint64_t> firsts;
+    for (const auto& f : *ListArchive(store.get(), "", s))
+      firsts.push_back(f.key.first.value());
+    return firsts;
+  };
+  EXPECT_EQ(sel({}, {}), (std::vector<uint64_t>{0, 10, 20}));
+  EXPECT_EQ(sel(kT0 + 3 * h, {}),
+            (std::vector<uint64_t>{10, 20}));  // 15:00's file may run to 19:xx
+  EXPECT_EQ(sel({}, kT0 + h / 2), (std::vector<uint64_t>{0}));
+  EXPECT_EQ(sel(kT0 + 6 * h, {}), (std::vector<uint64_t>{20}));
+  ArchiveSelection other;
+  other.source = "backend";
+  EXPECT_TRUE(ListArchive(store.get(), "", other)->empty());
+}
+
+TEST(ArchiveReaderTest, ReceivedAtAndSelection) {
+  auto t = ReceivedAtOf(Event(1, kT0 + 5));
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(*t, TimestampMs(kT0 + 5));
+  EXPECT_FALSE(ReceivedAtOf("{\"a\":1}").has_value());
+  ArchiveSelection s;
+  s.from = TimestampMs(kT0);
+  s.to = TimestampMs(kT0 + 10);
+  EXPECT_TRUE(InSelection(s, TimestampMs(kT0)));
+  EXPECT_FALSE(InSelection(s, TimestampMs(kT0 + 10)));
+  EXPECT_FALSE(InSelection(s, std::nullopt));
+  EXPECT_TRUE(InSelection({}, std::nullopt));
+}
+
+TEST(ReplayTest, IntegrationsRewrittenEverythingElseKept) {
+  EXPECT_EQ(WithIntegrations(R"({"a":1,"integrations":{"All":true,"X":false},"b":"s"})", "hook"),
+            R"({"a":1,"integrations":{"All":false,"hook":true},"b":"s"})");
+  EXPECT_EQ(
+      WithIntegrations(R"({"messageId":"m1","timestamp":"2025-01-01T00:00:00.000Z"})", "h"),
+      R"({"messageId":"m1","timestamp":"2025-01-01T00:00:00.000Z","integrations":{"All":false,"h":true}})");
+  EXPECT_EQ(WithIntegrations("{}", "h"), R"({"integrations":{"All":false,"h":true}})");
+}
+
+}  // namespace
+}  // namespace sy::archive

@@ -1,0 +1,291 @@
+#include "archive/archiver.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "archive/archive_key.h"
+#include "archive/gzip.h"
+#include "base/logging.h"
+
+namespace sy::archive {
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto l = ModuleLogger("archive");
+  return l;
+}
+
+// Lines are compressed in members of about this many bytes (see gzip.h).
+constexpr size_t kMemberBytes = 1 << 20;
+constexpr const char* kStateHeader = "switchyard-archive-state 1";
+
+}  // namespace
+
+Result<std::map<std::string, SourceProgress>> ReadArchiveState(const std::string& path) {
+  std::map<std::string, SourceProgress> out;
+  std::ifstream in(path);
+  if (!in) return out;  // no state yet: nothing archived
+  std::string line;
+  if (!std::getline(in, line) || line != kStateHeader)
+    return DataLoss("archive state " + path + ": bad header");
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    std::istringstream ls(line);
+    std::string source, intent;
+    unsigned long long next = 0;
+    if (!(ls >> source >> next >> intent)) return DataLoss("archive state " + path + ": bad line");
+    SourceProgress p;
+    p.next = Offset(next);
+    if (intent != "-") {
+      p.has_intent = true;
+      p.intent_last = Offset(std::stoull(intent));
+    }
+    out[source] = p;
+  }
+  return out;
+}
+
+Status WriteArchiveState(const std::string& path, const std::map<std::string, SourceProgress>& s) {
+  std::string text = std::string(kStateHeader) + "\n";
+  for (const auto& [source, p] : s) {
+    text += source + " " + std::to_string(p.next.value()) + " " +
+            (p.has_intent ? std::to_string(p.intent_last.value()) : "-") + "\n";
+  }
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return IoError("open " + tmp + ": " + std::strerror(errno));
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            ::fdatasync(fd) == 0;
+  int err = errno;
+  ::close(fd);
+  if (!ok) return IoError("write " + tmp + ": " + std::strerror(err));
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    return IoError("rename " + tmp + ": " + std::strerror(errno));
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return Status::Ok();
+}
+
+Archiver::Archiver(ArchiverOptions options) : o_(std::move(options)) {}
+
+Result<std::unique_ptr<Archiver>> Archiver::Start(ArchiverOptions options) {
+  if (!options.log || !options.store) return InvalidArgument("archiver: log and store required");
+  if (!options.clock) options.clock = SystemClock::Get();
+  std::error_code ec;
+  std::filesystem::create_directories(options.state_dir, ec);
+  if (ec) return IoError("cannot create " + options.state_dir + ": " + ec.message());
+  std::unique_ptr<Archiver> a(new Archiver(std::move(options)));
+  a->state_path_ = a->o_.state_dir + "/state";
+  SY_ASSIGN_OR_RETURN(a->progress_, ReadArchiveState(a->state_path_));
+  SY_ASSIGN_OR_RETURN(a->cursor_, a->o_.log->OpenCursor(a->o_.cursor_name));
+  a->last_commit_ = a->cursor_->committed();
+  a->lag_->committed = a->last_commit_.value();
+  if (MetricsRegistry* m = a->o_.metrics) {
+    a->m_files_ = m->GetCounter("switchyard_archive_files_total", "Archive files uploaded.");
+    a->m_bytes_ = m->GetCounter("switchyard_archive_bytes_total",
+                                "Compressed bytes of archive files uploaded.");
+    a->m_raw_bytes_ = m->GetCounter("switchyard_archive_uncompressed_bytes_total",
+                                    "Uncompressed (NDJSON) bytes of archive files uploaded.");
+    a->m_events_ = m->GetCounter("switchyard_archive_events_total", "Events archived.");
+    a->m_failures_ = m->GetCounter("switchyard_archive_upload_failures_total",
+                                   "Archive uploads that failed (each is retried).");
+    a->m_upload_ =
+        m->GetHistogram("switchyard_archive_upload_seconds",
+                        "Time to upload one archive file (successful attempts).", LatencyBuckets());
+    log::EventLog* lg = a->o_.log;
+    std::shared_ptr<Lag> lag = a->lag_;
+    m->AddCallbackGauge("switchyard_archive_lag_events",
+                        "Events stored in the log but not yet in an uploaded archive file.", {},
+                        [lg, lag] {
+                          uint64_t end = lg->EndOffset().value();
+                          uint64_t c = lag->committed.load();
+                          return static_cast<double>(end > c ? end - c : 0);
+                        });
+    Clock* clock = a->o_.clock;
+    m->AddCallbackGauge("switchyard_archive_lag_seconds",
+                        "Age of the oldest event not yet in an uploaded archive file.", {},
+                        [clock, lag] {
+                          int64_t t = lag->oldest_open_ms.load();
+                          return t == 0 ? 0.0 : (clock->Now().value() - t) / 1000.0;
+                        });
+  }
+  Log()->info("archive started store={} cursor={} from_offset={}", a->o_.store->Describe(),
+              a->o_.cursor_name, a->last_commit_.value());
+  a->thread_ = std::thread([p = a.get()] { p->Run(); });
+  return a;
+}
+
+Archiver::~Archiver() {
+  Stop();
+}
+
+void Archiver::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  stop_requested_ = true;
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool Archiver::SleepUnlessStopping(int64_t ms) {
+  std::unique_lock lock(mu_);
+  return !cv_.wait_for(lock, std::chrono::milliseconds(ms), [this] { return stopping_; });
+}
+
+void Archiver::Run() {
+  while (!stop_requested_.load()) {
+    // Wake in time for the next age roll.
+    int64_t wait_ms = 200;
+    int64_t now = o_.clock->MonotonicNanos();
+    for (const auto& [source, f] : open_) {
+      int64_t due = f.opened_mono_ns + o_.config.roll_age_ms * 1'000'000 - now;
+      wait_ms = std::max<int64_t>(1, std::min(wait_ms, due / 1'000'000));
+    }
+    if (cursor_->WaitForData(std::chrono::milliseconds(wait_ms))) {
+      auto batch = cursor_->Read(4096, 16 << 20);
+      if (!batch.ok()) {
+        Log()->error("archive: log read failed status={}", batch.status().ToString());
+        SleepUnlessStopping(1000);
+        continue;
+      }
+      for (const auto& e : *batch) {
+        Add(e);
+        if (stop_requested_.load()) break;
+      }
+    }
+    RollDue(false);
+    CommitProgress();
+  }
+  // Close what is open: one upload attempt each; what fails is rebuilt from the log on restart.
+  RollDue(true);
+  CommitProgress();
+}
+
+void Archiver::Add(const log::LogEntry& e) {
+  SourceProgress& p = progress_[e.source];
+  if (e.offset < p.next) return;  // archived before a restart
+  auto [it, fresh] = open_.try_emplace(e.source);
+  OpenFile& f = it->second;
+  if (fresh) {
+    f.first = e.offset;
+    f.first_received = e.received_at;
+    f.opened_mono_ns = o_.clock->MonotonicNanos();
+    int64_t oldest = lag_->oldest_open_ms.load();
+    if (oldest == 0 || e.received_at.value() < oldest) lag_->oldest_open_ms = e.received_at.value();
+  }
+  f.last = e.offset;
+  f.raw += e.payload;
+  f.raw += '\n';
+  f.raw_bytes += e.payload.size() + 1;
+  ++f.events;
+  if (f.raw.size() >= kMemberBytes) {
+    AppendGzipMember(f.raw, o_.gzip_level, &f.gz);
+    f.raw.clear();
+  }
+  bool roll = p.has_intent ? e.offset == p.intent_last
+                           : f.raw_bytes >= static_cast<uint64_t>(o_.config.roll_bytes);
+  if (roll) Roll(e.source, false);
+}
+
+void Archiver::RollDue(bool stopping) {
+  int64_t now = o_.clock->MonotonicNanos();
+  std::vector<std::string> due;
+  for (const auto& [source, f] : open_) {
+    // A file being rebuilt for an intent closes only at the intent's last offset.
+    if (progress_[source].has_intent) continue;
+    if (stopping || now - f.opened_mono_ns >= o_.config.roll_age_ms * 1'000'000)
+      due.push_back(source);
+  }
+  for (const auto& s : due)
+    Roll(s, stopping);
+}
+
+bool Archiver::Roll(const std::string& source, bool stopping) {
+  OpenFile& f = open_.at(source);
+  if (!f.raw.empty()) {
+    AppendGzipMember(f.raw, o_.gzip_level, &f.gz);
+    f.raw.clear();
+  }
+  SourceProgress& p = progress_[source];
+  std::string key = FormatKey(o_.config.prefix, source, f.first, f.last, f.first_received);
+  if (!p.has_intent || p.intent_last != f.last) {
+    p.has_intent = true;
+    p.intent_last = f.last;
+    while (true) {
+      Status s = WriteArchiveState(state_path_, progress_);
+      if (s.ok()) break;
+      Log()->error("archive: cannot write state status={}", s.ToString());
+      if (stopping || !SleepUnlessStopping(1000)) return false;
+    }
+  }
+  int64_t backoff = o_.retry_initial_ms;
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  for (int attempt = 1;; ++attempt) {
+    int64_t t0 = o_.clock->MonotonicNanos();
+    Status s = o_.store->Put(key, f.gz);
+    if (s.ok()) {
+      if (m_upload_) m_upload_->Observe((o_.clock->MonotonicNanos() - t0) / 1e9);
+      break;
+    }
+    ++failures_;
+    if (m_failures_) m_failures_->Inc();
+    Log()->warn(
+        "archive upload failed key={} attempt={} status={} (retrying; the log keeps the "
+        "events)",
+        key, attempt, s.ToString());
+    if (stopping) return false;
+    int64_t sleep = static_cast<int64_t>(rng() % static_cast<uint64_t>(backoff + 1));
+    backoff = std::min(backoff * 2, o_.retry_max_ms);
+    if (!SleepUnlessStopping(std::max<int64_t>(sleep, 10))) return false;
+  }
+  p.next = f.last.Next();
+  p.has_intent = false;
+  while (true) {
+    Status s = WriteArchiveState(state_path_, progress_);
+    if (s.ok()) break;
+    // The object is uploaded; until the state says so a restart re-uploads it (same key).
+    Log()->error("archive: cannot write state status={}", s.ToString());
+    if (stopping || !SleepUnlessStopping(1000)) break;
+  }
+  ++files_;
+  events_ += f.events;
+  if (m_files_) m_files_->Inc();
+  if (m_bytes_) m_bytes_->Inc(f.gz.size());
+  if (m_raw_bytes_) m_raw_bytes_->Inc(f.raw_bytes);
+  if (m_events_) m_events_->Inc(f.events);
+  Log()->debug("archive file uploaded key={} events={} bytes={}", key, f.events, f.gz.size());
+  open_.erase(source);
+  int64_t oldest = 0;
+  for (const auto& [s, of] : open_)
+    if (oldest == 0 || of.first_received.value() < oldest) oldest = of.first_received.value();
+  lag_->oldest_open_ms = oldest;
+  return true;
+}
+
+void Archiver::CommitProgress() {
+  Offset to = cursor_->position();
+  for (const auto& [source, f] : open_)
+    to = std::min(to, f.first);
+  if (to <= last_commit_) return;
+  if (Status s = cursor_->Commit(to); !s.ok()) {
+    Log()->warn("archive: cursor commit failed status={}", s.ToString());
+    return;
+  }
+  last_commit_ = to;
+  lag_->committed = to.value();
+}
+
+}  // namespace sy::archive

@@ -1,0 +1,125 @@
+// Archiver: the log consumer that keeps every stored event as gzip NDJSON files in an
+// ObjectStore (docs/archive.md, format in docs/formats/archive.md).
+//
+// It reads the log through its own cursor ("archive") on its own thread and keeps one open file
+// per source: the events' payloads exactly as stored, one per line, compressed as ~1 MiB gzip
+// members. A file is closed ("rolled") when its uncompressed size reaches roll_bytes or it has
+// been open for roll_age, and is then uploaded under a deterministic key (archive_key.h).
+//
+// Durability and exactly-once files: the state file (<data_dir>/archive/state) records per
+// source the first offset not yet archived and, while an upload is in flight, the last offset of
+// the file being uploaded (the "intent"). Order per file: write the intent (fsync) → upload →
+// advance the source's offset and clear the intent (fsync) → commit the cursor to the first
+// offset of the oldest file still open. After a crash the archiver re-reads from the cursor,
+// skips events of a source below its recorded offset (already archived), and closes a source's
+// file exactly at the intent's last offset, so the file is rebuilt byte for byte and overwrites
+// the same key: nothing is lost and nothing is archived twice.
+//
+// Failures: a failed upload is retried with exponential backoff and full jitter (0.5 s … 30 s)
+// until it succeeds or the archiver stops; meanwhile reading stops, the log keeps the events
+// (the cursor holds back retention) and the lag grows. Each failure is logged (warn) and counted
+// in switchyard_archive_upload_failures_total.
+//
+// Threads: Start() spawns the archiver thread; Stop() (from the owner's thread) closes and
+// uploads the open files once (no retries), commits and joins.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "archive/object_store.h"
+#include "base/clock.h"
+#include "base/metrics.h"
+#include "config/config.h"
+#include "log/event_log.h"
+
+namespace sy::archive {
+
+struct ArchiverOptions {
+  config::ArchiveConfig config;
+  log::EventLog* log = nullptr;        // outlives the archiver
+  std::unique_ptr<ObjectStore> store;  // owned
+  std::string state_dir;               // <data_dir>/archive: the state file lives here
+  std::string cursor_name = "archive";
+  Clock* clock = nullptr;              // default SystemClock
+  MetricsRegistry* metrics = nullptr;  // may be null
+  int gzip_level = 1;
+  int64_t retry_initial_ms = 500;
+  int64_t retry_max_ms = 30'000;
+};
+
+// Per-source progress as persisted in the state file.
+struct SourceProgress {
+  Offset next;              // first offset of this source not yet archived
+  bool has_intent = false;  // an upload was started for a file ending at `intent_last`
+  Offset intent_last;
+};
+Result<std::map<std::string, SourceProgress>> ReadArchiveState(const std::string& path);
+Status WriteArchiveState(const std::string& path, const std::map<std::string, SourceProgress>& s);
+
+class Archiver {
+ public:
+  static Result<std::unique_ptr<Archiver>> Start(ArchiverOptions options);
+  ~Archiver();  // calls Stop()
+  void Stop();
+
+  uint64_t files_written() const { return files_.load(); }
+  uint64_t events_archived() const { return events_.load(); }
+  uint64_t upload_failures() const { return failures_.load(); }
+
+ private:
+  struct OpenFile {
+    Offset first, last;
+    TimestampMs first_received;
+    int64_t opened_mono_ns = 0;
+    std::string raw;  // lines not yet compressed (< one member)
+    std::string gz;   // complete gzip members
+    uint64_t raw_bytes = 0;
+    uint64_t events = 0;
+  };
+
+  explicit Archiver(ArchiverOptions options);
+  void Run();
+  void Add(const log::LogEntry& e);
+  void RollDue(bool stopping);
+  // Closes the source's file and uploads it; false if it could not (stopping).
+  bool Roll(const std::string& source, bool stopping);
+  void CommitProgress();
+  bool SleepUnlessStopping(int64_t ms);
+
+  ArchiverOptions o_;
+  std::string state_path_;
+  std::unique_ptr<log::LogCursor> cursor_;
+  std::map<std::string, SourceProgress> progress_;
+  std::map<std::string, OpenFile> open_;
+  Offset last_commit_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::atomic<bool> stop_requested_{false};
+  std::thread thread_;
+
+  std::atomic<uint64_t> files_{0}, events_{0}, failures_{0};
+  // Read by /metrics callbacks, which may outlive this object: shared.
+  struct Lag {
+    std::atomic<uint64_t> committed{0};
+    std::atomic<int64_t> oldest_open_ms{0};  // receive time of the oldest unarchived event; 0 none
+  };
+  std::shared_ptr<Lag> lag_ = std::make_shared<Lag>();
+
+  Counter* m_files_ = nullptr;
+  Counter* m_bytes_ = nullptr;
+  Counter* m_raw_bytes_ = nullptr;
+  Counter* m_events_ = nullptr;
+  Counter* m_failures_ = nullptr;
+  Histogram* m_upload_ = nullptr;
+};
+
+}  // namespace sy::archive

@@ -1,0 +1,59 @@
+// ObjectStore: where archive files go. Two implementations: LocalObjectStore (a directory tree,
+// for one machine) and S3ObjectStore (any S3-compatible service, SigV4-signed).
+//
+// Contract shared by both:
+// - Put(key, bytes) is atomic and idempotent: once it returns OK the object is complete and
+//   durable (local: fsync'ed and renamed; S3: the PUT or CompleteMultipartUpload succeeded), and
+//   putting the same key again replaces the object whole. A failed Put leaves either no object or
+//   the previous one, never a partial one.
+// - List(prefix) returns every object whose key starts with `prefix`, in key order.
+// Keys are '/'-separated relative names; the archive only uses [A-Za-z0-9_.-/].
+//
+// Thread safety: an instance may be used from several threads at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+#include "config/config.h"
+
+namespace sy::archive {
+
+struct ObjectInfo {
+  std::string key;
+  uint64_t size = 0;
+};
+
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+  virtual Status Put(const std::string& key, std::string_view data) = 0;
+  virtual Result<std::string> Get(const std::string& key) = 0;
+  virtual Result<std::vector<ObjectInfo>> List(const std::string& prefix) = 0;
+  // For logs: "local:/path" or "s3://bucket".
+  virtual std::string Describe() const = 0;
+};
+
+std::unique_ptr<ObjectStore> NewLocalObjectStore(std::string root);
+
+struct S3Options {
+  std::string endpoint;  // scheme://host[:port]; default https://s3.<region>.amazonaws.com
+  std::string bucket;
+  std::string region = "us-east-1";
+  bool path_style = false;  // http://host/bucket/key instead of http://bucket.host/key
+  std::string access_key_id;
+  std::string secret_access_key;
+  std::string session_token;                    // optional (AWS_SESSION_TOKEN)
+  uint64_t multipart_part_bytes = 16ull << 20;  // objects larger than this go up in parts
+  long timeout_ms = 60'000;
+};
+std::unique_ptr<ObjectStore> NewS3ObjectStore(S3Options options);
+
+// The store an `archive:` section describes (credentials from the section, else AWS_* env).
+Result<std::unique_ptr<ObjectStore>> OpenObjectStore(const config::ArchiveConfig& config);
+
+}  // namespace sy::archive

@@ -1,0 +1,503 @@
+#include "archive/replay.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "base/clock.h"
+#include "base/logging.h"
+#include "delivery/destination_stream.h"
+#include "event/raw_json.h"
+#include "log/local/local_log.h"
+
+namespace sy::archive {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto l = ModuleLogger("replay");
+  return l;
+}
+
+constexpr const char* kStateHeader = "switchyard-replay-state 1";
+constexpr size_t kChunkEvents = 8192;
+constexpr size_t kChunkBytes = 8 << 20;
+
+struct PlanFile {
+  std::string source;
+  uint64_t size = 0;
+  std::string key;
+};
+
+struct Position {
+  size_t file = 0;  // index into the plan
+  size_t line = 0;  // lines of that file already consumed
+};
+
+struct ReplayState {
+  std::string selection;  // canonical text of the selection
+  uint64_t log_end = 0;
+  std::vector<PlanFile> files;
+  std::map<std::string, Position> pos;
+};
+
+std::string OptTime(const std::optional<TimestampMs>& t) {
+  return t ? std::to_string(t->value()) : "-";
+}
+
+std::string SelectionText(const ArchiveSelection& s) {
+  return (s.source.empty() ? "-" : s.source) + " " + OptTime(s.from) + " " + OptTime(s.to);
+}
+
+Status WriteFileAtomically(const std::string& path, const std::string& text, bool sync) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return IoError("open " + tmp + ": " + std::strerror(errno));
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            (!sync || ::fdatasync(fd) == 0);
+  int err = errno;
+  ::close(fd);
+  if (!ok) return IoError("write " + tmp + ": " + std::strerror(err));
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    return IoError("rename " + tmp + ": " + std::strerror(errno));
+  if (sync) {
+    int dfd = ::open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
+  }
+  return Status::Ok();
+}
+
+Status SaveState(const std::string& path, const ReplayState& s) {
+  std::string t = std::string(kStateHeader) + "\nselection " + s.selection + "\nlog_end " +
+                  std::to_string(s.log_end) + "\n";
+  for (const auto& f : s.files)
+    t += "file " + f.source + " " + std::to_string(f.size) + " " + f.key + "\n";
+  for (const auto& [source, p] : s.pos)
+    t += "pos " + source + " " + std::to_string(p.file) + " " + std::to_string(p.line) + "\n";
+  return WriteFileAtomically(path, t, true);
+}
+
+Result<ReplayState> LoadState(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound("no replay state");
+  ReplayState s;
+  std::string line;
+  if (!std::getline(in, line) || line != kStateHeader) return DataLoss(path + ": bad header");
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string tag;
+    ls >> tag;
+    if (tag == "selection") {
+      std::getline(ls >> std::ws, s.selection);
+    } else if (tag == "log_end") {
+      ls >> s.log_end;
+    } else if (tag == "file") {
+      PlanFile f;
+      ls >> f.source >> f.size >> f.key;
+      s.files.push_back(std::move(f));
+    } else if (tag == "pos") {
+      std::string source;
+      Position p;
+      ls >> source >> p.file >> p.line;
+      s.pos[source] = p;
+    } else if (!tag.empty()) {
+      return DataLoss(path + ": unknown line " + tag);
+    }
+    if (ls.fail()) return DataLoss(path + ": bad line: " + line);
+  }
+  return s;
+}
+
+// Merges the plan's per-source file sequences into one receivedAt-ordered sequence of events
+// (ties: the source listed first). Deterministic for a given plan and positions.
+class Merger {
+ public:
+  Merger(ObjectStore* store, const ArchiveSelection& sel, ReplayState* state)
+      : store_(store), sel_(sel), state_(state) {
+    for (size_t i = 0; i < state->files.size(); ++i) {
+      const auto& f = state->files[i];
+      auto [it, fresh] = index_.try_emplace(f.source, sources_.size());
+      if (fresh) sources_.push_back(Src{f.source, {}, 0, false, "", {}, std::nullopt, false});
+      sources_[it->second].files.push_back(i);
+    }
+    for (auto& src : sources_) {
+      auto it = state->pos.find(src.name);
+      Position p = it != state->pos.end() ? it->second : Position{src.files.front(), 0};
+      src.k = 0;
+      while (src.k < src.files.size() && src.files[src.k] < p.file)
+        ++src.k;
+      src.line = p.line;
+    }
+  }
+
+  // The next event: its raw line and source. false when every source is exhausted.
+  Result<bool> Next(std::string_view* line, std::string* source, std::optional<TimestampMs>* t) {
+    Src* best = nullptr;
+    for (auto& s : sources_) {
+      SY_RETURN_IF_ERROR(Head(s));
+      if (!s.has_head) continue;
+      if (!best || (s.head_t.value_or(TimestampMs(0)) < best->head_t.value_or(TimestampMs(0))))
+        best = &s;
+    }
+    if (!best) return false;
+    *line = best->lines[best->line];
+    *source = best->name;
+    *t = best->head_t;
+    ++best->line;
+    best->has_head = false;
+    state_->pos[best->name] = {best->files[best->k], best->line};
+    return true;
+  }
+
+  uint64_t bytes_done() const { return bytes_done_; }
+  uint64_t files_done() const { return files_done_; }
+
+ private:
+  struct Src {
+    std::string name;
+    std::vector<size_t> files;
+    size_t k = 0;
+    bool loaded = false;
+    std::string text;
+    std::vector<std::string_view> lines;
+    std::optional<TimestampMs> head_t;
+    bool has_head = false;
+    size_t line = 0;
+  };
+
+  Status Head(Src& s) {
+    while (!s.has_head && s.k < s.files.size()) {
+      if (!s.loaded) {
+        const PlanFile& f = state_->files[s.files[s.k]];
+        SY_RETURN_IF_ERROR(ReadArchiveFile(store_, f.key, &s.text, &s.lines));
+        s.loaded = true;
+      }
+      while (s.line < s.lines.size()) {
+        auto t = ReceivedAtOf(s.lines[s.line]);
+        if (InSelection(sel_, t)) {
+          s.head_t = t;
+          s.has_head = true;
+          return Status::Ok();
+        }
+        ++s.line;
+      }
+      bytes_done_ += state_->files[s.files[s.k]].size;
+      ++files_done_;
+      ++s.k;
+      s.line = 0;
+      s.loaded = false;
+      s.text.clear();
+      s.lines.clear();
+      if (s.k < s.files.size()) state_->pos[s.name] = {s.files[s.k], 0};
+    }
+    return Status::Ok();
+  }
+
+  ObjectStore* store_;
+  ArchiveSelection sel_;
+  ReplayState* state_;
+  std::vector<Src> sources_;
+  std::map<std::string, size_t> index_;
+  uint64_t bytes_done_ = 0;
+  uint64_t files_done_ = 0;
+};
+
+std::string MessageIdOf(std::string_view json) {
+  thread_local std::vector<event::RawMember> members;
+  members.clear();
+  if (!event::SplitObject(json, &members)) return "";
+  for (const auto& m : members) {
+    std::string_view v;
+    if (m.key == "messageId" && event::PlainString(m.value, &v)) return std::string(v);
+  }
+  return "";
+}
+
+Result<int> LockDir(const std::string& dir) {
+  std::string path = dir + "/LOCK";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return IoError("open " + path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return FailedPrecondition("another replay into this destination is running (" + path + ")");
+  }
+  return fd;
+}
+
+void WriteProgressFile(const std::string& path, const ReplayProgress& p, const char* state) {
+  std::string t = std::string("state ") + state + "\nfiles_total " + std::to_string(p.files_total) +
+                  "\nfiles_done " + std::to_string(p.files_done) + "\nbytes_total " +
+                  std::to_string(p.bytes_total) + "\nbytes_done " + std::to_string(p.bytes_done) +
+                  "\nevents_imported " + std::to_string(p.events_imported) + "\nevents_done " +
+                  std::to_string(p.events_done) + "\n";
+  WriteFileAtomically(path, t, false).IgnoreError();
+}
+
+}  // namespace
+
+std::string ReplayDir(const std::string& data_dir, const std::string& destination) {
+  return data_dir + "/replay/" + destination;
+}
+
+std::string WithIntegrations(std::string_view json, std::string_view destination) {
+  thread_local std::vector<event::RawMember> members;
+  members.clear();
+  std::string integrations = "{\"All\":false,\"" + std::string(destination) + "\":true}";
+  if (!event::SplitObject(json, &members)) return std::string(json);
+  std::string out;
+  out.reserve(json.size() + integrations.size() + 16);
+  out += '{';
+  bool replaced = false;
+  for (const auto& m : members) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    out += m.key;
+    out += "\":";
+    if (m.key == "integrations") {
+      out += integrations;
+      replaced = true;
+    } else {
+      out += m.value;
+    }
+  }
+  if (!replaced) {
+    if (out.size() > 1) out += ',';
+    out += "\"integrations\":" + integrations;
+  }
+  out += '}';
+  return out;
+}
+
+Result<ReplayProgress> RunReplay(ReplayOptions o) {
+  Clock* clock = SystemClock::Get();
+  const int64_t t0 = clock->MonotonicNanos();
+  std::string dir = ReplayDir(o.data_dir, o.destination.name);
+  std::string progress_path = o.data_dir + "/replay/" + o.destination.name + ".progress";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return IoError("cannot create " + dir + ": " + ec.message());
+  SY_ASSIGN_OR_RETURN(int lock_fd, LockDir(dir));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{lock_fd};
+
+  std::string state_path = dir + "/state";
+  std::string want = SelectionText(o.selection);
+  ReplayState state;
+  ReplayProgress progress;
+  auto loaded = LoadState(state_path);
+  if (loaded.ok() && loaded->selection != want && !o.restart) {
+    return FailedPrecondition("an interrupted replay into '" + o.destination.name +
+                              "' with another selection (" + loaded->selection +
+                              ") is pending: run it again with the same options to finish it, "
+                              "or pass --restart to discard it");
+  }
+  if (loaded.ok() && loaded->selection == want) {
+    state = std::move(*loaded);
+    progress.resumed = true;
+  } else {
+    if (!loaded.ok() && loaded.status().code() != StatusCode::kNotFound) return loaded.status();
+    fs::remove_all(dir + "/log", ec);
+    SY_ASSIGN_OR_RETURN(auto files, ListArchive(o.store, o.prefix, o.selection));
+    state.selection = want;
+    for (auto& f : files)
+      state.files.push_back({f.key.source, f.size, f.object_key});
+    SY_RETURN_IF_ERROR(SaveState(state_path, state));
+  }
+  progress.files_total = state.files.size();
+  for (const auto& f : state.files)
+    progress.bytes_total += f.size;
+
+  log::LocalLogOptions lo;
+  lo.dir = dir + "/log";
+  lo.fsync = log::FsyncPolicy::kAlways;
+  lo.segment_bytes = 64ull << 20;
+  SY_ASSIGN_OR_RETURN(auto log, log::OpenLocalLog(lo));
+  uint64_t end = log->EndOffset().value();
+  if (end < state.log_end)
+    return DataLoss(dir + ": the replay log ends before the recorded import position");
+  uint64_t skip = end - state.log_end;  // appended, but the state write did not follow
+
+  delivery::StreamOptions so;
+  so.config = o.destination;
+  so.config.enabled = true;
+  so.display_name = o.display_name;
+  so.destination = std::move(o.instance);
+  so.log = log.get();
+  so.http = o.http;
+  so.dead_letters = o.dead_letters;
+  so.clock = clock;
+  so.metrics = o.metrics;
+  SY_ASSIGN_OR_RETURN(auto stream, delivery::DestinationStream::Start(std::move(so)));
+
+  // Events of the files already done count as done bytes for the progress bar.
+  Merger merger(o.store, o.selection, &state);
+  uint64_t bytes_before = 0, files_before = 0;
+  {
+    // A source's files before its position are done.
+    std::map<std::string, size_t> at;
+    for (const auto& [s, p] : state.pos)
+      at[s] = p.file;
+    for (size_t i = 0; i < state.files.size(); ++i) {
+      auto it = at.find(state.files[i].source);
+      if (it != at.end() && i < it->second) {
+        bytes_before += state.files[i].size;
+        ++files_before;
+      }
+    }
+  }
+
+  bool import_done = false;
+  bool interrupted = false;
+  int64_t last_report = 0;
+  uint64_t imported_this_run = 0;
+  auto report = [&](bool force) {
+    int64_t now = clock->MonotonicNanos();
+    if (!force && now - last_report < 200'000'000) return;
+    last_report = now;
+    progress.files_done = files_before + merger.files_done();
+    progress.bytes_done = bytes_before + merger.bytes_done();
+    progress.events_imported = log->EndOffset().value();
+    progress.events_done = stream->committed().value();
+    progress.delivered = stream->delivered();
+    progress.dead_lettered = stream->dead_lettered();
+    progress.skipped = stream->skipped();
+    progress.import_done = import_done;
+    progress.elapsed_s = (now - t0) / 1e9;
+    WriteProgressFile(progress_path, progress, "running");
+    if (o.on_progress) o.on_progress(progress);
+  };
+  auto stop_requested = [&] { return o.interrupt && o.interrupt->load(); };
+
+  std::vector<log::LogRecord> chunk;
+  size_t chunk_bytes = 0;
+  std::string_view line;
+  std::string source;
+  std::optional<TimestampMs> t;
+  while (!import_done && !stop_requested()) {
+    chunk.clear();
+    chunk_bytes = 0;
+    size_t max_events = kChunkEvents;
+    if (o.rate > 0) max_events = std::max<size_t>(1, std::min<size_t>(max_events, o.rate / 10));
+    while (chunk.size() < max_events && chunk_bytes < kChunkBytes) {
+      SY_ASSIGN_OR_RETURN(bool more, merger.Next(&line, &source, &t));
+      if (!more) {
+        import_done = true;
+        break;
+      }
+      if (skip > 0) {
+        --skip;
+        continue;
+      }
+      log::LogRecord r;
+      r.source = source;
+      r.message_id = MessageIdOf(line);
+      r.received_at = t.value_or(TimestampMs(0));
+      r.payload = WithIntegrations(line, o.destination.name);
+      chunk_bytes += r.payload.size();
+      chunk.push_back(std::move(r));
+    }
+    if (!chunk.empty()) {
+      size_t n = chunk.size();
+      std::promise<log::AppendResult> done;
+      auto fut = done.get_future();
+      log->Append(std::move(chunk), [&done](const log::AppendResult& r) { done.set_value(r); });
+      log::AppendResult r = fut.get();
+      if (!r.status.ok()) return r.status;
+      imported_this_run += n;
+    }
+    state.log_end = log->EndOffset().value();
+    SY_RETURN_IF_ERROR(SaveState(state_path, state));
+    report(false);
+    if (o.rate > 0) {
+      // Hold the import (and so delivery) to the rate.
+      double due_s = static_cast<double>(imported_this_run) / static_cast<double>(o.rate);
+      double now_s = (clock->MonotonicNanos() - t0) / 1e9;
+      if (due_s > now_s)
+        std::this_thread::sleep_for(
+            std::chrono::microseconds(static_cast<int64_t>((due_s - now_s) * 1e6)));
+    }
+  }
+  // Wait for the stream to finish every imported event.
+  while (!stop_requested()) {
+    if (import_done && stream->committed() >= log->EndOffset()) break;
+    report(false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  interrupted = stop_requested();
+  stream->Stop();
+  report(true);
+  if (Status s = log->Close(); !s.ok()) return s;
+  log.reset();
+  if (interrupted) {
+    WriteProgressFile(progress_path, progress, "interrupted");
+    return Unavailable("interrupted");
+  }
+  WriteProgressFile(progress_path, progress, "done");
+  fs::remove_all(dir, ec);
+  if (ec) Log()->warn("replay: cannot remove {}: {}", dir, ec.message());
+  return progress;
+}
+
+std::string RenderReplayMetrics(const std::string& data_dir) {
+  std::error_code ec;
+  fs::path root = fs::path(data_dir) / "replay";
+  if (!fs::is_directory(root, ec)) return "";
+  std::map<std::string, std::map<std::string, std::string>> rows;
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    std::string name = e.path().filename().string();
+    if (!name.ends_with(".progress")) continue;
+    std::ifstream in(e.path());
+    std::string k, v;
+    auto& row = rows[name.substr(0, name.size() - 9)];
+    while (in >> k >> v)
+      row[k] = v;
+  }
+  if (rows.empty()) return "";
+  std::string out;
+  auto family = [&](const char* metric, const char* help, const char* key) {
+    out += std::string("# HELP ") + metric + " " + help + "\n# TYPE " + metric + " gauge\n";
+    for (const auto& [dest, row] : rows) {
+      auto it = row.find(key);
+      out += std::string(metric) + "{destination=\"" + dest + "\"} " +
+             (it == row.end() ? "0" : it->second) + "\n";
+    }
+  };
+  family("switchyard_replay_events_imported",
+         "Events of the latest replay into this destination read from the archive.",
+         "events_imported");
+  family("switchyard_replay_events_done",
+         "Events of the latest replay with a final outcome (delivered, skipped or dead-lettered).",
+         "events_done");
+  family("switchyard_replay_bytes_total", "Compressed archive bytes the latest replay selected.",
+         "bytes_total");
+  family("switchyard_replay_bytes_done", "Compressed archive bytes the latest replay has read.",
+         "bytes_done");
+  out +=
+      "# HELP switchyard_replay_running 1 while a replay into this destination is running.\n"
+      "# TYPE switchyard_replay_running gauge\n";
+  for (const auto& [dest, row] : rows) {
+    auto it = row.find("state");
+    bool running = it != row.end() && it->second == "running";
+    out +=
+        "switchyard_replay_running{destination=\"" + dest + "\"} " + (running ? "1" : "0") + "\n";
+  }
+  return out;
+}
+
+}  // namespace sy::archive
