@@ -234,7 +234,7 @@ void ReadDestinations(SchemaReader& r, const YAML::Node& n, Config* c) {
     std::string p = "destinations[" + std::to_string(i) + "]";
     if (!r.ExpectMap(item, p,
                      {"name", "type", "enabled", "sources", "allow_private_network", "retry_window",
-                      "batch", "ordering", "filters", "settings"}))
+                      "timeout", "batch", "ordering", "filters", "settings"}))
       continue;
     DestinationConfig d;
     d.line = item.Mark().line + 1;
@@ -254,6 +254,7 @@ void ReadDestinations(SchemaReader& r, const YAML::Node& n, Config* c) {
       }
     }
     r.Duration(item, p, "retry_window", 0, &d.retry_window_ms);
+    r.Duration(item, p, "timeout", 1, &d.timeout_ms);
     if (auto b = item["batch"]) {
       std::string bp = p + ".batch";
       if (r.ExpectMap(b, bp, {"max_events", "max_bytes", "max_wait"})) {

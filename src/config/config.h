@@ -88,6 +88,7 @@ struct DestinationConfig {
   std::vector<std::string> sources;  // names from `sources:`; empty in the file = all sources
   bool allow_private_network = false;
   int64_t retry_window_ms = 4LL * 3600 * 1000;
+  int64_t timeout_ms = 30'000;  // `timeout:` of each request to the destination (then retried)
   BatchConfig batch;
   Ordering ordering = Ordering::kNone;
   std::vector<std::string> drop_events;

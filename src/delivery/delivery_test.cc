@@ -7,9 +7,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <thread>
 
@@ -183,12 +185,41 @@ TEST(Classify, ConventionOfTheField) {
   Outcome limited = kind(429, "12");
   EXPECT_EQ(limited.kind, Outcome::Kind::kRetry);
   EXPECT_EQ(limited.retry_after_ms, 12000);
+  // A date without any reference time (no Date header, no arrival time) cannot be used.
   EXPECT_FALSE(kind(429, "Wed, 21 Oct 2015 07:28:00 GMT").retry_after_ms.has_value());
   HttpResponse transport;
   transport.error = "Connection refused";
   EXPECT_EQ(ClassifyByStatus(transport).kind, Outcome::Kind::kRetry);
   transport.refused_by_guard = true;
   EXPECT_EQ(ClassifyByStatus(transport).kind, Outcome::Kind::kRejected);
+}
+
+TEST(Classify, RetryAfterAsAnHttpDateInAllThreeForms) {
+  // 2015-10-21T07:28:00Z = 1445412480 s.
+  const int64_t at = 1'445'412'480'000;
+  EXPECT_EQ(ParseRetryAfterMs("Wed, 21 Oct 2015 07:28:00 GMT", at - 5'000), 5'000);  // IMF
+  EXPECT_EQ(ParseRetryAfterMs("Wednesday, 21-Oct-15 07:28:00 GMT", at - 90'000), 90'000);
+  EXPECT_EQ(ParseRetryAfterMs("Wed Oct 21 07:28:00 2015", at - 1'000), 1'000);    // asctime
+  EXPECT_EQ(ParseRetryAfterMs("Wed, 21 Oct 2015 07:28:00 GMT", at + 60'000), 0);  // past
+  EXPECT_EQ(ParseRetryAfterMs("Wed, 21 Oct 2015 07:28:00 GMT", at - 10LL * 86'400'000),
+            86'400'000);  // capped at a day
+  EXPECT_EQ(ParseRetryAfterMs(" 7 ", at), 7'000);
+  EXPECT_FALSE(ParseRetryAfterMs("soon", at).has_value());
+  EXPECT_FALSE(ParseRetryAfterMs("-3", at).has_value());
+  EXPECT_FALSE(ParseRetryAfterMs("12abc", at).has_value());
+  EXPECT_FALSE(ParseRetryAfterMs("", at).has_value());
+
+  // The response's own Date header is the reference when present (the server's clock)...
+  HttpResponse r;
+  r.status = 503;
+  r.headers = {{"Retry-After", "Wed, 21 Oct 2015 07:28:30 GMT"},
+               {"Date", "Wed, 21 Oct 2015 07:28:00 GMT"}};
+  r.received_unix_ms = at + 3'600'000;  // our clock an hour ahead: ignored
+  EXPECT_EQ(ClassifyByStatus(r).retry_after_ms, 30'000);
+  // ...else the arrival time.
+  r.headers = {{"Retry-After", "Wed, 21 Oct 2015 07:28:30 GMT"}};
+  r.received_unix_ms = at + 10'000;
+  EXPECT_EQ(ClassifyByStatus(r).retry_after_ms, 20'000);
 }
 
 TEST(PrivateNetworkGuard, RefusesLoopbackPrivateLinkLocalCgnatMetadata) {
@@ -770,6 +801,261 @@ TEST(HttpClient, ConnectionRefusedIsATransportErrorToRetry) {
   EXPECT_EQ(res.status, 0);
   EXPECT_FALSE(res.error.empty());
   EXPECT_EQ(ClassifyByStatus(res).kind, Outcome::Kind::kRetry);
+}
+
+}  // namespace
+}  // namespace sy::delivery
+
+namespace sy::delivery {
+namespace {
+
+// An HTTP/1.1 server on 127.0.0.1:0, a thread per connection, answering each request from
+// `answer(body)` → (status, delay before answering). Records request bodies and the most
+// requests it held open at once.
+class ScriptServer {
+ public:
+  using Answer = std::function<std::pair<int, std::chrono::milliseconds>(const std::string&)>;
+  explicit ScriptServer(Answer answer) : answer_(std::move(answer)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(fd_, 64), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    acceptor_ = std::thread([this] {
+      while (true) {
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        std::lock_guard lock(mu_);
+        conns_.emplace_back([this, c] { Serve(c); });
+      }
+    });
+  }
+  ~ScriptServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    acceptor_.join();
+    std::vector<std::thread> conns;
+    {
+      std::lock_guard lock(mu_);
+      conns.swap(conns_);
+      for (int c : open_)
+        ::shutdown(c, SHUT_RDWR);
+    }
+    for (auto& t : conns)
+      t.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
+  std::vector<std::string> bodies() {
+    std::lock_guard lock(mu_);
+    return bodies_;
+  }
+  int max_concurrent() {
+    std::lock_guard lock(mu_);
+    return max_concurrent_;
+  }
+
+ private:
+  void Serve(int c) {
+    {
+      std::lock_guard lock(mu_);
+      open_.push_back(c);
+    }
+    std::string buf;
+    char tmp[8192];
+    while (true) {
+      size_t head_end = buf.find("\r\n\r\n");
+      if (head_end != std::string::npos) {
+        size_t cl = 0;
+        auto p = buf.find("Content-Length: ");
+        if (p != std::string::npos && p < head_end) cl = std::stoul(buf.substr(p + 16));
+        if (buf.size() >= head_end + 4 + cl) {
+          std::string body = buf.substr(head_end + 4, cl);
+          buf.erase(0, head_end + 4 + cl);
+          {
+            std::lock_guard lock(mu_);
+            bodies_.push_back(body);
+            max_concurrent_ = std::max(max_concurrent_, ++concurrent_);
+          }
+          auto [status, delay] = answer_(body);
+          std::this_thread::sleep_for(delay);
+          {
+            std::lock_guard lock(mu_);
+            --concurrent_;
+          }
+          std::string res =
+              "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: 0\r\n\r\n";
+          ::send(c, res.data(), res.size(), MSG_NOSIGNAL);
+          continue;
+        }
+      }
+      ssize_t n = ::recv(c, tmp, sizeof tmp, 0);
+      if (n <= 0) break;
+      buf.append(tmp, static_cast<size_t>(n));
+    }
+    std::lock_guard lock(mu_);
+    std::erase(open_, c);
+    ::close(c);
+  }
+
+  Answer answer_;
+  int fd_;
+  int port_ = 0;
+  std::thread acceptor_;
+  std::mutex mu_;
+  std::vector<std::thread> conns_;
+  std::vector<int> open_;
+  std::vector<std::string> bodies_;
+  int concurrent_ = 0;
+  int max_concurrent_ = 0;
+};
+
+// POSTs JSON arrays of up to `max_events` events to a URL; default classification.
+class PostArrays final : public Destination {
+ public:
+  PostArrays(std::string url, size_t max_events) : url_(std::move(url)), max_(max_events) {}
+  DestinationLimits limits() const override { return {max_, 1 << 20}; }
+  EncodedBatch Encode(std::span<const StoredEvent> batch) const override {
+    EncodedBatch out;
+    HttpRequest r;
+    r.url = url_;
+    r.body = "[";
+    for (size_t i = 0; i < batch.size(); ++i) {
+      r.body += (i ? "," : "") + batch[i].payload;
+      r.events.push_back(i);
+    }
+    r.body += "]";
+    out.requests.push_back(std::move(r));
+    return out;
+  }
+
+ private:
+  std::string url_;
+  size_t max_;
+};
+
+size_t EventsIn(const std::string& body) {
+  return static_cast<size_t>(std::count(body.begin(), body.end(), '{'));
+}
+
+class HttpStreamTest : public StreamTest {
+ protected:
+  void SetUp() override {
+    StreamTest::SetUp();
+    auto c = CreateCurlHttpClient({.threads = 2});
+    ASSERT_TRUE(c.ok());
+    client_ = std::move(*c);
+  }
+  std::unique_ptr<DestinationStream> StartHttp(config::DestinationConfig c,
+                                               std::unique_ptr<Destination> d, size_t rounds = 4) {
+    c.allow_private_network = true;
+    StreamOptions o;
+    o.config = std::move(c);
+    o.destination = std::move(d);
+    o.log = log_.get();
+    o.http = client_.get();
+    o.dead_letters = store_.get();
+    o.clock = &clock_;
+    o.backoff = {1000, 60'000};
+    o.backoff_seed = 7;
+    o.max_idle_wait_ms = 1;
+    o.max_rounds_in_flight = rounds;
+    auto s = DestinationStream::Start(std::move(o));
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return std::move(*s);
+  }
+  template <typename F>
+  bool WaitReal(F done, std::chrono::seconds limit = std::chrono::seconds(20)) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return true;
+  }
+  std::unique_ptr<HttpClient> client_;
+};
+
+TEST_F(HttpStreamTest, SeveralRoundsAreInFlightAtOnceAndNeverMoreThanTheLimit) {
+  // Every answer takes 300 ms; rounds of one event each. One round at a time would keep one
+  // request open; the stream keeps max_rounds_in_flight (3) open.
+  ScriptServer server([](const std::string&) {
+    return std::pair{200, std::chrono::milliseconds(300)};
+  });
+  auto c = StreamConfig();
+  c.batch.max_events = 1;
+  Append(9);
+  auto s = StartHttp(c, std::make_unique<PostArrays>(server.url(), 1), 3);
+  ASSERT_TRUE(WaitReal([&] { return s->committed() == Offset(9); }));
+  EXPECT_EQ(s->delivered(), 9u);
+  EXPECT_EQ(server.max_concurrent(), 3);
+  EXPECT_EQ(server.bodies().size(), 9u);  // each exactly once
+}
+
+TEST_F(HttpStreamTest, A413SplitsTheRequestInHalvesUntilItFits) {
+  // The receiver takes at most 2 events per request; a request of 8 is split 8 → 4+4 → 2+2+2+2.
+  ScriptServer server([](const std::string& body) {
+    return std::pair{EventsIn(body) > 2 ? 413 : 200, std::chrono::milliseconds(0)};
+  });
+  auto c = StreamConfig();
+  c.batch.max_events = 8;
+  Append(8);
+  auto s = StartHttp(c, std::make_unique<PostArrays>(server.url(), 8));
+  ASSERT_TRUE(WaitReal([&] { return s->committed() == Offset(8); }));
+  EXPECT_EQ(s->delivered(), 8u);
+  EXPECT_EQ(s->retried(), 0u);  // a split is not a retry
+  EXPECT_EQ(s->dead_lettered(), 0u);
+  std::vector<size_t> sizes;
+  for (const auto& b : server.bodies())
+    sizes.push_back(EventsIn(b));
+  std::sort(sizes.begin(), sizes.end());
+  EXPECT_EQ(sizes, (std::vector<size_t>{2, 2, 2, 2, 4, 4, 8}));
+  s->Stop();
+}
+
+TEST_F(HttpStreamTest, ASingleEventAnswered413IsDeadLettered) {
+  ScriptServer server([](const std::string& body) {
+    bool big = body.find("\"n\":1}") != std::string::npos;  // the second event is "too large"
+    return std::pair{big ? 413 : 200, std::chrono::milliseconds(0)};
+  });
+  auto c = StreamConfig();
+  c.batch.max_events = 4;
+  Append(4);
+  auto s = StartHttp(c, std::make_unique<PostArrays>(server.url(), 4));
+  ASSERT_TRUE(WaitReal([&] { return s->committed() == Offset(4); }));
+  EXPECT_EQ(s->delivered(), 3u);
+  EXPECT_EQ(s->dead_lettered(), 1u);
+  s->Stop();
+  auto letters = store_->List("hooks");
+  ASSERT_TRUE(letters.ok());
+  ASSERT_EQ(letters->size(), 1u);
+  EXPECT_EQ((*letters)[0].offset, Offset(1));
+  EXPECT_EQ((*letters)[0].reason, "http 413");
+  EXPECT_EQ((*letters)[0].attempts, 1);
+}
+
+TEST_F(HttpStreamTest, TheDestinationsTimeoutCutsASlowResponseAndItIsRetried) {
+  std::atomic<int> calls{0};
+  ScriptServer server([&](const std::string&) {
+    // The first answer comes after 2 s, far past the 150 ms timeout; later ones at once.
+    return std::pair{200, std::chrono::milliseconds(calls++ == 0 ? 2000 : 0)};
+  });
+  auto c = StreamConfig();
+  c.timeout_ms = 150;
+  Append(1);
+  auto t0 = std::chrono::steady_clock::now();
+  auto s = StartHttp(c, std::make_unique<PostArrays>(server.url(), 1));
+  ASSERT_TRUE(WaitReal([&] { return s->retried() == 1; }));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1500));
+  EXPECT_EQ(s->delivered(), 0u);
+  // The retry is due within the first backoff step (≤ 1 s of fake time).
+  AdvanceUntil([&] { return s->delivered() == 1; }, std::chrono::milliseconds(100));
+  EXPECT_TRUE(WaitReal([&] { return s->committed() == Offset(1); }));  // within the interval
+  EXPECT_EQ(calls.load(), 2);
+  s->Stop();
 }
 
 }  // namespace

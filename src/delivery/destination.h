@@ -47,6 +47,9 @@ struct HttpRequest {
 
 // What came back. status 0 means no HTTP response: `error` names the transport failure
 // (connect refused, timeout, TLS, refused by the private-network guard).
+  // Whole-request timeout; 0: the client's default. The stream sets the destination's
+  // `timeout:` here; a timeout is a transport error (retried).
+  int64_t timeout_ms = 0;
 struct HttpResponse {
   int status = 0;
   std::string error;
@@ -58,6 +61,8 @@ struct HttpResponse {
 };
 
 struct Outcome {
+  int64_t received_unix_ms = 0;  // wall clock at arrival: the reference for an HTTP-date
+                                 // Retry-After when the response has no Date header
   enum class Kind { kDelivered, kRetry, kRejected };
   Kind kind = Kind::kDelivered;
   std::optional<int64_t> retry_after_ms;  // kRetry: the receiver's Retry-After, if any
@@ -94,7 +99,9 @@ class Destination {
   virtual EncodedBatch Encode(std::span<const StoredEvent> batch) const = 0;
 
   // One Outcome per event of `request.events`, in that order. The default is the convention of
-  // the field (ClassifyByStatus); batch APIs with partial failures override it.
+  // the field (ClassifyByStatus); batch APIs with partial failures override it. The stream
+  // passes the request without its body (the body went to the wire). A 413 to a request of
+  // several events never reaches Classify: the framework splits the request instead.
   virtual std::vector<Outcome> Classify(const HttpRequest& request,
                                         const HttpResponse& response) const;
 
@@ -108,9 +115,15 @@ class Destination {
 // 2xx delivered; 408, 429, 5xx and transport errors retried (Retry-After honoured, seconds or an
 // HTTP date); any other status rejected. The reason names the status.
 Outcome ClassifyByStatus(const HttpResponse& response);
-// Parses a Retry-After value given in delta-seconds; an HTTP date (rare from APIs) or garbage
-// gives nullopt, so the framework falls back to its own backoff.
-std::optional<int64_t> ParseRetryAfterMs(std::string_view value);
+// Parses a Retry-After value: delta-seconds, or an HTTP date (IMF-fixdate, RFC 850 or asctime
+// form, RFC 9110 §10.2.3) turned into a delay from `now_unix_ms` (a date in the past → 0;
+// without `now_unix_ms` a date gives nullopt). Garbage gives nullopt, so the framework falls
+// back to its own backoff. Capped at a day.
+std::optional<int64_t> ParseRetryAfterMs(std::string_view value,
+                                         std::optional<int64_t> now_unix_ms = std::nullopt);
+// The Retry-After of a response in ms: a date is measured against the response's own Date
+// header when it has one (the server's clock, immune to skew), else against received_unix_ms.
+std::optional<int64_t> RetryAfterMs(const HttpResponse& response);
 
 // What the framework knows about a destination type: one entry per built-in destination in the
 // list the server layer holds (server/builtin_destinations.cc). No self-registration.

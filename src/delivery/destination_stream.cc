@@ -76,10 +76,10 @@ DestinationStream::~DestinationStream() {
 void DestinationStream::Stop() {
   stop_requested_ = true;
   {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
+    std::lock_guard lock(mailbox_->mu);
+    mailbox_->stopping = true;
   }
-  cv_.notify_all();
+  mailbox_->cv.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -91,7 +91,7 @@ size_t DestinationStream::WindowUsed() const {
 void DestinationStream::Fill() {
   size_t room = options_.window_events > WindowUsed() ? options_.window_events - WindowUsed() : 0;
   if (room == 0) return;
-  auto read = cursor_->Read(std::min<size_t>(room, 1000), 8u << 20);
+  auto read = cursor_->Read(std::min<size_t>(room, 2000), 8u << 20);
   if (!read.ok()) {
     Log()->error("log read failed destination={} status={}", name(), read.status().ToString());
     return;
@@ -99,7 +99,8 @@ void DestinationStream::Fill() {
   int64_t now = NowMs();
   for (auto& entry : *read) {
     Pending p;
-    RouteDecision d = router_.Route(entry, &p.event);
+    const Offset offset = entry.offset;
+    RouteDecision d = router_.Route(std::move(entry), &p.event);
     if (d != RouteDecision::kSend) {
       skipped_++;
       if (m_skipped_) m_skipped_->Inc();
@@ -108,7 +109,7 @@ void DestinationStream::Fill() {
     if (options_.config.ordering == config::Ordering::kPerUser) p.user = UserKeyOf(p.event.payload);
     p.first_seen_ms = now;
     p.next_attempt_ms = now;
-    pending_.emplace(entry.offset, std::move(p));
+    pending_.emplace_hint(pending_.end(), offset, std::move(p));
   }
 }
 
@@ -126,6 +127,11 @@ std::vector<Offset> DestinationStream::PickBatch(int64_t now, int64_t* wake_at) 
   std::vector<Offset> dead_letter_again;
   for (auto& [offset, p] : pending_) {
     if (per_user && !p.user.empty() && held_users.contains(p.user)) continue;
+    if (p.in_flight) {
+      // Its user's later events wait for its answer (strict per-user order across rounds).
+      if (per_user && !p.user.empty()) held_users.insert(p.user);
+      continue;
+    }
     if (p.next_attempt_ms > now) {
       *wake_at = std::min(*wake_at, p.next_attempt_ms);
       if (per_user && !p.user.empty()) held_users.insert(p.user);
@@ -160,16 +166,18 @@ std::vector<Offset> DestinationStream::PickBatch(int64_t now, int64_t* wake_at) 
 }
 
 void DestinationStream::Send(const std::vector<Offset>& batch) {
-  std::vector<StoredEvent> events;
-  events.reserve(batch.size());
+  Round round;
+  round.offsets = batch;
+  round.events.reserve(batch.size());
   int64_t now = NowMs();
   for (Offset o : batch) {
     Pending& p = pending_.at(o);
     if (p.attempts == 0) p.first_attempt_ms = now;
     p.attempts++;
-    events.push_back(p.event);
+    round.events.push_back(p.event);
   }
   // Chunks that fit one request of the destination (its per-request limits).
+  const std::vector<StoredEvent>& events = round.events;
   const DestinationLimits lim = options_.destination->limits();
   const size_t chunk_events = std::max<size_t>(1, lim.max_events_per_request);
   std::vector<std::pair<size_t, size_t>> chunks;  // [start, end) into `events`
@@ -185,7 +193,8 @@ void DestinationStream::Send(const std::vector<Offset>& batch) {
     start = end;
   }
   const std::span<const StoredEvent> all(events);
-  EncodedBatch encoded;
+  std::vector<HttpRequest> requests;
+  std::vector<std::pair<size_t, std::string>> unmappable;
   for (const auto& [start, end] : chunks) {
     auto part_events = all.subspan(start, end - start);
     if (auto direct = options_.destination->DeliverInProcess(part_events)) {
@@ -200,72 +209,110 @@ void DestinationStream::Send(const std::vector<Offset>& batch) {
     for (auto& req : part.requests) {
       for (size_t& i : req.events)
         i += start;
-      encoded.requests.push_back(std::move(req));
+      requests.push_back(std::move(req));
     }
     for (auto& [i, reason] : part.unmappable)
-      encoded.unmappable.emplace_back(i + start, std::move(reason));
+      unmappable.emplace_back(i + start, std::move(reason));
   }
-  for (const auto& [index, reason] : encoded.unmappable) {
+  for (const auto& [index, reason] : unmappable) {
     Apply(batch[index], Outcome::Rejected("cannot encode: " + reason), 0, "");
   }
-  if (encoded.requests.empty()) return;
+  if (requests.empty()) return;
   if (!options_.http) {
-    for (const auto& req : encoded.requests)
+    for (const auto& req : requests)
       for (size_t i : req.events)
         Apply(batch[i], Outcome::Retry("no HTTP client"), 0, "");
     return;
   }
-  // Run the batch's requests in parallel; wait for all of them (bounded by the client timeout).
-  // Shared with the client's callbacks, which may outlive this call when Stop() abandons the
-  // round (see StreamOptions::stop_grace_ms).
-  struct Shared {
-    std::mutex mu;
-    std::condition_variable cv;
-    size_t remaining = 0;
-    std::vector<HttpResponse> responses;
-  };
-  auto shared = std::make_shared<Shared>();
-  shared->remaining = encoded.requests.size();
-  shared->responses.resize(encoded.requests.size());
-  for (size_t r = 0; r < encoded.requests.size(); ++r) {
-    options_.http->Send(encoded.requests[r], SendOptions{options_.config.allow_private_network},
-                        [shared, r](HttpResponse res) {
-                          std::lock_guard lock(shared->mu);
-                          shared->responses[r] = std::move(res);
-                          if (--shared->remaining == 0) shared->cv.notify_all();
+  for (const auto& req : requests)
+    for (size_t i : req.events)
+      pending_.at(batch[i]).in_flight = true;
+  const uint64_t id = next_round_++;
+  Round& r = rounds_.emplace(id, std::move(round)).first->second;
+  Dispatch(id, r, std::move(requests));
+}
+
+void DestinationStream::Dispatch(uint64_t id, Round& round, std::vector<HttpRequest> requests) {
+  for (auto& req : requests) {
+    const size_t index = round.requests.size();
+    req.timeout_ms = options_.config.timeout_ms;
+    // The body goes to the client; the round keeps the rest for Classify (and splitting).
+    HttpRequest wire;
+    wire.method = req.method;
+    wire.url = req.url;
+    wire.headers = req.headers;
+    wire.body = std::move(req.body);
+    wire.timeout_ms = req.timeout_ms;
+    req.body.clear();
+    round.requests.push_back(std::move(req));
+    round.outstanding++;
+    options_.http->Send(std::move(wire), SendOptions{options_.config.allow_private_network},
+                        [mailbox = mailbox_, id, index](HttpResponse res) {
+                          {
+                            std::lock_guard lock(mailbox->mu);
+                            mailbox->responses.push_back({id, index, std::move(res)});
+                          }
+                          mailbox->cv.notify_all();
                         });
   }
+}
+
+void DestinationStream::DrainResponses(int64_t wait_ms) {
+  std::deque<Mailbox::Response> responses;
   {
-    std::unique_lock lock(shared->mu);
-    std::optional<std::chrono::steady_clock::time_point> give_up;
-    while (shared->remaining > 0) {
-      shared->cv.wait_for(lock, std::chrono::milliseconds(50));
-      if (shared->remaining == 0) break;
-      if (!give_up && stop_requested_.load()) {
-        give_up =
-            std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.stop_grace_ms);
+    std::unique_lock lock(mailbox_->mu);
+    if (mailbox_->responses.empty() && wait_ms > 0) {
+      mailbox_->cv.wait_for(lock, std::chrono::milliseconds(wait_ms),
+                            [this] { return !mailbox_->responses.empty() || mailbox_->stopping; });
+    }
+    responses.swap(mailbox_->responses);
+  }
+  for (auto& r : responses)
+    OnResponse(r.round, r.request, std::move(r.response));
+}
+
+void DestinationStream::OnResponse(uint64_t id, size_t index, HttpResponse res) {
+  auto it = rounds_.find(id);
+  if (it == rounds_.end()) return;
+  Round& round = it->second;
+  round.outstanding--;
+  if (m_latency_) m_latency_->Observe(res.seconds);
+  // Copied: splitting below may grow round.requests.
+  const HttpRequest req = round.requests[index];
+  if (res.status == 413 && req.events.size() > 1) {
+    // Too large for the receiver: not a verdict on any event. Send each half again at once.
+    const size_t half = req.events.size() / 2;
+    std::vector<HttpRequest> again;
+    for (auto [from, to] : {std::pair<size_t, size_t>{0, half}, {half, req.events.size()}}) {
+      std::vector<StoredEvent> part;
+      for (size_t k = from; k < to; ++k)
+        part.push_back(round.events[req.events[k]]);
+      EncodedBatch enc = options_.destination->Encode(part);
+      for (auto& r : enc.requests) {
+        for (size_t& i : r.events)
+          i = req.events[from + i];
+        again.push_back(std::move(r));
       }
-      if (give_up && std::chrono::steady_clock::now() >= *give_up) {
-        // Stopping and the receiver is slow: leave the round without outcomes. Its events stay
-        // uncommitted and are sent again by the next stream (at least once).
-        Log()->warn("stop: abandoning {} unanswered requests destination={}", shared->remaining,
-                    name());
-        return;
+      for (const auto& [i, reason] : enc.unmappable) {
+        Offset o = round.offsets[req.events[from + i]];
+        if (auto p = pending_.find(o); p != pending_.end()) p->second.in_flight = false;
+        Apply(o, Outcome::Rejected("cannot encode: " + reason), 0, "");
       }
     }
-  }
-  const std::vector<HttpResponse> responses = shared->responses;
-  for (size_t r = 0; r < encoded.requests.size(); ++r) {
-    const HttpRequest& req = encoded.requests[r];
-    const HttpResponse& res = responses[r];
-    if (m_latency_) m_latency_->Observe(res.seconds);
+    Log()->info("request too large (413): split in two destination={} events={}", name(),
+                req.events.size());
+    Dispatch(id, round, std::move(again));
+  } else {
     std::vector<Outcome> outcomes = options_.destination->Classify(req, res);
     std::string body = res.status ? Excerpt(res.body) : res.error;
     for (size_t k = 0; k < req.events.size(); ++k) {
       Outcome o = k < outcomes.size() ? outcomes[k] : ClassifyByStatus(res);
-      Apply(batch[req.events[k]], o, res.status, body);
+      Offset offset = round.offsets[req.events[k]];
+      if (auto p = pending_.find(offset); p != pending_.end()) p->second.in_flight = false;
+      Apply(offset, o, res.status, body);
     }
   }
+  if (round.outstanding == 0) rounds_.erase(it);
 }
 
 void DestinationStream::Apply(Offset offset, const Outcome& outcome, int status,
@@ -351,9 +398,15 @@ void DestinationStream::FlushDeadLetters() {
   dead_letter_queue_.clear();
 }
 
-void DestinationStream::CommitProgress() {
+void DestinationStream::CommitProgress(bool force) {
   Offset next = pending_.empty() ? cursor_->position() : pending_.begin()->first;
   if (next <= last_commit_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (!force && now - last_commit_time_ < std::chrono::milliseconds(options_.commit_interval_ms) &&
+      next.value() - last_commit_.value() < options_.window_events / 2) {
+    return;
+  }
+  last_commit_time_ = now;
   if (Status s = cursor_->Commit(next); !s.ok()) {
     Log()->warn("cursor commit failed destination={} status={}", name(), s.ToString());
     return;
@@ -378,37 +431,59 @@ void DestinationStream::UpdateGauges() {
 }
 
 void DestinationStream::Run() {
-  while (true) {
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_) break;
-    }
+  while (!stop_requested_.load()) {
+    DrainResponses(0);
     Fill();
     int64_t now = NowMs();
     int64_t wake_at = INT64_MAX;
-    std::vector<Offset> batch = PickBatch(now, &wake_at);
-    if (!batch.empty()) {
-      Send(batch);
-      FlushDeadLetters();
-      CommitProgress();
-      UpdateGauges();
-      continue;
+    if (rounds_.size() < std::max<size_t>(1, options_.max_rounds_in_flight)) {
+      std::vector<Offset> batch = PickBatch(now, &wake_at);
+      if (!batch.empty()) {
+        Send(batch);
+        FlushDeadLetters();
+        CommitProgress();
+        UpdateGauges();
+        continue;
+      }
     }
+    FlushDeadLetters();
     CommitProgress();
     UpdateGauges();
     int64_t wait_ms = options_.max_idle_wait_ms;
     if (wake_at != INT64_MAX) wait_ms = std::clamp<int64_t>(wake_at - now, 0, wait_ms);
     if (wait_ms == 0) continue;
-    if (WindowUsed() < options_.window_events) {
+    const bool can_send = rounds_.size() < std::max<size_t>(1, options_.max_rounds_in_flight) &&
+                          WindowUsed() < options_.window_events;
+    if (rounds_.empty() && can_send) {
       // Returns early when new events are durable; Stop() waits at most max_idle_wait_ms.
       cursor_->WaitForData(std::chrono::milliseconds(wait_ms));
+    } else if (can_send) {
+      // Both new events and responses can wake us; the log's wait cannot be interrupted, so
+      // look at it in short steps while responses are awaited.
+      if (!cursor_->WaitForData(std::chrono::milliseconds(std::min<int64_t>(wait_ms, 2)))) {
+        DrainResponses(0);
+      }
     } else {
-      std::unique_lock lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [this] { return stopping_; });
+      DrainResponses(wait_ms);  // woken by a response or Stop()
     }
   }
+  // Let the rounds in flight finish, for at most stop_grace_ms of real time.
+  const auto give_up =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.stop_grace_ms);
+  while (!rounds_.empty() && std::chrono::steady_clock::now() < give_up) {
+    DrainResponses(20);
+  }
+  if (!rounds_.empty()) {
+    // The receiver is slow: leave those rounds without outcomes. Their events stay uncommitted
+    // and are sent again by the next stream (at least once).
+    size_t unanswered = 0;
+    for (const auto& [id, round] : rounds_)
+      unanswered += round.outstanding;
+    Log()->warn("stop: abandoning {} unanswered requests destination={}", unanswered, name());
+    rounds_.clear();
+  }
   FlushDeadLetters();
-  CommitProgress();
+  CommitProgress(/*force=*/true);
   UpdateGauges();
   Log()->info("destination stream stopped destination={} committed={} in_flight={}", name(),
               last_commit_.value(), pending_.size());

@@ -4,26 +4,36 @@
 //
 // Per event the stream decides, in order: route (sources, integrations object, filters — see
 // routing.h); batch (up to min(`batch:` config, the destination's limits), waiting at most
-// batch.max_wait for a batch to fill); send (one batch at a time; the requests of a batch run in
-// parallel on the shared HttpClient); apply the destination's per-event Outcome:
+// batch.max_wait for a batch to fill); send (a round is one batch; its requests run in parallel
+// on the shared HttpClient, and up to StreamOptions::max_rounds_in_flight rounds are in flight
+// at once, so the next round is encoded and sent while earlier ones wait for their answers);
+// apply the destination's per-event Outcome as each response arrives:
 //   delivered → final;
 //   retry     → again after exponential backoff with full jitter (never before Retry-After),
 //               until retry_window has passed since the first attempt → dead letter;
 //   rejected  → dead letter with the reason and an excerpt of the response.
+// A 413 (payload too large) to a request of several events is a verdict on the request, not on
+// its events: the framework encodes each half again and sends the halves at once (recursively);
+// a single event answered 413 is classified as usual (rejected → dead letter).
 // The cursor is committed only up to the first event without a final outcome (delivered,
 // skipped by routing, or durably dead-lettered), so after a crash every event is delivered at
 // least once; duplicates are bounded by the window (StreamOptions::window_events).
-// With ordering: per_user, an event waiting for a retry holds back that user's later events
-// only (the user is userId, else anonymousId), and a batch carries at most one event per user.
+// With ordering: per_user, an event in flight or waiting for a retry holds back that user's
+// later events only (the user is userId, else anonymousId), and a batch carries at most one
+// event per user; rounds in flight never carry two events of one user.
 //
-// Threads: Start() spawns the stream thread; Stop() (from the owner's thread) lets the round in
-// flight finish (for at most stop_grace_ms), commits the cursor and joins. All time comes from
-// StreamOptions::clock, so tests drive retries with a FakeClock in milliseconds.
+// Threads: Start() spawns the stream thread; Stop() (from the owner's thread) lets the rounds in
+// flight finish (for at most stop_grace_ms), commits the cursor and joins. Responses arrive on
+// the HttpClient's threads, which only queue them for the stream thread (a mailbox shared with
+// the callbacks, so an abandoned request may complete after the stream is gone). All time comes
+// from StreamOptions::clock, so tests drive retries with a FakeClock in milliseconds.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -64,6 +74,13 @@ struct StreamOptions {
   // is abandoned uncommitted (its events are sent again after restart), so a hung receiver
   // cannot hold shutdown for the whole request timeout.
   int64_t stop_grace_ms = 5'000;
+  // Rounds (batches) sent and not yet fully answered, per stream. More than one hides the
+  // receiver's round trip: the next round is read, routed and encoded meanwhile.
+  size_t max_rounds_in_flight = 4;
+  // The cursor is persisted at most this often (each commit costs the log two fsyncs), and at
+  // once when the commit point has moved by half the window, and on Stop(). After a crash the
+  // events delivered since the last commit are sent again: duplicates stay within 1.5 windows.
+  int64_t commit_interval_ms = 100;
   // Longest real-time sleep between checks of the clock (FakeClock tests use ~1 ms).
   int64_t max_idle_wait_ms = 200;
 };
@@ -97,11 +114,36 @@ class DestinationStream {
     int64_t first_seen_ms = 0;     // when read from the log (batching max_wait)
     int64_t first_attempt_ms = 0;  // for retry_window
     int64_t next_attempt_ms = 0;
+    bool in_flight = false;  // part of a round waiting for its response
     int last_status = 0;
     std::string last_reason;
     std::string last_response;
     // Set when the outcome is final but the dead-letter append failed: retry the append only.
     bool dead_letter_pending = false;
+  };
+
+  // A batch sent and not yet fully answered. `events` are the copies handed to Encode (kept for
+  // splitting a request answered 413); requests keep everything but their body, which went to
+  // the client.
+  struct Round {
+    std::vector<Offset> offsets;  // index in `events` → log offset
+    std::vector<StoredEvent> events;
+    std::vector<HttpRequest> requests;  // events[] index into `events`
+    size_t outstanding = 0;             // requests without a response yet
+  };
+
+  // Where the HttpClient's callbacks leave responses for the stream thread. Shared with the
+  // callbacks (they may run after the stream is gone when Stop() abandoned a request).
+  struct Mailbox {
+    struct Response {
+      uint64_t round = 0;
+      size_t request = 0;
+      HttpResponse response;
+    };
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<Response> responses;
+    bool stopping = false;
   };
 
   explicit DestinationStream(StreamOptions options);
@@ -110,12 +152,18 @@ class DestinationStream {
   size_t WindowUsed() const;  // cursor position − first pending offset
   std::vector<Offset> PickBatch(int64_t now, int64_t* wake_at);
   void Send(const std::vector<Offset>& batch);
+  // Hands `requests` of round `id` to the HttpClient.
+  void Dispatch(uint64_t id, Round& round, std::vector<HttpRequest> requests);
+  // Applies the responses in the mailbox (waiting up to `wait_ms` for one if there is none).
+  void DrainResponses(int64_t wait_ms);
+  void OnResponse(uint64_t id, size_t request, HttpResponse response);
   void Apply(Offset offset, const Outcome& outcome, int status, const std::string& response);
   // Queues `p` for the dead-letter store; FlushDeadLetters writes the queue with one fdatasync
   // and only then makes those events final (erased, so the cursor may pass them).
   void DeadLetter(Pending& p, const std::string& reason);
   void FlushDeadLetters();
-  void CommitProgress();
+  // Persists the commit point if it moved and (unless `force`) the interval has passed.
+  void CommitProgress(bool force = false);
   void UpdateGauges();
   int64_t NowMs() const { return options_.clock->Now().value(); }
 
@@ -125,12 +173,13 @@ class DestinationStream {
   std::unique_ptr<log::LogCursor> cursor_;
   std::map<Offset, Pending> pending_;      // stream thread only
   std::vector<Offset> dead_letter_queue_;  // stream thread only
+  std::map<uint64_t, Round> rounds_;       // stream thread only
+  uint64_t next_round_ = 1;
   Offset last_commit_;
+  std::chrono::steady_clock::time_point last_commit_time_{};
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::atomic<bool> stop_requested_{false};  // stopping_, readable without mu_
+  std::shared_ptr<Mailbox> mailbox_ = std::make_shared<Mailbox>();
+  std::atomic<bool> stop_requested_{false};
   std::thread thread_;
 
   std::atomic<uint64_t> delivered_{0}, retried_{0}, rejected_{0}, dead_lettered_{0}, skipped_{0},

@@ -153,7 +153,9 @@ class Worker {
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout_ms));
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout_ms));
+    const int64_t timeout_ms =
+        job->request.timeout_ms > 0 ? job->request.timeout_ms : options_.timeout_ms;
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
     curl_easy_setopt(e, CURLOPT_USERAGENT, "switchyard");
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, OnBody);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, job.get());
@@ -190,6 +192,9 @@ class Worker {
     }
     job->response.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - job->started).count();
+    job->response.received_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count();
     curl_easy_cleanup(e);
     curl_slist_free_all(job->headers);
     job->done(std::move(job->response));

@@ -27,7 +27,8 @@ namespace sy::delivery {
 struct HttpClientOptions {
   int threads = 2;
   int64_t connect_timeout_ms = 5'000;
-  int64_t timeout_ms = 30'000;            // whole request; a timeout is a transport error (retried)
+  int64_t timeout_ms = 30'000;  // whole request, unless the request sets its own; a timeout is a
+                                // transport error (retried)
   size_t max_response_bytes = 64 * 1024;  // the rest is discarded (excerpts only are kept)
 };
 

@@ -39,10 +39,17 @@ bool Enabled(const json::value& v) {
 
 }  // namespace
 
-RouteDecision EventRouter::Route(const log::LogEntry& entry, StoredEvent* out) const {
+RouteDecision EventRouter::Decide(const log::LogEntry& entry,
+                                  std::optional<std::string>* rewritten_payload) const {
   if (!sources_.empty() && !sources_.contains(entry.source)) return RouteDecision::kOtherSource;
+  const std::string_view payload = entry.payload;
+  if (drop_events_.empty() && drop_properties_.empty() &&
+      payload.find("\"integrations\"") == std::string_view::npos &&
+      payload.find("\\u") == std::string_view::npos) {
+    return RouteDecision::kSend;  // nothing in the event can say no: skip the parse
+  }
   boost::system::error_code ec;
-  json::value doc = json::parse(entry.payload, ec);
+  json::value doc = json::parse(payload, ec);
   if (ec || !doc.is_object()) return RouteDecision::kUnparseable;
   json::object& obj = doc.as_object();
   if (auto* integ = obj.if_contains("integrations"); integ && integ->is_object()) {
@@ -72,11 +79,24 @@ RouteDecision EventRouter::Route(const log::LogEntry& entry, StoredEvent* out) c
       }
     }
   }
+  if (rewritten) *rewritten_payload = json::serialize(doc);
+  return RouteDecision::kSend;
+}
+
+RouteDecision EventRouter::Route(const log::LogEntry& entry, StoredEvent* out) const {
+  log::LogEntry copy = entry;
+  return Route(std::move(copy), out);
+}
+
+RouteDecision EventRouter::Route(log::LogEntry&& entry, StoredEvent* out) const {
+  std::optional<std::string> rewritten;
+  RouteDecision d = Decide(entry, &rewritten);
+  if (d != RouteDecision::kSend) return d;
   out->offset = entry.offset;
-  out->source = entry.source;
-  out->message_id = entry.message_id;
+  out->source = std::move(entry.source);
+  out->message_id = std::move(entry.message_id);
   out->received_at = entry.received_at;
-  out->payload = rewritten ? json::serialize(doc) : entry.payload;
+  out->payload = rewritten ? std::move(*rewritten) : std::move(entry.payload);
   return RouteDecision::kSend;
 }
 

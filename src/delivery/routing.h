@@ -27,10 +27,17 @@ class EventRouter {
  public:
   EventRouter(const config::DestinationConfig& config, std::string display_name);
 
-  // On kSend, fills `out` (payload rewritten only if a property was dropped).
+  // On kSend, fills `out` (payload rewritten only if a property was dropped). An event whose
+  // bytes cannot hold an integrations key (no `"integrations"`, no \u escape) is not parsed at
+  // all when the destination has no filters: the log holds only JSON that ingest validated.
   RouteDecision Route(const log::LogEntry& entry, StoredEvent* out) const;
+  // Same, taking the payload from `entry` instead of copying it.
+  RouteDecision Route(log::LogEntry&& entry, StoredEvent* out) const;
 
  private:
+  // The decision; on kSend with a property dropped, `*rewritten` is the new payload.
+  RouteDecision Decide(const log::LogEntry& entry, std::optional<std::string>* rewritten) const;
+
   std::set<std::string, std::less<>> sources_;
   std::string name_;
   std::string display_name_;

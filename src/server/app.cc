@@ -242,10 +242,11 @@ bool SameSettings(const std::vector<config::RawSetting>& a,
 bool SameDestination(const config::DestinationConfig& a, const config::DestinationConfig& b) {
   return a.name == b.name && a.type == b.type && a.enabled == b.enabled && a.sources == b.sources &&
          a.allow_private_network == b.allow_private_network &&
-         a.retry_window_ms == b.retry_window_ms && a.batch.max_events == b.batch.max_events &&
-         a.batch.max_bytes == b.batch.max_bytes && a.batch.max_wait_ms == b.batch.max_wait_ms &&
-         a.ordering == b.ordering && a.drop_events == b.drop_events &&
-         a.drop_properties == b.drop_properties && SameSettings(a.settings, b.settings);
+         a.retry_window_ms == b.retry_window_ms && a.timeout_ms == b.timeout_ms &&
+         a.batch.max_events == b.batch.max_events && a.batch.max_bytes == b.batch.max_bytes &&
+         a.batch.max_wait_ms == b.batch.max_wait_ms && a.ordering == b.ordering &&
+         a.drop_events == b.drop_events && a.drop_properties == b.drop_properties &&
+         SameSettings(a.settings, b.settings);
 }
 
 const config::DestinationConfig* FindDestination(const config::Config& c, const std::string& name) {
@@ -287,6 +288,20 @@ Status App::ReloadDestinations(const config::Config& config, std::string* ignore
     stream->Stop();
   }
   streams_ = std::move(keep);
+  // A destination removed from the file gives up its cursor, so it no longer holds back log
+  // retention; added again later, it starts over at the oldest retained event. (Disabled ones
+  // keep theirs: they resume where they stopped.)
+  for (const auto& before : config_.destinations) {
+    if (FindDestination(config, before.name)) continue;
+    Status s = log_->DeleteCursor(delivery::CursorName(before.name));
+    if (s.code() == StatusCode::kNotFound) continue;  // it never ran
+    if (!s.ok()) {
+      Log()->warn("reload: cannot delete the cursor of removed destination={} status={}",
+                  before.name, s.ToString());
+    } else {
+      Log()->info("reload: destination={} removed, its cursor deleted", before.name);
+    }
+  }
   // Start what is new, enabled or changed.
   std::string file = config_.file;
   config_.destinations = config.destinations;
