@@ -1,8 +1,9 @@
 """A local HTTP server standing in for a webhook receiver in the delivery suite.
 
 It records every request (method, path, headers, body) and answers from a script: `answer` is
-called with the request number (0-based) and the request, and returns (status, body, headers);
-status 0 closes the connection without answering.
+called with the request number (0-based) and the request, and returns (status, body, headers)
+or (status, body, headers, delay_seconds) to answer late; status 0 closes the connection
+without answering.
 Threaded, on 127.0.0.1 and a free port; stop() shuts it down.
 """
 
@@ -32,7 +33,7 @@ class Received:
         return doc if isinstance(doc, list) else [doc]
 
 
-Answer = Callable[[int, Received], tuple[int, bytes, dict[str, str]]]
+Answer = Callable[[int, Received], tuple]
 
 
 def always(status: int, body: bytes = b'{"ok":true}', headers: dict | None = None) -> Answer:
@@ -60,16 +61,21 @@ class WebhookSink:
                     answer = sink.answer
                 if sink.delay:
                     time.sleep(sink.delay)
-                status, body, headers = answer(number, req)
+                status, body, headers, *late = answer(number, req)
+                if late:
+                    time.sleep(late[0])
                 if status == 0:  # drop the connection without an answer (a reset)
                     self.close_connection = True
                     return
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
+                    self.close_connection = True
 
             def log_message(self, *args: Any) -> None:
                 pass
