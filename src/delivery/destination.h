@@ -23,6 +23,10 @@
 #include "base/types.h"
 #include "delivery/settings.h"
 
+namespace sy {
+class MetricsRegistry;
+}
+
 namespace sy::delivery {
 
 // One event as handed to a destination: the stored JSON after the destination's filters.
@@ -110,6 +114,15 @@ class Destination {
   virtual std::optional<std::vector<Outcome>> DeliverInProcess(std::span<const StoredEvent>) {
     return std::nullopt;
   }
+
+  // Batching a destination derives from its own settings, replacing the `batch:` section (a
+  // warehouse loads every `sync_interval`, up to a row cap). nullopt: `batch:` applies.
+  virtual std::optional<config::BatchConfig> BatchOverride() const { return std::nullopt; }
+
+  // Called once by the server before the destination's stream starts, with its configured name
+  // and the process's metrics registry, for destinations that export metrics of their own
+  // (warehouses: rows per table, load time, discards). Not called in tools without a server.
+  virtual void Attach(const std::string& /*name*/, MetricsRegistry* /*metrics*/) {}
 };
 
 // 2xx delivered; 408, 429, 5xx and transport errors retried (Retry-After honoured, seconds or an

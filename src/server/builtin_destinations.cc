@@ -8,6 +8,7 @@
 #include "destinations/segment/segment.h"
 #include "destinations/slack/slack.h"
 #include "destinations/webhook/webhook.h"
+#include "warehouse/warehouse_destination.h"
 
 namespace sy::server {
 
@@ -20,8 +21,10 @@ const std::vector<delivery::DestinationType>& BuiltinDestinations() {
       destinations::FlakyType(),
       destinations::GoogleAnalytics4Type(),
       destinations::MixpanelType(),
+      warehouse::PostgresType(),
       destinations::SegmentType(),
       destinations::SlackType(),
+      warehouse::SqliteType(),
       destinations::WebhookType(),
   };
   // clang-format on

@@ -1,0 +1,677 @@
+#include "warehouse/schema.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "base/time_format.h"
+
+namespace sy::warehouse {
+namespace {
+
+bool IsLower(char c) {
+  return c >= 'a' && c <= 'z';
+}
+bool IsUpper(char c) {
+  return c >= 'A' && c <= 'Z';
+}
+bool IsDigit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool IsAlnum(char c) {
+  return IsLower(c) || IsUpper(c) || IsDigit(c);
+}
+
+// PostgreSQL's reserved key words (the "reserved" and "reserved, can be function or type"
+// columns of its key word appendix) and Redshift's reserved words, sorted for binary search.
+constexpr std::string_view kReserved[] = {
+    "aes128",
+    "aes256",
+    "all",
+    "allowoverwrite",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "az64",
+    "backup",
+    "between",
+    "binary",
+    "blanksasnull",
+    "both",
+    "bytedict",
+    "bzip2",
+    "case",
+    "cast",
+    "check",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "credentials",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "current_user_id",
+    "default",
+    "deferrable",
+    "deflate",
+    "defrag",
+    "delta",
+    "delta32k",
+    "desc",
+    "disable",
+    "distinct",
+    "do",
+    "else",
+    "emptyasnull",
+    "enable",
+    "encode",
+    "encrypt",
+    "encryption",
+    "end",
+    "except",
+    "explicit",
+    "false",
+    "fetch",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "globaldict256",
+    "globaldict64k",
+    "grant",
+    "group",
+    "gzip",
+    "having",
+    "identity",
+    "ignore",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "intersect",
+    "interval",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "language",
+    "lateral",
+    "leading",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "lun",
+    "luns",
+    "lzo",
+    "lzop",
+    "minus",
+    "mostly16",
+    "mostly32",
+    "mostly8",
+    "natural",
+    "new",
+    "not",
+    "notnull",
+    "null",
+    "nulls",
+    "off",
+    "offline",
+    "offset",
+    "oid",
+    "old",
+    "on",
+    "only",
+    "open",
+    "or",
+    "order",
+    "outer",
+    "overlaps",
+    "parallel",
+    "partition",
+    "percent",
+    "permissions",
+    "pivot",
+    "placing",
+    "primary",
+    "raw",
+    "readratio",
+    "recover",
+    "references",
+    "returning",
+    "right",
+    "select",
+    "session_user",
+    "similar",
+    "some",
+    "symmetric",
+    "sysdate",
+    "system",
+    "table",
+    "then",
+    "to",
+    "top",
+    "trailing",
+    "true",
+    "union",
+    "unique",
+    "unnest",
+    "unpivot",
+    "user",
+    "using",
+    "variadic",
+    "verbose",
+    "wallet",
+    "when",
+    "where",
+    "window",
+    "with",
+    "without",
+};
+
+constexpr std::array<std::string_view, 8> kSystemTables = {
+    "aliases", "discards", "groups", "identifies", "pages", "screens", "tracks", "users",
+};
+
+bool LooksLikeDate(std::string_view s) {
+  return s.size() >= 10 && IsDigit(s[0]) && IsDigit(s[1]) && IsDigit(s[2]) && IsDigit(s[3]) &&
+         s[4] == '-' && IsDigit(s[5]) && IsDigit(s[6]) && s[7] == '-';
+}
+
+}  // namespace
+
+std::string_view ColumnTypeName(ColumnType t) {
+  switch (t) {
+    case ColumnType::kBoolean:
+      return "boolean";
+    case ColumnType::kInteger:
+      return "integer";
+    case ColumnType::kFloat:
+      return "float";
+    case ColumnType::kTimestamp:
+      return "timestamp";
+    case ColumnType::kText:
+      return "text";
+  }
+  return "text";
+}
+
+std::string SnakeCase(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 4);
+  bool in_word = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (!IsAlnum(c)) {
+      in_word = false;
+      continue;
+    }
+    if (in_word && IsUpper(c)) {
+      char prev = s[i - 1];
+      bool next_lower = i + 1 < s.size() && IsLower(s[i + 1]);
+      if (IsLower(prev) || IsDigit(prev) || (IsUpper(prev) && next_lower)) in_word = false;
+    }
+    if (!in_word && !out.empty()) out += '_';
+    in_word = true;
+    out += IsUpper(c) ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  return out;
+}
+
+bool IsReservedWord(std::string_view name) {
+  return std::binary_search(std::begin(kReserved), std::end(kReserved), name);
+}
+
+std::string SafeName(std::string_view raw) {
+  std::string s = SnakeCase(raw);
+  if (!s.empty() && (IsDigit(s[0]) || IsReservedWord(s))) s.insert(0, "_");
+  return s;
+}
+
+bool IsSystemTable(std::string_view table) {
+  return std::find(kSystemTables.begin(), kSystemTables.end(), table) != kSystemTables.end();
+}
+
+const Cell* Row::Find(std::string_view column) const {
+  for (const Cell& c : cells)
+    if (c.column == column) return &c;
+  return nullptr;
+}
+
+// ---- mapping ---------------------------------------------------------------------------------
+
+namespace {
+
+// Canonical text and type of a JSON scalar or array. False for null and objects.
+bool Scalar(simdjson::dom::element v, Cell* cell) {
+  switch (v.type()) {
+    case simdjson::dom::element_type::STRING: {
+      std::string_view s = v.get_string().value_unsafe();
+      if (LooksLikeDate(s)) {
+        if (auto t = ParseIso8601(s)) {
+          cell->type = ColumnType::kTimestamp;
+          cell->value = FormatIso8601(*t);
+          return true;
+        }
+      }
+      cell->type = ColumnType::kText;
+      cell->value.assign(s);
+      return true;
+    }
+    case simdjson::dom::element_type::INT64:
+      cell->type = ColumnType::kInteger;
+      cell->value = std::to_string(v.get_int64().value_unsafe());
+      return true;
+    case simdjson::dom::element_type::UINT64:  // above INT64_MAX: only a float holds it
+      cell->type = ColumnType::kFloat;
+      cell->value = fmt::format("{}", static_cast<double>(v.get_uint64().value_unsafe()));
+      return true;
+    case simdjson::dom::element_type::DOUBLE:
+      cell->type = ColumnType::kFloat;
+      cell->value = fmt::format("{}", v.get_double().value_unsafe());
+      return true;
+    case simdjson::dom::element_type::BOOL:
+      cell->type = ColumnType::kBoolean;
+      cell->value = v.get_bool().value_unsafe() ? "true" : "false";
+      return true;
+    case simdjson::dom::element_type::ARRAY:
+      cell->type = ColumnType::kText;
+      cell->value = simdjson::minify(v);
+      return true;
+    case simdjson::dom::element_type::OBJECT:
+    case simdjson::dom::element_type::NULL_VALUE:
+      return false;
+  }
+  return false;
+}
+
+std::string_view Str(simdjson::dom::element obj, std::string_view key) {
+  auto v = obj[key];
+  if (v.error() || !v.value_unsafe().is_string()) return {};
+  return v.value_unsafe().get_string().value_unsafe();
+}
+
+}  // namespace
+
+// Builds the cells of one row, resolving collisions: a second value for a column already set
+// is dropped silently when equal, else recorded as a discard.
+struct EventMapper::Flattener {
+  EventMapper* m;
+  MappedEvent* out;
+  Row* row;
+  size_t system_cells = 0;  // cells before this index were set from the message itself
+
+  void Discard(std::string column, std::string value, std::string reason) {
+    out->discards.push_back({row->table, std::move(column), std::move(value), std::move(reason),
+                             row->id, row->received_at});
+  }
+
+  // `column` must be interned.
+  void Put(std::string_view column, Cell&& cell) {
+    for (size_t i = 0; i < row->cells.size(); ++i) {
+      const Cell& have = row->cells[i];
+      if (have.column.data() != column.data()) continue;
+      if (have.value == cell.value) return;
+      Discard(std::string(column), std::move(cell.value),
+              i < system_cells ? "collides with a system column"
+                               : "another property maps to the same column");
+      return;
+    }
+    if (cell.type == ColumnType::kText && cell.value.find('\0') != std::string::npos) {
+      Discard(std::string(column), "", "text contains a NUL character");
+      return;
+    }
+    cell.column = column;
+    row->cells.push_back(std::move(cell));
+  }
+
+  // A system column from a top-level field.
+  void System(std::string_view column, simdjson::dom::element v, bool timestamp) {
+    Cell c;
+    if (!Scalar(v, &c)) return;
+    if (timestamp && c.type != ColumnType::kTimestamp) {
+      Discard(std::string(column), std::move(c.value), "not an ISO-8601 timestamp");
+      return;
+    }
+    if (!timestamp) c.type = ColumnType::kText;  // ids are text even when sent as numbers
+    Put(m->Intern(std::string(column)), std::move(c));
+  }
+  void SystemText(std::string_view column, std::string_view value) {
+    Cell c;
+    c.type = ColumnType::kText;
+    c.value.assign(value);
+    Put(m->Intern(std::string(column)), std::move(c));
+  }
+  void SystemField(simdjson::dom::element msg, std::string_view key, std::string_view column,
+                   bool timestamp) {
+    auto v = msg[key];
+    if (!v.error()) System(column, v.value_unsafe(), timestamp);
+  }
+
+  // Flattens `obj` into columns named prefix_key (no prefix: key). Cached per (prefix, key).
+  void Flatten(simdjson::dom::object obj, std::string_view prefix) {
+    for (auto [key, value] : obj) {
+      std::string& probe = m->probe_;
+      probe.assign(prefix);
+      probe += '\x01';
+      probe.append(key);
+      auto it = m->columns_.find(probe);
+      if (it == m->columns_.end()) {
+        std::string snake = SnakeCase(key);
+        std::string name;
+        if (!snake.empty()) name = prefix.empty() ? snake : std::string(prefix) + "_" + snake;
+        it = m->columns_.emplace(probe, m->Intern(std::move(name))).first;
+      }
+      std::string_view name = it->second;
+      if (value.is_object()) {
+        if (!name.empty()) Flatten(value.get_object().value_unsafe(), name);
+        continue;
+      }
+      Cell c;
+      if (!Scalar(value, &c)) continue;  // null: no column
+      if (name.empty()) {
+        Discard(std::string(key), std::move(c.value), "name has no letters or digits");
+        continue;
+      }
+      // Reserved words and leading digits apply to the final column name.
+      if (IsDigit(name[0]) || IsReservedWord(name)) name = m->Intern("_" + std::string(name));
+      if (name.size() > kMaxIdentifierChars) {
+        Discard(std::string(name), std::move(c.value), "column name longer than 63 characters");
+        continue;
+      }
+      Put(name, std::move(c));
+    }
+  }
+};
+
+EventMapper::EventMapper() = default;
+
+std::string_view EventMapper::Intern(std::string&& name) {
+  return *names_.insert(std::move(name)).first;
+}
+
+void EventMapper::MaybeTrim() {
+  if (names_.size() > 200'000) {
+    columns_.clear();
+    names_.clear();
+  }
+}
+
+Status EventMapper::Map(std::string_view payload, std::string_view load_time, MappedEvent* out) {
+  buffer_.assign(payload);
+  buffer_.append(simdjson::SIMDJSON_PADDING, '\0');
+  auto doc = parser_.parse(buffer_.data(), payload.size(), false);
+  if (doc.error() || !doc.value_unsafe().is_object()) {
+    return InvalidArgument("event is not a JSON object");
+  }
+  simdjson::dom::element msg = doc.value_unsafe();
+  std::string_view type = Str(msg, "type");
+  std::string_view message_id = Str(msg, "messageId");
+  if (message_id.empty()) return InvalidArgument("event has no messageId");
+  std::string_view table;
+  if (type == "track") {
+    table = "tracks";
+  } else if (type == "identify") {
+    table = "identifies";
+  } else if (type == "page") {
+    table = "pages";
+  } else if (type == "screen") {
+    table = "screens";
+  } else if (type == "group") {
+    table = "groups";
+  } else if (type == "alias") {
+    table = "aliases";
+  } else {
+    return InvalidArgument("unknown event type '" + std::string(type) + "'");
+  }
+  std::string received_at;
+  {
+    Cell c;
+    auto v = msg["receivedAt"];
+    if (!v.error() && Scalar(v.value_unsafe(), &c) && c.type == ColumnType::kTimestamp)
+      received_at = c.value;
+  }
+
+  Row base;
+  base.table = table;
+  base.id = message_id;
+  base.received_at = received_at;
+  base.cells.reserve(48);
+  Flattener f{this, out, &base};
+  f.SystemText("id", message_id);
+  f.SystemField(msg, "anonymousId", "anonymous_id", false);
+  f.SystemField(msg, "userId", "user_id", false);
+  f.SystemField(msg, "timestamp", "timestamp", true);
+  f.SystemField(msg, "originalTimestamp", "original_timestamp", true);
+  f.SystemField(msg, "sentAt", "sent_at", true);
+  f.SystemField(msg, "receivedAt", "received_at", true);
+  {
+    Cell c;
+    c.type = ColumnType::kTimestamp;
+    c.value.assign(load_time);
+    f.Put(Intern("uuid_ts"), std::move(c));
+  }
+
+  std::string_view event_table;  // track: the event's own table ("" = none)
+  if (type == "track") {
+    std::string_view event = Str(msg, "event");
+    std::string slug = SafeName(event);
+    if (IsSystemTable(slug)) slug.insert(0, "_");
+    f.SystemText("event", slug);
+    f.SystemText("event_text", event);
+    if (slug.empty()) {
+      f.Discard("event", std::string(event), "event name has no letters or digits: no table");
+    } else if (slug.size() > kMaxIdentifierChars) {
+      f.Discard("event", std::string(event), "table name longer than 63 characters: no table");
+    } else {
+      event_table = Intern(std::move(slug));
+    }
+  } else if (type == "page" || type == "screen") {
+    f.SystemField(msg, "name", "name", false);
+    if (type == "page") f.SystemField(msg, "category", "category", false);
+  } else if (type == "group") {
+    f.SystemField(msg, "groupId", "group_id", false);
+  } else if (type == "alias") {
+    f.SystemField(msg, "previousId", "previous_id", false);
+  }
+  auto context = msg["context"];
+  if (!context.error() && context.value_unsafe().is_object())
+    f.Flatten(context.value_unsafe().get_object().value_unsafe(), "context");
+  f.system_cells = base.cells.size();
+
+  auto object_of = [&](std::string_view key) -> std::optional<simdjson::dom::object> {
+    auto v = msg[key];
+    if (v.error() || !v.value_unsafe().is_object()) return std::nullopt;
+    return v.value_unsafe().get_object().value_unsafe();
+  };
+
+  if (type == "track") {
+    if (!event_table.empty()) {
+      Row ev = base;
+      ev.table = event_table;
+      Flattener fe{this, out, &ev, f.system_cells};
+      if (auto props = object_of("properties")) fe.Flatten(*props, "");
+      out->rows.push_back(std::move(base));
+      out->rows.push_back(std::move(ev));
+    } else {
+      out->rows.push_back(std::move(base));
+    }
+    return Status::Ok();
+  }
+  if (type == "identify") {
+    auto traits = object_of("traits");
+    if (traits) f.Flatten(*traits, "");
+    std::string_view user_id;
+    if (const Cell* u = base.Find("user_id")) user_id = u->value;
+    if (!user_id.empty()) {
+      // users: one row per user_id holding the latest value of every trait (no anonymous_id).
+      Row user;
+      user.table = "users";
+      user.id = user_id;
+      user.received_at = received_at;
+      user.upsert = true;
+      Flattener fu{this, out, &user};
+      fu.SystemText("id", user_id);
+      if (!received_at.empty()) {
+        Cell c;
+        c.type = ColumnType::kTimestamp;
+        c.value = received_at;
+        fu.Put(Intern("received_at"), std::move(c));
+      }
+      Cell c;
+      c.type = ColumnType::kTimestamp;
+      c.value.assign(load_time);
+      fu.Put(Intern("uuid_ts"), std::move(c));
+      fu.system_cells = user.cells.size();
+      if (traits) fu.Flatten(*traits, "");
+      out->rows.push_back(std::move(base));
+      out->rows.push_back(std::move(user));
+      return Status::Ok();
+    }
+  } else if (type == "page" || type == "screen") {
+    if (auto props = object_of("properties")) f.Flatten(*props, "");
+  } else if (type == "group") {
+    if (auto traits = object_of("traits")) f.Flatten(*traits, "");
+  }
+  out->rows.push_back(std::move(base));
+  return Status::Ok();
+}
+
+// ---- planning --------------------------------------------------------------------------------
+
+const ColumnType* TableDef::Find(std::string_view column) const {
+  auto it = index.find(std::string(column));
+  return it == index.end() ? nullptr : &columns[it->second].second;
+}
+
+void TableDef::Add(std::string column, ColumnType type) {
+  index.emplace(column, columns.size());
+  columns.emplace_back(std::move(column), type);
+}
+
+Fit FitValue(ColumnType column, ColumnType value) {
+  if (column == value || column == ColumnType::kText) return Fit::kAsIs;
+  if (column == ColumnType::kFloat && value == ColumnType::kInteger) return Fit::kAsIs;
+  if (column == ColumnType::kInteger && value == ColumnType::kFloat) return Fit::kWidenToFloat;
+  return Fit::kNo;
+}
+
+std::vector<SchemaChange> PlanSchema(SchemaMap& schema, std::vector<Row>& rows,
+                                     std::vector<Discard>* discards) {
+  std::vector<std::string> new_tables;
+  std::vector<std::pair<std::string, std::string>> new_columns;  // of existing tables
+  std::vector<std::pair<std::string, std::string>> widened;      // existing columns
+  auto is_new_table = [&](const std::string& t) {
+    return std::find(new_tables.begin(), new_tables.end(), t) != new_tables.end();
+  };
+  for (Row& row : rows) {
+    auto it = schema.find(row.table);
+    if (it == schema.end()) {
+      it = schema.emplace(row.table, TableDef{}).first;
+      it->second.name = row.table;
+      new_tables.push_back(row.table);
+    }
+    TableDef& def = it->second;
+    const bool fresh = is_new_table(row.table);
+    for (Cell& cell : row.cells) {
+      if (cell.discarded) continue;
+      auto col = def.index.find(std::string(cell.column));
+      if (col == def.index.end()) {
+        if (def.columns.size() >= kMaxColumnsPerTable) {
+          cell.discarded = true;
+          discards->push_back({row.table, std::string(cell.column), cell.value,
+                               "table has reached 1600 columns", row.id, row.received_at});
+          continue;
+        }
+        def.Add(std::string(cell.column), cell.type);
+        if (!fresh) new_columns.emplace_back(row.table, std::string(cell.column));
+        continue;
+      }
+      ColumnType& have = def.columns[col->second].second;
+      switch (FitValue(have, cell.type)) {
+        case Fit::kAsIs:
+          break;
+        case Fit::kWidenToFloat: {
+          have = ColumnType::kFloat;
+          bool added_now =
+              fresh ||
+              std::find(new_columns.begin(), new_columns.end(),
+                        std::make_pair(row.table, std::string(cell.column))) != new_columns.end();
+          if (!added_now) widened.emplace_back(row.table, std::string(cell.column));
+          break;
+        }
+        case Fit::kNo:
+          cell.discarded = true;
+          discards->push_back({row.table, std::string(cell.column), cell.value,
+                               fmt::format("cannot store a {} in a {} column",
+                                           ColumnTypeName(cell.type), ColumnTypeName(have)),
+                               row.id, row.received_at});
+          break;
+      }
+    }
+  }
+  std::vector<SchemaChange> changes;
+  for (const auto& t : new_tables) {
+    SchemaChange c{SchemaChange::Kind::kCreateTable, t, "", ColumnType::kText, {}};
+    c.columns = schema.at(t).columns;
+    changes.push_back(std::move(c));
+  }
+  for (const auto& [t, col] : new_columns) {
+    changes.push_back({SchemaChange::Kind::kAddColumn, t, col, *schema.at(t).Find(col), {}});
+  }
+  for (const auto& [t, col] : widened) {
+    changes.push_back({SchemaChange::Kind::kWidenToFloat, t, col, ColumnType::kFloat, {}});
+  }
+  return changes;
+}
+
+std::vector<TableBatch> GroupRows(std::vector<Row>& rows) {
+  std::vector<TableBatch> out;
+  std::unordered_map<std::string_view, size_t> by_table;
+  std::unordered_map<std::string_view, std::unordered_map<std::string_view, Row*>> seen;
+  for (Row& row : rows) {
+    auto [t, added] = by_table.emplace(row.table, out.size());
+    if (added) out.push_back({row.table, {}});
+    auto& ids = seen[row.table];
+    auto [first, is_new] = ids.emplace(row.id, &row);
+    if (is_new) {
+      out[t->second].rows.push_back(&row);
+      continue;
+    }
+    if (!row.upsert) continue;  // the same messageId again in this batch: keep the first
+    // users: the later identify's values win, column by column.
+    Row* into = first->second;
+    for (Cell& cell : row.cells) {
+      bool found = false;
+      for (Cell& have : into->cells) {
+        if (have.column != cell.column) continue;
+        if (!cell.discarded) have = cell;
+        found = true;
+        break;
+      }
+      if (!found) into->cells.push_back(cell);
+    }
+    into->received_at = row.received_at;
+  }
+  return out;
+}
+
+}  // namespace sy::warehouse

@@ -1,0 +1,152 @@
+// Segment's warehouse schema, as a pure mapping shared by every loader (SQLite, PostgreSQL):
+// one stored event (Segment message JSON) → the rows it becomes (`tracks` + the event's own
+// table, `identifies` + `users`, `pages`, `screens`, `groups`, `aliases`), their flattened
+// snake_case columns and inferred types; and the planner that reconciles a batch of rows with
+// the tables as they are (new tables, new columns, integer → float widening) and moves every
+// value that cannot be stored to `discards`. See docs/warehouse.md for the rules and why.
+//
+// No I/O and no clock: the load time (`uuid_ts`) is passed in, so everything here is
+// golden-testable. Threads: an EventMapper is thread-compatible (one per loader thread); the
+// free functions are reentrant.
+#pragma once
+
+#include <simdjson.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "base/status.h"
+
+namespace sy::warehouse {
+
+// Logical column types. Loaders map them to their SQL types (docs/warehouse.md).
+enum class ColumnType : uint8_t { kBoolean, kInteger, kFloat, kTimestamp, kText };
+std::string_view ColumnTypeName(
+    ColumnType t);  // "boolean", "integer", "float", "timestamp", "text"
+
+// PostgreSQL's limits, enforced for every backend so a schema loads anywhere (Redshift allows
+// 127-character names; PostgreSQL truncates at 63 and would merge two long names silently).
+inline constexpr size_t kMaxIdentifierChars = 63;
+inline constexpr size_t kMaxColumnsPerTable = 1600;
+
+// Segment's go-snakecase: words split at non-alphanumerics, at a lower-case letter or digit
+// followed by an upper-case one, and before the last capital of an acronym followed by a
+// lower-case letter ("HTTPRequest" → "http_request"); lower-cased, joined with '_'. Characters
+// other than ASCII letters and digits are separators ("$something%" → "something").
+std::string SnakeCase(std::string_view name);
+
+// True for SQL reserved words of PostgreSQL and Redshift (lower-case input).
+bool IsReservedWord(std::string_view name);
+
+// A name made safe as an identifier: snake_case, then `_` prefixed to reserved words and to
+// names starting with a digit ("open" → "_open", "3 doctors" → "_3_doctors").
+std::string SafeName(std::string_view raw);
+
+// The tables every source has; an event whose slug is one of them gets a `_` prefix.
+bool IsSystemTable(std::string_view table);
+
+struct Cell {
+  std::string_view column;  // interned by the EventMapper; valid until its next Reset()
+  ColumnType type = ColumnType::kText;
+  bool discarded = false;  // set by the planner: stored as NULL, the value is in `discards`
+  std::string value;       // canonical text (timestamps "YYYY-MM-DDTHH:MM:SS.mmmZ")
+};
+
+struct Row {
+  std::string table;
+  std::string id;           // messageId (users: userId)
+  std::string received_at;  // ISO-8601 (for discards)
+  bool upsert = false;      // users: merged into the row with this id instead of deduped
+  std::vector<Cell> cells;  // one per column, no duplicates, `id` first
+  const Cell* Find(std::string_view column) const;
+};
+
+// A value that could not be stored where it belonged (docs/warehouse.md, "Discards").
+struct Discard {
+  std::string table;
+  std::string column;
+  std::string value;
+  std::string reason;
+  std::string row_id;
+  std::string received_at;
+};
+
+struct MappedEvent {
+  std::vector<Row> rows;
+  std::vector<Discard> discards;
+};
+
+// Maps stored events to rows. Holds a parser and caches of column names (the interned names
+// that Cell::column points into), so mapping an event costs no name computation once seen.
+class EventMapper {
+ public:
+  EventMapper();
+
+  // Appends the rows and discards of one event to `out`. `load_time` is `uuid_ts`
+  // (ISO-8601). Errors (the event is not loadable at all): not a JSON object, no messageId,
+  // unknown type.
+  Status Map(std::string_view payload, std::string_view load_time, MappedEvent* out);
+
+  // Forgets the interned names once there are many (between batches only: rows point at them).
+  void MaybeTrim();
+
+ private:
+  struct Flattener;
+  std::string_view Intern(std::string&& name);
+
+  simdjson::dom::parser parser_;
+  std::string buffer_;                     // payload + padding
+  std::string probe_;                      // scratch key of columns_
+  std::unordered_set<std::string> names_;  // node-based: the views stay valid
+  // (prefix, '\x01', raw key) → the flattened column name (interned; "" = no letters/digits).
+  std::unordered_map<std::string, std::string_view> columns_;
+};
+
+// The shape of one table as a loader knows it.
+struct TableDef {
+  std::string name;
+  std::vector<std::pair<std::string, ColumnType>> columns;  // in creation order
+  std::unordered_map<std::string, size_t> index;            // column → position
+  const ColumnType* Find(std::string_view column) const;
+  void Add(std::string column, ColumnType type);
+};
+using SchemaMap = std::map<std::string, TableDef, std::less<>>;
+
+struct SchemaChange {
+  enum class Kind { kCreateTable, kAddColumn, kWidenToFloat };
+  Kind kind;
+  std::string table;
+  std::string column;                                       // kAddColumn, kWidenToFloat
+  ColumnType type = ColumnType::kText;                      // kAddColumn
+  std::vector<std::pair<std::string, ColumnType>> columns;  // kCreateTable
+};
+
+// Whether a value of type `value` fits a column of type `column`: as is (same type, an integer
+// into a float column, anything into a text column — written as its text), by widening the
+// column (an integer column receiving a float), or not at all (→ a discard).
+enum class Fit { kAsIs, kWidenToFloat, kNo };
+Fit FitValue(ColumnType column, ColumnType value);
+
+// Brings `schema` (the tables as they are) to a state where every non-discarded cell of `rows`
+// fits, and returns the DDL to get there, in order. A new column takes the type of its first
+// value in `rows`; cells that cannot be stored (type conflict, the table at its column limit)
+// are marked discarded and recorded in `discards`. Tables in `schema` that `rows` do not touch
+// are left alone.
+std::vector<SchemaChange> PlanSchema(SchemaMap& schema, std::vector<Row>& rows,
+                                     std::vector<Discard>* discards);
+
+// Row sets per table in first-seen order, after dropping rows whose id repeats within the batch
+// (the first is kept) and merging `users` rows with the same id (later values win per column).
+struct TableBatch {
+  std::string table;
+  std::vector<Row*> rows;
+};
+std::vector<TableBatch> GroupRows(std::vector<Row>& rows);
+
+}  // namespace sy::warehouse

@@ -1,0 +1,310 @@
+#include "warehouse/sqlite_loader.h"
+
+#include <sqlite3.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <unordered_set>
+
+namespace sy::warehouse {
+namespace {
+
+std::string Quote(std::string_view ident) {
+  std::string q = "\"";
+  for (char c : ident) {
+    if (c == '"') q += '"';
+    q += c;
+  }
+  q += '"';
+  return q;
+}
+
+std::string_view SqlType(ColumnType t) {
+  switch (t) {
+    case ColumnType::kBoolean:
+      return "BOOLEAN";
+    case ColumnType::kInteger:
+      return "INTEGER";
+    case ColumnType::kFloat:
+      return "REAL";
+    case ColumnType::kTimestamp:
+      return "TIMESTAMP";
+    case ColumnType::kText:
+      return "TEXT";
+  }
+  return "TEXT";
+}
+
+ColumnType FromSqlType(std::string_view t) {
+  if (t == "BOOLEAN") return ColumnType::kBoolean;
+  if (t == "INTEGER") return ColumnType::kInteger;
+  if (t == "REAL") return ColumnType::kFloat;
+  if (t == "TIMESTAMP") return ColumnType::kTimestamp;
+  return ColumnType::kText;
+}
+
+struct Stmt {
+  sqlite3_stmt* s = nullptr;
+  Stmt() = default;
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  ~Stmt() { sqlite3_finalize(s); }
+};
+
+}  // namespace
+
+struct SqliteLoader::Db {
+  sqlite3* db = nullptr;
+  SchemaMap schema;
+  bool schema_loaded = false;
+  // Prepared insert per table, over all of its columns; dropped when the table changes.
+  struct Insert {
+    std::unique_ptr<Stmt> stmt;
+    std::vector<std::pair<std::string, int>> last;  // the last row's columns → parameter
+  };
+  std::map<std::string, Insert, std::less<>> inserts;
+  std::unique_ptr<Stmt> discard;
+
+  ~Db() {
+    inserts.clear();
+    discard.reset();
+    if (db) sqlite3_close_v2(db);
+  }
+
+  Status Error(std::string_view what) const {
+    return IoError(std::string(what) + ": " + sqlite3_errmsg(db));
+  }
+
+  Status Exec(const std::string& sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string m = err ? err : "unknown error";
+      sqlite3_free(err);
+      return IoError("sqlite: " + m + " (in: " + sql.substr(0, 200) + ")");
+    }
+    return Status::Ok();
+  }
+
+  Result<std::unique_ptr<Stmt>> Prepare(const std::string& sql) {
+    auto st = std::make_unique<Stmt>();
+    if (sqlite3_prepare_v3(db, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                           &st->s, nullptr) != SQLITE_OK) {
+      return Error("sqlite prepare");
+    }
+    return st;
+  }
+
+  Status LoadSchema() {
+    schema.clear();
+    inserts.clear();
+    SY_ASSIGN_OR_RETURN(auto tables,
+                        Prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name "
+                                "NOT LIKE 'sqlite_%'"));
+    std::vector<std::string> names;
+    while (sqlite3_step(tables->s) == SQLITE_ROW)
+      names.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(tables->s, 0)));
+    for (const auto& name : names) {
+      SY_ASSIGN_OR_RETURN(auto cols, Prepare("PRAGMA table_info(" + Quote(name) + ")"));
+      TableDef def;
+      def.name = name;
+      while (sqlite3_step(cols->s) == SQLITE_ROW) {
+        const char* col = reinterpret_cast<const char*>(sqlite3_column_text(cols->s, 1));
+        const char* type = reinterpret_cast<const char*>(sqlite3_column_text(cols->s, 2));
+        def.Add(col ? col : "", FromSqlType(type ? type : ""));
+      }
+      schema.emplace(name, std::move(def));
+    }
+    schema_loaded = true;
+    return Status::Ok();
+  }
+};
+
+SqliteLoader::SqliteLoader(std::string dir) : dir_(std::move(dir)) {}
+SqliteLoader::~SqliteLoader() = default;
+
+std::string SqliteLoader::PathFor(const std::string& dir, const std::string& source) {
+  return dir + "/" + source + ".sqlite";
+}
+
+Result<SqliteLoader::Db*> SqliteLoader::Open(const std::string& source) {
+  auto it = dbs_.find(source);
+  if (it != dbs_.end()) return it->second.get();
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) return IoError("cannot create warehouse directory " + dir_ + ": " + ec.message());
+  auto db = std::make_unique<Db>();
+  std::string path = PathFor(dir_, source);
+  if (sqlite3_open_v2(path.c_str(), &db->db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    Status s = db->Error("cannot open " + path);
+    return s;
+  }
+  sqlite3_busy_timeout(db->db, 10'000);
+  SY_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL"));
+  SY_RETURN_IF_ERROR(db->Exec("PRAGMA synchronous=FULL"));
+  SY_RETURN_IF_ERROR(
+      db->Exec("CREATE TABLE IF NOT EXISTS discards (table_name TEXT, column_name TEXT, "
+               "column_value TEXT, reason TEXT, row_id TEXT, received_at TIMESTAMP, uuid_ts "
+               "TIMESTAMP);"
+               "CREATE UNIQUE INDEX IF NOT EXISTS discards_key ON discards (row_id, table_name, "
+               "column_name)"));
+  SY_ASSIGN_OR_RETURN(db->discard, db->Prepare("INSERT OR IGNORE INTO discards VALUES "
+                                               "(?, ?, ?, ?, ?, ?, ?)"));
+  Db* p = db.get();
+  dbs_.emplace(source, std::move(db));
+  return p;
+}
+
+Result<LoadStats> SqliteLoader::Load(const std::string& source, std::vector<Row>& rows,
+                                     std::vector<Discard>& discards, std::string_view load_time) {
+  SY_ASSIGN_OR_RETURN(Db * db, Open(source));
+  if (!db->schema_loaded) SY_RETURN_IF_ERROR(db->LoadSchema());
+  SY_RETURN_IF_ERROR(db->Exec("BEGIN IMMEDIATE"));
+  LoadStats stats;
+  auto fail = [&](Status s) -> Result<LoadStats> {
+    (void)db->Exec("ROLLBACK");
+    // The plan may have changed the schema in memory only: read it again next time.
+    db->schema_loaded = false;
+    return s;
+  };
+
+  std::vector<SchemaChange> changes = PlanSchema(db->schema, rows, &discards);
+  for (const auto& c : changes) {
+    std::string sql;
+    switch (c.kind) {
+      case SchemaChange::Kind::kCreateTable: {
+        sql = "CREATE TABLE " + Quote(c.table) + " (";
+        for (size_t i = 0; i < c.columns.size(); ++i) {
+          if (i) sql += ", ";
+          sql += Quote(c.columns[i].first) + " " + std::string(SqlType(c.columns[i].second));
+        }
+        sql += "); CREATE UNIQUE INDEX " + Quote(c.table + "_id_key") + " ON " + Quote(c.table) +
+               " (id)";
+        break;
+      }
+      case SchemaChange::Kind::kAddColumn:
+        sql = "ALTER TABLE " + Quote(c.table) + " ADD COLUMN " + Quote(c.column) + " " +
+              std::string(SqlType(c.type));
+        break;
+      case SchemaChange::Kind::kWidenToFloat:
+        continue;  // INTEGER affinity stores REAL values as they are (see the header)
+    }
+    if (Status s = db->Exec(sql); !s.ok()) return fail(s);
+    db->inserts.erase(c.table);
+    stats.schema_changes++;
+  }
+
+  for (TableBatch& batch : GroupRows(rows)) {
+    const TableDef& def = db->schema.at(batch.table);
+    auto ins = db->inserts.find(batch.table);
+    if (ins == db->inserts.end()) {
+      std::string cols, params;
+      for (size_t i = 0; i < def.columns.size(); ++i) {
+        if (i) cols += ", ", params += ", ";
+        cols += Quote(def.columns[i].first);
+        params += "?";
+      }
+      std::string sql;
+      if (batch.table == "users") {
+        // Latest trait values win; a column the new identify lacks keeps its value.
+        sql = "INSERT INTO users (" + cols + ") VALUES (" + params +
+              ") ON CONFLICT (id) DO UPDATE SET ";
+        bool first = true;
+        for (const auto& [name, type] : def.columns) {
+          if (name == "id") continue;
+          if (!first) sql += ", ";
+          first = false;
+          sql +=
+              Quote(name) + " = coalesce(excluded." + Quote(name) + ", users." + Quote(name) + ")";
+        }
+        sql +=
+            " WHERE users.received_at IS NULL OR excluded.received_at IS NULL OR "
+            "excluded.received_at >= users.received_at";
+      } else {
+        sql = "INSERT OR IGNORE INTO " + Quote(batch.table) + " (" + cols + ") VALUES (" + params +
+              ")";
+      }
+      auto st = db->Prepare(sql);
+      if (!st.ok()) return fail(st.status());
+      ins = db->inserts.emplace(batch.table, Db::Insert{std::move(*st), {}}).first;
+    }
+    sqlite3_stmt* s = ins->second.stmt->s;
+    auto& last = ins->second.last;
+    uint64_t written = 0;
+    for (Row* row : batch.rows) {
+      sqlite3_clear_bindings(s);
+      for (size_t i = 0; i < row->cells.size(); ++i) {
+        const Cell& cell = row->cells[i];
+        if (cell.discarded) continue;
+        int param;
+        if (i < last.size() && last[i].first == cell.column) {
+          param = last[i].second;
+        } else {
+          auto col = def.index.find(std::string(cell.column));
+          if (col == def.index.end())
+            return fail(Internal("column not planned: " + std::string(cell.column)));
+          param = static_cast<int>(col->second) + 1;
+          if (i >= last.size()) last.resize(i + 1);
+          last[i] = {std::string(cell.column), param};
+        }
+        const ColumnType type = def.columns[static_cast<size_t>(param - 1)].second;
+        int rc;
+        if (type == ColumnType::kInteger && cell.type == ColumnType::kInteger) {
+          rc = sqlite3_bind_int64(s, param, std::strtoll(cell.value.c_str(), nullptr, 10));
+        } else if (type == ColumnType::kInteger || type == ColumnType::kFloat) {
+          rc = sqlite3_bind_double(s, param, std::strtod(cell.value.c_str(), nullptr));
+        } else if (type == ColumnType::kBoolean) {
+          rc = sqlite3_bind_int(s, param, cell.value == "true" ? 1 : 0);
+        } else {
+          rc = sqlite3_bind_text(s, param, cell.value.data(), static_cast<int>(cell.value.size()),
+                                 SQLITE_STATIC);
+        }
+        if (rc != SQLITE_OK) return fail(db->Error("sqlite bind"));
+      }
+      int rc = sqlite3_step(s);
+      sqlite3_reset(s);
+      if (rc != SQLITE_DONE) return fail(db->Error("sqlite insert into " + batch.table));
+      if (sqlite3_changes(db->db) > 0) {
+        ++written;
+      } else {
+        ++stats.duplicates;
+      }
+    }
+    if (written) stats.rows[batch.table] += written;
+  }
+
+  sqlite3_stmt* d = db->discard->s;
+  for (const Discard* x : UniqueDiscards(discards)) {
+    sqlite3_bind_text(d, 1, x->table.data(), static_cast<int>(x->table.size()), SQLITE_STATIC);
+    sqlite3_bind_text(d, 2, x->column.data(), static_cast<int>(x->column.size()), SQLITE_STATIC);
+    sqlite3_bind_text(d, 3, x->value.data(), static_cast<int>(x->value.size()), SQLITE_STATIC);
+    sqlite3_bind_text(d, 4, x->reason.data(), static_cast<int>(x->reason.size()), SQLITE_STATIC);
+    sqlite3_bind_text(d, 5, x->row_id.data(), static_cast<int>(x->row_id.size()), SQLITE_STATIC);
+    if (x->received_at.empty()) {
+      sqlite3_bind_null(d, 6);
+    } else {
+      sqlite3_bind_text(d, 6, x->received_at.data(), static_cast<int>(x->received_at.size()),
+                        SQLITE_STATIC);
+    }
+    sqlite3_bind_text(d, 7, load_time.data(), static_cast<int>(load_time.size()), SQLITE_STATIC);
+    int rc = sqlite3_step(d);
+    sqlite3_reset(d);
+    if (rc != SQLITE_DONE) return fail(db->Error("sqlite insert into discards"));
+    if (sqlite3_changes(db->db) > 0) stats.discards++;
+  }
+  if (Status s = db->Exec("COMMIT"); !s.ok()) return fail(s);
+  return stats;
+}
+
+std::vector<const Discard*> UniqueDiscards(const std::vector<Discard>& discards) {
+  std::vector<const Discard*> out;
+  std::unordered_set<std::string> seen;
+  for (const Discard& d : discards) {
+    std::string key = d.row_id + '\x01' + d.table + '\x01' + d.column;
+    if (seen.insert(std::move(key)).second) out.push_back(&d);
+  }
+  return out;
+}
+
+}  // namespace sy::warehouse

@@ -1,0 +1,41 @@
+// SqliteLoader: the embedded warehouse. One database file per source, <dir>/<source>.sqlite, in
+// WAL mode with synchronous=FULL (a committed load survives a power cut, so the log cursor may
+// move past it). Rows go in through prepared `INSERT OR IGNORE` statements in one transaction;
+// every table has a unique index on `id`, which is what makes loads idempotent. `users` rows are
+// upserted (`ON CONFLICT(id) DO UPDATE`, a column keeping its value when the new row has none).
+//
+// Column types: TEXT, INTEGER, REAL, BOOLEAN (0/1), TIMESTAMP (ISO-8601 text). SQLite cannot
+// change a column's declared type: an INTEGER column widened to float keeps its declaration and
+// stores the values as REAL (its affinity does so losslessly).
+//
+// Threads: one thread at a time (see loader.h). Readers (sqlite3 CLI, BI tools) may read the
+// files concurrently: WAL lets them see the last committed load without blocking it.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "warehouse/loader.h"
+
+namespace sy::warehouse {
+
+class SqliteLoader final : public Loader {
+ public:
+  explicit SqliteLoader(std::string dir);
+  ~SqliteLoader() override;
+
+  Result<LoadStats> Load(const std::string& source, std::vector<Row>& rows,
+                         std::vector<Discard>& discards, std::string_view load_time) override;
+
+  static std::string PathFor(const std::string& dir, const std::string& source);
+
+ private:
+  struct Db;
+  Result<Db*> Open(const std::string& source);
+
+  std::string dir_;
+  std::map<std::string, std::unique_ptr<Db>> dbs_;
+};
+
+}  // namespace sy::warehouse

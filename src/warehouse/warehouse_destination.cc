@@ -1,0 +1,323 @@
+#include "warehouse/warehouse_destination.h"
+
+#include <chrono>
+#include <map>
+
+#include "base/clock.h"
+#include "base/logging.h"
+#include "base/time_format.h"
+#include "delivery/routing.h"
+#include "warehouse/postgres_loader.h"
+#include "warehouse/sqlite_loader.h"
+
+namespace sy::warehouse {
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto l = ModuleLogger("warehouse");
+  return l;
+}
+
+std::string JsonString(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+// The batching settings every warehouse type shares.
+void AddBatchSettings(delivery::SettingsTable* t) {
+  t->push_back({"sync_interval", delivery::SettingType::kDurationMs, false, "30s",
+                "how often events are loaded (the longest an event waits in the log)"});
+  t->push_back({"max_events", delivery::SettingType::kInt, false, "10000",
+                "events per load at most (a load starts as soon as this many wait)"});
+}
+
+Status CheckBatchSettings(const delivery::Settings& s) {
+  if (s.Int("sync_interval") < 1) return InvalidArgument("sync_interval must be at least 1ms");
+  if (s.Int("max_events") < 1) return InvalidArgument("max_events must be at least 1");
+  return Status::Ok();
+}
+
+}  // namespace
+
+struct WarehouseDestination::Metrics {
+  Histogram* load_seconds = nullptr;
+  Counter* loads_ok = nullptr;
+  Counter* loads_failed = nullptr;
+  Counter* duplicates = nullptr;
+  Counter* schema_changes = nullptr;
+  Gauge* lag_seconds = nullptr;
+  Gauge* last_load = nullptr;
+  std::map<std::string, Counter*, std::less<>> rows;      // per table
+  std::map<std::string, Counter*, std::less<>> discards;  // per table
+};
+
+WarehouseDestination::WarehouseDestination(std::unique_ptr<Loader> loader, int64_t max_events,
+                                           int64_t sync_ms)
+    : loader_(std::move(loader)), max_events_(max_events), sync_ms_(sync_ms) {}
+
+WarehouseDestination::~WarehouseDestination() = default;
+
+delivery::DestinationLimits WarehouseDestination::limits() const {
+  // One call of DeliverInProcess per stream batch: the whole batch is one transaction.
+  return {static_cast<size_t>(max_events_), size_t{1} << 40};
+}
+
+std::optional<config::BatchConfig> WarehouseDestination::BatchOverride() const {
+  config::BatchConfig b;
+  b.max_events = max_events_;
+  b.max_bytes = int64_t{1} << 40;  // the event count is the cap
+  b.max_wait_ms = sync_ms_;
+  return b;
+}
+
+void WarehouseDestination::Attach(const std::string& name, MetricsRegistry* metrics) {
+  name_ = name;
+  metrics_ = metrics;
+  if (!metrics) return;
+  m_ = std::make_unique<Metrics>();
+  Labels l = {{"destination", name}};
+  m_->load_seconds = metrics->GetHistogram("switchyard_warehouse_load_seconds",
+                                           "Duration of one warehouse load (one transaction).",
+                                           LatencyBuckets(), l);
+  m_->loads_ok =
+      metrics->GetCounter("switchyard_warehouse_loads_total", "Warehouse loads, by result.",
+                          {{"destination", name}, {"result", "ok"}});
+  m_->loads_failed =
+      metrics->GetCounter("switchyard_warehouse_loads_total", "Warehouse loads, by result.",
+                          {{"destination", name}, {"result", "failed"}});
+  m_->duplicates = metrics->GetCounter(
+      "switchyard_warehouse_duplicate_rows_total",
+      "Rows not written because their id was already loaded (redelivery, replay).", l);
+  m_->schema_changes = metrics->GetCounter("switchyard_warehouse_schema_changes_total",
+                                           "Tables created, columns added and columns widened.", l);
+  m_->lag_seconds = metrics->GetGauge(
+      "switchyard_warehouse_lag_seconds",
+      "At the last load: commit time minus receivedAt of its oldest event (ingest → queryable).",
+      l);
+  m_->last_load = metrics->GetGauge("switchyard_warehouse_last_load_timestamp_seconds",
+                                    "Unix time of the last committed load.", l);
+}
+
+std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInProcess(
+    std::span<const delivery::StoredEvent> batch) {
+  using delivery::Outcome;
+  const std::string load_time = FormatIso8601(SystemClock::Get()->Now());
+  std::vector<Outcome> outcomes(batch.size(), Outcome::Delivered());
+  // Per source: its own database (SQLite) or schema (PostgreSQL), its own transaction.
+  struct Part {
+    MappedEvent mapped;
+    std::vector<size_t> events;
+    int64_t oldest_ms = INT64_MAX;
+  };
+  std::map<std::string_view, Part> parts;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Part& p = parts[batch[i].source];
+    if (Status s = mapper_.Map(batch[i].payload, load_time, &p.mapped); !s.ok()) {
+      outcomes[i] = Outcome::Rejected("warehouse: " + s.message());
+      continue;
+    }
+    p.events.push_back(i);
+    p.oldest_ms = std::min(p.oldest_ms, batch[i].received_at.value());
+  }
+  for (auto& [source, p] : parts) {
+    if (p.events.empty()) continue;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto stats = loader_->Load(std::string(source), p.mapped.rows, p.mapped.discards, load_time);
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!stats.ok()) {
+      Log()->warn("load failed destination={} source={} events={} status={}", name_, source,
+                  p.events.size(), stats.status().ToString());
+      if (m_) m_->loads_failed->Inc();
+      for (size_t i : p.events)
+        outcomes[i] = Outcome::Retry(stats.status().message());
+      continue;
+    }
+    ++loads_;
+    for (const auto& [table, n] : stats->rows)
+      totals_.rows[table] += n;
+    totals_.duplicates += stats->duplicates;
+    totals_.discards += stats->discards;
+    totals_.schema_changes += stats->schema_changes;
+    if (m_) {
+      m_->loads_ok->Inc();
+      m_->load_seconds->Observe(secs);
+      m_->duplicates->Inc(stats->duplicates);
+      m_->schema_changes->Inc(stats->schema_changes);
+      for (const auto& [table, n] : stats->rows) {
+        auto it = m_->rows.find(table);
+        if (it == m_->rows.end()) {
+          it = m_->rows
+                   .emplace(table, metrics_->GetCounter("switchyard_warehouse_rows_loaded_total",
+                                                        "Rows written to the warehouse, per table.",
+                                                        {{"destination", name_}, {"table", table}}))
+                   .first;
+        }
+        it->second->Inc(n);
+      }
+      std::map<std::string, uint64_t> discarded;
+      for (const Discard* d : UniqueDiscards(p.mapped.discards))
+        discarded[d->table]++;
+      if (stats->discards) {
+        for (const auto& [table, n] : discarded) {
+          auto it = m_->discards.find(table);
+          if (it == m_->discards.end()) {
+            it = m_->discards
+                     .emplace(table, metrics_->GetCounter(
+                                         "switchyard_warehouse_discards_total",
+                                         "Values not stored in their column (type conflict, "
+                                         "limit, collision), written to `discards` instead.",
+                                         {{"destination", name_}, {"table", table}}))
+                     .first;
+          }
+          it->second->Inc(n);
+        }
+      }
+      int64_t now = SystemClock::Get()->Now().value();
+      m_->lag_seconds->Set(static_cast<double>(std::max<int64_t>(0, now - p.oldest_ms)) / 1000.0);
+      m_->last_load->Set(static_cast<double>(now) / 1000.0);
+    }
+    Log()->debug("loaded destination={} source={} events={} discards={} seconds={:.3f}", name_,
+                 source, p.events.size(), stats->discards, secs);
+  }
+  mapper_.MaybeTrim();
+  return outcomes;
+}
+
+namespace {
+
+Result<std::unique_ptr<delivery::Destination>> Make(std::unique_ptr<Loader> loader,
+                                                    const delivery::Settings& s) {
+  SY_RETURN_IF_ERROR(CheckBatchSettings(s));
+  return std::unique_ptr<delivery::Destination>(
+      new WarehouseDestination(std::move(loader), s.Int("max_events"), s.Int("sync_interval")));
+}
+
+}  // namespace
+
+delivery::DestinationType SqliteType() {
+  delivery::DestinationType t;
+  t.type = "sqlite";
+  t.display_name = "SQLite";
+  t.description =
+      "Warehouse in SQLite files, one per source (<path>/<source>.sqlite), in Segment's schema.";
+  t.settings = {
+      {"path", delivery::SettingType::kString, false, "./data/warehouse",
+       "directory of the database files, one per source: <path>/<source>.sqlite"},
+  };
+  AddBatchSettings(&t.settings);
+  t.create = [](const delivery::Settings& s) -> Result<std::unique_ptr<delivery::Destination>> {
+    if (s.String("path").empty()) return InvalidArgument("path must not be empty");
+    return Make(std::make_unique<SqliteLoader>(s.String("path")), s);
+  };
+  return t;
+}
+
+delivery::DestinationType PostgresType() {
+  delivery::DestinationType t;
+  t.type = "postgres";
+  t.display_name = "PostgreSQL";
+  t.description = "Warehouse in PostgreSQL (or Redshift), one schema per source, Segment's schema.";
+  t.settings = {
+      {"dsn", delivery::SettingType::kSecret, true, "",
+       "libpq connection string or URI (postgresql://user@host:5432/db)"},
+  };
+  AddBatchSettings(&t.settings);
+  t.create = [](const delivery::Settings& s) -> Result<std::unique_ptr<delivery::Destination>> {
+    // Connecting waits for the first load: check-config and reload validation stay offline.
+    return Make(std::make_unique<PostgresLoader>(s.String("dsn")), s);
+  };
+  return t;
+}
+
+std::string SyncReportJson(const std::string& destination, const SyncReport& r) {
+  std::string rows;
+  for (const auto& [table, n] : r.stats.rows)
+    rows += (rows.empty() ? "" : ",") + JsonString(table) + ":" + std::to_string(n);
+  return fmt::format(
+      "{{\"destination\":{},\"events\":{},\"rejected\":{},\"skipped\":{},\"rows\":{{{}}},"
+      "\"duplicates\":{},\"discards\":{},\"schema_changes\":{},\"seconds\":{:.3f}}}",
+      JsonString(destination), r.events, r.rejected, r.skipped, rows, r.stats.duplicates,
+      r.stats.discards, r.stats.schema_changes, r.seconds);
+}
+
+Result<SyncReport> SyncNow(log::EventLog* log, const config::DestinationConfig& config,
+                           const std::string& display_name, WarehouseDestination* destination,
+                           delivery::DeadLetterStore* dead_letters) {
+  const auto started = std::chrono::steady_clock::now();
+  SyncReport report;
+  const LoadStats before = destination->totals();
+  SY_ASSIGN_OR_RETURN(auto cursor, log->OpenCursor("dest." + config.name));
+  delivery::EventRouter router(config, display_name);
+  const Offset end = log->EndOffset();
+  const size_t chunk = destination->limits().max_events_per_request;
+  Status result;
+  while (cursor->position() < end) {
+    SY_ASSIGN_OR_RETURN(auto entries, cursor->Read(chunk, 256u << 20));
+    if (entries.empty()) break;
+    std::vector<delivery::StoredEvent> events;
+    events.reserve(entries.size());
+    for (auto& e : entries) {
+      delivery::StoredEvent ev;
+      if (router.Route(std::move(e), &ev) != delivery::RouteDecision::kSend) {
+        report.skipped++;
+        continue;
+      }
+      events.push_back(std::move(ev));
+    }
+    auto outcomes = destination->DeliverInProcess(events);
+    std::vector<delivery::DeadLetter> letters;
+    for (size_t i = 0; i < events.size(); ++i) {
+      const delivery::Outcome& o = (*outcomes)[i];
+      if (o.kind == delivery::Outcome::Kind::kRetry) {
+        result = Unavailable(o.reason);
+        break;
+      }
+      if (o.kind == delivery::Outcome::Kind::kRejected) {
+        delivery::DeadLetter d;
+        d.destination = config.name;
+        d.offset = events[i].offset;
+        d.source = events[i].source;
+        d.message_id = events[i].message_id;
+        d.received_at = events[i].received_at;
+        d.dead_lettered_at = SystemClock::Get()->Now();
+        d.reason = o.reason;
+        d.attempts = 1;
+        d.event = events[i].payload;
+        letters.push_back(std::move(d));
+        continue;
+      }
+      report.events++;
+    }
+    if (!result.ok()) break;  // the chunk's source that failed is loaded again next time
+    if (!letters.empty()) {
+      SY_RETURN_IF_ERROR(dead_letters->AppendAll(letters));
+      report.rejected += letters.size();
+    }
+    SY_RETURN_IF_ERROR(cursor->Commit(cursor->position()));
+  }
+  for (const auto& [table, n] : destination->totals().rows) {
+    auto it = before.rows.find(table);
+    uint64_t was = it == before.rows.end() ? 0 : it->second;
+    if (n > was) report.stats.rows[table] = n - was;
+  }
+  report.stats.duplicates = destination->totals().duplicates - before.duplicates;
+  report.stats.discards = destination->totals().discards - before.discards;
+  report.stats.schema_changes = destination->totals().schema_changes - before.schema_changes;
+  report.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (!result.ok()) return result;
+  return report;
+}
+
+}  // namespace sy::warehouse

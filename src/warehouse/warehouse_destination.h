@@ -1,0 +1,84 @@
+// The warehouse as a destination: types `sqlite` and `postgres`, switched on and off, routed,
+// filtered and replayed into like any other destination. In-process: the stream hands a batch to
+// DeliverInProcess on its own thread; the batch is mapped to Segment's schema (schema.h) and
+// loaded in one transaction per source (loader.h); every event of a source is delivered only
+// once its transaction committed, so the stream's cursor never passes a row that is not in the
+// warehouse. A failed load is retried (the framework's backoff); an event that cannot be mapped
+// at all (no messageId, unknown type) is rejected to the dead-letter store.
+//
+// Batching: every `sync_interval` (the stream's batch max_wait) or at `max_events`, whichever
+// comes first (BatchOverride).
+//
+// SyncNow is `switchyard warehouse sync`: it loads everything the destination's cursor has not
+// passed yet, now, on the caller's thread, then commits the cursor. The caller guarantees that no
+// stream of the same destination runs meanwhile (the server stops it first; the CLI holds the
+// data_dir lock).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "base/metrics.h"
+#include "config/config.h"
+#include "delivery/dead_letter_store.h"
+#include "delivery/destination.h"
+#include "log/event_log.h"
+#include "warehouse/loader.h"
+
+namespace sy::warehouse {
+
+delivery::DestinationType SqliteType();
+delivery::DestinationType PostgresType();
+
+class WarehouseDestination final : public delivery::Destination {
+ public:
+  WarehouseDestination(std::unique_ptr<Loader> loader, int64_t max_events, int64_t sync_ms);
+  ~WarehouseDestination() override;
+
+  delivery::DestinationLimits limits() const override;
+  delivery::EncodedBatch Encode(std::span<const delivery::StoredEvent>) const override {
+    return {};
+  }
+  std::optional<std::vector<delivery::Outcome>> DeliverInProcess(
+      std::span<const delivery::StoredEvent> batch) override;
+  std::optional<config::BatchConfig> BatchOverride() const override;
+  void Attach(const std::string& name, MetricsRegistry* metrics) override;
+
+  // Everything loaded by this instance so far (rows per table, duplicates, discards).
+  const LoadStats& totals() const { return totals_; }
+  uint64_t loads() const { return loads_; }
+
+ private:
+  struct Metrics;
+  std::unique_ptr<Loader> loader_;
+  int64_t max_events_;
+  int64_t sync_ms_;
+  EventMapper mapper_;
+  LoadStats totals_;
+  uint64_t loads_ = 0;
+  std::string name_;
+  MetricsRegistry* metrics_ = nullptr;
+  std::unique_ptr<Metrics> m_;
+};
+
+struct SyncReport {
+  uint64_t events = 0;    // events loaded (delivered)
+  uint64_t rejected = 0;  // events that cannot be mapped, now in the dead-letter store
+  uint64_t skipped = 0;   // not for this destination (sources, integrations, filters)
+  LoadStats stats;
+  double seconds = 0;
+};
+std::string SyncReportJson(const std::string& destination, const SyncReport& r);
+
+// Loads what the cursor "dest.<name>" has not passed, up to the end of the log as it is now,
+// and commits the cursor after each committed transaction. A load failure stops the sync with
+// its error (what was committed before stays committed).
+Result<SyncReport> SyncNow(log::EventLog* log, const config::DestinationConfig& config,
+                           const std::string& display_name, WarehouseDestination* destination,
+                           delivery::DeadLetterStore* dead_letters);
+
+}  // namespace sy::warehouse
