@@ -31,4 +31,8 @@ struct ReplayArgs {
 // Replays archived events into one destination (docs/archive.md, "Replay"); resumable.
 int Replay(const ReplayArgs& args);
 
+// Loads what the warehouse destinations (all, or the one named) have not loaded yet, now, and
+// prints one JSON report a line. Asks the running server when there is one (cli/warehouse_sync.cc).
+int WarehouseSync(const std::string& config_path, const std::string& destination);
+
 }  // namespace sy::cli

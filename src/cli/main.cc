@@ -87,6 +87,14 @@ int main(int argc, char** argv) {
   replay->add_flag("--restart", replay_args.restart,
                    "Discard an interrupted replay into this destination with another selection");
 
+  auto* warehouse = app.add_subcommand("warehouse", "The SQL warehouse (sqlite, postgres).");
+  warehouse->require_subcommand(1);
+  std::string wh_destination;
+  auto* wh_sync = warehouse->add_subcommand(
+      "sync", "Load now what the warehouse destinations have not loaded yet; print what loaded.");
+  wh_sync->add_option("--config,-c", config_path, "YAML config file")->required();
+  wh_sync->add_option("--destination", wh_destination, "Only this destination");
+
   auto* version = app.add_subcommand("version", "Print the version.");
 
   CLI11_PARSE(app, argc, argv);
@@ -102,6 +110,7 @@ int main(int argc, char** argv) {
   if (*dlq_redrive) return sy::cli::DlqRedrive(config_path, dlq_destination);
   if (*archive_ls) return sy::cli::ArchiveLs(config_path, arc_source, arc_from, arc_to);
   if (*replay) return sy::cli::Replay(replay_args);
+  if (*wh_sync) return sy::cli::WarehouseSync(config_path, wh_destination);
   if (*serve) return sy::cli::Serve(config_path);
   return 2;
 }

@@ -13,6 +13,7 @@
 #include "base/logging.h"
 #include "log/local/local_log.h"
 #include "server/builtin_destinations.h"
+#include "server/warehouse_admin.h"
 
 namespace sy::server {
 namespace {
@@ -107,6 +108,8 @@ class App::Router final : public http::Handler {
           app_->metrics_.RenderPrometheus() + archive::RenderReplayMetrics(app_->config_.data_dir),
           "text/plain; version=0.0.4; charset=utf-8"));
     }
+    if (path == kWarehouseSyncPath)
+      return app_->HandleWarehouseSync(std::move(req), peer, std::move(respond));
     if (web::WebEndpoints::Serves(path)) return respond(app_->web_->Handle(req));
     if (ingest::TrackingApi::Serves(path))
       return app_->api_->Handle(std::move(req), peer, std::move(respond));
@@ -153,6 +156,7 @@ Status App::Start(const config::Config& config) {
   SetLogLevel(config.log_level);
   SY_RETURN_IF_ERROR(ValidateDestinations(config));
   SY_ASSIGN_OR_RETURN(lock_fd_, LockDataDir(config.data_dir));
+  SY_ASSIGN_OR_RETURN(admin_token_, WriteAdminToken(config.data_dir));
   SY_ASSIGN_OR_RETURN(auto log, log::OpenLocalLog(LogOptions(config, &metrics_)));
   log_ = std::move(log);
   SY_ASSIGN_OR_RETURN(
@@ -261,6 +265,7 @@ const config::DestinationConfig* FindDestination(const config::Config& c, const 
 
 Status App::ReloadDestinations(const config::Config& config, std::string* ignored) {
   SY_RETURN_IF_ERROR(ValidateDestinations(config));
+  std::lock_guard streams_lock(streams_mu_);
   if (!log_ || !outbound_) return FailedPrecondition("server is not running");
   if (ignored) {
     ignored->clear();
@@ -343,10 +348,15 @@ void App::Stop() {
   }
   flush_cv_.notify_all();
   if (flusher_.joinable()) flusher_.join();
+  // A warehouse sync in progress finishes first (it restarts the streams it stopped).
+  if (admin_thread_.joinable()) admin_thread_.join();
   // Streams before the log: each finishes its batch in flight and commits its cursor.
-  for (auto& s : streams_)
-    s->Stop();
-  streams_.clear();
+  {
+    std::lock_guard streams_lock(streams_mu_);
+    for (auto& s : streams_)
+      s->Stop();
+    streams_.clear();
+  }
   outbound_.reset();
   if (log_) {
     if (Status s = log_->Close(); !s.ok()) Log()->error("log close failed status={}", s.ToString());

@@ -48,6 +48,11 @@ class App {
   // from the control thread, like Start/Stop.
   Status ReloadDestinations(const config::Config& config, std::string* ignored);
 
+  // `switchyard warehouse sync` on this server (server/warehouse_admin.h): stops the warehouse
+  // streams named (every enabled one when `destination` is empty), loads what their cursors
+  // have not passed, restarts them. One JSON report line per destination.
+  Result<std::string> SyncWarehouses(const std::string& destination);
+
   uint16_t port() const;
   MetricsRegistry* metrics() { return &metrics_; }
 
@@ -56,6 +61,9 @@ class App {
   void FlushLoop();
   Status StartDestinations();
   Status StartStream(const config::DestinationConfig& d);
+  // POST /admin/warehouse/sync: runs SyncWarehouses on admin_thread_, off the I/O thread.
+  void HandleWarehouseSync(http::Request&& req, const http::PeerInfo& peer,
+                           http::Responder respond);
 
   config::Config config_;
   MetricsRegistry metrics_;
@@ -70,6 +78,11 @@ class App {
   std::unique_ptr<delivery::HttpClient> outbound_;
   std::unique_ptr<delivery::DeadLetterStore> dead_letters_;
   std::vector<std::unique_ptr<delivery::DestinationStream>> streams_;
+  std::mutex streams_mu_;  // streams_: the control thread (reload, stop) and admin_thread_
+  std::string admin_token_;
+  std::mutex admin_mu_;
+  bool admin_busy_ = false;
+  std::thread admin_thread_;
   std::unique_ptr<archive::Archiver> archiver_;  // when `archive:` is configured
   std::atomic<bool> ready_{false};
 

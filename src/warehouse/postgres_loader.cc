@@ -229,7 +229,7 @@ Result<LoadStats> PostgresLoader::Load(const std::string& source, std::vector<Ro
 
   std::string data;
   int stage_no = 0;
-  for (TableBatch& batch : GroupRows(rows)) {
+  for (TableBatch& batch : GroupRows(rows, &stats.duplicates)) {
     const TableDef& def = tables.at(batch.table);
     const std::string qt = qs + "." + Quote(batch.table);
     const std::string stage = "sy_stage_" + std::to_string(stage_no++);

@@ -643,7 +643,7 @@ std::vector<SchemaChange> PlanSchema(SchemaMap& schema, std::vector<Row>& rows,
   return changes;
 }
 
-std::vector<TableBatch> GroupRows(std::vector<Row>& rows) {
+std::vector<TableBatch> GroupRows(std::vector<Row>& rows, uint64_t* repeats) {
   std::vector<TableBatch> out;
   std::unordered_map<std::string_view, size_t> by_table;
   std::unordered_map<std::string_view, std::unordered_map<std::string_view, Row*>> seen;
@@ -656,7 +656,10 @@ std::vector<TableBatch> GroupRows(std::vector<Row>& rows) {
       out[t->second].rows.push_back(&row);
       continue;
     }
-    if (!row.upsert) continue;  // the same messageId again in this batch: keep the first
+    if (!row.upsert) {  // the same messageId again in this batch: keep the first
+      if (repeats) ++*repeats;
+      continue;
+    }
     // users: the later identify's values win, column by column.
     Row* into = first->second;
     for (Cell& cell : row.cells) {

@@ -147,6 +147,7 @@ struct TableBatch {
   std::string table;
   std::vector<Row*> rows;
 };
-std::vector<TableBatch> GroupRows(std::vector<Row>& rows);
+// `repeats` (may be null) receives the number of rows dropped as repeats (users merges excluded).
+std::vector<TableBatch> GroupRows(std::vector<Row>& rows, uint64_t* repeats = nullptr);
 
 }  // namespace sy::warehouse

@@ -195,7 +195,7 @@ Result<LoadStats> SqliteLoader::Load(const std::string& source, std::vector<Row>
     stats.schema_changes++;
   }
 
-  for (TableBatch& batch : GroupRows(rows)) {
+  for (TableBatch& batch : GroupRows(rows, &stats.duplicates)) {
     const TableDef& def = db->schema.at(batch.table);
     auto ins = db->inserts.find(batch.table);
     if (ins == db->inserts.end()) {

@@ -1,0 +1,167 @@
+// `switchyard warehouse sync`: loads what the warehouse destinations have not loaded yet, now.
+// With a server running on the config's data_dir, the server does it (POST
+// /admin/warehouse/sync on its loopback listener, with the token from data_dir/ADMIN_TOKEN): it
+// stops the destination's stream, loads, and restarts it. Without one, this process takes the
+// data_dir lock and loads from the log itself. Either way one JSON line per destination.
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "base/logging.h"
+#include "cli/commands.h"
+#include "config/config.h"
+#include "delivery/dead_letter_store.h"
+#include "log/local/local_log.h"
+#include "server/app.h"
+#include "server/builtin_destinations.h"
+#include "server/warehouse_admin.h"
+#include "warehouse/warehouse_destination.h"
+
+namespace sy::cli {
+namespace {
+
+bool IsWarehouse(const config::DestinationConfig& d) {
+  return d.enabled && (d.type == "sqlite" || d.type == "postgres");
+}
+
+struct HttpAnswer {
+  int status = 0;
+  std::string body;
+};
+
+// A minimal HTTP/1.1 POST over loopback (the admin door answers nothing else).
+Result<HttpAnswer> PostLocal(std::string host, uint16_t port, const std::string& target,
+                             const std::string& token) {
+  if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
+  if (host == "::" || host == "[::]") host = "::1";
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || !res)
+    return Unavailable("cannot resolve " + host);
+  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  bool connected = fd >= 0 && ::connect(fd, res->ai_addr, res->ai_addrlen) == 0;
+  freeaddrinfo(res);
+  if (!connected) {
+    if (fd >= 0) ::close(fd);
+    return Unavailable("cannot connect to the server at " + host + ":" + std::to_string(port) +
+                       ": " + std::strerror(errno));
+  }
+  timeval tv{900, 0};  // a load of a large backlog may take minutes
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string req = "POST " + target + " HTTP/1.1\r\nHost: " + host + "\r\n" +
+                    server::kAdminTokenHeader + ": " + token +
+                    "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    ::close(fd);
+    return Unavailable("cannot send the request to the server");
+  }
+  std::string raw;
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    raw.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  size_t head_end = raw.find("\r\n\r\n");
+  if (!raw.starts_with("HTTP/1.1 ") || head_end == std::string::npos)
+    return Unavailable("no answer from the server");
+  HttpAnswer a;
+  a.status = std::atoi(raw.c_str() + 9);
+  a.body = raw.substr(head_end + 4);
+  return a;
+}
+
+int SyncOnServer(const config::Config& cfg, const std::string& destination) {
+  auto token = server::ReadAdminToken(cfg.data_dir);
+  if (!token.ok()) {
+    std::fprintf(stderr, "warehouse sync: %s\n", token.status().message().c_str());
+    return 1;
+  }
+  std::string target = server::kWarehouseSyncPath;
+  if (!destination.empty()) target += "?destination=" + destination;
+  auto a = PostLocal(cfg.listen_host, cfg.listen_port, target, *token);
+  if (!a.ok()) {
+    std::fprintf(stderr, "warehouse sync: %s\n", a.status().message().c_str());
+    return 1;
+  }
+  if (a->status != 200) {
+    std::fprintf(stderr, "warehouse sync: the server answered %d: %s", a->status, a->body.c_str());
+    return 1;
+  }
+  std::fwrite(a->body.data(), 1, a->body.size(), stdout);
+  return 0;
+}
+
+int SyncHere(const config::Config& cfg, const std::vector<const config::DestinationConfig*>& ds) {
+  auto lock = server::LockDataDir(cfg.data_dir);
+  if (!lock.ok()) {
+    std::fprintf(stderr, "warehouse sync: %s\n", lock.status().message().c_str());
+    return 1;
+  }
+  log::LocalLogOptions o;
+  o.dir = cfg.data_dir + "/log";
+  auto opened = log::OpenLocalLog(o);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "warehouse sync: cannot open the log: %s\n",
+                 opened.status().ToString().c_str());
+    ::close(*lock);
+    return 1;
+  }
+  delivery::DeadLetterStore dead_letters(cfg.data_dir + "/dlq");
+  int rc = 0;
+  for (const auto* d : ds) {
+    auto made = server::CreateDestination(*d, cfg.file);
+    if (!made.ok()) {
+      std::fprintf(stderr, "warehouse sync: %s: %s\n", d->name.c_str(),
+                   made.status().ToString().c_str());
+      rc = 1;
+      continue;
+    }
+    auto* wh = dynamic_cast<warehouse::WarehouseDestination*>(made->get());
+    auto r = warehouse::SyncNow(
+        opened->get(), *d, server::FindDestinationType(d->type)->display_name, wh, &dead_letters);
+    if (!r.ok()) {
+      std::fprintf(stderr, "warehouse sync: %s: %s\n", d->name.c_str(),
+                   r.status().ToString().c_str());
+      rc = 1;
+      continue;
+    }
+    std::printf("%s\n", warehouse::SyncReportJson(d->name, *r).c_str());
+  }
+  if (Status s = (*opened)->Close(); !s.ok()) rc = 1;
+  ::close(*lock);
+  return rc;
+}
+
+}  // namespace
+
+int WarehouseSync(const std::string& config_path, const std::string& destination) {
+  auto cfg = config::LoadConfigFile(config_path);
+  if (cfg.ok()) {
+    if (Status s = server::ValidateDestinations(*cfg); !s.ok()) cfg = s;
+  }
+  if (!cfg.ok()) {
+    std::fprintf(stderr, "invalid config:\n%s\n", cfg.status().message().c_str());
+    return 2;
+  }
+  SetLogLevel("warn");
+  std::vector<const config::DestinationConfig*> ds;
+  for (const auto& d : cfg->destinations)
+    if (IsWarehouse(d) && (destination.empty() || d.name == destination)) ds.push_back(&d);
+  if (ds.empty()) {
+    std::fprintf(stderr, "warehouse sync: no warehouse destination%s in %s\n",
+                 destination.empty() ? "" : (" named '" + destination + "'").c_str(),
+                 config_path.c_str());
+    return 2;
+  }
+  if (server::HolderPid(cfg->data_dir).ok()) return SyncOnServer(*cfg, destination);
+  return SyncHere(*cfg, ds);
+}
+
+}  // namespace sy::cli

@@ -1,0 +1,142 @@
+// App::HandleWarehouseSync and App::SyncWarehouses: `switchyard warehouse sync` on a running
+// server. Kept apart from app.cc: the warehouse is the only user of the admin door so far.
+#include "server/warehouse_admin.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "base/logging.h"
+#include "server/app.h"
+#include "server/builtin_destinations.h"
+#include "warehouse/warehouse_destination.h"
+
+namespace sy::server {
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto l = ModuleLogger("server");
+  return l;
+}
+
+bool IsWarehouse(const std::string& type) {
+  return type == "sqlite" || type == "postgres";
+}
+
+bool Loopback(const std::string& ip) {
+  return ip.starts_with("127.") || ip == "::1" || ip.starts_with("::ffff:127.");
+}
+
+}  // namespace
+
+Result<std::string> WriteAdminToken(const std::string& data_dir) {
+  std::random_device rd;
+  std::string token;
+  for (int i = 0; i < 4; ++i)
+    token += fmt::format("{:08x}", rd());
+  const std::string path = data_dir + "/ADMIN_TOKEN";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return IoError("cannot write " + path + ": " + std::strerror(errno));
+  bool ok = ::fchmod(fd, 0600) == 0 &&
+            ::write(fd, token.data(), token.size()) == static_cast<ssize_t>(token.size());
+  ::close(fd);
+  if (!ok) return IoError("cannot write " + path + ": " + std::strerror(errno));
+  return token;
+}
+
+Result<std::string> ReadAdminToken(const std::string& data_dir) {
+  std::ifstream in(data_dir + "/ADMIN_TOKEN");
+  if (!in) return NotFound("no admin token in " + data_dir + " (is the server running?)");
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Result<std::string> App::SyncWarehouses(const std::string& destination) {
+  std::lock_guard lock(streams_mu_);
+  std::string out;
+  bool found = false;
+  for (const auto& d : config_.destinations) {
+    if (!IsWarehouse(d.type) || !d.enabled) continue;
+    if (!destination.empty() && d.name != destination) continue;
+    found = true;
+    // The stream commits its cursor and stops; the sync loads from there; a new stream resumes
+    // after it. Nothing else reads this cursor meanwhile.
+    for (auto it = streams_.begin(); it != streams_.end(); ++it) {
+      if ((*it)->name() != d.name) continue;
+      (*it)->Stop();
+      streams_.erase(it);
+      break;
+    }
+    Status status;
+    auto made = CreateDestination(d, config_.file);
+    if (made.ok()) {
+      (*made)->Attach(d.name, &metrics_);
+      auto* wh = dynamic_cast<warehouse::WarehouseDestination*>(made->get());
+      auto report = warehouse::SyncNow(log_.get(), d, FindDestinationType(d.type)->display_name, wh,
+                                       dead_letters_.get());
+      if (report.ok()) {
+        out += warehouse::SyncReportJson(d.name, *report) + "\n";
+      } else {
+        status = report.status();
+      }
+    } else {
+      status = made.status();
+    }
+    if (Status s = StartStream(d); !s.ok()) {
+      Log()->error("warehouse sync: destination={} failed to restart status={}", d.name,
+                   s.ToString());
+      if (status.ok()) status = s;
+    }
+    if (!status.ok()) return Status(status.code(), d.name + ": " + status.message());
+  }
+  if (!found) {
+    return NotFound("no enabled warehouse destination" +
+                    (destination.empty() ? std::string() : " named '" + destination + "'"));
+  }
+  return out;
+}
+
+void App::HandleWarehouseSync(http::Request&& req, const http::PeerInfo& peer,
+                              http::Responder respond) {
+  auto text = [version = req.version()](unsigned status, std::string body) {
+    http::Response res{static_cast<http::bhttp::status>(status), version};
+    res.set(http::bhttp::field::content_type, "application/x-ndjson");
+    res.set(http::bhttp::field::cache_control, "no-store");
+    res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+  };
+  if (req.method() != http::bhttp::verb::post) return respond(text(405, "POST only\n"));
+  if (!Loopback(peer.ip) || admin_token_.empty() ||
+      req[kAdminTokenHeader] != std::string_view(admin_token_)) {
+    return respond(text(403, "forbidden\n"));
+  }
+  std::string destination;
+  std::string_view target = req.target();
+  if (auto q = target.find("?destination="); q != std::string_view::npos)
+    destination = std::string(target.substr(q + 13));
+  // A load takes time: not on the I/O thread. One admin job at a time.
+  std::lock_guard lock(admin_mu_);
+  if (admin_busy_) return respond(text(409, "a warehouse sync is already running\n"));
+  if (admin_thread_.joinable()) admin_thread_.join();
+  admin_busy_ = true;
+  admin_thread_ = std::thread([this, destination, respond, text] {
+    auto r = SyncWarehouses(destination);
+    if (r.ok()) {
+      respond(text(200, *r));
+    } else {
+      respond(text(r.status().code() == StatusCode::kNotFound ? 404 : 500,
+                   r.status().message() + "\n"));
+    }
+    std::lock_guard l(admin_mu_);
+    admin_busy_ = false;
+  });
+}
+
+}  // namespace sy::server

@@ -1,0 +1,21 @@
+// The admin door of a running server for `switchyard warehouse sync`: POST
+// /admin/warehouse/sync[?destination=NAME] on the server's own listener, answered only to a
+// loopback peer that presents the token the server wrote at start into <data_dir>/ADMIN_TOKEN
+// (mode 0600: whoever may read the data_dir may ask). The CLI reads the token and the listen
+// address from the same config file.
+#pragma once
+
+#include <string>
+
+#include "base/status.h"
+
+namespace sy::server {
+
+inline constexpr const char* kAdminTokenHeader = "X-Switchyard-Admin-Token";
+inline constexpr const char* kWarehouseSyncPath = "/admin/warehouse/sync";
+
+// Writes a fresh random token to <data_dir>/ADMIN_TOKEN (0600) and returns it.
+Result<std::string> WriteAdminToken(const std::string& data_dir);
+Result<std::string> ReadAdminToken(const std::string& data_dir);
+
+}  // namespace sy::server
