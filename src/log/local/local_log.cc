@@ -14,6 +14,7 @@
 
 #include "base/crc32c.h"
 #include "base/logging.h"
+#include "base/thread_name.h"
 #include "log/local/frame.h"
 #include "log/local/segment.h"
 
@@ -183,6 +184,15 @@ class LocalLogImpl final : public LocalEventLog {
   void Publish(std::vector<UnpublishedFrame>& frames, Offset end);
   void AckWritten(std::vector<PendingAppend>& appends);
   void HandToSyncer();
+  // Under mu_: whether the writer has a round to write now. With fsync: always, a round waits
+  // while the previous one is being synced (it will be synced next anyway) unless it already
+  // holds kWriteAheadBytes: then writing it during the fdatasync overlaps CPU and disk work.
+  bool WriterShouldRun() const {
+    if (queue_.empty()) return false;
+    return opt_.fsync != FsyncPolicy::kAlways || sync_inflight_.load() == 0 ||
+           queue_bytes_ >= kWriteAheadBytes;
+  }
+  static constexpr uint64_t kWriteAheadBytes = 64 * 1024;
   void DrainSyncer();
   void SyncerLoop();
   void FailAll(std::vector<PendingAppend>& appends, const Status& status);
@@ -203,6 +213,7 @@ class LocalLogImpl final : public LocalEventLog {
   std::condition_variable writer_cv_;
   std::vector<PendingAppend> queue_;  // guarded by mu_
   uint64_t pending_bytes_ = 0;        // guarded by mu_
+  uint64_t queue_bytes_ = 0;          // guarded by mu_: encoded size of queue_
   bool closing_ = false;              // guarded by mu_
   Status failed_;                     // guarded by mu_; sticky after an fsync failure
 
@@ -240,7 +251,10 @@ class LocalLogImpl final : public LocalEventLog {
   std::condition_variable sync_cv_;
   std::vector<SyncBatch> sync_queue_;  // guarded by sync_mu_
   bool sync_busy_ = false;             // guarded by sync_mu_: a batch is being synced
-  bool sync_stop_ = false;             // guarded by sync_mu_
+  // Rounds handed to the sync thread and not yet synced. While one is in flight the writer
+  // lets small appends gather instead of writing each as it comes (see WriterShouldRun).
+  std::atomic<int> sync_inflight_{0};
+  bool sync_stop_ = false;  // guarded by sync_mu_
   std::thread syncer_;
 
   std::vector<UnpublishedFrame> unpublished_;
@@ -301,9 +315,19 @@ Status LocalLogImpl::Open() {
   Status retention = EnforceRetention();
   if (!retention.ok()) logger_->warn("retention at open failed: {}", retention.ToString());
   last_sync_ = SteadyClock::now();
-  completer_ = std::thread([this] { CompleterLoop(); });
-  if (opt_.fsync == FsyncPolicy::kAlways) syncer_ = std::thread([this] { SyncerLoop(); });
-  writer_ = std::thread([this] { WriterLoop(); });
+  completer_ = std::thread([this] {
+    SetThreadName("sy-log-done");
+    CompleterLoop();
+  });
+  if (opt_.fsync == FsyncPolicy::kAlways)
+    syncer_ = std::thread([this] {
+      SetThreadName("sy-log-sync");
+      SyncerLoop();
+    });
+  writer_ = std::thread([this] {
+    SetThreadName("sy-log-write");
+    WriterLoop();
+  });
   return Status::Ok();
 }
 
@@ -569,9 +593,13 @@ void LocalLogImpl::Append(std::vector<LogRecord> records, AppendCallback done) {
                                   std::to_string(pending_bytes_) + " bytes pending)");
     } else {
       pending_bytes_ += bytes;
+      const bool was_ready = WriterShouldRun();
+      queue_bytes_ += bytes;
       queue_.push_back(
           PendingAppend{std::move(records), std::move(done), bytes, SteadyClock::now(), Offset()});
-      if (queue_.size() == 1) writer_cv_.notify_one();
+      // Wake the writer only when this append is what lets it run: waking it per append would
+      // cost a futex wake and a context switch per event and write rounds of one event each.
+      if (!was_ready && WriterShouldRun()) writer_cv_.notify_one();
       return;
     }
   }
@@ -587,9 +615,10 @@ void LocalLogImpl::WriterLoop() {
     if (!unacked_.empty() && opt_.fsync == FsyncPolicy::kInterval) {
       deadline = std::min(deadline, last_sync_ + std::chrono::milliseconds(opt_.fsync_interval_ms));
     }
-    writer_cv_.wait_until(lock, deadline, [&] { return !queue_.empty() || closing_; });
+    writer_cv_.wait_until(lock, deadline, [&] { return WriterShouldRun() || closing_; });
     std::vector<PendingAppend> group;
     group.swap(queue_);
+    queue_bytes_ = 0;
     bool stopping = closing_ && group.empty();
     lock.unlock();
 
@@ -792,6 +821,7 @@ void LocalLogImpl::AckWritten(std::vector<PendingAppend>& appends) {
 // Writer thread: hands the rounds written since the last call to the sync thread.
 void LocalLogImpl::HandToSyncer() {
   if (unacked_.empty() && unpublished_.empty()) return;
+  sync_inflight_.fetch_add(1);
   {
     std::lock_guard lock(sync_mu_);
     sync_queue_.push_back(
@@ -830,6 +860,12 @@ void LocalLogImpl::SyncerLoop() {
         all.appends.push_back(std::move(a));
     }
     SyncAndPublish(all.frames, all.appends, all.end).IgnoreError();  // reported to the appends
+    if (sync_inflight_.fetch_sub(static_cast<int>(batches.size())) ==
+        static_cast<int>(batches.size())) {
+      // Nothing left in flight: what gathered during this fdatasync is the writer's next round.
+      std::lock_guard writer_lock(mu_);
+      if (!queue_.empty()) writer_cv_.notify_one();
+    }
     lock.lock();
     sync_busy_ = false;
     sync_cv_.notify_all();
@@ -891,6 +927,7 @@ Status LocalLogImpl::Close() {
   {
     std::lock_guard lock(mu_);
     left.swap(queue_);
+    queue_bytes_ = 0;
     close_status_ = failed_;
   }
   FailAll(left, Unavailable("event log is closed"));
