@@ -11,12 +11,18 @@
 #include <vector>
 
 #include "base/logging.h"
+#include "base/thread_name.h"
 
 namespace sy::http {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
+// Sockets bound to their io_context's own executor type: the default (any_io_executor) is
+// type-erased, and copying and destroying it shows up in every asynchronous operation.
+using Executor = asio::io_context::executor_type;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
 using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
 namespace {
@@ -31,7 +37,7 @@ using SteadyClock = std::chrono::steady_clock;
 // Per-I/O-thread state. Only touched from its own thread.
 struct Worker {
   asio::io_context io{1};
-  std::optional<tcp::acceptor> acceptor;
+  std::optional<Acceptor> acceptor;
   std::list<std::weak_ptr<Session>> sessions;
   // Read timeouts are enforced by one sweep a second over the sessions, not by a timer per
   // read: arming a timer per operation costs a timerfd syscall per request.
@@ -41,7 +47,7 @@ struct Worker {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, Worker* worker, Handler* handler, const ServerOptions& options,
+  Session(Socket socket, Worker* worker, Handler* handler, const ServerOptions& options,
           std::atomic<int>* active, std::atomic<bool>* stopping)
       : socket_(std::move(socket)),
         worker_(worker),
@@ -57,19 +63,29 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Start() { ReadHeader(); }
 
-  // Called on the session's I/O thread (posted by Responder).
+  // Answers request `seq` from any thread: the first answer wins; it is written on the
+  // session's I/O thread (directly when called there, posted otherwise).
+  void Respond(uint64_t seq, Response response) {
+    uint64_t expected = seq - 1;
+    if (!answered_.compare_exchange_strong(expected, seq)) return;
+    if (worker_->io.get_executor().running_in_this_thread()) return Send(std::move(response));
+    asio::post(worker_->io, [self = shared_from_this(), r = std::move(response)]() mutable {
+      self->Send(std::move(r));
+    });
+  }
+
+  // Called on the session's I/O thread.
   void Send(Response response) {
     bool keep_alive = keep_alive_ && !stopping_->load();
-    response.keep_alive(keep_alive);
-    response.prepare_payload();
-    auto res = std::make_shared<Response>(std::move(response));
-    bhttp::async_write(socket_, *res,
-                       [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
-                         self->busy_ = false;
-                         self->active_->fetch_sub(1);
-                         if (ec || !keep_alive) return self->Close();
-                         self->ReadHeader();
-                       });
+    out_.clear();
+    Serialize(response, keep_alive, &out_);
+    asio::async_write(socket_, asio::buffer(out_),
+                      [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+                        self->busy_ = false;
+                        self->active_->fetch_sub(1);
+                        if (ec || !keep_alive) return self->Close();
+                        self->ReadHeader();
+                      });
   }
 
   void CloseIfIdle() {
@@ -85,7 +101,6 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  asio::io_context& io() { return worker_->io; }
   bool open() const { return socket_.is_open(); }
 
  private:
@@ -109,6 +124,11 @@ class Session : public std::enable_shared_from_this<Session> {
       keep_alive_ = false;
       return Send(handler_->Reject(
           413, "request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes", req));
+    }
+    // Room past the body's end for parsers that read ahead (simdjson wants 64 bytes), so the
+    // handler need not copy the body into a larger buffer.
+    if (auto len = parser_->content_length()) {
+      req.body().reserve(static_cast<size_t>(*len) + kBodyPadding);
     }
     if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
       auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
@@ -152,7 +172,7 @@ class Session : public std::enable_shared_from_this<Session> {
     read_deadline_ = SteadyClock::time_point::max();
     keep_alive_ = parser_->get().keep_alive();
     Request req = parser_->release();
-    handler_->Handle(std::move(req), peer_, Responder(shared_from_this()));
+    handler_->Handle(std::move(req), peer_, Responder(shared_from_this(), ++seq_));
   }
 
   void OnReadError(beast::error_code ec) {
@@ -197,8 +217,48 @@ class Session : public std::enable_shared_from_this<Session> {
     socket_.close(ec);
   }
 
+  // Writes the response's bytes into `out` in one piece for a single write: the status line,
+  // the handler's fields, Content-Length (not for 1xx, 204 and 304, which have no body) and the
+  // Connection field this server decides; a Content-Length, Transfer-Encoding or Connection
+  // field set by the handler is replaced.
+  static void Serialize(const Response& res, bool keep_alive, std::string* out) {
+    const unsigned status = res.result_int();
+    const bool http10 = res.version() == 10;
+    out->append(http10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    out->append(std::to_string(status));
+    out->push_back(' ');
+    std::string_view reason = res.reason();
+    out->append(reason.data(), reason.size());
+    out->append("\r\n");
+    for (const auto& f : res) {
+      auto name = f.name();
+      if (name == bhttp::field::content_length || name == bhttp::field::transfer_encoding ||
+          name == bhttp::field::connection) {
+        continue;
+      }
+      out->append(f.name_string().data(), f.name_string().size());
+      out->append(": ");
+      out->append(f.value().data(), f.value().size());
+      out->append("\r\n");
+    }
+    const bool no_body = status < 200 || status == 204 || status == 304;
+    if (!no_body) {
+      out->append("Content-Length: ");
+      out->append(std::to_string(res.body().size()));
+      out->append("\r\n");
+    }
+    if (!keep_alive && !http10) out->append("Connection: close\r\n");
+    if (keep_alive && http10) out->append("Connection: keep-alive\r\n");
+    out->append("\r\n");
+    if (!no_body) out->append(res.body());
+  }
+
   static constexpr int kBodyTimeoutSeconds = 30;
-  tcp::socket socket_;
+  static constexpr size_t kBodyPadding = 64;
+  Socket socket_;
+  std::string out_;                    // the response being written
+  uint64_t seq_ = 0;                   // requests handed to the handler; I/O thread only
+  std::atomic<uint64_t> answered_{0};  // the last request answered (see Respond)
   SteadyClock::time_point read_deadline_ = SteadyClock::time_point::max();  // while reading
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -212,17 +272,14 @@ class Session : public std::enable_shared_from_this<Session> {
   bool busy_ = false;  // a request is being handled or answered
 };
 
-Responder::Responder(std::shared_ptr<Session> session)
-    : send_([session = std::move(session)](Response r) {
-        asio::post(session->io(),
-                   [session, r = std::move(r)]() mutable { session->Send(std::move(r)); });
-      }),
-      used_(std::make_shared<std::atomic<bool>>(false)) {}
+Responder::Responder(std::shared_ptr<Session> session, uint64_t seq)
+    : session_(std::move(session)), seq_(seq) {}
 
 Responder::Responder(std::function<void(Response)> send)
     : send_(std::move(send)), used_(std::make_shared<std::atomic<bool>>(false)) {}
 
 void Responder::operator()(Response response) const {
+  if (session_) return session_->Respond(seq_, std::move(response));
   if (used_->exchange(true)) return;
   send_(std::move(response));
 }
@@ -245,7 +302,7 @@ class BeastServer final : public Server {
     uint16_t port = options_.port;
     for (int i = 0; i < n; ++i) {
       auto w = std::make_unique<Worker>();
-      w->acceptor.emplace(w->io);
+      w->acceptor.emplace(w->io.get_executor());
       tcp::endpoint ep(addr, port);
       w->acceptor->open(ep.protocol(), ec);
       if (!ec) w->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
@@ -260,11 +317,15 @@ class BeastServer final : public Server {
       workers_.push_back(std::move(w));
     }
     port_ = port;
-    for (auto& w : workers_) {
-      Accept(w.get());
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      Worker* w = workers_[i].get();
+      Accept(w);
       w->sweep.emplace(w->io);
-      Sweep(w.get());
-      w->thread = std::thread([wp = w.get()] { wp->io.run(); });
+      Sweep(w);
+      w->thread = std::thread([w, i] {
+        SetThreadName("sy-io-" + std::to_string(i));
+        w->io.run();
+      });
     }
     Log()->info("listening address={}:{} io_threads={}", options_.host, port_, n);
     return Status::Ok();
@@ -308,7 +369,7 @@ class BeastServer final : public Server {
   }
 
   void Accept(Worker* w) {
-    w->acceptor->async_accept([this, w](beast::error_code ec, tcp::socket socket) {
+    w->acceptor->async_accept([this, w](beast::error_code ec, Socket socket) {
       if (ec) {
         if (ec == asio::error::operation_aborted || !w->acceptor->is_open()) return;
         Log()->warn("accept failed error={}", ec.message());

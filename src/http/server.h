@@ -31,12 +31,15 @@ class Session;
 // Sends the response for one request. Copyable; the first call wins, later calls are ignored.
 class Responder {
  public:
-  explicit Responder(std::shared_ptr<Session> session);
+  // The server's: answers request number `seq` of the session's connection.
+  Responder(std::shared_ptr<Session> session, uint64_t seq);
   // For tests and in-process callers: `send` receives the response.
   explicit Responder(std::function<void(Response)> send);
   void operator()(Response response) const;
 
  private:
+  std::shared_ptr<Session> session_;  // the server's responders: no allocation per request
+  uint64_t seq_ = 0;
   std::function<void(Response)> send_;
   std::shared_ptr<std::atomic<bool>> used_;
 };
