@@ -59,56 +59,79 @@ bool Digits(std::string_view s, size_t pos, size_t n, int* out) {
 }  // namespace
 
 void AppendIso8601(TimestampMs t, std::string* out) {
-  // Events of one batch mostly repeat a few instants (the batch's sentAt, equal timestamps):
-  // remember the last one formatted on this thread.
-  thread_local int64_t last_ms = INT64_MIN;
-  thread_local char last_text[32];
-  thread_local size_t last_len = 0;
-  if (t.value() == last_ms) {
-    out->append(last_text, last_len);
-    return;
+  // An event carries several instants (receivedAt, sentAt, originalTimestamp, timestamp) and the
+  // events of one batch mostly repeat them: each thread remembers the last few it formatted.
+  struct Entry {
+    int64_t ms = INT64_MIN;
+    char text[32];
+    size_t len = 0;
+  };
+  static constexpr size_t kEntries = 4;
+  thread_local Entry cache[kEntries];
+  thread_local size_t next = 0;
+  for (const Entry& e : cache) {
+    if (e.ms == t.value()) {
+      out->append(e.text, e.len);
+      return;
+    }
   }
   const size_t start = out->size();
   FormatIso8601Uncached(t, out);
-  last_len = std::min(out->size() - start, sizeof last_text);
-  std::memcpy(last_text, out->data() + start, last_len);
-  last_ms = last_len < sizeof last_text ? t.value() : INT64_MIN;
+  Entry& e = cache[next++ % kEntries];
+  e.len = std::min(out->size() - start, sizeof e.text);
+  std::memcpy(e.text, out->data() + start, e.len);
+  e.ms = e.len < sizeof e.text ? t.value() : INT64_MIN;
 }
 
 void FormatIso8601Uncached(TimestampMs t, std::string* out) {
   int64_t ms = t.value();
   int64_t days = ms >= 0 ? ms / 86'400'000 : -((-ms + 86'399'999) / 86'400'000);
   int64_t rem = ms - days * 86'400'000;
-  int64_t y;
-  unsigned m, d;
-  CivilFromDays(days, &y, &m, &d);
-  // Hand-formatted: this runs several times per event on the ingest path.
-  auto put = [out](int64_t v, int width) {
-    char digits[20];
+  // Hand-formatted into one buffer and appended once: this runs for most events on the ingest
+  // path. The date part changes once a day, so each thread keeps the last one.
+  thread_local int64_t cached_days = INT64_MIN;
+  thread_local char date[32];
+  thread_local size_t date_len = 0;
+  auto put = [](char* p, int64_t v, int width) {
     for (int i = width - 1; i >= 0; --i) {
-      digits[i] = static_cast<char>('0' + v % 10);
+      p[i] = static_cast<char>('0' + v % 10);
       v /= 10;
     }
-    out->append(digits, static_cast<size_t>(width));
   };
-  if (y < 0 || y > 9999) {
-    out->append(std::to_string(y));
-  } else {
-    put(y, 4);
+  if (days != cached_days) {
+    int64_t y;
+    unsigned m, d;
+    CivilFromDays(days, &y, &m, &d);
+    std::string year;
+    if (y < 0 || y > 9999) {
+      year = std::to_string(y);
+    } else {
+      year.resize(4);
+      put(year.data(), y, 4);
+    }
+    date_len = 0;
+    std::memcpy(date, year.data(), year.size());
+    date_len = year.size();
+    date[date_len] = '-';
+    put(date + date_len + 1, m, 2);
+    date[date_len + 3] = '-';
+    put(date + date_len + 4, d, 2);
+    date[date_len + 6] = 'T';
+    date_len += 7;
+    cached_days = days;
   }
-  out->push_back('-');
-  put(m, 2);
-  out->push_back('-');
-  put(d, 2);
-  out->push_back('T');
-  put(rem / 3'600'000, 2);
-  out->push_back(':');
-  put(rem / 60'000 % 60, 2);
-  out->push_back(':');
-  put(rem / 1000 % 60, 2);
-  out->push_back('.');
-  put(rem % 1000, 3);
-  out->push_back('Z');
+  char buf[64];
+  std::memcpy(buf, date, date_len);
+  char* p = buf + date_len;
+  put(p, rem / 3'600'000, 2);
+  p[2] = ':';
+  put(p + 3, rem / 60'000 % 60, 2);
+  p[5] = ':';
+  put(p + 6, rem / 1000 % 60, 2);
+  p[8] = '.';
+  put(p + 9, rem % 1000, 3);
+  p[12] = 'Z';
+  out->append(buf, date_len + 13);
 }
 
 std::string FormatIso8601(TimestampMs t) {

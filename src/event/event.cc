@@ -299,6 +299,20 @@ std::optional<Rejection> ValidateAndEnrich(json::object& ev, std::optional<Event
 
 void AppendJsonString(std::string_view s, std::string* out) {
   static constexpr char kHex[] = "0123456789abcdef";
+  // Most strings here (messageIds, addresses) need no escaping: append them in one piece.
+  bool plain = true;
+  for (unsigned char ch : s) {
+    if (ch < 0x20 || ch == '"' || ch == '\\') {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    out->push_back('"');
+    out->append(s);
+    out->push_back('"');
+    return;
+  }
   out->push_back('"');
   for (unsigned char ch : s) {
     switch (ch) {

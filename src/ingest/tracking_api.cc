@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include <array>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <span>
@@ -117,6 +118,45 @@ struct TrackingApi::Metrics {
   // Keyed by the path's address: paths are string literals (kRoutes, "other").
   std::map<std::pair<const char*, unsigned>, Counter*> requests;
   std::map<std::string, Counter*, std::less<>> accepted, rejected;
+
+  // Every request looks up a counter or two; the registry and the maps above take a mutex, so
+  // each thread keeps the last few it used, keyed by this instance's id (not its address, which
+  // a later instance may reuse).
+  static inline std::atomic<uint64_t> next_id{1};
+  const uint64_t id = next_id.fetch_add(1);
+  struct CacheEntry {
+    uint64_t id = 0;
+    const char* path = nullptr;
+    unsigned status = 0;
+    std::string source;
+    Counter* counter = nullptr;
+  };
+  static constexpr size_t kCacheSize = 8;
+  struct ThreadCache {
+    std::array<CacheEntry, kCacheSize> requests, accepted;
+    size_t next_requests = 0, next_accepted = 0;
+  };
+  static ThreadCache& Cache() {
+    thread_local ThreadCache cache;
+    return cache;
+  }
+
+  Counter* CachedRequests(std::string_view path, unsigned status) {
+    auto& c = Cache();
+    for (const auto& e : c.requests)
+      if (e.id == id && e.path == path.data() && e.status == status) return e.counter;
+    Counter* counter = Requests(path, status);
+    c.requests[c.next_requests++ % kCacheSize] = CacheEntry{id, path.data(), status, {}, counter};
+    return counter;
+  }
+  Counter* CachedAccepted(const std::string& source) {
+    auto& c = Cache();
+    for (const auto& e : c.accepted)
+      if (e.id == id && e.source == source) return e.counter;
+    Counter* counter = Accepted(source);
+    c.accepted[c.next_accepted++ % kCacheSize] = CacheEntry{id, nullptr, 0, source, counter};
+    return counter;
+  }
 
   Counter* Requests(std::string_view path, unsigned status) {
     std::lock_guard lock(mu);
@@ -248,7 +288,7 @@ std::string TrackingApi::ClientIp(const http::Request& request, const http::Peer
 void TrackingApi::Finish(std::string_view origin, http::Response response,
                          const http::Responder& respond, std::string_view path, int64_t start_ns) {
   AddCorsHeaders(origin, &response);
-  m_->Requests(path, response.result_int())->Inc();
+  m_->CachedRequests(path, response.result_int())->Inc();
   m_->latency->Observe(static_cast<double>(clock_->MonotonicNanos() - start_ns) / 1e9);
   respond(std::move(response));
 }
@@ -268,7 +308,6 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
   if (request.method() != http::bhttp::verb::post) {
     auto res = ErrorResponse(405, "method_not_allowed", "use POST", version);
     res.set(http::bhttp::field::allow, "POST, OPTIONS");
-    m_->Requests(path, 405)->Inc();
     return Finish(origin, std::move(res), respond, path, start_ns);
   }
   m_->bytes_in->Inc(request.body().size());
@@ -510,7 +549,7 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
                    return Finish(origin, std::move(res), respond, path, start_ns);
                  }
                  dedupe_->Commit(claimed, received_at, r.first.Plus(n));
-                 m_->Accepted(src)->Inc(n);
+                 m_->CachedAccepted(src)->Inc(n);
                  Finish(origin, make_ok(n, std::move(rejected)), respond, path, start_ns);
                });
 }
