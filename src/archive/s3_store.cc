@@ -222,6 +222,7 @@ class S3ObjectStore final : public ObjectStore {
     SigV4Request req;
     req.method = method;
     req.canonical_uri = path;
+    req.payload_hash = payload_hash;
     req.query = query;
     req.headers = {{"host", host_}, {"x-amz-content-sha256", payload_hash}, {"x-amz-date", date}};
     if (!o_.session_token.empty())
