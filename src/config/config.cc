@@ -321,7 +321,6 @@ void ReadDestinations(SchemaReader& r, const YAML::Node& n, Config* c) {
   }
 }
 
-Result<Config> Parse(const YAML::Node& root, const std::string& file) {
 void ReadArchive(SchemaReader& r, const YAML::Node& n, ArchiveConfig* a) {
   const std::string p = "archive";
   if (!r.ExpectMap(
@@ -368,6 +367,7 @@ void ReadArchive(SchemaReader& r, const YAML::Node& n, ArchiveConfig* a) {
   }
 }
 
+Result<Config> Parse(const YAML::Node& root, const std::string& file) {
   SchemaReader r(file);
   Config c;
   c.file = file;
@@ -455,8 +455,8 @@ void ReadArchive(SchemaReader& r, const YAML::Node& n, ArchiveConfig* a) {
   if (auto n = root["ingest"]) ReadIngest(r, n, &c.ingest);
   if (auto n = root["web"]) ReadWeb(r, n, &c.web);
   if (auto n = root["destinations"]) ReadDestinations(r, n, &c);
-  if (c.web.public_api_host.empty()) {
   if (auto n = root["archive"]) ReadArchive(r, n, &c.archive);
+  if (c.web.public_api_host.empty()) {
     bool v6 = c.listen_host.find(':') != std::string::npos;
     c.web.public_api_host = (v6 ? "[" + c.listen_host + "]" : c.listen_host) + ":" +
                             std::to_string(c.listen_port) + "/v1";

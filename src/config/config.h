@@ -96,7 +96,6 @@ struct DestinationConfig {
   std::vector<RawSetting> settings;
 };
 
-struct Config {
 // The `archive:` section (src/archive, docs/archive.md): every stored event as gzip NDJSON files
 // in a local directory or an S3 bucket. Absent from the file: no archive runs.
 enum class ArchiveStore { kLocal, kS3 };
@@ -118,6 +117,7 @@ struct ArchiveConfig {
   int64_t multipart_size = 16LL << 20;  // part size; larger objects use multipart upload
 };
 
+struct Config {
   std::string file;  // where it was loaded from
   std::string listen_host = "127.0.0.1";
   uint16_t listen_port = 8080;
@@ -129,8 +129,8 @@ struct ArchiveConfig {
   IngestConfig ingest;
   WebConfig web;
   std::vector<DestinationConfig> destinations;
-};
   ArchiveConfig archive;
+};
 
 // Parses and validates. Errors read "<file>:<line>: <key>: <problem>", one per line, all of them.
 Result<Config> LoadConfigFile(const std::string& path);
