@@ -47,13 +47,13 @@ struct HttpRequest {
   std::string body;
   // Indexes (into the batch passed to Encode) of the events this request carries.
   std::vector<size_t> events;
+  // Whole-request timeout; 0: the client's default. The stream sets the destination's
+  // `timeout:` here; a timeout is a transport error (retried).
+  int64_t timeout_ms = 0;
 };
 
 // What came back. status 0 means no HTTP response: `error` names the transport failure
 // (connect refused, timeout, TLS, refused by the private-network guard).
-  // Whole-request timeout; 0: the client's default. The stream sets the destination's
-  // `timeout:` here; a timeout is a transport error (retried).
-  int64_t timeout_ms = 0;
 struct HttpResponse {
   int status = 0;
   std::string error;
@@ -61,12 +61,12 @@ struct HttpResponse {
   HeaderList headers;
   std::string body;  // capped at HttpClient's max_response_bytes
   double seconds = 0;
+  int64_t received_unix_ms = 0;  // wall clock at arrival: the reference for an HTTP-date
+                                 // Retry-After when the response has no Date header
   std::string Header(std::string_view name) const;  // case-insensitive; "" when absent
 };
 
 struct Outcome {
-  int64_t received_unix_ms = 0;  // wall clock at arrival: the reference for an HTTP-date
-                                 // Retry-After when the response has no Date header
   enum class Kind { kDelivered, kRetry, kRejected };
   Kind kind = Kind::kDelivered;
   std::optional<int64_t> retry_after_ms;  // kRetry: the receiver's Retry-After, if any
