@@ -246,6 +246,7 @@ void DestinationStream::Dispatch(uint64_t id, Round& round, std::vector<HttpRequ
     req.body.clear();
     round.requests.push_back(std::move(req));
     round.outstanding++;
+    requests_in_flight_++;
     options_.http->Send(std::move(wire), SendOptions{options_.config.allow_private_network},
                         [mailbox = mailbox_, id, index](HttpResponse res) {
                           {
@@ -276,6 +277,7 @@ void DestinationStream::OnResponse(uint64_t id, size_t index, HttpResponse res) 
   if (it == rounds_.end()) return;
   Round& round = it->second;
   round.outstanding--;
+  requests_in_flight_--;
   if (m_latency_) m_latency_->Observe(res.seconds);
   // Copied: splitting below may grow round.requests.
   const HttpRequest req = round.requests[index];
@@ -430,13 +432,18 @@ void DestinationStream::UpdateGauges() {
   m_lag_seconds_->Set(std::max(0.0, lag_s));
 }
 
+bool DestinationStream::CanStartRound() const {
+  return rounds_.size() < std::max<size_t>(1, options_.max_rounds_in_flight) &&
+         requests_in_flight_ < std::max<size_t>(1, options_.max_requests_in_flight);
+}
+
 void DestinationStream::Run() {
   while (!stop_requested_.load()) {
     DrainResponses(0);
     Fill();
     int64_t now = NowMs();
     int64_t wake_at = INT64_MAX;
-    if (rounds_.size() < std::max<size_t>(1, options_.max_rounds_in_flight)) {
+    if (CanStartRound()) {
       std::vector<Offset> batch = PickBatch(now, &wake_at);
       if (!batch.empty()) {
         Send(batch);
@@ -452,8 +459,7 @@ void DestinationStream::Run() {
     int64_t wait_ms = options_.max_idle_wait_ms;
     if (wake_at != INT64_MAX) wait_ms = std::clamp<int64_t>(wake_at - now, 0, wait_ms);
     if (wait_ms == 0) continue;
-    const bool can_send = rounds_.size() < std::max<size_t>(1, options_.max_rounds_in_flight) &&
-                          WindowUsed() < options_.window_events;
+    const bool can_send = CanStartRound() && WindowUsed() < options_.window_events;
     if (rounds_.empty() && can_send) {
       // Returns early when new events are durable; Stop() waits at most max_idle_wait_ms.
       cursor_->WaitForData(std::chrono::milliseconds(wait_ms));
@@ -481,6 +487,7 @@ void DestinationStream::Run() {
       unanswered += round.outstanding;
     Log()->warn("stop: abandoning {} unanswered requests destination={}", unanswered, name());
     rounds_.clear();
+    requests_in_flight_ = 0;
   }
   FlushDeadLetters();
   CommitProgress(/*force=*/true);

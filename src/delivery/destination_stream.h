@@ -76,7 +76,10 @@ struct StreamOptions {
   int64_t stop_grace_ms = 5'000;
   // Rounds (batches) sent and not yet fully answered, per stream. More than one hides the
   // receiver's round trip: the next round is read, routed and encoded meanwhile.
-  size_t max_rounds_in_flight = 4;
+  size_t max_rounds_in_flight = 8;
+  // A new round starts only while fewer requests than this are outstanding, so destinations
+  // sending one event per request do not open rounds × batch connections to the receiver.
+  size_t max_requests_in_flight = 100;
   // The cursor is persisted at most this often (each commit costs the log two fsyncs), and at
   // once when the commit point has moved by half the window, and on Stop(). After a crash the
   // events delivered since the last commit are sent again: duplicates stay within 1.5 windows.
@@ -151,6 +154,7 @@ class DestinationStream {
   void Fill();
   size_t WindowUsed() const;  // cursor position − first pending offset
   std::vector<Offset> PickBatch(int64_t now, int64_t* wake_at);
+  bool CanStartRound() const;  // under both in-flight limits
   void Send(const std::vector<Offset>& batch);
   // Hands `requests` of round `id` to the HttpClient.
   void Dispatch(uint64_t id, Round& round, std::vector<HttpRequest> requests);
@@ -175,6 +179,7 @@ class DestinationStream {
   std::vector<Offset> dead_letter_queue_;  // stream thread only
   std::map<uint64_t, Round> rounds_;       // stream thread only
   uint64_t next_round_ = 1;
+  size_t requests_in_flight_ = 0;  // over all rounds
   Offset last_commit_;
   std::chrono::steady_clock::time_point last_commit_time_{};
 
