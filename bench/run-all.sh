@@ -10,6 +10,8 @@ echo "### event log append (bench/log_bench.sh)"
 bench/log_bench.sh build/bench-data 3
 echo "### ingest (bench/ingest_bench.sh)"
 bench/ingest_bench.sh "$BUILD"
+echo "### delivery: ingest → webhook (bench/delivery_bench.sh)"
+bench/delivery_bench.sh "$BUILD"
 echo "### ingest handler CPU cost ($BUILD/bench/ingest_handler_bench)"
 "$BUILD/bench/ingest_handler_bench"
 if [ -x bench/web_bench.sh ]; then
