@@ -24,6 +24,9 @@ std::shared_ptr<spdlog::logger> Log() {
 
 // Lines are compressed in members of about this many bytes (see gzip.h).
 constexpr size_t kMemberBytes = 1 << 20;
+// Members compressed at once per open file: reading plus three compressors keep two cores busy
+// and bound memory to a few MiB per source.
+constexpr size_t kMembersInFlight = 3;
 constexpr const char* kStateHeader = "switchyard-archive-state 1";
 
 }  // namespace
@@ -165,6 +168,7 @@ void Archiver::Run() {
         Add(e);
         if (stop_requested_.load()) break;
       }
+      read_position_ = cursor_->position().value();
     }
     RollDue(false);
     CommitProgress();
@@ -191,13 +195,35 @@ void Archiver::Add(const log::LogEntry& e) {
   f.raw += '\n';
   f.raw_bytes += e.payload.size() + 1;
   ++f.events;
-  if (f.raw.size() >= kMemberBytes) {
-    AppendGzipMember(f.raw, o_.gzip_level, &f.gz);
-    f.raw.clear();
-  }
+  if (f.raw.size() >= kMemberBytes) CompressMember(f);
   bool roll = p.has_intent ? e.offset == p.intent_last
                            : f.raw_bytes >= static_cast<uint64_t>(o_.config.roll_bytes);
   if (roll) Roll(e.source, false);
+}
+
+void Archiver::CompressMember(OpenFile& f) {
+  int level = o_.gzip_level;
+  f.compressing.push_back(std::async(std::launch::async, [data = std::move(f.raw), level] {
+    std::string out;
+    AppendGzipMember(data, level, &out);
+    return out;
+  }));
+  f.raw = std::string();
+  f.raw.reserve(kMemberBytes + (64 << 10));
+  // Collect what is done; wait for the oldest when too many are in flight.
+  while (!f.compressing.empty() &&
+         (f.compressing.size() > kMembersInFlight ||
+          f.compressing.front().wait_for(std::chrono::seconds(0)) == std::future_status::ready)) {
+    f.gz += f.compressing.front().get();
+    f.compressing.pop_front();
+  }
+}
+
+void Archiver::FinishMembers(OpenFile& f) {
+  while (!f.compressing.empty()) {
+    f.gz += f.compressing.front().get();
+    f.compressing.pop_front();
+  }
 }
 
 void Archiver::RollDue(bool stopping) {
@@ -215,6 +241,7 @@ void Archiver::RollDue(bool stopping) {
 
 bool Archiver::Roll(const std::string& source, bool stopping) {
   OpenFile& f = open_.at(source);
+  FinishMembers(f);
   if (!f.raw.empty()) {
     AppendGzipMember(f.raw, o_.gzip_level, &f.gz);
     f.raw.clear();

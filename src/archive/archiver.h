@@ -20,6 +20,9 @@
 // (the cursor holds back retention) and the lag grows. Each failure is logged (warn) and counted
 // in switchyard_archive_upload_failures_total.
 //
+// Compression runs beside reading: each ~1 MiB member is compressed on a worker thread (at most
+// three in flight per open file), and the members are concatenated in order when the file rolls.
+//
 // Threads: Start() spawns the archiver thread; Stop() (from the owner's thread) closes and
 // uploads the open files once (no retries), commits and joins.
 #pragma once
@@ -27,6 +30,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -72,6 +77,9 @@ class Archiver {
   uint64_t files_written() const { return files_.load(); }
   uint64_t events_archived() const { return events_.load(); }
   uint64_t upload_failures() const { return failures_.load(); }
+  // The log offset the archiver has read up to (events before it are archived or in an open
+  // file). For benchmarks and tests.
+  Offset read_position() const { return Offset(read_position_.load()); }
 
  private:
   struct OpenFile {
@@ -79,7 +87,9 @@ class Archiver {
     TimestampMs first_received;
     int64_t opened_mono_ns = 0;
     std::string raw;  // lines not yet compressed (< one member)
-    std::string gz;   // complete gzip members
+    std::string gz;   // complete gzip members, in order
+    // Members being compressed on worker threads, in order (at most kMembersInFlight).
+    std::deque<std::future<std::string>> compressing;
     uint64_t raw_bytes = 0;
     uint64_t events = 0;
   };
@@ -87,6 +97,9 @@ class Archiver {
   explicit Archiver(ArchiverOptions options);
   void Run();
   void Add(const log::LogEntry& e);
+  // Hands f.raw to a worker thread as the next gzip member; keeps at most kMembersInFlight.
+  void CompressMember(OpenFile& f);
+  static void FinishMembers(OpenFile& f);
   void RollDue(bool stopping);
   // Closes the source's file and uploads it; false if it could not (stopping).
   bool Roll(const std::string& source, bool stopping);
@@ -106,7 +119,7 @@ class Archiver {
   std::atomic<bool> stop_requested_{false};
   std::thread thread_;
 
-  std::atomic<uint64_t> files_{0}, events_{0}, failures_{0};
+  std::atomic<uint64_t> files_{0}, events_{0}, failures_{0}, read_position_{0};
   // Read by /metrics callbacks, which may outlive this object: shared.
   struct Lag {
     std::atomic<uint64_t> committed{0};

@@ -31,8 +31,9 @@ std::shared_ptr<spdlog::logger> Log() {
 }
 
 constexpr const char* kStateHeader = "switchyard-replay-state 1";
-constexpr size_t kChunkEvents = 8192;
-constexpr size_t kChunkBytes = 8 << 20;
+// Events appended to the private log per round (one fsync, one state write each).
+constexpr size_t kChunkEvents = 32768;
+constexpr size_t kChunkBytes = 24 << 20;
 
 struct PlanFile {
   std::string source;
@@ -216,17 +217,6 @@ class Merger {
   uint64_t files_done_ = 0;
 };
 
-std::string MessageIdOf(std::string_view json) {
-  thread_local std::vector<event::RawMember> members;
-  members.clear();
-  if (!event::SplitObject(json, &members)) return "";
-  for (const auto& m : members) {
-    std::string_view v;
-    if (m.key == "messageId" && event::PlainString(m.value, &v)) return std::string(v);
-  }
-  return "";
-}
-
 Result<int> LockDir(const std::string& dir) {
   std::string path = dir + "/LOCK";
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -253,11 +243,20 @@ std::string ReplayDir(const std::string& data_dir, const std::string& destinatio
   return data_dir + "/replay/" + destination;
 }
 
-std::string WithIntegrations(std::string_view json, std::string_view destination) {
+namespace {
+
+// WithIntegrations, also reading the messageId from the same split.
+std::string Rewrite(std::string_view json, std::string_view destination, std::string* message_id) {
   thread_local std::vector<event::RawMember> members;
   members.clear();
   std::string integrations = "{\"All\":false,\"" + std::string(destination) + "\":true}";
   if (!event::SplitObject(json, &members)) return std::string(json);
+  if (message_id) {
+    for (const auto& m : members) {
+      std::string_view v;
+      if (m.key == "messageId" && event::PlainString(m.value, &v)) *message_id = std::string(v);
+    }
+  }
   std::string out;
   out.reserve(json.size() + integrations.size() + 16);
   out += '{';
@@ -280,6 +279,12 @@ std::string WithIntegrations(std::string_view json, std::string_view destination
   }
   out += '}';
   return out;
+}
+
+}  // namespace
+
+std::string WithIntegrations(std::string_view json, std::string_view destination) {
+  return Rewrite(json, destination, nullptr);
 }
 
 Result<ReplayProgress> RunReplay(ReplayOptions o) {
@@ -406,9 +411,8 @@ Result<ReplayProgress> RunReplay(ReplayOptions o) {
       }
       log::LogRecord r;
       r.source = source;
-      r.message_id = MessageIdOf(line);
       r.received_at = t.value_or(TimestampMs(0));
-      r.payload = WithIntegrations(line, o.destination.name);
+      r.payload = Rewrite(line, o.destination.name, &r.message_id);
       chunk_bytes += r.payload.size();
       chunk.push_back(std::move(r));
     }
