@@ -263,8 +263,11 @@ void DestinationStream::DrainResponses(int64_t wait_ms) {
   {
     std::unique_lock lock(mailbox_->mu);
     if (mailbox_->responses.empty() && wait_ms > 0) {
-      mailbox_->cv.wait_for(lock, std::chrono::milliseconds(wait_ms),
-                            [this] { return !mailbox_->responses.empty() || mailbox_->stopping; });
+      // While running, Stop() ends the wait; once stopping (the grace period), only responses.
+      const bool running = !mailbox_->stopping;
+      mailbox_->cv.wait_for(lock, std::chrono::milliseconds(wait_ms), [this, running] {
+        return !mailbox_->responses.empty() || (running && mailbox_->stopping);
+      });
     }
     responses.swap(mailbox_->responses);
   }
