@@ -236,12 +236,13 @@ Result<LoadStats> PostgresLoader::Load(const std::string& source, std::vector<Ro
     // Only the columns this batch uses are staged and inserted.
     std::vector<int> used(def.columns.size(), 0);
     // Rows of one kind list their columns in the same order: remember the last row's.
-    std::vector<std::pair<std::string_view, size_t>> last;  // row cell i → column position
+    // Names are interned: comparing the addresses is enough.
+    std::vector<std::pair<const char*, size_t>> last;  // row cell i → column position
     auto position = [&](size_t i, const Cell& cell) {
-      if (i < last.size() && last[i].first == cell.column) return last[i].second;
+      if (i < last.size() && last[i].first == cell.column.data()) return last[i].second;
       size_t pos = def.index.at(std::string(cell.column));
-      if (i >= last.size()) last.resize(i + 1);
-      last[i] = {cell.column, pos};
+      if (i >= last.size()) last.resize(i + 1, {nullptr, 0});
+      last[i] = {cell.column.data(), pos};
       return pos;
     };
     for (Row* row : batch.rows) {

@@ -344,23 +344,23 @@ struct EventMapper::Flattener {
   }
 
   // A system column from a top-level field.
-  void System(std::string_view column, simdjson::dom::element v, bool timestamp) {
+  void System(const char* column, simdjson::dom::element v, bool timestamp) {
     Cell c;
     if (!Scalar(v, &c)) return;
     if (timestamp && c.type != ColumnType::kTimestamp) {
-      Discard(std::string(column), std::move(c.value), "not an ISO-8601 timestamp");
+      Discard(column, std::move(c.value), "not an ISO-8601 timestamp");
       return;
     }
     if (!timestamp) c.type = ColumnType::kText;  // ids are text even when sent as numbers
-    Put(m->Intern(std::string(column)), std::move(c));
+    Put(m->Fixed(column), std::move(c));
   }
-  void SystemText(std::string_view column, std::string_view value) {
+  void SystemText(const char* column, std::string_view value) {
     Cell c;
     c.type = ColumnType::kText;
     c.value.assign(value);
-    Put(m->Intern(std::string(column)), std::move(c));
+    Put(m->Fixed(column), std::move(c));
   }
-  void SystemField(simdjson::dom::element msg, std::string_view key, std::string_view column,
+  void SystemField(simdjson::dom::element msg, std::string_view key, const char* column,
                    bool timestamp) {
     auto v = msg[key];
     if (!v.error()) System(column, v.value_unsafe(), timestamp);
@@ -378,21 +378,26 @@ struct EventMapper::Flattener {
         std::string snake = SnakeCase(key);
         std::string name;
         if (!snake.empty()) name = prefix.empty() ? snake : std::string(prefix) + "_" + snake;
-        it = m->columns_.emplace(probe, m->Intern(std::move(name))).first;
+        FlatName flat;
+        flat.prefix = m->Intern(std::move(name));
+        flat.column = flat.prefix;
+        // Reserved words and leading digits apply to the final column name.
+        if (!flat.column.empty() && (IsDigit(flat.column[0]) || IsReservedWord(flat.column)))
+          flat.column = m->Intern("_" + std::string(flat.column));
+        it = m->columns_.emplace(probe, flat).first;
       }
-      std::string_view name = it->second;
       if (value.is_object()) {
-        if (!name.empty()) Flatten(value.get_object().value_unsafe(), name);
+        if (!it->second.prefix.empty())
+          Flatten(value.get_object().value_unsafe(), it->second.prefix);
         continue;
       }
+      std::string_view name = it->second.column;
       Cell c;
       if (!Scalar(value, &c)) continue;  // null: no column
       if (name.empty()) {
         Discard(std::string(key), std::move(c.value), "name has no letters or digits");
         continue;
       }
-      // Reserved words and leading digits apply to the final column name.
-      if (IsDigit(name[0]) || IsReservedWord(name)) name = m->Intern("_" + std::string(name));
       if (name.size() > kMaxIdentifierChars) {
         Discard(std::string(name), std::move(c.value), "column name longer than 63 characters");
         continue;
@@ -408,9 +413,16 @@ std::string_view EventMapper::Intern(std::string&& name) {
   return *names_.insert(std::move(name)).first;
 }
 
+std::string_view EventMapper::Fixed(const char* name) {
+  auto it = fixed_.find(name);
+  if (it == fixed_.end()) it = fixed_.emplace(name, Intern(name)).first;
+  return it->second;
+}
+
 void EventMapper::MaybeTrim() {
   if (names_.size() > 200'000) {
     columns_.clear();
+    fixed_.clear();
     names_.clear();
   }
 }
@@ -454,7 +466,7 @@ Status EventMapper::Map(std::string_view payload, std::string_view load_time, Ma
   base.table = table;
   base.id = message_id;
   base.received_at = received_at;
-  base.cells.reserve(48);
+  base.cells.reserve(24);
   Flattener f{this, out, &base};
   f.SystemText("id", message_id);
   f.SystemField(msg, "anonymousId", "anonymous_id", false);
@@ -467,7 +479,7 @@ Status EventMapper::Map(std::string_view payload, std::string_view load_time, Ma
     Cell c;
     c.type = ColumnType::kTimestamp;
     c.value.assign(load_time);
-    f.Put(Intern("uuid_ts"), std::move(c));
+    f.Put(Fixed("uuid_ts"), std::move(c));
   }
 
   std::string_view event_table;  // track: the event's own table ("" = none)
@@ -505,10 +517,15 @@ Status EventMapper::Map(std::string_view payload, std::string_view load_time, Ma
 
   if (type == "track") {
     if (!event_table.empty()) {
-      Row ev = base;
+      Row ev;
       ev.table = event_table;
+      ev.id = base.id;
+      ev.received_at = base.received_at;
+      auto props = object_of("properties");
+      ev.cells.reserve(base.cells.size() + (props ? props->size() : 0) + 2);
+      ev.cells = base.cells;
       Flattener fe{this, out, &ev, f.system_cells};
-      if (auto props = object_of("properties")) fe.Flatten(*props, "");
+      if (props) fe.Flatten(*props, "");
       out->rows.push_back(std::move(base));
       out->rows.push_back(std::move(ev));
     } else {
@@ -534,12 +551,12 @@ Status EventMapper::Map(std::string_view payload, std::string_view load_time, Ma
         Cell c;
         c.type = ColumnType::kTimestamp;
         c.value = received_at;
-        fu.Put(Intern("received_at"), std::move(c));
+        fu.Put(Fixed("received_at"), std::move(c));
       }
       Cell c;
       c.type = ColumnType::kTimestamp;
       c.value.assign(load_time);
-      fu.Put(Intern("uuid_ts"), std::move(c));
+      fu.Put(Fixed("uuid_ts"), std::move(c));
       fu.system_cells = user.cells.size();
       if (traits) fu.Flatten(*traits, "");
       out->rows.push_back(std::move(base));
@@ -582,18 +599,41 @@ std::vector<SchemaChange> PlanSchema(SchemaMap& schema, std::vector<Row>& rows,
   auto is_new_table = [&](const std::string& t) {
     return std::find(new_tables.begin(), new_tables.end(), t) != new_tables.end();
   };
+  // Rows of one kind list the same columns in the same order, and column names are interned:
+  // per table, the previous row's (name → position) by index in the row is a pointer compare.
+  struct Seen {
+    TableDef* def;
+    bool fresh;
+    std::vector<std::pair<const char*, size_t>> last;
+  };
+  std::unordered_map<std::string_view, Seen> seen;
   for (Row& row : rows) {
-    auto it = schema.find(row.table);
-    if (it == schema.end()) {
-      it = schema.emplace(row.table, TableDef{}).first;
-      it->second.name = row.table;
-      new_tables.push_back(row.table);
+    auto s = seen.find(row.table);
+    if (s == seen.end()) {
+      auto it = schema.find(row.table);
+      if (it == schema.end()) {
+        it = schema.emplace(row.table, TableDef{}).first;
+        it->second.name = row.table;
+        new_tables.push_back(row.table);
+      }
+      s = seen.emplace(row.table, Seen{&it->second, is_new_table(row.table), {}}).first;
     }
-    TableDef& def = it->second;
-    const bool fresh = is_new_table(row.table);
-    for (Cell& cell : row.cells) {
+    TableDef& def = *s->second.def;
+    const bool fresh = s->second.fresh;
+    auto& last = s->second.last;
+    for (size_t ci = 0; ci < row.cells.size(); ++ci) {
+      Cell& cell = row.cells[ci];
       if (cell.discarded) continue;
+      if (ci < last.size() && last[ci].first == cell.column.data() &&
+          def.columns[last[ci].second].first.size() == cell.column.size()) {
+        ColumnType& have = def.columns[last[ci].second].second;
+        if (have == cell.type) continue;  // the common case: nothing to decide
+      }
       auto col = def.index.find(std::string(cell.column));
+      if (col != def.index.end()) {
+        if (ci >= last.size()) last.resize(ci + 1, {nullptr, 0});
+        last[ci] = {cell.column.data(), col->second};
+      }
       if (col == def.index.end()) {
         if (def.columns.size() >= kMaxColumnsPerTable) {
           cell.discarded = true;
@@ -647,10 +687,12 @@ std::vector<TableBatch> GroupRows(std::vector<Row>& rows, uint64_t* repeats) {
   std::vector<TableBatch> out;
   std::unordered_map<std::string_view, size_t> by_table;
   std::unordered_map<std::string_view, std::unordered_map<std::string_view, Row*>> seen;
+  seen.reserve(16);
   for (Row& row : rows) {
     auto [t, added] = by_table.emplace(row.table, out.size());
     if (added) out.push_back({row.table, {}});
     auto& ids = seen[row.table];
+    if (ids.empty()) ids.reserve(rows.size());
     auto [first, is_new] = ids.emplace(row.id, &row);
     if (is_new) {
       out[t->second].rows.push_back(&row);

@@ -99,13 +99,21 @@ class EventMapper {
  private:
   struct Flattener;
   std::string_view Intern(std::string&& name);
+  // A fixed name ("user_id"), interned once: keyed by the literal's address.
+  std::string_view Fixed(const char* name);
 
   simdjson::dom::parser parser_;
   std::string buffer_;                     // payload + padding
   std::string probe_;                      // scratch key of columns_
   std::unordered_set<std::string> names_;  // node-based: the views stay valid
-  // (prefix, '\x01', raw key) → the flattened column name (interned; "" = no letters/digits).
-  std::unordered_map<std::string, std::string_view> columns_;
+  // (prefix, '\x01', raw key) → the flattened name (interned; "" = no letters or digits): as a
+  // prefix of nested keys, and as a column (reserved words and leading digits `_`-prefixed).
+  struct FlatName {
+    std::string_view prefix;
+    std::string_view column;
+  };
+  std::unordered_map<std::string, FlatName> columns_;
+  std::unordered_map<const char*, std::string_view> fixed_;
 };
 
 // The shape of one table as a loader knows it.

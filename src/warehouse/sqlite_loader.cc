@@ -60,7 +60,6 @@ struct SqliteLoader::Db {
   // Prepared insert per table, over all of its columns; dropped when the table changes.
   struct Insert {
     std::unique_ptr<Stmt> stmt;
-    std::vector<std::pair<std::string, int>> last;  // the last row's columns → parameter
   };
   std::map<std::string, Insert, std::less<>> inserts;
   std::unique_ptr<Stmt> discard;
@@ -119,7 +118,12 @@ struct SqliteLoader::Db {
   }
 };
 
-SqliteLoader::SqliteLoader(std::string dir) : dir_(std::move(dir)) {}
+SqliteLoader::SqliteLoader(std::string dir) : dir_(std::move(dir)) {
+  // No memory statistics: they take a global mutex on every allocation. Only possible before
+  // SQLite initializes; later calls fail harmlessly.
+  static const int kConfigured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)kConfigured;
+}
 SqliteLoader::~SqliteLoader() = default;
 
 std::string SqliteLoader::PathFor(const std::string& dir, const std::string& source) {
@@ -227,10 +231,11 @@ Result<LoadStats> SqliteLoader::Load(const std::string& source, std::vector<Row>
       }
       auto st = db->Prepare(sql);
       if (!st.ok()) return fail(st.status());
-      ins = db->inserts.emplace(batch.table, Db::Insert{std::move(*st), {}}).first;
+      ins = db->inserts.emplace(batch.table, Db::Insert{std::move(*st)}).first;
     }
     sqlite3_stmt* s = ins->second.stmt->s;
-    auto& last = ins->second.last;
+    // Rows of one kind list the same interned column names in the same order.
+    std::vector<std::pair<const char*, int>> last;
     uint64_t written = 0;
     for (Row* row : batch.rows) {
       sqlite3_clear_bindings(s);
@@ -238,15 +243,15 @@ Result<LoadStats> SqliteLoader::Load(const std::string& source, std::vector<Row>
         const Cell& cell = row->cells[i];
         if (cell.discarded) continue;
         int param;
-        if (i < last.size() && last[i].first == cell.column) {
+        if (i < last.size() && last[i].first == cell.column.data()) {
           param = last[i].second;
         } else {
           auto col = def.index.find(std::string(cell.column));
           if (col == def.index.end())
             return fail(Internal("column not planned: " + std::string(cell.column)));
           param = static_cast<int>(col->second) + 1;
-          if (i >= last.size()) last.resize(i + 1);
-          last[i] = {std::string(cell.column), param};
+          if (i >= last.size()) last.resize(i + 1, {nullptr, 0});
+          last[i] = {cell.column.data(), param};
         }
         const ColumnType type = def.columns[static_cast<size_t>(param - 1)].second;
         int rc;

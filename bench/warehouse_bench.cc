@@ -1,0 +1,287 @@
+// Warehouse load throughput: track events with 15 properties, from the event log into SQLite and
+// into PostgreSQL, through the production path (cursor read → routing → Segment schema mapping →
+// one transaction per 10,000 events with dedupe on id; SyncNow, what `switchyard warehouse sync`
+// runs). Each backend is compared with a baseline measured in the same run on the same rows (the
+// `tracks` row and the event-table row of every event): for SQLite a bare prepared-insert loop
+// into tables without index, for PostgreSQL a plain `COPY … FROM STDIN` into tables without
+// index. The ratio is warehouse rows/s ÷ baseline rows/s.
+//
+// Usage: warehouse_bench DIR [EVENTS] [POSTGRES_DSN]   (no DSN: SQLite only)
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/time_format.h"
+#include "delivery/dead_letter_store.h"
+#include "log/local/local_log.h"
+#include "warehouse/postgres_loader.h"
+#include "warehouse/sqlite_loader.h"
+#include "warehouse/warehouse_destination.h"
+
+namespace {
+
+using namespace sy;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr size_t kChunk = 10'000;
+
+std::string Event(size_t i) {
+  char buf[2048];
+  std::snprintf(
+      buf, sizeof buf,
+      R"j({"type":"track","event":"Order Completed","messageId":"bench-%zu","userId":"user-%zu",)j"
+      R"j("anonymousId":"anon-%zu","timestamp":"2024-05-01T10:00:00.000Z",)j"
+      R"j("originalTimestamp":"2024-05-01T10:00:00.000Z","sentAt":"2024-05-01T10:00:01.000Z",)j"
+      R"j("receivedAt":"2024-05-01T10:00:02.000Z","context":{"library":{"name":"analytics.js",)j"
+      R"j("version":"2.11.1"},"ip":"203.0.113.7","userAgent":"Mozilla/5.0 (X11; Linux x86_64)"},)j"
+      R"j("properties":{"orderId":"order-%zu","checkoutId":"co-%zu","revenue":%zu.25,)j"
+      R"j("total":%zu.5,"tax":1.75,"shipping":4.99,"discount":0,"coupon":"SPRING",)j"
+      R"j("currency":"USD","quantity":%zu,"giftWrap":false,"firstOrder":true,)j"
+      R"j("paymentMethod":"card","deliveredAt":"2024-05-03T08:00:00Z","storeId":%zu}})j",
+      i, i % 5000, i, i, i, i % 300, i % 300, i % 7, i % 40);
+  return buf;
+}
+
+double Secs(SteadyClock::time_point t0) {
+  return std::chrono::duration<double>(SteadyClock::now() - t0).count();
+}
+
+void Die(const std::string& what) {
+  std::fprintf(stderr, "warehouse_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+// The rows every event becomes, mapped once (outside the baselines' timing).
+struct Mapped {
+  std::vector<warehouse::Row> rows;
+};
+
+Mapped MapAll(size_t n) {
+  warehouse::EventMapper mapper;
+  warehouse::MappedEvent out;
+  for (size_t i = 0; i < n; ++i) {
+    if (!mapper.Map(Event(i), "2024-06-01T00:00:00.000Z", &out).ok()) Die("map failed");
+  }
+  // Names are interned in `mapper`: copy them so the rows outlive it.
+  static std::vector<std::unique_ptr<std::string>> names;
+  for (auto& r : out.rows)
+    for (auto& c : r.cells) {
+      names.push_back(std::make_unique<std::string>(c.column));
+      c.column = *names.back();
+    }
+  return {std::move(out.rows)};
+}
+
+double SqliteBaseline(const std::string& path, const Mapped& m) {
+  std::filesystem::remove(path);
+  sqlite3* db = nullptr;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) Die("sqlite open");
+  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
+  std::map<std::string, sqlite3_stmt*> stmts;
+  for (const auto& r : m.rows) {
+    if (stmts.contains(r.table)) continue;
+    std::string cols, params;
+    for (const auto& c : r.cells) {
+      cols += (cols.empty() ? "\"" : ", \"") + std::string(c.column) + "\"";
+      params += params.empty() ? "?" : ", ?";
+    }
+    sqlite3_exec(db, ("CREATE TABLE \"" + r.table + "\" (" + cols + ")").c_str(), nullptr, nullptr,
+                 nullptr);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, ("INSERT INTO \"" + r.table + "\" VALUES (" + params + ")").c_str(), -1,
+                       &st, nullptr);
+    stmts[r.table] = st;
+  }
+  auto t0 = SteadyClock::now();
+  for (size_t i = 0; i < m.rows.size(); ++i) {
+    if (i % (2 * kChunk) == 0) sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
+    const auto& r = m.rows[i];
+    sqlite3_stmt* st = stmts[r.table];
+    for (size_t k = 0; k < r.cells.size(); ++k)
+      sqlite3_bind_text(st, static_cast<int>(k + 1), r.cells[k].value.data(),
+                        static_cast<int>(r.cells[k].value.size()), SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) Die(sqlite3_errmsg(db));
+    sqlite3_reset(st);
+    if (i % (2 * kChunk) == 2 * kChunk - 1 || i + 1 == m.rows.size())
+      sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+  }
+  double s = Secs(t0);
+  for (auto& [t, st] : stmts)
+    sqlite3_finalize(st);
+  sqlite3_close(db);
+  return s;
+}
+
+double PostgresBaseline(const std::string& dsn, const Mapped& m) {
+  PGconn* pg = PQconnectdb(dsn.c_str());
+  if (PQstatus(pg) != CONNECTION_OK) Die(PQerrorMessage(pg));
+  auto exec = [&](const std::string& sql) {
+    PGresult* r = PQexec(pg, sql.c_str());
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+      Die(PQerrorMessage(pg));
+    PQclear(r);
+  };
+  exec("DROP SCHEMA IF EXISTS bench_baseline CASCADE; CREATE SCHEMA bench_baseline");
+  std::map<std::string, std::string> copy_sql;
+  for (const auto& r : m.rows) {
+    if (copy_sql.contains(r.table)) continue;
+    std::string cols;
+    for (const auto& c : r.cells)
+      cols += (cols.empty() ? "\"" : ", \"") + std::string(c.column) + "\" text";
+    exec("CREATE TABLE bench_baseline.\"" + r.table + "\" (" + cols + ")");
+    copy_sql[r.table] = "COPY bench_baseline.\"" + r.table + "\" FROM STDIN";
+  }
+  auto t0 = SteadyClock::now();
+  for (size_t start = 0; start < m.rows.size(); start += 2 * kChunk) {
+    exec("BEGIN");
+    size_t end = std::min(m.rows.size(), start + 2 * kChunk);
+    for (const auto& [table, sql] : copy_sql) {
+      std::string data;
+      for (size_t i = start; i < end; ++i) {
+        if (m.rows[i].table != table) continue;
+        for (size_t k = 0; k < m.rows[i].cells.size(); ++k) {
+          if (k) data += '\t';
+          data += m.rows[i].cells[k].value;  // the bench's values need no escaping
+        }
+        data += '\n';
+      }
+      PGresult* r = PQexec(pg, sql.c_str());
+      if (PQresultStatus(r) != PGRES_COPY_IN) Die(PQerrorMessage(pg));
+      PQclear(r);
+      PQputCopyData(pg, data.data(), static_cast<int>(data.size()));
+      PQputCopyEnd(pg, nullptr);
+      while (PGresult* res = PQgetResult(pg)) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) Die(PQerrorMessage(pg));
+        PQclear(res);
+      }
+    }
+    exec("COMMIT");
+  }
+  double s = Secs(t0);
+  exec("DROP SCHEMA bench_baseline CASCADE");
+  PQfinish(pg);
+  return s;
+}
+
+double Load(log::EventLog* log, const std::string& name, const std::string& display,
+            std::unique_ptr<warehouse::Loader> loader, delivery::DeadLetterStore* dlq,
+            size_t expect) {
+  warehouse::WarehouseDestination dest(std::move(loader), kChunk, 1000);
+  config::DestinationConfig c;
+  c.name = name;
+  c.type = display;
+  auto t0 = SteadyClock::now();
+  auto r = warehouse::SyncNow(log, c, display, &dest, dlq);
+  double s = Secs(t0);
+  if (!r.ok()) Die(r.status().ToString());
+  if (r->events != expect) Die("loaded " + std::to_string(r->events) + " events");
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) Die("usage: warehouse_bench DIR [EVENTS] [POSTGRES_DSN]");
+  const std::string dir = argv[1];
+  const size_t n = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 200'000;
+  const std::string dsn = argc > 3 ? argv[3] : "";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+
+  log::LocalLogOptions lo;
+  lo.dir = dir + "/log";
+  auto opened = log::OpenLocalLog(lo);
+  if (!opened.ok()) Die(opened.status().ToString());
+  auto& log = *opened;
+  size_t bytes = 0;
+  {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t pending = 0;
+    for (size_t start = 0; start < n; start += 1000) {
+      std::vector<log::LogRecord> recs;
+      for (size_t i = start; i < std::min(n, start + 1000); ++i) {
+        std::string p = Event(i);
+        bytes += p.size();
+        recs.push_back({"web", "bench-" + std::to_string(i), TimestampMs(1), std::move(p)});
+      }
+      {
+        std::lock_guard l(mu);
+        ++pending;
+      }
+      log->Append(std::move(recs), [&](const log::AppendResult& r) {
+        if (!r.status.ok()) Die(r.status.ToString());
+        std::lock_guard l(mu);
+        if (--pending == 0) cv.notify_all();
+      });
+    }
+    std::unique_lock l(mu);
+    cv.wait(l, [&] { return pending == 0; });
+  }
+  std::printf("events: %zu track events with 15 properties, %zu bytes each on average\n", n,
+              bytes / n);
+  std::printf("rows: 2 per event (tracks + order_completed); rate below in events/s\n");
+  delivery::DeadLetterStore dlq(dir + "/dlq");
+  {
+    std::vector<std::string> events;
+    for (size_t i = 0; i < std::min<size_t>(n, 50'000); ++i)
+      events.push_back(Event(i));
+    warehouse::EventMapper mapper;
+    auto t0 = SteadyClock::now();
+    for (size_t start = 0; start < events.size(); start += kChunk) {
+      warehouse::MappedEvent out;
+      for (size_t i = start; i < std::min(events.size(), start + kChunk); ++i)
+        (void)mapper.Map(events[i], "2024-06-01T00:00:00.000Z", &out);
+    }
+    std::printf("mapping alone (JSON → Segment rows): %8.0f events/s\n",
+                static_cast<double>(events.size()) / Secs(t0));
+  }
+  const Mapped mapped = MapAll(n);
+  {
+    auto t0 = SteadyClock::now();
+    auto reader = log->OpenReader();
+    size_t got = 0;
+    while (true) {
+      auto b = (*reader)->Read(kChunk, 256u << 20);
+      if (!b.ok() || b->empty()) break;
+      got += b->size();
+    }
+    std::printf("log read alone: %8.0f events/s\n", static_cast<double>(got) / Secs(t0));
+  }
+
+  double base_sqlite = SqliteBaseline(dir + "/baseline.sqlite", mapped);
+  double wh_sqlite = Load(log.get(), "bench-sqlite", "sqlite",
+                          std::make_unique<warehouse::SqliteLoader>(dir + "/warehouse"), &dlq, n);
+  std::printf(
+      "sqlite:   warehouse %8.0f events/s (%.2f s)  baseline (bare prepared inserts, same rows, "
+      "no index) %8.0f events/s  ratio %.2f\n",
+      static_cast<double>(n) / wh_sqlite, wh_sqlite, static_cast<double>(n) / base_sqlite,
+      base_sqlite / wh_sqlite);
+  // Loading the same events again: every row is a duplicate (dedupe cost alone).
+  double again = Load(log.get(), "bench-sqlite-again", "sqlite",
+                      std::make_unique<warehouse::SqliteLoader>(dir + "/warehouse"), &dlq, n);
+  std::printf("sqlite:   reload of the same events (all duplicates) %8.0f events/s\n",
+              static_cast<double>(n) / again);
+
+  if (!dsn.empty()) {
+    double base_pg = PostgresBaseline(dsn, mapped);
+    double wh_pg = Load(log.get(), "bench-postgres", "postgres",
+                        std::make_unique<warehouse::PostgresLoader>(dsn), &dlq, n);
+    std::printf(
+        "postgres: warehouse %8.0f events/s (%.2f s)  baseline (plain COPY, same rows, no index) "
+        "%8.0f events/s  ratio %.2f\n",
+        static_cast<double>(n) / wh_pg, wh_pg, static_cast<double>(n) / base_pg, base_pg / wh_pg);
+  }
+  (void)log->Close();
+  std::filesystem::remove_all(dir);
+  return 0;
+}
