@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from conftest import REPO, SOURCE, SOURCE_2, WRITE_KEY_2, Server, free_port, new_id
+from pg import pg_server  # noqa: F401  (session fixture: a real PostgreSQL 15)
 from webhook_sink import WebhookSink, wait_for
 
 
@@ -494,3 +495,53 @@ def test_s3_wrong_secret_is_refused_retried_reported_and_the_log_keeps_events(
         assert Counter(sink.message_ids()) == Counter(ids + more), s
     finally:
         sink.stop()
+
+
+# ---- replay into the warehouse destinations: twice, no duplicate rows --------------------------
+
+
+def sqlite_rows(path: Path, sql: str) -> int:
+    import sqlite3
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return con.execute(sql).fetchone()[0]
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_replay_twice_into_a_warehouse_leaves_no_duplicate_rows(kind, make_archive_server,
+                                                                 request):
+    if kind == "postgres":
+        pg = request.getfixturevalue("pg_server")
+        db = "replay_" + os.urandom(4).hex()
+        assert pg.psql(f'CREATE DATABASE "{db}"').returncode == 0
+        dest = {"name": "wh", "type": "postgres", "enabled": False, "sources": [SOURCE],
+                "settings": {"dsn": pg.dsn(db), "sync_interval": "100ms"}}
+
+        def count(sql: str) -> int:
+            return int(pg.query(sql, db=db)[0][0])
+        tracks, orders = "web.tracks", "web.order_completed"
+    else:
+        dest = {"name": "wh", "type": "sqlite", "enabled": False, "sources": [SOURCE],
+                "settings": {"path": "./warehouse", "sync_interval": "100ms"}}
+        count = None
+        tracks, orders = "tracks", "order_completed"
+    # A warehouse added after the events were stored (disabled: no live loads).
+    server = make_archive_server(LOCAL, [dest])
+    if kind == "sqlite":
+        db_file = server.workdir / "warehouse" / "web.sqlite"
+
+        def count(sql: str) -> int:  # noqa: F811
+            return sqlite_rows(db_file, sql)
+    ids = post_events(server, 300)
+    post_events(server, 50, write_key=WRITE_KEY_2)  # another source: not this warehouse's
+    wait_for(lambda: server.metric("switchyard_archive_events_total") == 350, 20, "archived")
+    server.stop()
+    for run in (1, 2):
+        s = server.replay("--destination", "wh")
+        assert s["delivered"] == 300 and s["skipped"] == 50, (run, s)
+        assert count(f"SELECT count(*) FROM {tracks}") == 300
+        assert count(f"SELECT count(*) FROM {orders}") == 300
+        assert count(f"SELECT count(DISTINCT id) FROM {orders}") == 300
+    assert count(f"SELECT count(*) FROM {orders} WHERE id = '{ids[7]}'") == 1
