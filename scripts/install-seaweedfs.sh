@@ -21,7 +21,7 @@ if ! command -v go >/dev/null; then
   done
 fi
 if ! command -v go >/dev/null; then
-  echo "install-seaweedfs: Go is not installed (Debian: apt-get install golang-go, or go.dev/dl)" >&2
+  echo "install-seaweedfs: Go >= 1.21 is not installed (Debian 12: golang-1.22 from bookworm-backports, or go.dev/dl)" >&2
   exit 1
 fi
 work=$(mktemp -d)

@@ -4,6 +4,7 @@
 #   - tests/browser/node_modules: `npm ci` (playwright-core, @segment/analytics-next, esbuild);
 #     the browser is Debian's chromium (scripts/install-deps.sh test), never a download
 #   - build/venv: a Python venv with the pinned pytest and segment-analytics-python
+#   - build/tools/weed: SeaweedFS for the archive's S3 tests (scripts/install-seaweedfs.sh)
 # Idempotent: each part is redone only when its pin file changed (a stamp holds its hash), so a
 # second run touches no network. Prints one line on success. Never downloads browsers.
 # Env: SY_VENV overrides the venv path (default build/venv).
@@ -54,6 +55,14 @@ if [ ! -x "$venv/bin/python" ] || [ ! -f "$py_stamp" ] || [ "$(cat "$py_stamp")"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$e2e/requirements.txt" \
     >"$log" 2>&1 || fail "pip install"
   echo "$py_hash" >"$py_stamp"
+fi
+
+# 3. SeaweedFS, the S3-compatible server (verifies SigV4) of the archive's S3 tests
+# (tests/e2e/test_archive.py), built once from the Go module proxy into build/tools/weed.
+# Test tooling only; needs Go >= 1.21 (GOTOOLCHAIN fetches the version SeaweedFS asks for).
+if ! "$root/scripts/install-seaweedfs.sh" >"$log" 2>&1; then
+  echo "install-test-deps: warning: SeaweedFS not built, the archive's S3 tests will fail:" >&2
+  cat "$log" >&2
 fi
 
 echo "install-test-deps: ok (node clients in tests/e2e/node_modules and tests/browser/node_modules, python venv at ${venv#$root/})"
