@@ -18,3 +18,5 @@ if [ -x bench/web_bench.sh ]; then
   echo "### browser endpoints (bench/web_bench.sh)"
   bench/web_bench.sh "$BUILD"
 fi
+echo "### warehouse: log → SQLite / PostgreSQL, ingest → queryable (bench/warehouse_bench.sh)"
+bench/warehouse_bench.sh "$BUILD"
