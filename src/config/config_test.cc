@@ -234,5 +234,67 @@ TEST(Config, DestinationErrorsNameFileLineAndKey) {
   ExpectError(base + "  - {name: 'a b', type: x}\n", "destinations[0].name: use 1-64");
 }
 
+TEST(Config, ArchiveSectionFromTheIssueLoads) {
+  auto c = LoadConfigString(std::string(kMinimal) + R"(archive:
+  store: local                  # or s3
+  path: ./data/archive          # local
+  roll_size: 64MB               # uncompressed bytes per file, or
+  roll_age: 5m                  # whichever comes first
+)",
+                            "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->archive.enabled);
+  EXPECT_EQ(c->archive.store, ArchiveStore::kLocal);
+  EXPECT_EQ(c->archive.path, "./data/archive");
+  EXPECT_EQ(c->archive.roll_bytes, 64LL << 20);
+  EXPECT_EQ(c->archive.roll_age_ms, 5 * 60'000);
+
+  auto s3 = LoadConfigString(std::string(kMinimal) + R"(archive:
+  store: s3
+  bucket: events
+  prefix: switchyard/
+  region: us-east-1
+  endpoint: http://127.0.0.1:8333    # any S3-compatible store
+  path_style: true
+)",
+                             "f.yaml");
+  ASSERT_TRUE(s3.ok()) << s3.status().ToString();
+  EXPECT_EQ(s3->archive.store, ArchiveStore::kS3);
+  EXPECT_EQ(s3->archive.bucket, "events");
+  EXPECT_EQ(s3->archive.prefix, "switchyard/");
+  EXPECT_EQ(s3->archive.endpoint, "http://127.0.0.1:8333");
+  EXPECT_TRUE(s3->archive.path_style);
+  EXPECT_TRUE(s3->archive.access_key_id.empty());  // from the environment at start
+
+  auto none = LoadConfigString(kMinimal, "f.yaml");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->archive.enabled);
+}
+
+TEST(Config, ArchiveErrorsNameFileLineAndKey) {
+  std::string base = std::string(kMinimal) + "archive:\n";
+  ExpectError(base + "  store: ftp\n", "f.yaml:10: archive.store: expected one of: local, s3");
+  ExpectError(base + "  path: x\n", "archive.store: required key is missing");
+  ExpectError(base + "  store: local\n", "archive.path: required with store: local");
+  ExpectError(base + "  store: s3\n", "archive.bucket: required with store: s3");
+  ExpectError(base + "  store: s3\n  bucket: b\n  path: x\n",
+              "f.yaml:12: archive.path: only used with store: local");
+  ExpectError(base + "  store: local\n  path: x\n  bucket: b\n",
+              "f.yaml:12: archive.bucket: only used with store: s3");
+  ExpectError(base + "  store: s3\n  bucket: b\n  access_key_id: a\n",
+              "archive.access_key_id: give access_key_id and secret_access_key together");
+  ExpectError(base + "  store: s3\n  bucket: b\n  endpoint: ftp://x\n",
+              "f.yaml:12: archive.endpoint: expected http://host[:port]");
+  ExpectError(base + "  store: local\n  path: x\n  roll_size: big\n",
+              "f.yaml:12: archive.roll_size: expected a size");
+  ExpectError(base + "  store: local\n  path: x\n  roll_age: 1ms\n",
+              "f.yaml:12: archive.roll_age: must be at least 100ms");
+  ExpectError(base + "  store: s3\n  bucket: b\n  multipart_size: 1MB\n",
+              "archive.multipart_size: must be at least");
+  ExpectError(base + "  store: local\n  path: x\n  prefix: ../up\n", "archive.prefix:");
+  ExpectError(base + "  store: local\n  path: x\n  colour: red\n",
+              "f.yaml:12: archive.colour: unknown key");
+}
+
 }  // namespace
 }  // namespace sy::config
