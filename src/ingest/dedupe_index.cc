@@ -178,7 +178,13 @@ DedupeIndex::ClaimResult DedupeIndex::Claim(const Hash128& key, uint64_t claiman
   return e.claimant == claimant ? ClaimResult::kDuplicate : ClaimResult::kInFlight;
 }
 
+void DedupeIndex::Prefetch(std::span<const Hash128> keys) const {
+  for (const auto& k : keys)
+    ShardOf(k).keys.Prefetch(k);
+}
+
 void DedupeIndex::Commit(const std::vector<Hash128>& keys, TimestampMs received_at, Offset end) {
+  Prefetch(keys);
   for (const auto& k : keys) {
     Shard& shard = ShardOf(k);
     std::lock_guard lock(shard.mu);

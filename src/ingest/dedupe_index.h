@@ -20,6 +20,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -55,6 +56,8 @@ class DedupeIndex {
 
   // `claimant` identifies the request (unique per request, non-zero).
   ClaimResult Claim(const Hash128& key, uint64_t claimant);
+  // Starts fetching the keys' table slots from memory (see KeyTable::Prefetch); any thread.
+  void Prefetch(std::span<const Hash128> keys) const;
   // The request's append is durable: its records end before `end`.
   void Commit(const std::vector<Hash128>& keys, TimestampMs received_at, Offset end);
   void Release(const std::vector<Hash128>& keys, uint64_t claimant);
@@ -94,6 +97,7 @@ class DedupeIndex {
     KeyTable<Entry> keys;
   };
   Shard& ShardOf(const Hash128& k) { return shards_[k.hi % kShards]; }
+  const Shard& ShardOf(const Hash128& k) const { return shards_[k.hi % kShards]; }
   std::array<Shard, kShards> shards_;
 
   mutable std::mutex mu_;        // guards order_, unflushed_, covered_end_; taken before a shard's

@@ -422,13 +422,12 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
 
   event::Limits limits;
   limits.max_event_bytes = static_cast<size_t>(options_.max_event_bytes);
-  const uint64_t claimant = next_claimant_.fetch_add(1);
-  std::vector<log::LogRecord> records;
-  records.reserve(items.size());
-  std::vector<Hash128> claimed;
+  // Valid events, with their dedupe keys, in request order.
+  std::vector<log::LogRecord> valid;
+  std::vector<Hash128> keys;
+  valid.reserve(items.size());
+  keys.reserve(items.size());
   json::array rejected;
-  size_t duplicates = 0;
-  bool in_flight = false;
   for (size_t i = 0; i < items.size(); ++i) {
     const event::RawItem& raw = items[i];
     std::string_view item = raw.text;
@@ -466,21 +465,34 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
       rejected.emplace_back(std::move(r));
       continue;
     }
-    Hash128 k = DedupeIndex::Key(*source, message_id);
-    switch (dedupe_->Claim(k, claimant)) {
+    keys.push_back(DedupeIndex::Key(*source, message_id));
+    valid.push_back(
+        log::LogRecord{*source, std::move(message_id), ctx.received_at, std::move(stored)});
+  }
+
+  // Dedupe claims, in request order (a messageId repeated within the request is a duplicate of
+  // its first occurrence). The keys' table slots are fetched from memory together first.
+  dedupe_->Prefetch(keys);
+  const uint64_t claimant = next_claimant_.fetch_add(1);
+  std::vector<log::LogRecord> records;
+  records.reserve(valid.size());
+  std::vector<Hash128> claimed;
+  claimed.reserve(valid.size());
+  size_t duplicates = 0;
+  bool in_flight = false;
+  for (size_t j = 0; j < valid.size() && !in_flight; ++j) {
+    switch (dedupe_->Claim(keys[j], claimant)) {
       case DedupeIndex::ClaimResult::kDuplicate:
         ++duplicates;
-        continue;
+        break;
       case DedupeIndex::ClaimResult::kInFlight:
         in_flight = true;
         break;
       case DedupeIndex::ClaimResult::kNew:
-        claimed.push_back(k);
+        claimed.push_back(keys[j]);
+        records.push_back(std::move(valid[j]));
         break;
     }
-    if (in_flight) break;
-    records.push_back(
-        log::LogRecord{*source, std::move(message_id), ctx.received_at, std::move(stored)});
   }
   if (duplicates > 0) m_->duplicates->Inc(duplicates);
 
