@@ -422,3 +422,27 @@ def test_sync_with_an_unknown_destination_is_a_usage_error(make_wh):
     r = server.cli("warehouse", "sync", "--destination", "nope")
     assert r.returncode == 2
     assert b"no warehouse destination named 'nope'" in r.stderr
+
+
+def test_postgres_down_then_back_loads_everything_once(make_wh, pg_server, pg_db):  # noqa: F811
+    db, dsn = pg_db
+    server = make_wh(start=False)
+    server.destinations = [pg_dest(dsn)]
+    server.start()
+    post_batch(server, [track(f"a{i}", {"i": i}) for i in range(10)])
+    server.wait_delivered("pg", 10)
+    pg_server.stop()  # loads now fail and are retried with backoff; nothing is lost
+    try:
+        post_batch(server, [track(f"b{i}", {"i": i}) for i in range(10)])
+        deadline = time.monotonic() + 20
+        while server.metrics().get_value("switchyard_warehouse_loads_total", destination="pg",
+                                         result="failed") < 1:
+            assert time.monotonic() < deadline, server.log_text()
+            time.sleep(0.1)
+        assert server.delivered("pg") == 10
+    finally:
+        pg_server.start()
+    server.wait_delivered("pg", 20, timeout=90)
+    r = PgReader(pg_server, db, "web")
+    assert r.count("SELECT count(*) FROM web.order_completed") == 20
+    assert r.count("SELECT count(DISTINCT id) FROM web.tracks") == 20
