@@ -86,17 +86,40 @@ stop_switchyard() {
 peak_rss_mb() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$SY_PID/status"; }
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$NG_PORT/" >/dev/null && break; sleep 0.1; done
 
-# run NAME URL SCRIPT CONNECTIONS → prints requests/s; sets RPS and P99_MS
+# CPU time (clock ticks, user + system) of every thread of the given processes.
+cpu_ticks() {
+  local p t s=0
+  for p in "$@"; do
+    for t in /proc/"$p"/task/*/stat; do
+      s=$((s + $(awk '{print $14 + $15}' "$t" 2>/dev/null || echo 0)))
+    done
+  done
+  echo "$s"
+}
+server_pids() {  # the process serving the URL's port: Switchyard, or nginx's workers
+  if [[ "$1" == *":$SY_PORT/"* ]]; then echo "$SY_PID"; else pgrep -P "$NG_PID" | tr '\n' ' '; fi
+}
+
+# run NAME URL SCRIPT CONNECTIONS → prints requests/s, p99 and the server's CPU time per
+# request (less sensitive than requests/s to other load on the machine); sets RPS and P99_MS
 run() {
-  local out non2xx
+  local out non2xx pids before after n cpu_us
+  pids=$(server_pids "$2")
+  # shellcheck disable=SC2086
+  before=$(cpu_ticks $pids)
   out=$(wrk -t2 -c"$4" -d"$DURATION" --latency -s "bench/$3" "$2")
+  # shellcheck disable=SC2086
+  after=$(cpu_ticks $pids)
   RPS=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   P99_MS=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub("us","",v); v=v/1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v=v*1000}; print v}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-  printf '%-40s %12s req/s   p99 %8s ms%s\n' "$1" "$RPS" "$P99_MS" "${non2xx:+   NON-2XX: $non2xx}"
+  n=$(awk '/requests in/ {print $1}' <<<"$out")
+  cpu_us=$(echo "($after - $before) * 1000000 / $(getconf CLK_TCK) / $n" | bc -l)
+  printf '%-40s %12s req/s   p99 %8s ms   server CPU %7.1f us/req%s\n' "$1" "$RPS" "$P99_MS" \
+    "$cpu_us" "${non2xx:+   NON-2XX: $non2xx}"
 }
 
-echo "== $(nproc) cores, wrk -t2, $DURATION per run, Switchyard fsync: always =="
+echo "== $(nproc) cores, wrk -t2, $DURATION per run, Switchyard fsync: always, load average $(cut -d' ' -f1-3 /proc/loadavg) =="
 run "nginx  /v1/track  64 conns" "http://127.0.0.1:$NG_PORT/v1/track" track.lua 64;   NG_TRACK=$RPS
 start_switchyard
 run "switchyard /v1/track 64 conns" "http://127.0.0.1:$SY_PORT/v1/track" track.lua 64; SY_TRACK=$RPS
