@@ -31,9 +31,12 @@ std::shared_ptr<spdlog::logger> Log() {
 }
 
 constexpr const char* kStateHeader = "switchyard-replay-state 1";
-// Events appended to the private log per round (one fsync, one state write each).
+// Events imported per round (one state write each).
 constexpr size_t kChunkEvents = 32768;
 constexpr size_t kChunkBytes = 24 << 20;
+// Events per Append, each waited for, so each is one frame of the private log: a reader decodes
+// a whole frame to reach any offset in it, so the stream's reads stay cheap with small frames.
+constexpr size_t kAppendEvents = 512;
 
 struct PlanFile {
   std::string source;
@@ -330,12 +333,31 @@ Result<ReplayProgress> RunReplay(ReplayOptions o) {
 
   log::LocalLogOptions lo;
   lo.dir = dir + "/log";
-  lo.fsync = log::FsyncPolicy::kAlways;
+  // Not fsync'ed per append: the private log is a cache of the archive. A process crash loses
+  // nothing written; after a power loss the log may end before the recorded import position,
+  // and the replay then starts over (at least once).
+  lo.fsync = log::FsyncPolicy::kNever;
   lo.segment_bytes = 64ull << 20;
   SY_ASSIGN_OR_RETURN(auto log, log::OpenLocalLog(lo));
   uint64_t end = log->EndOffset().value();
-  if (end < state.log_end)
-    return DataLoss(dir + ": the replay log ends before the recorded import position");
+  if (end < state.log_end) {
+    Log()->warn("replay: the private log of {} lost its tail (power loss?); starting over", dir);
+    log->Close().IgnoreError();
+    log.reset();
+    fs::remove_all(dir + "/log", ec);
+    SY_ASSIGN_OR_RETURN(auto files, ListArchive(o.store, o.prefix, o.selection));
+    state = ReplayState{};
+    state.selection = want;
+    for (auto& f : files)
+      state.files.push_back({f.key.source, f.size, f.object_key});
+    SY_RETURN_IF_ERROR(SaveState(state_path, state));
+    progress = ReplayProgress{};
+    progress.files_total = state.files.size();
+    for (const auto& f : state.files)
+      progress.bytes_total += f.size;
+    SY_ASSIGN_OR_RETURN(log, log::OpenLocalLog(lo));
+    end = log->EndOffset().value();
+  }
   uint64_t skip = end - state.log_end;  // appended, but the state write did not follow
 
   delivery::StreamOptions so;
@@ -416,14 +438,16 @@ Result<ReplayProgress> RunReplay(ReplayOptions o) {
       chunk_bytes += r.payload.size();
       chunk.push_back(std::move(r));
     }
-    if (!chunk.empty()) {
-      size_t n = chunk.size();
+    for (size_t at = 0; at < chunk.size(); at += kAppendEvents) {
+      size_t end_at = std::min(chunk.size(), at + kAppendEvents);
+      std::vector<log::LogRecord> part(std::make_move_iterator(chunk.begin() + at),
+                                       std::make_move_iterator(chunk.begin() + end_at));
       std::promise<log::AppendResult> done;
       auto fut = done.get_future();
-      log->Append(std::move(chunk), [&done](const log::AppendResult& r) { done.set_value(r); });
+      log->Append(std::move(part), [&done](const log::AppendResult& r) { done.set_value(r); });
       log::AppendResult r = fut.get();
       if (!r.status.ok()) return r.status;
-      imported_this_run += n;
+      imported_this_run += end_at - at;
     }
     state.log_end = log->EndOffset().value();
     SY_RETURN_IF_ERROR(SaveState(state_path, state));
