@@ -5,6 +5,8 @@
 // `INSERT INTO t SELECT … FROM staging WHERE NOT EXISTS (… t.id = staging.id)` — an anti-join,
 // not ON CONFLICT, so the same SQL runs on Redshift; `users` is an UPDATE … FROM staging (a
 // column keeps its value when the new row has none) followed by the same anti-join insert.
+// When none of a table's ids in the batch is there yet (one `id = ANY(…)` index probe), the
+// rows are copied straight into the table instead (the unique index still guards it).
 // Each table gets a unique index on `id` (PostgreSQL only; Redshift has none), which both speeds
 // the anti-join and makes a duplicate impossible even for a concurrent second loader.
 //

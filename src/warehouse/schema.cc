@@ -438,6 +438,8 @@ Status EventMapper::Map(std::string_view payload, std::string_view load_time, Ma
   std::string_view type = Str(msg, "type");
   std::string_view message_id = Str(msg, "messageId");
   if (message_id.empty()) return InvalidArgument("event has no messageId");
+  if (message_id.find('\0') != std::string_view::npos)
+    return InvalidArgument("messageId contains a NUL character");
   std::string_view table;
   if (type == "track") {
     table = "tracks";
