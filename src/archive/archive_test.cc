@@ -276,6 +276,7 @@ TEST(ArchiverTest, RollsBySizePerSourceAndKeepsEventsExactly) {
   auto backend = fx.Append(300, 1000, "backend");
   auto a = fx.Start(Borrow(fx.local.get()), 20'000);
   ASSERT_TRUE(WaitFor([&] { return a->events_archived() >= 700; }));
+  ASSERT_TRUE(WaitFor([&] { return a->read_position() == Offset(800); }));
   a->Stop();  // uploads the rest once
   std::vector<std::string> keys;
   auto got = fx.Archived(&keys);
@@ -313,6 +314,7 @@ TEST(ArchiverTest, FailedUploadsAreRetriedAndCountedAndTheCursorWaits) {
     f->refuse_ = false;
   }
   ASSERT_TRUE(WaitFor([&] { return a->events_archived() >= 40; }));
+  ASSERT_TRUE(WaitFor([&] { return a->read_position() == Offset(50); }));
   a->Stop();
   EXPECT_EQ(fx.Archived()["web"], web);
 }
@@ -339,6 +341,7 @@ TEST(ArchiverTest, CrashAfterUploadRebuildsTheSameFileAndKey) {
   ASSERT_TRUE(WaitFor([&] { return a->events_archived() >= 200; }))
       << a->events_archived() << " files " << a->files_written() << " failures "
       << a->upload_failures();
+  ASSERT_TRUE(WaitFor([&] { return a->read_position() == Offset(300); }));
   a->Stop();
   std::vector<std::string> keys;
   auto got = fx.Archived(&keys);
@@ -354,12 +357,13 @@ TEST(ArchiverTest, RestartSkipsWhatWasArchived) {
   {
     auto a = fx.Start(Borrow(fx.local.get()), 5'000);
     ASSERT_TRUE(WaitFor([&] { return a->events_archived() >= 80; }));
+    ASSERT_TRUE(WaitFor([&] { return a->read_position() == Offset(100); }));
     a->Stop();
   }
   auto backend = fx.Append(10, 100, "backend");
   auto more = fx.Append(10, 110, "web");
   auto a = fx.Start(Borrow(fx.local.get()), 5'000);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(WaitFor([&] { return a->read_position() == Offset(120); }));
   a->Stop();
   auto got = fx.Archived();
   web.insert(web.end(), more.begin(), more.end());
@@ -387,7 +391,9 @@ TEST(ArchiveReaderTest, SelectsFilesByHourBounds) {
     if (from) s.from = TimestampMs(*from);
     if (to) s.to = TimestampMs(*to);
     std::vector<uint64_t> firsts;
-    for (const auto& f : *ListArchive(store.get(), "", s))
+    auto files = ListArchive(store.get(), "", s);
+    EXPECT_TRUE(files.ok());
+    for (const auto& f : *files)
       firsts.push_back(f.key.first.value());
     return firsts;
   };
@@ -398,7 +404,9 @@ TEST(ArchiveReaderTest, SelectsFilesByHourBounds) {
   EXPECT_EQ(sel(kT0 + 6 * h, {}), (std::vector<uint64_t>{20}));
   ArchiveSelection other;
   other.source = "backend";
-  EXPECT_TRUE(ListArchive(store.get(), "", other)->empty());
+  auto none = ListArchive(store.get(), "", other);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
 }
 
 TEST(ArchiveReaderTest, ReceivedAtAndSelection) {
