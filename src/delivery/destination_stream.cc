@@ -174,8 +174,16 @@ void DestinationStream::Send(const std::vector<Offset>& batch) {
     Pending& p = pending_.at(o);
     if (p.attempts == 0) p.first_attempt_ms = now;
     p.attempts++;
-    round.events.push_back(p.event);
+    // Moved, not copied: the event lives in the round while it is in flight and goes back to
+    // pending_ before its outcome is applied (ReturnEvent).
+    round.events.push_back(std::move(p.event));
   }
+  std::vector<bool> returned(batch.size(), false);
+  auto give_back = [&](size_t i) {
+    if (returned[i]) return;
+    returned[i] = true;
+    ReturnEvent(round, i);
+  };
   // Chunks that fit one request of the destination (its per-request limits).
   const std::vector<StoredEvent>& events = round.events;
   const DestinationLimits lim = options_.destination->limits();
@@ -201,6 +209,7 @@ void DestinationStream::Send(const std::vector<Offset>& batch) {
       for (size_t i = start; i < end; ++i) {
         Outcome o = i - start < direct->size() ? (*direct)[i - start]
                                                : Outcome::Retry("destination returned no outcome");
+        give_back(i);
         Apply(batch[i], o, 0, "");
       }
       continue;
@@ -215,21 +224,36 @@ void DestinationStream::Send(const std::vector<Offset>& batch) {
       unmappable.emplace_back(i + start, std::move(reason));
   }
   for (const auto& [index, reason] : unmappable) {
+    give_back(index);
     Apply(batch[index], Outcome::Rejected("cannot encode: " + reason), 0, "");
   }
-  if (requests.empty()) return;
   if (!options_.http) {
     for (const auto& req : requests)
-      for (size_t i : req.events)
+      for (size_t i : req.events) {
+        give_back(i);
         Apply(batch[i], Outcome::Retry("no HTTP client"), 0, "");
-    return;
+      }
+    requests.clear();
   }
   for (const auto& req : requests)
-    for (size_t i : req.events)
+    for (size_t i : req.events) {
+      returned[i] = true;  // travels with the round; comes back with its response
       pending_.at(batch[i]).in_flight = true;
+    }
+  // An event the encoder left out of every request (a destination bug) is simply picked again.
+  for (size_t i = 0; i < batch.size(); ++i)
+    give_back(i);
+  if (requests.empty()) return;
   const uint64_t id = next_round_++;
   Round& r = rounds_.emplace(id, std::move(round)).first->second;
   Dispatch(id, r, std::move(requests));
+}
+
+void DestinationStream::ReturnEvent(Round& round, size_t i) {
+  auto it = pending_.find(round.offsets[i]);
+  if (it == pending_.end()) return;
+  it->second.event = std::move(round.events[i]);
+  it->second.in_flight = false;
 }
 
 void DestinationStream::Dispatch(uint64_t id, Round& round, std::vector<HttpRequest> requests) {
@@ -299,9 +323,9 @@ void DestinationStream::OnResponse(uint64_t id, size_t index, HttpResponse res) 
         again.push_back(std::move(r));
       }
       for (const auto& [i, reason] : enc.unmappable) {
-        Offset o = round.offsets[req.events[from + i]];
-        if (auto p = pending_.find(o); p != pending_.end()) p->second.in_flight = false;
-        Apply(o, Outcome::Rejected("cannot encode: " + reason), 0, "");
+        ReturnEvent(round, req.events[from + i]);
+        Apply(round.offsets[req.events[from + i]], Outcome::Rejected("cannot encode: " + reason), 0,
+              "");
       }
     }
     Log()->info("request too large (413): split in two destination={} events={}", name(),
@@ -312,9 +336,8 @@ void DestinationStream::OnResponse(uint64_t id, size_t index, HttpResponse res) 
     std::string body = res.status ? Excerpt(res.body) : res.error;
     for (size_t k = 0; k < req.events.size(); ++k) {
       Outcome o = k < outcomes.size() ? outcomes[k] : ClassifyByStatus(res);
-      Offset offset = round.offsets[req.events[k]];
-      if (auto p = pending_.find(offset); p != pending_.end()) p->second.in_flight = false;
-      Apply(offset, o, res.status, body);
+      ReturnEvent(round, req.events[k]);
+      Apply(round.offsets[req.events[k]], o, res.status, body);
     }
   }
   if (round.outstanding == 0) rounds_.erase(it);

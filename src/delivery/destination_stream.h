@@ -125,9 +125,9 @@ class DestinationStream {
     bool dead_letter_pending = false;
   };
 
-  // A batch sent and not yet fully answered. `events` are the copies handed to Encode (kept for
-  // splitting a request answered 413); requests keep everything but their body, which went to
-  // the client.
+  // A batch sent and not yet fully answered. `events` were moved out of pending_ and handed to
+  // Encode (kept for splitting a request answered 413); each goes back to pending_ when its
+  // request is answered. Requests keep everything but their body, which went to the client.
   struct Round {
     std::vector<Offset> offsets;  // index in `events` → log offset
     std::vector<StoredEvent> events;
@@ -161,6 +161,8 @@ class DestinationStream {
   // Applies the responses in the mailbox (waiting up to `wait_ms` for one if there is none).
   void DrainResponses(int64_t wait_ms);
   void OnResponse(uint64_t id, size_t request, HttpResponse response);
+  // Moves event `i` of `round` back into its pending_ entry (no longer in flight).
+  void ReturnEvent(Round& round, size_t i);
   void Apply(Offset offset, const Outcome& outcome, int status, const std::string& response);
   // Queues `p` for the dead-letter store; FlushDeadLetters writes the queue with one fdatasync
   // and only then makes those events final (erased, so the cursor may pass them).
