@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <cstdlib>
+#include <optional>
 
 namespace sy::warehouse {
 namespace {
@@ -273,13 +274,13 @@ Result<LoadStats> PostgresLoader::Load(const std::string& source, std::vector<Ro
     create += ") ON COMMIT DROP";
 
     data.clear();
-    std::vector<const std::string*> fields(cols.size());
+    std::vector<std::optional<std::string_view>> fields(cols.size());
     for (Row* row : batch.rows) {
-      std::fill(fields.begin(), fields.end(), nullptr);
+      std::fill(fields.begin(), fields.end(), std::nullopt);
       for (size_t i = 0; i < row->cells.size(); ++i) {
         const Cell& cell = row->cells[i];
         if (cell.discarded) continue;
-        fields[static_cast<size_t>(slot[position(i, cell)])] = &cell.value;
+        fields[static_cast<size_t>(slot[position(i, cell)])] = cell.value;
       }
       for (size_t f = 0; f < fields.size(); ++f) {
         if (f) data += '\t';

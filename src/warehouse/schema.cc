@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstring>
 
 #include "base/time_format.h"
@@ -250,6 +251,19 @@ bool IsSystemTable(std::string_view table) {
   return std::find(kSystemTables.begin(), kSystemTables.end(), table) != kSystemTables.end();
 }
 
+std::string_view Arena::Copy(std::string_view s) {
+  if (s.empty()) return std::string_view("", 0);
+  if (capacity_ - used_ < s.size()) {
+    capacity_ = std::max<size_t>(size_t{256} << 10, s.size());
+    chunks_.push_back(std::make_unique<char[]>(capacity_));
+    used_ = 0;
+  }
+  char* p = chunks_.back().get() + used_;
+  std::memcpy(p, s.data(), s.size());
+  used_ += s.size();
+  return std::string_view(p, s.size());
+}
+
 const Cell* Row::Find(std::string_view column) const {
   for (const Cell& c : cells)
     if (c.column == column) return &c;
@@ -260,41 +274,52 @@ const Cell* Row::Find(std::string_view column) const {
 
 namespace {
 
-// Canonical text and type of a JSON scalar or array. False for null and objects.
-bool Scalar(simdjson::dom::element v, Cell* cell) {
+// Canonical text and type of a JSON scalar or array, its bytes in `arena`. False for null and
+// objects.
+bool Scalar(simdjson::dom::element v, Cell* cell, Arena* arena) {
+  char buf[64];
   switch (v.type()) {
     case simdjson::dom::element_type::STRING: {
       std::string_view s = v.get_string().value_unsafe();
       if (LooksLikeDate(s)) {
         if (auto t = ParseIso8601(s)) {
           cell->type = ColumnType::kTimestamp;
-          cell->value = FormatIso8601(*t);
+          std::string iso;
+          AppendIso8601(*t, &iso);
+          cell->value = arena->Copy(iso);
           return true;
         }
       }
       cell->type = ColumnType::kText;
-      cell->value.assign(s);
+      cell->value = arena->Copy(s);
       return true;
     }
-    case simdjson::dom::element_type::INT64:
+    case simdjson::dom::element_type::INT64: {
       cell->type = ColumnType::kInteger;
-      cell->value = std::to_string(v.get_int64().value_unsafe());
+      auto r = std::to_chars(buf, buf + sizeof buf, v.get_int64().value_unsafe());
+      cell->value = arena->Copy(std::string_view(buf, static_cast<size_t>(r.ptr - buf)));
       return true;
-    case simdjson::dom::element_type::UINT64:  // above INT64_MAX: only a float holds it
+    }
+    case simdjson::dom::element_type::UINT64: {  // above INT64_MAX: only a float holds it
       cell->type = ColumnType::kFloat;
-      cell->value = fmt::format("{}", static_cast<double>(v.get_uint64().value_unsafe()));
+      auto r = fmt::format_to_n(buf, sizeof buf, "{}",
+                                static_cast<double>(v.get_uint64().value_unsafe()));
+      cell->value = arena->Copy(std::string_view(buf, r.size));
       return true;
-    case simdjson::dom::element_type::DOUBLE:
+    }
+    case simdjson::dom::element_type::DOUBLE: {
       cell->type = ColumnType::kFloat;
-      cell->value = fmt::format("{}", v.get_double().value_unsafe());
+      auto r = fmt::format_to_n(buf, sizeof buf, "{}", v.get_double().value_unsafe());
+      cell->value = arena->Copy(std::string_view(buf, r.size));
       return true;
+    }
     case simdjson::dom::element_type::BOOL:
       cell->type = ColumnType::kBoolean;
       cell->value = v.get_bool().value_unsafe() ? "true" : "false";
       return true;
     case simdjson::dom::element_type::ARRAY:
       cell->type = ColumnType::kText;
-      cell->value = simdjson::minify(v);
+      cell->value = arena->Copy(simdjson::minify(v));
       return true;
     case simdjson::dom::element_type::OBJECT:
     case simdjson::dom::element_type::NULL_VALUE:
@@ -319,8 +344,8 @@ struct EventMapper::Flattener {
   Row* row;
   size_t system_cells = 0;  // cells before this index were set from the message itself
 
-  void Discard(std::string column, std::string value, std::string reason) {
-    out->discards.push_back({row->table, std::move(column), std::move(value), std::move(reason),
+  void Discard(std::string column, std::string_view value, std::string reason) {
+    out->discards.push_back({row->table, std::move(column), std::string(value), std::move(reason),
                              row->id, row->received_at});
   }
 
@@ -330,7 +355,7 @@ struct EventMapper::Flattener {
       const Cell& have = row->cells[i];
       if (have.column.data() != column.data()) continue;
       if (have.value == cell.value) return;
-      Discard(std::string(column), std::move(cell.value),
+      Discard(std::string(column), cell.value,
               i < system_cells ? "collides with a system column"
                                : "another property maps to the same column");
       return;
@@ -346,9 +371,9 @@ struct EventMapper::Flattener {
   // A system column from a top-level field.
   void System(const char* column, simdjson::dom::element v, bool timestamp) {
     Cell c;
-    if (!Scalar(v, &c)) return;
+    if (!Scalar(v, &c, &out->arena)) return;
     if (timestamp && c.type != ColumnType::kTimestamp) {
-      Discard(column, std::move(c.value), "not an ISO-8601 timestamp");
+      Discard(column, c.value, "not an ISO-8601 timestamp");
       return;
     }
     if (!timestamp) c.type = ColumnType::kText;  // ids are text even when sent as numbers
@@ -357,7 +382,7 @@ struct EventMapper::Flattener {
   void SystemText(const char* column, std::string_view value) {
     Cell c;
     c.type = ColumnType::kText;
-    c.value.assign(value);
+    c.value = out->arena.Copy(value);
     Put(m->Fixed(column), std::move(c));
   }
   void SystemField(simdjson::dom::element msg, std::string_view key, const char* column,
@@ -393,13 +418,13 @@ struct EventMapper::Flattener {
       }
       std::string_view name = it->second.column;
       Cell c;
-      if (!Scalar(value, &c)) continue;  // null: no column
+      if (!Scalar(value, &c, &out->arena)) continue;  // null: no column
       if (name.empty()) {
-        Discard(std::string(key), std::move(c.value), "name has no letters or digits");
+        Discard(std::string(key), c.value, "name has no letters or digits");
         continue;
       }
       if (name.size() > kMaxIdentifierChars) {
-        Discard(std::string(name), std::move(c.value), "column name longer than 63 characters");
+        Discard(std::string(name), c.value, "column name longer than 63 characters");
         continue;
       }
       Put(name, std::move(c));
@@ -460,7 +485,7 @@ Status EventMapper::Map(std::string_view payload, std::string_view load_time, Ma
   {
     Cell c;
     auto v = msg["receivedAt"];
-    if (!v.error() && Scalar(v.value_unsafe(), &c) && c.type == ColumnType::kTimestamp)
+    if (!v.error() && Scalar(v.value_unsafe(), &c, &out->arena) && c.type == ColumnType::kTimestamp)
       received_at = c.value;
   }
 
@@ -480,7 +505,7 @@ Status EventMapper::Map(std::string_view payload, std::string_view load_time, Ma
   {
     Cell c;
     c.type = ColumnType::kTimestamp;
-    c.value.assign(load_time);
+    c.value = out->arena.Copy(load_time);
     f.Put(Fixed("uuid_ts"), std::move(c));
   }
 
@@ -552,12 +577,12 @@ Status EventMapper::Map(std::string_view payload, std::string_view load_time, Ma
       if (!received_at.empty()) {
         Cell c;
         c.type = ColumnType::kTimestamp;
-        c.value = received_at;
+        c.value = out->arena.Copy(received_at);
         fu.Put(Fixed("received_at"), std::move(c));
       }
       Cell c;
       c.type = ColumnType::kTimestamp;
-      c.value.assign(load_time);
+      c.value = out->arena.Copy(load_time);
       fu.Put(Fixed("uuid_ts"), std::move(c));
       fu.system_cells = user.cells.size();
       if (traits) fu.Flatten(*traits, "");
@@ -639,7 +664,7 @@ std::vector<SchemaChange> PlanSchema(SchemaMap& schema, std::vector<Row>& rows,
       if (col == def.index.end()) {
         if (def.columns.size() >= kMaxColumnsPerTable) {
           cell.discarded = true;
-          discards->push_back({row.table, std::string(cell.column), cell.value,
+          discards->push_back({row.table, std::string(cell.column), std::string(cell.value),
                                "table has reached 1600 columns", row.id, row.received_at});
           continue;
         }
@@ -662,7 +687,7 @@ std::vector<SchemaChange> PlanSchema(SchemaMap& schema, std::vector<Row>& rows,
         }
         case Fit::kNo:
           cell.discarded = true;
-          discards->push_back({row.table, std::string(cell.column), cell.value,
+          discards->push_back({row.table, std::string(cell.column), std::string(cell.value),
                                fmt::format("cannot store a {} in a {} column",
                                            ColumnTypeName(cell.type), ColumnTypeName(have)),
                                row.id, row.received_at});

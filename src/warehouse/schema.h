@@ -51,11 +51,28 @@ std::string SafeName(std::string_view raw);
 // The tables every source has; an event whose slug is one of them gets a `_` prefix.
 bool IsSystemTable(std::string_view table);
 
+// Bytes that live as long as the rows pointing into them: values are appended to big chunks
+// instead of one allocation each (the mapping's main cost before). Never reallocates a chunk,
+// so views stay valid; movable, not copyable.
+class Arena {
+ public:
+  Arena() = default;
+  Arena(Arena&&) = default;
+  Arena& operator=(Arena&&) = default;
+  std::string_view Copy(std::string_view s);
+
+ private:
+  std::vector<std::unique_ptr<char[]>> chunks_;
+  size_t used_ = 0;
+  size_t capacity_ = 0;
+};
+
 struct Cell {
-  std::string_view column;  // interned by the EventMapper; valid until its next Reset()
+  std::string_view column;  // interned by the EventMapper; valid until its next MaybeTrim()
   ColumnType type = ColumnType::kText;
   bool discarded = false;  // set by the planner: stored as NULL, the value is in `discards`
-  std::string value;       // canonical text (timestamps "YYYY-MM-DDTHH:MM:SS.mmmZ")
+  std::string_view value;  // canonical text (timestamps "YYYY-MM-DDTHH:MM:SS.mmmZ"), in the
+                           // MappedEvent's arena (or static)
 };
 
 struct Row {
@@ -80,6 +97,7 @@ struct Discard {
 struct MappedEvent {
   std::vector<Row> rows;
   std::vector<Discard> discards;
+  Arena arena;  // the cells' values
 };
 
 // Maps stored events to rows. Holds a parser and caches of column names (the interned names

@@ -64,7 +64,7 @@ TEST(EventMapper, GoldenRows) {
     got += "row " + r.table + " id=" + r.id + (r.upsert ? " upsert" : "") + "\n";
     for (const Cell& c : r.cells)
       got += "  " + std::string(c.column) + " " + std::string(ColumnTypeName(c.type)) + " " +
-             c.value + "\n";
+             std::string(c.value) + "\n";
   }
   for (const Discard& d : out.discards)
     got += "discard table=" + d.table + " column=" + d.column + " value=" + d.value +
@@ -85,6 +85,7 @@ TEST(EventMapper, RefusesWhatCannotBeLoaded) {
 
 Row MakeRow(const std::string& table, const std::string& id,
             std::vector<std::tuple<std::string_view, ColumnType, std::string>> cells) {
+  static Arena arena;  // the values outlive the test's rows
   Row r;
   r.table = table;
   r.id = id;
@@ -92,7 +93,7 @@ Row MakeRow(const std::string& table, const std::string& id,
     Cell c;
     c.column = col;
     c.type = type;
-    c.value = value;
+    c.value = arena.Copy(value);
     r.cells.push_back(std::move(c));
   }
   return r;

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <filesystem>
 #include <unordered_set>
@@ -256,9 +257,13 @@ Result<LoadStats> SqliteLoader::Load(const std::string& source, std::vector<Row>
         const ColumnType type = def.columns[static_cast<size_t>(param - 1)].second;
         int rc;
         if (type == ColumnType::kInteger && cell.type == ColumnType::kInteger) {
-          rc = sqlite3_bind_int64(s, param, std::strtoll(cell.value.c_str(), nullptr, 10));
+          int64_t v = 0;
+          std::from_chars(cell.value.data(), cell.value.data() + cell.value.size(), v);
+          rc = sqlite3_bind_int64(s, param, v);
         } else if (type == ColumnType::kInteger || type == ColumnType::kFloat) {
-          rc = sqlite3_bind_double(s, param, std::strtod(cell.value.c_str(), nullptr));
+          double v = 0;
+          std::from_chars(cell.value.data(), cell.value.data() + cell.value.size(), v);
+          rc = sqlite3_bind_double(s, param, v);
         } else if (type == ColumnType::kBoolean) {
           rc = sqlite3_bind_int(s, param, cell.value == "true" ? 1 : 0);
         } else {
