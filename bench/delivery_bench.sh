@@ -28,7 +28,9 @@ CONNS=${CONNS:-16}
 [ -x "$BIN" ] && [ -x "$SINK_BIN" ] || { echo "build first: make build ($BIN, $SINK_BIN)" >&2; exit 1; }
 command -v wrk >/dev/null || scripts/install-deps.sh bench
 
-WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/sy-dbench.XXXXXX")   # same disk as a real data_dir
+# Under build/ (same disk as a real data_dir; shared /var/tmp was swept by other runs here).
+mkdir -p build
+WORK=$(mktemp -d "$PWD/build/delivery-bench.XXXXXX")
 SY_PID=""; OK_PID=""; BAD_PID=""
 cleanup() {
   [ -n "$SY_PID" ] && kill "$SY_PID" 2>/dev/null && wait "$SY_PID" 2>/dev/null

@@ -995,6 +995,31 @@ TEST_F(HttpStreamTest, SeveralRoundsAreInFlightAtOnceAndNeverMoreThanTheLimit) {
   EXPECT_EQ(server.bodies().size(), 9u);  // each exactly once
 }
 
+TEST_F(HttpStreamTest, PerUserOrderingNeverHasTwoEventsOfAUserInFlight) {
+  // Rounds could overlap (4 allowed, answers take 100 ms), but every event is user u1's: each
+  // waits for the previous one's answer, so they arrive one at a time and in log order.
+  ScriptServer server([](const std::string&) {
+    return std::pair{200, std::chrono::milliseconds(100)};
+  });
+  auto c = StreamConfig();
+  c.ordering = config::Ordering::kPerUser;
+  Append(3, "u1");
+  Append(2, "u2");
+  auto s = StartHttp(c, std::make_unique<PostArrays>(server.url(), 10));
+  ASSERT_TRUE(WaitReal([&] { return s->committed() == Offset(5); }));
+  auto bodies = server.bodies();
+  std::vector<std::string> u1;
+  for (const auto& b : bodies) {
+    for (int n = 0; n < 3; ++n)
+      if (b.find("\"n\":" + std::to_string(n) + "}") != std::string::npos)
+        u1.push_back(std::to_string(n));
+  }
+  EXPECT_EQ(u1, (std::vector<std::string>{"0", "1", "2"}));  // one per request, in order
+  EXPECT_EQ(bodies.size(), 3u);  // u2's two events rode along with u1's first two
+  EXPECT_LE(server.max_concurrent(), 1);
+  s->Stop();
+}
+
 TEST_F(HttpStreamTest, A413SplitsTheRequestInHalvesUntilItFits) {
   // The receiver takes at most 2 events per request; a request of 8 is split 8 → 4+4 → 2+2+2+2.
   ScriptServer server([](const std::string& body) {
