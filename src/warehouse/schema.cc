@@ -392,31 +392,46 @@ struct EventMapper::Flattener {
   }
 
   // Flattens `obj` into columns named prefix_key (no prefix: key). Cached per (prefix, key).
+  FlatName Lookup(std::string_view prefix, std::string_view key) {
+    std::string& probe = m->probe_;
+    probe.assign(prefix);
+    probe += '\x01';
+    probe.append(key);
+    auto it = m->columns_.find(probe);
+    if (it == m->columns_.end()) {
+      std::string snake = SnakeCase(key);
+      std::string name;
+      if (!snake.empty()) name = prefix.empty() ? snake : std::string(prefix) + "_" + snake;
+      FlatName flat;
+      flat.prefix = m->Intern(std::move(name));
+      flat.column = flat.prefix;
+      // Reserved words and leading digits apply to the final column name.
+      if (!flat.column.empty() && (IsDigit(flat.column[0]) || IsReservedWord(flat.column)))
+        flat.column = m->Intern("_" + std::string(flat.column));
+      it = m->columns_.emplace(probe, flat).first;
+    }
+    return it->second;
+  }
+
   void Flatten(simdjson::dom::object obj, std::string_view prefix) {
+    auto& slots = m->by_position_[prefix.data()];
+    size_t pos = 0;
     for (auto [key, value] : obj) {
-      std::string& probe = m->probe_;
-      probe.assign(prefix);
-      probe += '\x01';
-      probe.append(key);
-      auto it = m->columns_.find(probe);
-      if (it == m->columns_.end()) {
-        std::string snake = SnakeCase(key);
-        std::string name;
-        if (!snake.empty()) name = prefix.empty() ? snake : std::string(prefix) + "_" + snake;
-        FlatName flat;
-        flat.prefix = m->Intern(std::move(name));
-        flat.column = flat.prefix;
-        // Reserved words and leading digits apply to the final column name.
-        if (!flat.column.empty() && (IsDigit(flat.column[0]) || IsReservedWord(flat.column)))
-          flat.column = m->Intern("_" + std::string(flat.column));
-        it = m->columns_.emplace(probe, flat).first;
+      FlatName flat;
+      if (pos < slots.size() && slots[pos].key == key) {
+        flat = slots[pos].name;
+      } else {
+        flat = Lookup(prefix, key);
+        if (pos >= slots.size()) slots.resize(pos + 1);
+        slots[pos].key.assign(key);
+        slots[pos].name = flat;
       }
+      ++pos;
       if (value.is_object()) {
-        if (!it->second.prefix.empty())
-          Flatten(value.get_object().value_unsafe(), it->second.prefix);
+        if (!flat.prefix.empty()) Flatten(value.get_object().value_unsafe(), flat.prefix);
         continue;
       }
-      std::string_view name = it->second.column;
+      std::string_view name = flat.column;
       Cell c;
       if (!Scalar(value, &c, &out->arena)) continue;  // null: no column
       if (name.empty()) {
@@ -447,6 +462,7 @@ std::string_view EventMapper::Fixed(const char* name) {
 void EventMapper::MaybeTrim() {
   if (names_.size() > 200'000) {
     columns_.clear();
+    by_position_.clear();
     fixed_.clear();
     names_.clear();
   }

@@ -131,6 +131,13 @@ class EventMapper {
     std::string_view column;
   };
   std::unordered_map<std::string, FlatName> columns_;
+  // Events of one kind list their keys in the same order: per object (its prefix, interned, by
+  // address) the key seen at each position last time, compared before hashing into columns_.
+  struct Slot {
+    std::string key;
+    FlatName name;
+  };
+  std::unordered_map<const char*, std::vector<Slot>> by_position_;
   std::unordered_map<const char*, std::string_view> fixed_;
 };
 
