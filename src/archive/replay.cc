@@ -6,16 +6,19 @@
 
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
 #include "base/clock.h"
 #include "base/logging.h"
+#include "base/time_format.h"
 #include "delivery/destination_stream.h"
 #include "event/raw_json.h"
 #include "log/local/local_log.h"
@@ -31,12 +34,25 @@ std::shared_ptr<spdlog::logger> Log() {
 }
 
 constexpr const char* kStateHeader = "switchyard-replay-state 1";
-// Events imported per round (one state write each).
+// Events imported per round (one state write, with fdatasync, each).
 constexpr size_t kChunkEvents = 32768;
 constexpr size_t kChunkBytes = 24 << 20;
 // Events per Append, each waited for, so each is one frame of the private log: a reader decodes
 // a whole frame to reach any offset in it, so the stream's reads stay cheap with small frames.
 constexpr size_t kAppendEvents = 512;
+constexpr size_t kAppendsInFlight = 4;
+
+// receivedAt among an event's top-level members.
+std::optional<TimestampMs> ReceivedAtIn(const std::vector<event::RawMember>& members) {
+  for (auto it = members.rbegin(); it != members.rend(); ++it) {
+    std::string_view v;
+    if (it->key == "receivedAt") {
+      if (!event::PlainString(it->value, &v)) return std::nullopt;
+      return ParseIso8601(v);
+    }
+  }
+  return std::nullopt;
+}
 
 struct PlanFile {
   std::string source;
@@ -135,7 +151,11 @@ class Merger {
     for (size_t i = 0; i < state->files.size(); ++i) {
       const auto& f = state->files[i];
       auto [it, fresh] = index_.try_emplace(f.source, sources_.size());
-      if (fresh) sources_.push_back(Src{f.source, {}, 0, false, "", {}, std::nullopt, false});
+      if (fresh) {
+        Src src;
+        src.name = f.source;
+        sources_.push_back(std::move(src));
+      }
       sources_[it->second].files.push_back(i);
     }
     for (auto& src : sources_) {
@@ -148,8 +168,11 @@ class Merger {
     }
   }
 
-  // The next event: its raw line and source. false when every source is exhausted.
-  Result<bool> Next(std::string_view* line, std::string* source, std::optional<TimestampMs>* t) {
+  // The next event: its raw line, source, receive time and top-level members (split once here,
+  // reused by the rewrite). false when every source is exhausted. The views stay valid until the
+  // next call.
+  Result<bool> Next(std::string_view* line, std::string* source, std::optional<TimestampMs>* t,
+                    std::vector<event::RawMember>* members, bool* split_ok) {
     Src* best = nullptr;
     for (auto& s : sources_) {
       SY_RETURN_IF_ERROR(Head(s));
@@ -161,6 +184,8 @@ class Merger {
     *line = best->lines[best->line];
     *source = best->name;
     *t = best->head_t;
+    members->swap(best->head_members);
+    *split_ok = best->head_split_ok;
     ++best->line;
     best->has_head = false;
     state_->pos[best->name] = {best->files[best->k], best->line};
@@ -179,6 +204,8 @@ class Merger {
     std::string text;
     std::vector<std::string_view> lines;
     std::optional<TimestampMs> head_t;
+    std::vector<event::RawMember> head_members;
+    bool head_split_ok = false;
     bool has_head = false;
     size_t line = 0;
   };
@@ -191,7 +218,9 @@ class Merger {
         s.loaded = true;
       }
       while (s.line < s.lines.size()) {
-        auto t = ReceivedAtOf(s.lines[s.line]);
+        s.head_members.clear();
+        s.head_split_ok = event::SplitObject(s.lines[s.line], &s.head_members);
+        auto t = s.head_split_ok ? ReceivedAtIn(s.head_members) : std::nullopt;
         if (InSelection(sel_, t)) {
           s.head_t = t;
           s.has_head = true;
@@ -248,12 +277,11 @@ std::string ReplayDir(const std::string& data_dir, const std::string& destinatio
 
 namespace {
 
-// WithIntegrations, also reading the messageId from the same split.
-std::string Rewrite(std::string_view json, std::string_view destination, std::string* message_id) {
-  thread_local std::vector<event::RawMember> members;
-  members.clear();
+// WithIntegrations on an already split object (`members` of `json`), also reading its messageId.
+std::string Rewrite(std::string_view json, const std::vector<event::RawMember>& members,
+                    bool split_ok, std::string_view destination, std::string* message_id) {
   std::string integrations = "{\"All\":false,\"" + std::string(destination) + "\":true}";
-  if (!event::SplitObject(json, &members)) return std::string(json);
+  if (!split_ok) return std::string(json);
   if (message_id) {
     for (const auto& m : members) {
       std::string_view v;
@@ -287,7 +315,9 @@ std::string Rewrite(std::string_view json, std::string_view destination, std::st
 }  // namespace
 
 std::string WithIntegrations(std::string_view json, std::string_view destination) {
-  return Rewrite(json, destination, nullptr);
+  std::vector<event::RawMember> members;
+  bool ok = event::SplitObject(json, &members);
+  return Rewrite(json, members, ok, destination, nullptr);
 }
 
 Result<ReplayProgress> RunReplay(ReplayOptions o) {
@@ -416,13 +446,15 @@ Result<ReplayProgress> RunReplay(ReplayOptions o) {
   std::string_view line;
   std::string source;
   std::optional<TimestampMs> t;
+  std::vector<event::RawMember> members;
+  bool split_ok = false;
   while (!import_done && !stop_requested()) {
     chunk.clear();
     chunk_bytes = 0;
     size_t max_events = kChunkEvents;
     if (o.rate > 0) max_events = std::max<size_t>(1, std::min<size_t>(max_events, o.rate / 10));
     while (chunk.size() < max_events && chunk_bytes < kChunkBytes) {
-      SY_ASSIGN_OR_RETURN(bool more, merger.Next(&line, &source, &t));
+      SY_ASSIGN_OR_RETURN(bool more, merger.Next(&line, &source, &t, &members, &split_ok));
       if (!more) {
         import_done = true;
         break;
@@ -434,20 +466,37 @@ Result<ReplayProgress> RunReplay(ReplayOptions o) {
       log::LogRecord r;
       r.source = source;
       r.received_at = t.value_or(TimestampMs(0));
-      r.payload = Rewrite(line, o.destination.name, &r.message_id);
+      r.payload = Rewrite(line, members, split_ok, o.destination.name, &r.message_id);
       chunk_bytes += r.payload.size();
       chunk.push_back(std::move(r));
     }
-    for (size_t at = 0; at < chunk.size(); at += kAppendEvents) {
-      size_t end_at = std::min(chunk.size(), at + kAppendEvents);
-      std::vector<log::LogRecord> part(std::make_move_iterator(chunk.begin() + at),
-                                       std::make_move_iterator(chunk.begin() + end_at));
-      std::promise<log::AppendResult> done;
-      auto fut = done.get_future();
-      log->Append(std::move(part), [&done](const log::AppendResult& r) { done.set_value(r); });
-      log::AppendResult r = fut.get();
-      if (!r.status.ok()) return r.status;
-      imported_this_run += end_at - at;
+    // Up to kAppendsInFlight appends queued at once (the writer may join them into one frame of
+    // at most kAppendsInFlight * kAppendEvents events); all are done before the state is saved.
+    {
+      std::mutex mu;
+      std::condition_variable cv;
+      size_t in_flight = 0;
+      Status failed;
+      for (size_t at = 0; at < chunk.size(); at += kAppendEvents) {
+        size_t end_at = std::min(chunk.size(), at + kAppendEvents);
+        std::vector<log::LogRecord> part(std::make_move_iterator(chunk.begin() + at),
+                                         std::make_move_iterator(chunk.begin() + end_at));
+        {
+          std::unique_lock lock(mu);
+          cv.wait(lock, [&] { return in_flight < kAppendsInFlight; });
+          ++in_flight;
+        }
+        log->Append(std::move(part), [&](const log::AppendResult& r) {
+          std::lock_guard lock(mu);
+          if (!r.status.ok() && failed.ok()) failed = r.status;
+          --in_flight;
+          cv.notify_all();
+        });
+        imported_this_run += end_at - at;
+      }
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return in_flight == 0; });
+      if (!failed.ok()) return failed;
     }
     state.log_end = log->EndOffset().value();
     SY_RETURN_IF_ERROR(SaveState(state_path, state));
