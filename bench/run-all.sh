@@ -12,6 +12,8 @@ echo "### ingest (bench/ingest_bench.sh)"
 bench/ingest_bench.sh "$BUILD"
 echo "### delivery: ingest → webhook (bench/delivery_bench.sh)"
 bench/delivery_bench.sh "$BUILD"
+echo "### archive write and replay (bench/archive_bench.sh)"
+bench/archive_bench.sh "$BUILD"
 echo "### ingest handler CPU cost ($BUILD/bench/ingest_handler_bench)"
 "$BUILD/bench/ingest_handler_bench"
 if [ -x bench/web_bench.sh ]; then
