@@ -368,6 +368,9 @@ Result<ReplayProgress> RunReplay(ReplayOptions o) {
   // and the replay then starts over (at least once).
   lo.fsync = log::FsyncPolicy::kNever;
   lo.segment_bytes = 64ull << 20;
+  // zstd frames: events compress ~20x, so a long replay does not write (and wait for the page
+  // cache's writeback of) the whole range uncompressed.
+  lo.compression = log::LogCompression::kZstd;
   SY_ASSIGN_OR_RETURN(auto log, log::OpenLocalLog(lo));
   uint64_t end = log->EndOffset().value();
   if (end < state.log_end) {
