@@ -205,8 +205,14 @@ TEST(Config, DestinationDefaults) {
   EXPECT_TRUE(d.enabled);
   EXPECT_FALSE(d.allow_private_network);
   EXPECT_EQ(d.retry_window_ms, 4LL * 3600 * 1000);
+  EXPECT_EQ(d.timeout_ms, 30'000);
   EXPECT_EQ(d.ordering, Ordering::kNone);
   EXPECT_TRUE(d.sources.empty());
+  auto t = LoadConfigString(
+      std::string(kMinimal) + "destinations:\n  - {name: b, type: blackhole, timeout: 2500ms}\n",
+      "f.yaml");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->destinations[0].timeout_ms, 2500);
 }
 
 TEST(Config, DestinationErrorsNameFileLineAndKey) {
@@ -227,6 +233,8 @@ TEST(Config, DestinationErrorsNameFileLineAndKey) {
               "destinations[0].batch.max_events: out of range");
   ExpectError(base + "  - {name: a, type: x, retry_window: soon}\n",
               "destinations[0].retry_window: expected a duration");
+  ExpectError(base + "  - {name: a, type: x, timeout: 0s}\n",
+              "destinations[0].timeout: must be at least 1ms");
   ExpectError(base + "  - {name: a, type: x, filters: {drop: [x]}}\n",
               "destinations[0].filters.drop: unknown key");
   ExpectError(base + "  - {name: a, type: x, settings: {h: {a: [1]}}}\n",
