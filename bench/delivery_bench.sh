@@ -31,11 +31,10 @@ command -v wrk >/dev/null || scripts/install-deps.sh bench
 # Under build/ (same disk as a real data_dir; shared /var/tmp was swept by other runs here).
 mkdir -p build
 WORK=$(mktemp -d "$PWD/build/delivery-bench.XXXXXX")
-SY_PID=""; OK_PID=""; BAD_PID=""
+SY_PID=""; SINK_PIDS=()
 cleanup() {
   [ -n "$SY_PID" ] && kill "$SY_PID" 2>/dev/null && wait "$SY_PID" 2>/dev/null
-  [ -n "$OK_PID" ] && kill "$OK_PID" 2>/dev/null
-  [ -n "$BAD_PID" ] && kill "$BAD_PID" 2>/dev/null
+  for p in "${SINK_PIDS[@]}"; do kill "$p" 2>/dev/null; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -47,6 +46,7 @@ start_sink() {  # start_sink STATUS → sets SINK_PID, SINK_PORT
   local out="$WORK/sink-$1.out"
   "$SINK_BIN" --status "$1" >"$out" &
   SINK_PID=$!
+  SINK_PIDS+=("$SINK_PID")  # killed at exit even if this run fails before using it
   for _ in $(seq 100); do
     SINK_PORT=$(awk '/^port/ {print $2}' "$out")
     [ -n "$SINK_PORT" ] && return
@@ -54,8 +54,8 @@ start_sink() {  # start_sink STATUS → sets SINK_PID, SINK_PORT
   done
   echo "sink did not start" >&2; exit 1
 }
-start_sink 200; OK_PID=$SINK_PID; OK_PORT=$SINK_PORT
-start_sink 503; BAD_PID=$SINK_PID; BAD_PORT=$SINK_PORT
+start_sink 200; OK_PORT=$SINK_PORT
+start_sink 503; BAD_PORT=$SINK_PORT
 
 sink_stat() { curl -sf "http://127.0.0.1:$1/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['$2'])"; }
 sink_reset() { curl -sf "http://127.0.0.1:$1/reset" >/dev/null; }
