@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -369,6 +370,47 @@ TEST(ArchiverTest, RestartSkipsWhatWasArchived) {
   web.insert(web.end(), more.begin(), more.end());
   EXPECT_EQ(got["web"], web);
   EXPECT_EQ(got["backend"], backend);
+}
+
+// The first upload blocks until released, so a test can stop the archiver in the middle of a
+// batch it has read.
+class BlockingStore final : public ObjectStore {
+ public:
+  explicit BlockingStore(ObjectStore* inner) : inner_(inner) {}
+  Status Put(const std::string& key, std::string_view data) override {
+    if (!blocked_once_.exchange(true)) {
+      entered_.set_value();
+      release_.get_future().wait();
+    }
+    return inner_->Put(key, data);
+  }
+  Result<std::string> Get(const std::string& key) override { return inner_->Get(key); }
+  Result<std::vector<ObjectInfo>> List(const std::string& p) override { return inner_->List(p); }
+  std::string Describe() const override { return "blocking"; }
+  std::promise<void> entered_, release_;
+
+ private:
+  ObjectStore* inner_;
+  std::atomic<bool> blocked_once_{false};
+};
+
+TEST(ArchiverTest, StopInTheMiddleOfABatchKeepsItsTailForTheNextRun) {
+  Fixture fx;
+  auto web = fx.Append(100, 0);
+  auto blocking = std::make_unique<BlockingStore>(fx.local.get());
+  BlockingStore* b = blocking.get();
+  auto entered = b->entered_.get_future();
+  auto a = fx.Start(std::move(blocking), 1'500);  // ~10 events a file
+  entered.wait();                                 // the first upload is in flight
+  std::thread stopper([&] { a->Stop(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  b->release_.set_value();  // the upload succeeds; the archiver then sees the stop mid-batch
+  stopper.join();
+  a.reset();
+  auto next = fx.Start(Borrow(fx.local.get()), 1'500);
+  ASSERT_TRUE(WaitFor([&] { return next->read_position() == Offset(100); }));
+  next->Stop();
+  EXPECT_EQ(fx.Archived()["web"], web);  // every event once: nothing skipped, nothing twice
 }
 
 // ---- reading back -------------------------------------------------------------------------

@@ -93,6 +93,8 @@ Result<std::unique_ptr<Archiver>> Archiver::Start(ArchiverOptions options) {
   SY_ASSIGN_OR_RETURN(a->progress_, ReadArchiveState(a->state_path_));
   SY_ASSIGN_OR_RETURN(a->cursor_, a->o_.log->OpenCursor(a->o_.cursor_name));
   a->last_commit_ = a->cursor_->committed();
+  a->processed_ = a->cursor_->position();
+  a->read_position_ = a->processed_.value();
   a->lag_->committed = a->last_commit_.value();
   if (MetricsRegistry* m = a->o_.metrics) {
     a->m_files_ = m->GetCounter("switchyard_archive_files_total", "Archive files uploaded.");
@@ -166,9 +168,10 @@ void Archiver::Run() {
       }
       for (const auto& e : *batch) {
         Add(e);
-        if (stop_requested_.load()) break;
+        processed_ = e.offset.Next();
+        if (stop_requested_.load()) break;  // the rest of the batch is read again after restart
       }
-      read_position_ = cursor_->position().value();
+      read_position_ = processed_.value();
     }
     RollDue(false);
     CommitProgress();
@@ -303,7 +306,8 @@ bool Archiver::Roll(const std::string& source, bool stopping) {
 }
 
 void Archiver::CommitProgress() {
-  Offset to = cursor_->position();
+  // Not cursor_->position(): a stop may leave the tail of a read batch unprocessed.
+  Offset to = processed_;
   for (const auto& [source, f] : open_)
     to = std::min(to, f.first);
   if (to <= last_commit_) return;

@@ -112,6 +112,7 @@ class Archiver {
   std::map<std::string, SourceProgress> progress_;
   std::map<std::string, OpenFile> open_;
   Offset last_commit_;
+  Offset processed_;  // every event before it was added to a file (or skipped as archived)
 
   std::mutex mu_;
   std::condition_variable cv_;
