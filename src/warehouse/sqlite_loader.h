@@ -1,8 +1,9 @@
 // SqliteLoader: the embedded warehouse. One database file per source, <dir>/<source>.sqlite, in
 // WAL mode with synchronous=FULL (a committed load survives a power cut, so the log cursor may
-// move past it) and a 32 MiB page cache per file. Rows go in through prepared `INSERT OR IGNORE` statements in one transaction;
-// every table has a unique index on `id`, which is what makes loads idempotent. `users` rows are
-// upserted (`ON CONFLICT(id) DO UPDATE`, a column keeping its value when the new row has none).
+// move past it) and a 32 MiB page cache per file. Rows go in through prepared `INSERT OR IGNORE`
+// statements in one transaction; every table has a unique index on `id`, which is what makes loads
+// idempotent. `users` rows are upserted (`ON CONFLICT(id) DO UPDATE`, a column keeping its value
+// when the new row has none).
 //
 // Column types: TEXT, INTEGER, REAL, BOOLEAN (0/1), TIMESTAMP (ISO-8601 text). SQLite cannot
 // change a column's declared type: an INTEGER column widened to float keeps its declaration and
