@@ -181,7 +181,7 @@ class Merger {
         best = &s;
     }
     if (!best) return false;
-    *line = best->lines[best->line];
+    *line = best->cur->lines[best->line];
     *source = best->name;
     *t = best->head_t;
     members->swap(best->head_members);
@@ -196,13 +196,26 @@ class Merger {
   uint64_t files_done() const { return files_done_; }
 
  private:
+  // One downloaded and decompressed file; `lines` are views into `text` (kept in place: the
+  // struct is only handled through a unique_ptr).
+  struct LoadedFile {
+    Status status;
+    std::string text;
+    std::vector<std::string_view> lines;
+  };
+  static std::unique_ptr<LoadedFile> Load(ObjectStore* store, std::string key) {
+    auto f = std::make_unique<LoadedFile>();
+    f->status = ReadArchiveFile(store, key, &f->text, &f->lines);
+    return f;
+  }
+
   struct Src {
     std::string name;
     std::vector<size_t> files;
     size_t k = 0;
-    bool loaded = false;
-    std::string text;
-    std::vector<std::string_view> lines;
+    std::unique_ptr<LoadedFile> cur;  // files[k], once loaded
+    // files[k + 1], downloading and decompressing on another thread while files[k] is merged.
+    std::future<std::unique_ptr<LoadedFile>> next;
     std::optional<TimestampMs> head_t;
     std::vector<event::RawMember> head_members;
     bool head_split_ok = false;
@@ -212,14 +225,21 @@ class Merger {
 
   Status Head(Src& s) {
     while (!s.has_head && s.k < s.files.size()) {
-      if (!s.loaded) {
-        const PlanFile& f = state_->files[s.files[s.k]];
-        SY_RETURN_IF_ERROR(ReadArchiveFile(store_, f.key, &s.text, &s.lines));
-        s.loaded = true;
+      if (!s.cur) {
+        s.cur = s.next.valid() ? s.next.get() : Load(store_, state_->files[s.files[s.k]].key);
+        if (!s.cur->status.ok()) {
+          Status failed = s.cur->status;
+          s.cur.reset();
+          return failed;
+        }
+        if (s.k + 1 < s.files.size())
+          s.next = std::async(std::launch::async, &Merger::Load, store_,
+                              state_->files[s.files[s.k + 1]].key);
       }
-      while (s.line < s.lines.size()) {
+      const auto& lines = s.cur->lines;
+      while (s.line < lines.size()) {
         s.head_members.clear();
-        s.head_split_ok = event::SplitObject(s.lines[s.line], &s.head_members);
+        s.head_split_ok = event::SplitObject(lines[s.line], &s.head_members);
         auto t = s.head_split_ok ? ReceivedAtIn(s.head_members) : std::nullopt;
         if (InSelection(sel_, t)) {
           s.head_t = t;
@@ -232,9 +252,7 @@ class Merger {
       ++files_done_;
       ++s.k;
       s.line = 0;
-      s.loaded = false;
-      s.text.clear();
-      s.lines.clear();
+      s.cur.reset();
       if (s.k < s.files.size()) state_->pos[s.name] = {s.files[s.k], 0};
     }
     return Status::Ok();
