@@ -472,6 +472,9 @@ TEST(ReplayTest, IntegrationsRewrittenEverythingElseKept) {
       WithIntegrations(R"({"messageId":"m1","timestamp":"2025-01-01T00:00:00.000Z"})", "h"),
       R"({"messageId":"m1","timestamp":"2025-01-01T00:00:00.000Z","integrations":{"All":false,"h":true}})");
   EXPECT_EQ(WithIntegrations("{}", "h"), R"({"integrations":{"All":false,"h":true}})");
+  // Bytes outside the integrations value are copied through untouched, whitespace included.
+  EXPECT_EQ(WithIntegrations(R"({ "a" : 1.50 , "integrations" : {"x":true} })", "h"),
+            R"({ "a" : 1.50 , "integrations" : {"All":false,"h":true} })");
 }
 
 }  // namespace

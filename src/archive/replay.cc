@@ -306,27 +306,29 @@ std::string Rewrite(std::string_view json, const std::vector<event::RawMember>& 
       if (m.key == "messageId" && event::PlainString(m.value, &v)) *message_id = std::string(v);
     }
   }
+  // Splice: every byte outside the integrations value(s) is copied through as is.
   std::string out;
-  out.reserve(json.size() + integrations.size() + 16);
-  out += '{';
+  out.reserve(json.size() + integrations.size() + 24);
+  size_t copied = 0;
   bool replaced = false;
   for (const auto& m : members) {
-    if (out.size() > 1) out += ',';
-    out += '"';
-    out += m.key;
-    out += "\":";
-    if (m.key == "integrations") {
-      out += integrations;
-      replaced = true;
-    } else {
-      out += m.value;
-    }
+    if (m.key != "integrations") continue;
+    size_t at = static_cast<size_t>(m.value.data() - json.data());
+    out.append(json.substr(copied, at - copied));
+    out += integrations;
+    copied = at + m.value.size();
+    replaced = true;
   }
-  if (!replaced) {
-    if (out.size() > 1) out += ',';
-    out += "\"integrations\":" + integrations;
+  if (replaced) {
+    out.append(json.substr(copied));
+    return out;
   }
-  out += '}';
+  size_t brace = json.rfind('}');  // SplitObject accepted an object: it ends with '}'
+  out.append(json.substr(0, brace));
+  if (!members.empty()) out += ',';
+  out += "\"integrations\":";
+  out += integrations;
+  out.append(json.substr(brace));
   return out;
 }
 
