@@ -357,6 +357,9 @@ void App::Stop() {
       s->Stop();
     streams_.clear();
   }
+  // The archiver uploads its open files once, then commits its cursor.
+  if (archiver_) archiver_->Stop();
+  archiver_.reset();
   outbound_.reset();
   if (log_) {
     if (Status s = log_->Close(); !s.ok()) Log()->error("log close failed status={}", s.ToString());
@@ -372,9 +375,6 @@ void App::Stop() {
   log_.reset();
   if (lock_fd_ >= 0) {
     ::close(lock_fd_);
-  // The archiver uploads its open files once, then commits its cursor.
-  if (archiver_) archiver_->Stop();
-  archiver_.reset();
     lock_fd_ = -1;
   }
 }
