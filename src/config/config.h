@@ -115,6 +115,8 @@ struct ArchiveConfig {
   std::string access_key_id;  // both or neither; else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
   std::string secret_access_key;
   int64_t multipart_size = 16LL << 20;  // part size; larger objects use multipart upload
+
+  bool operator==(const ArchiveConfig&) const = default;
 };
 
 struct Config {

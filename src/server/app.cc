@@ -275,6 +275,7 @@ Status App::ReloadDestinations(const config::Config& config, std::string* ignore
     note(config.listen_host != config_.listen_host || config.listen_port != config_.listen_port,
          "listen");
     note(config.data_dir != config_.data_dir, "data_dir");
+    note(!(config.archive == config_.archive), "archive");
     note(config.sources.size() != config_.sources.size(), "sources");
     for (size_t i = 0; i < std::min(config.sources.size(), config_.sources.size()); ++i) {
       note(config.sources[i].name != config_.sources[i].name ||

@@ -599,3 +599,15 @@ def test_replay_shows_a_progress_bar_on_a_terminal(make_archive_server, sinks):
     assert "ETA" in text and "ev/s" in text and "events" in text and "%" in text, text[-500:]
     assert "\r[" in text  # redrawn in place
     assert json.loads(out.decode().strip())["delivered"] == 400
+
+
+def test_reload_reports_that_archive_changes_need_a_restart(make_archive_server):
+    server = make_archive_server(LOCAL)
+    server.archive = {**LOCAL, "roll_age": "1m"}
+    server.write_config()
+    r = server.cli("reload")
+    assert r.returncode == 0, r.stderr.decode()
+    wait_for(lambda: "changes to archive need a restart" in server.log_text(), 10, "reload warning")
+    ids = post_events(server, 20)  # the running archiver keeps working with its old settings
+    wait_for(lambda: server.metric("switchyard_archive_events_total") == 20, 20, "archived")
+    assert Counter(e["messageId"] for e in server.archived_events()) == Counter(ids)
