@@ -142,12 +142,16 @@ Result<ReplayState> LoadState(const std::string& path) {
   return s;
 }
 
+std::string Rewrite(std::string_view json, const std::vector<event::RawMember>& members,
+                    bool split_ok, std::string_view destination, std::string* message_id);
+
 // Merges the plan's per-source file sequences into one receivedAt-ordered sequence of events
 // (ties: the source listed first). Deterministic for a given plan and positions.
 class Merger {
  public:
-  Merger(ObjectStore* store, const ArchiveSelection& sel, ReplayState* state)
-      : store_(store), sel_(sel), state_(state) {
+  Merger(ObjectStore* store, const ArchiveSelection& sel, ReplayState* state,
+         std::string destination)
+      : store_(store), sel_(sel), state_(state), destination_(std::move(destination)) {
     for (size_t i = 0; i < state->files.size(); ++i) {
       const auto& f = state->files[i];
       auto [it, fresh] = index_.try_emplace(f.source, sources_.size());
@@ -168,11 +172,10 @@ class Merger {
     }
   }
 
-  // The next event: its raw line, source, receive time and top-level members (split once here,
-  // reused by the rewrite). false when every source is exhausted. The views stay valid until the
-  // next call.
-  Result<bool> Next(std::string_view* line, std::string* source, std::optional<TimestampMs>* t,
-                    std::vector<event::RawMember>* members, bool* split_ok) {
+  // The next event: its source, receive time, messageId and payload (already rewritten for the
+  // destination, moved out). false when every source is exhausted.
+  Result<bool> Next(std::string* source, std::optional<TimestampMs>* t, std::string* message_id,
+                    std::string* payload) {
     Src* best = nullptr;
     for (auto& s : sources_) {
       SY_RETURN_IF_ERROR(Head(s));
@@ -181,11 +184,10 @@ class Merger {
         best = &s;
     }
     if (!best) return false;
-    *line = best->cur->lines[best->line];
     *source = best->name;
     *t = best->head_t;
-    members->swap(best->head_members);
-    *split_ok = best->head_split_ok;
+    *message_id = std::move(best->cur->message_ids[best->line]);
+    *payload = std::move(best->cur->payloads[best->line]);
     ++best->line;
     best->has_head = false;
     state_->pos[best->name] = {best->files[best->k], best->line};
@@ -196,16 +198,32 @@ class Merger {
   uint64_t files_done() const { return files_done_; }
 
  private:
-  // One downloaded and decompressed file; `lines` are views into `text` (kept in place: the
-  // struct is only handled through a unique_ptr).
+  // One downloaded, decompressed and prepared file: per line its receive time, messageId and
+  // rewritten payload. Prepared on a loader thread (the split and rewrite are per event and
+  // independent of the merge), so the merging thread only compares times and moves strings.
   struct LoadedFile {
     Status status;
+    std::vector<std::optional<TimestampMs>> times;
+    std::vector<std::string> message_ids;
+    std::vector<std::string> payloads;
+  };
+  static std::unique_ptr<LoadedFile> Load(ObjectStore* store, std::string key,
+                                          std::string destination) {
+    auto f = std::make_unique<LoadedFile>();
     std::string text;
     std::vector<std::string_view> lines;
-  };
-  static std::unique_ptr<LoadedFile> Load(ObjectStore* store, std::string key) {
-    auto f = std::make_unique<LoadedFile>();
-    f->status = ReadArchiveFile(store, key, &f->text, &f->lines);
+    f->status = ReadArchiveFile(store, key, &text, &lines);
+    if (!f->status.ok()) return f;
+    f->times.reserve(lines.size());
+    f->message_ids.resize(lines.size());
+    f->payloads.reserve(lines.size());
+    std::vector<event::RawMember> members;
+    for (size_t i = 0; i < lines.size(); ++i) {
+      members.clear();
+      bool ok = event::SplitObject(lines[i], &members);
+      f->times.push_back(ok ? ReceivedAtIn(members) : std::nullopt);
+      f->payloads.push_back(Rewrite(lines[i], members, ok, destination, &f->message_ids[i]));
+    }
     return f;
   }
 
@@ -217,8 +235,6 @@ class Merger {
     // files[k + 1], downloading and decompressing on another thread while files[k] is merged.
     std::future<std::unique_ptr<LoadedFile>> next;
     std::optional<TimestampMs> head_t;
-    std::vector<event::RawMember> head_members;
-    bool head_split_ok = false;
     bool has_head = false;
     size_t line = 0;
   };
@@ -226,7 +242,8 @@ class Merger {
   Status Head(Src& s) {
     while (!s.has_head && s.k < s.files.size()) {
       if (!s.cur) {
-        s.cur = s.next.valid() ? s.next.get() : Load(store_, state_->files[s.files[s.k]].key);
+        s.cur = s.next.valid() ? s.next.get()
+                               : Load(store_, state_->files[s.files[s.k]].key, destination_);
         if (!s.cur->status.ok()) {
           Status failed = s.cur->status;
           s.cur.reset();
@@ -234,13 +251,10 @@ class Merger {
         }
         if (s.k + 1 < s.files.size())
           s.next = std::async(std::launch::async, &Merger::Load, store_,
-                              state_->files[s.files[s.k + 1]].key);
+                              state_->files[s.files[s.k + 1]].key, destination_);
       }
-      const auto& lines = s.cur->lines;
-      while (s.line < lines.size()) {
-        s.head_members.clear();
-        s.head_split_ok = event::SplitObject(lines[s.line], &s.head_members);
-        auto t = s.head_split_ok ? ReceivedAtIn(s.head_members) : std::nullopt;
+      while (s.line < s.cur->times.size()) {
+        const auto& t = s.cur->times[s.line];
         if (InSelection(sel_, t)) {
           s.head_t = t;
           s.has_head = true;
@@ -261,6 +275,7 @@ class Merger {
   ObjectStore* store_;
   ArchiveSelection sel_;
   ReplayState* state_;
+  std::string destination_;
   std::vector<Src> sources_;
   std::map<std::string, size_t> index_;
   uint64_t bytes_done_ = 0;
@@ -426,7 +441,7 @@ Result<ReplayProgress> RunReplay(ReplayOptions o) {
   SY_ASSIGN_OR_RETURN(auto stream, delivery::DestinationStream::Start(std::move(so)));
 
   // Events of the files already done count as done bytes for the progress bar.
-  Merger merger(o.store, o.selection, &state);
+  Merger merger(o.store, o.selection, &state, o.destination.name);
   uint64_t bytes_before = 0, files_before = 0;
   {
     // A source's files before its position are done.
@@ -466,18 +481,15 @@ Result<ReplayProgress> RunReplay(ReplayOptions o) {
 
   std::vector<log::LogRecord> chunk;
   size_t chunk_bytes = 0;
-  std::string_view line;
-  std::string source;
+  std::string source, message_id, payload;
   std::optional<TimestampMs> t;
-  std::vector<event::RawMember> members;
-  bool split_ok = false;
   while (!import_done && !stop_requested()) {
     chunk.clear();
     chunk_bytes = 0;
     size_t max_events = kChunkEvents;
     if (o.rate > 0) max_events = std::max<size_t>(1, std::min<size_t>(max_events, o.rate / 10));
     while (chunk.size() < max_events && chunk_bytes < kChunkBytes) {
-      SY_ASSIGN_OR_RETURN(bool more, merger.Next(&line, &source, &t, &members, &split_ok));
+      SY_ASSIGN_OR_RETURN(bool more, merger.Next(&source, &t, &message_id, &payload));
       if (!more) {
         import_done = true;
         break;
@@ -489,7 +501,8 @@ Result<ReplayProgress> RunReplay(ReplayOptions o) {
       log::LogRecord r;
       r.source = source;
       r.received_at = t.value_or(TimestampMs(0));
-      r.payload = Rewrite(line, members, split_ok, o.destination.name, &r.message_id);
+      r.message_id = std::move(message_id);
+      r.payload = std::move(payload);
       chunk_bytes += r.payload.size();
       chunk.push_back(std::move(r));
     }
