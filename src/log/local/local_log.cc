@@ -622,10 +622,20 @@ void LocalLogImpl::WriterLoop() {
     bool stopping = closing_ && group.empty();
     lock.unlock();
 
+    uint64_t group_bytes = 0;
+    for (const auto& a : group)
+      group_bytes += a.encoded_bytes;
     if (!group.empty()) WriteGroup(group);
     auto now = SteadyClock::now();
     if (opt_.fsync == FsyncPolicy::kAlways) {
-      HandToSyncer();
+      if (group_bytes < kWriteAheadBytes && sync_inflight_.load() == 0 && !stopping) {
+        // A small round and nothing being synced: nothing could be written meanwhile that would
+        // not wait for this sync anyway, so sync here; the sync thread would only add a thread
+        // wake-up to every acknowledgement.
+        SyncAndPublish(unpublished_, unacked_, Offset(next_offset_)).IgnoreError();
+      } else {
+        HandToSyncer();
+      }
       if (stopping) DrainSyncer();
     } else if (!unacked_.empty() &&
                (stopping || opt_.fsync != FsyncPolicy::kInterval ||
