@@ -1083,6 +1083,43 @@ TEST_F(HttpStreamTest, TheDestinationsTimeoutCutsASlowResponseAndItIsRetried) {
   s->Stop();
 }
 
+TEST_F(HttpStreamTest, AFailingDestinationIsProbedOneRequestAtATimeNotFlooded) {
+  // 200 events, 10 per request, a receiver answering 503 to everything for 60 s of fake time.
+  // Each event retrying on its own jittered schedule would make well over a hundred requests
+  // (about six attempts each); probing after the streak's backoff makes a few dozen at most,
+  // never two at once. Then the receiver recovers and everything is delivered exactly once.
+  std::atomic<bool> healthy{false};
+  ScriptServer server([&](const std::string&) {
+    return std::pair{healthy.load() ? 200 : 503, std::chrono::milliseconds(0)};
+  });
+  auto c = StreamConfig();
+  c.batch.max_events = 10;
+  c.retry_window_ms = 3'600'000;
+  Append(200);
+  auto s = StartHttp(c, std::make_unique<PostArrays>(server.url(), 10), 8);
+  ASSERT_TRUE(WaitReal([&] { return s->retried() > 0; }));
+  for (int step = 0; step < 120; ++step) {  // 60 s of fake time, every answer in between
+    clock_.Advance(std::chrono::milliseconds(500));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const size_t failed_requests = server.bodies().size();
+  EXPECT_LE(failed_requests, 40u);  // the first rounds (up to 8) went out before any answer
+  EXPECT_EQ(s->delivered(), 0u);
+  healthy = true;
+  AdvanceUntil([&] { return s->committed() == Offset(200); }, std::chrono::milliseconds(500));
+  EXPECT_EQ(s->delivered(), 200u);
+  EXPECT_EQ(s->dead_lettered(), 0u);
+  size_t delivered_events = 0;
+  auto bodies = server.bodies();
+  for (size_t i = failed_requests; i < bodies.size(); ++i)
+    delivered_events += EventsIn(bodies[i]);
+  // Each once after the recovery (plus at most one probe of 10 that was on its way, answered
+  // 503, while the receiver was switched).
+  EXPECT_GE(delivered_events, 200u);
+  EXPECT_LE(delivered_events, 210u);
+  s->Stop();
+}
+
 }  // namespace
 }  // namespace sy::delivery
 

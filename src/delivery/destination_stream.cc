@@ -334,13 +334,43 @@ void DestinationStream::OnResponse(uint64_t id, size_t index, HttpResponse res) 
   } else {
     std::vector<Outcome> outcomes = options_.destination->Classify(req, res);
     std::string body = res.status ? Excerpt(res.body) : res.error;
+    bool any_delivered = false, all_retry = !req.events.empty();
+    std::optional<int64_t> retry_after;
     for (size_t k = 0; k < req.events.size(); ++k) {
       Outcome o = k < outcomes.size() ? outcomes[k] : ClassifyByStatus(res);
+      any_delivered = any_delivered || o.kind == Outcome::Kind::kDelivered;
+      all_retry = all_retry && o.kind == Outcome::Kind::kRetry;
+      if (o.retry_after_ms) retry_after = std::max(retry_after.value_or(0), *o.retry_after_ms);
       ReturnEvent(round, req.events[k]);
       Apply(round.offsets[req.events[k]], o, res.status, body);
     }
+    NoteResponse(id, any_delivered, all_retry, retry_after);
   }
   if (round.outstanding == 0) rounds_.erase(it);
+}
+
+void DestinationStream::NoteResponse(uint64_t round, bool any_delivered, bool all_retry,
+                                     std::optional<int64_t> retry_after_ms) {
+  if (any_delivered) {
+    failure_streak_ = 0;
+    hold_until_ms_ = 0;
+    return;
+  }
+  // Rounds sent before the current hold are answers to the same failure: counted once.
+  if (!all_retry || round < hold_from_round_) return;
+  const int64_t now = NowMs();
+  ++failure_streak_;
+  int64_t delay = backoff_.NextDelayMs(failure_streak_, retry_after_ms);
+  if (!pending_.empty()) {
+    const Pending& oldest = pending_.begin()->second;
+    if (oldest.attempts > 0) {
+      // Its last attempt is due when its retry window ends: never hold past that.
+      delay = std::min(delay, std::max<int64_t>(0, oldest.first_attempt_ms +
+                                                       options_.config.retry_window_ms - now));
+    }
+  }
+  hold_until_ms_ = now + delay;
+  hold_from_round_ = next_round_;
 }
 
 void DestinationStream::Apply(Offset offset, const Outcome& outcome, int status,
@@ -459,6 +489,9 @@ void DestinationStream::UpdateGauges() {
 }
 
 bool DestinationStream::CanStartRound() const {
+  if (failure_streak_ > 0) {
+    return rounds_.empty() && NowMs() >= hold_until_ms_;  // one probe at a time, after the hold
+  }
   return rounds_.size() < std::max<size_t>(1, options_.max_rounds_in_flight) &&
          requests_in_flight_ < std::max<size_t>(1, options_.max_requests_in_flight);
 }
@@ -482,6 +515,9 @@ void DestinationStream::Run() {
     FlushDeadLetters();
     CommitProgress();
     UpdateGauges();
+    if (failure_streak_ > 0 && rounds_.empty() && hold_until_ms_ > now) {
+      wake_at = std::min(wake_at, hold_until_ms_);
+    }
     int64_t wait_ms = options_.max_idle_wait_ms;
     if (wake_at != INT64_MAX) wait_ms = std::clamp<int64_t>(wake_at - now, 0, wait_ms);
     if (wait_ms == 0) continue;

@@ -37,6 +37,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -182,6 +183,17 @@ class DestinationStream {
   std::map<uint64_t, Round> rounds_;       // stream thread only
   uint64_t next_round_ = 1;
   size_t requests_in_flight_ = 0;  // over all rounds
+  // A failing destination (a response whose every event is to be retried: 5xx, 429, timeouts,
+  // refused connections) is probed, not flooded: no round starts before hold_until_ms_ (the
+  // backoff of the failure streak, never past the oldest event's retry window), and then one
+  // round at a time until a response delivers something. Without it every event coming due on
+  // its own jittered schedule would make a request, and a destination answering 503 to
+  // everything would cost as much as a healthy one.
+  int failure_streak_ = 0;
+  int64_t hold_until_ms_ = 0;
+  uint64_t hold_from_round_ = 0;  // responses of rounds older than this do not lengthen the hold
+  void NoteResponse(uint64_t round, bool any_delivered, bool all_retry,
+                    std::optional<int64_t> retry_after_ms);
   Offset last_commit_;
   std::chrono::steady_clock::time_point last_commit_time_{};
 
