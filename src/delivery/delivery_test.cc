@@ -295,11 +295,18 @@ class ScriptedDestination final : public Destination {
     std::map<uint64_t, std::deque<Outcome>> script;
     std::vector<uint64_t> attempts;  // offsets in attempt order
     std::vector<size_t> batch_sizes;
+    std::optional<config::BatchConfig> batch_override;
+    std::string attached_name;  // what Attach received
   };
   ScriptedDestination(std::shared_ptr<Shared> s, size_t max_events)
       : s_(std::move(s)), max_events_(max_events) {}
   DestinationLimits limits() const override { return {max_events_, 1 << 20}; }
   EncodedBatch Encode(std::span<const StoredEvent>) const override { return {}; }
+  std::optional<config::BatchConfig> BatchOverride() const override { return s_->batch_override; }
+  void Attach(const std::string& name, MetricsRegistry*) override {
+    std::lock_guard lock(s_->mu);
+    s_->attached_name = name;
+  }
   std::optional<std::vector<Outcome>> DeliverInProcess(
       std::span<const StoredEvent> batch) override {
     std::lock_guard lock(s_->mu);
@@ -412,6 +419,21 @@ TEST_F(StreamTest, DeliversEverythingAndCommitsTheCursor) {
   auto again = StartStream(StreamConfig());
   AdvanceUntil([&] { return again->committed() == Offset(26); });
   EXPECT_EQ(shared_->attempts, (std::vector<uint64_t>{25}));
+}
+
+TEST_F(StreamTest, TheDestinationsBatchOverrideReplacesTheBatchSectionAndItIsAttached) {
+  // As a warehouse does (its sync_interval and row cap): every stream applies it, the server's
+  // and replay's alike.
+  config::BatchConfig b;
+  b.max_events = 3;
+  b.max_wait_ms = 0;
+  shared_->batch_override = b;
+  Append(7);
+  auto s = StartStream(StreamConfig());
+  AdvanceUntil([&] { return s->committed() == Offset(7); });
+  std::lock_guard lock(shared_->mu);
+  EXPECT_EQ(shared_->batch_sizes, (std::vector<size_t>{3, 3, 1}));  // not the limit's 10
+  EXPECT_EQ(shared_->attached_name, "hooks");
 }
 
 TEST_F(StreamTest, BatchWaitsUpToMaxWaitForMoreEvents) {

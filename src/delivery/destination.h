@@ -119,9 +119,9 @@ class Destination {
   // warehouse loads every `sync_interval`, up to a row cap). nullopt: `batch:` applies.
   virtual std::optional<config::BatchConfig> BatchOverride() const { return std::nullopt; }
 
-  // Called once by the server before the destination's stream starts, with its configured name
-  // and the process's metrics registry, for destinations that export metrics of their own
-  // (warehouses: rows per table, load time, discards). Not called in tools without a server.
+  // Called once by DestinationStream::Start (and by `warehouse sync`), with the configured name
+  // and the metrics registry (null in tools without one), for destinations that export metrics
+  // of their own (warehouses: rows per table, load time, discards).
   virtual void Attach(const std::string& /*name*/, MetricsRegistry* /*metrics*/) {}
 };
 

@@ -34,6 +34,10 @@ Result<std::unique_ptr<DestinationStream>> DestinationStream::Start(StreamOption
     return InvalidArgument("stream needs a log, a destination and a dead-letter store");
   }
   if (!options.clock) options.clock = SystemClock::Get();
+  // Every stream — the server's and replay's — batches as the destination says it must and
+  // lets it export its own metrics.
+  if (auto batch = options.destination->BatchOverride()) options.config.batch = *batch;
+  options.destination->Attach(options.config.name, options.metrics);
   std::unique_ptr<DestinationStream> s(new DestinationStream(std::move(options)));
   SY_ASSIGN_OR_RETURN(s->cursor_, s->options_.log->OpenCursor(CursorName(s->name())));
   s->last_commit_ = s->cursor_->committed();

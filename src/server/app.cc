@@ -219,8 +219,6 @@ Status App::StartStream(const config::DestinationConfig& d) {
   o.config = d;
   o.display_name = FindDestinationType(d.type)->display_name;
   SY_ASSIGN_OR_RETURN(o.destination, CreateDestination(d, config_.file));
-  if (auto batch = o.destination->BatchOverride()) o.config.batch = *batch;
-  o.destination->Attach(d.name, &metrics_);
   o.log = log_.get();
   o.http = outbound_.get();
   o.dead_letters = dead_letters_.get();
