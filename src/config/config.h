@@ -28,8 +28,9 @@ struct LogConfig {
   FsyncPolicy fsync = FsyncPolicy::kAlways;
   int64_t fsync_interval_ms = 10;
   int64_t segment_bytes = 128LL << 20;
-  int64_t retention_bytes = 0;   // 0: no size cap
-  int64_t retention_age_ms = 0;  // 0: no age cap
+  int64_t preallocate_bytes = 8LL << 20;  // zero-filled ahead of the writer; 0 = off
+  int64_t retention_bytes = 0;            // 0: no size cap
+  int64_t retention_age_ms = 0;           // 0: no age cap
   Compression compression = Compression::kNone;
   int64_t max_pending_bytes = 64LL << 20;
 };

@@ -16,6 +16,7 @@
 #include "base/logging.h"
 #include "base/thread_name.h"
 #include "log/local/frame.h"
+#include "log/local/preallocator.h"
 #include "log/local/segment.h"
 
 namespace sy::log {
@@ -26,6 +27,22 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr char kCursorMagic[8] = {'S', 'Y', 'C', 'U', 'R', 'S', 'R', '1'};
 constexpr size_t kCursorFileSize = 20;
 constexpr const char* kCursorSuffix = ".cursor";
+
+// Whether bytes [from, to) of `file` are all zero.
+Result<bool> AllZero(const RandomAccessFile& file, uint64_t from, uint64_t to) {
+  std::string buf(std::min<uint64_t>(to - from, 1 << 20), '\0');
+  while (from < to) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(to - from, buf.size()));
+    SY_ASSIGN_OR_RETURN(size_t n, file.ReadAt(from, want, buf.data()));
+    if (n == 0) return true;  // shorter than it was: nothing left to look at
+    if (std::any_of(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n),
+                    [](char c) { return c != 0; })) {
+      return false;
+    }
+    from += n;
+  }
+  return true;
+}
 
 bool ValidConsumerName(std::string_view name) {
   if (name.empty() || name.size() > 128) return false;
@@ -200,6 +217,10 @@ class LocalLogImpl final : public LocalEventLog {
   void CompleterLoop();
   void EnterFailedState(const Status& cause);
   void UpdateSizeGauges();
+  // Writer thread: points the preallocator at the active segment (after open, roll, truncation).
+  void ResetPreallocator();
+  // Writer thread: cuts the active segment's preallocated zeros (before it is closed).
+  Status CutPreallocated();
   Status PersistConsumer(ConsumerState& state, Offset committed);
   std::shared_ptr<ConsumerState> NewConsumerState(const std::string& name, Offset committed);
 
@@ -236,6 +257,7 @@ class LocalLogImpl final : public LocalEventLog {
 
   // Writer-thread state.
   std::unique_ptr<WritableFile> active_file_;
+  std::unique_ptr<Preallocator> prealloc_;  // null when preallocation is off
   std::shared_ptr<Segment> active_;
   uint64_t written_bytes_ = 0;  // bytes written to the active segment (durable or not)
   uint64_t next_offset_ = 0;    // offset for the next written record
@@ -315,6 +337,10 @@ Status LocalLogImpl::Open() {
   Status retention = EnforceRetention();
   if (!retention.ok()) logger_->warn("retention at open failed: {}", retention.ToString());
   last_sync_ = SteadyClock::now();
+  if (opt_.preallocate_bytes > 0 && opt_.fsync != FsyncPolicy::kNever) {
+    prealloc_ = std::make_unique<Preallocator>(opt_.env, opt_.preallocate_bytes, logger_);
+    ResetPreallocator();
+  }
   completer_ = std::thread([this] {
     SetThreadName("sy-log-done");
     CompleterLoop();
@@ -447,8 +473,15 @@ Status LocalLogImpl::Recover() {
   SY_ASSIGN_OR_RETURN(active_file_, opt_.env->OpenWritable(last->path(), /*truncate=*/false));
   if (scan.valid_bytes < scan.file_bytes) {
     bytes_truncated = scan.file_bytes - scan.valid_bytes;
-    logger_->warn("truncating torn tail path={} valid_bytes={} truncated_bytes={}", last->path(),
-                  scan.valid_bytes, bytes_truncated);
+    SY_ASSIGN_OR_RETURN(bool zeros, AllZero(last->file(), scan.valid_bytes, scan.file_bytes));
+    if (zeros) {
+      // What a crash leaves after the last frame when preallocation was on: not a lost write.
+      logger_->info("cutting preallocated zeros path={} valid_bytes={} zero_bytes={}", last->path(),
+                    scan.valid_bytes, bytes_truncated);
+    } else {
+      logger_->warn("truncating torn tail path={} valid_bytes={} truncated_bytes={}", last->path(),
+                    scan.valid_bytes, bytes_truncated);
+    }
     SY_RETURN_IF_ERROR(active_file_->Truncate(scan.valid_bytes));
   }
   // What recovery accepted may still be only in the page cache (the previous process wrote it
@@ -738,13 +771,16 @@ void LocalLogImpl::WriteGroup(std::vector<PendingAppend>& group) {
   }
   SealFrame(&frame, next_offset_, count, max_time, opt_.compression == LogCompression::kZstd,
             zstd_ctx_);
+  if (prealloc_) prealloc_->BeforeWrite(written_bytes_, frame.size());
   Status st = active_file_->WriteAt(written_bytes_, frame);
   release_pending();
   if (!st.ok()) {
     // Nothing of this frame is acknowledged; cut the partial write so the next frame follows the
     // last whole one. If even that fails, the file's tail is unknown: stop.
+    if (prealloc_) prealloc_->Detach();
     Status cut = active_file_->Truncate(written_bytes_);
     if (!cut.ok()) EnterFailedState(cut);
+    if (cut.ok()) ResetPreallocator();
     logger_->error("append write failed path={} records={} error={}", active_->path(), count,
                    st.ToString());
     FailAll(group, st);
@@ -755,6 +791,7 @@ void LocalLogImpl::WriteGroup(std::vector<PendingAppend>& group) {
   unpublished_.push_back({written_bytes_, *header});
   written_bytes_ += frame.size();
   next_offset_ += count;
+  if (prealloc_) prealloc_->Written(written_bytes_);
   for (auto& a : group)
     unacked_.push_back(std::move(a));
   group.clear();
@@ -893,6 +930,7 @@ Status LocalLogImpl::RollSegment() {
       return st;
     }
   }
+  SY_RETURN_IF_ERROR(CutPreallocated());
   Offset base(next_offset_);
   std::string path = opt_.dir + "/" + SegmentFileName(base);
   SY_ASSIGN_OR_RETURN(auto file, opt_.env->OpenWritable(path, /*truncate=*/true));
@@ -901,6 +939,7 @@ Status LocalLogImpl::RollSegment() {
   active_file_ = std::move(file);
   active_ = seg;
   written_bytes_ = 0;
+  ResetPreallocator();
   {
     std::lock_guard lock(segments_mu_);
     segments_.push_back(std::move(seg));
@@ -910,6 +949,23 @@ Status LocalLogImpl::RollSegment() {
   Status st = EnforceRetention();
   if (!st.ok()) logger_->warn("retention failed: {}", st.ToString());
   return Status::Ok();
+}
+
+void LocalLogImpl::ResetPreallocator() {
+  if (!prealloc_) return;
+  Status st = prealloc_->Reset(active_->path(), written_bytes_, opt_.segment_bytes);
+  if (!st.ok()) logger_->warn("preallocation off for {}: {}", active_->path(), st.ToString());
+}
+
+// A closed segment (or a cleanly closed log's last one) ends exactly at its last frame: its
+// preallocated zeros are cut, and the new size is synced before anything depends on it.
+Status LocalLogImpl::CutPreallocated() {
+  if (!prealloc_) return Status::Ok();
+  prealloc_->Detach();
+  Status st = active_file_->Truncate(written_bytes_);
+  if (st.ok()) st = active_file_->Sync();
+  if (!st.ok()) EnterFailedState(st);
+  return st;
 }
 
 void LocalLogImpl::UpdateSizeGauges() {
@@ -948,8 +1004,9 @@ Status LocalLogImpl::Close() {
   completion_cv_.notify_one();
   if (completer_.joinable()) completer_.join();  // every callback has run
   if (active_file_ != nullptr && close_status_.ok()) {
-    close_status_ = active_file_->Sync();
+    close_status_ = prealloc_ ? CutPreallocated() : active_file_->Sync();
   }
+  prealloc_.reset();
   readers_released_.store(true);
   { std::lock_guard lock(data_mu_); }
   data_cv_.notify_all();

@@ -50,6 +50,10 @@ struct LocalLogOptions {
   uint64_t retention_bytes = 0;  // 0 = no size cap
   int64_t retention_age_ms = 0;  // 0 = no age cap
   LogCompression compression = LogCompression::kNone;
+  // Bytes of the active segment kept zero-filled and synced ahead of the writer, so that the
+  // fdatasync acknowledging a round does not also have to make a new file size and new blocks
+  // durable (see "Preallocation" in docs/formats/log.md). 0 = off. Ignored with fsync: never.
+  uint64_t preallocate_bytes = 0;
   // Bound on bytes queued but not yet written; an Append beyond it fails fast (inline callback)
   // with kResourceExhausted. At most 256 MiB (one group commit is one frame).
   uint64_t max_pending_bytes = 64ull << 20;
