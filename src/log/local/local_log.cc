@@ -791,7 +791,7 @@ void LocalLogImpl::WriteGroup(std::vector<PendingAppend>& group) {
   unpublished_.push_back({written_bytes_, *header});
   written_bytes_ += frame.size();
   next_offset_ += count;
-  if (prealloc_) prealloc_->Written(written_bytes_);
+  if (prealloc_) prealloc_->Written(written_bytes_, frame.size());
   for (auto& a : group)
     unacked_.push_back(std::move(a));
   group.clear();

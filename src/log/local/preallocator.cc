@@ -64,8 +64,12 @@ void Preallocator::BeforeWrite(uint64_t pos, uint64_t len) {
   writer_end_ = std::max(writer_end_, pos + len);
 }
 
-void Preallocator::Written(uint64_t written) {
-  // Cheap check first: most rounds find enough prepared ahead and take no lock.
+void Preallocator::Written(uint64_t written, uint64_t frame_bytes) {
+  uint64_t avg = avg_frame_.load(std::memory_order_relaxed);
+  avg = avg - avg / 8 + frame_bytes / 8;
+  avg_frame_.store(avg, std::memory_order_relaxed);
+  // Cheap checks first: most rounds find enough prepared ahead, or big frames, and take no lock.
+  if (avg >= kSmallFrameBytes) return;
   if (prepared_.load(std::memory_order_acquire) >= written + ahead_ / 2) return;
   bool wake;
   {
@@ -78,6 +82,7 @@ void Preallocator::Written(uint64_t written) {
 
 bool Preallocator::ShouldFill() const {
   if (stop_ || paused_ || file_ == nullptr) return false;
+  if (avg_frame_.load(std::memory_order_relaxed) >= kSmallFrameBytes) return false;
   uint64_t from = std::max(prepared_.load(), writer_end_);
   return from < limit_ && from < written_ + ahead_;
 }

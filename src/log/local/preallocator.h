@@ -8,6 +8,11 @@
 // project's VMs a 20 KB write + fdatasync took 2–4 × longer when it extended the file
 // (docs/formats/log.md, "Preallocation").
 //
+// Only while frames are small: the inode write an extending fdatasync adds is one block, which
+// matters next to a 10 KB frame of single events but not next to a 200 KB frame of batches,
+// while zero-filling costs a copy and a write of every byte. So the thread fills only while the
+// writer's recent frames average under kSmallFrameBytes (an exponential moving average).
+//
 // How: a thread fills [prepared, prepared + chunk) with zeros through its own file descriptor
 // and fdatasyncs it, until `ahead` bytes past the writer's end are prepared (never past the
 // segment's size limit). The writer's writes below `prepared` never overlap a fill; a write that
@@ -55,8 +60,11 @@ class Preallocator {
   void Detach();
   // About to write [pos, pos + len) of the current file: returns once no fill overlaps it.
   void BeforeWrite(uint64_t pos, uint64_t len);
-  // The writer's frames now end at `written`: wakes the thread if it should fill further.
-  void Written(uint64_t written);
+  // The writer wrote a frame of `frame_bytes`, and its frames now end at `written`: wakes the
+  // thread if it should fill further.
+  void Written(uint64_t written, uint64_t frame_bytes);
+
+  static constexpr uint64_t kSmallFrameBytes = 64 * 1024;
 
   // Bytes [0, prepared) of the current file are frames or synced zeros.
   uint64_t prepared() const { return prepared_.load(std::memory_order_acquire); }
@@ -75,11 +83,12 @@ class Preallocator {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::unique_ptr<WritableFile> file_;  // guarded by mu_; null while detached
-  uint64_t generation_ = 0;             // guarded by mu_: bumped by Reset and Detach
-  uint64_t limit_ = 0;                  // guarded by mu_
-  uint64_t writer_end_ = 0;             // guarded by mu_: the writer's highest written byte
-  uint64_t written_ = 0;                // guarded by mu_
+  std::unique_ptr<WritableFile> file_;    // guarded by mu_; null while detached
+  uint64_t generation_ = 0;               // guarded by mu_: bumped by Reset and Detach
+  uint64_t limit_ = 0;                    // guarded by mu_
+  uint64_t writer_end_ = 0;               // guarded by mu_: the writer's highest written byte
+  uint64_t written_ = 0;                  // guarded by mu_
+  std::atomic<uint64_t> avg_frame_{0};    // writer thread writes; moving average of frame sizes
   uint64_t fill_from_ = 0, fill_to_ = 0;  // guarded by mu_: the running fill (empty if none)
   bool filling_ = false;                  // guarded by mu_
   bool paused_ = false;                   // guarded by mu_: after a failed fill, until Reset

@@ -95,12 +95,31 @@ TEST(PreallocatorTest, FillsAheadOfTheWriterUpToTheLimit) {
   std::ofstream(path) << "abc";
   Preallocator p(Env::Default(), 64 * 1024, ModuleLogger("test"));
   ASSERT_TRUE(p.Reset(path, 3, 40 * 1024).ok());
-  p.Written(3);
+  p.Written(3, 3);
   ASSERT_TRUE(WaitFor([&] { return p.prepared() == 40 * 1024; }));
   EXPECT_EQ(std::filesystem::file_size(path), 40u * 1024);  // capped by the limit
   std::string data = ReadFile(path);
   EXPECT_EQ(data.substr(0, 3), "abc");  // the writer's bytes are never overwritten
   EXPECT_TRUE(EndsWithZeros(path, data.size() - 3));
+}
+
+TEST(PreallocatorTest, BigFramesStopTheFilling) {
+  TempDir dir;
+  std::string path = dir.path() + "/f";
+  std::ofstream(path).flush();
+  Preallocator p(Env::Default(), 64 * 1024, ModuleLogger("test"));
+  // Frames well above kSmallFrameBytes before the file is handed over: no fill starts.
+  for (int i = 0; i < 40; ++i)
+    p.Written(0, 4 * Preallocator::kSmallFrameBytes);
+  ASSERT_TRUE(p.Reset(path, 0, 1 << 20).ok());
+  p.Written(0, 4 * Preallocator::kSmallFrameBytes);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(p.prepared(), 0u);
+  EXPECT_EQ(std::filesystem::file_size(path), 0u);
+  // Small frames again: the average falls below the threshold and filling resumes.
+  for (int i = 0; i < 40; ++i)
+    p.Written(0, 100);
+  ASSERT_TRUE(WaitFor([&] { return p.prepared() >= 64 * 1024; }));
 }
 
 TEST(PreallocatorTest, AWriteOverlappingARunningFillWaitsForIt) {
@@ -113,7 +132,7 @@ TEST(PreallocatorTest, AWriteOverlappingARunningFillWaitsForIt) {
   auto started = env.fill_started_.get_future();
   Preallocator p(&env, 16 * 1024, ModuleLogger("test"));
   ASSERT_TRUE(p.Reset(path, 0, 1 << 20).ok());
-  p.Written(0);
+  p.Written(0, 0);
   started.wait();  // the thread is zero-filling [0, 16 KiB)
   auto writer = std::async(std::launch::async, [&] { p.BeforeWrite(100, 50); });
   EXPECT_EQ(writer.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
@@ -172,8 +191,8 @@ TEST(PreallocatorTest, RecoveryAfterACrashCutsTheZerosAndKeepsEveryFrame) {
   ASSERT_EQ(files.size(), 1u);
   ASSERT_TRUE(WaitFor([&] { return std::filesystem::file_size(files[0]) >= 64 * 1024; }));
   // What a kill -9 leaves: the segment with its preallocated zeros (copied while the log is open).
-  std::filesystem::copy_file(files[0], crashed.path() + "/" +
-                                           std::filesystem::path(files[0]).filename().string());
+  std::filesystem::copy_file(
+      files[0], crashed.path() + "/" + std::filesystem::path(files[0]).filename().string());
   ASSERT_TRUE(EndsWithZeros(SegmentFiles(crashed.path())[0], 4096));
 
   LocalLogOptions copy = opt;
