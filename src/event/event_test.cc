@@ -2,6 +2,11 @@
 #include "event/raw_json.h"
 
 #include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <random>
+#include <span>
+#include <tuple>
 
 namespace sy::event {
 namespace {
@@ -353,6 +358,139 @@ TEST(FastPath, EscapesTheClientIp) {
                                   &out, &id, &rej),
             FastOutcome::kStored);
   EXPECT_EQ(json::parse(out).at("context").at("ip").as_string(), "a\"b");
+}
+
+}  // namespace
+}  // namespace sy::event
+
+namespace sy::event {
+namespace {
+
+// The indexed splitter against the byte scanner, on the structural index simdjson builds.
+struct Split {
+  bool ok = false, has_batch = false;
+  std::vector<std::pair<std::string, std::string>> top, members;
+  std::vector<std::tuple<std::string, uint32_t, uint32_t, bool>> items;
+  bool operator==(const Split&) const = default;
+};
+
+Split ByScanner(std::string_view t) {
+  std::vector<RawMember> top, im;
+  std::vector<RawItem> items;
+  Split s;
+  s.ok = SplitBatchBody(t, &top, &s.has_batch, &items, &im);
+  for (auto& m : top)
+    s.top.emplace_back(m.key, m.value);
+  for (auto& m : im)
+    s.members.emplace_back(m.key, m.value);
+  for (auto& i : items)
+    s.items.emplace_back(i.text, i.first_member, i.member_count, i.is_object);
+  return s;
+}
+
+Split ByIndex(simdjson::dom::parser& parser, std::string text) {
+  text.reserve(text.size() + simdjson::SIMDJSON_PADDING);
+  auto doc = parser.parse(text.data(), text.size(), false);
+  EXPECT_EQ(doc.error(), simdjson::SUCCESS) << text;
+  const auto& impl = *parser.implementation;
+  std::span<const uint32_t> idx(impl.structural_indexes.get(), impl.n_structural_indexes);
+  std::vector<RawMember> top, im;
+  std::vector<RawItem> items;
+  Split s;
+  s.ok = SplitBatchBodyIndexed(text, idx, &top, &s.has_batch, &items, &im);
+  for (auto& m : top)
+    s.top.emplace_back(m.key, m.value);
+  for (auto& m : im)
+    s.members.emplace_back(m.key, m.value);
+  for (auto& i : items)
+    s.items.emplace_back(i.text, i.first_member, i.member_count, i.is_object);
+  return s;
+}
+
+// A random JSON value with whitespace, escapes, nesting and odd keys.
+std::string RandomJson(std::mt19937& rng, int depth) {
+  auto ws = [&] {
+    static const char* kWs[] = {"", "", " ", "\n  ", "\t", " \r\n "};
+    return std::string(kWs[rng() % 6]);
+  };
+  auto str = [&] {
+    static const char* kStr[] = {R"("")",       R"("a")",      R"("with \"quote\"")",
+                                 R"("back\\")", R"("{[,:]}")", R"("\u00e9t\u00e9")",
+                                 R"("batch")",  R"("x\\\"y")"};
+    return std::string(kStr[rng() % 8]);
+  };
+  int kind = depth <= 0 ? static_cast<int>(rng() % 4) : static_cast<int>(rng() % 6);
+  switch (kind) {
+    case 0:
+      return str();
+    case 1: {
+      static const char* kNum[] = {"0", "-1", "3.25", "1e10", "-0.5E-3", "12345678901234"};
+      return kNum[rng() % 6];
+    }
+    case 2: {
+      static const char* kLit[] = {"true", "false", "null"};
+      return kLit[rng() % 3];
+    }
+    case 3:
+      return str();
+    case 4: {
+      std::string out = "[" + ws();
+      int n = static_cast<int>(rng() % 4);
+      for (int i = 0; i < n; ++i) {
+        if (i) out += ws() + "," + ws();
+        out += RandomJson(rng, depth - 1);
+      }
+      return out + ws() + "]";
+    }
+    default: {
+      std::string out = "{" + ws();
+      int n = static_cast<int>(rng() % 5);
+      for (int i = 0; i < n; ++i) {
+        if (i) out += ws() + "," + ws();
+        out += str() + ws() + ":" + ws() + RandomJson(rng, depth - 1);
+      }
+      return out + ws() + "}";
+    }
+  }
+}
+
+TEST(RawJson, IndexedSplitMatchesTheScanner) {
+  simdjson::dom::parser parser;
+  std::vector<std::string> cases = {
+      R"({"writeKey":"w","batch":[{"a":1,"b":{"c":[2]}}, 7 ,{}, {"d":"x"}],"sentAt":"s"})",
+      R"({"batch":[{"x":1}],"batch":"no"})",
+      R"({"userId":"u"})",
+      R"( { "batch" : [ ] , "k" : "v\"}" } )",
+      R"({"batch":[ "s" , [1,[2]] , null , {"e":"\\"} ]})",
+      R"({"":"","a\"b":{"":[]}})",
+      R"({"userId":"user-1","event":"Order Completed","properties":{"revenue":42.5,"items":3},"messageId":"m-1"})",
+      "{}",
+  };
+  for (const auto& c : cases)
+    EXPECT_EQ(ByIndex(parser, c), ByScanner(c)) << c;
+  std::mt19937 rng(20261126);
+  for (int n = 0; n < 3000; ++n) {
+    // Half are batch bodies, whose items get split member by member.
+    std::string body;
+    if (n % 2 == 0) {
+      body = "{\"batch\":[";
+      int items = static_cast<int>(rng() % 5);
+      for (int i = 0; i < items; ++i) {
+        if (i) body += ",";
+        body += RandomJson(rng, 3);
+      }
+      body += "]," + std::string("\"context\":") + RandomJson(rng, 2) + "}";
+    } else {
+      body = RandomJson(rng, 4);
+      if (body.empty() || body.front() != '{') body = "{\"v\":" + body + "}";
+    }
+    Split a = ByIndex(parser, body), b = ByScanner(body);
+    ASSERT_EQ(a, b) << body;
+    ASSERT_TRUE(a.ok) << body;
+  }
+  // Not an object at the top: refused by both.
+  EXPECT_FALSE(ByIndex(parser, "[1]").ok);
+  EXPECT_FALSE(ByIndex(parser, "\"s\"").ok);
 }
 
 }  // namespace

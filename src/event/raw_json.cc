@@ -1,5 +1,6 @@
 #include "event/raw_json.h"
 
+#include <algorithm>
 #include <cstring>
 
 #if defined(__SSE2__)
@@ -159,6 +160,130 @@ bool SplitBatchBody(std::string_view t, std::vector<RawMember>* top, bool* has_b
     return std::string_view::npos;
   };
   return ParseObject(t, i, top, value_end) != std::string_view::npos;
+}
+
+namespace {
+
+// A walk over a structural index (see SplitBatchBodyIndexed). Positions past the index read as
+// the end of the text, so a truncated index ends the walk instead of reading out of bounds.
+class StructuralWalk {
+ public:
+  StructuralWalk(std::string_view t, std::span<const uint32_t> idx) : t_(t), idx_(idx) {}
+
+  bool done() const { return k_ >= idx_.size(); }
+  size_t pos() const { return Pos(k_); }
+  char ch() const { return done() ? '\0' : t_[pos()]; }
+  void Next() { ++k_; }
+
+  // At the first character of a value: moves past it and returns its end in the text.
+  size_t SkipValue() {
+    char c = ch();
+    if (c == '{' || c == '[') {
+      int depth = 0;
+      for (; !done(); ++k_) {
+        char d = t_[Pos(k_)];
+        if (d == '{' || d == '[') {
+          ++depth;
+        } else if (d == '}' || d == ']') {
+          if (--depth == 0) return Pos(k_++) + 1;
+        }
+      }
+      return t_.size();
+    }
+    // A scalar or a string ends where the next structural character starts, less whitespace.
+    ++k_;
+    size_t end = pos();
+    while (end > 0 && IsSpace(t_[end - 1]))
+      --end;
+    return end;
+  }
+
+  // At '{': appends the object's members; returns the end past '}', or npos. `on_value(key)` is
+  // called at each value's first character and returns the value's end (it must move past it).
+  template <typename OnValue>
+  size_t Object(std::vector<RawMember>* members, OnValue on_value) {
+    Next();  // '{'
+    if (ch() == '}') return Pos(k_++) + 1;
+    while (!done()) {
+      if (ch() != '"') return std::string_view::npos;
+      size_t key_start = pos();
+      size_t key_end = SkipValue();  // past the closing quote
+      if (ch() != ':' || key_end < key_start + 2) return std::string_view::npos;
+      Next();
+      std::string_view key = t_.substr(key_start + 1, key_end - key_start - 2);
+      size_t v_start = pos();
+      size_t v_end = on_value(key);
+      if (v_end == std::string_view::npos || v_end > t_.size() || v_end < v_start) {
+        return std::string_view::npos;
+      }
+      members->push_back({key, t_.substr(v_start, v_end - v_start)});
+      if (ch() == '}') return Pos(k_++) + 1;
+      if (ch() != ',') return std::string_view::npos;
+      Next();
+    }
+    return std::string_view::npos;
+  }
+
+ private:
+  size_t Pos(size_t k) const {
+    return k < idx_.size() ? std::min<size_t>(idx_[k], t_.size()) : t_.size();
+  }
+
+  std::string_view t_;
+  std::span<const uint32_t> idx_;
+  size_t k_ = 0;
+};
+
+}  // namespace
+
+bool SplitBatchBodyIndexed(std::string_view t, std::span<const uint32_t> structurals,
+                           std::vector<RawMember>* top, bool* has_batch_array,
+                           std::vector<RawItem>* items, std::vector<RawMember>* item_members) {
+  top->clear();
+  items->clear();
+  item_members->clear();
+  *has_batch_array = false;
+  StructuralWalk w(t, structurals);
+  if (w.ch() != '{') return false;
+  auto on_value = [&](std::string_view key) -> size_t {
+    if (key != "batch") return w.SkipValue();
+    *has_batch_array = false;  // the last "batch" member decides, as for any duplicate key
+    items->clear();
+    item_members->clear();
+    if (w.ch() != '[') return w.SkipValue();
+    *has_batch_array = true;
+    w.Next();  // '['
+    if (w.ch() == ']') {
+      size_t end = w.pos() + 1;
+      w.Next();
+      return end;
+    }
+    while (!w.done()) {
+      RawItem item;
+      size_t start = w.pos();
+      size_t end;
+      if (w.ch() == '{') {
+        item.is_object = true;
+        item.first_member = static_cast<uint32_t>(item_members->size());
+        end = w.Object(item_members, [&](std::string_view) { return w.SkipValue(); });
+        if (end == std::string_view::npos) return end;
+        item.member_count = static_cast<uint32_t>(item_members->size() - item.first_member);
+      } else {
+        end = w.SkipValue();
+      }
+      item.text = t.substr(start, end - start);
+      items->push_back(item);
+      if (w.ch() == ']') {
+        size_t array_end = w.pos() + 1;
+        w.Next();
+        return array_end;
+      }
+      if (w.ch() != ',') return std::string_view::npos;
+      w.Next();
+    }
+    return std::string_view::npos;
+  };
+  return w.Object(top, on_value) != std::string_view::npos;
 }
 
 bool SplitArray(std::string_view t, std::vector<std::string_view>* elements) {

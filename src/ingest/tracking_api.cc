@@ -75,7 +75,8 @@ std::string Trim(std::string_view s) {
 
 }  // namespace
 
-Status TrackingApi::ValidateJson(std::string& text) const {
+Status TrackingApi::ValidateJson(std::string& text, std::span<const uint32_t>* structurals) const {
+  *structurals = {};
   // One parser per I/O thread, reused; grown to the largest body seen.
   struct ThreadParser {
     simdjson::dom::parser parser;
@@ -91,7 +92,15 @@ Status TrackingApi::ValidateJson(std::string& text) const {
   }
   text.reserve(text.size() + simdjson::SIMDJSON_PADDING);
   auto doc = tp.parser.parse(text.data(), text.size(), false);
-  if (doc.error() == simdjson::SUCCESS) return Status::Ok();
+  if (doc.error() == simdjson::SUCCESS) {
+    // simdjson's stage 1 index stays in the parser until its next parse; ingest splits the
+    // events with it instead of scanning the body again. (`implementation` is public for
+    // benchmarking access; the index layout is stable across simdjson 0.x–3.x.)
+    const auto& impl = *tp.parser.implementation;
+    *structurals =
+        std::span<const uint32_t>(impl.structural_indexes.get(), impl.n_structural_indexes);
+    return Status::Ok();
+  }
   if (doc.error() == simdjson::DEPTH_ERROR) {
     return ResourceExhausted("JSON nesting deeper than " + std::to_string(depth));
   }
@@ -329,8 +338,9 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
   // 2. JSON: the whole body is validated once by simdjson (strict grammar, UTF-8, depth cap);
   // after that, events are handled as spans of the body text (event/raw_json.h).
   std::string& text = *body;
+  std::span<const uint32_t> structurals;
   {
-    auto v = ValidateJson(text);
+    auto v = ValidateJson(text, &structurals);
     if (!v.ok()) {
       bool too_deep = v.code() == StatusCode::kResourceExhausted;
       return reject_request(400, too_deep ? "too_deep" : "invalid_json", v.message());
@@ -340,7 +350,12 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
   thread_local std::vector<event::RawMember> top, item_members;
   thread_local std::vector<event::RawItem> batch_items;
   bool has_batch_array = false;
-  if (!event::SplitBatchBody(text, &top, &has_batch_array, &batch_items, &item_members)) {
+  const bool split =
+      structurals.empty()
+          ? event::SplitBatchBody(text, &top, &has_batch_array, &batch_items, &item_members)
+          : event::SplitBatchBodyIndexed(text, structurals, &top, &has_batch_array, &batch_items,
+                                         &item_members);
+  if (!split) {
     return reject_request(400, "invalid_json", "the body must be a JSON object");
   }
   std::string_view body_write_key, batch_context_raw, batch_integrations_raw, batch_sent_at_raw;

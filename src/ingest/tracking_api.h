@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "base/clock.h"
@@ -47,7 +48,9 @@ class TrackingApi {
   struct Metrics;
   // Validates `text` as JSON within the depth cap (pads its capacity for simdjson).
   // kResourceExhausted: too deep; kInvalidArgument: not JSON.
-  Status ValidateJson(std::string& text) const;
+  // On success, `structurals` is the body's structural index (see event::SplitBatchBodyIndexed),
+  // valid until this thread's next call, or empty when it was validated another way.
+  Status ValidateJson(std::string& text, std::span<const uint32_t>* structurals) const;
   std::string ClientIp(const http::Request& request, const http::PeerInfo& peer) const;
   // `path` must be a string literal (metrics are keyed by its address).
   void Finish(std::string_view origin, http::Response response, const http::Responder& respond,
