@@ -10,7 +10,7 @@ namespace sy::log {
 Preallocator::Preallocator(Env* env, uint64_t ahead, std::shared_ptr<spdlog::logger> logger)
     : env_(env),
       ahead_(ahead),
-      chunk_(std::min<uint64_t>(ahead, 1 << 20)),
+      chunk_(std::min<uint64_t>(ahead, 256 << 10)),
       logger_(std::move(logger)),
       zeros_(chunk_, '\0') {
   thread_ = std::thread([this] {
@@ -47,7 +47,7 @@ Status Preallocator::Reset(const std::string& path, uint64_t written, uint64_t l
 
 void Preallocator::Detach() {
   std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return !filling_; });
+  cv_.wait(lock, [&] { return !busy_; });
   ++generation_;
   file_.reset();
   prepared_.store(0, std::memory_order_release);
@@ -75,7 +75,7 @@ void Preallocator::Written(uint64_t written, uint64_t frame_bytes) {
   {
     std::lock_guard lock(mu_);
     written_ = written;
-    wake = !filling_ && ShouldFill();
+    wake = !busy_ && ShouldFill();
   }
   if (wake) cv_.notify_all();
 }
@@ -95,17 +95,25 @@ void Preallocator::Run() {
     const uint64_t from = std::max(prepared_.load(), writer_end_);
     const uint64_t to = std::min(from + chunk_, limit_);
     const uint64_t generation = generation_;
-    WritableFile* file = file_.get();  // Detach and Reset wait for !filling_ before freeing it
+    WritableFile* file = file_.get();  // Detach waits for !busy_ before freeing it
+    busy_ = true;
     filling_ = true;
     fill_from_ = from;
     fill_to_ = to;
     lock.unlock();
 
     Status st = file->WriteAt(from, std::string_view(zeros_).substr(0, to - from));
+    // The zeros are in the page cache: from here on the writer may write over them (the sync
+    // below then makes their blocks and the size durable whatever they hold), so it only ever
+    // waits for this memory copy, never for the disk.
+    lock.lock();
+    filling_ = false;
+    cv_.notify_all();
+    lock.unlock();
     if (st.ok()) st = file->Sync();
 
     lock.lock();
-    filling_ = false;
+    busy_ = false;
     if (generation == generation_) {
       if (st.ok()) {
         // The writer writes only past writer_end_, which this fill started at or after: every

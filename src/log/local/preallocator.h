@@ -16,8 +16,9 @@
 // How: a thread fills [prepared, prepared + chunk) with zeros through its own file descriptor
 // and fdatasyncs it, until `ahead` bytes past the writer's end are prepared (never past the
 // segment's size limit). The writer's writes below `prepared` never overlap a fill; a write that
-// reaches past it waits only if a fill is running over the same bytes (the writer outran the
-// thread), otherwise it extends the file as without preallocation.
+// reaches past it waits only while a fill is copying zeros over the same bytes into the page cache
+// (the writer outran the thread; it never waits for the fill's fdatasync), otherwise it extends
+// the file as without preallocation.
 //
 // Its own file descriptor matters: Linux reports a writeback error to one fsync per open file
 // description, so a failed fdatasync here must not consume the error the log's own fdatasync
@@ -46,7 +47,7 @@ namespace sy::log {
 
 class Preallocator {
  public:
-  // `ahead`: bytes to keep prepared past the writer's end; filled in pieces of min(ahead, 1 MiB).
+  // `ahead`: bytes to keep prepared past the writer's end; filled in pieces of min(ahead, 256 KiB).
   Preallocator(Env* env, uint64_t ahead, std::shared_ptr<spdlog::logger> logger);
   ~Preallocator();  // stops the thread
   Preallocator(const Preallocator&) = delete;
@@ -90,9 +91,10 @@ class Preallocator {
   uint64_t written_ = 0;                  // guarded by mu_
   std::atomic<uint64_t> avg_frame_{0};    // writer thread writes; moving average of frame sizes
   uint64_t fill_from_ = 0, fill_to_ = 0;  // guarded by mu_: the running fill (empty if none)
-  bool filling_ = false;                  // guarded by mu_
-  bool paused_ = false;                   // guarded by mu_: after a failed fill, until Reset
-  bool stop_ = false;                     // guarded by mu_
+  bool filling_ = false;  // guarded by mu_: the zeros of [fill_from_, fill_to_) are being written
+  bool busy_ = false;     // guarded by mu_: the thread uses file_ (writing or syncing)
+  bool paused_ = false;   // guarded by mu_: after a failed fill, until Reset
+  bool stop_ = false;     // guarded by mu_
   std::atomic<uint64_t> prepared_{0};
   std::atomic<uint64_t> waits_{0};
   std::thread thread_;
