@@ -374,11 +374,13 @@ struct Split {
   bool operator==(const Split&) const = default;
 };
 
-Split ByScanner(std::string_view t) {
+// Runs `split(top, has_batch, items, members)` and copies what it found.
+template <typename SplitFn>
+Split Run(SplitFn split) {
   std::vector<RawMember> top, im;
   std::vector<RawItem> items;
   Split s;
-  s.ok = SplitBatchBody(t, &top, &s.has_batch, &items, &im);
+  s.ok = split(&top, &s.has_batch, &items, &im);
   for (auto& m : top)
     s.top.emplace_back(m.key, m.value);
   for (auto& m : im)
@@ -388,23 +390,17 @@ Split ByScanner(std::string_view t) {
   return s;
 }
 
+Split ByScanner(std::string_view t) {
+  return Run([&](auto... out) { return SplitBatchBody(t, out...); });
+}
+
 Split ByIndex(simdjson::dom::parser& parser, std::string text) {
   text.reserve(text.size() + simdjson::SIMDJSON_PADDING);
   auto doc = parser.parse(text.data(), text.size(), false);
   EXPECT_EQ(doc.error(), simdjson::SUCCESS) << text;
   const auto& impl = *parser.implementation;
   std::span<const uint32_t> idx(impl.structural_indexes.get(), impl.n_structural_indexes);
-  std::vector<RawMember> top, im;
-  std::vector<RawItem> items;
-  Split s;
-  s.ok = SplitBatchBodyIndexed(text, idx, &top, &s.has_batch, &items, &im);
-  for (auto& m : top)
-    s.top.emplace_back(m.key, m.value);
-  for (auto& m : im)
-    s.members.emplace_back(m.key, m.value);
-  for (auto& i : items)
-    s.items.emplace_back(i.text, i.first_member, i.member_count, i.is_object);
-  return s;
+  return Run([&](auto... out) { return SplitBatchBodyIndexed(text, idx, out...); });
 }
 
 // A random JSON value with whitespace, escapes, nesting and odd keys.

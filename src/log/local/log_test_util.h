@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <random>
 #include <string>
@@ -57,6 +58,12 @@ inline Result<std::vector<LogEntry>> ReadAll(LogCursor& cursor) {
     for (auto& e : batch)
       all.push_back(std::move(e));
   }
+}
+
+// A whole file's bytes ("" if it cannot be read).
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 inline std::vector<std::string> SegmentFiles(const std::string& dir) {

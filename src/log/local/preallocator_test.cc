@@ -17,13 +17,9 @@ namespace {
 using testing::AppendSync;
 using testing::MakeRecord;
 using testing::ReadAll;
+using testing::ReadFile;
 using testing::SegmentFiles;
 using testing::TempDir;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 // Whether the file's last `n` bytes are all zero.
 bool EndsWithZeros(const std::string& path, size_t n) {

@@ -21,15 +21,9 @@ namespace {
 using testing::AppendSync;
 using testing::MakeRecord;
 using testing::ReadAll;
+using testing::ReadFile;
 using testing::SegmentFiles;
 using testing::TempDir;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void WriteFile(const std::string& path, const std::string& data) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -15,13 +15,10 @@ namespace {
 using testing::AppendSync;
 using testing::MakeRecord;
 using testing::ReadAll;
+using testing::ReadFile;
 using testing::SegmentFiles;
 using testing::TempDir;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 void WriteFile(const std::string& path, std::string_view data) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(data.data(), static_cast<std::streamsize>(data.size()));
