@@ -43,7 +43,15 @@ struct Worker {
   // read: arming a timer per operation costs a timerfd syscall per request.
   std::optional<asio::steady_timer> sweep;
   std::thread thread;
+  // Answers handed over by other threads (the log's completion thread answers a whole round of
+  // requests at once): queued here and written by one posted drain, so a round costs one post,
+  // one handler allocation and at most one wake-up of this thread, not one per request.
+  std::mutex replies_mu;
+  std::vector<std::pair<std::shared_ptr<Session>, Response>> replies;  // guarded by replies_mu
+  bool drain_posted = false;                                           // guarded by replies_mu
 };
+
+void DrainReplies(Worker* w);
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -68,14 +76,18 @@ class Session : public std::enable_shared_from_this<Session> {
   void Start() { ReadHeader(); }
 
   // Answers request `seq` from any thread: the first answer wins; it is written on the
-  // session's I/O thread (directly when called there, posted otherwise).
+  // session's I/O thread (directly when called there, otherwise queued for the worker's drain).
   void Respond(uint64_t seq, Response response) {
     uint64_t expected = seq - 1;
     if (!answered_.compare_exchange_strong(expected, seq)) return;
     if (worker_->io.get_executor().running_in_this_thread()) return Send(std::move(response));
-    asio::post(worker_->io, [self = shared_from_this(), r = std::move(response)]() mutable {
-      self->Send(std::move(r));
-    });
+    bool post = false;
+    {
+      std::lock_guard lock(worker_->replies_mu);
+      worker_->replies.emplace_back(shared_from_this(), std::move(response));
+      post = !std::exchange(worker_->drain_posted, true);
+    }
+    if (post) asio::post(worker_->io, [w = worker_] { DrainReplies(w); });
   }
 
   // Called on the session's I/O thread.
@@ -276,6 +288,18 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   bool busy_ = false;  // a request is being handled or answered
 };
+
+// On the worker's I/O thread: writes every queued answer.
+void DrainReplies(Worker* w) {
+  std::vector<std::pair<std::shared_ptr<Session>, Response>> batch;
+  {
+    std::lock_guard lock(w->replies_mu);
+    batch.swap(w->replies);
+    w->drain_posted = false;
+  }
+  for (auto& [session, response] : batch)
+    session->Send(std::move(response));
+}
 
 Responder::Responder(std::shared_ptr<Session> session, uint64_t seq)
     : session_(std::move(session)), seq_(seq) {}
