@@ -39,6 +39,31 @@ size_t FindQuoteOrBackslash(std::string_view t, size_t i) {
   return i;
 }
 
+// Index of the first '"', '{', '}', '[' or ']' at or after `i`, or t.size(): what matters when
+// skipping a nested object or array. 16 bytes at a time with SSE2 ('[' and '{', ']' and '}'
+// differ only in bit 0x20).
+size_t FindStructural(std::string_view t, size_t i) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i lower = _mm_set1_epi8(0x20);
+  const __m128i open = _mm_set1_epi8('{');
+  const __m128i close = _mm_set1_epi8('}');
+  while (i + 16 <= t.size()) {
+    __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(t.data() + i));
+    __m128i folded = _mm_or_si128(chunk, lower);
+    __m128i hit =
+        _mm_or_si128(_mm_cmpeq_epi8(chunk, quote),
+                     _mm_or_si128(_mm_cmpeq_epi8(folded, open), _mm_cmpeq_epi8(folded, close)));
+    int mask = _mm_movemask_epi8(hit);
+    if (mask != 0) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+    i += 16;
+  }
+#endif
+  while (i < t.size() && t[i] != '"' && t[i] != '{' && t[i] != '}' && t[i] != '[' && t[i] != ']')
+    ++i;
+  return i;
+}
+
 // `i` at an opening quote; returns the index just past the closing quote.
 size_t SkipString(std::string_view t, size_t i) {
   ++i;
@@ -57,7 +82,9 @@ size_t SkipValue(std::string_view t, size_t i) {
   if (c == '"') return SkipString(t, i);
   if (c == '{' || c == '[') {
     int depth = 0;
-    while (i < t.size()) {
+    while (true) {
+      i = FindStructural(t, i);
+      if (i >= t.size()) return t.size();
       char d = t[i];
       if (d == '"') {
         i = SkipString(t, i);
@@ -65,12 +92,11 @@ size_t SkipValue(std::string_view t, size_t i) {
       }
       if (d == '{' || d == '[') {
         ++depth;
-      } else if (d == '}' || d == ']') {
-        if (--depth == 0) return i + 1;
+      } else if (--depth == 0) {
+        return i + 1;
       }
       ++i;
     }
-    return t.size();
   }
   // number, true, false, null
   while (i < t.size() && !IsSpace(t[i]) && t[i] != ',' && t[i] != '}' && t[i] != ']')
