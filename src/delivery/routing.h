@@ -6,16 +6,19 @@
 //      decides (default true). Segment semantics.
 //   3. filters.drop_events: a track event whose `event` is listed is skipped;
 //   4. filters.drop_properties: listed keys are removed from `properties` (and `traits`).
-// Pure and thread-compatible: one instance per stream, called from the stream's thread.
+// Thread-compatible: one instance per stream, called from the stream's thread (Route keeps scratch
+// space, so even its const calls must not run concurrently).
 #pragma once
 
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.h"
 #include "delivery/destination.h"
+#include "event/raw_json.h"
 #include "log/event_log.h"
 
 namespace sy::delivery {
@@ -37,12 +40,16 @@ class EventRouter {
  private:
   // The decision; on kSend with a property dropped, `*rewritten` is the new payload.
   RouteDecision Decide(const log::LogEntry& entry, std::optional<std::string>* rewritten) const;
+  // Rule 2 from the raw text (event/raw_json.h), for a destination without filters: no DOM, no
+  // allocation. nullopt when the raw text cannot settle it exactly (escapes in the keys).
+  std::optional<RouteDecision> DecideByRawIntegrations(std::string_view payload) const;
 
   std::set<std::string, std::less<>> sources_;
   std::string name_;
   std::string display_name_;
   std::set<std::string, std::less<>> drop_events_;
   std::set<std::string, std::less<>> drop_properties_;
+  mutable std::vector<event::RawMember> scratch_;  // DecideByRawIntegrations; reused
 };
 
 // The user an event belongs to for per-user ordering: userId, else anonymousId, else "".
