@@ -90,6 +90,39 @@ TEST(GzipTest, CorruptOrTruncatedIsDataLoss) {
   EXPECT_EQ(Gunzip("not gzip at all").status().code(), StatusCode::kDataLoss);
 }
 
+// Replay's reader: lines come out whole even when a line spans members (another writer's file)
+// and when one member is larger than the reader's first buffer (libdeflate retries with more).
+TEST(GzipTest, ForEachArchiveLineAcrossMembersAndLargeMembers) {
+  TempDir dir;
+  auto store = NewLocalObjectStore(dir.path() + "/root");
+  std::string big;
+  for (int i = 0; big.size() < (9u << 20); ++i)
+    big += "{\"event\":\"big " + std::to_string(i) + "\"}\n";
+  std::string gz;
+  AppendGzipMember("{\"a\":1}\n{\"b\":", 1, &gz);  // a line split across two members
+  AppendGzipMember("2}\n", 6, &gz);
+  AppendGzipMember(big, 1, &gz);
+  ASSERT_TRUE(store->Put("f.ndjson.gz", gz).ok());
+  std::string joined;
+  size_t lines = 0;
+  ASSERT_TRUE(ForEachArchiveLine(store.get(), "f.ndjson.gz", [&](std::string_view line) {
+                ++lines;
+                joined.append(line);
+                joined += '\n';
+              }).ok());
+  EXPECT_EQ(joined, "{\"a\":1}\n{\"b\":2}\n" + big);
+  EXPECT_GT(lines, 2u);
+
+  std::string unterminated;
+  AppendGzipMember("{\"a\":1}\n{\"b\":2}", 1, &unterminated);
+  ASSERT_TRUE(store->Put("u.ndjson.gz", unterminated).ok());
+  EXPECT_EQ(ForEachArchiveLine(store.get(), "u.ndjson.gz", [](std::string_view) {}).code(),
+            StatusCode::kDataLoss);
+  ASSERT_TRUE(store->Put("t.ndjson.gz", gz.substr(0, gz.size() - 3)).ok());
+  EXPECT_EQ(ForEachArchiveLine(store.get(), "t.ndjson.gz", [](std::string_view) {}).code(),
+            StatusCode::kDataLoss);
+}
+
 // ---- SigV4: AWS's published test suite (aws-sig-v4-test-suite) ------------------------------
 
 SigV4Scope VectorScope() {

@@ -210,20 +210,14 @@ class Merger {
   static std::unique_ptr<LoadedFile> Load(ObjectStore* store, std::string key,
                                           std::string destination) {
     auto f = std::make_unique<LoadedFile>();
-    std::string text;
-    std::vector<std::string_view> lines;
-    f->status = ReadArchiveFile(store, key, &text, &lines);
-    if (!f->status.ok()) return f;
-    f->times.reserve(lines.size());
-    f->message_ids.resize(lines.size());
-    f->payloads.reserve(lines.size());
     std::vector<event::RawMember> members;
-    for (size_t i = 0; i < lines.size(); ++i) {
+    f->status = ForEachArchiveLine(store, key, [&](std::string_view line) {
       members.clear();
-      bool ok = event::SplitObject(lines[i], &members);
+      bool ok = event::SplitObject(line, &members);
       f->times.push_back(ok ? ReceivedAtIn(members) : std::nullopt);
-      f->payloads.push_back(Rewrite(lines[i], members, ok, destination, &f->message_ids[i]));
-    }
+      f->message_ids.emplace_back();
+      f->payloads.push_back(Rewrite(line, members, ok, destination, &f->message_ids.back()));
+    });
     return f;
   }
 
