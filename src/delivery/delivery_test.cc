@@ -155,6 +155,24 @@ TEST(Routing, RawIntegrationsDecisionMatchesTheParsedOne) {
   EXPECT_EQ(raw.Route(Entry(1, cases[10]), &out), RouteDecision::kIntegrationsOff);
 }
 
+// A log written for this destination alone (replay): the integrations rule is not evaluated,
+// the sources rule and the filters still are.
+TEST(Routing, PresetIntegrationsSkipOnlyThatRule) {
+  auto c = DestConfig();
+  c.sources = {"web"};
+  EventRouter preset(c, "Test Display", /*integrations_preset=*/true);
+  StoredEvent out;
+  const std::string off = R"({"type":"track","integrations":{"All":false}})";
+  EXPECT_EQ(preset.Route(Entry(1, off, "web"), &out), RouteDecision::kSend);
+  EXPECT_EQ(out.payload, off);
+  EXPECT_EQ(preset.Route(Entry(2, off, "backend"), &out), RouteDecision::kOtherSource);
+  c.drop_events = {"Debug Ping"};
+  EventRouter filtered(c, "Test Display", /*integrations_preset=*/true);
+  EXPECT_EQ(
+      filtered.Route(Entry(3, R"({"type":"track","event":"Debug Ping","integrations":{}})"), &out),
+      RouteDecision::kDroppedEvent);
+}
+
 TEST(Routing, FiltersDropEventsAndProperties) {
   auto c = DestConfig();
   c.drop_events = {"Debug Ping"};

@@ -25,12 +25,14 @@ std::string_view RouteDecisionName(RouteDecision d) {
   return "?";
 }
 
-EventRouter::EventRouter(const config::DestinationConfig& config, std::string display_name)
+EventRouter::EventRouter(const config::DestinationConfig& config, std::string display_name,
+                         bool integrations_preset)
     : sources_(config.sources.begin(), config.sources.end()),
       name_(config.name),
       display_name_(std::move(display_name)),
       drop_events_(config.drop_events.begin(), config.drop_events.end()),
-      drop_properties_(config.drop_properties.begin(), config.drop_properties.end()) {}
+      drop_properties_(config.drop_properties.begin(), config.drop_properties.end()),
+      integrations_preset_(integrations_preset) {}
 
 namespace {
 
@@ -76,6 +78,9 @@ RouteDecision EventRouter::Decide(const log::LogEntry& entry,
                                   std::optional<std::string>* rewritten_payload) const {
   if (!sources_.empty() && !sources_.contains(entry.source)) return RouteDecision::kOtherSource;
   const std::string_view payload = entry.payload;
+  if (integrations_preset_ && drop_events_.empty() && drop_properties_.empty()) {
+    return RouteDecision::kSend;
+  }
   if (drop_events_.empty() && drop_properties_.empty() &&
       payload.find("\\u") == std::string_view::npos) {
     // memmem, not string_view::find: find stops at every '"' (memchr on the first byte).

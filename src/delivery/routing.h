@@ -28,7 +28,10 @@ std::string_view RouteDecisionName(RouteDecision d);
 
 class EventRouter {
  public:
-  EventRouter(const config::DestinationConfig& config, std::string display_name);
+  // `integrations_preset`: every event's integrations object is known to switch this
+  // destination on (the log was written for it alone: replay), so rule 2 is not evaluated.
+  EventRouter(const config::DestinationConfig& config, std::string display_name,
+              bool integrations_preset = false);
 
   // On kSend, fills `out` (payload rewritten only if a property was dropped). An event whose
   // bytes cannot hold an integrations key (no `"integrations"`, no \u escape) is not parsed at
@@ -49,6 +52,7 @@ class EventRouter {
   std::string display_name_;
   std::set<std::string, std::less<>> drop_events_;
   std::set<std::string, std::less<>> drop_properties_;
+  bool integrations_preset_;
   mutable std::vector<event::RawMember> scratch_;  // DecideByRawIntegrations; reused
 };
 
