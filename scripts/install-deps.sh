@@ -12,7 +12,7 @@ build_pkgs=(build-essential cmake ninja-build pkg-config nodejs npm
 # sqlite3: the CLI the README queries the embedded warehouse with.
 # postgresql: the warehouse tests start a real PostgreSQL 15 (tests/e2e/pg.py).
 test_pkgs=(clang-14 libclang-rt-14-dev python3 python3-venv curl chromium postgresql)
-bench_pkgs=(nginx wrk fio bc libbenchmark-dev)
+bench_pkgs=(nginx wrk fio bc time libbenchmark-dev)
 
 want=("${build_pkgs[@]}")
 case "$level" in
