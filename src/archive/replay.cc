@@ -142,8 +142,8 @@ Result<ReplayState> LoadState(const std::string& path) {
   return s;
 }
 
-void RewriteInto(std::string_view json, const std::vector<event::RawMember>& members,
-                 std::string_view integrations, std::string* out, std::string_view* message_id);
+std::string Rewrite(std::string_view json, const std::vector<event::RawMember>& members,
+                    bool split_ok, std::string_view integrations, std::string* message_id);
 std::string IntegrationsFor(std::string_view destination);
 
 // Merges the plan's per-source file sequences into one receivedAt-ordered sequence of events
@@ -170,8 +170,6 @@ class Merger {
       while (src.k < src.files.size() && src.files[src.k] < p.file)
         ++src.k;
       src.line = p.line;
-      src.pos = &state->pos[src.name];
-      *src.pos = p;
     }
   }
 
@@ -189,12 +187,11 @@ class Merger {
     if (!best) return false;
     *source = best->name;
     *t = best->head_t;
-    const LoadedFile::Line& line = best->cur->lines[best->line];
-    message_id->assign(best->cur->ids, line.id_at, line.id_len);
-    payload->assign(best->cur->text, line.at, line.len);
+    *message_id = std::move(best->cur->message_ids[best->line]);
+    *payload = std::move(best->cur->payloads[best->line]);
     ++best->line;
     best->has_head = false;
-    *best->pos = {best->files[best->k], best->line};
+    state_->pos[best->name] = {best->files[best->k], best->line};
     return true;
   }
 
@@ -204,56 +201,31 @@ class Merger {
  private:
   // One downloaded, decompressed and prepared file: per line its receive time, messageId and
   // rewritten payload. Prepared on a loader thread (the split and rewrite are per event and
-  // independent of the merge), so the merging thread only compares times and copies bytes out.
-  // The payloads and ids are packed into two buffers, not a string per event, and a finished
-  // file's buffers are handed to the load of a later one: a long replay neither allocates per
-  // event here nor faults fresh pages in for every file.
+  // independent of the merge), so the merging thread only compares times and moves strings.
   struct LoadedFile {
-    struct Line {
-      std::optional<TimestampMs> time;
-      size_t at = 0;  // payload: text[at, at + len)
-      uint32_t len = 0;
-      uint32_t id_at = 0;  // messageId: ids[id_at, id_at + id_len)
-      uint16_t id_len = 0;
-      // false for a line that is not a JSON object: it is not imported (no destination could
-      // take it; the stream's routing skipped such events before it trusted replay's
-      // integrations).
-      bool deliverable = false;
-    };
     Status status;
-    std::vector<Line> lines;
-    std::string text;
-    std::string ids;
+    std::vector<std::optional<TimestampMs>> times;
+    std::vector<std::string> message_ids;
+    std::vector<std::string> payloads;
+    // 0 for a line that is not a JSON object: it is not imported (no destination could take
+    // it; the stream's routing skipped such events before it trusted replay's integrations).
+    std::vector<uint8_t> deliverable;
   };
   static std::unique_ptr<LoadedFile> Load(ObjectStore* store, std::string key,
-                                          std::string destination,
-                                          std::unique_ptr<LoadedFile> reuse) {
-    auto f = reuse ? std::move(reuse) : std::make_unique<LoadedFile>();
-    f->status = Status::Ok();
-    f->lines.clear();
-    f->text.clear();
-    f->ids.clear();
+                                          std::string destination) {
+    auto f = std::make_unique<LoadedFile>();
     std::vector<event::RawMember> members;
     size_t not_objects = 0;
     const std::string integrations = IntegrationsFor(destination);
-    f->status = ForEachArchiveLine(store, key, [&](std::string_view text) {
+    f->status = ForEachArchiveLine(store, key, [&](std::string_view line) {
       members.clear();
-      LoadedFile::Line line;
-      line.at = f->text.size();
-      if (event::SplitObject(text, &members)) {
-        line.time = ReceivedAtIn(members);
-        std::string_view id;
-        RewriteInto(text, members, integrations, &f->text, &id);
-        id = id.substr(0, 0xffff);  // the log truncates it there too
-        line.id_at = static_cast<uint32_t>(f->ids.size());
-        line.id_len = static_cast<uint16_t>(id.size());
-        f->ids.append(id);
-        line.deliverable = true;
-      } else {
-        ++not_objects;
-      }
-      line.len = static_cast<uint32_t>(f->text.size() - line.at);
-      f->lines.push_back(line);
+      bool ok = event::SplitObject(line, &members);
+      f->times.push_back(ok ? ReceivedAtIn(members) : std::nullopt);
+      f->message_ids.emplace_back();
+      f->payloads.push_back(ok ? Rewrite(line, members, ok, integrations, &f->message_ids.back())
+                               : std::string());
+      f->deliverable.push_back(ok ? 1 : 0);
+      not_objects += ok ? 0 : 1;
     });
     if (not_objects > 0) {
       Log()->warn("replay: {} lines of {} are not JSON objects: not replayed", not_objects, key);
@@ -268,8 +240,6 @@ class Merger {
     std::unique_ptr<LoadedFile> cur;  // files[k], once loaded
     // files[k + 1], downloading and decompressing on another thread while files[k] is merged.
     std::future<std::unique_ptr<LoadedFile>> next;
-    std::unique_ptr<LoadedFile> spare;  // a merged file, its buffers for the next load
-    Position* pos = nullptr;            // in the state's map (stable: std::map)
     std::optional<TimestampMs> head_t;
     bool has_head = false;
     size_t line = 0;
@@ -279,22 +249,19 @@ class Merger {
     while (!s.has_head && s.k < s.files.size()) {
       if (!s.cur) {
         s.cur = s.next.valid() ? s.next.get()
-                               : Load(store_, state_->files[s.files[s.k]].key, destination_,
-                                      std::move(s.spare));
+                               : Load(store_, state_->files[s.files[s.k]].key, destination_);
         if (!s.cur->status.ok()) {
           Status failed = s.cur->status;
           s.cur.reset();
           return failed;
         }
         if (s.k + 1 < s.files.size())
-          s.next =
-              std::async(std::launch::async, &Merger::Load, store_,
-                         state_->files[s.files[s.k + 1]].key, destination_, std::move(s.spare));
+          s.next = std::async(std::launch::async, &Merger::Load, store_,
+                              state_->files[s.files[s.k + 1]].key, destination_);
       }
-      while (s.line < s.cur->lines.size()) {
-        const auto& line = s.cur->lines[s.line];
-        const auto& t = line.time;
-        if (line.deliverable && InSelection(sel_, t)) {
+      while (s.line < s.cur->times.size()) {
+        const auto& t = s.cur->times[s.line];
+        if (s.cur->deliverable[s.line] != 0 && InSelection(sel_, t)) {
           s.head_t = t;
           s.has_head = true;
           return Status::Ok();
@@ -305,8 +272,8 @@ class Merger {
       ++files_done_;
       ++s.k;
       s.line = 0;
-      s.spare = std::move(s.cur);
-      if (s.k < s.files.size()) *s.pos = {s.files[s.k], 0};
+      s.cur.reset();
+      if (s.k < s.files.size()) state_->pos[s.name] = {s.files[s.k], 0};
     }
     return Status::Ok();
   }
@@ -354,37 +321,41 @@ std::string IntegrationsFor(std::string_view destination) {
   return "{\"All\":false,\"" + std::string(destination) + "\":true}";
 }
 
-// WithIntegrations on an already split object (`members` of `json`), appended to `*out`; also
-// finds its messageId (a view into `json`, empty if absent or escaped). `integrations` is
-// IntegrationsFor(destination), built once per file rather than per event.
-void RewriteInto(std::string_view json, const std::vector<event::RawMember>& members,
-                 std::string_view integrations, std::string* out, std::string_view* message_id) {
-  for (const auto& m : members) {
-    std::string_view v;
-    if (m.key == "messageId" && event::PlainString(m.value, &v)) *message_id = v;
+// WithIntegrations on an already split object (`members` of `json`), also reading its messageId.
+// `integrations` is IntegrationsFor(destination), built once per file rather than per event.
+std::string Rewrite(std::string_view json, const std::vector<event::RawMember>& members,
+                    bool split_ok, std::string_view integrations, std::string* message_id) {
+  if (!split_ok) return std::string(json);
+  if (message_id) {
+    for (const auto& m : members) {
+      std::string_view v;
+      if (m.key == "messageId" && event::PlainString(m.value, &v)) *message_id = std::string(v);
+    }
   }
   // Splice: every byte outside the integrations value(s) is copied through as is.
-  out->reserve(out->size() + json.size() + integrations.size() + 24);
+  std::string out;
+  out.reserve(json.size() + integrations.size() + 24);
   size_t copied = 0;
   bool replaced = false;
   for (const auto& m : members) {
     if (m.key != "integrations") continue;
     size_t at = static_cast<size_t>(m.value.data() - json.data());
-    out->append(json.substr(copied, at - copied));
-    out->append(integrations);
+    out.append(json.substr(copied, at - copied));
+    out += integrations;
     copied = at + m.value.size();
     replaced = true;
   }
   if (replaced) {
-    out->append(json.substr(copied));
-    return;
+    out.append(json.substr(copied));
+    return out;
   }
   size_t brace = json.rfind('}');  // SplitObject accepted an object: it ends with '}'
-  out->append(json.substr(0, brace));
-  if (!members.empty()) out->push_back(',');
-  out->append("\"integrations\":");
-  out->append(integrations);
-  out->append(json.substr(brace));
+  out.append(json.substr(0, brace));
+  if (!members.empty()) out += ',';
+  out += "\"integrations\":";
+  out += integrations;
+  out.append(json.substr(brace));
+  return out;
 }
 
 }  // namespace
@@ -392,11 +363,7 @@ void RewriteInto(std::string_view json, const std::vector<event::RawMember>& mem
 std::string WithIntegrations(std::string_view json, std::string_view destination) {
   std::vector<event::RawMember> members;
   bool ok = event::SplitObject(json, &members);
-  if (!ok) return std::string(json);
-  std::string out;
-  std::string_view message_id;
-  RewriteInto(json, members, IntegrationsFor(destination), &out, &message_id);
-  return out;
+  return Rewrite(json, members, ok, IntegrationsFor(destination), nullptr);
 }
 
 Result<ReplayProgress> RunReplay(ReplayOptions o) {
