@@ -12,7 +12,8 @@ BUILD=${1:-build/release}
 BIN=$BUILD/switchyard
 EVENTS=${EVENTS:-1000000}
 BATCH=${BATCH:-1000}
-command -v wrk >/dev/null && command -v nginx >/dev/null || scripts/install-deps.sh bench
+command -v wrk >/dev/null && command -v nginx >/dev/null && [ -x /usr/bin/time ] ||
+  scripts/install-deps.sh bench
 
 WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/sy-archive-bench.XXXXXX")
 NG_PID=""
@@ -79,7 +80,13 @@ destinations:
     batch: {max_events: $BATCH, max_bytes: 16MB, max_wait: 50ms}
     settings: {url: "http://127.0.0.1:$NG_PORT/hook", batch: true, max_events: $BATCH}
 YAML
-summary=$("$BIN" replay --config "$WORK/switchyard.yaml" --destination sink </dev/null)
+echo "load average before the replay: $(cut -d' ' -f1-3 /proc/loadavg)"
+# CPU time of the replay process (all its threads): on a shared machine the steadier figure.
+summary=$(/usr/bin/time -f "%U %S" -o "$WORK/replay.time" \
+  "$BIN" replay --config "$WORK/switchyard.yaml" --destination sink </dev/null)
 echo "replay: $summary"
 eps=$(echo "$summary" | python3 -c 'import json,sys; print(json.load(sys.stdin)["events_per_s"])')
+read -r cpu_user cpu_sys < "$WORK/replay.time"
+cpu_us=$(echo "scale=2; ($cpu_user + $cpu_sys) * 1000000 / $EVENTS" | bc)
 echo "replay: $eps events/s; replay / raw sink rate: $(echo "scale=2; $eps / $raw" | bc)"
+echo "replay CPU: ${cpu_user} s user + ${cpu_sys} s sys = $cpu_us µs per event (all threads)"

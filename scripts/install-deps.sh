@@ -6,13 +6,13 @@ level=${1:-build}
 
 build_pkgs=(build-essential cmake ninja-build pkg-config nodejs npm
   libboost1.81-dev libboost-json1.81-dev libsimdjson-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
-  zlib1g-dev libzstd-dev libxxhash-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libpq-dev
+  zlib1g-dev libdeflate-dev libzstd-dev libxxhash-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libpq-dev
   libjemalloc-dev
   sqlite3 libgtest-dev libgmock-dev googletest clang-format clang-format-14)
 # sqlite3: the CLI the README queries the embedded warehouse with.
 # postgresql: the warehouse tests start a real PostgreSQL 15 (tests/e2e/pg.py).
 test_pkgs=(clang-14 libclang-rt-14-dev python3 python3-venv curl chromium postgresql)
-bench_pkgs=(nginx wrk fio bc libbenchmark-dev)
+bench_pkgs=(nginx wrk fio bc time libbenchmark-dev)
 
 want=("${build_pkgs[@]}")
 case "$level" in

@@ -1,6 +1,7 @@
 #include "archive/archive_reader.h"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 
 #include "archive/gzip.h"
@@ -78,6 +79,30 @@ Status ReadArchiveFile(ObjectStore* store, const std::string& object_key, std::s
     if (nl > 0) lines->push_back(rest.substr(0, nl));
     rest.remove_prefix(nl + 1);
   }
+  return Status::Ok();
+}
+
+Status ForEachArchiveLine(ObjectStore* store, const std::string& object_key,
+                          const std::function<void(std::string_view)>& on_line) {
+  SY_ASSIGN_OR_RETURN(std::string gz, store->Get(object_key));
+  GunzipReader reader(gz);
+  // Members end on line boundaries when this project wrote them; a line that spans members
+  // (another writer's file) is carried over to the start of the buffer.
+  std::string buffer;
+  size_t used = 0;
+  while (!reader.done()) {
+    if (Status s = reader.NextMember(&buffer, &used); !s.ok()) {
+      return DataLoss(object_key + ": " + s.message());
+    }
+    std::string_view rest(buffer.data(), used);
+    for (size_t nl = rest.find('\n'); nl != std::string_view::npos; nl = rest.find('\n')) {
+      if (nl > 0) on_line(rest.substr(0, nl));
+      rest.remove_prefix(nl + 1);
+    }
+    if (!rest.empty()) std::memmove(buffer.data(), rest.data(), rest.size());
+    used = rest.size();
+  }
+  if (used > 0) return DataLoss(object_key + ": last line has no newline");
   return Status::Ok();
 }
 

@@ -2,6 +2,7 @@
 // replay) and splitting a file into its events. Thread-compatible; the store is shared.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,5 +41,11 @@ bool InSelection(const ArchiveSelection& s, std::optional<TimestampMs> received_
 // Downloads and decompresses one file; `lines` receives views into `*text` (one event each).
 Status ReadArchiveFile(ObjectStore* store, const std::string& object_key, std::string* text,
                        std::vector<std::string_view>* lines);
+
+// Downloads one file and calls `on_line` with each of its events (a line without its newline),
+// in order; a view is valid only during the call. Decompresses a member at a time into one
+// reused buffer, so the decompressed file is never whole in memory (replay's reader).
+Status ForEachArchiveLine(ObjectStore* store, const std::string& object_key,
+                          const std::function<void(std::string_view)>& on_line);
 
 }  // namespace sy::archive

@@ -1,5 +1,6 @@
 #include "archive/gzip.h"
 
+#include <libdeflate.h>
 #include <zlib.h>
 
 namespace sy::archive {
@@ -22,37 +23,55 @@ void AppendGzipMember(std::string_view data, int level, std::string* out) {
   deflateEnd(&z);
 }
 
-Result<std::string> Gunzip(std::string_view gz) {
-  std::string out;
-  size_t pos = 0;
-  while (pos < gz.size()) {
-    z_stream z{};
-    if (inflateInit2(&z, 15 + 16) != Z_OK) return Internal("inflateInit2 failed");
-    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data() + pos));
-    z.avail_in = static_cast<uInt>(gz.size() - pos);
-    int rc = Z_OK;
-    while (rc != Z_STREAM_END) {
-      size_t have = out.size();
-      size_t grow = std::max<size_t>(64 << 10, z.avail_in * 4);
-      out.resize(have + grow);
-      z.next_out = reinterpret_cast<Bytef*>(out.data() + have);
-      z.avail_out = static_cast<uInt>(grow);
-      rc = inflate(&z, Z_NO_FLUSH);
-      out.resize(have + grow - z.avail_out);
-      if (rc == Z_STREAM_END) break;
-      if (rc != Z_OK && !(rc == Z_BUF_ERROR && z.avail_out == 0)) {
-        inflateEnd(&z);
-        return DataLoss("corrupt or truncated gzip data at byte " +
-                        std::to_string(pos + z.total_in));
-      }
-      if (z.avail_in == 0 && z.avail_out != 0) {
-        inflateEnd(&z);
-        return DataLoss("truncated gzip data");
-      }
+// libdeflate decompresses a whole member into a buffer in one call, 2–3 times faster than zlib's
+// streaming inflate (replay spends most of its archive-reading time here). It needs room for the
+// whole member up front: the writer's members hold ~1 MiB of NDJSON each, so every member is
+// given at least kMinRoom; a larger member (another writer's file, one member for everything)
+// makes the call fail with LIBDEFLATE_INSUFFICIENT_SPACE and is decompressed again with twice
+// the room.
+namespace {
+constexpr size_t kMinRoom = 4u << 20;
+}  // namespace
+
+GunzipReader::GunzipReader(std::string_view gz) : gz_(gz), d_(libdeflate_alloc_decompressor()) {}
+
+GunzipReader::~GunzipReader() {
+  if (d_ != nullptr) libdeflate_free_decompressor(d_);
+}
+
+Status GunzipReader::NextMember(std::string* out, size_t* used) {
+  if (d_ == nullptr) return Internal("libdeflate_alloc_decompressor failed");
+  size_t room = kMinRoom;
+  while (true) {
+    if (out->size() - *used < room) out->resize(*used + room);
+    size_t in_bytes = 0, out_bytes = 0;
+    libdeflate_result rc =
+        libdeflate_gzip_decompress_ex(d_, gz_.data() + pos_, gz_.size() - pos_, out->data() + *used,
+                                      out->size() - *used, &in_bytes, &out_bytes);
+    if (rc == LIBDEFLATE_INSUFFICIENT_SPACE) {
+      if (out->size() - *used >= (size_t{1} << 32)) return DataLoss("gzip member too large");
+      room = 2 * (out->size() - *used);
+      continue;
     }
-    pos += z.total_in;
-    inflateEnd(&z);
+    if (rc != LIBDEFLATE_SUCCESS) {
+      return DataLoss("corrupt or truncated gzip data in the member at byte " +
+                      std::to_string(pos_));
+    }
+    pos_ += in_bytes;
+    *used += out_bytes;
+    return Status::Ok();
   }
+}
+
+Result<std::string> Gunzip(std::string_view gz) {
+  GunzipReader reader(gz);
+  std::string out;
+  // Archive members compress ~10–25x; start near the whole file's size to avoid regrowing.
+  out.resize(std::max(kMinRoom, gz.size() * 8));
+  size_t used = 0;
+  while (!reader.done())
+    SY_RETURN_IF_ERROR(reader.NextMember(&out, &used));
+  out.resize(used);
   return out;
 }
 

@@ -143,7 +143,8 @@ Result<ReplayState> LoadState(const std::string& path) {
 }
 
 std::string Rewrite(std::string_view json, const std::vector<event::RawMember>& members,
-                    bool split_ok, std::string_view destination, std::string* message_id);
+                    bool split_ok, std::string_view integrations, std::string* message_id);
+std::string IntegrationsFor(std::string_view destination);
 
 // Merges the plan's per-source file sequences into one receivedAt-ordered sequence of events
 // (ties: the source listed first). Deterministic for a given plan and positions.
@@ -206,23 +207,28 @@ class Merger {
     std::vector<std::optional<TimestampMs>> times;
     std::vector<std::string> message_ids;
     std::vector<std::string> payloads;
+    // 0 for a line that is not a JSON object: it is not imported (no destination could take
+    // it; the stream's routing skipped such events before it trusted replay's integrations).
+    std::vector<uint8_t> deliverable;
   };
   static std::unique_ptr<LoadedFile> Load(ObjectStore* store, std::string key,
                                           std::string destination) {
     auto f = std::make_unique<LoadedFile>();
-    std::string text;
-    std::vector<std::string_view> lines;
-    f->status = ReadArchiveFile(store, key, &text, &lines);
-    if (!f->status.ok()) return f;
-    f->times.reserve(lines.size());
-    f->message_ids.resize(lines.size());
-    f->payloads.reserve(lines.size());
     std::vector<event::RawMember> members;
-    for (size_t i = 0; i < lines.size(); ++i) {
+    size_t not_objects = 0;
+    const std::string integrations = IntegrationsFor(destination);
+    f->status = ForEachArchiveLine(store, key, [&](std::string_view line) {
       members.clear();
-      bool ok = event::SplitObject(lines[i], &members);
+      bool ok = event::SplitObject(line, &members);
       f->times.push_back(ok ? ReceivedAtIn(members) : std::nullopt);
-      f->payloads.push_back(Rewrite(lines[i], members, ok, destination, &f->message_ids[i]));
+      f->message_ids.emplace_back();
+      f->payloads.push_back(ok ? Rewrite(line, members, ok, integrations, &f->message_ids.back())
+                               : std::string());
+      f->deliverable.push_back(ok ? 1 : 0);
+      not_objects += ok ? 0 : 1;
+    });
+    if (not_objects > 0) {
+      Log()->warn("replay: {} lines of {} are not JSON objects: not replayed", not_objects, key);
     }
     return f;
   }
@@ -255,7 +261,7 @@ class Merger {
       }
       while (s.line < s.cur->times.size()) {
         const auto& t = s.cur->times[s.line];
-        if (InSelection(sel_, t)) {
+        if (s.cur->deliverable[s.line] != 0 && InSelection(sel_, t)) {
           s.head_t = t;
           s.has_head = true;
           return Status::Ok();
@@ -310,10 +316,15 @@ std::string ReplayDir(const std::string& data_dir, const std::string& destinatio
 
 namespace {
 
+// The integrations object replayed events carry.
+std::string IntegrationsFor(std::string_view destination) {
+  return "{\"All\":false,\"" + std::string(destination) + "\":true}";
+}
+
 // WithIntegrations on an already split object (`members` of `json`), also reading its messageId.
+// `integrations` is IntegrationsFor(destination), built once per file rather than per event.
 std::string Rewrite(std::string_view json, const std::vector<event::RawMember>& members,
-                    bool split_ok, std::string_view destination, std::string* message_id) {
-  std::string integrations = "{\"All\":false,\"" + std::string(destination) + "\":true}";
+                    bool split_ok, std::string_view integrations, std::string* message_id) {
   if (!split_ok) return std::string(json);
   if (message_id) {
     for (const auto& m : members) {
@@ -352,7 +363,7 @@ std::string Rewrite(std::string_view json, const std::vector<event::RawMember>& 
 std::string WithIntegrations(std::string_view json, std::string_view destination) {
   std::vector<event::RawMember> members;
   bool ok = event::SplitObject(json, &members);
-  return Rewrite(json, members, ok, destination, nullptr);
+  return Rewrite(json, members, ok, IntegrationsFor(destination), nullptr);
 }
 
 Result<ReplayProgress> RunReplay(ReplayOptions o) {
@@ -438,6 +449,9 @@ Result<ReplayProgress> RunReplay(ReplayOptions o) {
   so.dead_letters = o.dead_letters;
   so.clock = clock;
   so.metrics = o.metrics;
+  // Every imported event's integrations object is {"All": false, "<destination>": true}
+  // (Rewrite): routing need not look at it again.
+  so.integrations_preset = true;
   SY_ASSIGN_OR_RETURN(auto stream, delivery::DestinationStream::Start(std::move(so)));
 
   // Events of the files already done count as done bytes for the progress bar.

@@ -10,12 +10,18 @@
 // selection continues where it stopped. A replay that reaches the end removes its directory: the
 // next run of the same command replays the range again, whole.
 //
-// Crash safety of the import: a chunk of events is appended (fsync), then the state records the
-// log's end offset and the merge position (fsync). If the process dies in between, the log holds
-// events the state does not know of; on resume, that many merged events are skipped, since the
-// merge is deterministic for a given plan (the file list is fixed in the state at the first run).
+// Crash safety of the import: a chunk of events is appended (written, not fsync'ed: the private
+// log is a cache of the archive), then the state records the log's end offset and the merge
+// position (fsync). If the process dies in between, the log holds events the state does not know
+// of; on resume, that many merged events are skipped, since the merge is deterministic for a
+// given plan (the file list is fixed in the state at the first run): offset n of the private log
+// is always the same event. After a power loss the log may end before the recorded position (the
+// replay then starts over) or after it (the import continues there; a stream cursor past the
+// log's recovered end names the same events, which are not delivered again). docs/archive.md,
+// "The replay path".
 //
-// Threads: RunReplay runs the import on the calling thread; the stream has its own thread.
+// Threads: RunReplay runs the merge and appends on the calling thread, each source's files are
+// downloaded and prepared one file ahead on a loader thread, the stream has its own thread.
 #pragma once
 
 #include <atomic>

@@ -118,6 +118,61 @@ TEST(Routing, IntegrationsObjectMatchesDisplayNameOrConfiguredName) {
   EXPECT_EQ(route(R"({"Mixpanel":false})"), RouteDecision::kSend);
 }
 
+// Without filters the router decides from the raw text (no DOM); a filter forces the parse.
+// Both must agree on every shape of integrations object, including duplicates and escapes.
+TEST(Routing, RawIntegrationsDecisionMatchesTheParsedOne) {
+  EventRouter raw(DestConfig(), "Test Display");
+  auto filtered_config = DestConfig();
+  filtered_config.drop_events = {"never sent"};
+  EventRouter parsed(filtered_config, "Test Display");
+  const std::vector<std::string> cases = {
+      R"({"type":"track","integrations":{}})",
+      R"({"type":"track","integrations":{"All":false}})",
+      R"({"type":"track","integrations":{"All":null}})",
+      R"({"type":"track","integrations":{"All":false,"hooks":true}})",
+      R"({"type":"track","integrations":{"All":false,"hooks":{"opt":[1,{"x":false}]}}})",
+      R"({"type":"track","integrations":{"All":true,"hooks":false,"Test Display":true}})",
+      R"({"type":"track","integrations":{"All":true,"hooks":null}})",
+      R"({"type":"track","integrations":{"All":false,"Test Display":1}})",
+      R"({"type":"track","integrations" : { "All" : false , "hooks" : true } })",
+      R"({"type":"track","integrations":{"All":false},"integrations":{"All":true}})",
+      R"({"type":"track","integrations":{"hooks":true,"hooks":false}})",
+      R"({"type":"track","integrations":{"All":false,"ho\"oks":true}})",
+      R"({"type":"track","integrations":{"All":false,"h\u006fooks":true}})",
+      R"({"type":"track","integrations":"not an object"})",
+      R"({"type":"track","integrations":[false]})",
+      R"({"type":"track","properties":{"integrations":{"All":false}}})",
+      R"({"type":"track","integrations":{"All":false},"event":"a \"quoted\" name"})",
+  };
+  for (const auto& c : cases) {
+    StoredEvent a, b;
+    EXPECT_EQ(raw.Route(Entry(1, c), &a), parsed.Route(Entry(1, c), &b)) << c;
+  }
+  StoredEvent out;
+  EXPECT_EQ(raw.Route(Entry(1, cases[1]), &out), RouteDecision::kIntegrationsOff);
+  EXPECT_EQ(raw.Route(Entry(1, cases[3]), &out), RouteDecision::kSend);
+  EXPECT_EQ(raw.Route(Entry(1, cases[9]), &out), RouteDecision::kSend);  // the last one counts
+  EXPECT_EQ(raw.Route(Entry(1, cases[10]), &out), RouteDecision::kIntegrationsOff);
+}
+
+// A log written for this destination alone (replay): the integrations rule is not evaluated,
+// the sources rule and the filters still are.
+TEST(Routing, PresetIntegrationsSkipOnlyThatRule) {
+  auto c = DestConfig();
+  c.sources = {"web"};
+  EventRouter preset(c, "Test Display", /*integrations_preset=*/true);
+  StoredEvent out;
+  const std::string off = R"({"type":"track","integrations":{"All":false}})";
+  EXPECT_EQ(preset.Route(Entry(1, off, "web"), &out), RouteDecision::kSend);
+  EXPECT_EQ(out.payload, off);
+  EXPECT_EQ(preset.Route(Entry(2, off, "backend"), &out), RouteDecision::kOtherSource);
+  c.drop_events = {"Debug Ping"};
+  EventRouter filtered(c, "Test Display", /*integrations_preset=*/true);
+  EXPECT_EQ(
+      filtered.Route(Entry(3, R"({"type":"track","event":"Debug Ping","integrations":{}})"), &out),
+      RouteDecision::kDroppedEvent);
+}
+
 TEST(Routing, FiltersDropEventsAndProperties) {
   auto c = DestConfig();
   c.drop_events = {"Debug Ping"};

@@ -25,7 +25,7 @@ std::string CursorName(const std::string& destination_name) {
 
 DestinationStream::DestinationStream(StreamOptions options)
     : options_(std::move(options)),
-      router_(options_.config, options_.display_name),
+      router_(options_.config, options_.display_name, options_.integrations_preset),
       backoff_(options_.backoff,
                options_.backoff_seed ? options_.backoff_seed : std::random_device{}()) {}
 

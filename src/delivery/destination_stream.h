@@ -64,6 +64,10 @@ struct StreamOptions {
   DeadLetterStore* dead_letters = nullptr;   // outlives the stream
   Clock* clock = nullptr;                    // default SystemClock
   MetricsRegistry* metrics = nullptr;        // may be null
+  // Set when whoever wrote the log made every event's `integrations` object switch this
+  // destination on (replay rewrites it to {"All": false, "<name>": true}): routing skips that
+  // rule (a parse per event) and applies only the sources and filters.
+  bool integrations_preset = false;
   BackoffPolicy backoff;
   uint64_t backoff_seed = 0;  // 0: random
   // The in-flight window: how far reading may run ahead of the first event without a final

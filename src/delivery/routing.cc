@@ -1,6 +1,10 @@
 #include "delivery/routing.h"
 
+#include <string.h>
+
 #include <boost/json.hpp>
+
+#include "event/raw_json.h"
 
 namespace sy::delivery {
 namespace json = boost::json;
@@ -21,12 +25,14 @@ std::string_view RouteDecisionName(RouteDecision d) {
   return "?";
 }
 
-EventRouter::EventRouter(const config::DestinationConfig& config, std::string display_name)
+EventRouter::EventRouter(const config::DestinationConfig& config, std::string display_name,
+                         bool integrations_preset)
     : sources_(config.sources.begin(), config.sources.end()),
       name_(config.name),
       display_name_(std::move(display_name)),
       drop_events_(config.drop_events.begin(), config.drop_events.end()),
-      drop_properties_(config.drop_properties.begin(), config.drop_properties.end()) {}
+      drop_properties_(config.drop_properties.begin(), config.drop_properties.end()),
+      integrations_preset_(integrations_preset) {}
 
 namespace {
 
@@ -39,14 +45,50 @@ bool Enabled(const json::value& v) {
 
 }  // namespace
 
+std::optional<RouteDecision> EventRouter::DecideByRawIntegrations(std::string_view payload) const {
+  // Without a \u escape, a raw key equals "integrations" exactly when its decoded text does
+  // (any other escape decodes to a character the name does not contain). Duplicate keys: the
+  // last one counts, as in Boost.JSON's parse below.
+  if (!event::SplitObject(payload, &scratch_)) return std::nullopt;
+  std::string_view integrations;
+  for (const auto& m : scratch_) {
+    if (m.key == "integrations") integrations = m.value;
+  }
+  if (integrations.empty() || event::KindOf(integrations) != event::RawKind::kObject) {
+    return RouteDecision::kSend;
+  }
+  // Keys inside are compared with configured names: only when no escape can alter them.
+  if (integrations.find('\\') != std::string_view::npos) return std::nullopt;
+  if (!event::SplitObject(integrations, &scratch_)) return std::nullopt;
+  std::string_view own, named, all;
+  for (const auto& m : scratch_) {
+    if (m.key == name_) own = m.value;
+    if (m.key == display_name_) named = m.value;
+    if (m.key == "All") all = m.value;
+  }
+  if (own.empty()) own = named;
+  // false and null switch off; anything else (true, an options object) switches on.
+  auto enabled = [](std::string_view v) { return v != "false" && v != "null"; };
+  if (!own.empty()) return enabled(own) ? RouteDecision::kSend : RouteDecision::kIntegrationsOff;
+  if (!all.empty() && !enabled(all)) return RouteDecision::kIntegrationsOff;
+  return RouteDecision::kSend;
+}
+
 RouteDecision EventRouter::Decide(const log::LogEntry& entry,
                                   std::optional<std::string>* rewritten_payload) const {
   if (!sources_.empty() && !sources_.contains(entry.source)) return RouteDecision::kOtherSource;
   const std::string_view payload = entry.payload;
+  if (integrations_preset_ && drop_events_.empty() && drop_properties_.empty()) {
+    return RouteDecision::kSend;
+  }
   if (drop_events_.empty() && drop_properties_.empty() &&
-      payload.find("\"integrations\"") == std::string_view::npos &&
       payload.find("\\u") == std::string_view::npos) {
-    return RouteDecision::kSend;  // nothing in the event can say no: skip the parse
+    // memmem, not string_view::find: find stops at every '"' (memchr on the first byte).
+    static constexpr std::string_view kKey = "\"integrations\"";
+    if (::memmem(payload.data(), payload.size(), kKey.data(), kKey.size()) == nullptr) {
+      return RouteDecision::kSend;  // nothing in the event can say no: skip the parse
+    }
+    if (auto d = DecideByRawIntegrations(payload)) return *d;
   }
   boost::system::error_code ec;
   json::value doc = json::parse(payload, ec);

@@ -6,16 +6,19 @@
 //      decides (default true). Segment semantics.
 //   3. filters.drop_events: a track event whose `event` is listed is skipped;
 //   4. filters.drop_properties: listed keys are removed from `properties` (and `traits`).
-// Pure and thread-compatible: one instance per stream, called from the stream's thread.
+// Thread-compatible: one instance per stream, called from the stream's thread (Route keeps scratch
+// space, so even its const calls must not run concurrently).
 #pragma once
 
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.h"
 #include "delivery/destination.h"
+#include "event/raw_json.h"
 #include "log/event_log.h"
 
 namespace sy::delivery {
@@ -25,7 +28,10 @@ std::string_view RouteDecisionName(RouteDecision d);
 
 class EventRouter {
  public:
-  EventRouter(const config::DestinationConfig& config, std::string display_name);
+  // `integrations_preset`: every event's integrations object is known to switch this
+  // destination on (the log was written for it alone: replay), so rule 2 is not evaluated.
+  EventRouter(const config::DestinationConfig& config, std::string display_name,
+              bool integrations_preset = false);
 
   // On kSend, fills `out` (payload rewritten only if a property was dropped). An event whose
   // bytes cannot hold an integrations key (no `"integrations"`, no \u escape) is not parsed at
@@ -37,12 +43,17 @@ class EventRouter {
  private:
   // The decision; on kSend with a property dropped, `*rewritten` is the new payload.
   RouteDecision Decide(const log::LogEntry& entry, std::optional<std::string>* rewritten) const;
+  // Rule 2 from the raw text (event/raw_json.h), for a destination without filters: no DOM, no
+  // allocation. nullopt when the raw text cannot settle it exactly (escapes in the keys).
+  std::optional<RouteDecision> DecideByRawIntegrations(std::string_view payload) const;
 
   std::set<std::string, std::less<>> sources_;
   std::string name_;
   std::string display_name_;
   std::set<std::string, std::less<>> drop_events_;
   std::set<std::string, std::less<>> drop_properties_;
+  bool integrations_preset_;
+  mutable std::vector<event::RawMember> scratch_;  // DecideByRawIntegrations; reused
 };
 
 // The user an event belongs to for per-user ordering: userId, else anonymousId, else "".

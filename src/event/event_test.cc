@@ -204,6 +204,22 @@ TEST(RawJson, SplitsObjectsAndArrays) {
       EXPECT_EQ(json::parse(obj).at("k").as_string().size(), pos + 20 + (esc.size() == 2 ? 1 : 2));
     }
   }
+  // Nested containers (skipped 16 bytes at a time): brackets and quotes inside strings, escapes
+  // on and around block boundaries, strings open across a block boundary.
+  for (size_t pad = 0; pad < 40; ++pad) {
+    for (std::string inner : std::vector<std::string>{
+             R"({"a":"}]","b":[1,{"c":"x\"]}"}],"d":"\\"})", R"([{"k":"[[{{"},"\\\"}",[],{}])",
+             R"({"s":")" + std::string(30, 'q') + R"(}","t":{"u":[true]}})"}) {
+      std::string v = "{\"pad\":\"" + std::string(pad, 'p') + "\",\"w\":" + inner + "}";
+      std::string obj = "{\"x\":" + v + ",\"n\":1}";
+      ASSERT_TRUE(SplitObject(obj, &m)) << obj;
+      ASSERT_EQ(m.size(), 2u) << obj;
+      EXPECT_EQ(m[0].value, v) << obj;
+      EXPECT_EQ(m[1].key, "n") << obj;
+      EXPECT_NO_THROW(json::parse(obj)) << obj;
+    }
+  }
+  EXPECT_FALSE(SplitObject(R"({"x":{"a":[1,2)", &m));  // an unclosed container
   // A batch body in one pass.
   std::vector<RawMember> top, im;
   std::vector<RawItem> items;

@@ -3,6 +3,7 @@
 #include <zstd.h>
 
 #include <cstring>
+#include <memory>
 
 #include "base/crc32c.h"
 
@@ -135,12 +136,25 @@ Result<std::vector<LogEntry>> DecodeFrame(const FrameHeader& header, std::string
     return DataLoss("frame checksum mismatch at offset " + std::to_string(header.first_offset));
   }
   std::string_view body = frame.substr(kFrameHeaderSize);
-  std::string decompressed;
   if ((header.flags & kFrameFlagZstd) != 0) {
-    decompressed.resize(header.raw_len);
-    size_t n = ZSTD_decompress(decompressed.data(), decompressed.size(), body.data(), body.size());
+    // Per reading thread: a decompression context and an output buffer, reused from frame to
+    // frame (a fresh context and a zero-filled buffer per frame cost as much as decompressing).
+    struct Scratch {
+      ZSTD_DCtx* ctx = ZSTD_createDCtx();
+      std::unique_ptr<char[]> buf;
+      size_t cap = 0;
+      ~Scratch() { ZSTD_freeDCtx(ctx); }
+    };
+    thread_local Scratch scratch;
+    if (scratch.ctx == nullptr) return Internal("ZSTD_createDCtx failed");
+    if (scratch.cap < header.raw_len) {
+      scratch.buf.reset(new char[header.raw_len]);
+      scratch.cap = header.raw_len;
+    }
+    size_t n = ZSTD_decompressDCtx(scratch.ctx, scratch.buf.get(), header.raw_len, body.data(),
+                                   body.size());
     if (ZSTD_isError(n) || n != header.raw_len) return DataLoss("zstd frame does not decompress");
-    body = decompressed;
+    body = std::string_view(scratch.buf.get(), header.raw_len);
   }
   std::vector<LogEntry> entries;
   entries.reserve(header.record_count);

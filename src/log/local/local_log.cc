@@ -127,6 +127,11 @@ class LocalCursor final : public LogCursor {
   Status SeekToTime(TimestampMs t) override;
 
  private:
+  void DropRest() {
+    rest_.clear();
+    rest_at_ = 0;
+  }
+
   LocalLogImpl* const log_;
   const std::string name_;
   const std::shared_ptr<ConsumerState> state_;  // null for ephemeral readers
@@ -135,6 +140,11 @@ class LocalCursor final : public LogCursor {
   std::shared_ptr<Segment> hint_segment_;
   uint64_t hint_pos_ = 0;
   Offset hint_offset_;
+  // The entries of the last decoded frame that Read did not return (it stopped at max_records
+  // or max_bytes inside the frame): rest_[rest_at_] is at position_. The next Read starts with
+  // them instead of reading, checking and decompressing the whole frame again.
+  std::vector<LogEntry> rest_;
+  size_t rest_at_ = 0;
 };
 
 class LocalLogImpl final : public LocalEventLog {
@@ -1186,6 +1196,15 @@ Result<std::vector<LogEntry>> LocalCursor::Read(size_t max_records, size_t max_b
   const Offset end = log_->EndOffset();
   size_t bytes = 0;
   max_records = std::max<size_t>(max_records, 1);
+  if (rest_at_ < rest_.size() && rest_[rest_at_].offset != position_) DropRest();
+  while (rest_at_ < rest_.size() && out.size() < max_records &&
+         (out.empty() || bytes < max_bytes)) {
+    LogEntry& e = rest_[rest_at_++];
+    bytes += e.payload.size() + e.source.size() + e.message_id.size();
+    position_ = e.offset.Next();
+    out.push_back(std::move(e));
+  }
+  if (rest_at_ >= rest_.size()) DropRest();  // the hint points past that frame
   while (out.size() < max_records && position_ < end && (out.empty() || bytes < max_bytes)) {
     std::shared_ptr<Segment> seg;
     uint64_t pos = 0;
@@ -1218,19 +1237,24 @@ Result<std::vector<LogEntry>> LocalCursor::Read(size_t max_records, size_t max_b
         continue;
       }
       SY_ASSIGN_OR_RETURN(auto entries, seg->ReadEntries(pos, header));
-      for (auto& e : entries) {
+      size_t i = 0;
+      for (; i < entries.size(); ++i) {
+        LogEntry& e = entries[i];
         if (e.offset < position_) continue;
         if (out.size() >= max_records || (!out.empty() && bytes >= max_bytes)) break;
         bytes += e.payload.size() + e.source.size() + e.message_id.size();
         position_ = e.offset.Next();
         out.push_back(std::move(e));
       }
-      advanced = true;
-      if (position_.value() >= header.end_offset()) {
-        hint_segment_ = seg;
-        hint_pos_ = pos + header.frame_size();
-        hint_offset_ = position_;
+      if (i < entries.size()) {
+        rest_ = std::move(entries);
+        rest_at_ = i;
       }
+      advanced = true;
+      // The next frame, once position_ has passed this one (now or through rest_).
+      hint_segment_ = seg;
+      hint_pos_ = pos + header.frame_size();
+      hint_offset_ = Offset(header.end_offset());
       break;
     }
     if (advanced) continue;
@@ -1270,6 +1294,7 @@ Status LocalCursor::Commit(Offset next) {
 Status LocalCursor::Seek(Offset offset) {
   position_ = std::clamp(offset, log_->StartOffset(), log_->EndOffset());
   hint_segment_ = nullptr;
+  DropRest();
   return Status::Ok();
 }
 
@@ -1279,6 +1304,7 @@ Status LocalCursor::Seek(Offset offset) {
 // frame.
 Status LocalCursor::SeekToTime(TimestampMs t) {
   hint_segment_ = nullptr;
+  DropRest();
   for (const auto& seg : log_->SegmentsSnapshot()) {
     if (seg->max_received_at() < t) continue;
     auto entry = seg->LocateTime(t);

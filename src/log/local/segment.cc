@@ -4,6 +4,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <limits>
+#include <memory>
 
 namespace sy::log {
 
@@ -95,10 +96,21 @@ Result<FrameHeader> Segment::ReadHeader(uint64_t pos) const {
 }
 
 Result<std::vector<LogEntry>> Segment::ReadEntries(uint64_t pos, const FrameHeader& header) const {
-  std::string frame(header.frame_size(), '\0');
-  SY_ASSIGN_OR_RETURN(size_t n, file_->ReadAt(pos, frame.size(), frame.data()));
-  if (n != frame.size()) return DataLoss("short read of frame in " + path_);
-  auto entries = DecodeFrame(header, frame);
+  // One buffer per reading thread, reused: frames are read whole, and a zero-filled buffer
+  // per frame costs as much as the read.
+  struct Buffer {
+    std::unique_ptr<char[]> data;
+    size_t cap = 0;
+  };
+  thread_local Buffer buffer;
+  const size_t size = header.frame_size();
+  if (buffer.cap < size) {
+    buffer.data.reset(new char[size]);
+    buffer.cap = size;
+  }
+  SY_ASSIGN_OR_RETURN(size_t n, file_->ReadAt(pos, size, buffer.data.get()));
+  if (n != size) return DataLoss("short read of frame in " + path_);
+  auto entries = DecodeFrame(header, std::string_view(buffer.data.get(), size));
   if (!entries.ok()) {
     return DataLoss(entries.status().message() + " in " + path_ + " at byte " +
                     std::to_string(pos));
