@@ -284,7 +284,8 @@ bool Scalar(simdjson::dom::element v, Cell* cell, Arena* arena) {
       if (LooksLikeDate(s)) {
         if (auto t = ParseIso8601(s)) {
           cell->type = ColumnType::kTimestamp;
-          std::string iso;
+          thread_local std::string iso;  // reused: no allocation per timestamp
+          iso.clear();
           AppendIso8601(*t, &iso);
           cell->value = arena->Copy(iso);
           return true;
@@ -346,7 +347,7 @@ struct EventMapper::Flattener {
 
   void Discard(std::string column, std::string_view value, std::string reason) {
     out->discards.push_back({row->table, std::move(column), std::string(value), std::move(reason),
-                             row->id, row->received_at});
+                             std::string(row->id), std::string(row->received_at)});
   }
 
   // `column` must be interned.
@@ -465,6 +466,7 @@ void EventMapper::MaybeTrim() {
     by_position_.clear();
     fixed_.clear();
     names_.clear();
+    has_last_event_ = false;
   }
 }
 
@@ -497,7 +499,7 @@ Status EventMapper::Map(std::string_view payload, std::string_view load_time, Ma
   } else {
     return InvalidArgument("unknown event type '" + std::string(type) + "'");
   }
-  std::string received_at;
+  std::string_view received_at;  // in the arena
   {
     Cell c;
     auto v = msg["receivedAt"];
@@ -507,7 +509,7 @@ Status EventMapper::Map(std::string_view payload, std::string_view load_time, Ma
 
   Row base;
   base.table = table;
-  base.id = message_id;
+  base.id = out->arena.Copy(message_id);
   base.received_at = received_at;
   base.cells.reserve(24);
   Flattener f{this, out, &base};
@@ -528,8 +530,14 @@ Status EventMapper::Map(std::string_view payload, std::string_view load_time, Ma
   std::string_view event_table;  // track: the event's own table ("" = none)
   if (type == "track") {
     std::string_view event = Str(msg, "event");
-    std::string slug = SafeName(event);
-    if (IsSystemTable(slug)) slug.insert(0, "_");
+    if (!has_last_event_ || event != last_event_) {
+      std::string name = SafeName(event);
+      if (IsSystemTable(name)) name.insert(0, "_");
+      last_event_.assign(event);
+      last_slug_ = Intern(std::move(name));
+      has_last_event_ = true;
+    }
+    const std::string_view slug = last_slug_;
     f.SystemText("event", slug);
     f.SystemText("event_text", event);
     if (slug.empty()) {
@@ -537,7 +545,7 @@ Status EventMapper::Map(std::string_view payload, std::string_view load_time, Ma
     } else if (slug.size() > kMaxIdentifierChars) {
       f.Discard("event", std::string(event), "table name longer than 63 characters: no table");
     } else {
-      event_table = Intern(std::move(slug));
+      event_table = slug;
     }
   } else if (type == "page" || type == "screen") {
     f.SystemField(msg, "name", "name", false);
@@ -681,7 +689,8 @@ std::vector<SchemaChange> PlanSchema(SchemaMap& schema, std::vector<Row>& rows,
         if (def.columns.size() >= kMaxColumnsPerTable) {
           cell.discarded = true;
           discards->push_back({row.table, std::string(cell.column), std::string(cell.value),
-                               "table has reached 1600 columns", row.id, row.received_at});
+                               "table has reached 1600 columns", std::string(row.id),
+                               std::string(row.received_at)});
           continue;
         }
         def.Add(std::string(cell.column), cell.type);
@@ -706,7 +715,7 @@ std::vector<SchemaChange> PlanSchema(SchemaMap& schema, std::vector<Row>& rows,
           discards->push_back({row.table, std::string(cell.column), std::string(cell.value),
                                fmt::format("cannot store a {} in a {} column",
                                            ColumnTypeName(cell.type), ColumnTypeName(have)),
-                               row.id, row.received_at});
+                               std::string(row.id), std::string(row.received_at)});
           break;
       }
     }

@@ -77,10 +77,11 @@ struct Cell {
 
 struct Row {
   std::string table;
-  std::string id;           // messageId (users: userId)
-  std::string received_at;  // ISO-8601 (for discards)
-  bool upsert = false;      // users: merged into the row with this id instead of deduped
-  std::vector<Cell> cells;  // one per column, no duplicates, `id` first
+  // In the MappedEvent's arena (or static), like the cells' values: no allocation per row.
+  std::string_view id;           // messageId (users: userId)
+  std::string_view received_at;  // ISO-8601 (for discards)
+  bool upsert = false;           // users: merged into the row with this id instead of deduped
+  std::vector<Cell> cells;       // one per column, no duplicates, `id` first
   const Cell* Find(std::string_view column) const;
 };
 
@@ -139,6 +140,10 @@ class EventMapper {
   };
   std::unordered_map<const char*, std::vector<Slot>> by_position_;
   std::unordered_map<const char*, std::string_view> fixed_;
+  // The last track event name and its table (interned): events of one name come in runs.
+  std::string last_event_;
+  std::string_view last_slug_;
+  bool has_last_event_ = false;
 };
 
 // The shape of one table as a loader knows it.

@@ -61,7 +61,7 @@ TEST(EventMapper, GoldenRows) {
   }
   std::string got;
   for (const Row& r : out.rows) {
-    got += "row " + r.table + " id=" + r.id + (r.upsert ? " upsert" : "") + "\n";
+    got += "row " + r.table + " id=" + std::string(r.id) + (r.upsert ? " upsert" : "") + "\n";
     for (const Cell& c : r.cells)
       got += "  " + std::string(c.column) + " " + std::string(ColumnTypeName(c.type)) + " " +
              std::string(c.value) + "\n";
@@ -88,7 +88,7 @@ Row MakeRow(const std::string& table, const std::string& id,
   static Arena arena;  // the values outlive the test's rows
   Row r;
   r.table = table;
-  r.id = id;
+  r.id = arena.Copy(id);
   for (auto& [col, type, value] : cells) {
     Cell c;
     c.column = col;
