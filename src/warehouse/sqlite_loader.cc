@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <filesystem>
@@ -261,8 +262,13 @@ Status SqliteLoader::Add(std::vector<Row>& rows, std::vector<Discard>& discards)
     // Rows of one kind list the same interned column names in the same order.
     std::vector<std::pair<const char*, int>> last;
     uint64_t written = 0;
+    // Bindings outlive a step: only the parameters the previous row set and this one does not
+    // are set back to NULL (rows of one kind set the same ones), not all of them every row.
+    sqlite3_clear_bindings(s);
+    std::vector<int> set_now, set_before;
     for (Row* row : batch.rows) {
-      sqlite3_clear_bindings(s);
+      set_before.swap(set_now);
+      set_now.clear();
       for (size_t i = 0; i < row->cells.size(); ++i) {
         const Cell& cell = row->cells[i];
         if (cell.discarded) continue;
@@ -294,6 +300,13 @@ Status SqliteLoader::Add(std::vector<Row>& rows, std::vector<Discard>& discards)
                                  SQLITE_STATIC);
         }
         if (rc != SQLITE_OK) return db->Error("sqlite bind");
+        set_now.push_back(param);
+      }
+      if (set_now != set_before) {
+        for (int p : set_before) {
+          if (std::find(set_now.begin(), set_now.end(), p) == set_now.end())
+            sqlite3_bind_null(s, p);
+        }
       }
       int rc = sqlite3_step(s);
       sqlite3_reset(s);

@@ -105,9 +105,9 @@ TEST_F(SqliteWarehouse, NewPropertiesAddColumnsAndConflictsGoToDiscards) {
 }
 
 TEST_F(SqliteWarehouse, ABigBatchLoadsInPartsInOneTransaction) {
-  // 2,500 events: mapped and written in parts of 1,000 (the next part mapped while this one is
-  // written), all in one transaction: a repeat across parts, a column that first appears in the
-  // third part, a widening in the second and a conflict in the third.
+  // 2,500 events, mapped and written in parts (250, then 1,000; the next part mapped while this
+  // one is written), all in one transaction: a repeat across parts, a widening in the second
+  // part, a column that first appears in the third and a conflict in the fourth.
   std::vector<std::string> batch;
   for (int i = 0; i < 2500; ++i) {
     std::string id = "m" + std::to_string(i);

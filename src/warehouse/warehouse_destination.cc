@@ -119,6 +119,8 @@ namespace {
 // one for most of a batch, big enough that the per-part round trips (PostgreSQL: an id probe and
 // a COPY per table) stay a small share.
 constexpr size_t kPartEvents = 1000;
+// The first part is smaller: nothing overlaps its mapping, so the loader starts sooner.
+constexpr size_t kFirstPartEvents = 250;
 
 // Runs one load (Begin, Add per part, Commit) on its own thread, so that the caller maps the next
 // part while the loader writes this one — the database's work (SQLite's inserts on this process's
@@ -216,7 +218,8 @@ std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInPro
     while (next < indexes.size()) {
       auto part = std::make_unique<MappedEvent>();
       size_t mapped = 0;
-      for (; next < indexes.size() && mapped < kPartEvents; ++next) {
+      const size_t limit = parts.empty() ? kFirstPartEvents : kPartEvents;
+      for (; next < indexes.size() && mapped < limit; ++next) {
         const size_t i = indexes[next];
         if (Status s = mapper_.Map(batch[i].payload, load_time, part.get()); !s.ok()) {
           outcomes[i] = Outcome::Rejected("warehouse: " + s.message());
