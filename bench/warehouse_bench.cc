@@ -434,7 +434,7 @@ int main(int argc, char** argv) {
         Load(log.get(), "bench-postgres-again", "postgres",
              std::make_unique<warehouse::PostgresLoader>(dsn), &dlq, n, postmaster);
     std::printf(
-        "postgres: reload of the same events (all duplicates: staging + anti-join) %8.0f "
+        "postgres: reload of the same events (all duplicates: found by the id probe) %8.0f "
         "events/s (%s)\n",
         events / again_pg.wall, CpuPerEvent(again_pg, n, postmaster > 0).c_str());
   }
