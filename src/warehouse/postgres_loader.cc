@@ -100,40 +100,6 @@ std::string_view BinaryTypeName(ColumnType t) {
 // Microseconds between the Unix epoch and PostgreSQL's (2000-01-01 00:00:00 UTC).
 constexpr int64_t kPgEpochMs = 946'684'800'000;
 
-// Milliseconds since the Unix epoch of the mapper's canonical "YYYY-MM-DDTHH:MM:SS.mmmZ" (no
-// general parsing: the hot path of a load writes several per row); nullopt for anything else.
-std::optional<int64_t> CanonicalTimestampMs(std::string_view s) {
-  if (s.size() != 24 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
-      s[16] != ':' || s[19] != '.' || s[23] != 'Z')
-    return std::nullopt;
-  auto num = [&](size_t at, size_t n, int* out) {
-    int v = 0;
-    for (size_t i = at; i < at + n; ++i) {
-      if (s[i] < '0' || s[i] > '9') return false;
-      v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-  };
-  int y, m, d, hh, mm, ss, ms;
-  if (!num(0, 4, &y) || !num(5, 2, &m) || !num(8, 2, &d) || !num(11, 2, &hh) || !num(14, 2, &mm) ||
-      !num(17, 2, &ss) || !num(20, 3, &ms))
-    return std::nullopt;
-  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (m < 1 || m > 12 || d < 1 || d > kDays[m - 1] + (m == 2 && leap) || hh > 23 || mm > 59 ||
-      ss > 59)
-    return std::nullopt;
-  // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-  const int yy = y - (m <= 2);
-  const int era = (yy >= 0 ? yy : yy - 399) / 400;
-  const int yoe = yy - era * 400;
-  const int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  const int64_t days = int64_t{era} * 146097 + doe - 719468;
-  return ((days * 86400 + hh * 3600 + mm * 60 + ss) * 1000) + ms;
-}
-
 // One non-NULL field of a column of type `column` holding `cell` (whose type fits it:
 // FitValue). False when the value does not convert (the mapper never produces one).
 bool AppendBinaryField(const Cell& cell, ColumnType column, std::string* out) {

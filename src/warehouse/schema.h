@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -47,6 +48,12 @@ bool IsReservedWord(std::string_view name);
 // A name made safe as an identifier: snake_case, then `_` prefixed to reserved words and to
 // names starting with a digit ("open" → "_open", "3 doctors" → "_3_doctors").
 std::string SafeName(std::string_view raw);
+
+// Milliseconds since the Unix epoch of a timestamp already in the mapper's canonical form
+// "YYYY-MM-DDTHH:MM:SS.mmmZ" (years 1900–9999, a valid date and time), by fixed positions;
+// nullopt for anything else (ParseIso8601 handles the general case). What JavaScript's
+// toISOString, hence most SDKs, send: the common case of the mapping and of the loaders.
+std::optional<int64_t> CanonicalTimestampMs(std::string_view s);
 
 // The tables every source has; an event whose slug is one of them gets a `_` prefix.
 bool IsSystemTable(std::string_view table);
