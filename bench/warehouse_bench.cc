@@ -351,13 +351,17 @@ int main(int argc, char** argv) {
         recs.push_back({"web", "bench-" + std::to_string(i), TimestampMs(1), std::move(p)});
       }
       {
-        std::lock_guard l(mu);
+        // At most 16 appends (~11 MB) in flight: the log's write queue is bounded (64 MiB) and
+        // answers "full" beyond it, as ingest would with a 503.
+        std::unique_lock l(mu);
+        cv.wait(l, [&] { return pending < 16; });
         ++pending;
       }
       log->Append(std::move(recs), [&](const log::AppendResult& r) {
         if (!r.status.ok()) Die(r.status.ToString());
         std::lock_guard l(mu);
-        if (--pending == 0) cv.notify_all();
+        --pending;
+        cv.notify_all();
       });
     }
     std::unique_lock l(mu);
