@@ -116,8 +116,8 @@ void WarehouseDestination::Attach(const std::string& name, MetricsRegistry* metr
 namespace {
 
 // Events mapped per Loader::Add: small enough that mapping the next part overlaps loading this
-// one for most of a batch, big enough that the per-part round trips (PostgreSQL: an id probe and
-// a COPY per table) stay a small share.
+// one for most of a batch, big enough that the per-part round trips (PostgreSQL: a COPY per
+// table) stay a small share.
 constexpr size_t kPartEvents = 1000;
 // The first part is smaller: nothing overlaps its mapping, so the loader starts sooner.
 constexpr size_t kFirstPartEvents = 250;
