@@ -11,6 +11,6 @@ PY=$(command -v python3)
 pgdir=$(mktemp -d /tmp/sy-wh-bench-pg.XXXXXX)
 trap '"$PY" tests/e2e/pg.py stop "$pgdir" >/dev/null 2>&1 || true; rm -rf "$pgdir"' EXIT
 dsn=$("$PY" tests/e2e/pg.py start "$pgdir")
-"$BUILD/bench/warehouse_bench" "$(mktemp -d /tmp/sy-wh-bench.XXXXXX)" "$EVENTS" "$dsn" 2>&1 |
+SY_PG_DIR="$pgdir" "$BUILD/bench/warehouse_bench" "$(mktemp -d /tmp/sy-wh-bench.XXXXXX)" "$EVENTS" "$dsn" 2>&1 |
   grep -vE '^(NOTICE|DETAIL|drop cascades)|\[log\]'
 "$PY" bench/warehouse_latency.py "$BUILD/switchyard" 20

@@ -1,10 +1,17 @@
 // Loader: writes the rows of one batch into one source's tables of a warehouse, in one
 // transaction — the schema changes the batch needs (PlanSchema), the rows whose id is not there
 // yet (users: merged into the row of their user id), and the discards. Either all of it commits
-// or none of it does, so the caller may commit its log cursor once Load returns OK, and a batch
-// loaded twice (a crash before the cursor commit, a redelivery, a replay) adds no row twice.
+// or none of it does, so the caller may commit its log cursor once Commit (or Load) returns OK,
+// and a batch loaded twice (a crash before the cursor commit, a redelivery, a replay) adds no
+// row twice.
 //
-// Threads: a Loader is used from one thread at a time (the destination's stream thread).
+// A load is Begin, then Add once per part of the batch (the destination maps the next part while
+// the loader writes this one), then Commit; Abort rolls back. Parts are written in order, inside
+// the one transaction: a later part sees the rows of an earlier one (its repeats count as
+// duplicates). Load is the same in one call.
+//
+// Threads: a Loader is used from one thread at a time (the destination's load thread), not
+// necessarily the same thread for every call.
 #pragma once
 
 #include <cstdint>
@@ -29,10 +36,32 @@ class Loader {
  public:
   virtual ~Loader() = default;
 
-  // Loads `rows` (and `discards`) of `source` in one transaction. `rows` may be changed
-  // (cells marked discarded, users rows merged). `load_time` is uuid_ts of the discards.
-  virtual Result<LoadStats> Load(const std::string& source, std::vector<Row>& rows,
-                                 std::vector<Discard>& discards, std::string_view load_time) = 0;
+  // Opens the transaction of one load of `source`. `load_time` is uuid_ts of the discards.
+  virtual Status Begin(const std::string& source, std::string_view load_time) = 0;
+
+  // Writes one part of the load. `rows` may be changed (cells marked discarded, users rows
+  // merged); discards the schema planner finds are appended to `discards`. Both must stay valid,
+  // and untouched by the caller, until Commit or Abort returns: a loader may write them again
+  // (PostgreSQL, after a concurrent loader inserted one of their ids). After an error the caller
+  // calls Abort.
+  virtual Status Add(std::vector<Row>& rows, std::vector<Discard>& discards) = 0;
+
+  // Commits what Add wrote; on error nothing of it stays.
+  virtual Result<LoadStats> Commit() = 0;
+
+  // Rolls back what Add wrote (no-op when no load is open).
+  virtual void Abort() = 0;
+
+  // Begin, Add, Commit: `rows` and `discards` of `source` in one transaction.
+  Result<LoadStats> Load(const std::string& source, std::vector<Row>& rows,
+                         std::vector<Discard>& discards, std::string_view load_time) {
+    SY_RETURN_IF_ERROR(Begin(source, load_time));
+    if (Status s = Add(rows, discards); !s.ok()) {
+      Abort();
+      return s;
+    }
+    return Commit();
+  }
 };
 
 // Discards minus repeats of the same (row_id, table, column) within the batch.

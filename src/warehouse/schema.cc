@@ -264,6 +264,38 @@ std::string_view Arena::Copy(std::string_view s) {
   return std::string_view(p, s.size());
 }
 
+std::optional<int64_t> CanonicalTimestampMs(std::string_view s) {
+  if (s.size() != 24 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+      s[16] != ':' || s[19] != '.' || s[23] != 'Z')
+    return std::nullopt;
+  auto num = [&](size_t at, size_t n, int* out) {
+    int v = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;
+      v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+  };
+  int y, m, d, hh, mm, ss, ms;
+  if (!num(0, 4, &y) || !num(5, 2, &m) || !num(8, 2, &d) || !num(11, 2, &hh) || !num(14, 2, &mm) ||
+      !num(17, 2, &ss) || !num(20, 3, &ms))
+    return std::nullopt;
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (y < 1900 || m < 1 || m > 12 || d < 1 || d > kDays[m - 1] + (m == 2 && leap) || hh > 23 ||
+      mm > 59 || ss > 59)
+    return std::nullopt;
+  // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+  const int yy = y - (m <= 2);
+  const int era = (yy >= 0 ? yy : yy - 399) / 400;
+  const int yoe = yy - era * 400;
+  const int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  const int64_t days = int64_t{era} * 146097 + doe - 719468;
+  return ((days * 86400 + hh * 3600 + mm * 60 + ss) * 1000) + ms;
+}
+
 const Cell* Row::Find(std::string_view column) const {
   for (const Cell& c : cells)
     if (c.column == column) return &c;
@@ -282,9 +314,15 @@ bool Scalar(simdjson::dom::element v, Cell* cell, Arena* arena) {
     case simdjson::dom::element_type::STRING: {
       std::string_view s = v.get_string().value_unsafe();
       if (LooksLikeDate(s)) {
+        if (CanonicalTimestampMs(s)) {  // already as the mapper writes it: kept as is
+          cell->type = ColumnType::kTimestamp;
+          cell->value = arena->Copy(s);
+          return true;
+        }
         if (auto t = ParseIso8601(s)) {
           cell->type = ColumnType::kTimestamp;
-          std::string iso;
+          thread_local std::string iso;  // reused: no allocation per timestamp
+          iso.clear();
           AppendIso8601(*t, &iso);
           cell->value = arena->Copy(iso);
           return true;
@@ -346,26 +384,47 @@ struct EventMapper::Flattener {
 
   void Discard(std::string column, std::string_view value, std::string reason) {
     out->discards.push_back({row->table, std::move(column), std::string(value), std::move(reason),
-                             row->id, row->received_at});
+                             std::string(row->id), std::string(row->received_at)});
+  }
+
+  // A 256-bit filter of the row's columns (by interned address): a column not in it is not in
+  // the row, so most Puts skip the scan for a collision.
+  uint64_t seen[4] = {0, 0, 0, 0};
+  bool may_have_nul = true;  // false when the payload has no \u0000: no value can hold a NUL
+
+  static unsigned FilterBit(std::string_view column) {
+    return static_cast<unsigned>(
+        ((reinterpret_cast<uintptr_t>(column.data()) >> 3) * 0x9E3779B97F4A7C15ull) >> 56);
+  }
+  void SeedFilter() {
+    for (const Cell& c : row->cells) {
+      const unsigned b = FilterBit(c.column);
+      seen[b >> 6] |= uint64_t{1} << (b & 63);
+    }
   }
 
   // `column` must be interned.
   void Put(std::string_view column, Cell&& cell) {
-    for (size_t i = 0; i < row->cells.size(); ++i) {
-      const Cell& have = row->cells[i];
-      if (have.column.data() != column.data()) continue;
-      if (have.value == cell.value) return;
-      Discard(std::string(column), cell.value,
-              i < system_cells ? "collides with a system column"
-                               : "another property maps to the same column");
-      return;
+    const unsigned bit = FilterBit(column);
+    if (seen[bit >> 6] & (uint64_t{1} << (bit & 63))) {
+      for (size_t i = 0; i < row->cells.size(); ++i) {
+        const Cell& have = row->cells[i];
+        if (have.column.data() != column.data()) continue;
+        if (have.value == cell.value) return;
+        Discard(std::string(column), cell.value,
+                i < system_cells ? "collides with a system column"
+                                 : "another property maps to the same column");
+        return;
+      }
     }
-    if (cell.type == ColumnType::kText && cell.value.find('\0') != std::string::npos) {
+    if (may_have_nul && cell.type == ColumnType::kText &&
+        cell.value.find('\0') != std::string::npos) {
       Discard(std::string(column), "", "text contains a NUL character");
       return;
     }
     cell.column = column;
     row->cells.push_back(std::move(cell));
+    seen[bit >> 6] |= uint64_t{1} << (bit & 63);
   }
 
   // A system column from a top-level field.
@@ -465,6 +524,7 @@ void EventMapper::MaybeTrim() {
     by_position_.clear();
     fixed_.clear();
     names_.clear();
+    has_last_event_ = false;
   }
 }
 
@@ -497,7 +557,7 @@ Status EventMapper::Map(std::string_view payload, std::string_view load_time, Ma
   } else {
     return InvalidArgument("unknown event type '" + std::string(type) + "'");
   }
-  std::string received_at;
+  std::string_view received_at;  // in the arena
   {
     Cell c;
     auto v = msg["receivedAt"];
@@ -507,10 +567,13 @@ Status EventMapper::Map(std::string_view payload, std::string_view load_time, Ma
 
   Row base;
   base.table = table;
-  base.id = message_id;
+  base.id = out->arena.Copy(message_id);
   base.received_at = received_at;
   base.cells.reserve(24);
+  // JSON strings hold a NUL only as the escape \u0000 (raw control characters are invalid).
+  const bool may_have_nul = payload.find("\\u0000") != std::string_view::npos;
   Flattener f{this, out, &base};
+  f.may_have_nul = may_have_nul;
   f.SystemText("id", message_id);
   f.SystemField(msg, "anonymousId", "anonymous_id", false);
   f.SystemField(msg, "userId", "user_id", false);
@@ -528,8 +591,14 @@ Status EventMapper::Map(std::string_view payload, std::string_view load_time, Ma
   std::string_view event_table;  // track: the event's own table ("" = none)
   if (type == "track") {
     std::string_view event = Str(msg, "event");
-    std::string slug = SafeName(event);
-    if (IsSystemTable(slug)) slug.insert(0, "_");
+    if (!has_last_event_ || event != last_event_) {
+      std::string name = SafeName(event);
+      if (IsSystemTable(name)) name.insert(0, "_");
+      last_event_.assign(event);
+      last_slug_ = Intern(std::move(name));
+      has_last_event_ = true;
+    }
+    const std::string_view slug = last_slug_;
     f.SystemText("event", slug);
     f.SystemText("event_text", event);
     if (slug.empty()) {
@@ -537,7 +606,7 @@ Status EventMapper::Map(std::string_view payload, std::string_view load_time, Ma
     } else if (slug.size() > kMaxIdentifierChars) {
       f.Discard("event", std::string(event), "table name longer than 63 characters: no table");
     } else {
-      event_table = Intern(std::move(slug));
+      event_table = slug;
     }
   } else if (type == "page" || type == "screen") {
     f.SystemField(msg, "name", "name", false);
@@ -568,6 +637,8 @@ Status EventMapper::Map(std::string_view payload, std::string_view load_time, Ma
       ev.cells.reserve(base.cells.size() + (props ? props->size() : 0) + 2);
       ev.cells = base.cells;
       Flattener fe{this, out, &ev, f.system_cells};
+      fe.may_have_nul = may_have_nul;
+      fe.SeedFilter();
       if (props) fe.Flatten(*props, "");
       out->rows.push_back(std::move(base));
       out->rows.push_back(std::move(ev));
@@ -589,6 +660,7 @@ Status EventMapper::Map(std::string_view payload, std::string_view load_time, Ma
       user.received_at = received_at;
       user.upsert = true;
       Flattener fu{this, out, &user};
+      fu.may_have_nul = may_have_nul;
       fu.SystemText("id", user_id);
       if (!received_at.empty()) {
         Cell c;
@@ -681,7 +753,8 @@ std::vector<SchemaChange> PlanSchema(SchemaMap& schema, std::vector<Row>& rows,
         if (def.columns.size() >= kMaxColumnsPerTable) {
           cell.discarded = true;
           discards->push_back({row.table, std::string(cell.column), std::string(cell.value),
-                               "table has reached 1600 columns", row.id, row.received_at});
+                               "table has reached 1600 columns", std::string(row.id),
+                               std::string(row.received_at)});
           continue;
         }
         def.Add(std::string(cell.column), cell.type);
@@ -706,7 +779,7 @@ std::vector<SchemaChange> PlanSchema(SchemaMap& schema, std::vector<Row>& rows,
           discards->push_back({row.table, std::string(cell.column), std::string(cell.value),
                                fmt::format("cannot store a {} in a {} column",
                                            ColumnTypeName(cell.type), ColumnTypeName(have)),
-                               row.id, row.received_at});
+                               std::string(row.id), std::string(row.received_at)});
           break;
       }
     }

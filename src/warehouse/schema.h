@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -48,6 +49,12 @@ bool IsReservedWord(std::string_view name);
 // names starting with a digit ("open" → "_open", "3 doctors" → "_3_doctors").
 std::string SafeName(std::string_view raw);
 
+// Milliseconds since the Unix epoch of a timestamp already in the mapper's canonical form
+// "YYYY-MM-DDTHH:MM:SS.mmmZ" (years 1900–9999, a valid date and time), by fixed positions;
+// nullopt for anything else (ParseIso8601 handles the general case). What JavaScript's
+// toISOString, hence most SDKs, send: the common case of the mapping and of the loaders.
+std::optional<int64_t> CanonicalTimestampMs(std::string_view s);
+
 // The tables every source has; an event whose slug is one of them gets a `_` prefix.
 bool IsSystemTable(std::string_view table);
 
@@ -77,10 +84,11 @@ struct Cell {
 
 struct Row {
   std::string table;
-  std::string id;           // messageId (users: userId)
-  std::string received_at;  // ISO-8601 (for discards)
-  bool upsert = false;      // users: merged into the row with this id instead of deduped
-  std::vector<Cell> cells;  // one per column, no duplicates, `id` first
+  // In the MappedEvent's arena (or static), like the cells' values: no allocation per row.
+  std::string_view id;           // messageId (users: userId)
+  std::string_view received_at;  // ISO-8601 (for discards)
+  bool upsert = false;           // users: merged into the row with this id instead of deduped
+  std::vector<Cell> cells;       // one per column, no duplicates, `id` first
   const Cell* Find(std::string_view column) const;
 };
 
@@ -139,6 +147,10 @@ class EventMapper {
   };
   std::unordered_map<const char*, std::vector<Slot>> by_position_;
   std::unordered_map<const char*, std::string_view> fixed_;
+  // The last track event name and its table (interned): events of one name come in runs.
+  std::string last_event_;
+  std::string_view last_slug_;
+  bool has_last_event_ = false;
 };
 
 // The shape of one table as a loader knows it.

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/time_format.h"
+
 namespace sy::warehouse {
 namespace {
 
@@ -61,7 +63,7 @@ TEST(EventMapper, GoldenRows) {
   }
   std::string got;
   for (const Row& r : out.rows) {
-    got += "row " + r.table + " id=" + r.id + (r.upsert ? " upsert" : "") + "\n";
+    got += "row " + r.table + " id=" + std::string(r.id) + (r.upsert ? " upsert" : "") + "\n";
     for (const Cell& c : r.cells)
       got += "  " + std::string(c.column) + " " + std::string(ColumnTypeName(c.type)) + " " +
              std::string(c.value) + "\n";
@@ -83,12 +85,49 @@ TEST(EventMapper, RefusesWhatCannotBeLoaded) {
   EXPECT_TRUE(out.discards.empty());
 }
 
+TEST(EventMapper, TextWithNulAndCollidingNamesAreDiscards) {
+  EventMapper mapper;
+  MappedEvent out;
+  ASSERT_TRUE(mapper
+                  .Map(R"({"type":"track","event":"E","messageId":"m1",)"
+                       R"("properties":{"a":"b\u0000c","fooBar":1,"foo_bar":2,"ok":"x"}})",
+                       "2024-06-01T00:00:00.000Z", &out)
+                  .ok());
+  ASSERT_EQ(out.rows.size(), 2u);
+  const Row& e = out.rows[1];
+  EXPECT_EQ(e.Find("a"), nullptr);
+  ASSERT_NE(e.Find("foo_bar"), nullptr);
+  EXPECT_EQ(e.Find("foo_bar")->value, "1");
+  EXPECT_EQ(e.Find("ok")->value, "x");
+  ASSERT_EQ(out.discards.size(), 2u);
+  EXPECT_EQ(out.discards[0].column, "a");
+  EXPECT_EQ(out.discards[0].reason, "text contains a NUL character");
+  EXPECT_EQ(out.discards[1].column, "foo_bar");
+  EXPECT_EQ(out.discards[1].reason, "another property maps to the same column");
+}
+
+TEST(CanonicalTimestampMs, AgreesWithTheGeneralParser) {
+  for (const char* s :
+       {"2024-05-01T10:00:00.000Z", "2024-02-29T23:59:59.999Z", "1970-01-01T00:00:00.000Z",
+        "1900-03-01T12:34:56.789Z", "9999-12-31T23:59:59.999Z"}) {
+    ASSERT_TRUE(CanonicalTimestampMs(s)) << s;
+    EXPECT_EQ(*CanonicalTimestampMs(s), ParseIso8601(s)->value()) << s;
+  }
+  // Not canonical (the general parser decides): other forms, impossible dates, a leap second.
+  for (const char* s :
+       {"2024-05-01T10:00:00Z", "2024-05-01T10:00:00.000+00:00", "2023-02-29T00:00:00.000Z",
+        "2024-04-31T00:00:00.000Z", "2024-05-01T10:00:60.000Z", "2024-05-01 10:00:00.000Z",
+        "0999-05-01T10:00:00.000Z", "2024-13-01T10:00:00.000Z"}) {
+    EXPECT_FALSE(CanonicalTimestampMs(s)) << s;
+  }
+}
+
 Row MakeRow(const std::string& table, const std::string& id,
             std::vector<std::tuple<std::string_view, ColumnType, std::string>> cells) {
   static Arena arena;  // the values outlive the test's rows
   Row r;
   r.table = table;
-  r.id = id;
+  r.id = arena.Copy(id);
   for (auto& [col, type, value] : cells) {
     Cell c;
     c.column = col;

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <filesystem>
@@ -163,19 +164,40 @@ Result<SqliteLoader::Db*> SqliteLoader::Open(const std::string& source) {
   return p;
 }
 
-Result<LoadStats> SqliteLoader::Load(const std::string& source, std::vector<Row>& rows,
-                                     std::vector<Discard>& discards, std::string_view load_time) {
+Status SqliteLoader::Begin(const std::string& source, std::string_view load_time) {
+  if (open_) Abort();
   SY_ASSIGN_OR_RETURN(Db * db, Open(source));
   if (!db->schema_loaded) SY_RETURN_IF_ERROR(db->LoadSchema());
   SY_RETURN_IF_ERROR(db->Exec("BEGIN IMMEDIATE"));
-  LoadStats stats;
-  auto fail = [&](Status s) -> Result<LoadStats> {
-    (void)db->Exec("ROLLBACK");
-    // The plan may have changed the schema in memory only: read it again next time.
-    db->schema_loaded = false;
-    return s;
-  };
+  open_ = db;
+  load_time_ = load_time;
+  stats_ = LoadStats{};
+  return Status::Ok();
+}
 
+void SqliteLoader::Abort() {
+  if (!open_) return;
+  (void)open_->Exec("ROLLBACK");
+  // The plan may have changed the schema in memory only: read it again next time.
+  open_->schema_loaded = false;
+  open_ = nullptr;
+}
+
+Result<LoadStats> SqliteLoader::Commit() {
+  if (!open_) return Internal("sqlite: commit without a load");
+  if (Status s = open_->Exec("COMMIT"); !s.ok()) {
+    Abort();
+    return s;
+  }
+  open_ = nullptr;
+  return std::move(stats_);
+}
+
+Status SqliteLoader::Add(std::vector<Row>& rows, std::vector<Discard>& discards) {
+  if (!open_) return Internal("sqlite: add without a load");
+  Db* db = open_;
+  LoadStats& stats = stats_;
+  const std::string_view load_time = load_time_;
   std::vector<SchemaChange> changes = PlanSchema(db->schema, rows, &discards);
   for (const auto& c : changes) {
     std::string sql;
@@ -197,7 +219,7 @@ Result<LoadStats> SqliteLoader::Load(const std::string& source, std::vector<Row>
       case SchemaChange::Kind::kWidenToFloat:
         continue;  // INTEGER affinity stores REAL values as they are (see the header)
     }
-    if (Status s = db->Exec(sql); !s.ok()) return fail(s);
+    if (Status s = db->Exec(sql); !s.ok()) return s;
     db->inserts.erase(c.table);
     stats.schema_changes++;
   }
@@ -233,15 +255,20 @@ Result<LoadStats> SqliteLoader::Load(const std::string& source, std::vector<Row>
               ")";
       }
       auto st = db->Prepare(sql);
-      if (!st.ok()) return fail(st.status());
+      if (!st.ok()) return st.status();
       ins = db->inserts.emplace(batch.table, Db::Insert{std::move(*st)}).first;
     }
     sqlite3_stmt* s = ins->second.stmt->s;
     // Rows of one kind list the same interned column names in the same order.
     std::vector<std::pair<const char*, int>> last;
     uint64_t written = 0;
+    // Bindings outlive a step: only the parameters the previous row set and this one does not
+    // are set back to NULL (rows of one kind set the same ones), not all of them every row.
+    sqlite3_clear_bindings(s);
+    std::vector<int> set_now, set_before;
     for (Row* row : batch.rows) {
-      sqlite3_clear_bindings(s);
+      set_before.swap(set_now);
+      set_now.clear();
       for (size_t i = 0; i < row->cells.size(); ++i) {
         const Cell& cell = row->cells[i];
         if (cell.discarded) continue;
@@ -251,7 +278,7 @@ Result<LoadStats> SqliteLoader::Load(const std::string& source, std::vector<Row>
         } else {
           auto col = def.index.find(std::string(cell.column));
           if (col == def.index.end())
-            return fail(Internal("column not planned: " + std::string(cell.column)));
+            return Internal("column not planned: " + std::string(cell.column));
           param = static_cast<int>(col->second) + 1;
           if (i >= last.size()) last.resize(i + 1, {nullptr, 0});
           last[i] = {cell.column.data(), param};
@@ -272,11 +299,18 @@ Result<LoadStats> SqliteLoader::Load(const std::string& source, std::vector<Row>
           rc = sqlite3_bind_text(s, param, cell.value.data(), static_cast<int>(cell.value.size()),
                                  SQLITE_STATIC);
         }
-        if (rc != SQLITE_OK) return fail(db->Error("sqlite bind"));
+        if (rc != SQLITE_OK) return db->Error("sqlite bind");
+        set_now.push_back(param);
+      }
+      if (set_now != set_before) {
+        for (int p : set_before) {
+          if (std::find(set_now.begin(), set_now.end(), p) == set_now.end())
+            sqlite3_bind_null(s, p);
+        }
       }
       int rc = sqlite3_step(s);
       sqlite3_reset(s);
-      if (rc != SQLITE_DONE) return fail(db->Error("sqlite insert into " + batch.table));
+      if (rc != SQLITE_DONE) return db->Error("sqlite insert into " + batch.table);
       if (sqlite3_changes(db->db) > 0) {
         ++written;
       } else {
@@ -302,11 +336,10 @@ Result<LoadStats> SqliteLoader::Load(const std::string& source, std::vector<Row>
     sqlite3_bind_text(d, 7, load_time.data(), static_cast<int>(load_time.size()), SQLITE_STATIC);
     int rc = sqlite3_step(d);
     sqlite3_reset(d);
-    if (rc != SQLITE_DONE) return fail(db->Error("sqlite insert into discards"));
+    if (rc != SQLITE_DONE) return db->Error("sqlite insert into discards");
     if (sqlite3_changes(db->db) > 0) stats.discards++;
   }
-  if (Status s = db->Exec("COMMIT"); !s.ok()) return fail(s);
-  return stats;
+  return Status::Ok();
 }
 
 std::vector<const Discard*> UniqueDiscards(const std::vector<Discard>& discards) {

@@ -26,8 +26,10 @@ class SqliteLoader final : public Loader {
   explicit SqliteLoader(std::string dir);
   ~SqliteLoader() override;
 
-  Result<LoadStats> Load(const std::string& source, std::vector<Row>& rows,
-                         std::vector<Discard>& discards, std::string_view load_time) override;
+  Status Begin(const std::string& source, std::string_view load_time) override;
+  Status Add(std::vector<Row>& rows, std::vector<Discard>& discards) override;
+  Result<LoadStats> Commit() override;
+  void Abort() override;
 
   static std::string PathFor(const std::string& dir, const std::string& source);
 
@@ -37,6 +39,10 @@ class SqliteLoader final : public Loader {
 
   std::string dir_;
   std::map<std::string, std::unique_ptr<Db>> dbs_;
+  // The open load (between Begin and Commit/Abort).
+  Db* open_ = nullptr;
+  std::string load_time_;
+  LoadStats stats_;
 };
 
 }  // namespace sy::warehouse

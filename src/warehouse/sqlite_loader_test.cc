@@ -104,6 +104,41 @@ TEST_F(SqliteWarehouse, NewPropertiesAddColumnsAndConflictsGoToDiscards) {
   EXPECT_EQ(Query("SELECT count(*) FROM discards"), (Table{{"1"}}));
 }
 
+TEST_F(SqliteWarehouse, ABigBatchLoadsInPartsInOneTransaction) {
+  // 2,500 events, mapped and written in parts (250, then 1,000; the next part mapped while this
+  // one is written), all in one transaction: a repeat across parts, a widening in the second
+  // part, a column that first appears in the third and a conflict in the fourth.
+  std::vector<std::string> batch;
+  for (int i = 0; i < 2500; ++i) {
+    std::string id = "m" + std::to_string(i);
+    if (i == 100) {
+      batch.push_back(R"({"type":"track"})");  // no messageId: rejected
+    } else if (i == 1500) {
+      batch.push_back(Track("m5", R"({"n":5})"));
+    } else if (i == 1200) {
+      batch.push_back(Track(id, R"({"n":2.5})"));
+    } else if (i == 2200) {
+      batch.push_back(Track(id, R"({"n":1,"late":"x"})"));
+    } else if (i == 2300) {
+      batch.push_back(Track(id, R"({"n":"abc"})"));
+    } else {
+      batch.push_back(Track(id, R"({"n":)" + std::to_string(i) + "}"));
+    }
+  }
+  auto out = Deliver(batch);
+  EXPECT_EQ(out[100].kind, delivery::Outcome::Kind::kRejected);
+  EXPECT_EQ(out[2499].kind, delivery::Outcome::Kind::kDelivered);
+  EXPECT_EQ(dest_->loads(), 1u);
+  EXPECT_EQ(Query("SELECT count(*), count(DISTINCT id) FROM tracks"), (Table{{"2498", "2498"}}));
+  EXPECT_EQ(Query("SELECT count(*) FROM order_completed"), (Table{{"2498"}}));
+  EXPECT_EQ(dest_->totals().duplicates, 2u);
+  EXPECT_EQ(Query("SELECT id, late FROM order_completed WHERE late IS NOT NULL"),
+            (Table{{"m2200", "x"}}));
+  EXPECT_EQ(Query("SELECT n FROM order_completed WHERE id IN ('m1200', 'm5') ORDER BY id"),
+            (Table{{"2.5"}, {"5"}}));
+  EXPECT_EQ(Query("SELECT row_id, column_name FROM discards"), (Table{{"m2300", "n"}}));
+}
+
 TEST_F(SqliteWarehouse, UsersHoldTheLatestValueOfEveryTrait) {
   auto identify = [](const std::string& id, const std::string& at, const std::string& traits) {
     return R"({"type":"identify","messageId":")" + id + R"(","userId":"u1","receivedAt":")" + at +

@@ -1,7 +1,12 @@
 #include "warehouse/warehouse_destination.h"
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <map>
+#include <mutex>
+#include <thread>
 
 #include "base/clock.h"
 #include "base/logging.h"
@@ -108,38 +113,154 @@ void WarehouseDestination::Attach(const std::string& name, MetricsRegistry* metr
                                     "Unix time of the last committed load.", l);
 }
 
+namespace {
+
+// Events mapped per Loader::Add: small enough that mapping the next part overlaps loading this
+// one for most of a batch, big enough that the per-part round trips (PostgreSQL: a COPY per
+// table) stay a small share.
+constexpr size_t kPartEvents = 1000;
+// The first part is smaller: nothing overlaps its mapping, so the loader starts sooner.
+constexpr size_t kFirstPartEvents = 250;
+
+// Runs one load (Begin, Add per part, Commit) on its own thread, so that the caller maps the next
+// part while the loader writes this one — the database's work (SQLite's inserts on this process's
+// second core, PostgreSQL's on its server process) overlaps the mapping.
+class PipelinedLoad {
+ public:
+  PipelinedLoad(Loader* loader, std::string source, std::string load_time)
+      : loader_(loader),
+        source_(std::move(source)),
+        load_time_(std::move(load_time)),
+        thread_([this] { Run(); }) {}
+  PipelinedLoad(const PipelinedLoad&) = delete;
+  PipelinedLoad& operator=(const PipelinedLoad&) = delete;
+  ~PipelinedLoad() {
+    if (thread_.joinable()) (void)Finish();
+  }
+
+  // `part` must stay valid until Finish returns.
+  void Push(MappedEvent* part) {
+    std::lock_guard l(mu_);
+    queue_.push_back(part);
+    cv_.notify_one();
+  }
+  // True once a part failed: mapping more is wasted.
+  bool failed() const { return failed_.load(std::memory_order_relaxed); }
+
+  // Commits after the parts pushed so far are written; the load's result.
+  Result<LoadStats> Finish() {
+    {
+      std::lock_guard l(mu_);
+      done_ = true;
+      cv_.notify_one();
+    }
+    thread_.join();
+    return std::move(result_);
+  }
+
+ private:
+  void Run() {
+    Status s = loader_->Begin(source_, load_time_);
+    while (true) {
+      MappedEvent* part = nullptr;
+      {
+        std::unique_lock l(mu_);
+        cv_.wait(l, [&] { return !queue_.empty() || done_; });
+        if (queue_.empty()) break;
+        part = queue_.front();
+        queue_.pop_front();
+      }
+      if (!s.ok()) continue;
+      s = loader_->Add(part->rows, part->discards);
+      if (!s.ok()) failed_.store(true, std::memory_order_relaxed);
+    }
+    if (s.ok()) {
+      result_ = loader_->Commit();
+    } else {
+      loader_->Abort();
+      result_ = s;
+    }
+  }
+
+  Loader* loader_;
+  const std::string source_;
+  const std::string load_time_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<MappedEvent*> queue_;
+  bool done_ = false;
+  std::atomic<bool> failed_{false};
+  Result<LoadStats> result_ = Internal("not loaded");
+  std::thread thread_;  // last: starts once the members above exist
+};
+
+}  // namespace
+
 std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInProcess(
     std::span<const delivery::StoredEvent> batch) {
   using delivery::Outcome;
   const std::string load_time = FormatIso8601(SystemClock::Get()->Now());
   std::vector<Outcome> outcomes(batch.size(), Outcome::Delivered());
   // Per source: its own database (SQLite) or schema (PostgreSQL), its own transaction.
-  struct Part {
-    MappedEvent mapped;
+  std::map<std::string_view, std::vector<size_t>> sources;
+  for (size_t i = 0; i < batch.size(); ++i)
+    sources[batch[i].source].push_back(i);
+  for (const auto& [source, indexes] : sources) {
+    const auto t0 = std::chrono::steady_clock::now();
+    // Mapped parts (kept until the load ends: the loader may write them again) and the events
+    // they hold.
+    std::vector<std::unique_ptr<MappedEvent>> parts;
     std::vector<size_t> events;
     int64_t oldest_ms = INT64_MAX;
-  };
-  std::map<std::string_view, Part> parts;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    Part& p = parts[batch[i].source];
-    if (Status s = mapper_.Map(batch[i].payload, load_time, &p.mapped); !s.ok()) {
-      outcomes[i] = Outcome::Rejected("warehouse: " + s.message());
-      continue;
+    std::unique_ptr<PipelinedLoad> pipeline;  // from the second part on
+    size_t next = 0;
+    bool stopped = false;
+    while (next < indexes.size()) {
+      auto part = std::make_unique<MappedEvent>();
+      size_t mapped = 0;
+      const size_t limit = parts.empty() ? kFirstPartEvents : kPartEvents;
+      for (; next < indexes.size() && mapped < limit; ++next) {
+        const size_t i = indexes[next];
+        if (Status s = mapper_.Map(batch[i].payload, load_time, part.get()); !s.ok()) {
+          outcomes[i] = Outcome::Rejected("warehouse: " + s.message());
+          continue;
+        }
+        ++mapped;
+        events.push_back(i);
+        oldest_ms = std::min(oldest_ms, batch[i].received_at.value());
+      }
+      if (mapped == 0) continue;
+      parts.push_back(std::move(part));
+      if (parts.size() == 1 && next < indexes.size()) {
+        pipeline = std::make_unique<PipelinedLoad>(loader_.get(), std::string(source), load_time);
+      }
+      if (pipeline) {
+        pipeline->Push(parts.back().get());
+        if (pipeline->failed()) {
+          stopped = true;
+          break;
+        }
+      }
     }
-    p.events.push_back(i);
-    p.oldest_ms = std::min(p.oldest_ms, batch[i].received_at.value());
-  }
-  for (auto& [source, p] : parts) {
-    if (p.events.empty()) continue;
-    const auto t0 = std::chrono::steady_clock::now();
-    auto stats = loader_->Load(std::string(source), p.mapped.rows, p.mapped.discards, load_time);
+    if (events.empty()) continue;
+    Result<LoadStats> stats = Internal("not loaded");
+    if (pipeline) {
+      stats = pipeline->Finish();
+    } else {
+      // One part: no thread.
+      stats = loader_->Load(std::string(source), parts[0]->rows, parts[0]->discards, load_time);
+    }
+    if (stopped) {  // events not mapped yet are retried with the rest
+      for (; next < indexes.size(); ++next)
+        events.push_back(indexes[next]);
+    }
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!stats.ok()) {
       Log()->warn("load failed destination={} source={} events={} status={}", name_, source,
-                  p.events.size(), stats.status().ToString());
+                  events.size(), stats.status().ToString());
       if (m_) m_->loads_failed->Inc();
-      for (size_t i : p.events)
+      for (size_t i : events)
         outcomes[i] = Outcome::Retry(stats.status().message());
       continue;
     }
@@ -165,10 +286,13 @@ std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInPro
         }
         it->second->Inc(n);
       }
-      std::map<std::string, uint64_t> discarded;
-      for (const Discard* d : UniqueDiscards(p.mapped.discards))
-        discarded[d->table]++;
       if (stats->discards) {
+        std::vector<Discard> all;
+        for (const auto& part : parts)
+          all.insert(all.end(), part->discards.begin(), part->discards.end());
+        std::map<std::string, uint64_t> discarded;
+        for (const Discard* d : UniqueDiscards(all))
+          discarded[d->table]++;
         for (const auto& [table, n] : discarded) {
           auto it = m_->discards.find(table);
           if (it == m_->discards.end()) {
@@ -184,11 +308,11 @@ std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInPro
         }
       }
       int64_t now = SystemClock::Get()->Now().value();
-      m_->lag_seconds->Set(static_cast<double>(std::max<int64_t>(0, now - p.oldest_ms)) / 1000.0);
+      m_->lag_seconds->Set(static_cast<double>(std::max<int64_t>(0, now - oldest_ms)) / 1000.0);
       m_->last_load->Set(static_cast<double>(now) / 1000.0);
     }
     Log()->debug("loaded destination={} source={} events={} discards={} seconds={:.3f}", name_,
-                 source, p.events.size(), stats->discards, secs);
+                 source, events.size(), stats->discards, secs);
   }
   mapper_.MaybeTrim();
   return outcomes;

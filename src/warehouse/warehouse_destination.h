@@ -1,10 +1,13 @@
 // The warehouse as a destination: types `sqlite` and `postgres`, switched on and off, routed,
 // filtered and replayed into like any other destination. In-process: the stream hands a batch to
 // DeliverInProcess on its own thread; the batch is mapped to Segment's schema (schema.h) and
-// loaded in one transaction per source (loader.h); every event of a source is delivered only
-// once its transaction committed, so the stream's cursor never passes a row that is not in the
-// warehouse. A failed load is retried (the framework's backoff); an event that cannot be mapped
-// at all (no messageId, unknown type) is rejected to the dead-letter store.
+// loaded in one transaction per source (loader.h). A batch of more than one part (1,000 events;
+// the first 250) is mapped on the caller's thread while a second thread, started per load and
+// joined before DeliverInProcess returns, writes the previous part into the same transaction.
+// Every event of a source is delivered only once its transaction committed, so the stream's
+// cursor never passes a row that is not in the warehouse. A failed load is retried (the
+// framework's backoff); an event that cannot be mapped at all (no messageId, unknown type) is
+// rejected to the dead-letter store.
 //
 // Batching: every `sync_interval` (the stream's batch max_wait) or at `max_events`, whichever
 // comes first (BatchOverride).

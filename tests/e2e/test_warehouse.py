@@ -446,3 +446,84 @@ def test_postgres_down_then_back_loads_everything_once(make_wh, pg_server, pg_db
     r = PgReader(pg_server, db, "web")
     assert r.count("SELECT count(*) FROM web.order_completed") == 20
     assert r.count("SELECT count(DISTINCT id) FROM web.tracks") == 20
+
+
+def test_postgres_direct_copy_and_redelivery_load_each_id_once(make_wh, pg_server, pg_db):  # noqa: F811
+    """A load is written in parts of 1,000 events, straight into the tables. A redelivery of
+    loaded ids fails that COPY on the unique index; the load is written again with the id probe,
+    which drops the loaded ids. Also a column that first appears in a later part."""
+    db, dsn = pg_db
+    server = make_wh(start=False, ingest={"dedupe_window": "0s"})
+    server.destinations = [pg_dest(dsn, sync_interval="1s")]
+    server.start()
+    for start in range(0, 1500, 500):
+        post_batch(server, [track(f"a{i}", {"i": i}) for i in range(start, start + 500)])
+    server.wait_delivered("pg", 1500)
+    # a1000..a1499 again (one part through staging), then new ids (direct), one with a new column.
+    again = [track(f"a{i}", {"i": i}) for i in range(1000, 1500)]
+    new = [track(f"b{i}", {"i": i, **({"late": "x"} if i == 2400 else {})}) for i in range(2500)]
+    events = again + new
+    for start in range(0, len(events), 500):
+        post_batch(server, events[start:start + 500])
+    server.wait_delivered("pg", 1500 + len(events))
+    r = PgReader(pg_server, db, "web")
+    for table in ("web.tracks", "web.order_completed"):
+        assert r.count(f"SELECT count(*) FROM {table}") == 4000
+        assert r.count(f"SELECT count(DISTINCT id) FROM {table}") == 4000
+    assert r.rows("SELECT id, late FROM web.order_completed WHERE late IS NOT NULL") == [
+        ["b2400", "x"]]
+    assert r.rows("SELECT i FROM web.order_completed WHERE id = 'b17'") == [["17"]]
+    m = server.metrics()
+    assert m.get_value("switchyard_warehouse_duplicate_rows_total", destination="pg") == 1000
+    assert m.get_value("switchyard_warehouse_loads_total", destination="pg", result="failed") == 0
+
+
+def test_postgres_id_committed_by_a_concurrent_loader_is_skipped_in_the_same_load(
+        make_wh, pg_server, pg_db):  # noqa: F811
+    """Another session inserts an id of the batch and commits only after the loader started
+    copying straight into the table: the unique index fails the direct COPY, the loader rolls
+    back and writes the transaction again with the id probe (which now finds it) — in the same
+    load, with no duplicate and no failed load."""
+    db, dsn = pg_db
+    server = make_wh(start=False)
+    server.destinations = [pg_dest(dsn)]
+    server.start()
+    post_batch(server, [track("first", {"i": 0})])  # creates the tables
+    server.wait_delivered("pg", 1)
+    other = subprocess.Popen(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pg_server.dsn(db)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        other.stdin.write("BEGIN; INSERT INTO web.tracks (id, event) VALUES ('c5', 'other');\n")
+        other.stdin.flush()
+
+        def sessions(where: str) -> int:
+            return int(pg_server.query(
+                f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}' AND {where}")[0][0])
+
+        deadline = time.monotonic() + 20
+        while sessions("state = 'idle in transaction'") < 1:
+            assert time.monotonic() < deadline and other.poll() is None, other.stderr.read()
+            time.sleep(0.05)
+        post_batch(server, [track(f"c{i}", {"i": i}) for i in range(10)])
+        # The loader's COPY waits for the other session's c5 (its unique check).
+        while sessions("wait_event_type = 'Lock' AND query LIKE 'COPY%'") < 1:
+            assert time.monotonic() < deadline, server.log_text()
+            time.sleep(0.05)
+        other.stdin.write("COMMIT;\n")
+        other.stdin.close()
+        assert other.wait(timeout=20) == 0, other.stderr.read()
+    finally:
+        if other.poll() is None:
+            other.kill()
+    server.wait_delivered("pg", 11)
+    r = PgReader(pg_server, db, "web")
+    assert r.count("SELECT count(*) FROM web.tracks") == 11
+    assert r.count("SELECT count(DISTINCT id) FROM web.tracks") == 11
+    assert r.rows("SELECT event FROM web.tracks WHERE id = 'c5'") == [["other"]]
+    assert r.count("SELECT count(*) FROM web.order_completed") == 11
+    m = server.metrics()
+    assert m.get_value("switchyard_warehouse_loads_total", destination="pg", result="failed") == 0
+    assert m.get_value("switchyard_warehouse_duplicate_rows_total", destination="pg") == 1
+    assert m.get_value("switchyard_warehouse_rows_loaded_total", destination="pg",
+                       table="tracks") == 10
