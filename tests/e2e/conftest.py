@@ -278,23 +278,35 @@ class Server:
         return [json.loads(line) for line in r.stdout.decode().splitlines() if line.strip()]
 
 
-@pytest.fixture
-def make_server(tmp_path):
-    """Factory: make_server(ingest={...}, log={...}) → a started Server. All are killed at teardown."""
-    servers: list[Server] = []
+class ServerFactory:
+    """make(start=True, **kw) builds cls(dir, **kw) in a fresh tmp_path/<prefix><n> and starts it;
+    kill_all() at teardown. The make_* fixtures of the suites with their own Server subclass
+    are thin wrappers around one."""
 
-    def make(start: bool = True, **kw) -> Server:
-        d = tmp_path / f"server{len(servers)}"
+    def __init__(self, tmp_path: Path, cls: type, prefix: str):
+        self.tmp_path, self.cls, self.prefix = tmp_path, cls, prefix
+        self.servers: list = []
+
+    def __call__(self, start: bool = True, **kw):
+        d = self.tmp_path / f"{self.prefix}{len(self.servers)}"
         d.mkdir()
-        s = Server(d, **kw)
-        servers.append(s)
+        s = self.cls(d, **kw)
+        self.servers.append(s)
         if start:
             s.start()
         return s
 
+    def kill_all(self) -> None:
+        for s in self.servers:
+            s.kill()
+
+
+@pytest.fixture
+def make_server(tmp_path):
+    """Factory: make_server(ingest={...}, log={...}) → a started Server. All are killed at teardown."""
+    make = ServerFactory(tmp_path, Server, "server")
     yield make
-    for s in servers:
-        s.kill()
+    make.kill_all()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO, SOURCE, SOURCE_2, WRITE_KEY_2, Server, free_port, new_id
+from conftest import REPO, SOURCE, SOURCE_2, WRITE_KEY_2, Server, ServerFactory, free_port, new_id
 from pg import pg_server  # noqa: F401  (session fixture: a real PostgreSQL 15)
 from webhook_sink import WebhookSink, wait_for
 
@@ -114,21 +114,14 @@ def sinks():
 
 @pytest.fixture
 def make_archive_server(tmp_path):
-    servers: list[ArchiveServer] = []
+    make = ServerFactory(tmp_path, ArchiveServer, "archive")
 
-    def make(archive: dict, destinations: list[dict] | None = None, start: bool = True,
-             env: dict[str, str] | None = None) -> ArchiveServer:
-        d = tmp_path / f"archive{len(servers)}"
-        d.mkdir()
-        s = ArchiveServer(d, archive=archive, destinations=destinations or [], env=env or {})
-        servers.append(s)
-        if start:
-            s.start()
-        return s
+    def make_archive(archive: dict, destinations: list[dict] | None = None, start: bool = True,
+                     env: dict[str, str] | None = None) -> ArchiveServer:
+        return make(start=start, archive=archive, destinations=destinations or [], env=env or {})
 
-    yield make
-    for s in servers:
-        s.kill()
+    yield make_archive
+    make.kill_all()
 
 
 def post_events(server: Server, n: int, write_key: str | None = None, **extra: Any) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conftest import SOURCE, SOURCE_2, WRITE_KEY_2, Server, new_id
+from conftest import SOURCE, SOURCE_2, WRITE_KEY_2, Server, ServerFactory, new_id
 from webhook_sink import WebhookSink, always, wait_for
 
 
@@ -62,20 +62,9 @@ def sinks():
 
 @pytest.fixture
 def make_delivery_server(tmp_path):
-    servers: list[DeliveryServer] = []
-
-    def make(destinations: list[dict], start: bool = True) -> DeliveryServer:
-        d = tmp_path / f"delivery{len(servers)}"
-        d.mkdir()
-        s = DeliveryServer(d, destinations=destinations)
-        servers.append(s)
-        if start:
-            s.start()
-        return s
-
-    yield make
-    for s in servers:
-        s.kill()
+    make = ServerFactory(tmp_path, DeliveryServer, "delivery")
+    yield lambda destinations, start=True: make(start=start, destinations=destinations)
+    make.kill_all()
 
 
 def webhook(name: str, url: str, **settings: Any) -> dict:

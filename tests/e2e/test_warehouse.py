@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conftest import WRITE_KEY, WRITE_KEY_2, Server
+from conftest import WRITE_KEY, WRITE_KEY_2, Server, ServerFactory
 from pg import pg_server  # noqa: F401  (session fixture: one PostgreSQL for the module)
 
 E2E = Path(__file__).resolve().parent
@@ -62,20 +62,9 @@ class WarehouseServer(Server):
 
 @pytest.fixture
 def make_wh(tmp_path):
-    servers: list[WarehouseServer] = []
-
-    def make(start: bool = True, **kw) -> WarehouseServer:
-        d = tmp_path / f"wh{len(servers)}"
-        d.mkdir()
-        s = WarehouseServer(d, **kw)
-        servers.append(s)
-        if start:
-            s.start()
-        return s
-
+    make = ServerFactory(tmp_path, WarehouseServer, "wh")
     yield make
-    for s in servers:
-        s.kill()
+    make.kill_all()
 
 
 @pytest.fixture
