@@ -183,38 +183,6 @@ std::unique_ptr<Mapped> MapAll(size_t n) {
   return m;
 }
 
-// The baselines' tables have the warehouse's column types (no index, no dedupe).
-std::string PgType(warehouse::ColumnType t) {
-  switch (t) {
-    case warehouse::ColumnType::kBoolean:
-      return "boolean";
-    case warehouse::ColumnType::kInteger:
-      return "bigint";
-    case warehouse::ColumnType::kFloat:
-      return "double precision";
-    case warehouse::ColumnType::kTimestamp:
-      return "timestamptz";
-    case warehouse::ColumnType::kText:
-      return "text";
-  }
-  return "text";
-}
-std::string SqliteType(warehouse::ColumnType t) {
-  switch (t) {
-    case warehouse::ColumnType::kBoolean:
-      return "BOOLEAN";
-    case warehouse::ColumnType::kInteger:
-      return "INTEGER";
-    case warehouse::ColumnType::kFloat:
-      return "REAL";
-    case warehouse::ColumnType::kTimestamp:
-      return "TIMESTAMP";
-    case warehouse::ColumnType::kText:
-      return "TEXT";
-  }
-  return "TEXT";
-}
-
 Cost SqliteBaseline(const std::string& path, const Mapped& m) {
   std::filesystem::remove(path);
   sqlite3* db = nullptr;
@@ -225,7 +193,8 @@ Cost SqliteBaseline(const std::string& path, const Mapped& m) {
     if (stmts.contains(r.table)) continue;
     std::string cols, params;
     for (const auto& c : r.cells) {
-      cols += (cols.empty() ? "\"" : ", \"") + std::string(c.column) + "\" " + SqliteType(c.type);
+      cols += (cols.empty() ? "\"" : ", \"") + std::string(c.column) + "\" " +
+              std::string(warehouse::SqliteColumnType(c.type));
       params += params.empty() ? "?" : ", ?";
     }
     sqlite3_exec(db, ("CREATE TABLE \"" + r.table + "\" (" + cols + ")").c_str(), nullptr, nullptr,
@@ -272,7 +241,8 @@ Cost PostgresBaseline(const std::string& dsn, const Mapped& m, pid_t postmaster)
     if (copy_sql.contains(r.table)) continue;
     std::string cols;
     for (const auto& c : r.cells)
-      cols += (cols.empty() ? "\"" : ", \"") + std::string(c.column) + "\" " + PgType(c.type);
+      cols += (cols.empty() ? "\"" : ", \"") + std::string(c.column) + "\" " +
+              std::string(warehouse::PostgresColumnType(c.type));
     exec("CREATE TABLE bench_baseline.\"" + r.table + "\" (" + cols + ")");
     copy_sql[r.table] = "COPY bench_baseline.\"" + r.table + "\" FROM STDIN";
   }

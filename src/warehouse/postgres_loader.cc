@@ -33,22 +33,6 @@ std::string Literal(std::string_view s) {
   return q;
 }
 
-std::string_view SqlType(ColumnType t) {
-  switch (t) {
-    case ColumnType::kBoolean:
-      return "boolean";
-    case ColumnType::kInteger:
-      return "bigint";
-    case ColumnType::kFloat:
-      return "double precision";
-    case ColumnType::kTimestamp:
-      return "timestamptz";
-    case ColumnType::kText:
-      return "text";
-  }
-  return "text";
-}
-
 ColumnType FromSqlType(std::string_view t) {
   if (t == "boolean") return ColumnType::kBoolean;
   if (t == "bigint" || t == "integer" || t == "smallint") return ColumnType::kInteger;
@@ -94,7 +78,7 @@ void AppendBE(uint64_t v, size_t bytes, std::string* out) {
 
 // The PostgreSQL type names (format_type) that binary COPY writes for each column type.
 std::string_view BinaryTypeName(ColumnType t) {
-  return t == ColumnType::kTimestamp ? "timestamp with time zone" : SqlType(t);
+  return t == ColumnType::kTimestamp ? "timestamp with time zone" : PostgresColumnType(t);
 }
 
 // Microseconds between the Unix epoch and PostgreSQL's (2000-01-01 00:00:00 UTC).
@@ -162,6 +146,22 @@ struct PgResult {
 };
 
 }  // namespace
+
+std::string_view PostgresColumnType(ColumnType t) {
+  switch (t) {
+    case ColumnType::kBoolean:
+      return "boolean";
+    case ColumnType::kInteger:
+      return "bigint";
+    case ColumnType::kFloat:
+      return "double precision";
+    case ColumnType::kTimestamp:
+      return "timestamptz";
+    case ColumnType::kText:
+      return "text";
+  }
+  return "text";
+}
 
 struct PostgresLoader::Conn {
   PGconn* pg = nullptr;
@@ -399,13 +399,14 @@ Status PostgresLoader::Write(std::vector<Row>& rows, std::vector<Discard>& disca
         sql = "CREATE TABLE " + qt + " (";
         for (size_t i = 0; i < c.columns.size(); ++i) {
           if (i) sql += ", ";
-          sql += Quote(c.columns[i].first) + " " + std::string(SqlType(c.columns[i].second));
+          sql += Quote(c.columns[i].first) + " " +
+                 std::string(PostgresColumnType(c.columns[i].second));
         }
         sql += "); CREATE UNIQUE INDEX ON " + qt + " (id)";
         break;
       case SchemaChange::Kind::kAddColumn:
         sql = "ALTER TABLE " + qt + " ADD COLUMN " + Quote(c.column) + " " +
-              std::string(SqlType(c.type));
+              std::string(PostgresColumnType(c.type));
         break;
       case SchemaChange::Kind::kWidenToFloat:
         sql = "ALTER TABLE " + qt + " ALTER COLUMN " + Quote(c.column) + " TYPE double precision";
@@ -485,7 +486,8 @@ Status PostgresLoader::Write(std::vector<Row>& rows, std::vector<Discard>& disca
       slot[i] = static_cast<int>(cols.size());
       if (!cols.empty()) create += ", ", list += ", ";
       cols.push_back(i);
-      create += Quote(def.columns[i].first) + " " + std::string(SqlType(def.columns[i].second));
+      create += Quote(def.columns[i].first) + " " +
+                std::string(PostgresColumnType(def.columns[i].second));
       list += Quote(def.columns[i].first);
     }
     create += ") ON COMMIT DROP";

@@ -89,4 +89,7 @@ class PostgresLoader final : public Loader {
   std::string buf_;  // COPY data being sent
 };
 
+// The PostgreSQL type a column of type `t` is created with.
+std::string_view PostgresColumnType(ColumnType t);
+
 }  // namespace sy::warehouse

@@ -21,22 +21,6 @@ std::string Quote(std::string_view ident) {
   return q;
 }
 
-std::string_view SqlType(ColumnType t) {
-  switch (t) {
-    case ColumnType::kBoolean:
-      return "BOOLEAN";
-    case ColumnType::kInteger:
-      return "INTEGER";
-    case ColumnType::kFloat:
-      return "REAL";
-    case ColumnType::kTimestamp:
-      return "TIMESTAMP";
-    case ColumnType::kText:
-      return "TEXT";
-  }
-  return "TEXT";
-}
-
 ColumnType FromSqlType(std::string_view t) {
   if (t == "BOOLEAN") return ColumnType::kBoolean;
   if (t == "INTEGER") return ColumnType::kInteger;
@@ -54,6 +38,22 @@ struct Stmt {
 };
 
 }  // namespace
+
+std::string_view SqliteColumnType(ColumnType t) {
+  switch (t) {
+    case ColumnType::kBoolean:
+      return "BOOLEAN";
+    case ColumnType::kInteger:
+      return "INTEGER";
+    case ColumnType::kFloat:
+      return "REAL";
+    case ColumnType::kTimestamp:
+      return "TIMESTAMP";
+    case ColumnType::kText:
+      return "TEXT";
+  }
+  return "TEXT";
+}
 
 struct SqliteLoader::Db {
   sqlite3* db = nullptr;
@@ -206,7 +206,8 @@ Status SqliteLoader::Add(std::vector<Row>& rows, std::vector<Discard>& discards)
         sql = "CREATE TABLE " + Quote(c.table) + " (";
         for (size_t i = 0; i < c.columns.size(); ++i) {
           if (i) sql += ", ";
-          sql += Quote(c.columns[i].first) + " " + std::string(SqlType(c.columns[i].second));
+          sql +=
+              Quote(c.columns[i].first) + " " + std::string(SqliteColumnType(c.columns[i].second));
         }
         sql += "); CREATE UNIQUE INDEX " + Quote(c.table + "_id_key") + " ON " + Quote(c.table) +
                " (id)";
@@ -214,7 +215,7 @@ Status SqliteLoader::Add(std::vector<Row>& rows, std::vector<Discard>& discards)
       }
       case SchemaChange::Kind::kAddColumn:
         sql = "ALTER TABLE " + Quote(c.table) + " ADD COLUMN " + Quote(c.column) + " " +
-              std::string(SqlType(c.type));
+              std::string(SqliteColumnType(c.type));
         break;
       case SchemaChange::Kind::kWidenToFloat:
         continue;  // INTEGER affinity stores REAL values as they are (see the header)

@@ -45,4 +45,7 @@ class SqliteLoader final : public Loader {
   LoadStats stats_;
 };
 
+// The SQLite type a column of type `t` is declared with.
+std::string_view SqliteColumnType(ColumnType t);
+
 }  // namespace sy::warehouse
