@@ -63,6 +63,21 @@ TEST(Config, WrongTypesAreNamed) {
       "f.yaml:5: ingest.dedupe_window: expected a duration");
 }
 
+TEST(Config, LogPreallocate) {
+  auto c = LoadConfigString(kMinimal, "f.yaml");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->log.preallocate_bytes, 8LL << 20);  // on by default
+  c = LoadConfigString(std::string(kMinimal) + "log:\n  preallocate: 0\n", "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->log.preallocate_bytes, 0);  // off
+  c = LoadConfigString(std::string(kMinimal) + "log:\n  preallocate: 2MB\n", "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->log.preallocate_bytes, 2LL << 20);
+  ExpectError(std::string(kMinimal) + "log:\n  preallocate: lots\n",
+              "f.yaml:10: log.preallocate: expected a size");
+  ExpectError(std::string(kMinimal) + "log:\n  preallocate: -1MB\n", "log.preallocate");
+}
+
 TEST(Config, MissingRequiredKeys) {
   ExpectError("data_dir: d\nsources: [{name: a, write_key: k}]\n",
               "version: required key is missing");
