@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Fails when a module of src/ includes a module it must not (docs/architecture.md, "Modules").
+
+Dependencies point one way: cli → app → {ingest, web, delivery, warehouse, archive, replay} →
+{log, event, config, http} → base. A destination may use delivery, event, http, config and base
+only, never another destination; core code never includes a destination (the generated list of
+built-in destinations is compiled into the wiring, not into core modules).
+
+CMake's per-module targets catch a missing link, not an include of a header-only part of a module
+that is linked anyway; this check reads the #include lines themselves. Unit tests (*_test.cc) and
+test helpers (testing.h) may also include tests/ and the modules they exercise, so they are not
+checked here. Usage: check_layering.py <src dir>
+"""
+import pathlib
+import re
+import sys
+
+CORE = {"base", "event", "config", "http", "log"}
+ALLOWED = {
+    "base": set(),
+    "event": {"base"},
+    "config": {"base"},
+    "http": {"base"},
+    "log": {"base"},
+    "ingest": {"base", "config", "event", "http", "log"},
+    "web": {"base", "config", "http"},
+    "delivery": {"base", "config", "event", "http", "log"},
+    "destinations": {"base", "config", "delivery", "event", "http"},
+    "warehouse": {"base", "config", "delivery", "event", "http", "log"},
+    "archive": {"base", "config", "event", "http", "log"},
+    "replay": {"archive", "base", "config", "delivery", "event", "http", "log"},
+    # The wiring may use every module but the CLI; the CLI may use everything.
+    "app": None,
+    "server": None,
+    "cli": None,
+}
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_0-9]+)/([^"]*)"', re.M)
+
+
+def module_of(rel: pathlib.PurePosixPath) -> str:
+    top = rel.parts[0]
+    # Replay lives in archive/ until it has its own folder; it is its own target (sy_replay).
+    if top == "archive" and rel.name.startswith("replay."):
+        return "replay"
+    return top
+
+
+def is_test_file(rel: pathlib.PurePosixPath) -> bool:
+    return rel.name.endswith("_test.cc") or rel.name in ("testing.h", "testing.cc")
+
+
+def main() -> int:
+    src = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "src").resolve()
+    problems, checked = [], 0
+    for path in sorted(src.rglob("*")):
+        if path.suffix not in (".h", ".cc") or not path.is_file():
+            continue
+        rel = pathlib.PurePosixPath(path.relative_to(src).as_posix())
+        if len(rel.parts) < 2 or is_test_file(rel):
+            continue
+        mod = module_of(rel)
+        if mod not in ALLOWED:
+            problems.append(f"{rel}: module '{mod}' is not in the layering table "
+                            "(add it to tests/layering/check_layering.py and docs/architecture.md)")
+            continue
+        allowed = ALLOWED[mod]
+        checked += 1
+        for m in INCLUDE.finditer(path.read_text(errors="replace")):
+            target, rest = m.group(1), m.group(2)
+            if target not in ALLOWED and target != "tests":
+                continue  # a third-party header that happens to look like "x/y.h"
+            target_mod = module_of(pathlib.PurePosixPath(target, rest))
+            if target_mod == mod:
+                if mod == "destinations" and rest.split("/")[0] != rel.parts[1]:
+                    problems.append(f"{rel}: a destination includes another destination "
+                                    f"({target}/{rest}); shared code belongs in delivery/")
+                continue
+            if target == "tests":
+                problems.append(f"{rel}: production code includes a test helper ({target}/{rest})")
+            elif allowed is not None and target_mod not in allowed:
+                problems.append(f"{rel}: module '{mod}' must not include '{target_mod}' "
+                                f"({target}/{rest}); it may use {sorted(allowed) or 'nothing of ours'}")
+    for p in problems:
+        print(p)
+    if checked == 0:
+        print(f"no source files found under {src}")
+        return 1
+    print(f"checked {checked} files: {len(problems)} layering violations")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
