@@ -8,12 +8,12 @@
 #include <random>
 #include <unordered_map>
 
+#include "base/fault_injection_env.h"
 #include "ingest/body_decoder.h"
 #include "ingest/dedupe_index.h"
 #include "ingest/key_table.h"
 #include "ingest/source_table.h"
 #include "ingest/tracking_api.h"
-#include "log/local/fault_injection_env.h"
 #include "log/local/local_log.h"
 #include "tests/support/memory_event_log.h"
 
@@ -489,7 +489,7 @@ class TrackingApiOverFaultyDiskTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  log::FaultInjectionEnv env_;
+  FaultInjectionEnv env_;
   FakeClock clock_;
   MetricsRegistry metrics_;
   config::IngestConfig options_;

@@ -1,6 +1,6 @@
 // Fault injection: write and fsync failures make appends fail visibly and never lose anything
 // that was acknowledged.
-#include "log/local/fault_injection_env.h"
+#include "base/fault_injection_env.h"
 
 #include <gtest/gtest.h>
 

@@ -20,10 +20,10 @@
 #include <string>
 
 #include "base/clock.h"
+#include "base/env.h"
 #include "base/metrics.h"
 #include "base/status.h"
 #include "log/event_log.h"
-#include "log/local/env.h"
 
 namespace sy::log {
 

@@ -16,8 +16,8 @@
 #include <set>
 #include <thread>
 
+#include "base/fault_injection_env.h"
 #include "base/logging.h"
-#include "log/local/fault_injection_env.h"
 #include "log/local/local_log.h"
 #include "log/local/log_test_util.h"
 

@@ -37,7 +37,7 @@
 #include <string>
 #include <thread>
 
-#include "log/local/env.h"
+#include "base/env.h"
 
 namespace spdlog {
 class logger;

@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "base/env.h"
 #include "base/status.h"
 #include "base/types.h"
-#include "log/local/env.h"
 #include "log/local/frame.h"
 
 namespace sy::log {

@@ -1,6 +1,8 @@
-// Env: the file-system seam of the local event log (after LevelDB's Env). Every file operation
-// the log performs goes through an Env, so tests can inject short writes, fsync failures, a full
-// disk or a crash (FaultInjectionEnv) without touching the log's code.
+// Env: the file-system seam of every file that must survive a crash (after LevelDB's Env, which
+// also lives at the root). The event log, the dead-letter store, the archive state and local
+// object store, replay state and the admin token all do their file I/O through an Env, so tests can
+// inject short writes, fsync failures, a full disk or a crash (FaultInjectionEnv) without touching
+// the code under test.
 //
 // Thread safety: Env methods are thread-safe. A WritableFile is used by one thread at a time (the
 // log's writer thread, or the thread committing a cursor). A RandomAccessFile is thread-safe
@@ -17,7 +19,7 @@
 
 #include "base/status.h"
 
-namespace sy::log {
+namespace sy {
 
 class WritableFile {
  public:
@@ -66,4 +68,4 @@ Status WriteFileAtomically(Env* env, const std::string& path, std::string_view d
 // Reads a whole (small) file.
 Result<std::string> ReadWholeFile(Env* env, const std::string& path);
 
-}  // namespace sy::log
+}  // namespace sy

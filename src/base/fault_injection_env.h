@@ -20,9 +20,9 @@
 #include <random>
 #include <string>
 
-#include "log/local/env.h"
+#include "base/env.h"
 
-namespace sy::log {
+namespace sy {
 
 class FaultInjectionEnv final : public Env {
  public:
@@ -74,4 +74,4 @@ class FaultInjectionEnv final : public Env {
   uint64_t syncs_ = 0;
 };
 
-}  // namespace sy::log
+}  // namespace sy

@@ -1,8 +1,8 @@
-#include "log/local/fault_injection_env.h"
+#include "base/fault_injection_env.h"
 
 #include <algorithm>
 
-namespace sy::log {
+namespace sy {
 
 class FaultInjectionWritableFile final : public WritableFile {
  public:
@@ -186,4 +186,4 @@ bool FaultInjectionEnv::FileExists(const std::string& path) {
   return base_->FileExists(path);
 }
 
-}  // namespace sy::log
+}  // namespace sy

@@ -1,4 +1,4 @@
-#include "log/local/env.h"
+#include "base/env.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -9,7 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
-namespace sy::log {
+namespace sy {
 namespace {
 
 Status ErrnoStatus(std::string_view what, const std::string& path, int err) {
@@ -173,4 +173,4 @@ Result<std::string> ReadWholeFile(Env* env, const std::string& path) {
   return data;
 }
 
-}  // namespace sy::log
+}  // namespace sy
