@@ -36,7 +36,7 @@
 #include "config/config.h"
 #include "delivery/dead_letter_store.h"
 #include "delivery/destination.h"
-#include "delivery/http_client.h"
+#include "http/client.h"
 
 namespace sy::archive {
 
@@ -61,7 +61,7 @@ struct ReplayOptions {
   ArchiveSelection selection;
   int64_t rate = 0;      // events/s; 0 = as fast as the destination takes them
   bool restart = false;  // discard an interrupted replay of another selection
-  delivery::HttpClient* http = nullptr;
+  http::HttpClient* http = nullptr;
   delivery::DeadLetterStore* dead_letters = nullptr;
   MetricsRegistry* metrics = nullptr;
   std::function<void(const ReplayProgress&)> on_progress;  // ~5 times a second, calling thread

@@ -19,8 +19,8 @@
 #include "base/time_format.h"
 #include "config/config.h"
 #include "delivery/dead_letter_store.h"
-#include "delivery/http_client.h"
 #include "delivery/redrive.h"
+#include "http/client.h"
 #include "log/local/local_log.h"
 #include "server/app.h"
 #include "server/builtin_destinations.h"
@@ -199,7 +199,7 @@ int DlqRedrive(const std::string& config_path, const std::string& destination) {
     std::fprintf(stderr, "dlq redrive: %s\n", dest.status().ToString().c_str());
     return 2;
   }
-  auto http = delivery::CreateCurlHttpClient({});
+  auto http = http::CreateCurlHttpClient({});
   if (!http.ok()) return 1;
   delivery::DeadLetterStore store(DlqDir(*cfg));
   auto r = delivery::RedriveDeadLetters(&store, destination, dest->get(), http->get(),
@@ -355,7 +355,7 @@ int Replay(const ReplayArgs& a) {
     std::fprintf(stderr, "replay: %s\n", dest.status().ToString().c_str());
     return 2;
   }
-  auto http = delivery::CreateCurlHttpClient({});
+  auto http = http::CreateCurlHttpClient({});
   if (!http.ok()) return 1;
   delivery::DeadLetterStore dead_letters(DlqDir(*cfg));
   MetricsRegistry metrics;

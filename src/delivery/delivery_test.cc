@@ -1,6 +1,7 @@
-// Unit tests of the delivery framework: settings tables, routing, backoff bounds,
-// classification, the dead-letter store, the HTTP client (against a local socket server) and
-// DestinationStream over a real local log with a scripted in-process destination and fake time.
+// Unit tests of the delivery framework: settings tables, routing, classification, the
+// dead-letter store and DestinationStream over a real local log with a scripted in-process
+// destination and fake time (and over HTTP to local socket servers). The HTTP client's own
+// tests are in http/client_test.cc, backoff's in base/backoff_test.cc.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -15,16 +16,15 @@
 #include <map>
 #include <thread>
 
-#include "delivery/backoff.h"
 #include "delivery/codec.h"
 #include "delivery/dead_letter_store.h"
 #include "delivery/destination.h"
 #include "delivery/destination_stream.h"
 #include "delivery/event_fields.h"
-#include "delivery/http_client.h"
 #include "delivery/redrive.h"
 #include "delivery/routing.h"
 #include "delivery/settings.h"
+#include "http/client.h"
 #include "log/local/log_test_util.h"
 
 namespace sy::delivery {
@@ -197,24 +197,6 @@ TEST(Routing, FiltersDropEventsAndProperties) {
   EXPECT_EQ(UserKeyOf(R"({"anonymousId":"a1"})"), "a1");
 }
 
-TEST(Backoff, FullJitterStaysWithinExponentialBoundsAndHonoursRetryAfter) {
-  Backoff b({1000, 60'000}, 42);
-  EXPECT_EQ(b.CeilingMs(1), 1000);
-  EXPECT_EQ(b.CeilingMs(2), 2000);
-  EXPECT_EQ(b.CeilingMs(5), 16000);
-  EXPECT_EQ(b.CeilingMs(30), 60'000);
-  int64_t max_seen = 0;
-  for (int i = 0; i < 1000; ++i) {
-    int64_t d = b.NextDelayMs(3, std::nullopt);
-    ASSERT_GE(d, 0);
-    ASSERT_LE(d, 4000);
-    max_seen = std::max(max_seen, d);
-  }
-  EXPECT_GT(max_seen, 3000);  // jitter spreads over the whole window
-  for (int i = 0; i < 100; ++i)
-    ASSERT_GE(b.NextDelayMs(1, 7000), 7000);
-}
-
 TEST(Codec, Base64MatchesRfc4648Vectors) {
   EXPECT_EQ(Base64Encode(""), "");
   EXPECT_EQ(Base64Encode("f"), "Zg==");
@@ -275,18 +257,6 @@ TEST(Classify, RetryAfterAsAnHttpDateInAllThreeForms) {
   r.headers = {{"Retry-After", "Wed, 21 Oct 2015 07:28:30 GMT"}};
   r.received_unix_ms = at + 10'000;
   EXPECT_EQ(ClassifyByStatus(r).retry_after_ms, 20'000);
-}
-
-TEST(PrivateNetworkGuard, RefusesLoopbackPrivateLinkLocalCgnatMetadata) {
-  for (const char* ip : {"127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1",
-                         "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "::", "fe80::1",
-                         "fd00:ec2::254", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "224.0.0.1"}) {
-    EXPECT_TRUE(IsPrivateAddressText(ip)) << ip;
-  }
-  for (const char* ip :
-       {"8.8.8.8", "172.32.0.1", "100.128.0.1", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8"}) {
-    EXPECT_FALSE(IsPrivateAddressText(ip)) << ip;
-  }
 }
 
 DeadLetter Letter(uint64_t offset, std::string destination = "hooks") {
@@ -731,7 +701,7 @@ class PostEach final : public Destination {
 
 TEST_F(StreamTest, StopAbandonsARoundAHungReceiverNeverAnswersAndKeepsItUncommitted) {
   SilentServer silent;
-  auto client = CreateCurlHttpClient({.threads = 1, .timeout_ms = 60'000});
+  auto client = http::CreateCurlHttpClient({.threads = 1, .timeout_ms = 60'000});
   ASSERT_TRUE(client.ok());
   Append(3);
   StreamOptions o;
@@ -755,129 +725,6 @@ TEST_F(StreamTest, StopAbandonsARoundAHungReceiverNeverAnswersAndKeepsItUncommit
   EXPECT_EQ((*s)->delivered(), 0u);
   s->reset();
   client->reset();  // completes the abandoned requests; their callbacks must not touch the stream
-}
-
-// A one-connection-at-a-time HTTP/1.1 server on 127.0.0.1:0 answering a fixed status; records
-// each request's raw head and body.
-class TinyServer {
- public:
-  explicit TinyServer(int status) : status_(status) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    EXPECT_EQ(::listen(fd_, 8), 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { Serve(); });
-  }
-  ~TinyServer() {
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
-    thread_.join();
-  }
-  int port() const { return port_; }
-  std::vector<std::string> requests() {
-    std::lock_guard lock(mu_);
-    return requests_;
-  }
-
- private:
-  void Serve() {
-    while (true) {
-      int c = ::accept(fd_, nullptr, nullptr);
-      if (c < 0) return;
-      std::string buf;
-      char tmp[4096];
-      while (true) {
-        size_t head_end = buf.find("\r\n\r\n");
-        if (head_end != std::string::npos) {
-          size_t cl = 0;
-          auto p = buf.find("Content-Length: ");
-          if (p != std::string::npos && p < head_end) cl = std::stoul(buf.substr(p + 16));
-          if (buf.size() >= head_end + 4 + cl) {
-            {
-              std::lock_guard lock(mu_);
-              requests_.push_back(buf.substr(0, head_end + 4 + cl));
-            }
-            buf.erase(0, head_end + 4 + cl);
-            std::string res = "HTTP/1.1 " + std::to_string(status_) +
-                              " X\r\nContent-Length: 11\r\nRetry-After: 3\r\n\r\n{\"ok\":true}";
-            ::send(c, res.data(), res.size(), MSG_NOSIGNAL);
-            continue;
-          }
-        }
-        ssize_t n = ::recv(c, tmp, sizeof tmp, 0);
-        if (n <= 0) break;
-        buf.append(tmp, static_cast<size_t>(n));
-      }
-      ::close(c);
-    }
-  }
-  int status_;
-  int fd_;
-  int port_ = 0;
-  std::mutex mu_;
-  std::vector<std::string> requests_;
-  std::thread thread_;
-};
-
-TEST(HttpClient, SendsMethodHeadersBodyAndReusesTheConnection) {
-  TinyServer server(503);
-  auto client = CreateCurlHttpClient({.threads = 1});
-  ASSERT_TRUE(client.ok());
-  HttpRequest req;
-  req.url = "http://127.0.0.1:" + std::to_string(server.port()) + "/hook";
-  req.headers = {{"X-Team", "growth"}};
-  req.body = R"({"a":1})";
-  for (int i = 0; i < 2; ++i) {
-    HttpResponse res = (*client)->SendAndWait(req, {.allow_private_network = true});
-    EXPECT_EQ(res.status, 503) << res.error;
-    EXPECT_EQ(res.body, R"({"ok":true})");
-    EXPECT_EQ(res.Header("retry-after"), "3");
-    Outcome o = ClassifyByStatus(res);
-    EXPECT_EQ(o.retry_after_ms, 3000);
-  }
-  auto got = server.requests();
-  ASSERT_EQ(got.size(), 2u);  // one connection served both: keep-alive reuse
-  EXPECT_TRUE(got[0].starts_with("POST /hook HTTP/1.1\r\n")) << got[0];
-  EXPECT_NE(got[0].find("X-Team: growth\r\n"), std::string::npos);
-  EXPECT_TRUE(got[0].ends_with("\r\n\r\n{\"a\":1}"));
-}
-
-TEST(HttpClient, GuardRefusesLoopbackUnlessAllowed) {
-  TinyServer server(200);
-  auto client = CreateCurlHttpClient({.threads = 1});
-  ASSERT_TRUE(client.ok());
-  HttpRequest req;
-  req.url = "http://127.0.0.1:" + std::to_string(server.port()) + "/";
-  HttpResponse refused = (*client)->SendAndWait(req, {.allow_private_network = false});
-  EXPECT_EQ(refused.status, 0);
-  EXPECT_TRUE(refused.refused_by_guard);
-  EXPECT_EQ(ClassifyByStatus(refused).kind, Outcome::Kind::kRejected);
-  req.url = "http://localhost:" + std::to_string(server.port()) + "/";
-  EXPECT_TRUE((*client)->SendAndWait(req, {}).refused_by_guard);  // after resolution
-  EXPECT_TRUE(server.requests().empty());
-  EXPECT_EQ((*client)->SendAndWait(req, {.allow_private_network = true}).status, 200);
-}
-
-TEST(HttpClient, ConnectionRefusedIsATransportErrorToRetry) {
-  int port;
-  {
-    TinyServer s(200);
-    port = s.port();
-  }
-  auto client = CreateCurlHttpClient({.threads = 1});
-  HttpRequest req;
-  req.url = "http://127.0.0.1:" + std::to_string(port) + "/";
-  HttpResponse res = (*client)->SendAndWait(req, {.allow_private_network = true});
-  EXPECT_EQ(res.status, 0);
-  EXPECT_FALSE(res.error.empty());
-  EXPECT_EQ(ClassifyByStatus(res).kind, Outcome::Kind::kRetry);
 }
 
 }  // namespace
@@ -1022,7 +869,7 @@ class HttpStreamTest : public StreamTest {
  protected:
   void SetUp() override {
     StreamTest::SetUp();
-    auto c = CreateCurlHttpClient({.threads = 2});
+    auto c = http::CreateCurlHttpClient({.threads = 2});
     ASSERT_TRUE(c.ok());
     client_ = std::move(*c);
   }
@@ -1053,7 +900,7 @@ class HttpStreamTest : public StreamTest {
     }
     return true;
   }
-  std::unique_ptr<HttpClient> client_;
+  std::unique_ptr<http::HttpClient> client_;
 };
 
 TEST_F(HttpStreamTest, SeveralRoundsAreInFlightAtOnceAndNeverMoreThanTheLimit) {

@@ -22,6 +22,7 @@
 #include "base/status.h"
 #include "base/types.h"
 #include "delivery/settings.h"
+#include "http/client.h"
 
 namespace sy {
 class MetricsRegistry;
@@ -38,33 +39,18 @@ struct StoredEvent {
   std::string payload;  // Segment message JSON (drop_properties already applied)
 };
 
-using HeaderList = std::vector<std::pair<std::string, std::string>>;
+using HeaderList = http::HeaderList;
 
-struct HttpRequest {
-  std::string method = "POST";
-  std::string url;
-  HeaderList headers;
-  std::string body;
-  // Indexes (into the batch passed to Encode) of the events this request carries.
+// A request as a destination encodes it: the wire request (http/client.h) plus which events of
+// the batch it carries — the one thing about it that is delivery's, not HTTP's.
+struct HttpRequest : http::ClientRequest {
+  // Indexes (into the batch passed to Encode) of the events this request carries. (The stream
+  // sets timeout_ms to the destination's `timeout:`; a timeout is a transport error, retried.)
   std::vector<size_t> events;
-  // Whole-request timeout; 0: the client's default. The stream sets the destination's
-  // `timeout:` here; a timeout is a transport error (retried).
-  int64_t timeout_ms = 0;
 };
 
-// What came back. status 0 means no HTTP response: `error` names the transport failure
-// (connect refused, timeout, TLS, refused by the private-network guard).
-struct HttpResponse {
-  int status = 0;
-  std::string error;
-  bool refused_by_guard = false;  // the SSRF guard refused the address: not worth retrying
-  HeaderList headers;
-  std::string body;  // capped at HttpClient's max_response_bytes
-  double seconds = 0;
-  int64_t received_unix_ms = 0;  // wall clock at arrival: the reference for an HTTP-date
-                                 // Retry-After when the response has no Date header
-  std::string Header(std::string_view name) const;  // case-insensitive; "" when absent
-};
+// What came back (status 0: no HTTP response; see http::ClientResponse).
+using HttpResponse = http::ClientResponse;
 
 struct Outcome {
   enum class Kind { kDelivered, kRetry, kRejected };
@@ -125,18 +111,14 @@ class Destination {
   virtual void Attach(const std::string& /*name*/, MetricsRegistry* /*metrics*/) {}
 };
 
-// 2xx delivered; 408, 429, 5xx and transport errors retried (Retry-After honoured, seconds or an
-// HTTP date); any other status rejected. The reason names the status.
+// 2xx delivered; what http::IsTransientFailure calls transient (408, 429, 5xx, transport errors
+// other than a guard refusal) retried with the response's Retry-After (seconds or an HTTP date);
+// anything else — another status, a guard refusal — rejected. The reason names the status.
 Outcome ClassifyByStatus(const HttpResponse& response);
-// Parses a Retry-After value: delta-seconds, or an HTTP date (IMF-fixdate, RFC 850 or asctime
-// form, RFC 9110 §10.2.3) turned into a delay from `now_unix_ms` (a date in the past → 0;
-// without `now_unix_ms` a date gives nullopt). Garbage gives nullopt, so the framework falls
-// back to its own backoff. Capped at a day.
-std::optional<int64_t> ParseRetryAfterMs(std::string_view value,
-                                         std::optional<int64_t> now_unix_ms = std::nullopt);
-// The Retry-After of a response in ms: a date is measured against the response's own Date
-// header when it has one (the server's clock, immune to skew), else against received_unix_ms.
-std::optional<int64_t> RetryAfterMs(const HttpResponse& response);
+// Retry-After parsing lives with the client (http/client.h); the framework and destinations
+// use it from there.
+using http::ParseRetryAfterMs;
+using http::RetryAfterMs;
 
 // What the framework knows about a destination type: one entry per built-in destination in the
 // list the server layer holds (server/builtin_destinations.cc). No self-registration.

@@ -265,7 +265,7 @@ void DestinationStream::Dispatch(uint64_t id, Round& round, std::vector<HttpRequ
     const size_t index = round.requests.size();
     req.timeout_ms = options_.config.timeout_ms;
     // The body goes to the client; the round keeps the rest for Classify (and splitting).
-    HttpRequest wire;
+    http::ClientRequest wire;
     wire.method = req.method;
     wire.url = req.url;
     wire.headers = req.headers;
@@ -275,7 +275,7 @@ void DestinationStream::Dispatch(uint64_t id, Round& round, std::vector<HttpRequ
     round.requests.push_back(std::move(req));
     round.outstanding++;
     requests_in_flight_++;
-    options_.http->Send(std::move(wire), SendOptions{options_.config.allow_private_network},
+    options_.http->Send(std::move(wire), http::SendOptions{options_.config.allow_private_network},
                         [mailbox = mailbox_, id, index](HttpResponse res) {
                           {
                             std::lock_guard lock(mailbox->mu);

@@ -43,14 +43,14 @@
 #include <thread>
 #include <vector>
 
+#include "base/backoff.h"
 #include "base/clock.h"
 #include "base/metrics.h"
 #include "config/config.h"
-#include "delivery/backoff.h"
 #include "delivery/dead_letter_store.h"
 #include "delivery/destination.h"
-#include "delivery/http_client.h"
 #include "delivery/routing.h"
+#include "http/client.h"
 #include "log/event_log.h"
 
 namespace sy::delivery {
@@ -60,7 +60,7 @@ struct StreamOptions {
   std::string display_name;                  // of the destination type, for integrations
   std::unique_ptr<Destination> destination;  // owned by the stream
   log::EventLog* log = nullptr;              // outlives the stream
-  HttpClient* http = nullptr;                // outlives the stream; unused by in-process ones
+  http::HttpClient* http = nullptr;          // outlives the stream; unused by in-process ones
   DeadLetterStore* dead_letters = nullptr;   // outlives the stream
   Clock* clock = nullptr;                    // default SystemClock
   MetricsRegistry* metrics = nullptr;        // may be null

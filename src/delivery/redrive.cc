@@ -4,7 +4,7 @@ namespace sy::delivery {
 
 Result<RedriveResult> RedriveDeadLetters(DeadLetterStore* store,
                                          const std::string& destination_name,
-                                         Destination* destination, HttpClient* http,
+                                         Destination* destination, http::HttpClient* http,
                                          bool allow_private_network, Clock* clock) {
   RedriveResult result;
   Status s = store->Rewrite(destination_name, [&](std::vector<DeadLetter> letters) {
@@ -25,7 +25,8 @@ Result<RedriveResult> RedriveDeadLetters(DeadLetterStore* store,
         } else if (enc.requests.empty() || !http) {
           outcome = Outcome::Retry("nothing sent");
         } else {
-          HttpResponse res = http->SendAndWait(enc.requests[0], SendOptions{allow_private_network});
+          HttpResponse res =
+              http->SendAndWait(enc.requests[0], http::SendOptions{allow_private_network});
           auto outcomes = destination->Classify(enc.requests[0], res);
           outcome = outcomes.empty() ? ClassifyByStatus(res) : outcomes[0];
           status = res.status;

@@ -9,7 +9,7 @@
 #include "base/clock.h"
 #include "delivery/dead_letter_store.h"
 #include "delivery/destination.h"
-#include "delivery/http_client.h"
+#include "http/client.h"
 
 namespace sy::delivery {
 
@@ -20,7 +20,7 @@ struct RedriveResult {
 
 Result<RedriveResult> RedriveDeadLetters(DeadLetterStore* store,
                                          const std::string& destination_name,
-                                         Destination* destination, HttpClient* http,
+                                         Destination* destination, http::HttpClient* http,
                                          bool allow_private_network, Clock* clock);
 
 }  // namespace sy::delivery

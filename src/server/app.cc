@@ -204,7 +204,7 @@ Status App::Start(const config::Config& config) {
 
 Status App::StartDestinations() {
   dead_letters_ = std::make_unique<delivery::DeadLetterStore>(config_.data_dir + "/dlq");
-  SY_ASSIGN_OR_RETURN(outbound_, delivery::CreateCurlHttpClient({}));
+  SY_ASSIGN_OR_RETURN(outbound_, http::CreateCurlHttpClient({}));
   for (const auto& d : config_.destinations) {
     if (!d.enabled) {
       Log()->info("destination disabled destination={} (its cursor stays put)", d.name);

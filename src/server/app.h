@@ -22,7 +22,7 @@
 #include "config/config.h"
 #include "delivery/dead_letter_store.h"
 #include "delivery/destination_stream.h"
-#include "delivery/http_client.h"
+#include "http/client.h"
 #include "http/server.h"
 #include "ingest/dedupe_index.h"
 #include "ingest/source_table.h"
@@ -75,7 +75,7 @@ class App {
   std::unique_ptr<web::WebEndpoints> web_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<http::Server> http_;
-  std::unique_ptr<delivery::HttpClient> outbound_;
+  std::unique_ptr<http::HttpClient> outbound_;
   std::unique_ptr<delivery::DeadLetterStore> dead_letters_;
   std::vector<std::unique_ptr<delivery::DestinationStream>> streams_;
   std::mutex streams_mu_;  // streams_: the control thread (reload, stop) and admin_thread_

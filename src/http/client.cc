@@ -1,11 +1,14 @@
-#include "delivery/http_client.h"
+#include "http/client.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -16,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-namespace sy::delivery {
+namespace sy::http {
 namespace {
 
 bool PrivateV4(uint32_t a) {  // host byte order
@@ -54,10 +57,10 @@ bool PrivateV6(const unsigned char* b) {
 }
 
 struct Job {
-  HttpRequest request;
+  ClientRequest request;
   SendOptions options;
   HttpClient::Done done;
-  HttpResponse response;
+  ClientResponse response;
   curl_slist* headers = nullptr;
   CURL* easy = nullptr;
   size_t max_body = 0;
@@ -133,7 +136,8 @@ class Worker {
   void Start(std::unique_ptr<Job> job) {
     CURL* e = curl_easy_init();
     job->easy = e;
-    job->max_body = options_.max_response_bytes;
+    job->max_body = job->request.max_response_bytes > 0 ? job->request.max_response_bytes
+                                                        : options_.max_response_bytes;
     job->started = std::chrono::steady_clock::now();
     curl_easy_setopt(e, CURLOPT_URL, job->request.url.c_str());
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, job->request.method.c_str());
@@ -245,7 +249,7 @@ class CurlHttpClient final : public HttpClient {
     for (int i = 0; i < std::max(1, o.threads); ++i)
       workers_.push_back(std::make_unique<Worker>(o));
   }
-  void Send(HttpRequest request, SendOptions options, Done done) override {
+  void Send(ClientRequest request, SendOptions options, Done done) override {
     auto job = std::make_unique<Job>();
     job->request = std::move(request);
     job->options = options;
@@ -260,6 +264,78 @@ class CurlHttpClient final : public HttpClient {
 };
 
 }  // namespace
+
+std::string ClientResponse::Header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (k.size() != name.size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < k.size() && same; ++i) {
+      same = std::tolower(static_cast<unsigned char>(k[i])) ==
+             std::tolower(static_cast<unsigned char>(name[i]));
+    }
+    if (same) return v;
+  }
+  return "";
+}
+
+namespace {
+
+constexpr int64_t kMaxRetryAfterMs = 86'400'000;  // a day is far beyond any sane hint
+
+std::string_view Trim(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+    v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\r' || v.back() == '\t'))
+    v.remove_suffix(1);
+  return v;
+}
+
+// An HTTP date → unix seconds, or nullopt. curl_getdate reads the three forms of RFC 9110
+// (and a few more lenient ones); it only needs a NUL-terminated copy.
+std::optional<int64_t> HttpDateSeconds(std::string_view v) {
+  if (v.empty() || v.size() > 64) return std::nullopt;
+  // A date starts with a day name; this keeps curl's lenient parser away from numbers.
+  if (!std::isalpha(static_cast<unsigned char>(v.front()))) return std::nullopt;
+  std::string s(v);
+  time_t t = curl_getdate(s.c_str(), nullptr);
+  if (t < 0) return std::nullopt;
+  return static_cast<int64_t>(t);
+}
+
+}  // namespace
+
+std::optional<int64_t> ParseRetryAfterMs(std::string_view value,
+                                         std::optional<int64_t> now_unix_ms) {
+  value = Trim(value);
+  int64_t seconds = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  if (ec == std::errc() && end == value.data() + value.size()) {
+    if (seconds < 0) return std::nullopt;
+    // Capped so the arithmetic cannot overflow.
+    return std::min<int64_t>(seconds, kMaxRetryAfterMs / 1000) * 1000;
+  }
+  if (!now_unix_ms) return std::nullopt;
+  std::optional<int64_t> at = HttpDateSeconds(value);
+  if (!at) return std::nullopt;
+  return std::clamp<int64_t>(*at * 1000 - *now_unix_ms, 0, kMaxRetryAfterMs);
+}
+
+std::optional<int64_t> RetryAfterMs(const ClientResponse& r) {
+  std::string value = r.Header("Retry-After");
+  if (value.empty()) return std::nullopt;
+  std::optional<int64_t> now;
+  if (auto date = HttpDateSeconds(Trim(r.Header("Date")))) {
+    now = *date * 1000;
+  } else if (r.received_unix_ms > 0) {
+    now = r.received_unix_ms;
+  }
+  return ParseRetryAfterMs(value, now);
+}
+
+bool IsTransientFailure(const ClientResponse& r) {
+  if (r.status == 0) return !r.refused_by_guard;
+  return r.status == 408 || r.status == 429 || r.status >= 500;
+}
 
 bool IsPrivateAddress(const void* sa, size_t len) {
   const auto* base = static_cast<const sockaddr*>(sa);
@@ -287,10 +363,10 @@ bool IsPrivateAddressText(std::string_view ip) {
   return false;
 }
 
-HttpResponse HttpClient::SendAndWait(HttpRequest request, SendOptions options) {
-  std::promise<HttpResponse> p;
+ClientResponse HttpClient::SendAndWait(ClientRequest request, SendOptions options) {
+  std::promise<ClientResponse> p;
   auto f = p.get_future();
-  Send(std::move(request), options, [&p](HttpResponse r) { p.set_value(std::move(r)); });
+  Send(std::move(request), options, [&p](ClientResponse r) { p.set_value(std::move(r)); });
   return f.get();
 }
 
@@ -300,4 +376,4 @@ Result<std::unique_ptr<HttpClient>> CreateCurlHttpClient(HttpClientOptions optio
   return std::unique_ptr<HttpClient>(new CurlHttpClient(options));
 }
 
-}  // namespace sy::delivery
+}  // namespace sy::http

@@ -1,0 +1,166 @@
+// Unit tests of the outbound HTTP client against local socket servers on 127.0.0.1:0: what goes
+// on the wire, keep-alive reuse, the private-network guard, transport errors, response caps.
+#include "http/client.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace sy::http {
+namespace {
+
+TEST(PrivateNetworkGuard, RefusesLoopbackPrivateLinkLocalCgnatMetadata) {
+  for (const char* ip : {"127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1",
+                         "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "::", "fe80::1",
+                         "fd00:ec2::254", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "224.0.0.1"}) {
+    EXPECT_TRUE(IsPrivateAddressText(ip)) << ip;
+  }
+  for (const char* ip :
+       {"8.8.8.8", "172.32.0.1", "100.128.0.1", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8"}) {
+    EXPECT_FALSE(IsPrivateAddressText(ip)) << ip;
+  }
+}
+
+// A one-connection-at-a-time HTTP/1.1 server on 127.0.0.1:0 answering a fixed status; records
+// each request's raw head and body.
+class TinyServer {
+ public:
+  explicit TinyServer(int status) : status_(status) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(fd_, 8), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~TinyServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+  std::vector<std::string> requests() {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+
+ private:
+  void Serve() {
+    while (true) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::string buf;
+      char tmp[4096];
+      while (true) {
+        size_t head_end = buf.find("\r\n\r\n");
+        if (head_end != std::string::npos) {
+          size_t cl = 0;
+          auto p = buf.find("Content-Length: ");
+          if (p != std::string::npos && p < head_end) cl = std::stoul(buf.substr(p + 16));
+          if (buf.size() >= head_end + 4 + cl) {
+            {
+              std::lock_guard lock(mu_);
+              requests_.push_back(buf.substr(0, head_end + 4 + cl));
+            }
+            buf.erase(0, head_end + 4 + cl);
+            std::string res = "HTTP/1.1 " + std::to_string(status_) +
+                              " X\r\nContent-Length: 11\r\nRetry-After: 3\r\n\r\n{\"ok\":true}";
+            ::send(c, res.data(), res.size(), MSG_NOSIGNAL);
+            continue;
+          }
+        }
+        ssize_t n = ::recv(c, tmp, sizeof tmp, 0);
+        if (n <= 0) break;
+        buf.append(tmp, static_cast<size_t>(n));
+      }
+      ::close(c);
+    }
+  }
+  int status_;
+  int fd_;
+  int port_ = 0;
+  std::mutex mu_;
+  std::vector<std::string> requests_;
+  std::thread thread_;
+};
+
+TEST(HttpClient, SendsMethodHeadersBodyAndReusesTheConnection) {
+  TinyServer server(503);
+  auto client = CreateCurlHttpClient({.threads = 1});
+  ASSERT_TRUE(client.ok());
+  ClientRequest req;
+  req.url = "http://127.0.0.1:" + std::to_string(server.port()) + "/hook";
+  req.headers = {{"X-Team", "growth"}};
+  req.body = R"({"a":1})";
+  for (int i = 0; i < 2; ++i) {
+    ClientResponse res = (*client)->SendAndWait(req, {.allow_private_network = true});
+    EXPECT_EQ(res.status, 503) << res.error;
+    EXPECT_EQ(res.body, R"({"ok":true})");
+    EXPECT_EQ(res.Header("retry-after"), "3");
+    EXPECT_TRUE(IsTransientFailure(res));
+    EXPECT_EQ(RetryAfterMs(res), 3000);
+  }
+  auto got = server.requests();
+  ASSERT_EQ(got.size(), 2u);  // one connection served both: keep-alive reuse
+  EXPECT_TRUE(got[0].starts_with("POST /hook HTTP/1.1\r\n")) << got[0];
+  EXPECT_NE(got[0].find("X-Team: growth\r\n"), std::string::npos);
+  EXPECT_TRUE(got[0].ends_with("\r\n\r\n{\"a\":1}"));
+}
+
+TEST(HttpClient, GuardRefusesLoopbackUnlessAllowed) {
+  TinyServer server(200);
+  auto client = CreateCurlHttpClient({.threads = 1});
+  ASSERT_TRUE(client.ok());
+  ClientRequest req;
+  req.url = "http://127.0.0.1:" + std::to_string(server.port()) + "/";
+  ClientResponse refused = (*client)->SendAndWait(req, {.allow_private_network = false});
+  EXPECT_EQ(refused.status, 0);
+  EXPECT_TRUE(refused.refused_by_guard);
+  EXPECT_FALSE(IsTransientFailure(refused));
+  req.url = "http://localhost:" + std::to_string(server.port()) + "/";
+  EXPECT_TRUE((*client)->SendAndWait(req, {}).refused_by_guard);  // after resolution
+  EXPECT_TRUE(server.requests().empty());
+  EXPECT_EQ((*client)->SendAndWait(req, {.allow_private_network = true}).status, 200);
+}
+
+TEST(HttpClient, ConnectionRefusedIsATransportErrorToRetry) {
+  int port;
+  {
+    TinyServer s(200);
+    port = s.port();
+  }
+  auto client = CreateCurlHttpClient({.threads = 1});
+  ClientRequest req;
+  req.url = "http://127.0.0.1:" + std::to_string(port) + "/";
+  ClientResponse res = (*client)->SendAndWait(req, {.allow_private_network = true});
+  EXPECT_EQ(res.status, 0);
+  EXPECT_FALSE(res.error.empty());
+  EXPECT_TRUE(IsTransientFailure(res));
+}
+
+TEST(HttpClient, AResponseBodyIsCappedPerRequestOrByTheClientDefault) {
+  TinyServer server(200);  // answers an 11-byte body
+  auto client = CreateCurlHttpClient({.threads = 1, .max_response_bytes = 4});
+  ASSERT_TRUE(client.ok());
+  ClientRequest req;
+  req.url = "http://127.0.0.1:" + std::to_string(server.port()) + "/";
+  EXPECT_EQ((*client)->SendAndWait(req, {.allow_private_network = true}).body, "{\"ok");
+  req.max_response_bytes = 1 << 20;
+  EXPECT_EQ((*client)->SendAndWait(req, {.allow_private_network = true}).body, "{\"ok\":true}");
+}
+
+}  // namespace
+}  // namespace sy::http
