@@ -268,8 +268,7 @@ struct Fixture {
     o.store = std::move(store);
     o.state_dir = dir.path() + "/state";
     o.clock = &clock;
-    o.retry_initial_ms = 5;
-    o.retry_max_ms = 20;
+    o.upload_retry.backoff = {5, 20};
     auto a = Archiver::Start(std::move(o));
     EXPECT_TRUE(a.ok()) << a.status().ToString();
     return std::move(*a);

@@ -7,7 +7,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 
 #include "archive/archive_key.h"
@@ -84,6 +83,10 @@ Archiver::Archiver(ArchiverOptions options) : o_(std::move(options)) {}
 
 Result<std::unique_ptr<Archiver>> Archiver::Start(ArchiverOptions options) {
   if (!options.log || !options.store) return InvalidArgument("archiver: log and store required");
+  if (options.upload_retry.max_attempts != 0 || options.upload_retry.deadline_ms != 0 ||
+      !options.upload_retry.retry_permanent_failures) {
+    return InvalidArgument("archiver: upload_retry must retry every failure without limit");
+  }
   if (!options.clock) options.clock = SystemClock::Get();
   std::error_code ec;
   std::filesystem::create_directories(options.state_dir, ec);
@@ -261,11 +264,11 @@ bool Archiver::Roll(const std::string& source, bool stopping) {
       if (stopping || !SleepUnlessStopping(1000)) return false;
     }
   }
-  int64_t backoff = o_.retry_initial_ms;
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  for (int attempt = 1;; ++attempt) {
+  RetrySchedule retry(o_.upload_retry, o_.clock);
+  while (true) {
     int64_t t0 = o_.clock->MonotonicNanos();
-    Status s = o_.store->Put(key, f.gz);
+    std::optional<int64_t> retry_after_ms;
+    Status s = o_.store->PutReportingRetryAfter(key, f.gz, &retry_after_ms);
     if (s.ok()) {
       if (m_upload_) m_upload_->Observe((o_.clock->MonotonicNanos() - t0) / 1e9);
       break;
@@ -275,11 +278,12 @@ bool Archiver::Roll(const std::string& source, bool stopping) {
     Log()->warn(
         "archive upload failed key={} attempt={} status={} (retrying; the log keeps the "
         "events)",
-        key, attempt, s.ToString());
+        key, retry.attempts(), s.ToString());
     if (stopping) return false;
-    int64_t sleep = static_cast<int64_t>(rng() % static_cast<uint64_t>(backoff + 1));
-    backoff = std::min(backoff * 2, o_.retry_max_ms);
-    if (!SleepUnlessStopping(std::max<int64_t>(sleep, 10))) return false;
+    // Never nullopt under the policy Start accepts; stop rather than spin if it were.
+    std::optional<int64_t> delay =
+        retry.AfterFailure(s.code() == StatusCode::kUnavailable, retry_after_ms);
+    if (!delay || !SleepUnlessStopping(std::max<int64_t>(*delay, 10))) return false;
   }
   p.next = f.last.Next();
   p.has_intent = false;

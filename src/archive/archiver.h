@@ -15,10 +15,13 @@
 // file exactly at the intent's last offset, so the file is rebuilt byte for byte and overwrites
 // the same key: nothing is lost and nothing is archived twice.
 //
-// Failures: a failed upload is retried with exponential backoff and full jitter (0.5 s … 30 s)
-// until it succeeds or the archiver stops; meanwhile reading stops, the log keeps the events
-// (the cursor holds back retention) and the lag grows. Each failure is logged (warn) and counted
-// in switchyard_archive_upload_failures_total.
+// Failures: the upload of a file is the one retry loop of the archive path (the S3 store makes
+// one attempt per upload): every failure — network, 5xx, or a refusal such as 403 after a wrong
+// secret, which the operator fixes while the archiver keeps trying — is retried under
+// ArchiverOptions::upload_retry (exponential backoff with full jitter, 0.5 s … 30 s, never before
+// the store's Retry-After) until it succeeds or the archiver stops; meanwhile reading stops, the
+// log keeps the events (the cursor holds back retention) and the lag grows. Each failure is
+// logged (warn) and counted in switchyard_archive_upload_failures_total.
 //
 // Compression runs beside reading: each ~1 MiB member is compressed on a worker thread (at most
 // three in flight per open file), and the members are concatenated in order when the file rolls.
@@ -39,6 +42,7 @@
 #include <thread>
 
 #include "archive/object_store.h"
+#include "base/backoff.h"
 #include "base/clock.h"
 #include "base/metrics.h"
 #include "config/config.h"
@@ -55,8 +59,12 @@ struct ArchiverOptions {
   Clock* clock = nullptr;              // default SystemClock
   MetricsRegistry* metrics = nullptr;  // may be null
   int gzip_level = 1;
-  int64_t retry_initial_ms = 500;
-  int64_t retry_max_ms = 30'000;
+  // Retries of one file's upload. It must never give up (max_attempts 0, no deadline, permanent
+  // failures retried): the archiver cannot drop a file, so Start refuses any other policy.
+  RetryPolicy upload_retry{.max_attempts = 0,
+                           .deadline_ms = 0,
+                           .backoff = {500, 30'000},
+                           .retry_permanent_failures = true};
 };
 
 // Per-source progress as persisted in the state file.

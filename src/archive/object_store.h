@@ -14,12 +14,16 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/backoff.h"
+#include "base/clock.h"
 #include "base/status.h"
 #include "config/config.h"
+#include "http/client.h"
 
 namespace sy::archive {
 
@@ -32,6 +36,14 @@ class ObjectStore {
  public:
   virtual ~ObjectStore() = default;
   virtual Status Put(const std::string& key, std::string_view data) = 0;
+  // Put, also telling the caller's retry policy how long the service asked it to wait
+  // (Retry-After, ms) when the attempt failed with one; nullopt otherwise. Stores without such
+  // a hint (the local directory) keep this default.
+  virtual Status PutReportingRetryAfter(const std::string& key, std::string_view data,
+                                        std::optional<int64_t>* retry_after_ms) {
+    if (retry_after_ms) retry_after_ms->reset();
+    return Put(key, data);
+  }
   virtual Result<std::string> Get(const std::string& key) = 0;
   virtual Result<std::vector<ObjectInfo>> List(const std::string& prefix) = 0;
   // For logs: "local:/path" or "s3://bucket".
@@ -49,7 +61,12 @@ struct S3Options {
   std::string secret_access_key;
   std::string session_token;                    // optional (AWS_SESSION_TOKEN)
   uint64_t multipart_part_bytes = 16ull << 20;  // objects larger than this go up in parts
-  long timeout_ms = 60'000;
+  int64_t timeout_ms = 60'000;                  // per request (a 16 MiB part on a slow link)
+  // The outbound client; null: the store makes its own (one thread). Outlives the store.
+  http::HttpClient* http = nullptr;
+  // Reads only (Get, List); uploads are one attempt, retried by the caller (s3_store.cc).
+  RetryPolicy read_retry{.max_attempts = 4, .backoff = {200, 800}};
+  Clock* clock = nullptr;  // for read_retry's deadline, if any; null: the system clock
 };
 std::unique_ptr<ObjectStore> NewS3ObjectStore(S3Options options);
 

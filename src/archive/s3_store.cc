@@ -1,20 +1,28 @@
-// S3ObjectStore: S3's REST API over libcurl (easy interface, one request at a time per call),
-// every request signed with SigV4 (sigv4.h) including the payload's SHA-256. Objects above
-// multipart_part_bytes go up as a multipart upload (parts of that size; aborted on failure).
-// Each request is tried up to 4 times with exponential backoff and full jitter on network
-// errors, 5xx and 429/503 SlowDown; other 4xx (403 SignatureDoesNotMatch, a missing bucket) fail
-// at once. Callers (the archiver) retry whole uploads on their own schedule.
-#include <curl/curl.h>
-
+// S3ObjectStore: S3's REST API over the process's outbound client (http/client.h: TLS,
+// timeouts, connection reuse), every request signed with SigV4 (sigv4.h) including the
+// payload's SHA-256. Objects above multipart_part_bytes go up as a multipart upload (parts of
+// that size; aborted on failure).
+//
+// Retries: an upload (Put) is one attempt — each request once; the caller owns the retry of the
+// whole upload (the archiver, with its RetryPolicy), and learns the service's Retry-After through
+// PutReportingRetryAfter. Reads (Get, List: `archive ls`, replay) retry each request under
+// S3Options::read_retry (by default 4 attempts, 200–800 ms full-jitter backoff) on what
+// http::IsTransientFailure calls transient — network errors, 408, 429/503 SlowDown, 5xx;
+// other 4xx (403 SignatureDoesNotMatch, a missing bucket) fail at once. So no request is ever
+// under two retry loops.
+//
+// The endpoint is the operator's (often a private address: MinIO, SeaweedFS), so the
+// private-network guard is not applied to it.
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
-#include <mutex>
-#include <random>
+#include <limits>
 #include <thread>
 
 #include "archive/object_store.h"
 #include "archive/sigv4.h"
+#include "base/backoff.h"
 #include "base/logging.h"
 
 namespace sy::archive {
@@ -25,32 +33,7 @@ std::shared_ptr<spdlog::logger> Log() {
   return l;
 }
 
-struct HttpResult {
-  long status = 0;
-  std::string body;
-  std::string etag;
-  std::string error;  // transport error, when status == 0
-};
-
-size_t WriteBody(char* p, size_t size, size_t n, void* ud) {
-  static_cast<std::string*>(ud)->append(p, size * n);
-  return size * n;
-}
-
-size_t WriteHeader(char* p, size_t size, size_t n, void* ud) {
-  std::string_view line(p, size * n);
-  auto* r = static_cast<HttpResult*>(ud);
-  if (line.size() > 5 &&
-      (line.starts_with("ETag:") || line.starts_with("etag:") || line.starts_with("Etag:"))) {
-    std::string_view v = line.substr(5);
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
-      v.remove_prefix(1);
-    while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' '))
-      v.remove_suffix(1);
-    r->etag = std::string(v);
-  }
-  return size * n;
-}
+using HttpResult = http::ClientResponse;
 
 // The text of the first <tag>…</tag> in `xml` (no entity decoding beyond &quot; and &amp;).
 std::string XmlText(std::string_view xml, std::string_view tag, size_t* from = nullptr) {
@@ -86,8 +69,6 @@ std::string AmzDate() {
 class S3ObjectStore final : public ObjectStore {
  public:
   explicit S3ObjectStore(S3Options o) : o_(std::move(o)) {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
     if (o_.endpoint.empty()) o_.endpoint = "https://s3." + o_.region + ".amazonaws.com";
     while (!o_.endpoint.empty() && o_.endpoint.back() == '/')
       o_.endpoint.pop_back();
@@ -95,18 +76,37 @@ class S3ObjectStore final : public ObjectStore {
     scheme_ = scheme == std::string::npos ? "https" : o_.endpoint.substr(0, scheme);
     host_ = scheme == std::string::npos ? o_.endpoint : o_.endpoint.substr(scheme + 3);
     if (!o_.path_style) host_ = o_.bucket + "." + host_;
+    http_ = o_.http;
+    if (!http_) {
+      // One thread: the store's callers block on each request anyway.
+      auto made = http::CreateCurlHttpClient(
+          {.threads = 1, .connect_timeout_ms = 10'000, .timeout_ms = o_.timeout_ms});
+      if (made.ok()) {
+        owned_http_ = std::move(*made);
+        http_ = owned_http_.get();
+      } else {
+        client_error_ = made.status().message();
+      }
+    }
   }
 
   Status Put(const std::string& key, std::string_view data) override {
+    return PutReportingRetryAfter(key, data, nullptr);
+  }
+
+  Status PutReportingRetryAfter(const std::string& key, std::string_view data,
+                                std::optional<int64_t>* retry_after_ms) override {
+    if (retry_after_ms) retry_after_ms->reset();
     if (data.size() <= o_.multipart_part_bytes) {
       HttpResult r = Request("PUT", key, {}, data);
+      if (retry_after_ms) *retry_after_ms = http::RetryAfterMs(r);
       return Check(r, "PUT " + key);
     }
-    return PutMultipart(key, data);
+    return PutMultipart(key, data, retry_after_ms);
   }
 
   Result<std::string> Get(const std::string& key) override {
-    HttpResult r = Request("GET", key, {}, {});
+    HttpResult r = RequestWithRetries("GET", key, {});
     if (r.status == 404) return NotFound("no object " + key + " in s3://" + o_.bucket);
     SY_RETURN_IF_ERROR(Check(r, "GET " + key));
     return std::move(r.body);
@@ -118,7 +118,7 @@ class S3ObjectStore final : public ObjectStore {
     while (true) {
       std::vector<std::pair<std::string, std::string>> q = {{"list-type", "2"}, {"prefix", prefix}};
       if (!token.empty()) q.emplace_back("continuation-token", token);
-      HttpResult r = Request("GET", "", q, {});
+      HttpResult r = RequestWithRetries("GET", "", q);
       SY_RETURN_IF_ERROR(Check(r, "LIST " + prefix));
       size_t pos = 0;
       while (true) {
@@ -152,13 +152,15 @@ class S3ObjectStore final : public ObjectStore {
     return Unavailable(msg);
   }
 
-  static bool Retryable(const HttpResult& r) {
-    return r.status == 0 || r.status == 429 || r.status >= 500;
-  }
-
-  Status PutMultipart(const std::string& key, std::string_view data) {
+  // One attempt per request (see the top of the file); a failed part aborts the upload.
+  Status PutMultipart(const std::string& key, std::string_view data,
+                      std::optional<int64_t>* retry_after_ms) {
+    auto failed = [&](const HttpResult& r, Status s) {
+      if (retry_after_ms) *retry_after_ms = http::RetryAfterMs(r);
+      return s;
+    };
     HttpResult r = Request("POST", key, {{"uploads", ""}}, {});
-    SY_RETURN_IF_ERROR(Check(r, "CreateMultipartUpload " + key));
+    if (Status s = Check(r, "CreateMultipartUpload " + key); !s.ok()) return failed(r, s);
     std::string upload_id = XmlText(r.body, "UploadId");
     if (upload_id.empty()) return Unavailable("CreateMultipartUpload " + key + ": no UploadId");
     std::string complete = "<CompleteMultipartUpload>";
@@ -169,12 +171,13 @@ class S3ObjectStore final : public ObjectStore {
       HttpResult pr = Request(
           "PUT", key, {{"partNumber", std::to_string(part)}, {"uploadId", upload_id}}, chunk);
       Status s = Check(pr, "UploadPart " + std::to_string(part) + " of " + key);
-      if (s.ok() && pr.etag.empty()) s = Unavailable("UploadPart of " + key + ": no ETag");
+      std::string etag = pr.Header("ETag");
+      if (s.ok() && etag.empty()) s = Unavailable("UploadPart of " + key + ": no ETag");
       if (!s.ok()) {
         Request("DELETE", key, {{"uploadId", upload_id}}, {});
-        return s;
+        return failed(pr, s);
       }
-      complete += "<Part><PartNumber>" + std::to_string(part) + "</PartNumber><ETag>" + pr.etag +
+      complete += "<Part><PartNumber>" + std::to_string(part) + "</PartNumber><ETag>" + etag +
                   "</ETag></Part>";
     }
     complete += "</CompleteMultipartUpload>";
@@ -183,31 +186,32 @@ class S3ObjectStore final : public ObjectStore {
     // S3 may answer 200 with an <Error> body for a failed completion.
     if (s.ok() && cr.body.find("<Error>") != std::string::npos)
       s = Unavailable("CompleteMultipartUpload " + key + ": " + XmlText(cr.body, "Code"));
-    if (!s.ok()) Request("DELETE", key, {{"uploadId", upload_id}}, {});
+    if (!s.ok()) {
+      Request("DELETE", key, {{"uploadId", upload_id}}, {});
+      return failed(cr, s);
+    }
     return s;
+  }
+
+  // A read: retried per o_.read_retry on transient failures, honouring Retry-After.
+  HttpResult RequestWithRetries(const std::string& method, const std::string& key,
+                                const std::vector<std::pair<std::string, std::string>>& query) {
+    RetrySchedule retry(o_.read_retry, o_.clock);
+    while (true) {
+      HttpResult r = Request(method, key, query, {});
+      if (r.status >= 200 && r.status < 300) return r;
+      std::optional<int64_t> delay =
+          retry.AfterFailure(http::IsTransientFailure(r), http::RetryAfterMs(r));
+      if (!delay) return r;
+      Log()->warn("s3 request failed method={} key={} status={} error={} attempt={}", method, key,
+                  r.status, r.error, retry.attempts() - 1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(*delay));
+    }
   }
 
   HttpResult Request(const std::string& method, const std::string& key,
                      const std::vector<std::pair<std::string, std::string>>& query,
                      std::string_view body) {
-    HttpResult r;
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    for (int attempt = 0; attempt < 4; ++attempt) {
-      if (attempt > 0) {
-        int64_t cap = 100LL << attempt;  // 200, 400, 800 ms
-        std::this_thread::sleep_for(std::chrono::milliseconds(rng() % cap));
-      }
-      r = Once(method, key, query, body);
-      if (!Retryable(r)) break;
-      Log()->warn("s3 request failed method={} key={} status={} error={} attempt={}", method, key,
-                  r.status, r.error, attempt + 1);
-    }
-    return r;
-  }
-
-  HttpResult Once(const std::string& method, const std::string& key,
-                  const std::vector<std::pair<std::string, std::string>>& query,
-                  std::string_view body) {
     std::string path = o_.path_style ? "/" + UriEncode(o_.bucket, false) : "";
     path += "/" + UriEncode(key, true);
     if (key.empty() && !o_.path_style) path = "/";
@@ -216,7 +220,6 @@ class S3ObjectStore final : public ObjectStore {
       qs += (qs.empty() ? "?" : "&") + UriEncode(k, false);
       if (!v.empty() || k != "uploads") qs += "=" + UriEncode(v, false);
     }
-    std::string url = scheme_ + "://" + host_ + path + qs;
     std::string date = AmzDate();
     std::string payload_hash = Sha256Hex(body);
     SigV4Request req;
@@ -230,55 +233,34 @@ class S3ObjectStore final : public ObjectStore {
     std::string auth =
         SigV4Authorization(req, {o_.access_key_id, o_.secret_access_key, o_.region, "s3", date});
 
-    HttpResult r;
-    CURL* c = curl_easy_init();
-    if (!c) {
-      r.error = "curl_easy_init failed";
+    if (!http_) {
+      HttpResult r;
+      r.error = "no HTTP client: " + client_error_;
       return r;
     }
-    struct curl_slist* h = nullptr;
+    http::ClientRequest wire;
+    wire.method = method;
+    wire.url = scheme_ + "://" + host_ + path + qs;
     for (const auto& [k, v] : req.headers) {
-      if (k == "host") continue;  // curl sends Host from the URL, identical to host_
-      h = curl_slist_append(h, (k + ": " + v).c_str());
+      if (k == "host") continue;  // the client sends Host from the URL, identical to host_
+      wire.headers.emplace_back(k, v);
     }
-    h = curl_slist_append(h, ("Authorization: " + auth).c_str());
-    h = curl_slist_append(h, "Expect:");
+    wire.headers.emplace_back("Authorization", std::move(auth));
     if (method == "PUT" || method == "POST")
-      h = curl_slist_append(h, "Content-Type: application/octet-stream");
-    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o_.timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10'000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, WriteBody);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, WriteHeader);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
-    if (method == "GET") {
-      curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-    } else {
-      curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
-      if (method == "DELETE") {
-        curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
-      } else {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-      }
-    }
-    CURLcode rc = curl_easy_perform(c);
-    if (rc != CURLE_OK) {
-      r.error = curl_easy_strerror(rc);
-    } else {
-      curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    }
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return r;
+      wire.headers.emplace_back("Content-Type", "application/octet-stream");
+    wire.body = std::string(body);
+    wire.timeout_ms = o_.timeout_ms;
+    // Objects and listings are read whole (an archive file is bounded by roll_size).
+    wire.max_response_bytes = std::numeric_limits<size_t>::max();
+    return http_->SendAndWait(std::move(wire), {.allow_private_network = true});
   }
 
   S3Options o_;
   std::string scheme_;
   std::string host_;
+  http::HttpClient* http_ = nullptr;
+  std::unique_ptr<http::HttpClient> owned_http_;
+  std::string client_error_;
 };
 
 std::string Env(const char* name) {

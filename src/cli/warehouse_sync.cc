@@ -1,20 +1,18 @@
 // `switchyard warehouse sync`: loads what the warehouse destinations have not loaded yet, now.
 // With a server running on the config's data_dir, the server does it (POST
-// /admin/warehouse/sync on its loopback listener, with the token from data_dir/ADMIN_TOKEN): it
-// stops the destination's stream, loads, and restarts it. Without one, this process takes the
-// data_dir lock and loads from the log itself. Either way one JSON line per destination.
-#include <netdb.h>
-#include <sys/socket.h>
-#include <sys/time.h>
+// /admin/warehouse/sync on its loopback listener, sent through http/client.h with the token from
+// data_dir/ADMIN_TOKEN): it stops the destination's stream, loads, and restarts it. Without one,
+// this process takes the data_dir lock and loads from the log itself. Either way one JSON line
+// per destination.
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstring>
 
 #include "base/logging.h"
 #include "cli/commands.h"
 #include "config/config.h"
 #include "delivery/dead_letter_store.h"
+#include "http/client.h"
 #include "log/local/local_log.h"
 #include "server/app.h"
 #include "server/builtin_destinations.h"
@@ -28,53 +26,30 @@ bool IsWarehouse(const config::DestinationConfig& d) {
   return d.enabled && (d.type == "sqlite" || d.type == "postgres");
 }
 
-struct HttpAnswer {
-  int status = 0;
-  std::string body;
-};
-
-// A minimal HTTP/1.1 POST over loopback (the admin door answers nothing else).
-Result<HttpAnswer> PostLocal(std::string host, uint16_t port, const std::string& target,
-                             const std::string& token) {
+// POST to the running server's loopback admin door through the process's outbound client
+// (http/client.h). One attempt: a sync that failed is reported, and running the command again
+// loads whatever is still pending (loads are idempotent by messageId).
+Result<http::ClientResponse> PostLocal(std::string host, uint16_t port, const std::string& target,
+                                       const std::string& token) {
   if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
   if (host == "::" || host == "[::]") host = "::1";
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || !res)
-    return Unavailable("cannot resolve " + host);
-  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  bool connected = fd >= 0 && ::connect(fd, res->ai_addr, res->ai_addrlen) == 0;
-  freeaddrinfo(res);
-  if (!connected) {
-    if (fd >= 0) ::close(fd);
-    return Unavailable("cannot connect to the server at " + host + ":" + std::to_string(port) +
-                       ": " + std::strerror(errno));
-  }
-  timeval tv{900, 0};  // a load of a large backlog may take minutes
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  std::string req = "POST " + target + " HTTP/1.1\r\nHost: " + host + "\r\n" +
-                    server::kAdminTokenHeader + ": " + token +
-                    "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-    ::close(fd);
-    return Unavailable("cannot send the request to the server");
-  }
-  std::string raw;
-  char buf[65536];
-  while (true) {
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    raw.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  size_t head_end = raw.find("\r\n\r\n");
-  if (!raw.starts_with("HTTP/1.1 ") || head_end == std::string::npos)
-    return Unavailable("no answer from the server");
-  HttpAnswer a;
-  a.status = std::atoi(raw.c_str() + 9);
-  a.body = raw.substr(head_end + 4);
-  return a;
+  const std::string authority =
+      (host.find(':') != std::string::npos && !host.starts_with("[") ? "[" + host + "]" : host) +
+      ":" + std::to_string(port);
+  auto client = http::CreateCurlHttpClient({.threads = 1});
+  if (!client.ok()) return client.status();
+  http::ClientRequest req;
+  req.method = "POST";
+  req.url = "http://" + authority + target;
+  req.headers = {{server::kAdminTokenHeader, token}};
+  req.timeout_ms = 900'000;           // a load of a large backlog may take minutes
+  req.max_response_bytes = 16 << 20;  // one JSON line per destination
+  // The server's own loopback door: the private-network guard does not apply.
+  http::ClientResponse res =
+      (*client)->SendAndWait(std::move(req), {.allow_private_network = true});
+  if (res.status == 0)
+    return Unavailable("cannot reach the server at " + authority + ": " + res.error);
+  return res;
 }
 
 int SyncOnServer(const config::Config& cfg, const std::string& destination) {
