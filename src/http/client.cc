@@ -40,19 +40,33 @@ bool PrivateV4(uint32_t a) {  // host byte order
          in(0xF0000000, 4);     // reserved, broadcast
 }
 
+uint32_t V4At(const unsigned char* b) {
+  return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
+}
+
 bool PrivateV6(const unsigned char* b) {
-  static const unsigned char kZero[16] = {};
-  if (std::memcmp(b, kZero, 15) == 0 && (b[15] == 0 || b[15] == 1)) return true;  // :: and ::1
+  // Forms that carry an IPv4 address are judged by it (issue 18: [::127.0.0.1] reached
+  // loopback): IPv4-compatible ::a.b.c.d (deprecated, but some stacks still route it; this also
+  // covers :: and ::1 — 0.0.0.0/8 is private), IPv4-mapped ::ffff:a.b.c.d, IPv4-translated
+  // ::ffff:0:a.b.c.d, NAT64 64:ff9b::/96 and its local-use 64:ff9b:1::/48, and 6to4 2002::/16
+  // (the IPv4 address in bytes 2..5).
+  static const unsigned char kCompatible[12] = {};
   static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  static const unsigned char kTranslated[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0};
   static const unsigned char kNat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
-  if (std::memcmp(b, kMapped, 12) == 0 || std::memcmp(b, kNat64, 12) == 0) {
-    uint32_t v4 =
-        (uint32_t{b[12]} << 24) | (uint32_t{b[13]} << 16) | (uint32_t{b[14]} << 8) | b[15];
-    return PrivateV4(v4);
+  static const unsigned char kNat64Local[6] = {0, 0x64, 0xff, 0x9b, 0, 0x01};
+  if (std::memcmp(b, kCompatible, 12) == 0) {
+    if (b[12] == 0 && b[13] == 0 && b[14] == 0 && b[15] == 1) return true;  // ::1 loopback
+    return PrivateV4(V4At(b + 12));
   }
-  if ((b[0] & 0xfe) == 0xfc) return true;                  // fc00::/7 unique local
-  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return true;  // fe80::/10 link-local
-  if (b[0] == 0xff) return true;                           // multicast
+  if (std::memcmp(b, kMapped, 12) == 0 || std::memcmp(b, kTranslated, 12) == 0 ||
+      std::memcmp(b, kNat64, 12) == 0 || std::memcmp(b, kNat64Local, 6) == 0) {
+    return PrivateV4(V4At(b + 12));
+  }
+  if (b[0] == 0x20 && b[1] == 0x02) return PrivateV4(V4At(b + 2));  // 6to4
+  if ((b[0] & 0xfe) == 0xfc) return true;                           // fc00::/7 unique local
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return true;           // fe80::/10 link-local
+  if (b[0] == 0xff) return true;                                    // multicast
   return false;
 }
 
@@ -92,6 +106,7 @@ size_t OnHeader(char* data, size_t size, size_t n, void* p) {
   return size * n;
 }
 
+// The guard's first check: before a socket is opened to a resolved address.
 curl_socket_t OnOpenSocket(void* p, curlsocktype, curl_sockaddr* addr) {
   auto* job = static_cast<Job*>(p);
   if (!job->options.allow_private_network && IsPrivateAddress(&addr->addr, addr->addrlen)) {
@@ -99,6 +114,20 @@ curl_socket_t OnOpenSocket(void* p, curlsocktype, curl_sockaddr* addr) {
     return CURL_SOCKET_BAD;
   }
   return ::socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
+// The guard's second check, on every request just before it is sent, against the peer of the
+// connection it will use — new or reused. A keep-alive connection is cached by host:port, not by
+// who opened it, so without this a guarded request rode a connection that a request allowing
+// private networks had opened (issue 18). Nothing of the request has been sent when it aborts.
+int OnPreRequest(void* p, char* peer_ip, char* /*local_ip*/, int /*peer_port*/,
+                 int /*local_port*/) {
+  auto* job = static_cast<Job*>(p);
+  if (!job->options.allow_private_network && IsPrivateAddressText(peer_ip ? peer_ip : "")) {
+    job->response.refused_by_guard = true;
+    return CURL_PREREQFUNC_ABORT;
+  }
+  return CURL_PREREQFUNC_OK;
 }
 
 // One thread, one multi handle, one queue.
@@ -167,6 +196,8 @@ class Worker {
     curl_easy_setopt(e, CURLOPT_HEADERDATA, job.get());
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, OnOpenSocket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, job.get());
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, OnPreRequest);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, job.get());
     curl_easy_setopt(e, CURLOPT_PRIVATE, job.get());
     curl_multi_add_handle(multi_, e);
     running_.push_back(std::move(job));
@@ -360,7 +391,7 @@ bool IsPrivateAddressText(std::string_view ip) {
     v6.sin6_family = AF_INET6;
     return IsPrivateAddress(&v6, sizeof v6);
   }
-  return false;
+  return true;  // what cannot be judged is refused
 }
 
 ClientResponse HttpClient::SendAndWait(ClientRequest request, SendOptions options) {

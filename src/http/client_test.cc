@@ -28,6 +28,18 @@ TEST(PrivateNetworkGuard, RefusesLoopbackPrivateLinkLocalCgnatMetadata) {
   }
 }
 
+TEST(PrivateNetworkGuard, Ipv6FormsThatCarryAnIpv4AddressAreJudgedByIt) {
+  // Issue 18: [::127.0.0.1] (IPv4-compatible) and the other embeddings map to the IPv4 address.
+  for (const char* ip : {"::127.0.0.1", "::7f00:1", "::10.0.0.1", "::169.254.169.254",
+                         "::ffff:169.254.169.254", "::ffff:0:127.0.0.1", "64:ff9b::127.0.0.1",
+                         "64:ff9b:1::a00:1", "2002:7f00:1::", "2002:a9fe:a9fe::1"}) {
+    EXPECT_TRUE(IsPrivateAddressText(ip)) << ip;
+  }
+  for (const char* ip : {"::8.8.8.8", "::ffff:1.1.1.1", "64:ff9b::8.8.8.8", "2002:808:808::1"})
+    EXPECT_FALSE(IsPrivateAddressText(ip)) << ip;
+  EXPECT_TRUE(IsPrivateAddressText("not an address"));  // what cannot be judged is refused
+}
+
 // A one-connection-at-a-time HTTP/1.1 server on 127.0.0.1:0 answering a fixed status; records
 // each request's raw head and body.
 class TinyServer {
@@ -149,6 +161,33 @@ TEST(HttpClient, ConnectionRefusedIsATransportErrorToRetry) {
   EXPECT_EQ(res.status, 0);
   EXPECT_FALSE(res.error.empty());
   EXPECT_TRUE(IsTransientFailure(res));
+}
+
+TEST(HttpClient, AGuardedRequestNeverRidesAConnectionAnAllowedRequestOpened) {
+  // Issue 18: the guard used to run only when a socket was opened, so a guarded request to the
+  // same host:port reused the keep-alive connection of an allowed one and reached loopback.
+  TinyServer server(200);
+  auto client = CreateCurlHttpClient({.threads = 1});  // one connection cache for all
+  ASSERT_TRUE(client.ok());
+  const std::string port = std::to_string(server.port());
+  ClientRequest allowed;
+  allowed.url = "http://127.0.0.1:" + port + "/allowed";
+  for (const std::string& url :
+       {"http://127.0.0.1:" + port + "/guarded", "http://2130706433:" + port + "/numeric"}) {
+    ASSERT_EQ((*client)->SendAndWait(allowed, {.allow_private_network = true}).status, 200);
+    ClientRequest guarded;
+    guarded.url = url;
+    ClientResponse res = (*client)->SendAndWait(guarded, {.allow_private_network = false});
+    EXPECT_EQ(res.status, 0) << url;
+    EXPECT_TRUE(res.refused_by_guard) << url;
+    EXPECT_FALSE(IsTransientFailure(res));
+  }
+  // Allowed requests still work afterwards.
+  ASSERT_EQ((*client)->SendAndWait(allowed, {.allow_private_network = true}).status, 200);
+  auto got = server.requests();
+  ASSERT_EQ(got.size(), 3u);
+  for (const auto& r : got)
+    EXPECT_TRUE(r.starts_with("POST /allowed ")) << r;
 }
 
 TEST(HttpClient, AResponseBodyIsCappedPerRequestOrByTheClientDefault) {

@@ -189,6 +189,43 @@ def test_loopback_is_refused_without_allow_private_network(make_delivery_server,
     assert "private network" in letter["reason"]
 
 
+def test_guarded_destination_never_reuses_an_allowed_destinations_connection(
+        make_delivery_server, sinks):
+    """Issue 18 (SSRF): a guarded destination pointing at the same host:port as one with
+    allow_private_network: true must not ride the keep-alive connection the other opened —
+    neither by the same name nor by another spelling of 127.0.0.1 (http://2130706433:port)."""
+    sink = sinks()
+    one_at_a_time = {"max_events": 1, "max_wait": "1ms"}
+    open_dest = webhook("open", sink.url("/open"))
+    open_dest["batch"] = one_at_a_time
+    guarded = webhook("guarded", sink.url("/guarded"))
+    guarded["allow_private_network"] = False
+    guarded["batch"] = one_at_a_time
+    numeric = webhook("numeric", f"http://2130706433:{sink.port}/numeric")
+    numeric["allow_private_network"] = False
+    numeric["batch"] = one_at_a_time
+    server = make_delivery_server([open_dest, guarded, numeric])
+    n = 0
+    for _ in range(10):  # rounds, so the open destination's connections sit idle in the cache
+        post_tracks(server, 4)
+        n += 4
+        wait_for(lambda: sum(r.path == "/open" for r in sink.requests()) >= n, what="open")
+    def final(name: str) -> float:
+        return (server.metric("switchyard_delivery_dead_lettered_total", name)
+                + server.metric("switchyard_delivery_delivered_total", name))
+
+    for name in ("guarded", "numeric"):
+        wait_for(lambda: final(name) == n, what=f"a final outcome for every {name} event")
+    leaked = [r.path for r in sink.requests() if r.path != "/open"]
+    assert leaked == [], f"{len(leaked)} guarded requests reached 127.0.0.1"
+    for name in ("guarded", "numeric"):
+        assert server.metric("switchyard_delivery_dead_lettered_total", name) == n
+    letters = server.dlq_list()
+    assert len([x for x in letters if x["destination"] == "guarded"]) == n
+    assert len([x for x in letters if x["destination"] == "numeric"]) == n
+    assert all("private network" in x["reason"] for x in letters)
+
+
 def test_a_failing_destination_does_not_slow_a_healthy_one(make_delivery_server, sinks):
     good = sinks()
     bad = sinks(answer=always(503), delay=0.2)
