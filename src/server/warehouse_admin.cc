@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 
+#include "base/constant_time.h"
 #include "base/logging.h"
 #include "server/app.h"
 #include "server/builtin_destinations.h"
@@ -113,8 +114,9 @@ void App::HandleWarehouseSync(http::Request&& req, const http::PeerInfo& peer,
     return res;
   };
   if (req.method() != http::bhttp::verb::post) return respond(text(405, "POST only\n"));
+  // Constant time: the answer's timing must not tell how much of a guessed token was right.
   if (!Loopback(peer.ip) || admin_token_.empty() ||
-      req[kAdminTokenHeader] != std::string_view(admin_token_)) {
+      !ConstantTimeEquals(req[kAdminTokenHeader], admin_token_)) {
     return respond(text(403, "forbidden\n"));
   }
   std::string destination;
