@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "base/thread_name.h"
+
 namespace sy::http {
 namespace {
 
@@ -133,8 +135,11 @@ int OnPreRequest(void* p, char* peer_ip, char* /*local_ip*/, int /*peer_port*/,
 // One thread, one multi handle, one queue.
 class Worker {
  public:
-  explicit Worker(const HttpClientOptions& o) : options_(o), multi_(curl_multi_init()) {
-    thread_ = std::thread([this] { Run(); });
+  Worker(const HttpClientOptions& o, int index) : options_(o), multi_(curl_multi_init()) {
+    thread_ = std::thread([this, index] {
+      SetThreadName("sy-http-out-" + std::to_string(index));
+      Run();
+    });
   }
   ~Worker() {
     {
@@ -278,7 +283,7 @@ class CurlHttpClient final : public HttpClient {
  public:
   explicit CurlHttpClient(HttpClientOptions o) {
     for (int i = 0; i < std::max(1, o.threads); ++i)
-      workers_.push_back(std::make_unique<Worker>(o));
+      workers_.push_back(std::make_unique<Worker>(o, i));
   }
   void Send(ClientRequest request, SendOptions options, Done done) override {
     auto job = std::make_unique<Job>();
