@@ -1,7 +1,11 @@
 // Unit tests of the archive: key layout, gzip members, SigV4 against AWS's published vectors,
 // the local store, the archiver (roll by size and age, restart after a failed upload rebuilds
 // the same file), reading back with time selection, and the replay rewrite of integrations.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -582,6 +586,132 @@ TEST(ReplayTest, IntegrationsRewrittenEverythingElseKept) {
   // Bytes outside the integrations value are copied through untouched, whitespace included.
   EXPECT_EQ(WithIntegrations(R"({ "a" : 1.50 , "integrations" : {"x":true} })", "h"),
             R"({ "a" : 1.50 , "integrations" : {"All":false,"h":true} })");
+}
+
+// An HTTP/1.1 server on 127.0.0.1:0 that answers every request with `status` (and Retry-After:
+// 0) and counts the requests: stands in for an S3 endpoint that keeps failing.
+class FailingHttpServer {
+ public:
+  explicit FailingHttpServer(int status) : status_(status) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(fd_, 16), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~FailingHttpServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::vector<std::string> request_lines() {
+    std::lock_guard lock(mu_);
+    return lines_;
+  }
+
+ private:
+  void Serve() {
+    while (true) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::string buf;
+      char tmp[65536];
+      while (true) {
+        size_t head_end = buf.find("\r\n\r\n");
+        if (head_end != std::string::npos) {
+          size_t cl = 0;
+          for (const char* name : {"Content-Length: ", "content-length: "}) {
+            auto p = buf.find(name);
+            if (p != std::string::npos && p < head_end) cl = std::stoul(buf.substr(p + 16));
+          }
+          if (buf.size() >= head_end + 4 + cl) {
+            {
+              std::lock_guard lock(mu_);
+              lines_.push_back(buf.substr(0, buf.find("\r\n")));
+            }
+            buf.erase(0, head_end + 4 + cl);
+            std::string res = "HTTP/1.1 " + std::to_string(status_) +
+                              " X\r\nRetry-After: 0\r\nContent-Length: 0\r\n\r\n";
+            ::send(c, res.data(), res.size(), MSG_NOSIGNAL);
+            continue;
+          }
+        }
+        ssize_t n = ::recv(c, tmp, sizeof tmp, 0);
+        if (n <= 0) break;
+        buf.append(tmp, static_cast<size_t>(n));
+      }
+      ::close(c);
+    }
+  }
+  int status_;
+  int fd_;
+  int port_ = 0;
+  std::mutex mu_;
+  std::vector<std::string> lines_;
+  std::thread thread_;
+};
+
+S3Options FastFailingS3(const FailingHttpServer& server) {
+  S3Options o;
+  o.endpoint = server.endpoint();
+  o.bucket = "events";
+  o.path_style = true;
+  o.access_key_id = "AK";
+  o.secret_access_key = "SK";
+  o.multipart_part_bytes = 8;
+  o.read_retry.backoff = {1, 2};
+  return o;
+}
+
+// The archive path has one retry loop per operation: an upload is one attempt per request (the
+// archiver retries it whole), a read retries each request under read_retry — never both.
+TEST(S3Store, AnUploadIsOneAttemptAndReportsRetryAfterWhileReadsRetryUnderTheirPolicy) {
+  FailingHttpServer server(503);
+  auto store = NewS3ObjectStore(FastFailingS3(server));
+  std::optional<int64_t> retry_after;
+  Status put = store->PutReportingRetryAfter("a/b.ndjson.gz", "small", &retry_after);
+  EXPECT_EQ(put.code(), StatusCode::kUnavailable) << put.ToString();
+  EXPECT_EQ(retry_after, 0);
+  ASSERT_EQ(server.request_lines().size(), 1u);
+  EXPECT_TRUE(server.request_lines()[0].starts_with("PUT /events/a/b.ndjson.gz"));
+
+  // Multipart: the failed create is not retried either.
+  EXPECT_FALSE(store->Put("a/c.ndjson.gz", "more than eight bytes").ok());
+  ASSERT_EQ(server.request_lines().size(), 2u);
+  EXPECT_TRUE(server.request_lines()[1].starts_with("POST /events/a/c.ndjson.gz?uploads"));
+
+  EXPECT_FALSE(store->Get("a/b.ndjson.gz").ok());
+  EXPECT_EQ(server.request_lines().size(), 2u + 4u);  // read_retry: 4 attempts
+  EXPECT_FALSE(store->List("a/").ok());
+  EXPECT_EQ(server.request_lines().size(), 2u + 4u + 4u);
+}
+
+TEST(S3Store, AReadRefusedFor403IsNotRetried) {
+  FailingHttpServer server(403);
+  auto store = NewS3ObjectStore(FastFailingS3(server));
+  Result<std::string> got = store->Get("a/b.ndjson.gz");
+  EXPECT_EQ(got.status().code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(server.request_lines().size(), 1u);
+}
+
+TEST(ArchiverOptions, AnUploadPolicyThatCouldGiveUpIsRefused) {
+  TempDir dir;
+  log::LocalLogOptions lo;
+  lo.dir = dir.path() + "/log";
+  auto log = log::OpenLocalLog(lo);
+  ASSERT_TRUE(log.ok());
+  ArchiverOptions o;
+  o.log = log->get();
+  o.store = NewLocalObjectStore(dir.path() + "/archive");
+  o.state_dir = dir.path() + "/state";
+  o.upload_retry.max_attempts = 5;
+  EXPECT_EQ(Archiver::Start(std::move(o)).status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace
