@@ -358,6 +358,50 @@ TEST(ArchiverTest, FailedUploadsAreRetriedAndCountedAndTheCursorWaits) {
   EXPECT_EQ(fx.Archived()["web"], web);
 }
 
+// A store that refuses the first upload with a Retry-After, then stores; records when each
+// upload attempt came.
+class RetryAfterStore final : public ObjectStore {
+ public:
+  RetryAfterStore(ObjectStore* inner, int64_t retry_after_ms)
+      : inner_(inner), retry_after_ms_(retry_after_ms) {}
+  Status Put(const std::string& key, std::string_view data) override {
+    return PutReportingRetryAfter(key, data, nullptr);
+  }
+  Status PutReportingRetryAfter(const std::string& key, std::string_view data,
+                                std::optional<int64_t>* retry_after_ms) override {
+    std::lock_guard lock(mu_);
+    attempts_.push_back(std::chrono::steady_clock::now());
+    if (attempts_.size() == 1) {
+      if (retry_after_ms) *retry_after_ms = retry_after_ms_;
+      return Unavailable("injected 503 with Retry-After");
+    }
+    return inner_->Put(key, data);
+  }
+  Result<std::string> Get(const std::string& key) override { return inner_->Get(key); }
+  Result<std::vector<ObjectInfo>> List(const std::string& p) override { return inner_->List(p); }
+  std::string Describe() const override { return "retry-after"; }
+  std::mutex mu_;
+  std::vector<std::chrono::steady_clock::time_point> attempts_;
+
+ private:
+  ObjectStore* inner_;
+  int64_t retry_after_ms_;
+};
+
+TEST(ArchiverTest, TheStoresRetryAfterHoldsBackTheNextUploadAttempt) {
+  Fixture fx;
+  auto web = fx.Append(50, 0);
+  auto store = std::make_unique<RetryAfterStore>(fx.local.get(), 400);
+  RetryAfterStore* r = store.get();
+  auto a = fx.Start(std::move(store), 1024);  // backoff 5..20 ms: Retry-After dominates
+  ASSERT_TRUE(WaitFor([&] { return a->events_archived() >= 40; }));
+  a->Stop();
+  std::lock_guard lock(r->mu_);
+  ASSERT_GE(r->attempts_.size(), 2u);
+  EXPECT_GE(r->attempts_[1] - r->attempts_[0], std::chrono::milliseconds(400));
+  EXPECT_EQ(a->upload_failures(), 1u);
+}
+
 TEST(ArchiverTest, CrashAfterUploadRebuildsTheSameFileAndKey) {
   Fixture fx;
   auto web = fx.Append(200, 0);
