@@ -30,8 +30,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!first.ok()) {
     Check(first.status().message().find("fuzz.yaml") != std::string::npos,
           "a config error names the file");
-    Check(first.status().message() == second.status().message(),
-          "the same error twice");
+    Check(first.status().message() == second.status().message(), "the same error twice");
   }
   return 0;
 }

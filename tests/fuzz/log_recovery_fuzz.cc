@@ -52,7 +52,8 @@ std::optional<std::vector<sy::log::LogEntry>> ReadAll(sy::log::EventLog* log) {
     auto batch = (*reader)->Read(1024, 1 << 20);
     if (!batch.ok()) return std::nullopt;
     if (batch->empty()) break;
-    for (auto& e : *batch) all.push_back(std::move(e));
+    for (auto& e : *batch)
+      all.push_back(std::move(e));
   }
   return all;
 }
@@ -91,8 +92,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::promise<sy::log::AppendResult> appended;
   std::vector<sy::log::LogRecord> records(1);
   records[0] = {"web", "fuzz-mid", sy::TimestampMs(1), R"({"type":"track"})"};
-  log->Append(std::move(records),
-              [&](const sy::log::AppendResult& r) { appended.set_value(r); });
+  log->Append(std::move(records), [&](const sy::log::AppendResult& r) { appended.set_value(r); });
   auto result = appended.get_future().get();
   Check(result.status.ok(), "a recovered log accepts an append");
   Check(log->Close().ok(), "a recovered log closes");
@@ -102,7 +102,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Check(reopened.ok(), "a log that was recovered and closed reopens");
   auto again = ReadAll(reopened->get());
   Check(again.has_value(), "a reopened log reads");
-  Check(again->size() == recovered->size() + 1, "reopen keeps the recovered events and the new one");
+  Check(again->size() == recovered->size() + 1,
+        "reopen keeps the recovered events and the new one");
   for (size_t i = 0; i < recovered->size(); ++i)
     Check((*again)[i].payload == (*recovered)[i].payload, "recovered events are stable");
   Check(again->back().message_id == "fuzz-mid", "the appended event is last");
