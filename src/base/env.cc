@@ -189,6 +189,15 @@ Status WriteFileAtomically(Env* env, const std::string& path, std::string_view d
   return env->SyncDir(DirName(path));
 }
 
+Status ReplaceFile(Env* env, const std::string& path, std::string_view data) {
+  std::string tmp = path + ".tmp";
+  {
+    SY_ASSIGN_OR_RETURN(auto file, env->OpenWritable(tmp, /*truncate=*/true));
+    SY_RETURN_IF_ERROR(file->WriteAt(0, data));
+  }
+  return env->Rename(tmp, path);
+}
+
 Result<std::string> ReadWholeFile(Env* env, const std::string& path) {
   SY_ASSIGN_OR_RETURN(auto file, env->OpenReadable(path));
   SY_ASSIGN_OR_RETURN(uint64_t size, file->Size());

@@ -79,6 +79,10 @@ class Env {
 // crash may leave the old content; the temp file is removed when possible.
 Status WriteFileAtomically(Env* env, const std::string& path, std::string_view data);
 
+// Replaces `path` with `data` for concurrent readers (write `path`.tmp, rename) without syncing:
+// for informational files (progress) that need not survive a power loss.
+Status ReplaceFile(Env* env, const std::string& path, std::string_view data);
+
 // The directory part of `path` ("." when it has none).
 std::string DirName(const std::string& path);
 

@@ -14,6 +14,7 @@
 #include "archive/object_store.h"
 #include "archive/replay.h"
 #include "base/clock.h"
+#include "base/data_dir.h"
 #include "base/logging.h"
 #include "base/metrics.h"
 #include "base/time_format.h"
@@ -39,7 +40,7 @@ Result<config::Config> Load(const std::string& path) {
 }
 
 std::string DlqDir(const config::Config& c) {
-  return c.data_dir + "/dlq";
+  return DataDir(c.data_dir).Dlq();
 }
 
 }  // namespace
@@ -106,7 +107,7 @@ int Dump(const std::string& config_path, const std::string& source) {
   if (!cfg.ok()) return 2;
   SetLogLevel("warn");
   log::LocalLogOptions o;
-  o.dir = cfg->data_dir + "/log";
+  o.dir = DataDir(cfg->data_dir).Log();
   o.read_only = true;
   auto opened = log::OpenLocalLog(o);
   if (!opened.ok() && opened.status().code() == StatusCode::kNotFound) {
