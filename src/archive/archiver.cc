@@ -1,12 +1,7 @@
 #include "archive/archiver.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
+#include <optional>
+#include <random>
 #include <sstream>
 
 #include "archive/archive_key.h"
@@ -30,10 +25,11 @@ constexpr const char* kStateHeader = "switchyard-archive-state 1";
 
 }  // namespace
 
-Result<std::map<std::string, SourceProgress>> ReadArchiveState(const std::string& path) {
+Result<std::map<std::string, SourceProgress>> ReadArchiveState(const std::string& path, Env* env) {
   std::map<std::string, SourceProgress> out;
-  std::ifstream in(path);
-  if (!in) return out;  // no state yet: nothing archived
+  if (!env->FileExists(path)) return out;  // no state yet: nothing archived
+  SY_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(env, path));
+  std::istringstream in(text);
   std::string line;
   if (!std::getline(in, line) || line != kStateHeader)
     return DataLoss("archive state " + path + ": bad header");
@@ -54,29 +50,14 @@ Result<std::map<std::string, SourceProgress>> ReadArchiveState(const std::string
   return out;
 }
 
-Status WriteArchiveState(const std::string& path, const std::map<std::string, SourceProgress>& s) {
+Status WriteArchiveState(const std::string& path, const std::map<std::string, SourceProgress>& s,
+                         Env* env) {
   std::string text = std::string(kStateHeader) + "\n";
   for (const auto& [source, p] : s) {
     text += source + " " + std::to_string(p.next.value()) + " " +
             (p.has_intent ? std::to_string(p.intent_last.value()) : "-") + "\n";
   }
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return IoError("open " + tmp + ": " + std::strerror(errno));
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            ::fdatasync(fd) == 0;
-  int err = errno;
-  ::close(fd);
-  if (!ok) return IoError("write " + tmp + ": " + std::strerror(err));
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    return IoError("rename " + tmp + ": " + std::strerror(errno));
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return Status::Ok();
+  return WriteFileAtomically(env, path, text);
 }
 
 Archiver::Archiver(ArchiverOptions options) : o_(std::move(options)) {}
@@ -88,12 +69,11 @@ Result<std::unique_ptr<Archiver>> Archiver::Start(ArchiverOptions options) {
     return InvalidArgument("archiver: upload_retry must retry every failure without limit");
   }
   if (!options.clock) options.clock = SystemClock::Get();
-  std::error_code ec;
-  std::filesystem::create_directories(options.state_dir, ec);
-  if (ec) return IoError("cannot create " + options.state_dir + ": " + ec.message());
+  if (!options.env) options.env = Env::Default();
+  SY_RETURN_IF_ERROR(options.env->CreateDirIfMissing(options.state_dir));
   std::unique_ptr<Archiver> a(new Archiver(std::move(options)));
   a->state_path_ = a->o_.state_dir + "/state";
-  SY_ASSIGN_OR_RETURN(a->progress_, ReadArchiveState(a->state_path_));
+  SY_ASSIGN_OR_RETURN(a->progress_, ReadArchiveState(a->state_path_, a->o_.env));
   SY_ASSIGN_OR_RETURN(a->cursor_, a->o_.log->OpenCursor(a->o_.cursor_name));
   a->last_commit_ = a->cursor_->committed();
   a->processed_ = a->cursor_->position();
@@ -258,7 +238,7 @@ bool Archiver::Roll(const std::string& source, bool stopping) {
     p.has_intent = true;
     p.intent_last = f.last;
     while (true) {
-      Status s = WriteArchiveState(state_path_, progress_);
+      Status s = WriteArchiveState(state_path_, progress_, o_.env);
       if (s.ok()) break;
       Log()->error("archive: cannot write state status={}", s.ToString());
       if (stopping || !SleepUnlessStopping(1000)) return false;
@@ -285,14 +265,19 @@ bool Archiver::Roll(const std::string& source, bool stopping) {
         retry.AfterFailure(s.code() == StatusCode::kUnavailable, retry_after_ms);
     if (!delay || !SleepUnlessStopping(std::max<int64_t>(*delay, 10))) return false;
   }
+  const SourceProgress with_intent = p;
   p.next = f.last.Next();
   p.has_intent = false;
   while (true) {
-    Status s = WriteArchiveState(state_path_, progress_);
+    Status s = WriteArchiveState(state_path_, progress_, o_.env);
     if (s.ok()) break;
     // The object is uploaded; until the state says so a restart re-uploads it (same key).
     Log()->error("archive: cannot write state status={}", s.ToString());
-    if (stopping || !SleepUnlessStopping(1000)) break;
+    if (stopping || !SleepUnlessStopping(1000)) {
+      // The file stays open, so CommitProgress does not move the cursor past its events.
+      p = with_intent;
+      return false;
+    }
   }
   ++files_;
   events_ += f.events;

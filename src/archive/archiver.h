@@ -44,6 +44,7 @@
 #include "archive/object_store.h"
 #include "base/backoff.h"
 #include "base/clock.h"
+#include "base/env.h"
 #include "base/metrics.h"
 #include "config/config.h"
 #include "log/event_log.h"
@@ -57,6 +58,7 @@ struct ArchiverOptions {
   std::string state_dir;               // <data_dir>/archive: the state file lives here
   std::string cursor_name = "archive";
   Clock* clock = nullptr;              // default SystemClock
+  Env* env = nullptr;                  // the state file's file system; default Env::Default()
   MetricsRegistry* metrics = nullptr;  // may be null
   int gzip_level = 1;
   // Retries of one file's upload. It must never give up (max_attempts 0, no deadline, permanent
@@ -73,8 +75,13 @@ struct SourceProgress {
   bool has_intent = false;  // an upload was started for a file ending at `intent_last`
   Offset intent_last;
 };
-Result<std::map<std::string, SourceProgress>> ReadArchiveState(const std::string& path);
-Status WriteArchiveState(const std::string& path, const std::map<std::string, SourceProgress>& s);
+// The state file: read (empty when missing) and written atomically and durably
+// (WriteFileAtomically: a failed write, fdatasync, rename or directory fsync is an error naming the
+// path, and the archiver then keeps the file's events behind its cursor).
+Result<std::map<std::string, SourceProgress>> ReadArchiveState(const std::string& path,
+                                                               Env* env = Env::Default());
+Status WriteArchiveState(const std::string& path, const std::map<std::string, SourceProgress>& s,
+                         Env* env = Env::Default());
 
 class Archiver {
  public:

@@ -1,12 +1,5 @@
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "archive/object_store.h"
 
@@ -15,64 +8,26 @@ namespace {
 
 namespace fs = std::filesystem;
 
-Status SyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return IoError("open " + dir + ": " + std::strerror(errno));
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return IoError("fsync " + dir + ": " + std::strerror(errno));
-  return Status::Ok();
-}
-
-// A directory tree: key "a/b/c" is the file <root>/a/b/c. Put writes <file>.tmp.<pid>, fsyncs
-// it, renames it over the key and fsyncs the directory.
+// A directory tree: key "a/b/c" is the file <root>/a/b/c. Put creates the missing directories
+// (and fsyncs each one's parent, so the path survives a power loss), then writes the object with
+// WriteFileAtomically (<file>.tmp, fdatasync, rename, directory fsync). Every failure is an error
+// naming the path; the archiver then retries and keeps the events behind its cursor.
 class LocalObjectStore final : public ObjectStore {
  public:
-  explicit LocalObjectStore(std::string root) : root_(std::move(root)) {}
+  LocalObjectStore(std::string root, Env* env) : root_(std::move(root)), env_(env) {}
 
   Status Put(const std::string& key, std::string_view data) override {
     if (key.empty() || key.find("..") != std::string::npos || key.front() == '/')
       return InvalidArgument("bad object key " + key);
-    fs::path path = fs::path(root_) / key;
-    std::error_code ec;
-    fs::create_directories(path.parent_path(), ec);
-    if (ec) return IoError("create " + path.parent_path().string() + ": " + ec.message());
-    std::string tmp = path.string() + ".tmp." + std::to_string(::getpid());
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return IoError("open " + tmp + ": " + std::strerror(errno));
-    size_t done = 0;
-    while (done < data.size()) {
-      ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        Status s = IoError("write " + tmp + ": " + std::strerror(errno));
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        return s;
-      }
-      done += static_cast<size_t>(n);
-    }
-    if (::fdatasync(fd) != 0) {
-      Status s = IoError("fdatasync " + tmp + ": " + std::strerror(errno));
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return s;
-    }
-    ::close(fd);
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-      Status s = IoError("rename " + tmp + ": " + std::strerror(errno));
-      ::unlink(tmp.c_str());
-      return s;
-    }
-    return SyncDir(path.parent_path().string());
+    const std::string path = (fs::path(root_) / key).string();
+    SY_RETURN_IF_ERROR(CreateDirsDurably(DirName(path)));
+    return WriteFileAtomically(env_, path, data);
   }
 
   Result<std::string> Get(const std::string& key) override {
-    std::ifstream in(fs::path(root_) / key, std::ios::binary);
-    if (!in) return NotFound("no object " + key + " in " + root_);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    const std::string path = (fs::path(root_) / key).string();
+    if (!env_->FileExists(path)) return NotFound("no object " + key + " in " + root_);
+    return ReadWholeFile(env_, path);
   }
 
   Result<std::vector<ObjectInfo>> List(const std::string& prefix) override {
@@ -89,7 +44,10 @@ class LocalObjectStore final : public ObjectStore {
       if (!it->is_regular_file(ec)) continue;
       std::string rel = fs::relative(it->path(), root_, ec).generic_string();
       if (ec) return IoError("list " + root_ + ": " + ec.message());
-      if (!rel.starts_with(prefix) || rel.find(".tmp.") != std::string::npos) continue;
+      // Skips the temp files of Put (and of older versions, which named them <key>.tmp.<pid>).
+      if (!rel.starts_with(prefix) || rel.ends_with(".tmp") ||
+          rel.find(".tmp.") != std::string::npos)
+        continue;
       out.push_back({rel, static_cast<uint64_t>(it->file_size(ec))});
     }
     if (ec) return IoError("list " + root_ + ": " + ec.message());
@@ -101,13 +59,28 @@ class LocalObjectStore final : public ObjectStore {
   std::string Describe() const override { return "local:" + root_; }
 
  private:
+  // Creates `dir` and its missing parents, fsyncing the parent of each one created.
+  Status CreateDirsDurably(const std::string& dir) {
+    std::vector<std::string> missing;
+    for (std::string d = dir; !d.empty() && d != "." && d != "/" && !env_->FileExists(d);
+         d = DirName(d)) {
+      missing.push_back(d);
+    }
+    if (missing.empty()) return Status::Ok();
+    SY_RETURN_IF_ERROR(env_->CreateDirIfMissing(dir));
+    for (const auto& d : missing)
+      SY_RETURN_IF_ERROR(env_->SyncDir(DirName(d)));
+    return Status::Ok();
+  }
+
   std::string root_;
+  Env* const env_;
 };
 
 }  // namespace
 
-std::unique_ptr<ObjectStore> NewLocalObjectStore(std::string root) {
-  return std::make_unique<LocalObjectStore>(std::move(root));
+std::unique_ptr<ObjectStore> NewLocalObjectStore(std::string root, Env* env) {
+  return std::make_unique<LocalObjectStore>(std::move(root), env);
 }
 
 }  // namespace sy::archive

@@ -21,6 +21,7 @@
 
 #include "base/backoff.h"
 #include "base/clock.h"
+#include "base/env.h"
 #include "base/status.h"
 #include "config/config.h"
 #include "http/client.h"
@@ -50,7 +51,8 @@ class ObjectStore {
   virtual std::string Describe() const = 0;
 };
 
-std::unique_ptr<ObjectStore> NewLocalObjectStore(std::string root);
+// A directory tree on this machine; all file I/O through `env` (durable Put: base/env.h).
+std::unique_ptr<ObjectStore> NewLocalObjectStore(std::string root, Env* env = Env::Default());
 
 struct S3Options {
   std::string endpoint;  // scheme://host[:port]; default https://s3.<region>.amazonaws.com

@@ -17,6 +17,8 @@
 #include <thread>
 
 #include "base/clock.h"
+#include "base/data_dir.h"
+#include "base/env.h"
 #include "base/logging.h"
 #include "base/time_format.h"
 #include "delivery/destination_stream.h"
@@ -80,27 +82,6 @@ std::string SelectionText(const ArchiveSelection& s) {
   return (s.source.empty() ? "-" : s.source) + " " + OptTime(s.from) + " " + OptTime(s.to);
 }
 
-Status WriteFileAtomically(const std::string& path, const std::string& text, bool sync) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return IoError("open " + tmp + ": " + std::strerror(errno));
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            (!sync || ::fdatasync(fd) == 0);
-  int err = errno;
-  ::close(fd);
-  if (!ok) return IoError("write " + tmp + ": " + std::strerror(err));
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    return IoError("rename " + tmp + ": " + std::strerror(errno));
-  if (sync) {
-    int dfd = ::open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-  }
-  return Status::Ok();
-}
-
 Status SaveState(const std::string& path, const ReplayState& s) {
   std::string t = std::string(kStateHeader) + "\nselection " + s.selection + "\nlog_end " +
                   std::to_string(s.log_end) + "\n";
@@ -108,12 +89,13 @@ Status SaveState(const std::string& path, const ReplayState& s) {
     t += "file " + f.source + " " + std::to_string(f.size) + " " + f.key + "\n";
   for (const auto& [source, p] : s.pos)
     t += "pos " + source + " " + std::to_string(p.file) + " " + std::to_string(p.line) + "\n";
-  return WriteFileAtomically(path, t, true);
+  return WriteFileAtomically(Env::Default(), path, t);
 }
 
 Result<ReplayState> LoadState(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return NotFound("no replay state");
+  if (!Env::Default()->FileExists(path)) return NotFound("no replay state");
+  SY_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(Env::Default(), path));
+  std::istringstream in(text);
   ReplayState s;
   std::string line;
   if (!std::getline(in, line) || line != kStateHeader) return DataLoss(path + ": bad header");
@@ -290,7 +272,7 @@ class Merger {
 
 Result<int> LockDir(const std::string& dir) {
   std::string path = dir + "/LOCK";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kFileMode);
   if (fd < 0) return IoError("open " + path + ": " + std::strerror(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd);
@@ -305,13 +287,14 @@ void WriteProgressFile(const std::string& path, const ReplayProgress& p, const c
                   std::to_string(p.bytes_total) + "\nbytes_done " + std::to_string(p.bytes_done) +
                   "\nevents_imported " + std::to_string(p.events_imported) + "\nevents_done " +
                   std::to_string(p.events_done) + "\n";
-  WriteFileAtomically(path, t, false).IgnoreError();
+  // Informational (metrics and `replay status`): replaced atomically for readers, not synced.
+  ReplaceFile(Env::Default(), path, t).IgnoreError();
 }
 
 }  // namespace
 
 std::string ReplayDir(const std::string& data_dir, const std::string& destination) {
-  return data_dir + "/replay/" + destination;
+  return DataDir(data_dir).Replay(destination);
 }
 
 namespace {
@@ -370,15 +353,14 @@ Result<ReplayProgress> RunReplay(ReplayOptions o) {
   Clock* clock = SystemClock::Get();
   const int64_t t0 = clock->MonotonicNanos();
   std::string dir = ReplayDir(o.data_dir, o.destination.name);
-  std::string progress_path = o.data_dir + "/replay/" + o.destination.name + ".progress";
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return IoError("cannot create " + dir + ": " + ec.message());
+  std::string progress_path = DataDir(o.data_dir).ReplayProgress(o.destination.name);
+  SY_RETURN_IF_ERROR(Env::Default()->CreateDirIfMissing(dir));
   SY_ASSIGN_OR_RETURN(int lock_fd, LockDir(dir));
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
   } closer{lock_fd};
+  std::error_code ec;
 
   std::string state_path = dir + "/state";
   std::string want = SelectionText(o.selection);
@@ -583,7 +565,7 @@ Result<ReplayProgress> RunReplay(ReplayOptions o) {
 
 std::string RenderReplayMetrics(const std::string& data_dir) {
   std::error_code ec;
-  fs::path root = fs::path(data_dir) / "replay";
+  fs::path root = DataDir(data_dir).Replays();
   if (!fs::is_directory(root, ec)) return "";
   std::map<std::string, std::map<std::string, std::string>> rows;
   for (const auto& e : fs::directory_iterator(root, ec)) {

@@ -7,7 +7,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 
 namespace sy {
 namespace {
@@ -88,7 +87,7 @@ class PosixEnv final : public Env {
   Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path,
                                                      bool truncate) override {
     int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : 0);
-    int fd = ::open(path.c_str(), flags, 0644);
+    int fd = ::open(path.c_str(), flags, kFileMode);
     if (fd < 0) return ErrnoStatus("open", path, errno);
     return std::unique_ptr<WritableFile>(new PosixWritableFile(path, fd));
   }
@@ -100,9 +99,19 @@ class PosixEnv final : public Env {
   }
 
   Status CreateDirIfMissing(const std::string& path) override {
-    std::error_code ec;
-    std::filesystem::create_directories(path, ec);
-    if (ec) return IoError("mkdir " + path + ": " + ec.message());
+    if (path.empty()) return Status::Ok();
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) {
+      if (S_ISDIR(st.st_mode)) return Status::Ok();
+      return IoError("mkdir " + path + ": exists and is not a directory");
+    }
+    std::string parent = DirName(path);
+    if (parent != path && parent != "." && parent != "/") {
+      SY_RETURN_IF_ERROR(CreateDirIfMissing(parent));
+    }
+    if (::mkdir(path.c_str(), kDirMode) != 0 && errno != EEXIST) {
+      return ErrnoStatus("mkdir", path, errno);
+    }
     return Status::Ok();
   }
 
@@ -129,7 +138,8 @@ class PosixEnv final : public Env {
   }
 
   Status Rename(const std::string& from, const std::string& to) override {
-    if (::rename(from.c_str(), to.c_str()) != 0) return ErrnoStatus("rename", from, errno);
+    if (::rename(from.c_str(), to.c_str()) != 0)
+      return ErrnoStatus("rename", from + " to " + to, errno);
     return Status::Ok();
   }
 
@@ -141,12 +151,22 @@ class PosixEnv final : public Env {
   bool FileExists(const std::string& path) override { return ::access(path.c_str(), F_OK) == 0; }
 };
 
+}  // namespace
+
 std::string DirName(const std::string& path) {
-  auto slash = path.rfind('/');
-  return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/')
+    p.pop_back();
+  auto slash = p.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return p.substr(0, slash);
 }
 
-}  // namespace
+Result<uint64_t> FileSize(Env* env, const std::string& path) {
+  SY_ASSIGN_OR_RETURN(auto file, env->OpenReadable(path));
+  return file->Size();
+}
 
 Env* Env::Default() {
   static Env* env = new PosixEnv();
@@ -155,13 +175,27 @@ Env* Env::Default() {
 
 Status WriteFileAtomically(Env* env, const std::string& path, std::string_view data) {
   std::string tmp = path + ".tmp";
+  Status s;
+  {
+    SY_ASSIGN_OR_RETURN(auto file, env->OpenWritable(tmp, /*truncate=*/true));
+    s = file->WriteAt(0, data);
+    if (s.ok()) s = file->Sync();
+  }
+  if (s.ok()) s = env->Rename(tmp, path);
+  if (!s.ok()) {
+    if (env->FileExists(tmp)) env->RemoveFile(tmp).IgnoreError();
+    return s;
+  }
+  return env->SyncDir(DirName(path));
+}
+
+Status ReplaceFile(Env* env, const std::string& path, std::string_view data) {
+  std::string tmp = path + ".tmp";
   {
     SY_ASSIGN_OR_RETURN(auto file, env->OpenWritable(tmp, /*truncate=*/true));
     SY_RETURN_IF_ERROR(file->WriteAt(0, data));
-    SY_RETURN_IF_ERROR(file->Sync());
   }
-  SY_RETURN_IF_ERROR(env->Rename(tmp, path));
-  return env->SyncDir(DirName(path));
+  return env->Rename(tmp, path);
 }
 
 Result<std::string> ReadWholeFile(Env* env, const std::string& path) {

@@ -8,7 +8,12 @@
 // log's writer thread, or the thread committing a cursor). A RandomAccessFile is thread-safe
 // (pread), so readers share one per segment.
 //
-// Error mapping: ENOSPC/EDQUOT → kResourceExhausted; every other errno → kIoError.
+// Error mapping: ENOSPC/EDQUOT → kResourceExhausted; every other errno → kIoError. Every error
+// names the path it is about.
+//
+// Permissions: the data is every event users sent, so the POSIX Env creates files 0600
+// (kFileMode) and directories 0700 (kDirMode), whatever the umask lets through on top; existing
+// files and directories keep their mode (docs/security.md, "Files and permissions").
 #pragma once
 
 #include <cstdint>
@@ -20,6 +25,10 @@
 #include "base/status.h"
 
 namespace sy {
+
+// Modes of the files and directories the POSIX Env creates (before the umask).
+inline constexpr unsigned kFileMode = 0600;
+inline constexpr unsigned kDirMode = 0700;
 
 class WritableFile {
  public:
@@ -48,6 +57,8 @@ class Env {
   virtual Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path,
                                                              bool truncate) = 0;
   virtual Result<std::unique_ptr<RandomAccessFile>> OpenReadable(const std::string& path) = 0;
+  // Creates `path` and its missing parents (kDirMode). Does not sync the parent directories:
+  // callers that need the creation durable call SyncDir on the parent.
   virtual Status CreateDirIfMissing(const std::string& path) = 0;
   // Names (not paths) of the entries of `dir`, without "." and "..".
   virtual Result<std::vector<std::string>> ListDir(const std::string& dir) = 0;
@@ -61,9 +72,22 @@ class Env {
   static Env* Default();
 };
 
-// Writes `data` to `path` atomically and durably: write `path`.tmp, fsync, rename over `path`,
-// fsync the directory. After OK, a crash leaves either the old or the new content, never a mix.
+// Writes `data` to `path` atomically and durably: write `path`.tmp, fdatasync, rename over
+// `path`, fsync the directory. After OK, a crash leaves either the old or the new content, never a
+// mix, and the new content survives a power loss. On error (every failed write, fdatasync, rename
+// or directory fsync is one, naming the path) the new content must be treated as not written: a
+// crash may leave the old content; the temp file is removed when possible.
 Status WriteFileAtomically(Env* env, const std::string& path, std::string_view data);
+
+// Replaces `path` with `data` for concurrent readers (write `path`.tmp, rename) without syncing:
+// for informational files (progress) that need not survive a power loss.
+Status ReplaceFile(Env* env, const std::string& path, std::string_view data);
+
+// The directory part of `path` ("." when it has none).
+std::string DirName(const std::string& path);
+
+// Size of `path` in bytes.
+Result<uint64_t> FileSize(Env* env, const std::string& path);
 
 // Reads a whole (small) file.
 Result<std::string> ReadWholeFile(Env* env, const std::string& path);

@@ -36,6 +36,32 @@ void FaultInjectionEnv::FailSyncs(int n) {
   std::lock_guard lock(mu_);
   failing_syncs_ = n;
 }
+void FaultInjectionEnv::FailDirSyncs(int n) {
+  std::lock_guard lock(mu_);
+  failing_dir_syncs_ = n;
+}
+void FaultInjectionEnv::FailRenames(int n) {
+  std::lock_guard lock(mu_);
+  failing_renames_ = n;
+}
+uint64_t FaultInjectionEnv::operations() const {
+  std::lock_guard lock(mu_);
+  return operations_;
+}
+void FaultInjectionEnv::CrashAtOperation(uint64_t n, bool torn_tail) {
+  std::lock_guard lock(mu_);
+  crash_at_ = n == 0 ? 0 : operations_ + n;
+  crash_torn_tail_ = torn_tail;
+}
+bool FaultInjectionEnv::CountOperationLocked() {
+  ++operations_;
+  if (crash_at_ != 0 && operations_ == crash_at_) {
+    crash_at_ = 0;
+    CrashLocked(crash_torn_tail_);
+    return true;
+  }
+  return false;
+}
 uint64_t FaultInjectionEnv::syncs() const {
   std::lock_guard lock(mu_);
   return syncs_;
@@ -43,6 +69,10 @@ uint64_t FaultInjectionEnv::syncs() const {
 
 void FaultInjectionEnv::Crash(bool torn_tail) {
   std::lock_guard lock(mu_);
+  CrashLocked(torn_tail);
+}
+
+void FaultInjectionEnv::CrashLocked(bool torn_tail) {
   dead_ = true;
   for (auto& [path, st] : files_) {
     uint64_t keep = st.synced;
@@ -64,6 +94,9 @@ void FaultInjectionEnv::Revive() {
   short_writes_ = 0;
   disk_full_ = false;
   failing_syncs_ = 0;
+  failing_dir_syncs_ = 0;
+  failing_renames_ = 0;
+  crash_at_ = 0;
 }
 
 Status FaultInjectionEnv::DeadError() const {
@@ -73,7 +106,7 @@ Status FaultInjectionEnv::DeadError() const {
 Status FaultInjectionEnv::WriteAt(const std::string& path, WritableFile& file, uint64_t offset,
                                   std::string_view data) {
   std::lock_guard lock(mu_);
-  if (dead_) return DeadError();
+  if (dead_ || CountOperationLocked()) return DeadError();
   auto& st = files_[path];
   if (short_writes_ > 0 || disk_full_) {
     bool full = disk_full_;
@@ -92,11 +125,11 @@ Status FaultInjectionEnv::WriteAt(const std::string& path, WritableFile& file, u
 
 Status FaultInjectionEnv::Sync(const std::string& path, WritableFile& file) {
   std::lock_guard lock(mu_);
-  if (dead_) return DeadError();
+  if (dead_ || CountOperationLocked()) return DeadError();
   ++syncs_;
   if (failing_syncs_ > 0) {
     --failing_syncs_;
-    return IoError("injected: fdatasync failed");
+    return IoError("injected: fdatasync of " + path + " failed");
   }
   if (real_sync_) SY_RETURN_IF_ERROR(file.Sync());
   auto& st = files_[path];
@@ -106,7 +139,7 @@ Status FaultInjectionEnv::Sync(const std::string& path, WritableFile& file) {
 
 Status FaultInjectionEnv::Truncate(const std::string& path, WritableFile& file, uint64_t size) {
   std::lock_guard lock(mu_);
-  if (dead_) return DeadError();
+  if (dead_ || CountOperationLocked()) return DeadError();
   SY_RETURN_IF_ERROR(file.Truncate(size));
   auto& st = files_[path];
   st.size = size;
@@ -156,13 +189,21 @@ Result<std::vector<std::string>> FaultInjectionEnv::ListDir(const std::string& d
 
 Status FaultInjectionEnv::SyncDir(const std::string& dir) {
   std::lock_guard lock(mu_);
-  if (dead_) return DeadError();
+  if (dead_ || CountOperationLocked()) return DeadError();
+  if (failing_dir_syncs_ > 0) {
+    --failing_dir_syncs_;
+    return IoError("injected: fsync of directory " + dir + " failed");
+  }
   return real_sync_ ? base_->SyncDir(dir) : Status::Ok();
 }
 
 Status FaultInjectionEnv::Rename(const std::string& from, const std::string& to) {
   std::lock_guard lock(mu_);
-  if (dead_) return DeadError();
+  if (dead_ || CountOperationLocked()) return DeadError();
+  if (failing_renames_ > 0) {
+    --failing_renames_;
+    return IoError("injected: rename " + from + " failed");
+  }
   SY_RETURN_IF_ERROR(base_->Rename(from, to));
   auto it = files_.find(from);
   if (it != files_.end()) {
@@ -176,7 +217,7 @@ Status FaultInjectionEnv::Rename(const std::string& from, const std::string& to)
 
 Status FaultInjectionEnv::RemoveFile(const std::string& path) {
   std::lock_guard lock(mu_);
-  if (dead_) return DeadError();
+  if (dead_ || CountOperationLocked()) return DeadError();
   SY_RETURN_IF_ERROR(base_->RemoveFile(path));
   files_.erase(path);
   return Status::Ok();

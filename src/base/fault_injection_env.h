@@ -34,11 +34,21 @@ class FaultInjectionEnv final : public Env {
   void SetDiskFull(bool full);
   // The next `n` Sync calls fail with kIoError (and sync nothing).
   void FailSyncs(int n);
+  // The next `n` SyncDir calls fail with kIoError.
+  void FailDirSyncs(int n);
+  // The next `n` Rename calls fail with kIoError (and rename nothing).
+  void FailRenames(int n);
   // Cuts every file back to its synced length (keeping a random part of the unsynced tail when
   // `torn_tail`) and fails every later operation until Revive().
   void Crash(bool torn_tail = true);
   void Revive();
   uint64_t syncs() const;
+  // Mutating operations so far (WriteAt, Sync, SyncDir, Rename, Truncate, RemoveFile): tests
+  // count them in a clean run, then fail or crash at each one in turn.
+  uint64_t operations() const;
+  // The `n`-th mutating operation from now (1 = the next) fails with kIoError and the machine
+  // crashes right after it (as Crash(torn_tail)); 0 disarms.
+  void CrashAtOperation(uint64_t n, bool torn_tail = true);
 
   Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path,
                                                      bool truncate) override;
@@ -70,6 +80,15 @@ class FaultInjectionEnv final : public Env {
   int short_writes_ = 0;
   bool disk_full_ = false;
   int failing_syncs_ = 0;
+  int failing_dir_syncs_ = 0;
+  int failing_renames_ = 0;
+  uint64_t operations_ = 0;
+  uint64_t crash_at_ = 0;  // operations_ value that crashes; 0 = none
+  bool crash_torn_tail_ = true;
+  // Counts one mutating operation; true when it is the one that crashes the machine (the caller
+  // then returns DeadError() without doing it). Requires mu_.
+  bool CountOperationLocked();
+  void CrashLocked(bool torn_tail);
   bool dead_ = false;
   uint64_t syncs_ = 0;
 };

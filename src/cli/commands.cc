@@ -14,6 +14,7 @@
 #include "archive/object_store.h"
 #include "archive/replay.h"
 #include "base/clock.h"
+#include "base/data_dir.h"
 #include "base/logging.h"
 #include "base/metrics.h"
 #include "base/time_format.h"
@@ -39,7 +40,7 @@ Result<config::Config> Load(const std::string& path) {
 }
 
 std::string DlqDir(const config::Config& c) {
-  return c.data_dir + "/dlq";
+  return DataDir(c.data_dir).Dlq();
 }
 
 }  // namespace
@@ -106,7 +107,7 @@ int Dump(const std::string& config_path, const std::string& source) {
   if (!cfg.ok()) return 2;
   SetLogLevel("warn");
   log::LocalLogOptions o;
-  o.dir = cfg->data_dir + "/log";
+  o.dir = DataDir(cfg->data_dir).Log();
   o.read_only = true;
   auto opened = log::OpenLocalLog(o);
   if (!opened.ok() && opened.status().code() == StatusCode::kNotFound) {
@@ -165,17 +166,22 @@ int DlqList(const std::string& config_path, const std::string& destination) {
   std::vector<std::string> names =
       destination.empty() ? store.Destinations() : std::vector<std::string>{destination};
   for (const auto& name : names) {
-    uint64_t skipped = 0;
-    auto letters = store.List(name, &skipped);
-    if (!letters.ok()) {
-      std::fprintf(stderr, "dlq list: %s\n", letters.status().ToString().c_str());
+    auto scan = store.Scan(name);
+    if (!scan.ok()) {
+      std::fprintf(stderr, "dlq list: %s\n", scan.status().ToString().c_str());
       return 1;
     }
-    for (const auto& d : *letters)
+    for (const auto& d : scan->letters)
       std::printf("%s\n", delivery::DeadLetterToJson(d).c_str());
-    if (skipped) {
-      std::fprintf(stderr, "dlq list: %s: %llu bytes at the end are torn or corrupt (skipped)\n",
-                   name.c_str(), static_cast<unsigned long long>(skipped));
+    if (!scan->unreadable.empty()) {
+      std::fprintf(stderr,
+                   "dlq list: %s: %zu intact records are not readable dead letters (skipped; "
+                   "redrive keeps them)\n",
+                   name.c_str(), scan->unreadable.size());
+    }
+    if (scan->corrupt_bytes) {
+      std::fprintf(stderr, "dlq list: %s: %llu bytes are torn or corrupt (skipped)\n", name.c_str(),
+                   static_cast<unsigned long long>(scan->corrupt_bytes));
     }
   }
   std::fflush(stdout);

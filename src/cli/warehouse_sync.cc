@@ -8,6 +8,7 @@
 
 #include <cstdio>
 
+#include "base/data_dir.h"
 #include "base/logging.h"
 #include "cli/commands.h"
 #include "config/config.h"
@@ -80,7 +81,7 @@ int SyncHere(const config::Config& cfg, const std::vector<const config::Destinat
     return 1;
   }
   log::LocalLogOptions o;
-  o.dir = cfg.data_dir + "/log";
+  o.dir = DataDir(cfg.data_dir).Log();
   auto opened = log::OpenLocalLog(o);
   if (!opened.ok()) {
     std::fprintf(stderr, "warehouse sync: cannot open the log: %s\n",
@@ -88,7 +89,7 @@ int SyncHere(const config::Config& cfg, const std::vector<const config::Destinat
     ::close(*lock);
     return 1;
   }
-  delivery::DeadLetterStore dead_letters(cfg.data_dir + "/dlq");
+  delivery::DeadLetterStore dead_letters(DataDir(cfg.data_dir).Dlq());
   int rc = 0;
   for (const auto* d : ds) {
     auto made = server::CreateDestination(*d, cfg.file);

@@ -4,12 +4,11 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "base/crc32c.h"
 
@@ -36,7 +35,7 @@ uint32_t GetU32(const char* p) {
 class FileLock {
  public:
   static Result<FileLock> Acquire(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kFileMode);
     if (fd < 0) return IoError("cannot open " + path + ": " + std::strerror(errno));
     if (::flock(fd, LOCK_EX) != 0) {
       ::close(fd);
@@ -54,20 +53,7 @@ class FileLock {
   int fd_;
 };
 
-Status WriteAllAndSync(int fd, const std::string& bytes, const std::string& path) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return IoError("write " + path + ": " + std::strerror(errno));
-    done += static_cast<size_t>(n);
-  }
-  if (::fdatasync(fd) != 0) return IoError("fdatasync " + path + ": " + std::strerror(errno));
-  return Status::Ok();
-}
-
-std::string Frame(const DeadLetter& d) {
-  std::string payload = DeadLetterToJson(d);
+std::string FramePayload(std::string_view payload) {
   std::string out;
   out.reserve(kHeaderBytes + payload.size());
   PutU32(&out, kMagic);
@@ -77,11 +63,26 @@ std::string Frame(const DeadLetter& d) {
   return out;
 }
 
-void SyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
+std::string Frame(const DeadLetter& d) {
+  return FramePayload(DeadLetterToJson(d));
+}
+
+// True when `v` holds a number JSON cannot write (boost::json parses 1e400 as infinity and
+// serializes it as `Infinity`, which no JSON parser reads back).
+bool HasNonFiniteNumber(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::double_:
+      return !std::isfinite(v.get_double());
+    case json::kind::array:
+      for (const auto& x : v.get_array())
+        if (HasNonFiniteNumber(x)) return true;
+      return false;
+    case json::kind::object:
+      for (const auto& kv : v.get_object())
+        if (HasNonFiniteNumber(kv.value())) return true;
+      return false;
+    default:
+      return false;
   }
 }
 
@@ -103,7 +104,7 @@ std::string DeadLetterToJson(const DeadLetter& d) {
   o["lastResponse"] = std::move(last);
   boost::system::error_code ec;
   json::value ev = json::parse(d.event, ec);
-  if (ec) {
+  if (ec || HasNonFiniteNumber(ev)) {
     o["event"] = d.event;
   } else {
     o["event"] = std::move(ev);
@@ -164,51 +165,85 @@ Status DeadLetterStore::AppendAll(const std::vector<DeadLetter>& letters) {
     if (d.destination != destination) return InvalidArgument("AppendAll: mixed destinations");
     bytes += Frame(d);
   }
-  std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
-  if (ec) return IoError("cannot create " + dir_ + ": " + ec.message());
+  SY_RETURN_IF_ERROR(env_->CreateDirIfMissing(dir_));
   SY_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(dir_ + "/" + destination + ".lock"));
-  std::string path = FilePath(destination);
-  bool existed = std::filesystem::exists(path);
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return IoError("cannot open " + path + ": " + std::strerror(errno));
-  Status s = WriteAllAndSync(fd, bytes, path);
-  ::close(fd);
-  if (s.ok() && !existed) SyncDir(dir_);
-  return s;
+  return AppendLocked(FilePath(destination), bytes);
+}
+
+Status DeadLetterStore::AppendLocked(const std::string& path, const std::string& bytes) {
+  uint64_t size = 0;
+  if (env_->FileExists(path)) {
+    SY_ASSIGN_OR_RETURN(size, FileSize(env_, path));
+  }
+  SY_ASSIGN_OR_RETURN(auto file, env_->OpenWritable(path, /*truncate=*/false));
+  Status s = file->WriteAt(size, bytes);
+  if (s.ok()) s = file->Sync();
+  // An empty file is one whose directory entry may not be durable yet (created now, or by an
+  // append whose directory fsync failed): sync the directory until an append succeeds.
+  if (s.ok() && size == 0) s = env_->SyncDir(dir_);
+  if (!s.ok()) {
+    // Cut the failed records off so the next append does not follow torn bytes (readers would
+    // resynchronise anyway); the caller keeps the letters and retries.
+    file->Truncate(size).IgnoreError();
+    return s;
+  }
+  return Status::Ok();
+}
+
+Result<DeadLetterScan> DeadLetterStore::Scan(std::string_view destination) const {
+  DeadLetterScan scan;
+  const std::string path = FilePath(destination);
+  if (!env_->FileExists(path)) return scan;
+  SY_ASSIGN_OR_RETURN(const std::string bytes, ReadWholeFile(env_, path));
+  // A record is intact when its magic, length and CRC agree. Anything else is skipped one byte at
+  // a time until the next intact record: a torn tail, or damage in the middle, never hides the
+  // records after it.
+  size_t pos = 0;
+  while (pos < bytes.size()) {
+    bool intact = false;
+    uint32_t len = 0;
+    if (pos + kHeaderBytes <= bytes.size()) {
+      const char* p = bytes.data() + pos;
+      len = GetU32(p + 4);
+      intact = GetU32(p) == kMagic && len <= kMaxRecordBytes &&
+               len <= bytes.size() - pos - kHeaderBytes &&
+               crc32c::Value(std::string_view(p + kHeaderBytes, len)) == GetU32(p + 8);
+    }
+    if (!intact) {
+      ++scan.corrupt_bytes;
+      ++pos;
+      continue;
+    }
+    std::string_view payload(bytes.data() + pos + kHeaderBytes, len);
+    auto letter = DeadLetterFromJson(payload);
+    if (letter.ok()) {
+      scan.letters.push_back(std::move(*letter));
+    } else {
+      scan.unreadable.emplace_back(payload);
+    }
+    pos += kHeaderBytes + len;
+  }
+  return scan;
 }
 
 Result<std::vector<DeadLetter>> DeadLetterStore::List(std::string_view destination,
                                                       uint64_t* skipped_bytes) const {
   if (skipped_bytes) *skipped_bytes = 0;
-  std::vector<DeadLetter> out;
-  std::ifstream in(FilePath(destination), std::ios::binary);
-  if (!in) return out;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string bytes = ss.str();
-  size_t pos = 0;
-  while (pos + kHeaderBytes <= bytes.size()) {
-    const char* p = bytes.data() + pos;
-    uint32_t len = GetU32(p + 4);
-    if (GetU32(p) != kMagic || len > kMaxRecordBytes || pos + kHeaderBytes + len > bytes.size())
-      break;
-    std::string_view payload(p + kHeaderBytes, len);
-    if (crc32c::Value(payload) != GetU32(p + 8)) break;
-    auto letter = DeadLetterFromJson(payload);
-    if (!letter.ok()) break;
-    out.push_back(std::move(*letter));
-    pos += kHeaderBytes + len;
+  SY_ASSIGN_OR_RETURN(DeadLetterScan scan, Scan(destination));
+  if (skipped_bytes) {
+    *skipped_bytes = scan.corrupt_bytes;
+    for (const auto& u : scan.unreadable)
+      *skipped_bytes += kHeaderBytes + u.size();
   }
-  if (skipped_bytes) *skipped_bytes = bytes.size() - pos;
-  return out;
+  return std::move(scan.letters);
 }
 
 std::vector<std::string> DeadLetterStore::Destinations() const {
   std::vector<std::string> out;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
-    if (e.path().extension() == ".dlq") out.push_back(e.path().stem().string());
+  auto names = env_->ListDir(dir_);
+  if (!names.ok()) return out;
+  for (const auto& name : *names) {
+    if (name.size() > 4 && name.ends_with(".dlq")) out.push_back(name.substr(0, name.size() - 4));
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -217,28 +252,18 @@ std::vector<std::string> DeadLetterStore::Destinations() const {
 Status DeadLetterStore::Rewrite(
     std::string_view destination,
     const std::function<std::vector<DeadLetter>(std::vector<DeadLetter>)>& resend) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
+  SY_RETURN_IF_ERROR(env_->CreateDirIfMissing(dir_));
   SY_ASSIGN_OR_RETURN(FileLock lock,
                       FileLock::Acquire(dir_ + "/" + std::string(destination) + ".lock"));
-  SY_ASSIGN_OR_RETURN(auto letters, List(destination));
-  if (letters.empty()) return Status::Ok();
-  std::vector<DeadLetter> keep = resend(std::move(letters));
+  SY_ASSIGN_OR_RETURN(DeadLetterScan scan, Scan(destination));
+  if (scan.letters.empty()) return Status::Ok();  // nothing to resend: the file stays as it is
+  std::vector<DeadLetter> keep = resend(std::move(scan.letters));
   std::string bytes;
+  for (const auto& payload : scan.unreadable)
+    bytes += FramePayload(payload);
   for (const auto& d : keep)
     bytes += Frame(d);
-  std::string path = FilePath(destination);
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return IoError("cannot open " + tmp + ": " + std::strerror(errno));
-  Status s = WriteAllAndSync(fd, bytes, tmp);
-  ::close(fd);
-  SY_RETURN_IF_ERROR(s);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return IoError("rename " + tmp + ": " + std::strerror(errno));
-  }
-  SyncDir(dir_);
-  return Status::Ok();
+  return WriteFileAtomically(env_, FilePath(destination), bytes);
 }
 
 }  // namespace sy::delivery

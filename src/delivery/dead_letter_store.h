@@ -2,8 +2,11 @@
 // past its retry_window), one append-only, checksummed file per destination under
 // <data_dir>/dlq/. Format: docs/formats/dlq.md.
 //
-// Durability: Append returns after the record is written and fdatasync'ed, so a stream commits
-// its cursor past an event only once the event is delivered or durably dead-lettered.
+// Durability: Append returns after the record is written and fdatasync'ed (and, for a new file,
+// the directory fsync'ed), so a stream commits its cursor past an event only once the event is
+// delivered or durably dead-lettered. A failed write or fsync is an error naming the path, and
+// the failed append is cut off again (best effort) so the next one does not follow torn bytes.
+// All file I/O goes through an Env (base/env.h), so tests inject faults.
 // Concurrency: every operation takes an exclusive flock on <dir>/<destination>.lock, so the
 // server (appending) and `switchyard dlq redrive` (rewriting) in another process never interleave.
 // Thread-safe.
@@ -15,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/env.h"
 #include "base/status.h"
 #include "base/types.h"
 
@@ -38,24 +42,41 @@ struct DeadLetter {
 std::string DeadLetterToJson(const DeadLetter& d);
 Result<DeadLetter> DeadLetterFromJson(std::string_view json);
 
+// What a reader found in one destination's file.
+struct DeadLetterScan {
+  std::vector<DeadLetter> letters;  // every readable record, oldest first
+  // Records whose framing and checksum are intact but whose payload is not a dead letter (e.g.
+  // not JSON): skipped by readers, reported, and kept byte for byte by Rewrite.
+  std::vector<std::string> unreadable;
+  // Bytes that are not part of any checksummed record (a torn tail after a crash, or damage in
+  // the middle): skipped; the reader resumes at the next intact record.
+  uint64_t corrupt_bytes = 0;
+};
+
 class DeadLetterStore {
  public:
-  explicit DeadLetterStore(std::string dir) : dir_(std::move(dir)) {}
+  explicit DeadLetterStore(std::string dir, Env* env = Env::Default())
+      : dir_(std::move(dir)), env_(env) {}
 
   Status Append(const DeadLetter& letter);
   // Appends several letters of one destination with one write and one fdatasync (all or, on
   // error, an unknown prefix — readers skip a torn tail, and the caller retries them all).
   Status AppendAll(const std::vector<DeadLetter>& letters);
 
-  // Every intact record of `destination`, oldest first. A torn or corrupt tail (crash during an
-  // append) is skipped and counted in `skipped_bytes` (may be null).
+  // Every record of `destination`: a damaged region or an unreadable record is skipped and
+  // reported, never the end of the scan.
+  Result<DeadLetterScan> Scan(std::string_view destination) const;
+  // The readable letters of Scan; `skipped_bytes` (may be null) counts the corrupt bytes and the
+  // bytes of unreadable records.
   Result<std::vector<DeadLetter>> List(std::string_view destination,
                                        uint64_t* skipped_bytes = nullptr) const;
   // Destinations that have a dead-letter file.
   std::vector<std::string> Destinations() const;
 
-  // Under the lock: reads the letters, calls `resend` (which returns the letters to keep) and
-  // atomically replaces the file with the kept ones (temp file, fsync, rename).
+  // Under the lock: reads the letters, calls `resend` with the readable ones (it returns the
+  // letters to keep) and atomically replaces the file (base/env.h WriteFileAtomically) with the
+  // unreadable records, byte for byte, followed by the kept letters. Corrupt bytes (not a
+  // checksummed record) are dropped. On error the old file stays.
   Status Rewrite(std::string_view destination,
                  const std::function<std::vector<DeadLetter>(std::vector<DeadLetter>)>& resend);
 
@@ -63,7 +84,9 @@ class DeadLetterStore {
 
  private:
   std::string FilePath(std::string_view destination) const;
+  Status AppendLocked(const std::string& path, const std::string& bytes);
   std::string dir_;
+  Env* const env_;
 };
 
 }  // namespace sy::delivery

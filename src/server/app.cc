@@ -10,6 +10,8 @@
 
 #include "archive/replay.h"
 #include "base/clock.h"
+#include "base/data_dir.h"
+#include "base/env.h"
 #include "base/logging.h"
 #include "log/local/local_log.h"
 #include "server/builtin_destinations.h"
@@ -25,7 +27,7 @@ std::shared_ptr<spdlog::logger> Log() {
 
 log::LocalLogOptions LogOptions(const config::Config& c, MetricsRegistry* metrics) {
   log::LocalLogOptions o;
-  o.dir = c.data_dir + "/log";
+  o.dir = DataDir(c.data_dir).Log();
   switch (c.log.fsync) {
     case config::FsyncPolicy::kAlways:
       o.fsync = log::FsyncPolicy::kAlways;
@@ -52,7 +54,7 @@ log::LocalLogOptions LogOptions(const config::Config& c, MetricsRegistry* metric
 }  // namespace
 
 Result<int> HolderPid(const std::string& data_dir) {
-  std::string path = data_dir + "/LOCK";
+  std::string path = DataDir(data_dir).Lock();
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return NotFound("no server has run on data_dir " + data_dir);
   bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0;
@@ -66,15 +68,21 @@ Result<int> HolderPid(const std::string& data_dir) {
 }
 
 Result<int> LockDataDir(const std::string& data_dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) return IoError("cannot create data_dir " + data_dir + ": " + ec.message());
-  std::string path = data_dir + "/LOCK";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  SY_RETURN_IF_ERROR(Env::Default()->CreateDirIfMissing(data_dir));
+  std::string path = DataDir(data_dir).Lock();
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kFileMode);
   if (fd < 0) return IoError("cannot open " + path + ": " + std::strerror(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    char buf[32] = {};
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
     ::close(fd);
-    return FailedPrecondition("data_dir " + data_dir + " is in use by another switchyard process");
+    if (err != EWOULDBLOCK) return IoError("cannot lock " + path + ": " + std::strerror(err));
+    int pid = n > 0 ? std::atoi(buf) : 0;
+    return FailedPrecondition("data_dir " + data_dir + " is in use by another switchyard process" +
+                              (pid > 0 ? " (pid " + std::to_string(pid) + ")" : std::string()) +
+                              ": two servers (or a server and an offline `warehouse sync`) must "
+                              "not share a data_dir");
   }
   // The holder's pid, for `switchyard reload` (informational: the flock is what protects).
   std::string pid = std::to_string(::getpid()) + "\n";
@@ -161,7 +169,7 @@ Status App::Start(const config::Config& config) {
   SY_ASSIGN_OR_RETURN(auto log, log::OpenLocalLog(LogOptions(config, &metrics_)));
   log_ = std::move(log);
   SY_ASSIGN_OR_RETURN(
-      auto dedupe, ingest::DedupeIndex::Open({config.data_dir + "/dedupe",
+      auto dedupe, ingest::DedupeIndex::Open({DataDir(config.data_dir).Dedupe(),
                                               config.ingest.dedupe_window_ms, SystemClock::Get()},
                                              log_.get()));
   dedupe_ = std::move(dedupe);
@@ -183,7 +191,7 @@ Status App::Start(const config::Config& config) {
     ao.config = config.archive;
     ao.log = log_.get();
     SY_ASSIGN_OR_RETURN(ao.store, archive::OpenObjectStore(config.archive));
-    ao.state_dir = config.data_dir + "/archive-state";
+    ao.state_dir = DataDir(config.data_dir).ArchiveState();
     ao.metrics = &metrics_;
     SY_ASSIGN_OR_RETURN(archiver_, archive::Archiver::Start(std::move(ao)));
   }
@@ -203,7 +211,7 @@ Status App::Start(const config::Config& config) {
 }
 
 Status App::StartDestinations() {
-  dead_letters_ = std::make_unique<delivery::DeadLetterStore>(config_.data_dir + "/dlq");
+  dead_letters_ = std::make_unique<delivery::DeadLetterStore>(DataDir(config_.data_dir).Dlq());
   SY_ASSIGN_OR_RETURN(outbound_, http::CreateCurlHttpClient({}));
   for (const auto& d : config_.destinations) {
     if (!d.enabled) {

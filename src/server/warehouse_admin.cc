@@ -12,6 +12,8 @@
 #include <sstream>
 
 #include "base/constant_time.h"
+#include "base/data_dir.h"
+#include "base/env.h"
 #include "base/logging.h"
 #include "server/app.h"
 #include "server/builtin_destinations.h"
@@ -40,22 +42,17 @@ Result<std::string> WriteAdminToken(const std::string& data_dir) {
   std::string token;
   for (int i = 0; i < 4; ++i)
     token += fmt::format("{:08x}", rd());
-  const std::string path = data_dir + "/ADMIN_TOKEN";
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return IoError("cannot write " + path + ": " + std::strerror(errno));
-  bool ok = ::fchmod(fd, 0600) == 0 &&
-            ::write(fd, token.data(), token.size()) == static_cast<ssize_t>(token.size());
-  ::close(fd);
-  if (!ok) return IoError("cannot write " + path + ": " + std::strerror(errno));
+  // A new file (0600, base/env.h) renamed over any old one, so an old token file's mode does not
+  // survive, and a CLI reading it sees the old or the new token, never half of one.
+  SY_RETURN_IF_ERROR(WriteFileAtomically(Env::Default(), DataDir(data_dir).AdminToken(), token));
   return token;
 }
 
 Result<std::string> ReadAdminToken(const std::string& data_dir) {
-  std::ifstream in(data_dir + "/ADMIN_TOKEN");
-  if (!in) return NotFound("no admin token in " + data_dir + " (is the server running?)");
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  const std::string path = DataDir(data_dir).AdminToken();
+  if (!Env::Default()->FileExists(path))
+    return NotFound("no admin token in " + data_dir + " (is the server running?)");
+  return ReadWholeFile(Env::Default(), path);
 }
 
 Result<std::string> App::SyncWarehouses(const std::string& destination) {
