@@ -2,9 +2,11 @@
 
 #include <simdjson.h>
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 
 #include <array>
 #include <atomic>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <span>
@@ -73,10 +75,63 @@ std::string Trim(std::string_view s) {
   return std::string(s);
 }
 
+// A validating Boost.JSON parse that builds nothing and notes where numbers outside the range of
+// a double (1e400, -1e400: what Boost.JSON would read as ±infinity) stand. Numbers within it
+// (integers beyond 64 bits included) are stored as sent.
+struct NumberRangeHandler {
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  const char* base = nullptr;
+  std::vector<uint32_t>* out_of_range = nullptr;
+
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_array_begin(boost::system::error_code&) { return true; }
+  bool on_array_end(std::size_t, boost::system::error_code&) { return true; }
+  bool on_object_begin(boost::system::error_code&) { return true; }
+  bool on_object_end(std::size_t, boost::system::error_code&) { return true; }
+  bool on_string_part(json::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_string(json::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_key_part(json::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_key(json::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_int64(int64_t, json::string_view, boost::system::error_code&) { return true; }
+  bool on_uint64(uint64_t, json::string_view, boost::system::error_code&) { return true; }
+  bool on_double(double d, json::string_view s, boost::system::error_code&) {
+    // `s` is the number's text (the whole body is parsed in one piece).
+    if (!std::isfinite(d)) out_of_range->push_back(static_cast<uint32_t>(s.data() - base));
+    return true;
+  }
+  bool on_bool(bool, boost::system::error_code&) { return true; }
+  bool on_null(boost::system::error_code&) { return true; }
+  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
+};
+
+// True if a number out of range (offsets ascending, `*next` the first not yet passed) lies in
+// `span`, a view of the body starting at `body`. Advances *next past `span`, so walking spans in
+// body order costs one pass over the offsets.
+bool HoldsOutOfRange(std::span<const uint32_t> offsets, size_t* next, std::string_view body,
+                     std::string_view span) {
+  if (offsets.empty() || span.empty()) return false;
+  const size_t start = static_cast<size_t>(span.data() - body.data());
+  const size_t end = start + span.size();
+  while (*next < offsets.size() && offsets[*next] < start)
+    ++*next;
+  bool inside = *next < offsets.size() && offsets[*next] < end;
+  while (*next < offsets.size() && offsets[*next] < end)
+    ++*next;
+  return inside;
+}
+
 }  // namespace
 
-Status TrackingApi::ValidateJson(std::string& text, std::span<const uint32_t>* structurals) const {
+Status TrackingApi::ValidateJson(std::string& text, std::span<const uint32_t>* structurals,
+                                 std::vector<uint32_t>* out_of_range) const {
   *structurals = {};
+  out_of_range->clear();
   // One parser per I/O thread, reused; grown to the largest body seen.
   struct ThreadParser {
     simdjson::dom::parser parser;
@@ -105,13 +160,20 @@ Status TrackingApi::ValidateJson(std::string& text, std::span<const uint32_t>* s
     return ResourceExhausted("JSON nesting deeper than " + std::to_string(depth));
   }
   if (doc.error() == simdjson::NUMBER_ERROR) {
-    // simdjson refuses integers beyond 64 bits, which JSON allows: ask Boost.JSON.
+    // simdjson refuses integers beyond 64 bits, which JSON allows, and numbers beyond the range
+    // of a double, which we name: ask Boost.JSON, noting where the latter stand.
     json::parse_options popts;
     popts.max_depth = depth;
+    json::basic_parser<NumberRangeHandler> p(popts);
+    p.handler().base = text.data();
+    p.handler().out_of_range = out_of_range;
     boost::system::error_code ec;
-    json::monotonic_resource mr;
-    json::parse(text, ec, &mr, popts);
+    p.write_some(false, text.data(), text.size(), ec);
     if (!ec) return Status::Ok();
+    out_of_range->clear();
+    if (ec == json::error::too_deep) {
+      return ResourceExhausted("JSON nesting deeper than " + std::to_string(depth));
+    }
   }
   return InvalidArgument(std::string("invalid JSON: ") + simdjson::error_message(doc.error()));
 }
@@ -339,8 +401,9 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
   // after that, events are handled as spans of the body text (event/raw_json.h).
   std::string& text = *body;
   std::span<const uint32_t> structurals;
+  thread_local std::vector<uint32_t> out_of_range;
   {
-    auto v = ValidateJson(text, &structurals);
+    auto v = ValidateJson(text, &structurals, &out_of_range);
     if (!v.ok()) {
       bool too_deep = v.code() == StatusCode::kResourceExhausted;
       return reject_request(400, too_deep ? "too_deep" : "invalid_json", v.message());
@@ -370,24 +433,13 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
       batch_sent_at_raw = m.value;
   }
 
-  // One arena per request for whatever needs a DOM (batch defaults, unusual events).
-  json::monotonic_resource arena(4096);
-  json::parse_options popts;
-  popts.max_depth = static_cast<size_t>(options_.max_json_depth);
-  // Parses a span of the validated body. It cannot fail unless simdjson and Boost.JSON disagree
-  // (number ranges); then the value is null and the event is rejected as invalid JSON.
-  auto parse_raw = [&](std::string_view raw) {
-    boost::system::error_code ec;
-    json::value v = json::parse(raw, ec, &arena, popts);
-    return ec ? json::value(nullptr) : v;
-  };
-
   // 3. Auth: Basic header, or writeKey in the body.
   std::optional<std::string> key =
       WriteKeyFromBasicAuth(request[http::bhttp::field::authorization]);
-  if (!key && event::KindOf(body_write_key) == event::RawKind::kString && !body_write_key.empty()) {
-    json::value wk = parse_raw(body_write_key);
-    if (wk.is_string()) key = std::string(wk.get_string());
+  if (!key && event::KindOf(body_write_key) == event::RawKind::kString &&
+      body_write_key.size() > 2) {
+    key.emplace();
+    event::UnescapeJsonString(body_write_key.substr(1, body_write_key.size() - 2), &*key);
   }
   if (!key)
     return reject_request(401, "missing_write_key",
@@ -404,7 +456,7 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
   ctx.client_ip = client_ip;
   std::span<const event::RawItem> items;
   event::RawItem single{text, 0, static_cast<uint32_t>(top.size()), true};
-  json::value batch_context, batch_integrations, batch_sent_at;
+  std::optional<event::BatchDefaults> batch_context, batch_integrations;
   if (!route->type) {
     if (!has_batch_array)
       return reject_request(400, "missing_batch", "a batch request needs a batch array");
@@ -415,18 +467,24 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
                                 " events; the limit is " +
                                 std::to_string(options_.max_batch_events));
     }
+    // The batch's defaults go into every event: a number out of range there spoils them all.
+    for (std::string_view raw : {batch_context_raw, batch_integrations_raw, batch_sent_at_raw}) {
+      size_t next = 0;
+      if (HoldsOutOfRange(out_of_range, &next, text, raw)) {
+        return reject_request(400, "number_out_of_range",
+                              "a number in the batch's context, integrations or sentAt is "
+                              "outside the range of a double");
+      }
+    }
     if (event::KindOf(batch_context_raw) == event::RawKind::kObject && !batch_context_raw.empty()) {
-      batch_context = parse_raw(batch_context_raw);
-      if (batch_context.is_object()) ctx.batch_context = &batch_context.get_object();
+      ctx.batch_context = &batch_context.emplace(batch_context_raw);
     }
     if (event::KindOf(batch_integrations_raw) == event::RawKind::kObject &&
         !batch_integrations_raw.empty()) {
-      batch_integrations = parse_raw(batch_integrations_raw);
-      if (batch_integrations.is_object()) ctx.batch_integrations = &batch_integrations.get_object();
+      ctx.batch_integrations = &batch_integrations.emplace(batch_integrations_raw);
     }
-    if (!batch_sent_at_raw.empty() && event::KindOf(batch_sent_at_raw) != event::RawKind::kNull) {
-      batch_sent_at = parse_raw(batch_sent_at_raw);
-      ctx.batch_sent_at = &batch_sent_at;
+    if (event::KindOf(batch_sent_at_raw) != event::RawKind::kNull) {
+      ctx.batch_sent_at = batch_sent_at_raw;
     }
   } else {
     items = std::span<const event::RawItem>(&single, 1);
@@ -443,6 +501,7 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
   valid.reserve(items.size());
   keys.reserve(items.size());
   json::array rejected;
+  size_t next_out_of_range = 0;
   for (size_t i = 0; i < items.size(); ++i) {
     const event::RawItem& raw = items[i];
     std::string_view item = raw.text;
@@ -451,20 +510,12 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
     std::string stored;
     if (!raw.is_object) {
       why = event::Rejection{"not_an_object", "each event must be a JSON object"};
+    } else if (HoldsOutOfRange(out_of_range, &next_out_of_range, text, item)) {
+      why = event::Rejection{"number_out_of_range",
+                             "the event holds a number outside the range of a double"};
     } else {
-      auto fast = event::FastValidateAndEnrich(
-          item, all_members.subspan(raw.first_member, raw.member_count), route->type, ctx, limits,
-          &stored, &message_id, &why);
-      if (fast == event::FastOutcome::kNeedsDom) {
-        // Batch defaults to merge, duplicate or escaped keys: the general path.
-        json::value dom = parse_raw(item);
-        if (!dom.is_object()) {
-          why = event::Rejection{"invalid_json", "the event could not be parsed"};
-        } else {
-          why = event::ValidateAndEnrich(dom.get_object(), route->type, ctx, limits, &message_id);
-          if (!why) stored = json::serialize(dom);
-        }
-      }
+      why = event::ValidateAndEnrich(item, all_members.subspan(raw.first_member, raw.member_count),
+                                     route->type, ctx, limits, &stored, &message_id);
     }
     if (why) {
       m_->Rejected(why->code)->Inc();
@@ -566,12 +617,14 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
                  if (!r.status.ok()) {
                    dedupe_->Release(claimed, claimant);
                    m_->Rejected("log_unavailable")->Inc(n);
+                   // The status names files of the server: the log line keeps it, the client
+                   // gets its kind only (503 bodies carry no server paths).
                    Log()->warn("append failed events={} status={}", n, r.status.ToString());
-                   auto res =
-                       ErrorResponse(503, "log_unavailable",
-                                     "events could not be stored durably: " + r.status.message() +
-                                         "; nothing of this request was stored, retry",
-                                     version);
+                   auto res = ErrorResponse(503, "log_unavailable",
+                                            std::string("events could not be stored durably (") +
+                                                std::string(StatusCodeName(r.status.code())) +
+                                                "); nothing of this request was stored, retry",
+                                            version);
                    res.set(http::bhttp::field::retry_after, "1");
                    return Finish(origin, std::move(res), respond, path, start_ns);
                  }

@@ -11,6 +11,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "base/clock.h"
 #include "base/metrics.h"
@@ -49,8 +50,11 @@ class TrackingApi {
   // Validates `text` as JSON within the depth cap (pads its capacity for simdjson).
   // kResourceExhausted: too deep; kInvalidArgument: not JSON.
   // On success, `structurals` is the body's structural index (see event::SplitBatchBodyIndexed),
-  // valid until this thread's next call, or empty when it was validated another way.
-  Status ValidateJson(std::string& text, std::span<const uint32_t>* structurals) const;
+  // valid until this thread's next call, or empty when it was validated another way; and
+  // `out_of_range` holds, ascending, the offset in `text` of each number outside the range of a
+  // double (±1e400), which JSON's grammar allows but no event may hold.
+  Status ValidateJson(std::string& text, std::span<const uint32_t>* structurals,
+                      std::vector<uint32_t>* out_of_range) const;
   std::string ClientIp(const http::Request& request, const http::PeerInfo& peer) const;
   // `path` must be a string literal (metrics are keyed by its address).
   void Finish(std::string_view origin, http::Response response, const http::Responder& respond,
