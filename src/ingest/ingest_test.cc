@@ -487,6 +487,53 @@ TEST_F(TrackingApiTest, ManyKeysCostLittleCpu) {
   EXPECT_LT(spent, 200.0) << "ms of CPU for a batch of 20 events of 2,800 keys";
 }
 
+// sources[].rate_limit: a token bucket of events per source. Over it: 429 with Retry-After,
+// nothing stored, counted by source; other sources are not affected; refill admits again.
+TEST_F(TrackingApiTest, RateLimitPerSourceAnswers429) {
+  config::SourceConfig web{"web", config::Sha256Hex("wk_web")};
+  web.rate_limit_events_per_second = 2;
+  web.rate_limit_burst = 4;
+  SourceTable limited({web, {"backend", config::Sha256Hex("wk_be")}});
+  api_ =
+      std::make_unique<TrackingApi>(options_, &limited, &log_, dedupe_.get(), &clock_, &metrics_);
+  auto batch = [](int n, const std::string& tag) {
+    std::string b = R"({"batch":[)";
+    for (int i = 0; i < n; ++i)
+      b += std::string(i ? "," : "") + R"({"type":"track","userId":"u","event":"e","messageId":")" +
+           tag + std::to_string(i) + "\"}";
+    return b + "]}";
+  };
+  EXPECT_EQ(Post("/v1/batch", batch(3, "a"), Basic("wk_web:")).result_int(), 200);
+  EXPECT_EQ(Post("/v1/track", R"({"userId":"u","event":"e"})", Basic("wk_web:")).result_int(), 200);
+  ASSERT_EQ(Stored(), 4u);
+  // The bucket is empty: a batch of 3 needs 1.5 s of refill.
+  auto r = Post("/v1/batch", batch(3, "b"), Basic("wk_web:"));
+  ASSERT_EQ(r.result_int(), 429) << r.body();
+  EXPECT_EQ(Body(r).at("code").as_string(), "rate_limited");
+  EXPECT_EQ(r[bhttp::field::retry_after], "2");
+  EXPECT_EQ(r["X-RateLimit-Reset"], "2");
+  EXPECT_EQ(Stored(), 4u);
+  // Another source has its own (here no) limit.
+  EXPECT_EQ(Post("/v1/batch", batch(3, "c"), Basic("wk_be:")).result_int(), 200);
+  EXPECT_EQ(Stored(), 7u);
+  clock_.Advance(std::chrono::milliseconds(1000));  // 2 events of refill: not yet 3
+  EXPECT_EQ(Post("/v1/batch", batch(3, "b"), Basic("wk_web:")).result_int(), 429);
+  clock_.Advance(std::chrono::milliseconds(500));
+  EXPECT_EQ(Post("/v1/batch", batch(3, "b"), Basic("wk_web:")).result_int(), 200);
+  EXPECT_EQ(Stored(), 10u);
+  // A batch larger than the burst passes once the bucket is full, then leaves it in debt.
+  clock_.Advance(std::chrono::milliseconds(2000));
+  EXPECT_EQ(Post("/v1/batch", batch(10, "d"), Basic("wk_web:")).result_int(), 200);
+  r = Post("/v1/track", R"({"userId":"u","event":"e"})", Basic("wk_web:"));
+  EXPECT_EQ(r.result_int(), 429);
+  EXPECT_EQ(r[bhttp::field::retry_after], "4");  // 6 events of debt + 1, at 2/s
+  std::string scrape = metrics_.RenderPrometheus();
+  EXPECT_NE(scrape.find(
+                R"(switchyard_ingest_events_refused_total{source="web",reason="rate_limited"} 7)"),
+            std::string::npos)
+      << scrape;
+}
+
 TEST_F(TrackingApiTest, DuplicatesAreAcknowledgedNotStored) {
   std::string ev = R"({"userId":"u","event":"e","messageId":"dup-1"})";
   EXPECT_EQ(Post("/v1/track", ev, Basic("wk_web:")).result_int(), 200);

@@ -188,7 +188,7 @@ struct TrackingApi::Metrics {
   std::mutex mu;
   // Keyed by the path's address: paths are string literals (kRoutes, "other").
   std::map<std::pair<const char*, unsigned>, Counter*> requests;
-  std::map<std::string, Counter*, std::less<>> accepted, rejected;
+  std::map<std::string, Counter*, std::less<>> accepted, rejected, refused;
 
   // Every request looks up a counter or two; the registry and the maps above take a mutex, so
   // each thread keeps the last few it used, keyed by this instance's id (not its address, which
@@ -245,6 +245,18 @@ struct TrackingApi::Metrics {
     return accepted[source] =
                r->GetCounter("switchyard_ingest_events_accepted_total",
                              "Events stored durably in the log, by source.", {{"source", source}});
+  }
+  // Events refused as a whole request for their source's sake (rate_limited), by source.
+  Counter* RefusedBySource(const std::string& source, std::string_view reason) {
+    std::lock_guard lock(mu);
+    auto key = source + '\0' + std::string(reason);
+    auto it = refused.find(key);
+    if (it != refused.end()) return it->second;
+    return refused[key] = r->GetCounter(
+               "switchyard_ingest_events_refused_total",
+               "Events of requests refused for their source (429 over sources[].rate_limit), by "
+               "source and reason.",
+               {{"source", source}, {"reason", std::string(reason)}});
   }
   Counter* Rejected(std::string_view reason) {
     std::lock_guard lock(mu);
@@ -488,6 +500,19 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
     }
   } else {
     items = std::span<const event::RawItem>(&single, 1);
+  }
+  // The source's rate limit, on the events the request holds, before any is validated.
+  if (int64_t wait_ms = sources_->AdmitEvents(*source, items.size(), clock_->MonotonicNanos());
+      wait_ms > 0) {
+    m_->RefusedBySource(*source, "rate_limited")->Inc(items.size());
+    const std::string seconds = std::to_string((wait_ms + 999) / 1000);
+    auto res = ErrorResponse(429, "rate_limited",
+                             "source '" + *source + "' is over its rate limit; retry in " +
+                                 seconds + " s (nothing of this request was stored)",
+                             version);
+    res.set(http::bhttp::field::retry_after, seconds);
+    res.set("X-RateLimit-Reset", seconds);
+    return Finish(origin, std::move(res), respond, path, start_ns);
   }
   const std::span<const event::RawMember> all_members =
       route->type ? std::span<const event::RawMember>(top)
