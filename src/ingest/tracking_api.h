@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/json/array.hpp>
+
 #include "base/clock.h"
 #include "base/metrics.h"
 #include "config/config.h"
@@ -56,6 +58,21 @@ class TrackingApi {
   Status ValidateJson(std::string& text, std::span<const uint32_t>* structurals,
                       std::vector<uint32_t>* out_of_range) const;
   std::string ClientIp(const http::Request& request, const http::PeerInfo& peer) const;
+
+  // Handle's steps, in order, over one request's state. Each returns false when it has
+  // answered the request (a refusal, or nothing left to append).
+  struct RequestState;
+  bool DecodeAndParse(http::Request& request, RequestState& rq);
+  bool Authenticate(RequestState& rq);
+  bool CollectEvents(RequestState& rq);
+  bool AdmitUnderRateLimit(RequestState& rq);
+  void ValidateEvents(RequestState& rq, const http::PeerInfo& peer);
+  bool ClaimDedupeKeys(RequestState& rq);
+  void AppendAndAnswer(RequestState& rq);
+  void RejectRequest(RequestState& rq, unsigned status, std::string_view code,
+                     std::string_view message);
+  static http::Response OkResponse(unsigned version, size_t stored, size_t duplicates,
+                                   boost::json::array rejected);
   // `path` must be a string literal (metrics are keyed by its address).
   void Finish(std::string_view origin, http::Response response, const http::Responder& respond,
               std::string_view path, int64_t start_ns);
