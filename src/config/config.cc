@@ -418,7 +418,8 @@ Result<Config> Parse(const YAML::Node& root, const std::string& file) {
       for (size_t i = 0; i < s.size(); ++i) {
         YAML::Node item = s[i];
         std::string path = "sources[" + std::to_string(i) + "]";
-        if (!r.ExpectMap(item, path, {"name", "write_key", "write_key_sha256"})) continue;
+        if (!r.ExpectMap(item, path, {"name", "write_key", "write_key_sha256", "rate_limit"}))
+          continue;
         SourceConfig src;
         if (r.Required(item, path, "name")) r.String(item, path, "name", &src.name);
         if (!src.name.empty() && !ValidName(src.name)) {
@@ -447,6 +448,16 @@ Result<Config> Parse(const YAML::Node& root, const std::string& file) {
         }
         if (!src.write_key_sha256.empty() && !keys.insert(src.write_key_sha256).second) {
           r.Error(item, path + ".write_key", "the same write key is used by two sources");
+        }
+        if (YAML::Node rl = item["rate_limit"]) {
+          const std::string rl_path = path + ".rate_limit";
+          if (r.ExpectMap(rl, rl_path, {"events_per_second", "burst"}) &&
+              r.Required(rl, rl_path, "events_per_second")) {
+            r.Int(rl, rl_path, "events_per_second", 1, 10'000'000,
+                  &src.rate_limit_events_per_second);
+            src.rate_limit_burst = src.rate_limit_events_per_second;
+            r.Int(rl, rl_path, "burst", 1, 100'000'000, &src.rate_limit_burst);
+          }
         }
         c.sources.push_back(std::move(src));
       }

@@ -19,6 +19,11 @@ struct SourceConfig {
   // SHA-256 (lowercase hex) of the write key: the key itself is never kept in memory past
   // loading, nor written anywhere. Given in the file as `write_key` or `write_key_sha256`.
   std::string write_key_sha256;
+  // `rate_limit:` — a token bucket on the events this source may send: `events_per_second`
+  // refill, holding at most `burst` events (default: one second's worth). 0: no limit. A request
+  // over it is answered 429 with Retry-After and nothing of it is stored.
+  int64_t rate_limit_events_per_second = 0;
+  int64_t rate_limit_burst = 0;
 };
 
 enum class FsyncPolicy { kAlways, kInterval, kNever };

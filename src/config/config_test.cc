@@ -120,6 +120,25 @@ TEST(Config, WriteKeyHashAccepted) {
   EXPECT_EQ(c->sources[0].write_key_sha256, Sha256Hex("secret"));
 }
 
+TEST(Config, SourceRateLimit) {
+  const std::string head = "version: 1\ndata_dir: d\nsources:\n  - name: a\n    write_key: k\n";
+  auto none = LoadConfigString(head, "f.yaml");
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_EQ(none->sources[0].rate_limit_events_per_second, 0);  // no limit
+  auto c = LoadConfigString(head + "    rate_limit: {events_per_second: 50}\n", "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->sources[0].rate_limit_events_per_second, 50);
+  EXPECT_EQ(c->sources[0].rate_limit_burst, 50);  // one second's worth
+  c = LoadConfigString(head + "    rate_limit: {events_per_second: 50, burst: 1000}\n", "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->sources[0].rate_limit_burst, 1000);
+  ExpectError(head + "    rate_limit: {burst: 10}\n", "sources[0].rate_limit.events_per_second");
+  ExpectError(head + "    rate_limit: {events_per_second: 0}\n",
+              "sources[0].rate_limit.events_per_second");
+  ExpectError(head + "    rate_limit: {events_per_second: 5, bursts: 1}\n",
+              "sources[0].rate_limit.bursts");
+}
+
 TEST(Config, WebDefaultsPointBackAtTheListenAddress) {
   auto c = LoadConfigString(kMinimal, "f.yaml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();

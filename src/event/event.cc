@@ -1,15 +1,12 @@
 #include "event/event.h"
 
-#include <array>
-#include <charconv>
+#include <algorithm>
 #include <random>
 
 #include "base/time_format.h"
 #include "event/raw_json.h"
 
 namespace sy::event {
-
-namespace json = boost::json;
 
 std::optional<EventType> ParseEventType(std::string_view name) {
   if (name == "track") return EventType::kTrack;
@@ -39,85 +36,55 @@ std::string_view EventTypeName(EventType type) {
   return "unknown";
 }
 
-namespace {
-
-// Serialized length of each byte inside a JSON string: 1, 2 for the short escapes, 6 for \u00XX.
-constexpr std::array<uint8_t, 256> MakeEscapeLengths() {
-  std::array<uint8_t, 256> t{};
-  for (int c = 0; c < 256; ++c)
-    t[c] = c < 0x20 ? 6 : 1;
-  for (int c : {'"', '\\', '\b', '\f', '\n', '\r', '\t'})
-    t[c] = 2;
-  return t;
-}
-constexpr auto kEscapeLengths = MakeEscapeLengths();
-
-size_t StringJsonSize(std::string_view s) {
-  size_t n = 2;
-  for (unsigned char c : s)
-    n += kEscapeLengths[c];
-  return n;
+BatchDefaults::BatchDefaults(std::string_view object_text) : text_(object_text) {
+  Add(object_text);
 }
 
-// A present, non-empty identifier (string, or number as some libraries send).
-bool HasId(const json::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  if (!v) return false;
-  if (v->is_string()) return !v->get_string().empty();
-  return v->is_number();
-}
-
-std::optional<Rejection> CheckObjectField(const json::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  if (v && !v->is_object() && !v->is_null()) {
-    return Rejection{"invalid_field_type", std::string(key) + " must be an object"};
-  }
-  return std::nullopt;
-}
-
-// Parses an ISO-8601 string field. Absent or null → nullopt without error.
-std::optional<Rejection> ReadTime(const json::value* v, std::string_view key,
-                                  std::optional<TimestampMs>* out) {
-  if (!v || v->is_null()) return std::nullopt;
-  if (!v->is_string())
-    return Rejection{"invalid_timestamp", std::string(key) + " must be an ISO-8601 string"};
-  auto t = ParseIso8601(v->get_string());
-  if (!t)
-    return Rejection{"invalid_timestamp", std::string(key) + " is not a valid ISO-8601 timestamp"};
-  *out = t;
-  return std::nullopt;
-}
-
-}  // namespace
-
-size_t CompactJsonSize(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null:
-      return 4;
-    case json::kind::bool_:
-      return v.get_bool() ? 4 : 5;
-    case json::kind::int64:
-    case json::kind::uint64:
-    case json::kind::double_:
-      return json::serialize(v).size();
-    case json::kind::string:
-      return StringJsonSize(v.get_string());
-    case json::kind::array: {
-      const auto& a = v.get_array();
-      size_t n = 2 + (a.empty() ? 0 : a.size() - 1);
-      for (const auto& e : a)
-        n += CompactJsonSize(e);
-      return n;
+int32_t BatchDefaults::Add(std::string_view object_text) {
+  std::vector<RawMember> split;
+  SplitObject(object_text, &split);
+  std::string storage;
+  std::vector<std::string_view> keys;
+  DecodedKeys(split, &storage, &keys);
+  std::vector<uint8_t> shadowed;
+  MarkShadowedKeys(keys, &shadowed);
+  const auto index = static_cast<int32_t>(objects_.size());
+  objects_.push_back(Object{});
+  Object o;
+  o.first = static_cast<uint32_t>(members_.size());
+  for (size_t i = 0; i < split.size(); ++i) {
+    if (shadowed[i]) continue;
+    std::string_view key = keys[i];
+    if (split[i].key.find('\\') != std::string_view::npos) {
+      key = decoded_keys_.emplace_back(key);
     }
-    case json::kind::object: {
-      const auto& o = v.get_object();
-      size_t n = 2 + (o.empty() ? 0 : o.size() - 1);
-      for (const auto& kv : o)
-        n += StringJsonSize(kv.key()) + 1 + CompactJsonSize(kv.value());
-      return n;
+    members_.push_back(Member{key, split[i].key, split[i].value, -1});
+  }
+  o.count = static_cast<uint32_t>(members_.size()) - o.first;
+  // Nested objects, after this object's members so that its range stays contiguous.
+  for (uint32_t i = o.first; i < o.first + o.count; ++i) {
+    if (KindOf(members_[i].value) == RawKind::kObject) {
+      const int32_t child = Add(members_[i].value);
+      members_[i].child = child;
     }
   }
-  return 0;
+  o.sorted_first = static_cast<uint32_t>(by_key_.size());
+  for (uint32_t i = o.first; i < o.first + o.count; ++i)
+    by_key_.push_back(i);
+  std::sort(by_key_.begin() + o.sorted_first, by_key_.end(),
+            [this](uint32_t a, uint32_t b) { return members_[a].key < members_[b].key; });
+  objects_[static_cast<size_t>(index)] = o;
+  return index;
+}
+
+int64_t BatchDefaults::Find(int32_t obj, std::string_view key) const {
+  const Object& o = object(obj);
+  auto first = by_key_.begin() + o.sorted_first;
+  auto last = first + o.count;
+  auto it = std::lower_bound(
+      first, last, key, [this](uint32_t m, std::string_view k) { return members_[m].key < k; });
+  if (it == last || members_[*it].key != key) return -1;
+  return *it;
 }
 
 std::string NewMessageId() {
@@ -143,158 +110,6 @@ std::string NewMessageId() {
   s.push_back('-');
   put(b, 4, 12);
   return s;
-}
-
-void MergeDefaults(json::object& target, const json::object& defaults) {
-  for (const auto& kv : defaults) {
-    auto* existing = target.if_contains(kv.key());
-    if (!existing) {
-      target.emplace(kv.key(), kv.value());
-    } else if (existing->is_object() && kv.value().is_object()) {
-      MergeDefaults(existing->get_object(), kv.value().get_object());
-    }
-  }
-}
-
-std::optional<Rejection> ValidateAndEnrich(json::object& ev, std::optional<EventType> path_type,
-                                           const EnrichContext& ctx, const Limits& limits,
-                                           std::string* message_id) {
-  // Type: the URL decides for single calls; batch items must say.
-  EventType type;
-  if (path_type) {
-    type = *path_type;
-  } else {
-    auto* t = ev.if_contains("type");
-    if (!t || !t->is_string() || t->get_string().empty()) {
-      return Rejection{"missing_type", "type is required on every batch item"};
-    }
-    auto parsed = ParseEventType(t->get_string());
-    if (!parsed) {
-      return Rejection{"invalid_type",
-                       "type must be one of identify, track, page, screen, group, alias"};
-    }
-    type = *parsed;
-  }
-
-  // The request's writeKey authenticates; it is never stored with the event.
-  ev.erase("writeKey");
-
-  if (!HasId(ev, "userId") && !HasId(ev, "anonymousId")) {
-    return Rejection{"missing_user_id", "userId or anonymousId is required"};
-  }
-  switch (type) {
-    case EventType::kTrack: {
-      auto* e = ev.if_contains("event");
-      if (!e || !e->is_string() || e->get_string().empty()) {
-        return Rejection{"missing_event", "track requires a non-empty string event"};
-      }
-      break;
-    }
-    case EventType::kGroup:
-      if (!HasId(ev, "groupId")) return Rejection{"missing_group_id", "group requires groupId"};
-      break;
-    case EventType::kAlias:
-      if (!HasId(ev, "previousId"))
-        return Rejection{"missing_previous_id", "alias requires previousId"};
-      if (!HasId(ev, "userId")) return Rejection{"missing_user_id", "alias requires userId"};
-      break;
-    default:
-      break;
-  }
-  for (std::string_view key : {"context", "integrations", "properties", "traits"}) {
-    if (auto r = CheckObjectField(ev, key)) return r;
-  }
-
-  // messageId: kept when given (a string of at most 100 characters), generated otherwise.
-  if (auto* m = ev.if_contains("messageId"); m && !m->is_null()) {
-    if (!m->is_string()) return Rejection{"invalid_message_id", "messageId must be a string"};
-    if (m->get_string().empty()) {
-      *m = NewMessageId();
-    } else if (m->get_string().size() > limits.max_message_id_chars) {
-      return Rejection{"message_id_too_long", "messageId is longer than " +
-                                                  std::to_string(limits.max_message_id_chars) +
-                                                  " characters"};
-    }
-  } else {
-    ev["messageId"] = NewMessageId();
-  }
-
-  // Batch-level defaults. Null values count as absent.
-  if (ctx.batch_context) {
-    auto* c = ev.if_contains("context");
-    if (!c || c->is_null()) {
-      ev["context"] = *ctx.batch_context;
-    } else {
-      MergeDefaults(c->get_object(), *ctx.batch_context);
-    }
-  }
-  if (ctx.batch_integrations) {
-    auto* i = ev.if_contains("integrations");
-    if (!i || i->is_null()) {
-      ev["integrations"] = *ctx.batch_integrations;
-    } else {
-      MergeDefaults(i->get_object(), *ctx.batch_integrations);
-    }
-  }
-
-  // The size limit applies to the event as the client sent it (after batch defaults), before
-  // the server's own additions, so a client that pre-splits at 32 KB is never refused.
-  size_t size = CompactJsonSize(ev);
-  if (size > limits.max_event_bytes) {
-    return Rejection{"event_too_large", "event is " + std::to_string(size) +
-                                            " bytes; the limit is " +
-                                            std::to_string(limits.max_event_bytes)};
-  }
-
-  // Time: originalTimestamp is the client's clock at the event; timestamp is corrected for
-  // the client's clock skew as receivedAt − (sentAt − originalTimestamp).
-  std::optional<TimestampMs> given_ts, given_orig, sent_at;
-  if (auto r = ReadTime(ev.if_contains("timestamp"), "timestamp", &given_ts)) return r;
-  if (auto r = ReadTime(ev.if_contains("originalTimestamp"), "originalTimestamp", &given_orig))
-    return r;
-  const json::value* sent = ev.if_contains("sentAt");
-  if (!sent || sent->is_null()) sent = ctx.batch_sent_at;
-  if (auto r = ReadTime(sent, "sentAt", &sent_at)) return r;
-
-  std::string iso;
-  auto set_time = [&](std::string_view key, TimestampMs t) {
-    if (t == ctx.received_at && !ctx.received_at_iso.empty()) {
-      ev[key] = ctx.received_at_iso;
-      return;
-    }
-    iso.clear();
-    AppendIso8601(t, &iso);
-    ev[key] = iso;
-  };
-  std::optional<TimestampMs> original = given_orig ? given_orig : given_ts;
-  set_time("receivedAt", ctx.received_at);
-  if (sent_at) set_time("sentAt", *sent_at);
-  if (original) {
-    set_time("originalTimestamp", *original);
-    if (sent_at) {
-      set_time("timestamp",
-               TimestampMs(ctx.received_at.value() - (sent_at->value() - original->value())));
-    } else {
-      set_time("timestamp", *original);
-    }
-  } else {
-    set_time("timestamp", ctx.received_at);
-  }
-  ev["type"] = EventTypeName(type);
-
-  // context.ip from the connection, unless the client set it.
-  if (!ctx.client_ip.empty()) {
-    auto* c = ev.if_contains("context");
-    if (!c || !c->is_object()) {
-      ev["context"] = json::object();
-      c = ev.if_contains("context");
-    }
-    auto& co = c->get_object();
-    if (!co.contains("ip")) co["ip"] = ctx.client_ip;
-  }
-
-  *message_id = std::string(ev.at("messageId").get_string());
-  return std::nullopt;
 }
 
 void AppendJsonString(std::string_view s, std::string* out) {
@@ -352,7 +167,8 @@ void AppendJsonString(std::string_view s, std::string* out) {
 
 namespace {
 
-// The members the fast path looks at, by index into the member list (-1: absent).
+// The members the rules look at, by index into the member list (-1: absent). Of duplicate keys
+// the last counts.
 struct Known {
   int type = -1, user_id = -1, anonymous_id = -1, event = -1, group_id = -1, previous_id = -1,
       message_id = -1, timestamp = -1, original_timestamp = -1, sent_at = -1, received_at = -1,
@@ -366,50 +182,144 @@ bool RawHasId(std::span<const RawMember> m, int i) {
   return k == RawKind::kNumber;
 }
 
-// Reads an optional ISO-8601 member. Sets *needs_dom for an escaped string.
-std::optional<Rejection> RawTime(std::span<const RawMember> m, int i, std::string_view key,
-                                 std::optional<TimestampMs>* out, bool* needs_dom) {
-  if (i < 0) return std::nullopt;
-  std::string_view v = m[static_cast<size_t>(i)].value;
+// The content of a raw string value: a view of the text when it has no escapes, else decoded
+// into `storage`.
+std::string_view StringContent(std::string_view value, std::string* storage) {
+  std::string_view plain;
+  if (PlainString(value, &plain)) return plain;
+  storage->clear();
+  UnescapeJsonString(value.substr(1, value.size() - 2), storage);
+  return *storage;
+}
+
+// Reads an optional ISO-8601 value (raw JSON; empty or null: absent).
+std::optional<Rejection> RawTime(std::string_view v, std::string_view key,
+                                 std::optional<TimestampMs>* out) {
   RawKind k = KindOf(v);
-  if (k == RawKind::kNull) return std::nullopt;
+  if (v.empty() || k == RawKind::kNull) return std::nullopt;
   if (k != RawKind::kString) {
     return Rejection{"invalid_timestamp", std::string(key) + " must be an ISO-8601 string"};
   }
-  std::string_view s;
-  if (!PlainString(v, &s)) {
-    *needs_dom = true;
-    return std::nullopt;
-  }
-  auto t = ParseIso8601(s);
+  thread_local std::string storage;
+  auto t = ParseIso8601(StringContent(v, &storage));
   if (!t)
     return Rejection{"invalid_timestamp", std::string(key) + " is not a valid ISO-8601 timestamp"};
   *out = t;
   return std::nullopt;
 }
 
-}  // namespace
+// Per-depth scratch for MergeUnder (it recurses; each level keeps its own).
+struct MergeLevel {
+  std::vector<RawMember> members;
+  std::string key_storage;
+  std::vector<std::string_view> keys;
+  std::vector<uint8_t> shadowed;
+  std::vector<uint8_t> taken;  // defaults members the event has
+};
 
-FastOutcome FastValidateAndEnrich(std::string_view text, std::optional<EventType> path_type,
-                                  const EnrichContext& ctx, const Limits& limits, std::string* out,
-                                  std::string* message_id, std::optional<Rejection>* rejection) {
-  if (ctx.batch_context != nullptr || ctx.batch_integrations != nullptr)
-    return FastOutcome::kNeedsDom;
-  thread_local std::vector<RawMember> members;
-  if (!SplitObject(text, &members)) return FastOutcome::kNeedsDom;
-  return FastValidateAndEnrich(text, members, path_type, ctx, limits, out, message_id, rejection);
+// Writes `event_object` (an object's raw text) with the defaults object `node` merged under it:
+// the event's members in their order (each merged with the default of the same key when both
+// are objects), then the defaults it lacks, in their order. Stops with false once `out` holds
+// more than `budget` bytes. Work: the event object's text plus what is written.
+bool MergeUnder(std::string_view event_object, const BatchDefaults& d, int32_t node, size_t depth,
+                size_t budget, std::string* out) {
+  thread_local std::deque<MergeLevel> levels;
+  if (levels.size() <= depth) levels.resize(depth + 1);
+  MergeLevel& l = levels[depth];
+  SplitObject(event_object, &l.members);
+  DecodedKeys(l.members, &l.key_storage, &l.keys);
+  MarkShadowedKeys(l.keys, &l.shadowed);
+  const BatchDefaults::Object& o = d.object(node);
+  l.taken.assign(o.count, 0);
+  out->push_back('{');
+  bool first = true;
+  auto begin_member = [&](std::string_view raw_key) {
+    if (!first) out->push_back(',');
+    first = false;
+    out->push_back('"');
+    out->append(raw_key);
+    out->append("\":");
+  };
+  for (size_t i = 0; i < l.members.size(); ++i) {
+    if (l.shadowed[i]) continue;
+    // `l` may move while a deeper level grows `levels`: a deque keeps its elements in place.
+    const int64_t j = d.Find(node, l.keys[i]);
+    begin_member(l.members[i].key);
+    if (j >= 0) {
+      l.taken[static_cast<size_t>(j) - o.first] = 1;
+      const auto& dm = d.member(static_cast<uint32_t>(j));
+      if (dm.child >= 0 && KindOf(l.members[i].value) == RawKind::kObject) {
+        if (!MergeUnder(l.members[i].value, d, dm.child, depth + 1, budget, out)) return false;
+        continue;
+      }
+    }
+    out->append(l.members[i].value);
+    if (out->size() > budget) return false;
+  }
+  for (uint32_t j = 0; j < o.count; ++j) {
+    if (l.taken[j]) continue;
+    const auto& dm = d.member(o.first + j);
+    begin_member(dm.raw_key);
+    out->append(dm.value);
+    if (out->size() > budget) return false;
+  }
+  out->push_back('}');
+  return out->size() <= budget;
 }
 
-FastOutcome FastValidateAndEnrich(std::string_view text, std::span<const RawMember> m,
-                                  std::optional<EventType> path_type, const EnrichContext& ctx,
-                                  const Limits& limits, std::string* out, std::string* message_id,
-                                  std::optional<Rejection>* rejection) {
-  if (ctx.batch_context != nullptr || ctx.batch_integrations != nullptr)
-    return FastOutcome::kNeedsDom;
+// The object a batch default yields for an event member (`own`: its raw value, empty if absent):
+// the defaults when the event has none (absent or null), the merge when it has an object, the
+// event's own value otherwise. The result is `own`, the defaults' text, or `storage`.
+// False: the merge grew past `budget`.
+bool WithDefaults(std::string_view own, const BatchDefaults* defaults, size_t budget,
+                  std::string* storage, std::string_view* result) {
+  *result = own;
+  if (defaults == nullptr) return true;
+  RawKind kind = KindOf(own);
+  if (own.empty() || kind == RawKind::kNull) {
+    *result = defaults->text();
+    return true;
+  }
+  if (kind != RawKind::kObject) return true;
+  storage->clear();
+  if (!MergeUnder(own, *defaults, 0, 0, budget, storage)) return false;
+  *result = *storage;
+  return true;
+}
+
+}  // namespace
+
+std::optional<Rejection> ValidateAndEnrich(std::string_view text,
+                                           std::optional<EventType> path_type,
+                                           const EnrichContext& ctx, const Limits& limits,
+                                           std::string* out, std::string* message_id) {
+  thread_local std::vector<RawMember> members;
+  if (!SplitObject(text, &members)) {
+    return Rejection{"not_an_object", "each event must be a JSON object"};
+  }
+  return ValidateAndEnrich(text, members, path_type, ctx, limits, out, message_id);
+}
+
+std::optional<Rejection> ValidateAndEnrich(std::string_view text, std::span<const RawMember> m,
+                                           std::optional<EventType> path_type,
+                                           const EnrichContext& ctx, const Limits& limits,
+                                           std::string* out, std::string* message_id) {
+  auto too_large = [&](size_t size) {
+    return Rejection{"event_too_large", "event is " + std::to_string(size) +
+                                            " bytes; the limit is " +
+                                            std::to_string(limits.max_event_bytes)};
+  };
+  // Size first: every later step is linear in the event, and a bounded event bounds them.
+  if (text.size() > limits.max_event_bytes) return too_large(text.size());
+
+  thread_local std::string key_storage;
+  thread_local std::vector<std::string_view> keys;
+  thread_local std::vector<uint8_t> shadowed;
+  DecodedKeys(m, &key_storage, &keys);
+  const bool has_duplicates = MarkShadowedKeys(keys, &shadowed);
   Known k;
   for (size_t i = 0; i < m.size(); ++i) {
-    std::string_view key = m[i].key;
-    if (key.find('\\') != std::string_view::npos) return FastOutcome::kNeedsDom;
+    std::string_view key = keys[i];
     int* slot = nullptr;
     if (key == "type")
       slot = &k.type;
@@ -443,18 +353,11 @@ FastOutcome FastValidateAndEnrich(std::string_view text, std::span<const RawMemb
       slot = &k.properties;
     else if (key == "traits")
       slot = &k.traits;
-    if (slot != nullptr) {
-      *slot = static_cast<int>(i);
-    }
+    if (slot != nullptr) *slot = static_cast<int>(i);  // the last of duplicates wins
   }
-  // Duplicate keys: the DOM path keeps the last of each; let it decide.
-  for (size_t i = 0; i < m.size(); ++i)
-    for (size_t j = i + 1; j < m.size(); ++j)
-      if (m[i].key == m[j].key) return FastOutcome::kNeedsDom;
 
-  auto reject = [&](std::string_view code, std::string message) {
-    *rejection = Rejection{code, std::move(message)};
-    return FastOutcome::kRejected;
+  auto reject = [](std::string_view code, std::string message) {
+    return Rejection{code, std::move(message)};
   };
   auto value = [&](int i) { return m[static_cast<size_t>(i)].value; };
 
@@ -462,12 +365,11 @@ FastOutcome FastValidateAndEnrich(std::string_view text, std::span<const RawMemb
   if (path_type) {
     type = *path_type;
   } else {
-    std::string_view t;
     if (k.type < 0 || KindOf(value(k.type)) != RawKind::kString || value(k.type).size() <= 2) {
       return reject("missing_type", "type is required on every batch item");
     }
-    if (!PlainString(value(k.type), &t)) return FastOutcome::kNeedsDom;
-    auto parsed = ParseEventType(t);
+    thread_local std::string type_storage;
+    auto parsed = ParseEventType(StringContent(value(k.type), &type_storage));
     if (!parsed) {
       return reject("invalid_type",
                     "type must be one of identify, track, page, screen, group, alias");
@@ -503,53 +405,65 @@ FastOutcome FastValidateAndEnrich(std::string_view text, std::span<const RawMemb
     }
   }
   std::string_view given_id;
+  thread_local std::string id_storage;
   if (k.message_id >= 0 && KindOf(value(k.message_id)) != RawKind::kNull) {
     if (KindOf(value(k.message_id)) != RawKind::kString) {
       return reject("invalid_message_id", "messageId must be a string");
     }
-    if (!PlainString(value(k.message_id), &given_id)) return FastOutcome::kNeedsDom;
+    given_id = StringContent(value(k.message_id), &id_storage);
     if (given_id.size() > limits.max_message_id_chars) {
       return reject("message_id_too_long", "messageId is longer than " +
                                                std::to_string(limits.max_message_id_chars) +
                                                " characters");
     }
   }
-  if (text.size() > limits.max_event_bytes) {
-    return reject("event_too_large", "event is " + std::to_string(text.size()) +
-                                         " bytes; the limit is " +
-                                         std::to_string(limits.max_event_bytes));
+
+  // Batch defaults: the event's context and integrations as stored, and the event's size with
+  // them (the limit applies to the event as the client meant it, before the server's fields).
+  std::string_view own_context = k.context >= 0 ? value(k.context) : std::string_view();
+  std::string_view own_integrations =
+      k.integrations >= 0 ? value(k.integrations) : std::string_view();
+  std::string_view context = own_context, integrations = own_integrations;
+  if (ctx.batch_context != nullptr || ctx.batch_integrations != nullptr) {
+    thread_local std::string merged_context, merged_integrations;
+    const size_t budget = limits.max_event_bytes + 1;
+    if (!WithDefaults(own_context, ctx.batch_context, budget, &merged_context, &context) ||
+        !WithDefaults(own_integrations, ctx.batch_integrations, budget, &merged_integrations,
+                      &integrations)) {
+      return Rejection{"event_too_large",
+                       "event with the batch's context and integrations merged in is over the "
+                       "limit of " +
+                           std::to_string(limits.max_event_bytes) + " bytes"};
+    }
+    size_t size = text.size() - own_context.size() - own_integrations.size() + context.size() +
+                  integrations.size();
+    if (own_context.empty() && !context.empty()) size += sizeof(",\"context\":") - 1;
+    if (own_integrations.empty() && !integrations.empty()) size += sizeof(",\"integrations\":") - 1;
+    if (size > limits.max_event_bytes) return too_large(size);
   }
-  bool needs_dom = false;
+  if (KindOf(context) != RawKind::kObject) context = {};  // absent or null
+
   std::optional<TimestampMs> given_ts, given_orig, sent_at;
-  if (auto r = RawTime(m, k.timestamp, "timestamp", &given_ts, &needs_dom))
-    return reject(r->code, r->message);
-  if (auto r = RawTime(m, k.original_timestamp, "originalTimestamp", &given_orig, &needs_dom)) {
-    return reject(r->code, r->message);
+  if (k.timestamp >= 0) {
+    if (auto r = RawTime(value(k.timestamp), "timestamp", &given_ts)) return r;
+  }
+  if (k.original_timestamp >= 0) {
+    if (auto r = RawTime(value(k.original_timestamp), "originalTimestamp", &given_orig)) return r;
   }
   bool own_sent_at = k.sent_at >= 0 && KindOf(value(k.sent_at)) != RawKind::kNull;
-  if (own_sent_at) {
-    if (auto r = RawTime(m, k.sent_at, "sentAt", &sent_at, &needs_dom))
-      return reject(r->code, r->message);
-  } else if (ctx.batch_sent_at != nullptr) {
-    if (auto r = ReadTime(ctx.batch_sent_at, "sentAt", &sent_at))
-      return reject(r->code, r->message);
+  if (auto r = RawTime(own_sent_at ? value(k.sent_at) : ctx.batch_sent_at, "sentAt", &sent_at)) {
+    return r;
   }
-  if (needs_dom) return FastOutcome::kNeedsDom;
 
-  // context.ip: inserted unless the client set it.
+  // context.ip: inserted unless the client (or the batch context) set it.
   bool add_ip = !ctx.client_ip.empty();
-  std::string_view context_rest;  // the context object's text after its '{', when inserting
-  bool context_empty = true;
-  if (add_ip && k.context >= 0 && KindOf(value(k.context)) == RawKind::kObject) {
+  if (add_ip && !context.empty()) {
     thread_local std::vector<RawMember> cm;
-    SplitObject(value(k.context), &cm);
-    for (const auto& member : cm) {
-      if (member.key.find('\\') != std::string_view::npos) return FastOutcome::kNeedsDom;
-      if (member.key == "ip") add_ip = false;
-    }
-    context_empty = cm.empty();
-    std::string_view raw = value(k.context);
-    context_rest = raw.substr(raw.find('{') + 1);
+    thread_local std::string cm_storage;
+    thread_local std::vector<std::string_view> cm_keys;
+    SplitObject(context, &cm);
+    DecodedKeys(cm, &cm_storage, &cm_keys);
+    add_ip = std::find(cm_keys.begin(), cm_keys.end(), "ip") == cm_keys.end();
   }
 
   std::optional<TimestampMs> original = given_orig ? given_orig : given_ts;
@@ -562,28 +476,51 @@ FastOutcome FastValidateAndEnrich(std::string_view text, std::span<const RawMemb
     out->append(key);
     out->append("\":");
   };
+  bool context_written = false;
+  auto write_context = [&]() {
+    context_written = true;
+    if (context.empty() && !add_ip) {
+      if (k.context >= 0) {  // `"context": null` as sent
+        begin_member(m[static_cast<size_t>(k.context)].key);
+        out->append(value(k.context));
+      }
+      return;
+    }
+    begin_member("context");
+    if (!add_ip) {
+      out->append(context);
+      return;
+    }
+    out->append("{\"ip\":");
+    AppendJsonString(ctx.client_ip, out);
+    std::string_view rest =
+        context.empty() ? std::string_view("}") : context.substr(context.find('{') + 1);
+    size_t body = rest.find_first_not_of(" \t\r\n");
+    if (body != std::string_view::npos && rest[body] != '}') out->push_back(',');
+    out->append(rest);
+  };
   for (size_t i = 0; i < m.size(); ++i) {
     int idx = static_cast<int>(i);
-    if (idx == k.write_key || idx == k.received_at || idx == k.timestamp || idx == k.type ||
-        idx == k.message_id || (idx == k.original_timestamp && original) ||
-        (idx == k.sent_at && sent_at)) {
+    if ((has_duplicates && shadowed[i]) || idx == k.write_key || idx == k.received_at ||
+        idx == k.timestamp || idx == k.type || idx == k.message_id ||
+        (idx == k.original_timestamp && original) || (idx == k.sent_at && sent_at)) {
       continue;
     }
-    if (idx == k.context && add_ip) {
-      begin_member("context");
-      out->append("{\"ip\":");
-      AppendJsonString(ctx.client_ip, out);
-      if (context_empty) {
-        out->push_back('}');
-      } else {
-        out->push_back(',');
-        out->append(context_rest);
-      }
-      add_ip = false;
+    if (idx == k.context) {
+      write_context();
+      continue;
+    }
+    if (idx == k.integrations && integrations.data() != own_integrations.data()) {
+      begin_member("integrations");
+      out->append(integrations);
       continue;
     }
     begin_member(m[i].key);
     out->append(m[i].value);
+  }
+  if (k.integrations < 0 && !integrations.empty()) {  // from the batch alone
+    begin_member("integrations");
+    out->append(integrations);
   }
   begin_member("messageId");
   if (given_id.empty()) {
@@ -616,14 +553,9 @@ FastOutcome FastValidateAndEnrich(std::string_view text, std::span<const RawMemb
   out->push_back('"');
   out->append(EventTypeName(type));
   out->push_back('"');
-  if (add_ip) {  // no context object to insert into: absent or null
-    begin_member("context");
-    out->append("{\"ip\":");
-    AppendJsonString(ctx.client_ip, out);
-    out->push_back('}');
-  }
+  if (!context_written) write_context();  // no context member: absent from the event
   out->push_back('}');
-  return FastOutcome::kStored;
+  return std::nullopt;
 }
 
 }  // namespace sy::event

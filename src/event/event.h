@@ -1,16 +1,17 @@
 // The Segment message model: validation of one event against the Tracking API spec, and the
 // server-side enrichment stored with it (messageId, receivedAt, clock-skew-corrected timestamp,
-// context.ip). Pure functions over Boost.JSON values; no I/O.
+// context.ip). Works on the JSON text as sent (event/raw_json.h), never on a rebuilt DOM, so
+// what is stored is what the client sent plus the server's fields. No I/O.
 //
 // Thread safety: all functions are reentrant.
 #pragma once
 
-#include <boost/json.hpp>
-
+#include <deque>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 #include "base/types.h"
@@ -34,50 +35,79 @@ struct Limits {
   size_t max_message_id_chars = 100;
 };
 
+// A batch's top-level `context` or `integrations` object, split once per request (members,
+// nested objects, keys decoded and sorted) so that merging it under each event of the batch
+// costs no more than the event and what the merge writes, however large the defaults are.
+class BatchDefaults {
+ public:
+  // `object_text`: a JSON object's text that a validating parser accepted. It must outlive
+  // this. Duplicate keys keep the last, at every level.
+  explicit BatchDefaults(std::string_view object_text);
+
+  struct Member {
+    std::string_view key;      // decoded
+    std::string_view raw_key;  // as sent, between the quotes
+    std::string_view value;    // raw JSON text
+    int32_t child = -1;        // index of the object `value` is, or -1
+  };
+  struct Object {
+    uint32_t first = 0, count = 0;  // members_[first, first + count), in the order sent
+    uint32_t sorted_first = 0;      // by_key_[sorted_first, + count): member indices by key
+  };
+  std::string_view text() const { return text_; }
+  const Object& object(int32_t i) const { return objects_[static_cast<size_t>(i)]; }
+  const Member& member(uint32_t i) const { return members_[i]; }
+  // The member of object `obj` whose decoded key is `key`, or -1. O(log members).
+  int64_t Find(int32_t obj, std::string_view key) const;
+
+ private:
+  int32_t Add(std::string_view object_text);
+
+  std::string_view text_;
+  std::vector<Object> objects_;
+  std::vector<Member> members_;
+  std::vector<uint32_t> by_key_;
+  std::deque<std::string> decoded_keys_;  // escaped keys only (rare)
+};
+
 // Request-level facts applied to each event of the request.
 struct EnrichContext {
   TimestampMs received_at;
   std::string_view received_at_iso;  // received_at formatted once per request (optional)
   std::string_view client_ip;        // already resolved through trusted proxies; may be empty
-  const boost::json::object* batch_context = nullptr;       // a batch's top-level context
-  const boost::json::object* batch_integrations = nullptr;  // a batch's top-level integrations
-  const boost::json::value* batch_sent_at = nullptr;        // a batch's top-level sentAt
+  const BatchDefaults* batch_context = nullptr;       // a batch's top-level context
+  const BatchDefaults* batch_integrations = nullptr;  // a batch's top-level integrations
+  std::string_view batch_sent_at = {};                // a batch's top-level sentAt, raw JSON
 };
 
-// Validates `event` and enriches it in place. `path_type` is the type the URL implies
-// (/v1/track → track); nullopt for batch items, which must carry `type`.
-// On success returns nullopt and `event` is ready to store; `message_id` receives its messageId.
-std::optional<Rejection> ValidateAndEnrich(boost::json::object& event,
+// Validates one event and writes the event to store into `out`. `text` is one event object as
+// JSON text that a validating parser has accepted, `members` its top-level members
+// (SplitObject/SplitBatchBody). `path_type` is the type the URL implies (/v1/track → track);
+// nullopt for batch items, which must carry `type`. On success returns nullopt and sets
+// `message_id`; otherwise returns why the event is not stored.
+//
+// The stored event is the client's text, member by member, byte for byte (numbers, strings and
+// nested values exactly as sent), plus the server's fields (messageId when absent, receivedAt,
+// sentAt, originalTimestamp, timestamp, type, context.ip) and the batch defaults merged under
+// `context` and `integrations`; `writeKey` is dropped. Of duplicate top-level keys (compared
+// decoded) the last is kept, as at each level of a merged context or integrations object.
+// Cost: linear in `text` plus what is written (never quadratic in the number of members).
+// The size limit applies first to `text` as sent, then to it with the batch defaults merged in.
+std::optional<Rejection> ValidateAndEnrich(std::string_view text,
+                                           std::span<const RawMember> members,
                                            std::optional<EventType> path_type,
                                            const EnrichContext& ctx, const Limits& limits,
-                                           std::string* message_id);
-
-// The fast path for the common case: `text` is one event object as JSON text that a validating
-// parser has accepted. The rules are those of ValidateAndEnrich, except that the size limit
-// applies to `text` as sent. The stored event is written to `out` without building a DOM: the
-// client's members are copied through byte for byte and the server's fields appended.
-// kNeedsDom: the event needs the general path (batch-level context or integrations to merge,
-// duplicate or escaped keys, escaped strings where a rule must read them).
-enum class FastOutcome { kStored, kRejected, kNeedsDom };
-FastOutcome FastValidateAndEnrich(std::string_view text, std::optional<EventType> path_type,
-                                  const EnrichContext& ctx, const Limits& limits, std::string* out,
-                                  std::string* message_id, std::optional<Rejection>* rejection);
-// The same, with `text` already split into its top-level members (SplitObject/SplitBatchBody).
-FastOutcome FastValidateAndEnrich(std::string_view text, std::span<const RawMember> members,
-                                  std::optional<EventType> path_type, const EnrichContext& ctx,
-                                  const Limits& limits, std::string* out, std::string* message_id,
-                                  std::optional<Rejection>* rejection);
+                                           std::string* out, std::string* message_id);
+// The same, splitting `text` itself; a `text` that is not an object is rejected (not_an_object).
+std::optional<Rejection> ValidateAndEnrich(std::string_view text,
+                                           std::optional<EventType> path_type,
+                                           const EnrichContext& ctx, const Limits& limits,
+                                           std::string* out, std::string* message_id);
 
 // Appends `s` as a JSON string literal (quoted, escaped).
 void AppendJsonString(std::string_view s, std::string* out);
 
-// Size in bytes of the compact JSON serialization of `v`, computed without serializing.
-size_t CompactJsonSize(const boost::json::value& v);
-
 // A random (version 4) UUID, e.g. "0f8fad5b-d9cb-469f-a165-70867728950e".
 std::string NewMessageId();
-
-// Deep-merges `defaults` under `target`: keys already in `target` win; nested objects merge.
-void MergeDefaults(boost::json::object& target, const boost::json::object& defaults);
 
 }  // namespace sy::event

@@ -1,9 +1,14 @@
 #include "event/event.h"
 #include "event/raw_json.h"
 
+#include "base/time_format.h"
+
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <boost/json.hpp>
+
+#include <chrono>
 #include <random>
 #include <span>
 #include <tuple>
@@ -17,16 +22,210 @@ constexpr int64_t kNow = 1700000000000;  // 2023-11-14T22:13:20.000Z
 
 struct Outcome {
   std::optional<Rejection> rejection;
-  json::object event;
+  std::string stored;  // the text to store
+  json::object event;  // the same, parsed
   std::string message_id;
 };
 
 Outcome Check(std::string_view body, std::optional<EventType> type = EventType::kTrack,
               EnrichContext ctx = {TimestampMs(kNow), "", "203.0.113.9"}) {
   Outcome o;
-  o.event = json::parse(body).as_object();
-  o.rejection = ValidateAndEnrich(o.event, type, ctx, Limits{}, &o.message_id);
+  o.rejection = ValidateAndEnrich(body, type, ctx, Limits{}, &o.stored, &o.message_id);
+  if (!o.rejection) o.event = json::parse(o.stored).as_object();
   return o;
+}
+
+// The model the raw path is checked against: validation and enrichment on a Boost.JSON DOM, as
+// ingest did before it kept the client's text (numbers compare by value here).
+struct DomDefaults {
+  TimestampMs received_at;
+  std::string_view received_at_iso;
+  std::string_view client_ip;
+  const json::object* batch_context = nullptr;
+  const json::object* batch_integrations = nullptr;
+  const json::value* batch_sent_at = nullptr;
+};
+
+// A present, non-empty identifier (string, or number as some libraries send).
+bool HasId(const json::object& o, std::string_view key) {
+  auto* v = o.if_contains(key);
+  if (!v) return false;
+  if (v->is_string()) return !v->get_string().empty();
+  return v->is_number();
+}
+
+std::optional<Rejection> CheckObjectField(const json::object& o, std::string_view key) {
+  auto* v = o.if_contains(key);
+  if (v && !v->is_object() && !v->is_null()) {
+    return Rejection{"invalid_field_type", std::string(key) + " must be an object"};
+  }
+  return std::nullopt;
+}
+
+// Parses an ISO-8601 string field. Absent or null → nullopt without error.
+std::optional<Rejection> ReadTime(const json::value* v, std::string_view key,
+                                  std::optional<TimestampMs>* out) {
+  if (!v || v->is_null()) return std::nullopt;
+  if (!v->is_string())
+    return Rejection{"invalid_timestamp", std::string(key) + " must be an ISO-8601 string"};
+  auto t = ParseIso8601(v->get_string());
+  if (!t)
+    return Rejection{"invalid_timestamp", std::string(key) + " is not a valid ISO-8601 timestamp"};
+  *out = t;
+  return std::nullopt;
+}
+
+void MergeDefaults(json::object& target, const json::object& defaults) {
+  for (const auto& kv : defaults) {
+    auto* existing = target.if_contains(kv.key());
+    if (!existing) {
+      target.emplace(kv.key(), kv.value());
+    } else if (existing->is_object() && kv.value().is_object()) {
+      MergeDefaults(existing->get_object(), kv.value().get_object());
+    }
+  }
+}
+
+std::optional<Rejection> ReferenceValidateAndEnrich(json::object& ev,
+                                                    std::optional<EventType> path_type,
+                                                    const DomDefaults& ctx, const Limits& limits,
+                                                    std::string* message_id) {
+  // Type: the URL decides for single calls; batch items must say.
+  EventType type;
+  if (path_type) {
+    type = *path_type;
+  } else {
+    auto* t = ev.if_contains("type");
+    if (!t || !t->is_string() || t->get_string().empty()) {
+      return Rejection{"missing_type", "type is required on every batch item"};
+    }
+    auto parsed = ParseEventType(t->get_string());
+    if (!parsed) {
+      return Rejection{"invalid_type",
+                       "type must be one of identify, track, page, screen, group, alias"};
+    }
+    type = *parsed;
+  }
+
+  // The request's writeKey authenticates; it is never stored with the event.
+  ev.erase("writeKey");
+
+  if (!HasId(ev, "userId") && !HasId(ev, "anonymousId")) {
+    return Rejection{"missing_user_id", "userId or anonymousId is required"};
+  }
+  switch (type) {
+    case EventType::kTrack: {
+      auto* e = ev.if_contains("event");
+      if (!e || !e->is_string() || e->get_string().empty()) {
+        return Rejection{"missing_event", "track requires a non-empty string event"};
+      }
+      break;
+    }
+    case EventType::kGroup:
+      if (!HasId(ev, "groupId")) return Rejection{"missing_group_id", "group requires groupId"};
+      break;
+    case EventType::kAlias:
+      if (!HasId(ev, "previousId"))
+        return Rejection{"missing_previous_id", "alias requires previousId"};
+      if (!HasId(ev, "userId")) return Rejection{"missing_user_id", "alias requires userId"};
+      break;
+    default:
+      break;
+  }
+  for (std::string_view key : {"context", "integrations", "properties", "traits"}) {
+    if (auto r = CheckObjectField(ev, key)) return r;
+  }
+
+  // messageId: kept when given (a string of at most 100 characters), generated otherwise.
+  if (auto* m = ev.if_contains("messageId"); m && !m->is_null()) {
+    if (!m->is_string()) return Rejection{"invalid_message_id", "messageId must be a string"};
+    if (m->get_string().empty()) {
+      *m = NewMessageId();
+    } else if (m->get_string().size() > limits.max_message_id_chars) {
+      return Rejection{"message_id_too_long", "messageId is longer than " +
+                                                  std::to_string(limits.max_message_id_chars) +
+                                                  " characters"};
+    }
+  } else {
+    ev["messageId"] = NewMessageId();
+  }
+
+  // Batch-level defaults. Null values count as absent.
+  if (ctx.batch_context) {
+    auto* c = ev.if_contains("context");
+    if (!c || c->is_null()) {
+      ev["context"] = *ctx.batch_context;
+    } else {
+      MergeDefaults(c->get_object(), *ctx.batch_context);
+    }
+  }
+  if (ctx.batch_integrations) {
+    auto* i = ev.if_contains("integrations");
+    if (!i || i->is_null()) {
+      ev["integrations"] = *ctx.batch_integrations;
+    } else {
+      MergeDefaults(i->get_object(), *ctx.batch_integrations);
+    }
+  }
+
+  // The size limit applies to the event as the client sent it (after batch defaults), before
+  // the server's own additions, so a client that pre-splits at 32 KB is never refused.
+  size_t size = json::serialize(ev).size();
+  if (size > limits.max_event_bytes) {
+    return Rejection{"event_too_large", "event is " + std::to_string(size) +
+                                            " bytes; the limit is " +
+                                            std::to_string(limits.max_event_bytes)};
+  }
+
+  // Time: originalTimestamp is the client's clock at the event; timestamp is corrected for
+  // the client's clock skew as receivedAt − (sentAt − originalTimestamp).
+  std::optional<TimestampMs> given_ts, given_orig, sent_at;
+  if (auto r = ReadTime(ev.if_contains("timestamp"), "timestamp", &given_ts)) return r;
+  if (auto r = ReadTime(ev.if_contains("originalTimestamp"), "originalTimestamp", &given_orig))
+    return r;
+  const json::value* sent = ev.if_contains("sentAt");
+  if (!sent || sent->is_null()) sent = ctx.batch_sent_at;
+  if (auto r = ReadTime(sent, "sentAt", &sent_at)) return r;
+
+  std::string iso;
+  auto set_time = [&](std::string_view key, TimestampMs t) {
+    if (t == ctx.received_at && !ctx.received_at_iso.empty()) {
+      ev[key] = ctx.received_at_iso;
+      return;
+    }
+    iso.clear();
+    AppendIso8601(t, &iso);
+    ev[key] = iso;
+  };
+  std::optional<TimestampMs> original = given_orig ? given_orig : given_ts;
+  set_time("receivedAt", ctx.received_at);
+  if (sent_at) set_time("sentAt", *sent_at);
+  if (original) {
+    set_time("originalTimestamp", *original);
+    if (sent_at) {
+      set_time("timestamp",
+               TimestampMs(ctx.received_at.value() - (sent_at->value() - original->value())));
+    } else {
+      set_time("timestamp", *original);
+    }
+  } else {
+    set_time("timestamp", ctx.received_at);
+  }
+  ev["type"] = EventTypeName(type);
+
+  // context.ip from the connection, unless the client set it.
+  if (!ctx.client_ip.empty()) {
+    auto* c = ev.if_contains("context");
+    if (!c || !c->is_object()) {
+      ev["context"] = json::object();
+      c = ev.if_contains("context");
+    }
+    auto& co = c->get_object();
+    if (!co.contains("ip")) co["ip"] = ctx.client_ip;
+  }
+
+  *message_id = std::string(ev.at("messageId").get_string());
+  return std::nullopt;
 }
 
 TEST(Validate, RequiresAUserIdentity) {
@@ -141,11 +340,9 @@ TEST(Enrich, WriteKeyIsNeverStored) {
 }
 
 TEST(Enrich, BatchDefaultsMergeUnderItemValues) {
-  json::object bctx =
-      json::parse(R"({"library":{"name":"lib","version":"1"},"locale":"en"})").as_object();
-  json::object bint = json::parse(R"({"All":false,"Mixpanel":true})").as_object();
-  json::value sent = "2023-11-14T22:13:21.000Z";
-  EnrichContext ctx{TimestampMs(kNow), "", "", &bctx, &bint, &sent};
+  BatchDefaults bctx(R"({"library":{"name":"lib","version":"1"},"locale":"en"})");
+  BatchDefaults bint(R"({"All":false,"Mixpanel":true})");
+  EnrichContext ctx{TimestampMs(kNow), "", "", &bctx, &bint, R"("2023-11-14T22:13:21.000Z")"};
   auto r = Check(
       R"({"type":"track","userId":"u","event":"e","timestamp":"2023-11-14T22:13:20.000Z","context":{"locale":"fr","library":{"version":"2"}},"integrations":{"Mixpanel":false}})",
       std::nullopt, ctx);
@@ -156,21 +353,78 @@ TEST(Enrich, BatchDefaultsMergeUnderItemValues) {
   EXPECT_EQ(r.event.at("integrations").at("All").as_bool(), false);
   EXPECT_EQ(r.event.at("integrations").at("Mixpanel").as_bool(), false);
   EXPECT_EQ(r.event.at("timestamp").as_string(), "2023-11-14T22:13:19.000Z");
+  // No context of its own (absent or null): the batch's, as sent.
+  for (const char* text : {R"({"userId":"u","event":"e"})",
+                           R"({"userId":"u","event":"e","context":null,"integrations":null})"}) {
+    auto plain = Check(text, EventType::kTrack, ctx);
+    ASSERT_FALSE(plain.rejection);
+    EXPECT_NE(
+        plain.stored.find(R"("context":{"library":{"name":"lib","version":"1"},"locale":"en"})"),
+        std::string::npos)
+        << plain.stored;
+    EXPECT_NE(plain.stored.find(R"("integrations":{"All":false,"Mixpanel":true})"),
+              std::string::npos)
+        << plain.stored;
+  }
 }
 
-TEST(CompactJsonSize, MatchesSerialize) {
-  for (const char* s : {R"({"a":[1,2.5,-3,true,false,null],"b":{"c":"q\"\\\n\u0001é"}})", "[]",
-                        "{}", R"("x")", "12345678901234567890", "-0.000001"}) {
-    json::value v = json::parse(s);
-    EXPECT_EQ(CompactJsonSize(v), json::serialize(v).size()) << s;
+// Numbers are stored as the client wrote them, on every path: plain events, duplicate keys,
+// escaped keys, and events with batch defaults merged in (the libraries for Go and Java send a
+// batch-level context).
+TEST(Enrich, NumbersAreStoredAsSent) {
+  const std::string numbers = R"("a":9.99,"b":123456789012345678901234567890,"c":1E5,"d":-0.0,)"
+                              R"("e":18446744073709551616,"f":-12.50e-3,"g":1.0)";
+  BatchDefaults bctx(R"({"library":{"name":"analytics-go","version":"3.3.0"},"n":2.50})");
+  BatchDefaults bint(R"({"All":true})");
+  EnrichContext with_defaults{TimestampMs(kNow), "", "203.0.113.9", &bctx, &bint, ""};
+  for (const std::string& text : {
+           R"({"userId":"u","event":"e","properties":{)" + numbers + "}}",
+           R"({"userId":"u","event":"e","userId":"v","properties":{)" + numbers + "}}",
+           R"({"user\u0049d":"u","event":"e","properties":{)" + numbers + "}}",
+           R"({"userId":"u","event":"e","context":{"n":1e2,"library":{"v":3.10}},"properties":{)" +
+               numbers + "}}",
+       }) {
+    for (bool defaults : {false, true}) {
+      auto r = Check(text, EventType::kTrack,
+                     defaults ? with_defaults : EnrichContext{TimestampMs(kNow), "", ""});
+      ASSERT_FALSE(r.rejection) << text;
+      EXPECT_NE(r.stored.find(R"("properties":{)" + numbers + "}"), std::string::npos) << r.stored;
+      if (defaults && text.find("\"context\"") != std::string::npos) {
+        EXPECT_NE(r.stored.find(
+                      R"("n":1e2,"library":{"v":3.10,"name":"analytics-go","version":"3.3.0"})"),
+                  std::string::npos)
+            << r.stored;
+      } else if (defaults) {
+        EXPECT_NE(r.stored.find(R"("n":2.50)"), std::string::npos) << r.stored;
+      }
+    }
   }
-  // Doubles: within a few bytes of Boost.JSON's notation.
-  for (const char* s : {"2.5", "-0.000001", "1e300", "18.99"}) {
-    json::value v = json::parse(s);
-    EXPECT_NEAR(static_cast<double>(CompactJsonSize(v)),
-                static_cast<double>(json::serialize(v).size()), 4)
-        << s;
-  }
+}
+
+TEST(Enrich, HardCasesAreDecodedNotRebuilt) {
+  // Duplicate keys: the last wins, and only it is stored.
+  auto dup = Check(R"({"userId":"u","event":"e","userId":"v"})");
+  ASSERT_FALSE(dup.rejection);
+  EXPECT_EQ(dup.event.at("userId").as_string(), "v");
+  EXPECT_EQ(dup.stored.find(R"("userId":"u")"), std::string::npos) << dup.stored;
+  // Escaped keys and strings are read decoded.
+  auto key = Check(R"({"user\u0049d":"u","event":"e"})");
+  ASSERT_FALSE(key.rejection);
+  EXPECT_EQ(key.event.at("userId").as_string(), "u");
+  auto id = Check(R"({"userId":"u","event":"e","messageId":"a\u0062\n"})");
+  ASSERT_FALSE(id.rejection);
+  EXPECT_EQ(id.message_id, "ab\n");
+  EXPECT_EQ(id.event.at("messageId").as_string(), "ab\n");
+  auto ts = Check(R"({"userId":"u","event":"e","timestamp":"2020-01-01T00:00:00\u005a"})");
+  ASSERT_FALSE(ts.rejection);
+  EXPECT_EQ(ts.event.at("timestamp").as_string(), "2020-01-01T00:00:00.000Z");
+  auto type = Check(R"({"userId":"u","type":"\u0074rack","event":"e"})", std::nullopt);
+  ASSERT_FALSE(type.rejection);
+  EXPECT_EQ(type.event.at("type").as_string(), "track");
+  auto ip = Check(R"({"userId":"u","event":"e","context":{"i\u0070":"1.2.3.4"}})");
+  ASSERT_FALSE(ip.rejection);
+  EXPECT_EQ(ip.event.at("context").at("ip").as_string(), "1.2.3.4");  // the client's, not ours
+  EXPECT_EQ(ip.stored.find("203.0.113.9"), std::string::npos) << ip.stored;
 }
 
 TEST(RawJson, SplitsObjectsAndArrays) {
@@ -252,9 +506,9 @@ TEST(RawJson, SplitsObjectsAndArrays) {
   EXPECT_FALSE(PlainString(R"("a\nb")", &s));
 }
 
-// The fast path must store exactly what the DOM path stores (as JSON values) and reject with
-// the same codes.
-TEST(FastPath, AgreesWithTheDomPath) {
+// The raw path must store what the DOM model stores (as JSON values) and reject with the same
+// codes, with and without batch defaults, and on duplicate or escaped keys.
+TEST(RawPath, AgreesWithTheDomModel) {
   const char* events[] = {
       R"({"userId":"u","event":"e"})",
       R"({"anonymousId":"a","event":"Signed Up","properties":{"plan":"pro","n":[1,2.5,{"x":null}]}})",
@@ -290,89 +544,119 @@ TEST(FastPath, AgreesWithTheDomPath) {
   std::optional<EventType> types[] = {std::nullopt,      EventType::kTrack, EventType::kIdentify,
                                       EventType::kGroup, EventType::kAlias, EventType::kPage};
   json::value batch_sent = "2023-11-14T22:13:21.000Z";
+  const char* kBatchContext = R"({"library":{"name":"lib","version":"1"},"locale":"en","ip":null})";
+  const char* kBatchIntegrations = R"({"All":false,"Mixpanel":true})";
+  BatchDefaults raw_context(kBatchContext), raw_integrations(kBatchIntegrations);
+  json::object dom_context = json::parse(kBatchContext).as_object();
+  json::object dom_integrations = json::parse(kBatchIntegrations).as_object();
   int compared = 0, stored = 0;
   for (const char* text : events) {
     for (auto type : types) {
-      for (bool with_batch_sent : {false, true}) {
+      for (int batch = 0; batch < 3; ++batch) {  // none, sentAt, sentAt + context + integrations
         for (std::string_view ip : {std::string_view("203.0.113.9"), std::string_view("")}) {
           EnrichContext ctx{TimestampMs(kNow), "2023-11-14T22:13:20.000Z", ip};
-          if (with_batch_sent) ctx.batch_sent_at = &batch_sent;
-          std::string fast_out, fast_id;
-          std::optional<Rejection> fast_rej;
-          FastOutcome fo =
-              FastValidateAndEnrich(text, type, ctx, Limits{}, &fast_out, &fast_id, &fast_rej);
-          ASSERT_NE(fo, FastOutcome::kNeedsDom) << text;
+          DomDefaults dctx{TimestampMs(kNow), "2023-11-14T22:13:20.000Z", ip};
+          if (batch >= 1) {
+            ctx.batch_sent_at = R"("2023-11-14T22:13:21.000Z")";
+            dctx.batch_sent_at = &batch_sent;
+          }
+          if (batch == 2) {
+            ctx.batch_context = &raw_context;
+            ctx.batch_integrations = &raw_integrations;
+            dctx.batch_context = &dom_context;
+            dctx.batch_integrations = &dom_integrations;
+          }
+          std::string raw_out, raw_id;
+          auto raw_rej = ValidateAndEnrich(text, type, ctx, Limits{}, &raw_out, &raw_id);
           json::object dom = json::parse(text).as_object();
           std::string dom_id;
-          auto dom_rej = ValidateAndEnrich(dom, type, ctx, Limits{}, &dom_id);
+          auto dom_rej = ReferenceValidateAndEnrich(dom, type, dctx, Limits{}, &dom_id);
           ++compared;
-          if (fo == FastOutcome::kRejected) {
-            ASSERT_TRUE(dom_rej.has_value()) << text;
-            EXPECT_EQ(fast_rej->code, dom_rej->code) << text;
+          if (raw_rej) {
+            ASSERT_TRUE(dom_rej.has_value()) << text << " raw: " << raw_rej->code;
+            EXPECT_EQ(raw_rej->code, dom_rej->code) << text;
             continue;
           }
           ASSERT_FALSE(dom_rej.has_value()) << text << " DOM: " << dom_rej->code;
           ++stored;
-          json::object fast = json::parse(fast_out).as_object();
-          EXPECT_EQ(fast.at("messageId").as_string(), fast_id);
+          json::object raw = json::parse(raw_out).as_object();
+          EXPECT_EQ(raw.at("messageId").as_string(), raw_id);
           if (!json::parse(text).as_object().contains("messageId") ||
               json::parse(text).as_object().at("messageId") == "") {
-            EXPECT_EQ(fast_id.size(), 36u);
-            fast.erase("messageId");
+            EXPECT_EQ(raw_id.size(), 36u);
+            raw.erase("messageId");
             dom.erase("messageId");
           }
-          EXPECT_EQ(json::value(fast), json::value(dom))
-              << text << "\n fast: " << fast_out << "\n  dom: " << json::serialize(dom);
+          EXPECT_EQ(json::value(raw), json::value(dom))
+              << text << "\n raw: " << raw_out << "\n dom: " << json::serialize(dom);
         }
       }
     }
   }
-  EXPECT_EQ(compared, 30 * 6 * 2 * 2);
+  EXPECT_EQ(compared, static_cast<int>(std::size(events)) * 6 * 3 * 2);
   EXPECT_GT(stored, 100);
 }
 
-TEST(FastPath, HandsHardCasesToTheDom) {
-  EnrichContext ctx{TimestampMs(kNow), "", "203.0.113.9"};
-  std::string out, id;
-  std::optional<Rejection> rej;
-  for (const char* text :
-       {R"({"userId":"u","event":"e","userId":"v"})", R"({"user\u0049d":"u","event":"e"})",
-        R"({"userId":"u","event":"e","messageId":"a\u0062"})",
-        R"({"userId":"u","event":"e","timestamp":"2020-01-01T00:00:00\u005a"})",
-        R"({"userId":"u","event":"e","context":{"i\u0070":"1.2.3.4"}})"}) {
-    EXPECT_EQ(FastValidateAndEnrich(text, EventType::kTrack, ctx, Limits{}, &out, &id, &rej),
-              FastOutcome::kNeedsDom)
-        << text;
-  }
-  json::object bctx;
-  ctx.batch_context = &bctx;
-  EXPECT_EQ(FastValidateAndEnrich(R"({"userId":"u","event":"e"})", EventType::kTrack, ctx, Limits{},
-                                  &out, &id, &rej),
-            FastOutcome::kNeedsDom);
-}
-
-TEST(FastPath, SizeLimitIsTheEventAsSent) {
+TEST(RawPath, SizeLimitIsTheEventAsSent) {
   EnrichContext ctx{TimestampMs(kNow), "", "203.0.113.9"};
   std::string out, id;
   std::optional<Rejection> rej;
   std::string body = R"({"userId":"u","event":"e","properties":{"p":""}})";
   body.insert(body.size() - 3, std::string(32 * 1024 - body.size(), 'x'));
   ASSERT_EQ(body.size(), 32u * 1024);
-  EXPECT_EQ(FastValidateAndEnrich(body, EventType::kTrack, ctx, Limits{}, &out, &id, &rej),
-            FastOutcome::kStored);
+  EXPECT_FALSE(ValidateAndEnrich(body, EventType::kTrack, ctx, Limits{}, &out, &id));
   body.insert(body.size() - 3, "x");
-  EXPECT_EQ(FastValidateAndEnrich(body, EventType::kTrack, ctx, Limits{}, &out, &id, &rej),
-            FastOutcome::kRejected);
+  rej = ValidateAndEnrich(body, EventType::kTrack, ctx, Limits{}, &out, &id);
+  ASSERT_TRUE(rej);
   EXPECT_EQ(rej->code, "event_too_large");
+  // With batch defaults, the event as merged counts.
+  const std::string big_context = R"({"pad":")" + std::string(1000, 'p') + R"("})";
+  BatchDefaults big(big_context);
+  ctx.batch_context = &big;
+  const std::string under = R"({"userId":"u","event":"e","properties":{"p":")" +
+                            std::string(32 * 1024 - 600, 'x') + R"("}})";
+  rej = ValidateAndEnrich(under, EventType::kTrack, ctx, Limits{}, &out, &id);
+  ASSERT_TRUE(rej);
+  EXPECT_EQ(rej->code, "event_too_large");
+  ctx.batch_context = nullptr;
+  EXPECT_FALSE(ValidateAndEnrich(under, EventType::kTrack, ctx, Limits{}, &out, &id));
 }
 
-TEST(FastPath, EscapesTheClientIp) {
+// Duplicate keys are found in linear time: an object with 64k members (far beyond any event's
+// size limit, so this is the detector alone) takes milliseconds, where comparing every pair took
+// seconds.
+TEST(RawJson, ShadowedKeysLastWinsInLinearTime) {
+  std::vector<std::string_view> keys = {"a", "b", "a", "c", "b", "a"};
+  std::vector<uint8_t> shadowed;
+  EXPECT_TRUE(MarkShadowedKeys(keys, &shadowed));
+  EXPECT_EQ(shadowed, (std::vector<uint8_t>{1, 1, 1, 0, 0, 0}));
+  EXPECT_FALSE(MarkShadowedKeys(std::vector<std::string_view>{"x", "y"}, &shadowed));
+  // Many keys (the hashed path): every third repeats an earlier one.
+  std::vector<std::string> owned;
+  for (int i = 0; i < 65536; ++i)
+    owned.push_back("k" + std::to_string(i % 3 == 2 ? i - 1 : i));
+  keys.assign(owned.begin(), owned.end());
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(MarkShadowedKeys(keys, &shadowed));
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  for (size_t i = 0; i < keys.size(); ++i)
+    EXPECT_EQ(shadowed[i], i % 3 == 1 && i + 1 < keys.size() ? 1 : 0) << i;
+  EXPECT_LT(elapsed, std::chrono::milliseconds(100));
+  // Escaped keys compare decoded.
+  std::vector<RawMember> members = {{"a", "1"}, {"\\u0061", "2"}, {"b\\n", "3"}};
+  std::string storage;
+  DecodedKeys(members, &storage, &keys);
+  EXPECT_EQ(keys[1], "a");
+  EXPECT_EQ(keys[2], "b\n");
+  EXPECT_TRUE(MarkShadowedKeys(keys, &shadowed));
+  EXPECT_EQ(shadowed[0], 1);
+}
+
+TEST(RawPath, EscapesTheClientIp) {
   EnrichContext ctx{TimestampMs(kNow), "", "a\"b"};
   std::string out, id;
-  std::optional<Rejection> rej;
-  ASSERT_EQ(FastValidateAndEnrich(R"({"userId":"u","event":"e"})", EventType::kTrack, ctx, Limits{},
-                                  &out, &id, &rej),
-            FastOutcome::kStored);
+  ASSERT_FALSE(ValidateAndEnrich(R"({"userId":"u","event":"e"})", EventType::kTrack, ctx, Limits{},
+                                 &out, &id));
   EXPECT_EQ(json::parse(out).at("context").at("ip").as_string(), "a\"b");
 }
 

@@ -1,7 +1,10 @@
 #include "event/raw_json.h"
 
+#include <xxhash.h>
+
 #include <algorithm>
 #include <cstring>
+#include <random>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -388,6 +391,165 @@ bool PlainString(std::string_view v, std::string_view* content) {
   if (c.find('\\') != std::string_view::npos) return false;
   *content = c;
   return true;
+}
+
+namespace {
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The code unit of the "XXXX" after a "\\u" at s[i], or -1.
+int32_t ReadHex4(std::string_view s, size_t i) {
+  if (i + 4 > s.size()) return -1;
+  int32_t v = 0;
+  for (size_t k = i; k < i + 4; ++k) {
+    int d = HexDigit(s[k]);
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+void AppendUtf8(uint32_t cp, std::string* out) {
+  if (cp < 0x80) {
+    out->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+}  // namespace
+
+void UnescapeJsonString(std::string_view s, std::string* out) {
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t bs = s.find('\\', i);
+    if (bs == std::string_view::npos) bs = s.size();
+    out->append(s.substr(i, bs - i));
+    if (bs + 1 >= s.size()) return;
+    char e = s[bs + 1];
+    i = bs + 2;
+    switch (e) {
+      case 'b':
+        out->push_back('\b');
+        break;
+      case 'f':
+        out->push_back('\f');
+        break;
+      case 'n':
+        out->push_back('\n');
+        break;
+      case 'r':
+        out->push_back('\r');
+        break;
+      case 't':
+        out->push_back('\t');
+        break;
+      case 'u': {
+        int32_t hi = ReadHex4(s, i);
+        if (hi < 0) return;
+        i += 4;
+        uint32_t cp = static_cast<uint32_t>(hi);
+        if (hi >= 0xD800 && hi <= 0xDBFF) {
+          int32_t lo =
+              i + 1 < s.size() && s[i] == '\\' && s[i + 1] == 'u' ? ReadHex4(s, i + 2) : -1;
+          if (lo >= 0xDC00 && lo <= 0xDFFF) {
+            cp = 0x10000 + ((static_cast<uint32_t>(hi) - 0xD800) << 10) +
+                 (static_cast<uint32_t>(lo) - 0xDC00);
+            i += 6;
+          } else {
+            cp = 0xFFFD;
+          }
+        } else if (hi >= 0xDC00 && hi <= 0xDFFF) {
+          cp = 0xFFFD;
+        }
+        AppendUtf8(cp, out);
+        break;
+      }
+      default:  // '"', '\\', '/'
+        out->push_back(e);
+    }
+  }
+}
+
+void DecodedKeys(std::span<const RawMember> members, std::string* storage,
+                 std::vector<std::string_view>* keys) {
+  storage->clear();
+  keys->clear();
+  // A decoded key is never longer than its escaped text, so reserving the escaped keys' total
+  // length keeps `storage` from moving while views into it are taken.
+  size_t escaped_bytes = 0;
+  for (const auto& m : members)
+    if (m.key.find('\\') != std::string_view::npos) escaped_bytes += m.key.size();
+  storage->reserve(escaped_bytes);
+  for (const auto& m : members) {
+    if (escaped_bytes == 0 || m.key.find('\\') == std::string_view::npos) {
+      keys->push_back(m.key);
+      continue;
+    }
+    const size_t start = storage->size();
+    UnescapeJsonString(m.key, storage);
+    keys->push_back(std::string_view(*storage).substr(start));
+  }
+}
+
+bool MarkShadowedKeys(std::span<const std::string_view> keys, std::vector<uint8_t>* shadowed) {
+  shadowed->assign(keys.size(), 0);
+  const size_t n = keys.size();
+  bool any = false;
+  // Few keys (every ordinary event): comparing each pair is cheaper than hashing.
+  constexpr size_t kPairwiseMax = 16;
+  if (n <= kPairwiseMax) {
+    for (size_t i = 0; i < n; ++i)
+      for (size_t j = i + 1; j < n; ++j)
+        if (keys[i] == keys[j]) {
+          (*shadowed)[i] = 1;
+          any = true;
+          break;
+        }
+    return any;
+  }
+  // Open addressing over key indices, walking from the last key back: a key already in the
+  // table is a later duplicate. The seed is random per process so that no one can send keys
+  // chosen to collide.
+  static const uint64_t seed =
+      (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+  thread_local std::vector<uint32_t> table;  // index + 1; 0 = empty
+  size_t cap = 64;
+  while (cap < 2 * n)
+    cap *= 2;
+  table.assign(cap, 0);
+  const size_t mask = cap - 1;
+  for (size_t i = n; i-- > 0;) {
+    size_t h = static_cast<size_t>(XXH3_64bits_withSeed(keys[i].data(), keys[i].size(), seed));
+    for (size_t slot = h & mask;; slot = (slot + 1) & mask) {
+      uint32_t e = table[slot];
+      if (e == 0) {
+        table[slot] = static_cast<uint32_t>(i + 1);
+        break;
+      }
+      if (keys[e - 1] == keys[i]) {
+        (*shadowed)[i] = 1;
+        any = true;
+        break;
+      }
+    }
+  }
+  return any;
 }
 
 }  // namespace sy::event

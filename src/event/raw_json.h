@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -54,5 +55,23 @@ RawKind KindOf(std::string_view value);
 
 // The content of a raw string value (between the quotes), if it has no escapes; false otherwise.
 bool PlainString(std::string_view value, std::string_view* content);
+
+// Appends the decoded content of a JSON string to `out`: `escaped` is the text between the
+// quotes as sent (a RawMember's key, or a string value without its quotes). Escapes are decoded
+// (\uXXXX surrogate pairs to UTF-8; a lone surrogate, which the validating parser refuses, to
+// U+FFFD).
+void UnescapeJsonString(std::string_view escaped, std::string* out);
+
+// The decoded keys of `members`, in order: a key without escapes is a view of the text itself,
+// an escaped key is decoded into `storage` (cleared first). The views stay valid until `storage`
+// or the text changes.
+void DecodedKeys(std::span<const RawMember> members, std::string* storage,
+                 std::vector<std::string_view>* keys);
+
+// Marks in `shadowed` (resized to keys.size()) each key that a later key equals: JSON objects
+// with duplicate keys keep the last, as most parsers do. Returns true if any key is shadowed.
+// Linear in the number and length of keys (a hash table for more than a few keys), so an
+// object with tens of thousands of members costs microseconds, not seconds.
+bool MarkShadowedKeys(std::span<const std::string_view> keys, std::vector<uint8_t>* shadowed);
 
 }  // namespace sy::event

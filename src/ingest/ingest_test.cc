@@ -3,6 +3,7 @@
 
 #include <boost/beast/core/detail/base64.hpp>
 #include <boost/json.hpp>
+#include <ctime>
 #include <filesystem>
 #include <future>
 #include <random>
@@ -378,6 +379,161 @@ TEST_F(TrackingApiTest, BatchMergesTopLevelContextAndIntegrations) {
   EXPECT_EQ(e.at("integrations").at("All").as_bool(), false);
 }
 
+// One number model on every path: numbers are stored as the client wrote them (integers beyond
+// 64 bits included), and a number outside the range of a double is refused by name, never
+// stored as `Infinity`. The paths: a plain event; duplicate keys; a batch with top-level context
+// and integrations (what the Go and Java libraries send).
+TEST_F(TrackingApiTest, NumbersAreStoredAsSentOnEveryPath) {
+  const std::string props =
+      R"("properties":{"a":9.99,"b":123456789012345678901234567890,"c":1E5,"d":-0.0,"e":-1.5e-7})";
+  const std::string bodies[] = {
+      R"({"userId":"u","event":"e",)" + props + "}",
+      R"({"userId":"x","event":"e","userId":"u",)" + props + "}",
+  };
+  for (const auto& body : bodies) {
+    auto r = Post("/v1/track", body, Basic("wk_web:"));
+    ASSERT_EQ(r.result_int(), 200) << r.body();
+    EXPECT_NE(log_.Entries().back().payload.find(props), std::string::npos)
+        << log_.Entries().back().payload;
+  }
+  auto r =
+      Post("/v1/batch",
+           R"({"context":{"library":{"name":"analytics-go","version":"3.3.0"}},)"
+           R"("integrations":{"All":true},"batch":[{"type":"track","userId":"u","event":"e",)" +
+               props + "}]}",
+           Basic("wk_web:"));
+  ASSERT_EQ(r.result_int(), 200) << r.body();
+  EXPECT_NE(log_.Entries().back().payload.find(props), std::string::npos)
+      << log_.Entries().back().payload;
+  EXPECT_EQ(StoredEvent(Stored() - 1).at("context").at("library").at("name").as_string(),
+            "analytics-go");
+}
+
+TEST_F(TrackingApiTest, NumbersOutsideTheDoubleRangeAreRefusedByName) {
+  for (std::string n : {std::string("1e400"), std::string("-1e400"), "1" + std::string(400, '0')}) {
+    // A single event (the fast path).
+    auto r = Post("/v1/track", R"({"userId":"u","event":"e","properties":{"n":)" + n + "}}",
+                  Basic("wk_web:"));
+    ASSERT_EQ(r.result_int(), 400) << n << r.body();
+    EXPECT_EQ(Body(r).at("rejected").at(0).at("code").as_string(), "number_out_of_range");
+    // One event of a batch with defaults to merge (the path that built a DOM): only it is refused.
+    r = Post(
+        "/v1/batch",
+        R"({"context":{"library":{"name":"analytics-java"}},"batch":[)"
+        R"({"type":"track","userId":"u","event":"ok","properties":{"n":1}},)"
+        R"({"type":"track","userId":"u","event":"bad","messageId":"m-bad","properties":{"n":)" +
+            n + "}}]}",
+        Basic("wk_web:"));
+    ASSERT_EQ(r.result_int(), 200) << n << r.body();
+    auto rejected = Body(r).at("rejected").as_array();
+    ASSERT_EQ(rejected.size(), 1u);
+    EXPECT_EQ(rejected[0].at("index").as_int64(), 1);
+    EXPECT_EQ(rejected[0].at("code").as_string(), "number_out_of_range");
+    EXPECT_EQ(rejected[0].at("messageId").as_string(), "m-bad");
+    // In the batch's own context it would spoil every event: the request is refused.
+    r = Post(
+        "/v1/batch",
+        R"({"context":{"n":)" + n + R"(},"batch":[{"type":"track","userId":"u","event":"e"}]})",
+        Basic("wk_web:"));
+    ASSERT_EQ(r.result_int(), 400) << n << r.body();
+    EXPECT_EQ(Body(r).at("code").as_string(), "number_out_of_range");
+  }
+  // Everything stored is JSON (no Infinity), and only the good events were stored.
+  ASSERT_EQ(Stored(), 3u);
+  for (size_t i = 0; i < Stored(); ++i) {
+    EXPECT_EQ(StoredEvent(i).at("event").as_string(), "ok");
+    EXPECT_EQ(log_.Entries()[i].payload.find("Infinity"), std::string::npos);
+  }
+}
+
+// Duplicate-key detection is linear and runs after the size check: a body with 64k keys costs
+// milliseconds of CPU (it cost seconds when every pair of keys was compared first).
+TEST_F(TrackingApiTest, ManyKeysCostLittleCpu) {
+  options_.max_request_bytes = 1 << 20;
+  api_ =
+      std::make_unique<TrackingApi>(options_, &sources_, &log_, dedupe_.get(), &clock_, &metrics_);
+  auto cpu_ms = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+  };
+  auto keys = [](int from, int count) {
+    std::string out;
+    for (int i = from; i < from + count; ++i)
+      out += "\"" + std::to_string(i) + "\":0,";
+    return out;
+  };
+  // One event of 64k keys (~590 KB): over the event size limit.
+  std::string one = "{" + keys(0, 65536) + R"("userId":"u","event":"e"})";
+  double start = cpu_ms();
+  auto r = Post("/v1/track", one, Basic("wk_web:"));
+  double spent = cpu_ms() - start;
+  EXPECT_EQ(r.result_int(), 400);
+  EXPECT_EQ(Body(r).at("rejected").at(0).at("code").as_string(), "event_too_large");
+  EXPECT_LT(spent, 200.0) << "ms of CPU for one body of 64k keys";
+  // A batch of events each just under the limit with 2,800 keys, every one stored.
+  std::string batch = R"({"batch":[)";
+  for (int e = 0; e < 20; ++e) {
+    if (e) batch += ",";
+    batch += R"({"type":"track","userId":"u","event":"e","properties":{"p":1},)" +
+             keys(e * 2800, 2800) + R"("messageId":"many-)" + std::to_string(e) + "\"}";
+  }
+  batch += "]}";
+  start = cpu_ms();
+  r = Post("/v1/batch", batch, Basic("wk_web:"));
+  spent = cpu_ms() - start;
+  EXPECT_EQ(r.result_int(), 200) << r.body().substr(0, 300);
+  EXPECT_EQ(Stored(), 20u);
+  EXPECT_LT(spent, 200.0) << "ms of CPU for a batch of 20 events of 2,800 keys";
+}
+
+// sources[].rate_limit: a token bucket of events per source. Over it: 429 with Retry-After,
+// nothing stored, counted by source; other sources are not affected; refill admits again.
+TEST_F(TrackingApiTest, RateLimitPerSourceAnswers429) {
+  config::SourceConfig web{"web", config::Sha256Hex("wk_web")};
+  web.rate_limit_events_per_second = 2;
+  web.rate_limit_burst = 4;
+  SourceTable limited({web, {"backend", config::Sha256Hex("wk_be")}});
+  api_ =
+      std::make_unique<TrackingApi>(options_, &limited, &log_, dedupe_.get(), &clock_, &metrics_);
+  auto batch = [](int n, const std::string& tag) {
+    std::string b = R"({"batch":[)";
+    for (int i = 0; i < n; ++i)
+      b += std::string(i ? "," : "") + R"({"type":"track","userId":"u","event":"e","messageId":")" +
+           tag + std::to_string(i) + "\"}";
+    return b + "]}";
+  };
+  EXPECT_EQ(Post("/v1/batch", batch(3, "a"), Basic("wk_web:")).result_int(), 200);
+  EXPECT_EQ(Post("/v1/track", R"({"userId":"u","event":"e"})", Basic("wk_web:")).result_int(), 200);
+  ASSERT_EQ(Stored(), 4u);
+  // The bucket is empty: a batch of 3 needs 1.5 s of refill.
+  auto r = Post("/v1/batch", batch(3, "b"), Basic("wk_web:"));
+  ASSERT_EQ(r.result_int(), 429) << r.body();
+  EXPECT_EQ(Body(r).at("code").as_string(), "rate_limited");
+  EXPECT_EQ(r[bhttp::field::retry_after], "2");
+  EXPECT_EQ(r["X-RateLimit-Reset"], "2");
+  EXPECT_EQ(Stored(), 4u);
+  // Another source has its own (here no) limit.
+  EXPECT_EQ(Post("/v1/batch", batch(3, "c"), Basic("wk_be:")).result_int(), 200);
+  EXPECT_EQ(Stored(), 7u);
+  clock_.Advance(std::chrono::milliseconds(1000));  // 2 events of refill: not yet 3
+  EXPECT_EQ(Post("/v1/batch", batch(3, "b"), Basic("wk_web:")).result_int(), 429);
+  clock_.Advance(std::chrono::milliseconds(500));
+  EXPECT_EQ(Post("/v1/batch", batch(3, "b"), Basic("wk_web:")).result_int(), 200);
+  EXPECT_EQ(Stored(), 10u);
+  // A batch larger than the burst passes once the bucket is full, then leaves it in debt.
+  clock_.Advance(std::chrono::milliseconds(2000));
+  EXPECT_EQ(Post("/v1/batch", batch(10, "d"), Basic("wk_web:")).result_int(), 200);
+  r = Post("/v1/track", R"({"userId":"u","event":"e"})", Basic("wk_web:"));
+  EXPECT_EQ(r.result_int(), 429);
+  EXPECT_EQ(r[bhttp::field::retry_after], "4");  // 6 events of debt + 1, at 2/s
+  std::string scrape = metrics_.RenderPrometheus();
+  EXPECT_NE(scrape.find(
+                R"(switchyard_ingest_events_refused_total{source="web",reason="rate_limited"} 7)"),
+            std::string::npos)
+      << scrape;
+}
+
 TEST_F(TrackingApiTest, DuplicatesAreAcknowledgedNotStored) {
   std::string ev = R"({"userId":"u","event":"e","messageId":"dup-1"})";
   EXPECT_EQ(Post("/v1/track", ev, Basic("wk_web:")).result_int(), 200);
@@ -406,6 +562,23 @@ TEST_F(TrackingApiTest, FailedAppendIs503AndTheRetryIsStored) {
   log_.fail_with = Status::Ok();
   EXPECT_EQ(Post("/v1/track", ev, Basic("wk_web:")).result_int(), 200);
   EXPECT_EQ(Stored(), 1u);
+}
+
+// The log's errors name its files (log/local/env.cc: "pwrite <path>: <strerror>"); the server's
+// log line keeps that, the client's 503 body does not.
+TEST_F(TrackingApiTest, ServerPathsStayOutOf503Bodies) {
+  const std::string segment = "/srv/switchyard/data/log/00000000000000000042.seg";
+  for (Status failure : {IoError("pwrite " + segment + ": No space left on device"),
+                         ResourceExhausted("fallocate " + segment + ": No space left on device"),
+                         IoError("fdatasync " + segment + ": Input/output error")}) {
+    log_.fail_with = failure;
+    auto r = Post("/v1/track", R"({"userId":"u","event":"e"})", Basic("wk_web:"));
+    EXPECT_EQ(r.result_int(), 503);
+    EXPECT_EQ(Body(r).at("code").as_string(), "log_unavailable");
+    EXPECT_EQ(r.body().find("/srv/"), std::string::npos) << r.body();
+    EXPECT_EQ(r.body().find(".seg"), std::string::npos) << r.body();
+  }
+  EXPECT_EQ(Stored(), 0u);
 }
 
 TEST_F(TrackingApiTest, AnswerWaitsForDurabilityAndInFlightDuplicateIsRetried) {

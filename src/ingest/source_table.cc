@@ -4,15 +4,45 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <random>
 
 namespace sy::ingest {
 
 SourceTable::SourceTable(const std::vector<config::SourceConfig>& sources)
     : seed_((static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}()) {
-  for (const auto& s : sources)
+  for (const auto& s : sources) {
     by_key_sha256_[s.write_key_sha256] = s.name;
+    if (s.rate_limit_events_per_second > 0) {
+      auto b = std::make_unique<Bucket>();
+      b->events_per_ns = static_cast<double>(s.rate_limit_events_per_second) / 1e9;
+      b->burst = static_cast<double>(std::max(s.rate_limit_burst, int64_t{1}));
+      b->tokens = b->burst;
+      buckets_[s.name] = std::move(b);
+    }
+  }
+}
+
+int64_t SourceTable::AdmitEvents(std::string_view source, size_t events, int64_t now_ns) const {
+  if (buckets_.empty()) return 0;
+  auto it = buckets_.find(source);
+  if (it == buckets_.end()) return 0;
+  Bucket& b = *it->second;
+  std::lock_guard lock(b.mu);
+  if (b.updated_ns >= 0 && now_ns > b.updated_ns) {
+    b.tokens =
+        std::min(b.burst, b.tokens + static_cast<double>(now_ns - b.updated_ns) * b.events_per_ns);
+  }
+  if (b.updated_ns < now_ns) b.updated_ns = now_ns;
+  const double needed = std::min(static_cast<double>(events), b.burst);
+  if (b.tokens >= needed) {
+    b.tokens -= static_cast<double>(events);
+    return 0;
+  }
+  const double wait_ns = (needed - b.tokens) / b.events_per_ns;
+  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(wait_ns / 1e6)));
 }
 
 Hash128 SourceTable::FastDigest(std::string_view write_key) const {

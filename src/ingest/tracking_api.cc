@@ -2,9 +2,11 @@
 
 #include <simdjson.h>
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 
 #include <array>
 #include <atomic>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <span>
@@ -73,10 +75,63 @@ std::string Trim(std::string_view s) {
   return std::string(s);
 }
 
+// A validating Boost.JSON parse that builds nothing and notes where numbers outside the range of
+// a double (1e400, -1e400: what Boost.JSON would read as ±infinity) stand. Numbers within it
+// (integers beyond 64 bits included) are stored as sent.
+struct NumberRangeHandler {
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  const char* base = nullptr;
+  std::vector<uint32_t>* out_of_range = nullptr;
+
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_array_begin(boost::system::error_code&) { return true; }
+  bool on_array_end(std::size_t, boost::system::error_code&) { return true; }
+  bool on_object_begin(boost::system::error_code&) { return true; }
+  bool on_object_end(std::size_t, boost::system::error_code&) { return true; }
+  bool on_string_part(json::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_string(json::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_key_part(json::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_key(json::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_int64(int64_t, json::string_view, boost::system::error_code&) { return true; }
+  bool on_uint64(uint64_t, json::string_view, boost::system::error_code&) { return true; }
+  bool on_double(double d, json::string_view s, boost::system::error_code&) {
+    // `s` is the number's text (the whole body is parsed in one piece).
+    if (!std::isfinite(d)) out_of_range->push_back(static_cast<uint32_t>(s.data() - base));
+    return true;
+  }
+  bool on_bool(bool, boost::system::error_code&) { return true; }
+  bool on_null(boost::system::error_code&) { return true; }
+  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
+};
+
+// True if a number out of range (offsets ascending, `*next` the first not yet passed) lies in
+// `span`, a view of the body starting at `body`. Advances *next past `span`, so walking spans in
+// body order costs one pass over the offsets.
+bool HoldsOutOfRange(std::span<const uint32_t> offsets, size_t* next, std::string_view body,
+                     std::string_view span) {
+  if (offsets.empty() || span.empty()) return false;
+  const size_t start = static_cast<size_t>(span.data() - body.data());
+  const size_t end = start + span.size();
+  while (*next < offsets.size() && offsets[*next] < start)
+    ++*next;
+  bool inside = *next < offsets.size() && offsets[*next] < end;
+  while (*next < offsets.size() && offsets[*next] < end)
+    ++*next;
+  return inside;
+}
+
 }  // namespace
 
-Status TrackingApi::ValidateJson(std::string& text, std::span<const uint32_t>* structurals) const {
+Status TrackingApi::ValidateJson(std::string& text, std::span<const uint32_t>* structurals,
+                                 std::vector<uint32_t>* out_of_range) const {
   *structurals = {};
+  out_of_range->clear();
   // One parser per I/O thread, reused; grown to the largest body seen.
   struct ThreadParser {
     simdjson::dom::parser parser;
@@ -105,13 +160,20 @@ Status TrackingApi::ValidateJson(std::string& text, std::span<const uint32_t>* s
     return ResourceExhausted("JSON nesting deeper than " + std::to_string(depth));
   }
   if (doc.error() == simdjson::NUMBER_ERROR) {
-    // simdjson refuses integers beyond 64 bits, which JSON allows: ask Boost.JSON.
+    // simdjson refuses integers beyond 64 bits, which JSON allows, and numbers beyond the range
+    // of a double, which we name: ask Boost.JSON, noting where the latter stand.
     json::parse_options popts;
     popts.max_depth = depth;
+    json::basic_parser<NumberRangeHandler> p(popts);
+    p.handler().base = text.data();
+    p.handler().out_of_range = out_of_range;
     boost::system::error_code ec;
-    json::monotonic_resource mr;
-    json::parse(text, ec, &mr, popts);
+    p.write_some(false, text.data(), text.size(), ec);
     if (!ec) return Status::Ok();
+    out_of_range->clear();
+    if (ec == json::error::too_deep) {
+      return ResourceExhausted("JSON nesting deeper than " + std::to_string(depth));
+    }
   }
   return InvalidArgument(std::string("invalid JSON: ") + simdjson::error_message(doc.error()));
 }
@@ -126,7 +188,7 @@ struct TrackingApi::Metrics {
   std::mutex mu;
   // Keyed by the path's address: paths are string literals (kRoutes, "other").
   std::map<std::pair<const char*, unsigned>, Counter*> requests;
-  std::map<std::string, Counter*, std::less<>> accepted, rejected;
+  std::map<std::string, Counter*, std::less<>> accepted, rejected, refused;
 
   // Every request looks up a counter or two; the registry and the maps above take a mutex, so
   // each thread keeps the last few it used, keyed by this instance's id (not its address, which
@@ -183,6 +245,18 @@ struct TrackingApi::Metrics {
     return accepted[source] =
                r->GetCounter("switchyard_ingest_events_accepted_total",
                              "Events stored durably in the log, by source.", {{"source", source}});
+  }
+  // Events refused as a whole request for their source's sake (rate_limited), by source.
+  Counter* RefusedBySource(const std::string& source, std::string_view reason) {
+    std::lock_guard lock(mu);
+    auto key = source + '\0' + std::string(reason);
+    auto it = refused.find(key);
+    if (it != refused.end()) return it->second;
+    return refused[key] = r->GetCounter(
+               "switchyard_ingest_events_refused_total",
+               "Events of requests refused for their source (429 over sources[].rate_limit), by "
+               "source and reason.",
+               {{"source", source}, {"reason", std::string(reason)}});
   }
   Counter* Rejected(std::string_view reason) {
     std::lock_guard lock(mu);
@@ -302,169 +376,253 @@ void TrackingApi::Finish(std::string_view origin, http::Response response,
   respond(std::move(response));
 }
 
+// What one request carries from step to step of Handle. Views point into the request (alive
+// for the whole of Handle), `body`, or this thread's split buffers (valid until the thread's
+// next request); nothing here outlives Handle except what the append's completion copies.
+struct TrackingApi::RequestState {
+  explicit RequestState(http::Responder r) : respond(std::move(r)) {}
+
+  const http::Request* http = nullptr;
+  const Route* route = nullptr;
+  std::string_view path;  // a string literal: the route's path, or "other"
+  unsigned version = 11;
+  std::string_view origin;
+  int64_t start_ns = 0;
+  http::Responder respond;
+
+  // Steps 1-2: the decoded body and its split.
+  std::string body;
+  std::span<const uint32_t> out_of_range;  // offsets of numbers outside the double range
+  std::span<const event::RawMember> top;
+  bool has_batch_array = false;
+  std::span<const event::RawItem> batch_items;
+  std::span<const event::RawMember> item_members;
+  std::string_view body_write_key, batch_context_raw, batch_integrations_raw, batch_sent_at_raw;
+
+  // Step 3.
+  std::string source;
+
+  // Step 4: the events, and what each became.
+  event::EnrichContext ctx;
+  std::string received_at_iso, client_ip;
+  std::optional<event::BatchDefaults> batch_context, batch_integrations;
+  event::RawItem single;
+  std::span<const event::RawItem> items;
+  std::span<const event::RawMember> all_members;
+  std::vector<log::LogRecord> valid;  // valid events, in request order
+  std::vector<Hash128> keys;          // their dedupe keys
+  json::array rejected;               // why the others were not
+
+  // Step 5.
+  uint64_t claimant = 0;
+  std::vector<log::LogRecord> records;  // the valid events that are new
+  std::vector<Hash128> claimed;         // their keys, claimed by `claimant`
+  size_t duplicates = 0;
+};
+
+void TrackingApi::RejectRequest(RequestState& rq, unsigned status, std::string_view code,
+                                std::string_view message) {
+  m_->Rejected(code)->Inc();
+  Finish(rq.origin, ErrorResponse(status, code, message, rq.version), rq.respond, rq.path,
+         rq.start_ns);
+}
+
 void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
                          http::Responder respond) {
-  const int64_t start_ns = clock_->MonotonicNanos();
-  const Route* route = FindRoute(request.target());
-  std::string_view path = route ? route->path : std::string_view("other");
-  const unsigned version = request.version();
-  const std::string_view origin = request[http::bhttp::field::origin];
-  auto reject_request = [&](unsigned status, std::string_view code, std::string_view message) {
-    m_->Rejected(code)->Inc();
-    Finish(origin, ErrorResponse(status, code, message, version), respond, path, start_ns);
-  };
-  if (!route) return reject_request(404, "not_found", "no such Tracking API path");
+  RequestState rq(std::move(respond));
+  rq.http = &request;
+  rq.start_ns = clock_->MonotonicNanos();
+  rq.route = FindRoute(request.target());
+  rq.path = rq.route ? rq.route->path : std::string_view("other");
+  rq.version = request.version();
+  rq.origin = request[http::bhttp::field::origin];
+  if (!rq.route) return RejectRequest(rq, 404, "not_found", "no such Tracking API path");
   if (request.method() != http::bhttp::verb::post) {
-    auto res = ErrorResponse(405, "method_not_allowed", "use POST", version);
+    auto res = ErrorResponse(405, "method_not_allowed", "use POST", rq.version);
     res.set(http::bhttp::field::allow, "POST, OPTIONS");
-    return Finish(origin, std::move(res), respond, path, start_ns);
+    return Finish(rq.origin, std::move(res), rq.respond, rq.path, rq.start_ns);
   }
   m_->bytes_in->Inc(request.body().size());
+  // Each step answers the request itself when it ends it, and then returns false.
+  if (!DecodeAndParse(request, rq)) return;
+  if (!Authenticate(rq)) return;
+  if (!CollectEvents(rq)) return;
+  if (!AdmitUnderRateLimit(rq)) return;
+  ValidateEvents(rq, peer);
+  if (!ClaimDedupeKeys(rq)) return;
+  AppendAndAnswer(rq);
+}
 
-  // 1. Body: decode within the request limit (checked on the decompressed size too).
+// 1-2. The body, decoded within the request limit (checked on the decompressed size too), then
+// validated once as JSON by simdjson (strict grammar, UTF-8, depth cap); after that, events are
+// handled as spans of the body text (event/raw_json.h), split in one pass.
+bool TrackingApi::DecodeAndParse(http::Request& request, RequestState& rq) {
   auto body = DecodeBody(request[http::bhttp::field::content_encoding], std::move(request.body()),
                          static_cast<size_t>(options_.max_request_bytes));
   if (!body.ok()) {
     switch (body.status().code()) {
       case StatusCode::kResourceExhausted:
-        return reject_request(413, "request_too_large", body.status().message());
+        RejectRequest(rq, 413, "request_too_large", body.status().message());
+        return false;
       case StatusCode::kFailedPrecondition:
-        return reject_request(415, "unsupported_encoding", body.status().message());
+        RejectRequest(rq, 415, "unsupported_encoding", body.status().message());
+        return false;
       default:
-        return reject_request(400, "invalid_body", body.status().message());
+        RejectRequest(rq, 400, "invalid_body", body.status().message());
+        return false;
     }
   }
-
-  // 2. JSON: the whole body is validated once by simdjson (strict grammar, UTF-8, depth cap);
-  // after that, events are handled as spans of the body text (event/raw_json.h).
-  std::string& text = *body;
+  rq.body = std::move(*body);
   std::span<const uint32_t> structurals;
-  {
-    auto v = ValidateJson(text, &structurals);
-    if (!v.ok()) {
-      bool too_deep = v.code() == StatusCode::kResourceExhausted;
-      return reject_request(400, too_deep ? "too_deep" : "invalid_json", v.message());
-    }
+  thread_local std::vector<uint32_t> out_of_range;
+  if (auto v = ValidateJson(rq.body, &structurals, &out_of_range); !v.ok()) {
+    bool too_deep = v.code() == StatusCode::kResourceExhausted;
+    RejectRequest(rq, 400, too_deep ? "too_deep" : "invalid_json", v.message());
+    return false;
   }
-  // One pass splits the body: top-level members, and for a batch each event and its members.
+  rq.out_of_range = out_of_range;
+  // Top-level members, and for a batch each event and its members.
   thread_local std::vector<event::RawMember> top, item_members;
   thread_local std::vector<event::RawItem> batch_items;
-  bool has_batch_array = false;
+  const std::string_view text = rq.body;
   const bool split =
       structurals.empty()
-          ? event::SplitBatchBody(text, &top, &has_batch_array, &batch_items, &item_members)
-          : event::SplitBatchBodyIndexed(text, structurals, &top, &has_batch_array, &batch_items,
+          ? event::SplitBatchBody(text, &top, &rq.has_batch_array, &batch_items, &item_members)
+          : event::SplitBatchBodyIndexed(text, structurals, &top, &rq.has_batch_array, &batch_items,
                                          &item_members);
   if (!split) {
-    return reject_request(400, "invalid_json", "the body must be a JSON object");
+    RejectRequest(rq, 400, "invalid_json", "the body must be a JSON object");
+    return false;
   }
-  std::string_view body_write_key, batch_context_raw, batch_integrations_raw, batch_sent_at_raw;
+  rq.top = top;
+  rq.batch_items = batch_items;
+  rq.item_members = item_members;
   for (const auto& m : top) {  // the last of duplicate keys wins, as in most JSON parsers
     if (m.key == "writeKey")
-      body_write_key = m.value;
+      rq.body_write_key = m.value;
     else if (m.key == "context")
-      batch_context_raw = m.value;
+      rq.batch_context_raw = m.value;
     else if (m.key == "integrations")
-      batch_integrations_raw = m.value;
+      rq.batch_integrations_raw = m.value;
     else if (m.key == "sentAt")
-      batch_sent_at_raw = m.value;
+      rq.batch_sent_at_raw = m.value;
   }
+  return true;
+}
 
-  // One arena per request for whatever needs a DOM (batch defaults, unusual events).
-  json::monotonic_resource arena(4096);
-  json::parse_options popts;
-  popts.max_depth = static_cast<size_t>(options_.max_json_depth);
-  // Parses a span of the validated body. It cannot fail unless simdjson and Boost.JSON disagree
-  // (number ranges); then the value is null and the event is rejected as invalid JSON.
-  auto parse_raw = [&](std::string_view raw) {
-    boost::system::error_code ec;
-    json::value v = json::parse(raw, ec, &arena, popts);
-    return ec ? json::value(nullptr) : v;
-  };
-
-  // 3. Auth: Basic header, or writeKey in the body.
+// 3. The write key: HTTP Basic user, or writeKey in the body.
+bool TrackingApi::Authenticate(RequestState& rq) {
   std::optional<std::string> key =
-      WriteKeyFromBasicAuth(request[http::bhttp::field::authorization]);
-  if (!key && event::KindOf(body_write_key) == event::RawKind::kString && !body_write_key.empty()) {
-    json::value wk = parse_raw(body_write_key);
-    if (wk.is_string()) key = std::string(wk.get_string());
+      WriteKeyFromBasicAuth((*rq.http)[http::bhttp::field::authorization]);
+  if (!key && event::KindOf(rq.body_write_key) == event::RawKind::kString &&
+      rq.body_write_key.size() > 2) {
+    key.emplace();
+    event::UnescapeJsonString(rq.body_write_key.substr(1, rq.body_write_key.size() - 2), &*key);
   }
-  if (!key)
-    return reject_request(401, "missing_write_key",
-                          "send the write key as HTTP Basic user or as writeKey in the body");
+  if (!key) {
+    RejectRequest(rq, 401, "missing_write_key",
+                  "send the write key as HTTP Basic user or as writeKey in the body");
+    return false;
+  }
   std::optional<std::string> source = sources_->Lookup(*key);
-  if (!source) return reject_request(401, "unknown_write_key", "the write key matches no source");
-
-  // 4. The events of the request.
-  event::EnrichContext ctx;
-  ctx.received_at = clock_->Now();
-  std::string received_at_iso = FormatIso8601(ctx.received_at);
-  ctx.received_at_iso = received_at_iso;
-  std::string client_ip = ClientIp(request, peer);
-  ctx.client_ip = client_ip;
-  std::span<const event::RawItem> items;
-  event::RawItem single{text, 0, static_cast<uint32_t>(top.size()), true};
-  json::value batch_context, batch_integrations, batch_sent_at;
-  if (!route->type) {
-    if (!has_batch_array)
-      return reject_request(400, "missing_batch", "a batch request needs a batch array");
-    items = batch_items;
-    if (items.size() > static_cast<size_t>(options_.max_batch_events)) {
-      return reject_request(413, "too_many_events",
-                            "batch holds " + std::to_string(items.size()) +
-                                " events; the limit is " +
-                                std::to_string(options_.max_batch_events));
-    }
-    if (event::KindOf(batch_context_raw) == event::RawKind::kObject && !batch_context_raw.empty()) {
-      batch_context = parse_raw(batch_context_raw);
-      if (batch_context.is_object()) ctx.batch_context = &batch_context.get_object();
-    }
-    if (event::KindOf(batch_integrations_raw) == event::RawKind::kObject &&
-        !batch_integrations_raw.empty()) {
-      batch_integrations = parse_raw(batch_integrations_raw);
-      if (batch_integrations.is_object()) ctx.batch_integrations = &batch_integrations.get_object();
-    }
-    if (!batch_sent_at_raw.empty() && event::KindOf(batch_sent_at_raw) != event::RawKind::kNull) {
-      batch_sent_at = parse_raw(batch_sent_at_raw);
-      ctx.batch_sent_at = &batch_sent_at;
-    }
-  } else {
-    items = std::span<const event::RawItem>(&single, 1);
+  if (!source) {
+    RejectRequest(rq, 401, "unknown_write_key", "the write key matches no source");
+    return false;
   }
-  const std::span<const event::RawMember> all_members =
-      route->type ? std::span<const event::RawMember>(top)
-                  : std::span<const event::RawMember>(item_members);
+  rq.source = std::move(*source);
+  return true;
+}
 
+// 4a. The request's events and the batch's defaults for them.
+bool TrackingApi::CollectEvents(RequestState& rq) {
+  const std::string_view text = rq.body;
+  rq.single = event::RawItem{text, 0, static_cast<uint32_t>(rq.top.size()), true};
+  if (rq.route->type) {
+    rq.items = std::span<const event::RawItem>(&rq.single, 1);
+    rq.all_members = rq.top;
+    return true;
+  }
+  if (!rq.has_batch_array) {
+    RejectRequest(rq, 400, "missing_batch", "a batch request needs a batch array");
+    return false;
+  }
+  rq.items = rq.batch_items;
+  rq.all_members = rq.item_members;
+  if (rq.items.size() > static_cast<size_t>(options_.max_batch_events)) {
+    RejectRequest(rq, 413, "too_many_events",
+                  "batch holds " + std::to_string(rq.items.size()) + " events; the limit is " +
+                      std::to_string(options_.max_batch_events));
+    return false;
+  }
+  // The batch's defaults go into every event: a number out of range there spoils them all.
+  for (std::string_view raw :
+       {rq.batch_context_raw, rq.batch_integrations_raw, rq.batch_sent_at_raw}) {
+    size_t next = 0;
+    if (HoldsOutOfRange(rq.out_of_range, &next, text, raw)) {
+      RejectRequest(rq, 400, "number_out_of_range",
+                    "a number in the batch's context, integrations or sentAt is outside the "
+                    "range of a double");
+      return false;
+    }
+  }
+  if (event::KindOf(rq.batch_context_raw) == event::RawKind::kObject &&
+      !rq.batch_context_raw.empty()) {
+    rq.ctx.batch_context = &rq.batch_context.emplace(rq.batch_context_raw);
+  }
+  if (event::KindOf(rq.batch_integrations_raw) == event::RawKind::kObject &&
+      !rq.batch_integrations_raw.empty()) {
+    rq.ctx.batch_integrations = &rq.batch_integrations.emplace(rq.batch_integrations_raw);
+  }
+  if (event::KindOf(rq.batch_sent_at_raw) != event::RawKind::kNull) {
+    rq.ctx.batch_sent_at = rq.batch_sent_at_raw;
+  }
+  return true;
+}
+
+// 4b. The source's rate limit, on the events the request holds, before any is validated.
+bool TrackingApi::AdmitUnderRateLimit(RequestState& rq) {
+  const int64_t wait_ms =
+      sources_->AdmitEvents(rq.source, rq.items.size(), clock_->MonotonicNanos());
+  if (wait_ms == 0) return true;
+  m_->RefusedBySource(rq.source, "rate_limited")->Inc(rq.items.size());
+  const std::string seconds = std::to_string((wait_ms + 999) / 1000);
+  auto res = ErrorResponse(429, "rate_limited",
+                           "source '" + rq.source + "' is over its rate limit; retry in " +
+                               seconds + " s (nothing of this request was stored)",
+                           rq.version);
+  res.set(http::bhttp::field::retry_after, seconds);
+  res.set("X-RateLimit-Reset", seconds);
+  Finish(rq.origin, std::move(res), rq.respond, rq.path, rq.start_ns);
+  return false;
+}
+
+// 4c. Each event validated and enriched: into `valid` (with its dedupe key) or `rejected`.
+void TrackingApi::ValidateEvents(RequestState& rq, const http::PeerInfo& peer) {
+  rq.ctx.received_at = clock_->Now();
+  rq.received_at_iso = FormatIso8601(rq.ctx.received_at);
+  rq.ctx.received_at_iso = rq.received_at_iso;
+  rq.client_ip = ClientIp(*rq.http, peer);
+  rq.ctx.client_ip = rq.client_ip;
   event::Limits limits;
   limits.max_event_bytes = static_cast<size_t>(options_.max_event_bytes);
-  // Valid events, with their dedupe keys, in request order.
-  std::vector<log::LogRecord> valid;
-  std::vector<Hash128> keys;
-  valid.reserve(items.size());
-  keys.reserve(items.size());
-  json::array rejected;
-  for (size_t i = 0; i < items.size(); ++i) {
-    const event::RawItem& raw = items[i];
-    std::string_view item = raw.text;
+  rq.valid.reserve(rq.items.size());
+  rq.keys.reserve(rq.items.size());
+  const std::string_view text = rq.body;
+  size_t next_out_of_range = 0;
+  for (size_t i = 0; i < rq.items.size(); ++i) {
+    const event::RawItem& raw = rq.items[i];
+    const auto members = rq.all_members.subspan(raw.first_member, raw.member_count);
     std::optional<event::Rejection> why;
     std::string message_id;
     std::string stored;
     if (!raw.is_object) {
       why = event::Rejection{"not_an_object", "each event must be a JSON object"};
+    } else if (HoldsOutOfRange(rq.out_of_range, &next_out_of_range, text, raw.text)) {
+      why = event::Rejection{"number_out_of_range",
+                             "the event holds a number outside the range of a double"};
     } else {
-      auto fast = event::FastValidateAndEnrich(
-          item, all_members.subspan(raw.first_member, raw.member_count), route->type, ctx, limits,
-          &stored, &message_id, &why);
-      if (fast == event::FastOutcome::kNeedsDom) {
-        // Batch defaults to merge, duplicate or escaped keys: the general path.
-        json::value dom = parse_raw(item);
-        if (!dom.is_object()) {
-          why = event::Rejection{"invalid_json", "the event could not be parsed"};
-        } else {
-          why = event::ValidateAndEnrich(dom.get_object(), route->type, ctx, limits, &message_id);
-          if (!why) stored = json::serialize(dom);
-        }
-      }
+      why = event::ValidateAndEnrich(raw.text, members, rq.route->type, rq.ctx, limits, &stored,
+                                     &message_id);
     }
     if (why) {
       m_->Rejected(why->code)->Inc();
@@ -473,111 +631,123 @@ void TrackingApi::Handle(http::Request&& request, const http::PeerInfo& peer,
       r["code"] = why->code;
       r["reason"] = why->message;
       std::string_view mid_content;
-      for (const auto& m : all_members.subspan(raw.first_member, raw.member_count)) {
+      for (const auto& m : members) {
         if (m.key == "messageId" && event::PlainString(m.value, &mid_content))
           r["messageId"] = mid_content;
       }
-      rejected.emplace_back(std::move(r));
+      rq.rejected.emplace_back(std::move(r));
       continue;
     }
-    keys.push_back(DedupeIndex::Key(*source, message_id));
-    valid.push_back(
-        log::LogRecord{*source, std::move(message_id), ctx.received_at, std::move(stored)});
+    rq.keys.push_back(DedupeIndex::Key(rq.source, message_id));
+    rq.valid.push_back(
+        log::LogRecord{rq.source, std::move(message_id), rq.ctx.received_at, std::move(stored)});
   }
+}
 
-  // Dedupe claims, in request order (a messageId repeated within the request is a duplicate of
-  // its first occurrence). The keys' table slots are fetched from memory together first.
-  dedupe_->Prefetch(keys);
-  const uint64_t claimant = next_claimant_.fetch_add(1);
-  std::vector<log::LogRecord> records;
-  records.reserve(valid.size());
-  std::vector<Hash128> claimed;
-  claimed.reserve(valid.size());
-  size_t duplicates = 0;
+http::Response TrackingApi::OkResponse(unsigned version, size_t stored, size_t duplicates,
+                                       json::array rejected) {
+  http::Response res{http::bhttp::status::ok, version};
+  res.set(http::bhttp::field::content_type, "application/json");
+  if (rejected.empty()) {
+    res.body() = R"({"success":true})";
+  } else {
+    json::object b;
+    b["success"] = false;
+    b["stored"] = stored;
+    b["duplicates"] = duplicates;
+    b["rejected"] = std::move(rejected);
+    res.body() = json::serialize(b);
+  }
+  return res;
+}
+
+// 5. Dedupe claims, in request order (a messageId repeated within the request is a duplicate of
+// its first occurrence). Answers the request when nothing is left to append.
+bool TrackingApi::ClaimDedupeKeys(RequestState& rq) {
+  // The keys' table slots are fetched from memory together first.
+  dedupe_->Prefetch(rq.keys);
+  rq.claimant = next_claimant_.fetch_add(1);
+  rq.records.reserve(rq.valid.size());
+  rq.claimed.reserve(rq.valid.size());
   bool in_flight = false;
-  for (size_t j = 0; j < valid.size() && !in_flight; ++j) {
-    switch (dedupe_->Claim(keys[j], claimant)) {
+  for (size_t j = 0; j < rq.valid.size() && !in_flight; ++j) {
+    switch (dedupe_->Claim(rq.keys[j], rq.claimant)) {
       case DedupeIndex::ClaimResult::kDuplicate:
-        ++duplicates;
+        ++rq.duplicates;
         break;
       case DedupeIndex::ClaimResult::kInFlight:
         in_flight = true;
         break;
       case DedupeIndex::ClaimResult::kNew:
-        claimed.push_back(keys[j]);
-        records.push_back(std::move(valid[j]));
+        rq.claimed.push_back(rq.keys[j]);
+        rq.records.push_back(std::move(rq.valid[j]));
         break;
     }
   }
-  if (duplicates > 0) m_->duplicates->Inc(duplicates);
+  if (rq.duplicates > 0) m_->duplicates->Inc(rq.duplicates);
 
   if (in_flight) {
     // Another request holds one of these messageIds and its append has not completed: if it
     // failed, acknowledging ours as a duplicate would lose the event. Ask for a retry.
-    dedupe_->Release(claimed, claimant);
+    dedupe_->Release(rq.claimed, rq.claimant);
     m_->in_flight_retries->Inc();
     auto res = ErrorResponse(
         503, "duplicate_in_flight",
-        "an event with the same messageId is being stored by another request; retry", version);
+        "an event with the same messageId is being stored by another request; retry", rq.version);
     res.set(http::bhttp::field::retry_after, "1");
-    return Finish(origin, std::move(res), respond, path, start_ns);
+    Finish(rq.origin, std::move(res), rq.respond, rq.path, rq.start_ns);
+    return false;
   }
 
-  const size_t total = items.size();
-  if (!rejected.empty() && rejected.size() == total) {
+  if (!rq.rejected.empty() && rq.rejected.size() == rq.items.size()) {
     json::object b;
     b["success"] = false;
     b["error"] = "all_events_rejected";
     b["code"] = "all_events_rejected";
     b["message"] = "no event of the request was valid";
-    b["rejected"] = std::move(rejected);
-    http::Response res{http::bhttp::status::bad_request, version};
+    b["rejected"] = std::move(rq.rejected);
+    http::Response res{http::bhttp::status::bad_request, rq.version};
     res.set(http::bhttp::field::content_type, "application/json");
     res.body() = json::serialize(b);
-    return Finish(origin, std::move(res), respond, path, start_ns);
+    Finish(rq.origin, std::move(res), rq.respond, rq.path, rq.start_ns);
+    return false;
   }
 
-  auto make_ok = [version, duplicates](size_t stored, json::array rej) {
-    http::Response res{http::bhttp::status::ok, version};
-    res.set(http::bhttp::field::content_type, "application/json");
-    if (rej.empty()) {
-      res.body() = R"({"success":true})";
-    } else {
-      json::object b;
-      b["success"] = false;
-      b["stored"] = stored;
-      b["duplicates"] = duplicates;
-      b["rejected"] = std::move(rej);
-      res.body() = json::serialize(b);
-    }
-    return res;
-  };
-
-  if (records.empty()) {  // every valid event was a duplicate
-    return Finish(origin, make_ok(0, std::move(rejected)), respond, path, start_ns);
+  if (rq.records.empty()) {  // every valid event was a duplicate
+    Finish(rq.origin, OkResponse(rq.version, 0, rq.duplicates, std::move(rq.rejected)), rq.respond,
+           rq.path, rq.start_ns);
+    return false;
   }
+  return true;
+}
 
-  // 5. Durable append; answer from the writer thread once it is on disk.
-  const size_t n = records.size();
-  log_->Append(std::move(records),
-               [this, origin = std::string(origin), version, respond, path, start_ns, claimant, n,
-                src = *source, claimed = std::move(claimed), rejected = std::move(rejected),
-                make_ok, received_at = ctx.received_at](const log::AppendResult& r) mutable {
+// 6. Durable append; the answer comes from the writer thread once the events are on disk.
+void TrackingApi::AppendAndAnswer(RequestState& rq) {
+  const size_t n = rq.records.size();
+  log_->Append(std::move(rq.records),
+               [this, origin = std::string(rq.origin), version = rq.version, respond = rq.respond,
+                path = rq.path, start_ns = rq.start_ns, claimant = rq.claimant, n, src = rq.source,
+                claimed = std::move(rq.claimed), rejected = std::move(rq.rejected),
+                duplicates = rq.duplicates,
+                received_at = rq.ctx.received_at](const log::AppendResult& r) mutable {
                  if (!r.status.ok()) {
                    dedupe_->Release(claimed, claimant);
                    m_->Rejected("log_unavailable")->Inc(n);
+                   // The status names files of the server: the log line keeps it, the client gets
+                   // its kind only (503 bodies carry no server paths).
                    Log()->warn("append failed events={} status={}", n, r.status.ToString());
-                   auto res =
-                       ErrorResponse(503, "log_unavailable",
-                                     "events could not be stored durably: " + r.status.message() +
-                                         "; nothing of this request was stored, retry",
-                                     version);
+                   auto res = ErrorResponse(503, "log_unavailable",
+                                            "events could not be stored durably (" +
+                                                std::string(StatusCodeName(r.status.code())) +
+                                                "); nothing of this request was stored, retry",
+                                            version);
                    res.set(http::bhttp::field::retry_after, "1");
                    return Finish(origin, std::move(res), respond, path, start_ns);
                  }
                  dedupe_->Commit(claimed, received_at, r.first.Plus(n));
                  m_->CachedAccepted(src)->Inc(n);
-                 Finish(origin, make_ok(n, std::move(rejected)), respond, path, start_ns);
+                 Finish(origin, OkResponse(version, n, duplicates, std::move(rejected)), respond,
+                        path, start_ns);
                });
 }
 

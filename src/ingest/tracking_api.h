@@ -11,6 +11,9 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
+
+#include <boost/json/array.hpp>
 
 #include "base/clock.h"
 #include "base/metrics.h"
@@ -49,9 +52,27 @@ class TrackingApi {
   // Validates `text` as JSON within the depth cap (pads its capacity for simdjson).
   // kResourceExhausted: too deep; kInvalidArgument: not JSON.
   // On success, `structurals` is the body's structural index (see event::SplitBatchBodyIndexed),
-  // valid until this thread's next call, or empty when it was validated another way.
-  Status ValidateJson(std::string& text, std::span<const uint32_t>* structurals) const;
+  // valid until this thread's next call, or empty when it was validated another way; and
+  // `out_of_range` holds, ascending, the offset in `text` of each number outside the range of a
+  // double (±1e400), which JSON's grammar allows but no event may hold.
+  Status ValidateJson(std::string& text, std::span<const uint32_t>* structurals,
+                      std::vector<uint32_t>* out_of_range) const;
   std::string ClientIp(const http::Request& request, const http::PeerInfo& peer) const;
+
+  // Handle's steps, in order, over one request's state. Each returns false when it has
+  // answered the request (a refusal, or nothing left to append).
+  struct RequestState;
+  bool DecodeAndParse(http::Request& request, RequestState& rq);
+  bool Authenticate(RequestState& rq);
+  bool CollectEvents(RequestState& rq);
+  bool AdmitUnderRateLimit(RequestState& rq);
+  void ValidateEvents(RequestState& rq, const http::PeerInfo& peer);
+  bool ClaimDedupeKeys(RequestState& rq);
+  void AppendAndAnswer(RequestState& rq);
+  void RejectRequest(RequestState& rq, unsigned status, std::string_view code,
+                     std::string_view message);
+  static http::Response OkResponse(unsigned version, size_t stored, size_t duplicates,
+                                   boost::json::array rejected);
   // `path` must be a string literal (metrics are keyed by its address).
   void Finish(std::string_view origin, http::Response response, const http::Responder& respond,
               std::string_view path, int64_t start_ns);

@@ -129,6 +129,31 @@ def test_event_too_large_inside_batch(server):
     check_after(server, stored=[ok_id], reason="event_too_large")
 
 
+@pytest.mark.parametrize("number", ["1e400", "-1e400"])
+def test_number_out_of_range(server, number):
+    # JSON's grammar allows it; a double cannot hold it. Refused by name, never stored as Infinity.
+    mid = new_id()
+    r = server.post("/v1/track", raw=(
+        '{"userId":"u1","event":"E","messageId":"%s","properties":{"n":%s}}'
+        % (mid, number)).encode())
+    body = assert_all_rejected(r, ["number_out_of_range"])
+    assert body["rejected"][0]["messageId"] == mid, body
+    # Integers beyond 64 bits are numbers within range: stored as sent.
+    big = new_id()
+    r = server.post("/v1/track", raw=(
+        '{"userId":"u1","event":"E","messageId":"%s","properties":{"n":123456789012345678901234567890}}'
+        % big).encode())
+    assert r.status == 200 and r.json() == {"success": True}, r
+    check_after(server, stored=[big], reason="number_out_of_range")
+
+
+def test_number_out_of_range_in_batch_context(server):
+    r = server.post("/v1/batch", raw=(
+        b'{"context":{"n":1e400},"batch":[{"type":"track","userId":"u1","event":"E"}]}'))
+    assert_error(r, 400, "number_out_of_range")
+    check_after(server, reason="number_out_of_range")
+
+
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
 def test_request_too_large(server, framing):
     ids = [new_id() for _ in range(40)]

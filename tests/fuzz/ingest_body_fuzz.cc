@@ -1,9 +1,11 @@
 // Fuzz target: untrusted request bytes → Tracking API → events. The first input byte picks the
 // path and the Content-Encoding; the rest is the body. Invariants checked on every input:
 // the handler answers exactly once, with a JSON body, and every stored record is a JSON object
-// that carries messageId, receivedAt and type (nothing half-validated is ever stored).
+// that carries messageId, receivedAt and type (nothing half-validated is ever stored), and no
+// number outside the range of a double.
 #include <boost/json.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -37,6 +39,20 @@ struct Harness {
   std::unique_ptr<sy::ingest::DedupeIndex> dedupe;
   std::unique_ptr<sy::ingest::TrackingApi> api;
 };
+
+// True if every number in `v` is finite (a stored 1e400 would read back as infinity).
+bool AllFinite(const boost::json::value& v) {
+  if (v.is_double()) return std::isfinite(v.get_double());
+  if (v.is_array()) {
+    for (const auto& e : v.get_array())
+      if (!AllFinite(e)) return false;
+  }
+  if (v.is_object()) {
+    for (const auto& kv : v.get_object())
+      if (!AllFinite(kv.value())) return false;
+  }
+  return true;
+}
 
 void Check(bool ok, const char* what) {
   if (!ok) {
@@ -78,6 +94,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Check(o.contains("messageId") && o.contains("receivedAt") && o.contains("type"),
           "stored event is enriched");
     Check(!o.contains("writeKey"), "write key never stored");
+    Check(AllFinite(v), "every stored number is within the range of a double");
   }
   if (res->result_int() != 200) Check(entries.size() == before, "non-200 stores nothing");
   h->clock.Advance(std::chrono::milliseconds(1));
