@@ -57,7 +57,7 @@ struct ArchiverOptions {
   std::string state_dir;               // <data_dir>/archive: the state file lives here
   std::string cursor_name = "archive";
   Clock* clock = nullptr;              // default SystemClock
-  MetricsRegistry* metrics = nullptr;  // may be null
+  MetricsRegistry* metrics = nullptr;  // required
   int gzip_level = 1;
   // Retries of one file's upload. It must never give up (max_attempts 0, no deadline, permanent
   // failures retried): the archiver cannot drop a file, so Start refuses any other policy.

@@ -367,6 +367,7 @@ std::string WithIntegrations(std::string_view json, std::string_view destination
 }
 
 Result<ReplayProgress> RunReplay(ReplayOptions o) {
+  if (!o.metrics) return InvalidArgument("replay needs a metrics registry");
   Clock* clock = SystemClock::Get();
   const int64_t t0 = clock->MonotonicNanos();
   std::string dir = ReplayDir(o.data_dir, o.destination.name);

@@ -63,7 +63,7 @@ struct ReplayOptions {
   bool restart = false;  // discard an interrupted replay of another selection
   http::HttpClient* http = nullptr;
   delivery::DeadLetterStore* dead_letters = nullptr;
-  MetricsRegistry* metrics = nullptr;
+  MetricsRegistry* metrics = nullptr;                      // required
   std::function<void(const ReplayProgress&)> on_progress;  // ~5 times a second, calling thread
   const std::atomic<bool>* interrupt = nullptr;            // set → stop, resumable
 };

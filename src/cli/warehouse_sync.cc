@@ -89,6 +89,7 @@ int SyncHere(const config::Config& cfg, const std::vector<const config::Destinat
     return 1;
   }
   delivery::DeadLetterStore dead_letters(cfg.data_dir + "/dlq");
+  MetricsRegistry metrics;  // not served: this process has no /metrics
   int rc = 0;
   for (const auto* d : ds) {
     auto made = server::CreateDestination(*d, cfg.file);
@@ -98,6 +99,7 @@ int SyncHere(const config::Config& cfg, const std::vector<const config::Destinat
       rc = 1;
       continue;
     }
+    (*made)->Attach(d->name, &metrics);
     auto* wh = dynamic_cast<warehouse::WarehouseDestination*>(made->get());
     auto r = warehouse::SyncNow(
         opened->get(), *d, server::FindDestinationType(d->type)->display_name, wh, &dead_letters);

@@ -52,7 +52,7 @@ class TrackingApi {
   // valid until this thread's next call, or empty when it was validated another way.
   Status ValidateJson(std::string& text, std::span<const uint32_t>* structurals) const;
   std::string ClientIp(const http::Request& request, const http::PeerInfo& peer) const;
-  // `path` must be a string literal (metrics are keyed by its address).
+  // `path` labels the request in metrics: a route of kRoutes or "other" (a bounded set).
   void Finish(std::string_view origin, http::Response response, const http::Responder& respond,
               std::string_view path, int64_t start_ns);
 
