@@ -99,7 +99,6 @@ Result<std::unique_ptr<Archiver>> Archiver::Start(ArchiverOptions options) {
   a->last_commit_ = a->cursor_->committed();
   a->processed_ = a->cursor_->position();
   a->read_position_ = a->processed_.value();
-  a->lag_->committed = a->last_commit_.value();
   MetricsRegistry* m = a->o_.metrics;
   a->m_files_ = m->GetCounter("switchyard_archive_files_total", "Archive files uploaded.");
   a->m_bytes_ = m->GetCounter("switchyard_archive_bytes_total",
@@ -112,18 +111,12 @@ Result<std::unique_ptr<Archiver>> Archiver::Start(ArchiverOptions options) {
   a->m_upload_ =
       m->GetHistogram("switchyard_archive_upload_seconds",
                       "Time to upload one archive file (successful attempts).", LatencyBuckets());
-  log::EventLog* lg = a->o_.log;
+  // Lag in events comes from the log (switchyard_consumer_lag_events, by cursor); the age of the
+  // oldest event not yet in an uploaded file is ours.
   std::shared_ptr<Lag> lag = a->lag_;
-  m->AddCallbackGauge("switchyard_archive_lag_events",
-                      "Events stored in the log but not yet in an uploaded archive file.", {},
-                      [lg, lag] {
-                        uint64_t end = lg->EndOffset().value();
-                        uint64_t c = lag->committed.load();
-                        return static_cast<double>(end > c ? end - c : 0);
-                      });
   Clock* clock = a->o_.clock;
-  m->AddCallbackGauge("switchyard_archive_lag_seconds",
-                      "Age of the oldest event not yet in an uploaded archive file.", {},
+  log::ConsumerLagSeconds(m);  // declares the family (name, help)
+  m->AddCallbackGauge("switchyard_consumer_lag_seconds", "", {{"cursor", a->o_.cursor_name}},
                       [clock, lag] {
                         int64_t t = lag->oldest_open_ms.load();
                         return t == 0 ? 0.0 : (clock->Now().value() - t) / 1000.0;
@@ -320,7 +313,6 @@ void Archiver::CommitProgress() {
     return;
   }
   last_commit_ = to;
-  lag_->committed = to.value();
 }
 
 }  // namespace sy::archive

@@ -131,7 +131,6 @@ class Archiver {
   std::atomic<uint64_t> files_{0}, events_{0}, failures_{0}, read_position_{0};
   // Read by /metrics callbacks, which may outlive this object: shared.
   struct Lag {
-    std::atomic<uint64_t> committed{0};
     std::atomic<int64_t> oldest_open_ms{0};  // receive time of the oldest unarchived event; 0 none
   };
   std::shared_ptr<Lag> lag_ = std::make_shared<Lag>();

@@ -60,11 +60,8 @@ Result<std::unique_ptr<DestinationStream>> DestinationStream::Start(StreamOption
                                 l);
   s->m_in_flight_ =
       m->GetGauge("switchyard_delivery_in_flight", "Events read but without a final outcome.", l);
-  s->m_lag_events_ = m->GetGauge("switchyard_delivery_lag_events",
-                                 "Events in the log past the destination's committed cursor.", l);
-  s->m_lag_seconds_ =
-      m->GetGauge("switchyard_delivery_lag_seconds",
-                  "Age of the oldest event without a final outcome (0 when caught up).", l);
+  // Lag in events comes from the log (switchyard_consumer_lag_events, by cursor).
+  s->m_lag_seconds_ = log::ConsumerLagSeconds(m)->With({CursorName(s->name())});
   s->m_latency_ = m->GetHistogram("switchyard_delivery_request_seconds",
                                   "Latency of requests to the destination.", LatencyBuckets(), l);
   Log()->info("destination stream started destination={} type={} resume_offset={}", s->name(),
@@ -480,9 +477,6 @@ void DestinationStream::CommitProgress(bool force) {
 void DestinationStream::UpdateGauges() {
   in_flight_ = pending_.size();
   m_in_flight_->Set(static_cast<double>(pending_.size()));
-  uint64_t end = options_.log->EndOffset().value();
-  m_lag_events_->Set(
-      static_cast<double>(end > last_commit_.value() ? end - last_commit_.value() : 0));
   double lag_s = 0;
   if (!pending_.empty()) {
     lag_s =

@@ -215,8 +215,7 @@ class DestinationStream {
   Counter* m_dead_lettered_ = nullptr;
   Counter* m_skipped_ = nullptr;
   Gauge* m_in_flight_ = nullptr;
-  Gauge* m_lag_events_ = nullptr;
-  Gauge* m_lag_seconds_ = nullptr;
+  Gauge* m_lag_seconds_ = nullptr;  // switchyard_consumer_lag_seconds{cursor="dest.<name>"}
   Histogram* m_latency_ = nullptr;
 };
 

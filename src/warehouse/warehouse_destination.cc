@@ -60,7 +60,6 @@ struct WarehouseDestination::Metrics {
   Counter* loads_failed = nullptr;
   Counter* duplicates = nullptr;
   Counter* schema_changes = nullptr;
-  Gauge* lag_seconds = nullptr;
   Gauge* last_load = nullptr;
   CounterFamily* rows = nullptr;      // destination, table
   CounterFamily* discards = nullptr;  // destination, table
@@ -103,10 +102,6 @@ void WarehouseDestination::Attach(const std::string& name, MetricsRegistry* metr
       "Rows not written because their id was already loaded (redelivery, replay).", l);
   m_->schema_changes = metrics->GetCounter("switchyard_warehouse_schema_changes_total",
                                            "Tables created, columns added and columns widened.", l);
-  m_->lag_seconds = metrics->GetGauge(
-      "switchyard_warehouse_lag_seconds",
-      "At the last load: commit time minus receivedAt of its oldest event (ingest → queryable).",
-      l);
   m_->last_load = metrics->GetGauge("switchyard_warehouse_last_load_timestamp_seconds",
                                     "Unix time of the last committed load.", l);
   // Tables come from event names, which clients choose: the registry's series cap bounds them.
@@ -218,7 +213,6 @@ std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInPro
     // they hold.
     std::vector<std::unique_ptr<MappedEvent>> parts;
     std::vector<size_t> events;
-    int64_t oldest_ms = INT64_MAX;
     std::unique_ptr<PipelinedLoad> pipeline;  // from the second part on
     size_t next = 0;
     bool stopped = false;
@@ -234,7 +228,6 @@ std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInPro
         }
         ++mapped;
         events.push_back(i);
-        oldest_ms = std::min(oldest_ms, batch[i].received_at.value());
       }
       if (mapped == 0) continue;
       parts.push_back(std::move(part));
@@ -294,7 +287,6 @@ std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInPro
         m_->discards->With({name_, table})->Inc(n);
     }
     int64_t now = SystemClock::Get()->Now().value();
-    m_->lag_seconds->Set(static_cast<double>(std::max<int64_t>(0, now - oldest_ms)) / 1000.0);
     m_->last_load->Set(static_cast<double>(now) / 1000.0);
     Log()->debug("loaded destination={} source={} events={} discards={} seconds={:.3f}", name_,
                  source, events.size(), stats->discards, secs);

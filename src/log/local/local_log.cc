@@ -100,6 +100,14 @@ struct UnpublishedFrame {
   FrameHeader header;
 };
 
+constexpr std::string_view kCursorSkippedName = "switchyard_log_cursor_skipped_events_total";
+constexpr std::string_view kCursorSkippedHelp =
+    "Events a consumer never read because a retention cap deleted them.";
+// The log's half of the consumer-lag vocabulary (log::ConsumerLagSeconds is the other).
+constexpr std::string_view kConsumerLagName = "switchyard_consumer_lag_events";
+constexpr std::string_view kConsumerLagHelp =
+    "Events in the log past the cursor's committed position (log end - committed).";
+
 struct LogMetrics {
   Histogram* append_latency = nullptr;
   Counter* appended_events = nullptr;
@@ -338,6 +346,9 @@ Status LocalLogImpl::Open() {
   metrics_.fsyncs = m->GetCounter("switchyard_log_fsyncs_total", "fdatasync calls.");
   metrics_.segments = m->GetGauge("switchyard_log_segments", "Segment files.");
   metrics_.bytes = m->GetGauge("switchyard_log_bytes", "Bytes in segment files.");
+  // Listed before the first cursor opens.
+  m->Counters(kCursorSkippedName, kCursorSkippedHelp, {"cursor"});
+  m->Gauges(kConsumerLagName, kConsumerLagHelp, {"cursor"});
   if (opt_.read_only) return OpenReadOnly();
   if (opt_.segment_bytes == 0) return InvalidArgument("segment_bytes must be > 0");
   // One group commit becomes one frame, and a frame body is limited to kMaxFrameBody.
@@ -597,14 +608,11 @@ std::shared_ptr<ConsumerState> LocalLogImpl::NewConsumerState(const std::string&
                                                               Offset committed) {
   auto state = std::make_shared<ConsumerState>(name);
   state->committed.store(committed.value());
-  Labels labels = {{"consumer", name}};
-  state->skipped = opt_.metrics->GetCounter(
-      "switchyard_log_cursor_skipped_events_total",
-      "Events a consumer never read because a retention cap deleted them.", labels);
+  Labels labels = {{"cursor", name}};
+  state->skipped = opt_.metrics->GetCounter(kCursorSkippedName, kCursorSkippedHelp, labels);
   // The callback must not reference the log, which the registry may outlive.
   std::weak_ptr<ConsumerState> weak = state;
-  opt_.metrics->AddCallbackGauge("switchyard_log_consumer_lag_events",
-                                 "Events appended but not committed by a consumer.", labels,
+  opt_.metrics->AddCallbackGauge(kConsumerLagName, kConsumerLagHelp, labels,
                                  [weak, end = published_end_]() -> double {
                                    auto s = weak.lock();
                                    if (!s || s->deleted.load()) return 0;
