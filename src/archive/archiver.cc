@@ -12,6 +12,7 @@
 #include "archive/archive_key.h"
 #include "archive/gzip.h"
 #include "base/logging.h"
+#include "base/thread_name.h"
 
 namespace sy::archive {
 namespace {
@@ -123,7 +124,10 @@ Result<std::unique_ptr<Archiver>> Archiver::Start(ArchiverOptions options) {
                       });
   Log()->info("archive started store={} cursor={} from_offset={}", a->o_.store->Describe(),
               a->o_.cursor_name, a->last_commit_.value());
-  a->thread_ = std::thread([p = a.get()] { p->Run(); });
+  a->thread_ = std::thread([p = a.get()] {
+    SetThreadName("sy-archive");
+    p->Run();
+  });
   return a;
 }
 
@@ -203,6 +207,7 @@ void Archiver::Add(const log::LogEntry& e) {
 void Archiver::CompressMember(OpenFile& f) {
   int level = o_.gzip_level;
   f.compressing.push_back(std::async(std::launch::async, [data = std::move(f.raw), level] {
+    SetThreadName("sy-archive-gz");
     std::string out;
     AppendGzipMember(data, level, &out);
     return out;

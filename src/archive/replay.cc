@@ -19,6 +19,7 @@
 
 #include "base/clock.h"
 #include "base/logging.h"
+#include "base/thread_name.h"
 #include "base/time_format.h"
 #include "delivery/destination_stream.h"
 #include "event/raw_json.h"
@@ -257,8 +258,12 @@ class Merger {
           return failed;
         }
         if (s.k + 1 < s.files.size())
-          s.next = std::async(std::launch::async, &Merger::Load, store_,
-                              state_->files[s.files[s.k + 1]].key, destination_);
+          s.next = std::async(
+              std::launch::async,
+              [store = store_, key = state_->files[s.files[s.k + 1]].key, d = destination_] {
+                SetThreadName("sy-replay-load");
+                return Merger::Load(store, key, d);
+              });
       }
       while (s.line < s.cur->times.size()) {
         const auto& t = s.cur->times[s.line];

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "base/logging.h"
+#include "base/thread_name.h"
 
 namespace sy::delivery {
 namespace {
@@ -66,7 +67,10 @@ Result<std::unique_ptr<DestinationStream>> DestinationStream::Start(StreamOption
                                   "Latency of requests to the destination.", LatencyBuckets(), l);
   Log()->info("destination stream started destination={} type={} resume_offset={}", s->name(),
               s->options_.config.type, s->last_commit_.value());
-  s->thread_ = std::thread([p = s.get()] { p->Run(); });
+  s->thread_ = std::thread([p = s.get()] {
+    SetThreadName("sy-dest-" + p->name());  // cut to 15 characters by the kernel
+    p->Run();
+  });
   return s;
 }
 

@@ -330,6 +330,7 @@ Status App::ReloadDestinations(const config::Config& config, std::string* ignore
 }
 
 void App::FlushLoop() {
+  SetThreadName("sy-dedupe-flush");
   std::unique_lock lock(flush_mu_);
   while (!stopping_) {
     flush_cv_.wait_for(lock, std::chrono::seconds(2));

@@ -13,6 +13,7 @@
 
 #include "base/constant_time.h"
 #include "base/logging.h"
+#include "base/thread_name.h"
 #include "server/app.h"
 #include "server/builtin_destinations.h"
 #include "warehouse/warehouse_destination.h"
@@ -129,6 +130,7 @@ void App::HandleWarehouseSync(http::Request&& req, const http::PeerInfo& peer,
   if (admin_thread_.joinable()) admin_thread_.join();
   admin_busy_ = true;
   admin_thread_ = std::thread([this, destination, respond, text] {
+    SetThreadName("sy-wh-sync");
     auto r = SyncWarehouses(destination);
     if (r.ok()) {
       respond(text(200, *r));

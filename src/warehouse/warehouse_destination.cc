@@ -10,6 +10,7 @@
 
 #include "base/clock.h"
 #include "base/logging.h"
+#include "base/thread_name.h"
 #include "base/time_format.h"
 #include "delivery/routing.h"
 #include "warehouse/postgres_loader.h"
@@ -132,7 +133,10 @@ class PipelinedLoad {
       : loader_(loader),
         source_(std::move(source)),
         load_time_(std::move(load_time)),
-        thread_([this] { Run(); }) {}
+        thread_([this] {
+          SetThreadName("sy-wh-load");
+          Run();
+        }) {}
   PipelinedLoad(const PipelinedLoad&) = delete;
   PipelinedLoad& operator=(const PipelinedLoad&) = delete;
   ~PipelinedLoad() {
