@@ -754,10 +754,12 @@ TEST(ArchiverOptions, AnUploadPolicyThatCouldGiveUpIsRefused) {
   lo.dir = dir.path() + "/log";
   auto log = log::OpenLocalLog(lo);
   ASSERT_TRUE(log.ok());
+  MetricsRegistry metrics;
   ArchiverOptions o;
   o.log = log->get();
   o.store = NewLocalObjectStore(dir.path() + "/archive");
   o.state_dir = dir.path() + "/state";
+  o.metrics = &metrics;  // complete but for the policy: refused for the policy alone
   o.upload_retry.max_attempts = 5;
   EXPECT_EQ(Archiver::Start(std::move(o)).status().code(), StatusCode::kInvalidArgument);
 }
