@@ -128,7 +128,7 @@ load() {
 # wait_delivered DESTINATION → waits until the destination has nothing left; sets T_DONE
 wait_delivered() {
   for _ in $(seq 1200); do
-    if [ "$(metric switchyard_delivery_lag_events "\"$1\"")" = 0 ] &&
+    if [ "$(metric switchyard_consumer_lag_events "\"dest.$1\"")" = 0 ] &&
       [ "$(metric switchyard_delivery_in_flight "\"$1\"")" = 0 ]; then
       T_DONE=$(date +%s.%N)
       return

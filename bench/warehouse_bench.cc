@@ -282,6 +282,8 @@ Cost Load(log::EventLog* log, const std::string& name, const std::string& displa
           std::unique_ptr<warehouse::Loader> loader, delivery::DeadLetterStore* dlq, size_t expect,
           pid_t postmaster = 0) {
   warehouse::WarehouseDestination dest(std::move(loader), kChunk, 1000);
+  MetricsRegistry metrics;
+  dest.Attach(name, &metrics);
   config::DestinationConfig c;
   c.name = name;
   c.type = display;

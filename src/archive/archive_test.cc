@@ -240,6 +240,7 @@ struct Fixture {
   std::unique_ptr<log::EventLog> log;
   std::unique_ptr<ObjectStore> local;
   FakeClock clock{kT0};
+  MetricsRegistry metrics;
 
   Fixture() {
     log::LocalLogOptions o;
@@ -273,6 +274,7 @@ struct Fixture {
     o.state_dir = dir.path() + "/state";
     o.clock = &clock;
     o.upload_retry.backoff = {5, 20};
+    o.metrics = &metrics;
     auto a = Archiver::Start(std::move(o));
     EXPECT_TRUE(a.ok()) << a.status().ToString();
     return std::move(*a);
@@ -585,6 +587,7 @@ TEST(ReplayTest, RunReplayMergesRewritesAndSkipsLinesThatAreNotObjects) {
   put("web", {Event(0, kT0), with_integrations, "not json at all", Event(2, kT0 + 5)});
   put("backend", {Event(10, kT0 + 2, "backend"), Event(11, kT0 + 6, "backend")});
   delivery::DeadLetterStore dead_letters(dir.path() + "/dlq");
+  MetricsRegistry metrics;
   std::vector<delivery::StoredEvent> got;
   auto replay = [&](std::vector<std::string> sources) {
     got.clear();
@@ -598,6 +601,7 @@ TEST(ReplayTest, RunReplayMergesRewritesAndSkipsLinesThatAreNotObjects) {
     o.instance = std::make_unique<RecordingDestination>(&got);
     o.store = store.get();
     o.dead_letters = &dead_letters;
+    o.metrics = &metrics;
     return RunReplay(std::move(o));
   };
   auto all = replay({});
@@ -750,10 +754,12 @@ TEST(ArchiverOptions, AnUploadPolicyThatCouldGiveUpIsRefused) {
   lo.dir = dir.path() + "/log";
   auto log = log::OpenLocalLog(lo);
   ASSERT_TRUE(log.ok());
+  MetricsRegistry metrics;
   ArchiverOptions o;
   o.log = log->get();
   o.store = NewLocalObjectStore(dir.path() + "/archive");
   o.state_dir = dir.path() + "/state";
+  o.metrics = &metrics;  // complete but for the policy: refused for the policy alone
   o.upload_retry.max_attempts = 5;
   EXPECT_EQ(Archiver::Start(std::move(o)).status().code(), StatusCode::kInvalidArgument);
 }

@@ -7,6 +7,7 @@
 #include "archive/archive_key.h"
 #include "archive/gzip.h"
 #include "base/logging.h"
+#include "base/thread_name.h"
 
 namespace sy::archive {
 namespace {
@@ -63,7 +64,8 @@ Status WriteArchiveState(const std::string& path, const std::map<std::string, So
 Archiver::Archiver(ArchiverOptions options) : o_(std::move(options)) {}
 
 Result<std::unique_ptr<Archiver>> Archiver::Start(ArchiverOptions options) {
-  if (!options.log || !options.store) return InvalidArgument("archiver: log and store required");
+  if (!options.log || !options.store || !options.metrics)
+    return InvalidArgument("archiver: log, store and metrics registry required");
   if (options.upload_retry.max_attempts != 0 || options.upload_retry.deadline_ms != 0 ||
       !options.upload_retry.retry_permanent_failures) {
     return InvalidArgument("archiver: upload_retry must retry every failure without limit");
@@ -78,39 +80,34 @@ Result<std::unique_ptr<Archiver>> Archiver::Start(ArchiverOptions options) {
   a->last_commit_ = a->cursor_->committed();
   a->processed_ = a->cursor_->position();
   a->read_position_ = a->processed_.value();
-  a->lag_->committed = a->last_commit_.value();
-  if (MetricsRegistry* m = a->o_.metrics) {
-    a->m_files_ = m->GetCounter("switchyard_archive_files_total", "Archive files uploaded.");
-    a->m_bytes_ = m->GetCounter("switchyard_archive_bytes_total",
-                                "Compressed bytes of archive files uploaded.");
-    a->m_raw_bytes_ = m->GetCounter("switchyard_archive_uncompressed_bytes_total",
-                                    "Uncompressed (NDJSON) bytes of archive files uploaded.");
-    a->m_events_ = m->GetCounter("switchyard_archive_events_total", "Events archived.");
-    a->m_failures_ = m->GetCounter("switchyard_archive_upload_failures_total",
-                                   "Archive uploads that failed (each is retried).");
-    a->m_upload_ =
-        m->GetHistogram("switchyard_archive_upload_seconds",
-                        "Time to upload one archive file (successful attempts).", LatencyBuckets());
-    log::EventLog* lg = a->o_.log;
-    std::shared_ptr<Lag> lag = a->lag_;
-    m->AddCallbackGauge("switchyard_archive_lag_events",
-                        "Events stored in the log but not yet in an uploaded archive file.", {},
-                        [lg, lag] {
-                          uint64_t end = lg->EndOffset().value();
-                          uint64_t c = lag->committed.load();
-                          return static_cast<double>(end > c ? end - c : 0);
-                        });
-    Clock* clock = a->o_.clock;
-    m->AddCallbackGauge("switchyard_archive_lag_seconds",
-                        "Age of the oldest event not yet in an uploaded archive file.", {},
-                        [clock, lag] {
-                          int64_t t = lag->oldest_open_ms.load();
-                          return t == 0 ? 0.0 : (clock->Now().value() - t) / 1000.0;
-                        });
-  }
+  MetricsRegistry* m = a->o_.metrics;
+  a->m_files_ = m->GetCounter("switchyard_archive_files_total", "Archive files uploaded.");
+  a->m_bytes_ = m->GetCounter("switchyard_archive_bytes_total",
+                              "Compressed bytes of archive files uploaded.");
+  a->m_raw_bytes_ = m->GetCounter("switchyard_archive_uncompressed_bytes_total",
+                                  "Uncompressed (NDJSON) bytes of archive files uploaded.");
+  a->m_events_ = m->GetCounter("switchyard_archive_events_total", "Events archived.");
+  a->m_failures_ = m->GetCounter("switchyard_archive_upload_failures_total",
+                                 "Archive uploads that failed (each is retried).");
+  a->m_upload_ =
+      m->GetHistogram("switchyard_archive_upload_seconds",
+                      "Time to upload one archive file (successful attempts).", LatencyBuckets());
+  // Lag in events comes from the log (switchyard_consumer_lag_events, by cursor); the age of the
+  // oldest event not yet in an uploaded file is ours.
+  std::shared_ptr<Lag> lag = a->lag_;
+  Clock* clock = a->o_.clock;
+  log::ConsumerLagSeconds(m);  // declares the family (name, help)
+  m->AddCallbackGauge("switchyard_consumer_lag_seconds", "", {{"cursor", a->o_.cursor_name}},
+                      [clock, lag] {
+                        int64_t t = lag->oldest_open_ms.load();
+                        return t == 0 ? 0.0 : (clock->Now().value() - t) / 1000.0;
+                      });
   Log()->info("archive started store={} cursor={} from_offset={}", a->o_.store->Describe(),
               a->o_.cursor_name, a->last_commit_.value());
-  a->thread_ = std::thread([p = a.get()] { p->Run(); });
+  a->thread_ = std::thread([p = a.get()] {
+    SetThreadName("sy-archive");
+    p->Run();
+  });
   return a;
 }
 
@@ -190,6 +187,7 @@ void Archiver::Add(const log::LogEntry& e) {
 void Archiver::CompressMember(OpenFile& f) {
   int level = o_.gzip_level;
   f.compressing.push_back(std::async(std::launch::async, [data = std::move(f.raw), level] {
+    SetThreadName("sy-archive-gz");
     std::string out;
     AppendGzipMember(data, level, &out);
     return out;
@@ -250,11 +248,11 @@ bool Archiver::Roll(const std::string& source, bool stopping) {
     std::optional<int64_t> retry_after_ms;
     Status s = o_.store->PutReportingRetryAfter(key, f.gz, &retry_after_ms);
     if (s.ok()) {
-      if (m_upload_) m_upload_->Observe((o_.clock->MonotonicNanos() - t0) / 1e9);
+      m_upload_->Observe((o_.clock->MonotonicNanos() - t0) / 1e9);
       break;
     }
     ++failures_;
-    if (m_failures_) m_failures_->Inc();
+    m_failures_->Inc();
     Log()->warn(
         "archive upload failed key={} attempt={} status={} (retrying; the log keeps the "
         "events)",
@@ -281,10 +279,10 @@ bool Archiver::Roll(const std::string& source, bool stopping) {
   }
   ++files_;
   events_ += f.events;
-  if (m_files_) m_files_->Inc();
-  if (m_bytes_) m_bytes_->Inc(f.gz.size());
-  if (m_raw_bytes_) m_raw_bytes_->Inc(f.raw_bytes);
-  if (m_events_) m_events_->Inc(f.events);
+  m_files_->Inc();
+  m_bytes_->Inc(f.gz.size());
+  m_raw_bytes_->Inc(f.raw_bytes);
+  m_events_->Inc(f.events);
   Log()->debug("archive file uploaded key={} events={} bytes={}", key, f.events, f.gz.size());
   open_.erase(source);
   int64_t oldest = 0;
@@ -305,7 +303,6 @@ void Archiver::CommitProgress() {
     return;
   }
   last_commit_ = to;
-  lag_->committed = to.value();
 }
 
 }  // namespace sy::archive

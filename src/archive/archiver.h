@@ -59,7 +59,7 @@ struct ArchiverOptions {
   std::string cursor_name = "archive";
   Clock* clock = nullptr;              // default SystemClock
   Env* env = nullptr;                  // the state file's file system; default Env::Default()
-  MetricsRegistry* metrics = nullptr;  // may be null
+  MetricsRegistry* metrics = nullptr;  // required
   int gzip_level = 1;
   // Retries of one file's upload. It must never give up (max_attempts 0, no deadline, permanent
   // failures retried): the archiver cannot drop a file, so Start refuses any other policy.
@@ -138,7 +138,6 @@ class Archiver {
   std::atomic<uint64_t> files_{0}, events_{0}, failures_{0}, read_position_{0};
   // Read by /metrics callbacks, which may outlive this object: shared.
   struct Lag {
-    std::atomic<uint64_t> committed{0};
     std::atomic<int64_t> oldest_open_ms{0};  // receive time of the oldest unarchived event; 0 none
   };
   std::shared_ptr<Lag> lag_ = std::make_shared<Lag>();

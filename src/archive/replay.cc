@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +21,7 @@
 #include "base/data_dir.h"
 #include "base/env.h"
 #include "base/logging.h"
+#include "base/thread_name.h"
 #include "base/time_format.h"
 #include "delivery/destination_stream.h"
 #include "event/raw_json.h"
@@ -238,8 +240,12 @@ class Merger {
           return failed;
         }
         if (s.k + 1 < s.files.size())
-          s.next = std::async(std::launch::async, &Merger::Load, store_,
-                              state_->files[s.files[s.k + 1]].key, destination_);
+          s.next = std::async(
+              std::launch::async,
+              [store = store_, key = state_->files[s.files[s.k + 1]].key, d = destination_] {
+                SetThreadName("sy-replay-load");
+                return Merger::Load(store, key, d);
+              });
       }
       while (s.line < s.cur->times.size()) {
         const auto& t = s.cur->times[s.line];
@@ -350,6 +356,7 @@ std::string WithIntegrations(std::string_view json, std::string_view destination
 }
 
 Result<ReplayProgress> RunReplay(ReplayOptions o) {
+  if (!o.metrics) return InvalidArgument("replay needs a metrics registry");
   Clock* clock = SystemClock::Get();
   const int64_t t0 = clock->MonotonicNanos();
   std::string dir = ReplayDir(o.data_dir, o.destination.name);
@@ -471,6 +478,7 @@ Result<ReplayProgress> RunReplay(ReplayOptions o) {
     progress.import_done = import_done;
     progress.elapsed_s = (now - t0) / 1e9;
     WriteProgressFile(progress_path, progress, "running");
+    PublishReplayProgress(o.metrics, o.destination.name, progress, true);
     if (o.on_progress) o.on_progress(progress);
   };
   auto stop_requested = [&] { return o.interrupt && o.interrupt->load(); };
@@ -553,6 +561,7 @@ Result<ReplayProgress> RunReplay(ReplayOptions o) {
   report(true);
   if (Status s = log->Close(); !s.ok()) return s;
   log.reset();
+  PublishReplayProgress(o.metrics, o.destination.name, progress, false);
   if (interrupted) {
     WriteProgressFile(progress_path, progress, "interrupted");
     return Unavailable("interrupted");
@@ -563,50 +572,70 @@ Result<ReplayProgress> RunReplay(ReplayOptions o) {
   return progress;
 }
 
-std::string RenderReplayMetrics(const std::string& data_dir) {
+namespace {
+
+struct ReplayGauges {
+  GaugeFamily* events_imported;
+  GaugeFamily* events_done;
+  GaugeFamily* bytes_total;
+  GaugeFamily* bytes_done;
+  GaugeFamily* running;
+};
+
+ReplayGauges DeclareReplayGauges(MetricsRegistry* m) {
+  return {
+      m->Gauges("switchyard_replay_events_imported",
+                "Events of the latest replay into this destination read from the archive.",
+                {"destination"}),
+      m->Gauges("switchyard_replay_events_done",
+                "Events of the latest replay with a final outcome (delivered, skipped or "
+                "dead-lettered).",
+                {"destination"}),
+      m->Gauges("switchyard_replay_bytes_total",
+                "Compressed archive bytes the latest replay selected.", {"destination"}),
+      m->Gauges("switchyard_replay_bytes_done",
+                "Compressed archive bytes the latest replay has read.", {"destination"}),
+      m->Gauges("switchyard_replay_running", "1 while a replay into this destination is running.",
+                {"destination"}),
+  };
+}
+
+}  // namespace
+
+void PublishReplayProgress(MetricsRegistry* metrics, const std::string& destination,
+                           const ReplayProgress& p, bool running) {
+  ReplayGauges g = DeclareReplayGauges(metrics);
+  g.events_imported->With({destination})->Set(static_cast<double>(p.events_imported));
+  g.events_done->With({destination})->Set(static_cast<double>(p.events_done));
+  g.bytes_total->With({destination})->Set(static_cast<double>(p.bytes_total));
+  g.bytes_done->With({destination})->Set(static_cast<double>(p.bytes_done));
+  g.running->With({destination})->Set(running ? 1 : 0);
+}
+
+void PublishReplayProgressFiles(MetricsRegistry* metrics, const std::string& data_dir) {
+  DeclareReplayGauges(metrics);
   std::error_code ec;
   fs::path root = DataDir(data_dir).Replays();
-  if (!fs::is_directory(root, ec)) return "";
-  std::map<std::string, std::map<std::string, std::string>> rows;
+  if (!fs::is_directory(root, ec)) return;
   for (const auto& e : fs::directory_iterator(root, ec)) {
     std::string name = e.path().filename().string();
     if (!name.ends_with(".progress")) continue;
     std::ifstream in(e.path());
+    std::map<std::string, std::string> row;
     std::string k, v;
-    auto& row = rows[name.substr(0, name.size() - 9)];
     while (in >> k >> v)
       row[k] = v;
-  }
-  if (rows.empty()) return "";
-  std::string out;
-  auto family = [&](const char* metric, const char* help, const char* key) {
-    out += std::string("# HELP ") + metric + " " + help + "\n# TYPE " + metric + " gauge\n";
-    for (const auto& [dest, row] : rows) {
+    auto number = [&](const char* key) -> uint64_t {
       auto it = row.find(key);
-      out += std::string(metric) + "{destination=\"" + dest + "\"} " +
-             (it == row.end() ? "0" : it->second) + "\n";
-    }
-  };
-  family("switchyard_replay_events_imported",
-         "Events of the latest replay into this destination read from the archive.",
-         "events_imported");
-  family("switchyard_replay_events_done",
-         "Events of the latest replay with a final outcome (delivered, skipped or dead-lettered).",
-         "events_done");
-  family("switchyard_replay_bytes_total", "Compressed archive bytes the latest replay selected.",
-         "bytes_total");
-  family("switchyard_replay_bytes_done", "Compressed archive bytes the latest replay has read.",
-         "bytes_done");
-  out +=
-      "# HELP switchyard_replay_running 1 while a replay into this destination is running.\n"
-      "# TYPE switchyard_replay_running gauge\n";
-  for (const auto& [dest, row] : rows) {
-    auto it = row.find("state");
-    bool running = it != row.end() && it->second == "running";
-    out +=
-        "switchyard_replay_running{destination=\"" + dest + "\"} " + (running ? "1" : "0") + "\n";
+      return it == row.end() ? 0 : std::strtoull(it->second.c_str(), nullptr, 10);
+    };
+    ReplayProgress p;
+    p.events_imported = number("events_imported");
+    p.events_done = number("events_done");
+    p.bytes_total = number("bytes_total");
+    p.bytes_done = number("bytes_done");
+    PublishReplayProgress(metrics, name.substr(0, name.size() - 9), p, row["state"] == "running");
   }
-  return out;
 }
 
 }  // namespace sy::archive

@@ -63,7 +63,7 @@ struct ReplayOptions {
   bool restart = false;  // discard an interrupted replay of another selection
   http::HttpClient* http = nullptr;
   delivery::DeadLetterStore* dead_letters = nullptr;
-  MetricsRegistry* metrics = nullptr;
+  MetricsRegistry* metrics = nullptr;                      // required
   std::function<void(const ReplayProgress&)> on_progress;  // ~5 times a second, calling thread
   const std::atomic<bool>* interrupt = nullptr;            // set → stop, resumable
 };
@@ -78,8 +78,14 @@ Result<ReplayProgress> RunReplay(ReplayOptions options);
 // Rewrites the top-level `integrations` member of an event's JSON text (or adds it).
 std::string WithIntegrations(std::string_view event_json, std::string_view destination);
 
-// Prometheus text for the replays under <data_dir>/replay (from their progress files), for the
-// server's /metrics: switchyard_replay_events_imported / _done, switchyard_replay_bytes_*.
-std::string RenderReplayMetrics(const std::string& data_dir);
+// Sets the switchyard_replay_* gauges of `destination` (docs/metrics.md) from `progress`.
+// RunReplay calls it as it reports progress, on its registry.
+void PublishReplayProgress(MetricsRegistry* metrics, const std::string& destination,
+                           const ReplayProgress& progress, bool running);
+// The same gauges, in a server, for the replays that other processes (`switchyard replay`) run
+// on its data_dir: read from <data_dir>/replay/<destination>.progress, which they rewrite five
+// times a second. Declares the gauges even when no replay ran. Reads files: the server calls it
+// once a second on its own thread (never on an I/O thread, never while /metrics renders).
+void PublishReplayProgressFiles(MetricsRegistry* metrics, const std::string& data_dir);
 
 }  // namespace sy::archive

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "base/crc32c.h"
 #include "base/hash.h"
 #include "base/metrics.h"
@@ -80,6 +82,100 @@ TEST(Metrics, RendersPrometheusText) {
   EXPECT_NE(text.find("sy_latency_seconds_bucket{le=\"+Inf\"} 1\n"), std::string::npos);
   EXPECT_NE(text.find("sy_latency_seconds_count 1\n"), std::string::npos);
   EXPECT_NE(text.find("sy_lag{consumer=\"a\\\"b\"} 7\n"), std::string::npos);
+}
+
+TEST(Metrics, FamiliesAreListedBeforeTheirFirstSeries) {
+  MetricsRegistry r;
+  r.Counters("sy_rows_total", "Rows.", {"table"});
+  std::string text = r.RenderPrometheus();
+  EXPECT_NE(text.find("# TYPE sy_rows_total counter\n"), std::string::npos);
+  EXPECT_EQ(text.find("sy_rows_total{"), std::string::npos);
+  // The dropped-series counter is declared by every registry.
+  EXPECT_NE(text.find("# TYPE switchyard_metrics_series_dropped_total counter\n"),
+            std::string::npos);
+}
+
+TEST(Metrics, FamilyLookupsReturnOneSeriesPerLabelSet) {
+  MetricsRegistry r;
+  CounterFamily* f = r.Counters("sy_requests_total", "Requests.", {"path", "status"});
+  Counter* a = f->With({"/v1/track", "200"});
+  EXPECT_EQ(f->With({"/v1/track", "200"}), a);
+  EXPECT_EQ(f->WithCached({"/v1/track", "200"}), a);
+  EXPECT_EQ(f->WithCached({"/v1/track", "200"}), a);
+  EXPECT_NE(f->WithCached({"/v1/track", "400"}), a);
+  // The name-and-labels helper reaches the same series.
+  EXPECT_EQ(
+      r.GetCounter("sy_requests_total", "Requests.", {{"path", "/v1/track"}, {"status", "200"}}),
+      a);
+  a->Inc(2);
+  EXPECT_NE(r.RenderPrometheus().find("sy_requests_total{path=\"/v1/track\",status=\"200\"} 2\n"),
+            std::string::npos);
+  HistogramFamily* h = r.Histograms("sy_seconds", "Seconds.", {1}, {"destination"});
+  h->With({"x"})->Observe(0.5);
+  EXPECT_NE(r.RenderPrometheus().find("sy_seconds_bucket{destination=\"x\",le=\"1\"} 1\n"),
+            std::string::npos);
+}
+
+// The cardinality cap (issue 18): 20,000 event names made a 1.6 MB scrape. Past the cap, new
+// label sets share one overflow series and each such observation is counted, by family.
+TEST(Metrics, LabelSetsPastTheCapGoToTheOverflowSeriesAndAreCounted) {
+  MetricsRegistry r(MetricsOptions{.max_series_per_family = 10});
+  CounterFamily* rows = r.Counters("sy_rows_total", "Rows.", {"destination", "table"});
+  for (int i = 0; i < 25; ++i) {
+    std::string table = "t" + std::to_string(i);
+    rows->WithCached({"wh", table})->Inc(1);
+    rows->WithCached({"wh", table})->Inc(1);  // a second observation of the same label set
+  }
+  // Known label sets keep their series after the cap is reached.
+  rows->With({"wh", "t3"})->Inc(100);
+  // Callback gauges and the name-and-labels helpers obey the same cap.
+  for (int i = 0; i < 12; ++i)
+    r.GetGauge("sy_lag", "Lag.", {{"cursor", "c" + std::to_string(i)}})->Set(1);
+
+  std::string text = r.RenderPrometheus();
+  size_t row_series = 0;
+  for (size_t p = text.find("\nsy_rows_total{"); p != std::string::npos;
+       p = text.find("\nsy_rows_total{", p + 1))
+    ++row_series;
+  EXPECT_EQ(row_series, 11u);  // 10 + the overflow series
+  EXPECT_NE(text.find("sy_rows_total{destination=\"wh\",table=\"t3\"} 102\n"), std::string::npos);
+  EXPECT_NE(text.find("sy_rows_total{destination=\"__overflow__\",table=\"__overflow__\"} 30\n"),
+            std::string::npos);
+  EXPECT_EQ(text.find("table=\"t10\""), std::string::npos);
+  EXPECT_NE(text.find("switchyard_metrics_series_dropped_total{family=\"sy_rows_total\"} 30\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("sy_lag{cursor=\"__overflow__\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("switchyard_metrics_series_dropped_total{family=\"sy_lag\"} 2\n"),
+            std::string::npos);
+}
+
+TEST(Metrics, DefaultCapIsDocumentedValue) {
+  EXPECT_EQ(MetricsRegistry().max_series_per_family(), 1000u);
+}
+
+TEST(Metrics, CachedLookupsAgreeAcrossThreadsAndRegistries) {
+  std::vector<Counter*> seen(4);
+  MetricsRegistry r;
+  CounterFamily* f = r.Counters("sy_total", "T.", {"source"});
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 1000; ++i)
+        f->WithCached({"web"})->Inc();
+      seen[t] = f->WithCached({"web"});
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  for (Counter* c : seen)
+    EXPECT_EQ(c, f->With({"web"}));
+  EXPECT_EQ(f->With({"web"})->Value(), 4000u);
+  // A later registry's family with the same name never gets this thread's cached entries.
+  Counter* first = f->WithCached({"web"});
+  MetricsRegistry r2;
+  Counter* second = r2.Counters("sy_total", "T.", {"source"})->WithCached({"web"});
+  EXPECT_NE(first, second);
+  EXPECT_EQ(second->Value(), 0u);
 }
 
 TEST(Result, CarriesValueOrStatus) {

@@ -2,10 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <array>
+
 #include "base/status.h"
 
 namespace sy {
 namespace {
+
+constexpr std::string_view kDroppedFamily = "switchyard_metrics_series_dropped_total";
 
 void AppendEscaped(std::string_view v, std::string* out) {
   for (char c : v) {
@@ -21,17 +25,18 @@ void AppendEscaped(std::string_view v, std::string* out) {
   }
 }
 
-std::string RenderLabels(const Labels& labels, std::string_view extra_key = {},
-                         std::string_view extra_value = {}) {
-  if (labels.empty() && extra_key.empty()) return {};
+template <class Values>
+std::string RenderLabels(const std::vector<std::string>& names, const Values& values,
+                         std::string_view extra_key = {}, std::string_view extra_value = {}) {
+  if (names.empty() && extra_key.empty()) return {};
   std::string s = "{";
   bool first = true;
-  for (const auto& [k, v] : labels) {
+  for (size_t i = 0; i < names.size(); ++i) {
     if (!first) s += ',';
     first = false;
-    s += k;
+    s += names[i];
     s += "=\"";
-    AppendEscaped(v, &s);
+    AppendEscaped(values[i], &s);
     s += '"';
   }
   if (!extra_key.empty()) {
@@ -50,6 +55,8 @@ std::string FormatDouble(double v) {
     return fmt::format("{}", static_cast<int64_t>(v));
   return fmt::format("{}", v);
 }
+
+std::atomic<uint64_t> g_next_family_id{1};
 
 }  // namespace
 
@@ -85,50 +92,227 @@ std::vector<double> LatencyBuckets() {
           0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 }
 
-MetricsRegistry::Series* MetricsRegistry::FindOrAdd(std::string_view name, std::string_view help,
-                                                    Kind kind, const Labels& labels) {
-  auto it = families_.find(name);
-  if (it == families_.end()) {
-    it = families_.emplace(std::string(name), Family{kind, std::string(help), {}}).first;
+// ---------------------------------------------------------------------------------------------
+// Families
+
+MetricFamily::MetricFamily(MetricsRegistry* registry, std::string name, std::string help, Kind kind,
+                           std::vector<std::string> label_names, std::vector<double> bounds,
+                           bool capped)
+    : registry_(registry),
+      name_(std::move(name)),
+      help_(std::move(help)),
+      kind_(kind),
+      label_names_(std::move(label_names)),
+      bounds_(std::move(bounds)),
+      capped_(capped),
+      id_(g_next_family_id.fetch_add(1, std::memory_order_relaxed)) {}
+
+MetricFamily::Series* MetricFamily::FindOrAddLocked(std::span<const std::string_view> values,
+                                                    bool* overflow) {
+  SY_CHECK(values.size() == label_names_.size());
+  *overflow = false;
+  std::string key = RenderLabels(label_names_, values);
+  auto it = series_.find(key);
+  if (it != series_.end()) return &it->second;
+  Series* s = nullptr;
+  if (capped_ && series_.size() >= registry_->options_.max_series_per_family) {
+    *overflow = true;
+    if (!overflow_) {
+      overflow_ = std::make_unique<Series>();
+      overflow_->values.assign(label_names_.size(), std::string(kOverflowLabelValue));
+    }
+    if (!dropped_) dropped_ = registry_->DroppedCounterLocked(name_);
+    dropped_->Inc();
+    s = overflow_.get();
+  } else {
+    s = &series_[std::move(key)];
+    s->values.assign(values.begin(), values.end());
   }
-  SY_CHECK(it->second.kind == kind);
-  auto key = RenderLabels(labels);
-  auto [sit, inserted] = it->second.series.try_emplace(key);
-  if (inserted) sit->second.labels = labels;
-  return &sit->second;
+  switch (kind_) {
+    case Kind::kCounter:
+      if (!s->counter) s->counter = std::make_unique<Counter>();
+      break;
+    case Kind::kGauge:
+      if (!s->gauge && !s->callback) s->gauge = std::make_unique<Gauge>();
+      break;
+    case Kind::kHistogram:
+      if (!s->histogram) s->histogram = std::make_unique<Histogram>(bounds_);
+      break;
+  }
+  return s;
+}
+
+void* MetricFamily::MetricOf(Series* s) {
+  switch (kind_) {
+    case Kind::kCounter:
+      return s->counter.get();
+    case Kind::kGauge:
+      // A callback series has no settable gauge: hand out a detached one rather than null.
+      if (!s->gauge) s->gauge = std::make_unique<Gauge>();
+      return s->gauge.get();
+    case Kind::kHistogram:
+      return s->histogram.get();
+  }
+  return nullptr;
+}
+
+void* MetricFamily::Find(std::span<const std::string_view> values) {
+  std::lock_guard lock(registry_->mu_);
+  bool overflow = false;
+  return MetricOf(FindOrAddLocked(values, &overflow));
+}
+
+void* MetricFamily::FindCached(std::span<const std::string_view> values) {
+  // Small and scanned linearly: a thread touches few label sets per family at a time (an I/O
+  // thread: a path × status or two, its sources). Entries of destroyed families never match
+  // again, since family ids are never reused.
+  struct Entry {
+    uint64_t family = 0;
+    size_t hash = 0;
+    std::vector<std::string> values;
+    void* metric = nullptr;
+  };
+  constexpr size_t kEntries = 16;
+  thread_local std::array<Entry, kEntries> cache;
+  thread_local size_t next = 0;
+  size_t h = id_;
+  for (std::string_view v : values)
+    h = h * 1099511628211ull ^ std::hash<std::string_view>{}(v);
+  for (const Entry& e : cache) {
+    if (e.family != id_ || e.hash != h || e.values.size() != values.size()) continue;
+    bool same = true;
+    for (size_t i = 0; same && i < values.size(); ++i)
+      same = e.values[i] == values[i];
+    if (same) return e.metric;
+  }
+  bool overflow = false;
+  void* metric = nullptr;
+  {
+    std::lock_guard lock(registry_->mu_);
+    metric = MetricOf(FindOrAddLocked(values, &overflow));
+  }
+  if (!overflow) {
+    Entry& e = cache[next++ % kEntries];
+    e.family = id_;
+    e.hash = h;
+    e.values.assign(values.begin(), values.end());
+    e.metric = metric;
+  }
+  return metric;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registry
+
+MetricsRegistry::MetricsRegistry(MetricsOptions options) : options_(options) {
+  // Its label is a family name: bounded by the code's vocabulary, so not capped.
+  dropped_ = Declare(kDroppedFamily,
+                     "Observations whose label set was new past the family's series cap "
+                     "(max_series_per_family); they were recorded in the family's __overflow__ "
+                     "series instead.",
+                     MetricFamily::Kind::kCounter, {"family"}, {}, /*capped=*/false);
+}
+
+MetricsRegistry::~MetricsRegistry() = default;
+
+MetricFamily* MetricsRegistry::Declare(std::string_view name, std::string_view help,
+                                       MetricFamily::Kind kind,
+                                       std::vector<std::string> label_names,
+                                       std::vector<double> bounds, bool capped) {
+  auto it = families_.find(name);
+  if (it != families_.end()) {
+    SY_CHECK(it->second->kind_ == kind);
+    SY_CHECK(it->second->label_names_ == label_names);
+    return it->second.get();
+  }
+  std::unique_ptr<MetricFamily> f;
+  switch (kind) {
+    case MetricFamily::Kind::kCounter:
+      f.reset(new CounterFamily(this, std::string(name), std::string(help), kind,
+                                std::move(label_names), std::move(bounds), capped));
+      break;
+    case MetricFamily::Kind::kGauge:
+      f.reset(new GaugeFamily(this, std::string(name), std::string(help), kind,
+                              std::move(label_names), std::move(bounds), capped));
+      break;
+    case MetricFamily::Kind::kHistogram:
+      f.reset(new HistogramFamily(this, std::string(name), std::string(help), kind,
+                                  std::move(label_names), std::move(bounds), capped));
+      break;
+  }
+  MetricFamily* raw = f.get();
+  families_.emplace(std::string(name), std::move(f));
+  return raw;
+}
+
+CounterFamily* MetricsRegistry::Counters(std::string_view name, std::string_view help,
+                                         std::vector<std::string> label_names) {
+  std::lock_guard lock(mu_);
+  return static_cast<CounterFamily*>(
+      Declare(name, help, MetricFamily::Kind::kCounter, std::move(label_names), {}, true));
+}
+
+GaugeFamily* MetricsRegistry::Gauges(std::string_view name, std::string_view help,
+                                     std::vector<std::string> label_names) {
+  std::lock_guard lock(mu_);
+  return static_cast<GaugeFamily*>(
+      Declare(name, help, MetricFamily::Kind::kGauge, std::move(label_names), {}, true));
+}
+
+HistogramFamily* MetricsRegistry::Histograms(std::string_view name, std::string_view help,
+                                             std::vector<double> bounds,
+                                             std::vector<std::string> label_names) {
+  std::lock_guard lock(mu_);
+  return static_cast<HistogramFamily*>(Declare(name, help, MetricFamily::Kind::kHistogram,
+                                               std::move(label_names), std::move(bounds), true));
+}
+
+MetricFamily::Series* MetricsRegistry::SeriesFor(std::string_view name, std::string_view help,
+                                                 MetricFamily::Kind kind, const Labels& labels,
+                                                 const std::vector<double>& bounds) {
+  std::vector<std::string> names;
+  std::vector<std::string_view> values;
+  for (const auto& [k, v] : labels) {
+    names.push_back(k);
+    values.push_back(v);
+  }
+  MetricFamily* f = Declare(name, help, kind, std::move(names), bounds, true);
+  bool overflow = false;
+  return f->FindOrAddLocked(values, &overflow);
 }
 
 Counter* MetricsRegistry::GetCounter(std::string_view name, std::string_view help,
                                      const Labels& labels) {
   std::lock_guard lock(mu_);
-  Series* s = FindOrAdd(name, help, Kind::kCounter, labels);
-  if (!s->counter) s->counter = std::make_unique<Counter>();
-  return s->counter.get();
+  return SeriesFor(name, help, MetricFamily::Kind::kCounter, labels, {})->counter.get();
 }
 
 Gauge* MetricsRegistry::GetGauge(std::string_view name, std::string_view help,
                                  const Labels& labels) {
   std::lock_guard lock(mu_);
-  Series* s = FindOrAdd(name, help, Kind::kGauge, labels);
-  if (!s->gauge && !s->callback) s->gauge = std::make_unique<Gauge>();
-  SY_CHECK(s->gauge != nullptr);
+  MetricFamily::Series* s = SeriesFor(name, help, MetricFamily::Kind::kGauge, labels, {});
+  if (!s->gauge) s->gauge = std::make_unique<Gauge>();  // detached when a callback serves it
   return s->gauge.get();
 }
 
 Histogram* MetricsRegistry::GetHistogram(std::string_view name, std::string_view help,
                                          const std::vector<double>& bounds, const Labels& labels) {
   std::lock_guard lock(mu_);
-  Series* s = FindOrAdd(name, help, Kind::kHistogram, labels);
-  if (!s->histogram) s->histogram = std::make_unique<Histogram>(bounds);
-  return s->histogram.get();
+  return SeriesFor(name, help, MetricFamily::Kind::kHistogram, labels, bounds)->histogram.get();
 }
 
 void MetricsRegistry::AddCallbackGauge(std::string_view name, std::string_view help,
                                        const Labels& labels, std::function<double()> fn) {
   std::lock_guard lock(mu_);
-  Series* s = FindOrAdd(name, help, Kind::kGauge, labels);
+  MetricFamily::Series* s = SeriesFor(name, help, MetricFamily::Kind::kGauge, labels, {});
   s->gauge.reset();
   s->callback = std::move(fn);
+}
+
+Counter* MetricsRegistry::DroppedCounterLocked(const std::string& family) {
+  std::string_view value = family;
+  bool overflow = false;
+  return dropped_->FindOrAddLocked({&value, 1}, &overflow)->counter.get();
 }
 
 std::string MetricsRegistry::RenderPrometheus() const {
@@ -136,36 +320,42 @@ std::string MetricsRegistry::RenderPrometheus() const {
   std::string out;
   out.reserve(4096);
   for (const auto& [name, fam] : families_) {
-    const char* type = fam.kind == Kind::kCounter ? "counter"
-                       : fam.kind == Kind::kGauge ? "gauge"
-                                                  : "histogram";
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, fam.help, name, type);
-    for (const auto& [key, s] : fam.series) {
-      switch (fam.kind) {
-        case Kind::kCounter:
+    const char* type = fam->kind_ == MetricFamily::Kind::kCounter ? "counter"
+                       : fam->kind_ == MetricFamily::Kind::kGauge ? "gauge"
+                                                                  : "histogram";
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, fam->help_, name, type);
+    auto render = [&](const std::string& key, const MetricFamily::Series& s) {
+      switch (fam->kind_) {
+        case MetricFamily::Kind::kCounter:
           out += fmt::format("{}{} {}\n", name, key, s.counter->Value());
           break;
-        case Kind::kGauge: {
+        case MetricFamily::Kind::kGauge: {
           double v = s.callback ? s.callback() : s.gauge->Value();
           out += fmt::format("{}{} {}\n", name, key, FormatDouble(v));
           break;
         }
-        case Kind::kHistogram: {
+        case MetricFamily::Kind::kHistogram: {
           const Histogram& h = *s.histogram;
           auto counts = h.CumulativeCounts();
           for (size_t i = 0; i < h.bounds().size(); ++i) {
-            out +=
-                fmt::format("{}_bucket{} {}\n", name,
-                            RenderLabels(s.labels, "le", FormatDouble(h.bounds()[i])), counts[i]);
+            out += fmt::format(
+                "{}_bucket{} {}\n", name,
+                RenderLabels(fam->label_names_, s.values, "le", FormatDouble(h.bounds()[i])),
+                counts[i]);
           }
-          out += fmt::format("{}_bucket{} {}\n", name, RenderLabels(s.labels, "le", "+Inf"),
-                             counts.back());
+          out +=
+              fmt::format("{}_bucket{} {}\n", name,
+                          RenderLabels(fam->label_names_, s.values, "le", "+Inf"), counts.back());
           out += fmt::format("{}_sum{} {}\n", name, key, FormatDouble(h.Sum()));
           out += fmt::format("{}_count{} {}\n", name, key, h.Count());
           break;
         }
       }
-    }
+    };
+    for (const auto& [key, s] : fam->series_)
+      render(key, s);
+    if (fam->overflow_)
+      render(RenderLabels(fam->label_names_, fam->overflow_->values), *fam->overflow_);
   }
   return out;
 }

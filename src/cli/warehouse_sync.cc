@@ -90,6 +90,7 @@ int SyncHere(const config::Config& cfg, const std::vector<const config::Destinat
     return 1;
   }
   delivery::DeadLetterStore dead_letters(DataDir(cfg.data_dir).Dlq());
+  MetricsRegistry metrics;  // not served: this process has no /metrics
   int rc = 0;
   for (const auto* d : ds) {
     auto made = server::CreateDestination(*d, cfg.file);
@@ -99,6 +100,7 @@ int SyncHere(const config::Config& cfg, const std::vector<const config::Destinat
       rc = 1;
       continue;
     }
+    (*made)->Attach(d->name, &metrics);
     auto* wh = dynamic_cast<warehouse::WarehouseDestination*>(made->get());
     auto r = warehouse::SyncNow(
         opened->get(), *d, server::FindDestinationType(d->type)->display_name, wh, &dead_letters);

@@ -715,6 +715,7 @@ TEST_F(StreamTest, StopAbandonsARoundAHungReceiverNeverAnswersAndKeepsItUncommit
   o.http = client->get();
   o.dead_letters = store_.get();
   o.clock = &clock_;
+  o.metrics = &metrics_;
   o.stop_grace_ms = 100;
   o.max_idle_wait_ms = 1;
   auto s = DestinationStream::Start(std::move(o));
@@ -885,6 +886,7 @@ class HttpStreamTest : public StreamTest {
     o.http = client_.get();
     o.dead_letters = store_.get();
     o.clock = &clock_;
+    o.metrics = &metrics_;
     o.backoff = {1000, 60'000};
     o.backoff_seed = 7;
     o.max_idle_wait_ms = 1;

@@ -106,7 +106,7 @@ class Destination {
   virtual std::optional<config::BatchConfig> BatchOverride() const { return std::nullopt; }
 
   // Called once by DestinationStream::Start (and by `warehouse sync`), with the configured name
-  // and the metrics registry (null in tools without one), for destinations that export metrics
+  // and the metrics registry (never null), for destinations that export metrics
   // of their own (warehouses: rows per table, load time, discards).
   virtual void Attach(const std::string& /*name*/, MetricsRegistry* /*metrics*/) {}
 };

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "base/logging.h"
+#include "base/thread_name.h"
 
 namespace sy::delivery {
 namespace {
@@ -30,8 +31,9 @@ DestinationStream::DestinationStream(StreamOptions options)
                options_.backoff_seed ? options_.backoff_seed : std::random_device{}()) {}
 
 Result<std::unique_ptr<DestinationStream>> DestinationStream::Start(StreamOptions options) {
-  if (!options.log || !options.destination || !options.dead_letters) {
-    return InvalidArgument("stream needs a log, a destination and a dead-letter store");
+  if (!options.log || !options.destination || !options.dead_letters || !options.metrics) {
+    return InvalidArgument(
+        "stream needs a log, a destination, a dead-letter store and a metrics registry");
   }
   if (!options.clock) options.clock = SystemClock::Get();
   // Every stream — the server's and replay's — batches as the destination says it must and
@@ -42,34 +44,33 @@ Result<std::unique_ptr<DestinationStream>> DestinationStream::Start(StreamOption
   SY_ASSIGN_OR_RETURN(s->cursor_, s->options_.log->OpenCursor(CursorName(s->name())));
   s->last_commit_ = s->cursor_->committed();
   s->committed_ = s->last_commit_.value();
-  if (MetricsRegistry* m = s->options_.metrics) {
-    Labels l = {{"destination", s->name()}};
-    s->m_delivered_ = m->GetCounter("switchyard_delivery_delivered_total",
-                                    "Events delivered, per destination.", l);
-    s->m_retried_ = m->GetCounter("switchyard_delivery_retried_total",
-                                  "Event attempts that will be retried, per destination.", l);
-    s->m_rejected_ = m->GetCounter("switchyard_delivery_rejected_total",
-                                   "Events the destination rejected (not retried).", l);
-    s->m_dead_lettered_ =
-        m->GetCounter("switchyard_delivery_dead_lettered_total",
-                      "Events written to the dead-letter store (rejected or out of retries).", l);
-    s->m_skipped_ = m->GetCounter("switchyard_delivery_skipped_total",
-                                  "Events not for this destination (sources, integrations, "
-                                  "drop_events).",
-                                  l);
-    s->m_in_flight_ =
-        m->GetGauge("switchyard_delivery_in_flight", "Events read but without a final outcome.", l);
-    s->m_lag_events_ = m->GetGauge("switchyard_delivery_lag_events",
-                                   "Events in the log past the destination's committed cursor.", l);
-    s->m_lag_seconds_ =
-        m->GetGauge("switchyard_delivery_lag_seconds",
-                    "Age of the oldest event without a final outcome (0 when caught up).", l);
-    s->m_latency_ = m->GetHistogram("switchyard_delivery_request_seconds",
-                                    "Latency of requests to the destination.", LatencyBuckets(), l);
-  }
+  MetricsRegistry* m = s->options_.metrics;
+  Labels l = {{"destination", s->name()}};
+  s->m_delivered_ =
+      m->GetCounter("switchyard_delivery_delivered_total", "Events delivered, per destination.", l);
+  s->m_retried_ = m->GetCounter("switchyard_delivery_retried_total",
+                                "Event attempts that will be retried, per destination.", l);
+  s->m_rejected_ = m->GetCounter("switchyard_delivery_rejected_total",
+                                 "Events the destination rejected (not retried).", l);
+  s->m_dead_lettered_ =
+      m->GetCounter("switchyard_delivery_dead_lettered_total",
+                    "Events written to the dead-letter store (rejected or out of retries).", l);
+  s->m_skipped_ = m->GetCounter("switchyard_delivery_skipped_total",
+                                "Events not for this destination (sources, integrations, "
+                                "drop_events).",
+                                l);
+  s->m_in_flight_ =
+      m->GetGauge("switchyard_delivery_in_flight", "Events read but without a final outcome.", l);
+  // Lag in events comes from the log (switchyard_consumer_lag_events, by cursor).
+  s->m_lag_seconds_ = log::ConsumerLagSeconds(m)->With({CursorName(s->name())});
+  s->m_latency_ = m->GetHistogram("switchyard_delivery_request_seconds",
+                                  "Latency of requests to the destination.", LatencyBuckets(), l);
   Log()->info("destination stream started destination={} type={} resume_offset={}", s->name(),
               s->options_.config.type, s->last_commit_.value());
-  s->thread_ = std::thread([p = s.get()] { p->Run(); });
+  s->thread_ = std::thread([p = s.get()] {
+    SetThreadName("sy-dest-" + p->name());  // cut to 15 characters by the kernel
+    p->Run();
+  });
   return s;
 }
 
@@ -107,7 +108,7 @@ void DestinationStream::Fill() {
     RouteDecision d = router_.Route(std::move(entry), &p.event);
     if (d != RouteDecision::kSend) {
       skipped_++;
-      if (m_skipped_) m_skipped_->Inc();
+      m_skipped_->Inc();
       continue;
     }
     if (options_.config.ordering == config::Ordering::kPerUser) p.user = UserKeyOf(p.event.payload);
@@ -309,7 +310,7 @@ void DestinationStream::OnResponse(uint64_t id, size_t index, HttpResponse res) 
   Round& round = it->second;
   round.outstanding--;
   requests_in_flight_--;
-  if (m_latency_) m_latency_->Observe(res.seconds);
+  m_latency_->Observe(res.seconds);
   // Copied: splitting below may grow round.requests.
   const HttpRequest req = round.requests[index];
   if (res.status == 413 && req.events.size() > 1) {
@@ -389,12 +390,12 @@ void DestinationStream::Apply(Offset offset, const Outcome& outcome, int status,
   switch (outcome.kind) {
     case Outcome::Kind::kDelivered:
       delivered_++;
-      if (m_delivered_) m_delivered_->Inc();
+      m_delivered_->Inc();
       pending_.erase(it);
       return;
     case Outcome::Kind::kRejected:
       rejected_++;
-      if (m_rejected_) m_rejected_->Inc();
+      m_rejected_->Inc();
       DeadLetter(p, outcome.reason);
       return;
     case Outcome::Kind::kRetry: {
@@ -405,7 +406,7 @@ void DestinationStream::Apply(Offset offset, const Outcome& outcome, int status,
         return;
       }
       retried_++;
-      if (m_retried_) m_retried_->Inc();
+      m_retried_->Inc();
       int64_t delay = backoff_.NextDelayMs(p.attempts, outcome.retry_after_ms);
       // The last attempt happens at the window's end rather than never.
       p.next_attempt_ms = std::min(now + delay, window_end);
@@ -454,7 +455,7 @@ void DestinationStream::FlushDeadLetters() {
   for (Offset o : dead_letter_queue_)
     pending_.erase(o);
   dead_lettered_ += letters.size();
-  if (m_dead_lettered_) m_dead_lettered_->Inc(letters.size());
+  m_dead_lettered_->Inc(letters.size());
   Log()->warn("events dead-lettered destination={} count={} first_offset={} reason=\"{}\"", name(),
               letters.size(), letters.front().offset.value(), letters.front().reason);
   dead_letter_queue_.clear();
@@ -479,11 +480,7 @@ void DestinationStream::CommitProgress(bool force) {
 
 void DestinationStream::UpdateGauges() {
   in_flight_ = pending_.size();
-  if (!m_in_flight_) return;
   m_in_flight_->Set(static_cast<double>(pending_.size()));
-  uint64_t end = options_.log->EndOffset().value();
-  m_lag_events_->Set(
-      static_cast<double>(end > last_commit_.value() ? end - last_commit_.value() : 0));
   double lag_s = 0;
   if (!pending_.empty()) {
     lag_s =

@@ -63,7 +63,7 @@ struct StreamOptions {
   http::HttpClient* http = nullptr;          // outlives the stream; unused by in-process ones
   DeadLetterStore* dead_letters = nullptr;   // outlives the stream
   Clock* clock = nullptr;                    // default SystemClock
-  MetricsRegistry* metrics = nullptr;        // may be null
+  MetricsRegistry* metrics = nullptr;        // required
   // Set when whoever wrote the log made every event's `integrations` object switch this
   // destination on (replay rewrites it to {"All": false, "<name>": true}): routing skips that
   // rule (a parse per event) and applies only the sources and filters.
@@ -215,8 +215,7 @@ class DestinationStream {
   Counter* m_dead_lettered_ = nullptr;
   Counter* m_skipped_ = nullptr;
   Gauge* m_in_flight_ = nullptr;
-  Gauge* m_lag_events_ = nullptr;
-  Gauge* m_lag_seconds_ = nullptr;
+  Gauge* m_lag_seconds_ = nullptr;  // switchyard_consumer_lag_seconds{cursor="dest.<name>"}
   Histogram* m_latency_ = nullptr;
 };
 

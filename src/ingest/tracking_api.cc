@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <cmath>
+#include <charconv>
 #include <map>
 #include <mutex>
 #include <span>
@@ -179,94 +180,24 @@ Status TrackingApi::ValidateJson(std::string& text, std::span<const uint32_t>* s
 }
 
 struct TrackingApi::Metrics {
-  MetricsRegistry* r;
   Counter* bytes_in;
   Counter* duplicates;
   Counter* in_flight_retries;
   Histogram* latency;
-  // Lookups take the registry's mutex; the counters a request needs are cached here.
-  std::mutex mu;
-  // Keyed by the path's address: paths are string literals (kRoutes, "other").
-  std::map<std::pair<const char*, unsigned>, Counter*> requests;
-  std::map<std::string, Counter*, std::less<>> accepted, rejected, refused;
+  // Looked up per request through the families' per-thread caches (no lock on a hit).
+  CounterFamily* requests;  // path, status
+  CounterFamily* accepted;  // source
+  CounterFamily* rejected;  // reason
 
-  // Every request looks up a counter or two; the registry and the maps above take a mutex, so
-  // each thread keeps the last few it used, keyed by this instance's id (not its address, which
-  // a later instance may reuse).
-  static inline std::atomic<uint64_t> next_id{1};
-  const uint64_t id = next_id.fetch_add(1);
-  struct CacheEntry {
-    uint64_t id = 0;
-    const char* path = nullptr;
-    unsigned status = 0;
-    std::string source;
-    Counter* counter = nullptr;
-  };
-  static constexpr size_t kCacheSize = 8;
-  struct ThreadCache {
-    std::array<CacheEntry, kCacheSize> requests, accepted;
-    size_t next_requests = 0, next_accepted = 0;
-  };
-  static ThreadCache& Cache() {
-    thread_local ThreadCache cache;
-    return cache;
-  }
-
-  Counter* CachedRequests(std::string_view path, unsigned status) {
-    auto& c = Cache();
-    for (const auto& e : c.requests)
-      if (e.id == id && e.path == path.data() && e.status == status) return e.counter;
-    Counter* counter = Requests(path, status);
-    c.requests[c.next_requests++ % kCacheSize] = CacheEntry{id, path.data(), status, {}, counter};
-    return counter;
-  }
-  Counter* CachedAccepted(const std::string& source) {
-    auto& c = Cache();
-    for (const auto& e : c.accepted)
-      if (e.id == id && e.source == source) return e.counter;
-    Counter* counter = Accepted(source);
-    c.accepted[c.next_accepted++ % kCacheSize] = CacheEntry{id, nullptr, 0, source, counter};
-    return counter;
-  }
+  CounterFamily* refused;   // source, reason: whole requests refused for their source (429)
 
   Counter* Requests(std::string_view path, unsigned status) {
-    std::lock_guard lock(mu);
-    auto key = std::make_pair(path.data(), status);
-    auto it = requests.find(key);
-    if (it != requests.end()) return it->second;
-    return requests[key] =
-               r->GetCounter("switchyard_http_requests_total", "HTTP requests by path and status.",
-                             {{"path", std::string(path)}, {"status", std::to_string(status)}});
+    char digits[8];
+    auto end = std::to_chars(digits, digits + sizeof digits, status).ptr;
+    return requests->WithCached({path, std::string_view(digits, end - digits)});
   }
-  Counter* Accepted(const std::string& source) {
-    std::lock_guard lock(mu);
-    auto it = accepted.find(source);
-    if (it != accepted.end()) return it->second;
-    return accepted[source] =
-               r->GetCounter("switchyard_ingest_events_accepted_total",
-                             "Events stored durably in the log, by source.", {{"source", source}});
-  }
-  // Events refused as a whole request for their source's sake (rate_limited), by source.
-  Counter* RefusedBySource(const std::string& source, std::string_view reason) {
-    std::lock_guard lock(mu);
-    auto key = source + '\0' + std::string(reason);
-    auto it = refused.find(key);
-    if (it != refused.end()) return it->second;
-    return refused[key] = r->GetCounter(
-               "switchyard_ingest_events_refused_total",
-               "Events of requests refused for their source (429 over sources[].rate_limit), by "
-               "source and reason.",
-               {{"source", source}, {"reason", std::string(reason)}});
-  }
-  Counter* Rejected(std::string_view reason) {
-    std::lock_guard lock(mu);
-    auto it = rejected.find(reason);
-    if (it != rejected.end()) return it->second;
-    return rejected[std::string(reason)] =
-               r->GetCounter("switchyard_ingest_events_rejected_total",
-                             "Events not stored, by reason (each is named in its response).",
-                             {{"reason", std::string(reason)}});
-  }
+  Counter* Accepted(std::string_view source) { return accepted->WithCached({source}); }
+  Counter* Rejected(std::string_view reason) { return rejected->WithCached({reason}); }
 };
 
 TrackingApi::TrackingApi(const config::IngestConfig& options, const SourceTable* sources,
@@ -274,7 +205,18 @@ TrackingApi::TrackingApi(const config::IngestConfig& options, const SourceTable*
                          MetricsRegistry* metrics)
     : options_(options), sources_(sources), log_(log), dedupe_(dedupe), clock_(clock) {
   m_ = std::make_unique<Metrics>();
-  m_->r = metrics;
+  m_->requests = metrics->Counters("switchyard_http_requests_total",
+                                   "HTTP requests by path and status.", {"path", "status"});
+  m_->accepted = metrics->Counters("switchyard_ingest_events_accepted_total",
+                                   "Events stored durably in the log, by source.", {"source"});
+  m_->rejected = metrics->Counters("switchyard_ingest_events_rejected_total",
+                                   "Events not stored, by reason (each is named in its response).",
+                                   {"reason"});
+  m_->refused = metrics->Counters(
+      "switchyard_ingest_events_refused_total",
+      "Events of requests refused for their source (429 over sources[].rate_limit), by source "
+      "and reason.",
+      {"source", "reason"});
   m_->bytes_in =
       metrics->GetCounter("switchyard_ingest_bytes_total",
                           "Request body bytes received (as sent, before decompression).");
@@ -371,7 +313,7 @@ std::string TrackingApi::ClientIp(const http::Request& request, const http::Peer
 void TrackingApi::Finish(std::string_view origin, http::Response response,
                          const http::Responder& respond, std::string_view path, int64_t start_ns) {
   AddCorsHeaders(origin, &response);
-  m_->CachedRequests(path, response.result_int())->Inc();
+  m_->Requests(path, response.result_int())->Inc();
   m_->latency->Observe(static_cast<double>(clock_->MonotonicNanos() - start_ns) / 1e9);
   respond(std::move(response));
 }
@@ -584,7 +526,7 @@ bool TrackingApi::AdmitUnderRateLimit(RequestState& rq) {
   const int64_t wait_ms =
       sources_->AdmitEvents(rq.source, rq.items.size(), clock_->MonotonicNanos());
   if (wait_ms == 0) return true;
-  m_->RefusedBySource(rq.source, "rate_limited")->Inc(rq.items.size());
+  m_->refused->WithCached({rq.source, "rate_limited"})->Inc(rq.items.size());
   const std::string seconds = std::to_string((wait_ms + 999) / 1000);
   auto res = ErrorResponse(429, "rate_limited",
                            "source '" + rq.source + "' is over its rate limit; retry in " +
@@ -745,7 +687,7 @@ void TrackingApi::AppendAndAnswer(RequestState& rq) {
                    return Finish(origin, std::move(res), respond, path, start_ns);
                  }
                  dedupe_->Commit(claimed, received_at, r.first.Plus(n));
-                 m_->CachedAccepted(src)->Inc(n);
+                 m_->Accepted(src)->Inc(n);
                  Finish(origin, OkResponse(version, n, duplicates, std::move(rejected)), respond,
                         path, start_ns);
                });

@@ -73,7 +73,7 @@ class TrackingApi {
                      std::string_view message);
   static http::Response OkResponse(unsigned version, size_t stored, size_t duplicates,
                                    boost::json::array rejected);
-  // `path` must be a string literal (metrics are keyed by its address).
+  // `path` labels the request in metrics: a route of kRoutes or "other" (a bounded set).
   void Finish(std::string_view origin, http::Response response, const http::Responder& respond,
               std::string_view path, int64_t start_ns);
 

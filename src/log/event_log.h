@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/metrics.h"
 #include "base/status.h"
 #include "base/types.h"
 
@@ -115,5 +116,16 @@ class EventLog {
   // waiting readers. Idempotent. The destructor calls it.
   virtual Status Close() = 0;
 };
+
+// The consumer-lag vocabulary (docs/metrics.md), one for every consumer, keyed by cursor name.
+// A log publishes switchyard_consumer_lag_events{cursor} (end − committed) for each of its
+// cursors; each consumer sets its series of this family: the age of the oldest event it has read
+// but not finished, 0 when caught up.
+inline GaugeFamily* ConsumerLagSeconds(MetricsRegistry* metrics) {
+  return metrics->Gauges("switchyard_consumer_lag_seconds",
+                         "Age of the oldest event the consumer has read but not finished "
+                         "(delivered or dead-lettered, loaded, archived); 0 when caught up.",
+                         {"cursor"});
+}
 
 }  // namespace sy::log

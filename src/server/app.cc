@@ -13,6 +13,7 @@
 #include "base/data_dir.h"
 #include "base/env.h"
 #include "base/logging.h"
+#include "base/thread_name.h"
 #include "log/local/local_log.h"
 #include "server/builtin_destinations.h"
 #include "server/warehouse_admin.h"
@@ -112,10 +113,8 @@ class App::Router final : public http::Handler {
                           "text/plain"));
     }
     if (path == "/metrics") {
-      return respond(Text(
-          req, 200,
-          app_->metrics_.RenderPrometheus() + archive::RenderReplayMetrics(app_->config_.data_dir),
-          "text/plain; version=0.0.4; charset=utf-8"));
+      return respond(Text(req, 200, app_->metrics_.RenderPrometheus(),
+                          "text/plain; version=0.0.4; charset=utf-8"));
     }
     if (path == kWarehouseSyncPath)
       return app_->HandleWarehouseSync(std::move(req), peer, std::move(respond));
@@ -204,6 +203,8 @@ Status App::Start(const config::Config& config) {
   SY_ASSIGN_OR_RETURN(auto server, http::Server::Start(hopts, router_.get()));
   http_ = std::move(server);
   flusher_ = std::thread([this] { FlushLoop(); });
+  archive::PublishReplayProgressFiles(&metrics_, config_.data_dir);  // listed from the start
+  replay_watcher_ = std::thread([this] { WatchReplays(); });
   ready_ = true;
   Log()->info("switchyard started listen={}:{} data_dir={} sources={}", config.listen_host,
               http_->port(), config.data_dir, config.sources.size());
@@ -337,12 +338,24 @@ Status App::ReloadDestinations(const config::Config& config, std::string* ignore
 }
 
 void App::FlushLoop() {
+  SetThreadName("sy-dedupe-flush");
   std::unique_lock lock(flush_mu_);
   while (!stopping_) {
     flush_cv_.wait_for(lock, std::chrono::seconds(2));
     lock.unlock();
     if (Status s = dedupe_->Flush(); !s.ok())
       Log()->warn("dedupe journal flush failed status={}", s.ToString());
+    lock.lock();
+  }
+}
+
+void App::WatchReplays() {
+  SetThreadName("sy-replay-watch");
+  std::unique_lock lock(flush_mu_);
+  while (!stopping_) {
+    flush_cv_.wait_for(lock, std::chrono::seconds(1));
+    lock.unlock();
+    archive::PublishReplayProgressFiles(&metrics_, config_.data_dir);
     lock.lock();
   }
 }
@@ -356,6 +369,7 @@ void App::Stop() {
   }
   flush_cv_.notify_all();
   if (flusher_.joinable()) flusher_.join();
+  if (replay_watcher_.joinable()) replay_watcher_.join();
   // A warehouse sync in progress finishes first (it restarts the streams it stopped).
   if (admin_thread_.joinable()) admin_thread_.join();
   // Streams before the log: each finishes its batch in flight and commits its cursor.

@@ -59,6 +59,9 @@ class App {
  private:
   class Router;
   void FlushLoop();
+  // Publishes the progress of replays that `switchyard replay` processes run on this data_dir as
+  // the switchyard_replay_* gauges, once a second: reading their files stays off the I/O threads.
+  void WatchReplays();
   Status StartDestinations();
   Status StartStream(const config::DestinationConfig& d);
   // POST /admin/warehouse/sync: runs SyncWarehouses on admin_thread_, off the I/O thread.
@@ -86,10 +89,11 @@ class App {
   std::unique_ptr<archive::Archiver> archiver_;  // when `archive:` is configured
   std::atomic<bool> ready_{false};
 
-  std::mutex flush_mu_;
+  std::mutex flush_mu_;  // with flush_cv_ and stopping_, also stops replay_watcher_
   std::condition_variable flush_cv_;
   bool stopping_ = false;
   std::thread flusher_;
+  std::thread replay_watcher_;
 };
 
 // Opens the data directory's lock file; fails if another process holds it.

@@ -9,6 +9,8 @@
 
 #include <set>
 
+#include "base/metrics.h"
+
 namespace sy::server {
 namespace {
 
@@ -98,6 +100,8 @@ TEST_P(Conformance, EncodesEveryEventExactlyOnceAndClassifiesEach) {
   auto made = t.create(*settings);
   ASSERT_TRUE(made.ok()) << t.type << ": " << made.status().ToString();
   auto& d = **made;
+  MetricsRegistry metrics;
+  d.Attach("conformance", &metrics);  // as DestinationStream::Start does
   const auto limits = d.limits();
   ASSERT_GE(limits.max_events_per_request, 1u);
   auto events = SampleEvents(std::min<size_t>(limits.max_events_per_request, 7));

@@ -15,6 +15,7 @@
 #include "base/data_dir.h"
 #include "base/env.h"
 #include "base/logging.h"
+#include "base/thread_name.h"
 #include "server/app.h"
 #include "server/builtin_destinations.h"
 #include "warehouse/warehouse_destination.h"
@@ -126,6 +127,7 @@ void App::HandleWarehouseSync(http::Request&& req, const http::PeerInfo& peer,
   if (admin_thread_.joinable()) admin_thread_.join();
   admin_busy_ = true;
   admin_thread_ = std::thread([this, destination, respond, text] {
+    SetThreadName("sy-wh-sync");
     auto r = SyncWarehouses(destination);
     if (r.ok()) {
       respond(text(200, *r));

@@ -25,6 +25,7 @@ class SqliteWarehouse : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     dest_ = std::make_unique<WarehouseDestination>(std::make_unique<SqliteLoader>(dir_.string()),
                                                    1000, 1000);
+    dest_->Attach("wh", &metrics_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
@@ -61,6 +62,7 @@ class SqliteWarehouse : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
+  MetricsRegistry metrics_;
   std::unique_ptr<WarehouseDestination> dest_;
 };
 

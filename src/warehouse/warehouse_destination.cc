@@ -10,6 +10,7 @@
 
 #include "base/clock.h"
 #include "base/logging.h"
+#include "base/thread_name.h"
 #include "base/time_format.h"
 #include "delivery/routing.h"
 #include "warehouse/postgres_loader.h"
@@ -60,10 +61,9 @@ struct WarehouseDestination::Metrics {
   Counter* loads_failed = nullptr;
   Counter* duplicates = nullptr;
   Counter* schema_changes = nullptr;
-  Gauge* lag_seconds = nullptr;
   Gauge* last_load = nullptr;
-  std::map<std::string, Counter*, std::less<>> rows;      // per table
-  std::map<std::string, Counter*, std::less<>> discards;  // per table
+  CounterFamily* rows = nullptr;      // destination, table
+  CounterFamily* discards = nullptr;  // destination, table
 };
 
 WarehouseDestination::WarehouseDestination(std::unique_ptr<Loader> loader, int64_t max_events,
@@ -87,8 +87,6 @@ std::optional<config::BatchConfig> WarehouseDestination::BatchOverride() const {
 
 void WarehouseDestination::Attach(const std::string& name, MetricsRegistry* metrics) {
   name_ = name;
-  metrics_ = metrics;
-  if (!metrics) return;
   m_ = std::make_unique<Metrics>();
   Labels l = {{"destination", name}};
   m_->load_seconds = metrics->GetHistogram("switchyard_warehouse_load_seconds",
@@ -105,12 +103,16 @@ void WarehouseDestination::Attach(const std::string& name, MetricsRegistry* metr
       "Rows not written because their id was already loaded (redelivery, replay).", l);
   m_->schema_changes = metrics->GetCounter("switchyard_warehouse_schema_changes_total",
                                            "Tables created, columns added and columns widened.", l);
-  m_->lag_seconds = metrics->GetGauge(
-      "switchyard_warehouse_lag_seconds",
-      "At the last load: commit time minus receivedAt of its oldest event (ingest → queryable).",
-      l);
   m_->last_load = metrics->GetGauge("switchyard_warehouse_last_load_timestamp_seconds",
                                     "Unix time of the last committed load.", l);
+  // Tables come from event names, which clients choose: the registry's series cap bounds them.
+  m_->rows =
+      metrics->Counters("switchyard_warehouse_rows_loaded_total",
+                        "Rows written to the warehouse, per table.", {"destination", "table"});
+  m_->discards = metrics->Counters("switchyard_warehouse_discards_total",
+                                   "Values not stored in their column (type conflict, limit, "
+                                   "collision), written to `discards` instead.",
+                                   {"destination", "table"});
 }
 
 namespace {
@@ -131,7 +133,10 @@ class PipelinedLoad {
       : loader_(loader),
         source_(std::move(source)),
         load_time_(std::move(load_time)),
-        thread_([this] { Run(); }) {}
+        thread_([this] {
+          SetThreadName("sy-wh-load");
+          Run();
+        }) {}
   PipelinedLoad(const PipelinedLoad&) = delete;
   PipelinedLoad& operator=(const PipelinedLoad&) = delete;
   ~PipelinedLoad() {
@@ -199,6 +204,7 @@ class PipelinedLoad {
 std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInProcess(
     std::span<const delivery::StoredEvent> batch) {
   using delivery::Outcome;
+  SY_CHECK(m_ != nullptr);  // Attach() first: it names the destination and its metrics
   const std::string load_time = FormatIso8601(SystemClock::Get()->Now());
   std::vector<Outcome> outcomes(batch.size(), Outcome::Delivered());
   // Per source: its own database (SQLite) or schema (PostgreSQL), its own transaction.
@@ -211,7 +217,6 @@ std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInPro
     // they hold.
     std::vector<std::unique_ptr<MappedEvent>> parts;
     std::vector<size_t> events;
-    int64_t oldest_ms = INT64_MAX;
     std::unique_ptr<PipelinedLoad> pipeline;  // from the second part on
     size_t next = 0;
     bool stopped = false;
@@ -227,7 +232,6 @@ std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInPro
         }
         ++mapped;
         events.push_back(i);
-        oldest_ms = std::min(oldest_ms, batch[i].received_at.value());
       }
       if (mapped == 0) continue;
       parts.push_back(std::move(part));
@@ -259,7 +263,7 @@ std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInPro
     if (!stats.ok()) {
       Log()->warn("load failed destination={} source={} events={} status={}", name_, source,
                   events.size(), stats.status().ToString());
-      if (m_) m_->loads_failed->Inc();
+      m_->loads_failed->Inc();
       for (size_t i : events)
         outcomes[i] = Outcome::Retry(stats.status().message());
       continue;
@@ -270,47 +274,24 @@ std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInPro
     totals_.duplicates += stats->duplicates;
     totals_.discards += stats->discards;
     totals_.schema_changes += stats->schema_changes;
-    if (m_) {
-      m_->loads_ok->Inc();
-      m_->load_seconds->Observe(secs);
-      m_->duplicates->Inc(stats->duplicates);
-      m_->schema_changes->Inc(stats->schema_changes);
-      for (const auto& [table, n] : stats->rows) {
-        auto it = m_->rows.find(table);
-        if (it == m_->rows.end()) {
-          it = m_->rows
-                   .emplace(table, metrics_->GetCounter("switchyard_warehouse_rows_loaded_total",
-                                                        "Rows written to the warehouse, per table.",
-                                                        {{"destination", name_}, {"table", table}}))
-                   .first;
-        }
-        it->second->Inc(n);
-      }
-      if (stats->discards) {
-        std::vector<Discard> all;
-        for (const auto& part : parts)
-          all.insert(all.end(), part->discards.begin(), part->discards.end());
-        std::map<std::string, uint64_t> discarded;
-        for (const Discard* d : UniqueDiscards(all))
-          discarded[d->table]++;
-        for (const auto& [table, n] : discarded) {
-          auto it = m_->discards.find(table);
-          if (it == m_->discards.end()) {
-            it = m_->discards
-                     .emplace(table, metrics_->GetCounter(
-                                         "switchyard_warehouse_discards_total",
-                                         "Values not stored in their column (type conflict, "
-                                         "limit, collision), written to `discards` instead.",
-                                         {{"destination", name_}, {"table", table}}))
-                     .first;
-          }
-          it->second->Inc(n);
-        }
-      }
-      int64_t now = SystemClock::Get()->Now().value();
-      m_->lag_seconds->Set(static_cast<double>(std::max<int64_t>(0, now - oldest_ms)) / 1000.0);
-      m_->last_load->Set(static_cast<double>(now) / 1000.0);
+    m_->loads_ok->Inc();
+    m_->load_seconds->Observe(secs);
+    m_->duplicates->Inc(stats->duplicates);
+    m_->schema_changes->Inc(stats->schema_changes);
+    for (const auto& [table, n] : stats->rows)
+      m_->rows->With({name_, table})->Inc(n);
+    if (stats->discards) {
+      std::vector<Discard> all;
+      for (const auto& part : parts)
+        all.insert(all.end(), part->discards.begin(), part->discards.end());
+      std::map<std::string, uint64_t> discarded;
+      for (const Discard* d : UniqueDiscards(all))
+        discarded[d->table]++;
+      for (const auto& [table, n] : discarded)
+        m_->discards->With({name_, table})->Inc(n);
     }
+    int64_t now = SystemClock::Get()->Now().value();
+    m_->last_load->Set(static_cast<double>(now) / 1000.0);
     Log()->debug("loaded destination={} source={} events={} discards={} seconds={:.3f}", name_,
                  source, events.size(), stats->discards, secs);
   }

@@ -49,6 +49,8 @@ class WarehouseDestination final : public delivery::Destination {
   std::optional<std::vector<delivery::Outcome>> DeliverInProcess(
       std::span<const delivery::StoredEvent> batch) override;
   std::optional<config::BatchConfig> BatchOverride() const override;
+  // Required before the first DeliverInProcess (DestinationStream::Start calls it; callers of
+  // SyncNow call it themselves).
   void Attach(const std::string& name, MetricsRegistry* metrics) override;
 
   // Everything loaded by this instance so far (rows per table, duplicates, discards).
@@ -64,7 +66,6 @@ class WarehouseDestination final : public delivery::Destination {
   LoadStats totals_;
   uint64_t loads_ = 0;
   std::string name_;
-  MetricsRegistry* metrics_ = nullptr;
   std::unique_ptr<Metrics> m_;
 };
 

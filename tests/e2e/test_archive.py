@@ -156,7 +156,7 @@ def test_archive_replay_round_trip_equals_the_original_events(make_archive_serve
     wait_for(lambda: server.metric("switchyard_archive_events_total") == 420, 20, "archived")
     assert server.metric("switchyard_archive_files_total") >= 4  # 16 KB files, two sources
     # The archiver counts a file's events when it is uploaded and commits its cursor just after.
-    wait_for(lambda: server.metric("switchyard_archive_lag_events") == 0, 5, "archive caught up")
+    wait_for(lambda: server.metric("switchyard_consumer_lag_events", cursor="archive") == 0, 5, "archive caught up")
     assert server.metric("switchyard_archive_bytes_total") > 0
     rows = server.archive_ls()
     assert {r["source"] for r in rows} == {SOURCE, SOURCE_2}
@@ -283,7 +283,7 @@ def test_kill9_during_uploads_loses_and_duplicates_nothing(make_archive_server):
         time.sleep(0.02 * round_)
         server.kill()
         server.start()
-    wait_for(lambda: server.metric("switchyard_archive_lag_events") == 0, 20, "archive caught up")
+    wait_for(lambda: server.metric("switchyard_consumer_lag_events", cursor="archive") == 0, 20, "archive caught up")
     server.stop()
     archived = Counter(e["messageId"] for e in server.archived_events())
     assert archived == Counter(posted)  # every event exactly once
@@ -299,8 +299,10 @@ def test_metrics_show_replay_progress(make_archive_server, sinks):
     wait_for(lambda: server.metric("switchyard_archive_events_total") == 50, 20, "archived")
     r = server.cli("replay", "--destination", "m")
     assert r.returncode == 0, r.stderr.decode()
+    # The server publishes what the replay process wrote within a second (never on a scrape).
+    wait_for(lambda: server.metric("switchyard_replay_events_done", destination="m") == 50, 5,
+             "replay progress published")
     m = server.metrics()
-    assert m.get_value("switchyard_replay_events_done", destination="m") == 50
     assert m.get_value("switchyard_replay_running", destination="m") == 0
     assert "switchyard_archive_upload_seconds_count" in m.names()
 
@@ -469,7 +471,7 @@ def test_s3_wrong_secret_is_refused_retried_reported_and_the_log_keeps_events(
     wait_for(lambda: server.metric("switchyard_archive_upload_failures_total") >= 2, 30,
              "refused uploads")
     assert server.metric("switchyard_archive_events_total") == 0
-    assert server.metric("switchyard_archive_lag_events") == 120
+    assert server.metric("switchyard_consumer_lag_events", cursor="archive") == 120
     assert "archive upload failed" in server.log_text() and "403" in server.log_text()
     r = server.cli("archive", "ls")
     assert r.returncode == 1 and b"403" in r.stderr  # listing is refused too
@@ -557,7 +559,7 @@ def test_s3_kill9_during_uploads_loses_and_duplicates_nothing(seaweed, make_arch
         time.sleep(0.03 * round_)  # kill -9 while ~40 small files are being signed and PUT
         server.kill()
         server.start()
-    wait_for(lambda: server.metric("switchyard_archive_lag_events") == 0, 30, "archive caught up")
+    wait_for(lambda: server.metric("switchyard_consumer_lag_events", cursor="archive") == 0, 30, "archive caught up")
     server.stop()
     # Replay delivers every archived event once per run: a file archived twice, or an event in
     # two files, would show up twice here; a lost one would be missing.

@@ -78,7 +78,7 @@ def test_reload_under_load_loses_nothing_and_duplicates_nothing(make_delivery_se
         assert set(got) == set(acked), name  # nothing lost, nothing invented
         dups = {m: n for m, n in got.items() if n > 1}
         assert not dups, f"{name}: {len(dups)} events delivered twice"
-    wait_for(lambda: server.metric("switchyard_delivery_lag_events", "a") == 0,
+    wait_for(lambda: server.metrics().get_value("switchyard_consumer_lag_events", cursor="dest.a") == 0,
              what="a's cursor committed to the end")
     assert set(b_before_removal) <= set(acked)
     assert max(b_before_removal.values()) == 1

@@ -331,7 +331,7 @@ def test_schema_evolution_and_discards(backend):
                        table="order_completed") == 3
     assert m.get_value("switchyard_warehouse_loads_total", destination=name, result="ok") >= 3
     assert ("switchyard_warehouse_load_seconds_count", frozenset({("destination", name)})) in m
-    assert ("switchyard_warehouse_lag_seconds", frozenset({("destination", name)})) in m
+    assert ("switchyard_consumer_lag_seconds", frozenset({("cursor", f"dest.{name}")})) in m
 
 
 def test_the_same_events_twice_load_once(backend):

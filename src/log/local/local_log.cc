@@ -100,6 +100,14 @@ struct UnpublishedFrame {
   FrameHeader header;
 };
 
+constexpr std::string_view kCursorSkippedName = "switchyard_log_cursor_skipped_events_total";
+constexpr std::string_view kCursorSkippedHelp =
+    "Events a consumer never read because a retention cap deleted them.";
+// The log's half of the consumer-lag vocabulary (log::ConsumerLagSeconds is the other).
+constexpr std::string_view kConsumerLagName = "switchyard_consumer_lag_events";
+constexpr std::string_view kConsumerLagHelp =
+    "Events in the log past the cursor's committed position (log end - committed).";
+
 struct LogMetrics {
   Histogram* append_latency = nullptr;
   Counter* appended_events = nullptr;
@@ -150,7 +158,9 @@ class LocalCursor final : public LogCursor {
 class LocalLogImpl final : public LocalEventLog {
  public:
   explicit LocalLogImpl(LocalLogOptions options)
-      : opt_(std::move(options)), logger_(ModuleLogger("log")) {}
+      : own_metrics_(options.metrics ? nullptr : std::make_unique<MetricsRegistry>()),
+        opt_(WithRegistry(std::move(options), own_metrics_.get())),
+        logger_(ModuleLogger("log")) {}
   ~LocalLogImpl() override {
     Close().IgnoreError();
     if (zstd_ctx_ != nullptr) ZSTD_freeCCtx(zstd_ctx_);
@@ -234,6 +244,14 @@ class LocalLogImpl final : public LocalEventLog {
   Status PersistConsumer(ConsumerState& state, Offset committed);
   std::shared_ptr<ConsumerState> NewConsumerState(const std::string& name, Offset committed);
 
+  static LocalLogOptions WithRegistry(LocalLogOptions o, MetricsRegistry* own) {
+    if (!o.metrics) o.metrics = own;
+    return o;
+  }
+
+  // The registry when the opener passed none (tools that serve no /metrics): opt_.metrics is
+  // never null.
+  const std::unique_ptr<MetricsRegistry> own_metrics_;
   const LocalLogOptions opt_;
   std::shared_ptr<spdlog::logger> logger_;
   LogMetrics metrics_;
@@ -317,24 +335,25 @@ class LocalLogImpl final : public LocalEventLog {
 
 Status LocalLogImpl::Open() {
   if (opt_.dir.empty()) return InvalidArgument("log dir is empty");
+  auto* m = opt_.metrics;
+  metrics_.append_latency =
+      m->GetHistogram("switchyard_log_append_latency_seconds",
+                      "Time from Append to durable acknowledgement.", LatencyBuckets());
+  metrics_.appended_events =
+      m->GetCounter("switchyard_log_appended_events_total", "Events appended durably.");
+  metrics_.appended_bytes =
+      m->GetCounter("switchyard_log_appended_bytes_total", "Frame bytes written durably.");
+  metrics_.fsyncs = m->GetCounter("switchyard_log_fsyncs_total", "fdatasync calls.");
+  metrics_.segments = m->GetGauge("switchyard_log_segments", "Segment files.");
+  metrics_.bytes = m->GetGauge("switchyard_log_bytes", "Bytes in segment files.");
+  // Listed before the first cursor opens.
+  m->Counters(kCursorSkippedName, kCursorSkippedHelp, {"cursor"});
+  m->Gauges(kConsumerLagName, kConsumerLagHelp, {"cursor"});
   if (opt_.read_only) return OpenReadOnly();
   if (opt_.segment_bytes == 0) return InvalidArgument("segment_bytes must be > 0");
   // One group commit becomes one frame, and a frame body is limited to kMaxFrameBody.
   if (opt_.max_pending_bytes == 0 || opt_.max_pending_bytes > kMaxFrameBody / 2) {
     return InvalidArgument("max_pending_bytes must be in (0, 256 MiB]");
-  }
-  if (opt_.metrics != nullptr) {
-    auto* m = opt_.metrics;
-    metrics_.append_latency =
-        m->GetHistogram("switchyard_log_append_latency_seconds",
-                        "Time from Append to durable acknowledgement.", LatencyBuckets());
-    metrics_.appended_events =
-        m->GetCounter("switchyard_log_appended_events_total", "Events appended durably.");
-    metrics_.appended_bytes =
-        m->GetCounter("switchyard_log_appended_bytes_total", "Frame bytes written durably.");
-    metrics_.fsyncs = m->GetCounter("switchyard_log_fsyncs_total", "fdatasync calls.");
-    metrics_.segments = m->GetGauge("switchyard_log_segments", "Segment files.");
-    metrics_.bytes = m->GetGauge("switchyard_log_bytes", "Bytes in segment files.");
   }
   if (opt_.compression == LogCompression::kZstd) zstd_ctx_ = ZSTD_createCCtx();
   cursor_dir_ = opt_.dir + "/cursors";
@@ -589,23 +608,18 @@ std::shared_ptr<ConsumerState> LocalLogImpl::NewConsumerState(const std::string&
                                                               Offset committed) {
   auto state = std::make_shared<ConsumerState>(name);
   state->committed.store(committed.value());
-  if (opt_.metrics != nullptr) {
-    Labels labels = {{"consumer", name}};
-    state->skipped = opt_.metrics->GetCounter(
-        "switchyard_log_cursor_skipped_events_total",
-        "Events a consumer never read because a retention cap deleted them.", labels);
-    // The callback must not reference the log, which the registry may outlive.
-    std::weak_ptr<ConsumerState> weak = state;
-    opt_.metrics->AddCallbackGauge("switchyard_log_consumer_lag_events",
-                                   "Events appended but not committed by a consumer.", labels,
-                                   [weak, end = published_end_]() -> double {
-                                     auto s = weak.lock();
-                                     if (!s || s->deleted.load()) return 0;
-                                     uint64_t e = end->load();
-                                     uint64_t c = s->committed.load();
-                                     return e > c ? static_cast<double>(e - c) : 0.0;
-                                   });
-  }
+  Labels labels = {{"cursor", name}};
+  state->skipped = opt_.metrics->GetCounter(kCursorSkippedName, kCursorSkippedHelp, labels);
+  // The callback must not reference the log, which the registry may outlive.
+  std::weak_ptr<ConsumerState> weak = state;
+  opt_.metrics->AddCallbackGauge(kConsumerLagName, kConsumerLagHelp, labels,
+                                 [weak, end = published_end_]() -> double {
+                                   auto s = weak.lock();
+                                   if (!s || s->deleted.load()) return 0;
+                                   uint64_t e = end->load();
+                                   uint64_t c = s->committed.load();
+                                   return e > c ? static_cast<double>(e - c) : 0.0;
+                                 });
   return state;
 }
 
@@ -720,7 +734,7 @@ void LocalLogImpl::CompleterLoop() {
     auto now = SteadyClock::now();
     for (auto& c : batch) {
       for (auto& a : c.appends) {
-        if (c.status.ok() && metrics_.append_latency != nullptr) {
+        if (c.status.ok()) {
           metrics_.append_latency->Observe(std::chrono::duration<double>(now - a.enqueued).count());
         }
         a.done(AppendResult{c.status, c.status.ok() ? a.first : Offset()});
@@ -839,7 +853,7 @@ Status LocalLogImpl::SyncAndPublish(std::vector<UnpublishedFrame>& frames,
   if (opt_.fsync != FsyncPolicy::kNever) {
     Status st = active_file_->Sync();
     last_sync_ = SteadyClock::now();
-    if (metrics_.fsyncs != nullptr) metrics_.fsyncs->Inc();
+    metrics_.fsyncs->Inc();
     if (!st.ok()) {
       EnterFailedState(st);
       frames.clear();
@@ -863,15 +877,13 @@ void LocalLogImpl::Publish(std::vector<UnpublishedFrame>& frames, Offset end) {
   published_end_->store(end.value(), std::memory_order_release);
   { std::lock_guard lock(data_mu_); }
   data_cv_.notify_all();
-  if (metrics_.bytes != nullptr) metrics_.bytes->Set(static_cast<double>(total_bytes_.load()));
-  if (metrics_.appended_bytes != nullptr) metrics_.appended_bytes->Inc(added);
+  metrics_.bytes->Set(static_cast<double>(total_bytes_.load()));
+  metrics_.appended_bytes->Inc(added);
 }
 
 void LocalLogImpl::AckWritten(std::vector<PendingAppend>& appends) {
-  if (metrics_.appended_events != nullptr) {
-    for (const auto& a : appends)
-      metrics_.appended_events->Inc(a.records.size());
-  }
+  for (const auto& a : appends)
+    metrics_.appended_events->Inc(a.records.size());
   HandToCompleter(appends, Status::Ok());
 }
 
@@ -979,8 +991,8 @@ Status LocalLogImpl::CutPreallocated() {
 }
 
 void LocalLogImpl::UpdateSizeGauges() {
-  if (metrics_.segments != nullptr) metrics_.segments->Set(static_cast<double>(SegmentCount()));
-  if (metrics_.bytes != nullptr) metrics_.bytes->Set(static_cast<double>(total_bytes_.load()));
+  metrics_.segments->Set(static_cast<double>(SegmentCount()));
+  metrics_.bytes->Set(static_cast<double>(total_bytes_.load()));
 }
 
 Status LocalLogImpl::Close() {
@@ -1071,7 +1083,7 @@ Status LocalLogImpl::EnforceRetention() {
             "segment_base={} reason={}; the consumer resumes at {}",
             c->name, skipped, seg->base().value(), over_size ? "size_cap" : "age_cap",
             seg_end.value());
-        if (c->skipped != nullptr) c->skipped->Inc(skipped);
+        c->skipped->Inc(skipped);
         Status st = PersistConsumer(*c, seg_end);
         if (!st.ok()) return st;  // keep the segment: the cursor still points into it
       }

@@ -60,7 +60,7 @@ struct LocalLogOptions {
   // How often the writer thread runs retention when idle (it also runs after every roll).
   uint32_t retention_check_interval_ms = 1000;
   Clock* clock = nullptr;              // wall time for age retention; default SystemClock
-  MetricsRegistry* metrics = nullptr;  // may be null
+  MetricsRegistry* metrics = nullptr;  // default: a private one (a tool serving no /metrics)
   Env* env = nullptr;                  // default Env::Default()
   // Opens a snapshot of the log for reading only, next to a live writer (another process or
   // another instance) or none: nothing is created, written, truncated, synced, renamed or

@@ -279,7 +279,7 @@ TEST(LocalLogTest, RetentionSizeCapPushesCursorAndCountsSkipped) {
   EXPECT_GT(start, 0u);
   EXPECT_EQ(slow->committed().value(), start);
   auto* skipped =
-      metrics.GetCounter("switchyard_log_cursor_skipped_events_total", "", {{"consumer", "slow"}});
+      metrics.GetCounter("switchyard_log_cursor_skipped_events_total", "", {{"cursor", "slow"}});
   EXPECT_EQ(skipped->Value(), start);
   // The cursor's next read starts at the oldest retained record.
   auto batch = slow->Read(1, 1 << 20);
@@ -287,7 +287,7 @@ TEST(LocalLogTest, RetentionSizeCapPushesCursorAndCountsSkipped) {
   ASSERT_EQ(batch->size(), 1u);
   EXPECT_EQ((*batch)[0].offset.value(), start);
   std::string text = metrics.RenderPrometheus();
-  EXPECT_NE(text.find("switchyard_log_consumer_lag_events{consumer=\"slow\"}"), std::string::npos);
+  EXPECT_NE(text.find("switchyard_consumer_lag_events{cursor=\"slow\"}"), std::string::npos);
   EXPECT_NE(text.find("switchyard_log_fsyncs_total"), std::string::npos);
   EXPECT_NE(text.find("switchyard_log_append_latency_seconds_bucket"), std::string::npos);
   EXPECT_NE(text.find("switchyard_log_appended_events_total 60"), std::string::npos);
