@@ -373,6 +373,39 @@ def test_event_names_of_database_or_loader_objects_never_block_the_warehouse(bac
                                       destination=name) == 0
 
 
+def test_an_event_the_database_refuses_goes_to_discards_and_the_rest_loads(backend):
+    kind, server, reader, name = backend
+    server.start()
+    post_batch(server, [track("ok0", {"n": 1})])
+    server.wait_delivered(name, 1)
+    # Someone adds a rule by hand that one event breaks (SQLite: a trigger; PostgreSQL: CHECK).
+    r = reader()
+    if kind == "sqlite":
+        con = sqlite3.connect(r.path, timeout=30)
+        con.execute("CREATE TRIGGER refuse BEFORE INSERT ON order_completed WHEN NEW.n > 100 "
+                    "BEGIN SELECT RAISE(ABORT, 'n too big'); END")
+        con.commit()
+        con.close()
+    else:
+        res = r.pg.psql("ALTER TABLE web.order_completed ADD CONSTRAINT small CHECK (n < 100)",
+                        db=r.db)
+        assert res.returncode == 0, res.stderr.decode()
+    batch = [track(f"ok{i}", {"n": i}) for i in range(1, 30)]
+    batch[17] = track("bad", {"n": 500})
+    post_batch(server, batch)
+    # The load is halved down to the refused event; everything else loads, nothing waits.
+    server.wait_delivered(name, 30, timeout=30)
+    schema = "web." if kind == "postgres" else ""
+    assert r.count(f"SELECT count(*) FROM {schema}order_completed") == 29
+    assert r.count(f"SELECT count(*) FROM {schema}tracks") == 29
+    rows = r.rows(f"SELECT row_id, reason FROM {schema}discards")
+    assert len(rows) == 1 and rows[0][0] == "bad", rows
+    assert rows[0][1].startswith("the database refused the event: "), rows
+    m = server.metrics()
+    assert m.get_value("switchyard_warehouse_refused_events_total", destination=name) == 1
+    assert m.get_value("switchyard_delivery_dead_lettered_total", destination=name) == 0
+
+
 def test_past_max_event_tables_events_stay_in_tracks_counted_and_in_discards(backend):
     kind, server, reader, name = backend
     server.destinations[0]["settings"]["max_event_tables"] = 3
