@@ -1107,7 +1107,7 @@ TEST_F(StreamTest, WakesForNewEventsAtOnceAndDoesNotPollWhileARequestHangs) {
   // second per destination, whatever the traffic). Now it sleeps until a response, new data or
   // a timer: a receiver that never answers leaves the stream asleep.
   SilentServer silent;
-  auto client = CreateCurlHttpClient({.threads = 1, .timeout_ms = 60'000});
+  auto client = http::CreateCurlHttpClient({.threads = 1, .timeout_ms = 60'000});
   ASSERT_TRUE(client.ok());
   Append(1);
   StreamOptions o;
