@@ -143,7 +143,7 @@ void ReadLog(SchemaReader& r, const YAML::Node& n, LogConfig* log) {
   const std::string p = "log";
   if (!r.ExpectMap(n, p,
                    {"fsync", "fsync_interval", "segment_size", "retention_size", "retention_age",
-                    "compression", "max_pending", "preallocate"}))
+                    "compression", "max_pending", "preallocate", "reserve"}))
     return;
   if (auto f = n["fsync"]) {
     std::string v = f.IsScalar() ? f.Scalar() : "";
@@ -162,6 +162,7 @@ void ReadLog(SchemaReader& r, const YAML::Node& n, LogConfig* log) {
   r.Duration(n, p, "retention_age", 0, &log->retention_age_ms);
   r.Size(n, p, "max_pending", 1 << 20, &log->max_pending_bytes);
   r.Size(n, p, "preallocate", 0, &log->preallocate_bytes);
+  r.Size(n, p, "reserve", 0, &log->reserve_bytes);
   if (auto c = n["compression"]) {
     std::string v = c.IsScalar() ? c.Scalar() : "";
     if (v == "none")

@@ -38,6 +38,7 @@ struct LogConfig {
   int64_t retention_age_ms = 0;           // 0: no age cap
   Compression compression = Compression::kNone;
   int64_t max_pending_bytes = 64LL << 20;
+  int64_t reserve_bytes = 64LL << 20;  // held for the log alone on a full disk; 0 = off
 };
 
 struct IngestConfig {

@@ -78,6 +78,20 @@ TEST(Config, LogPreallocate) {
   ExpectError(std::string(kMinimal) + "log:\n  preallocate: -1MB\n", "log.preallocate");
 }
 
+TEST(Config, LogReserve) {
+  auto c = LoadConfigString(kMinimal, "f.yaml");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->log.reserve_bytes, 64LL << 20);  // on by default
+  c = LoadConfigString(std::string(kMinimal) + "log:\n  reserve: 0\n", "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->log.reserve_bytes, 0);
+  c = LoadConfigString(std::string(kMinimal) + "log:\n  reserve: 256MB\n", "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->log.reserve_bytes, 256LL << 20);
+  ExpectError(std::string(kMinimal) + "log:\n  reserve: much\n",
+              "f.yaml:10: log.reserve: expected a size");
+}
+
 TEST(Config, MissingRequiredKeys) {
   ExpectError("data_dir: d\nsources: [{name: a, write_key: k}]\n",
               "version: required key is missing");

@@ -1048,6 +1048,101 @@ TEST_F(HttpStreamTest, AFailingDestinationIsProbedOneRequestAtATimeNotFlooded) {
   s->Stop();
 }
 
+TEST_F(StreamTest, AFailingInProcessDestinationIsHeldByTheSameBackoffAsHttp) {
+  // Issue 18: a warehouse load that fails (a full disk) was retried once per event coming due on
+  // its own jittered schedule: hundreds of loads a second, each logged. An in-process call whose
+  // every event is to be retried now starts the failure hold, as a 503 does.
+  std::deque<Outcome> forever(1000, Outcome::Retry("disk full"));
+  for (uint64_t i = 0; i < 200; ++i)
+    shared_->script[i] = forever;
+  auto c = StreamConfig();
+  c.retry_window_ms = 3'600'000;
+  Append(200);
+  auto s = StartStream(c, /*max_events=*/10);
+  for (int step = 0; step < 240; ++step) {  // 60 s of fake time in 250 ms steps
+    clock_.Advance(std::chrono::milliseconds(250));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  size_t calls;
+  {
+    std::lock_guard lock(shared_->mu);
+    calls = shared_->batch_sizes.size();
+  }
+  // Backoff from 1 s doubling (capped at 60 s) with full jitter: a dozen or so probes in 60 s.
+  // Without the hold: every 250 ms step finds some of the 200 events due, well over 100 calls.
+  EXPECT_LE(calls, 30u);
+  EXPECT_GE(calls, 2u);
+  EXPECT_EQ(s->delivered(), 0u);
+  s->Stop();
+}
+
+TEST_F(StreamTest, DrainOnceDeliversUpToTheEndAndCommits) {
+  Append(25);
+  StreamOptions o;
+  o.config = StreamConfig();
+  o.config.batch.max_wait_ms = 3'600'000;  // a drain does not wait for batches to fill
+  o.display_name = "Scripted";
+  o.destination = std::make_unique<ScriptedDestination>(shared_, 10);
+  o.log = log_.get();
+  o.dead_letters = store_.get();
+  o.clock = &clock_;
+  shared_->script[7] = {Outcome::Rejected("bad")};
+  auto s = DestinationStream::Open(std::move(o));
+  ASSERT_TRUE(s.ok());
+  auto r = (*s)->DrainOnce();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->delivered, 24u);
+  EXPECT_EQ(r->dead_lettered, 1u);
+  EXPECT_EQ((*s)->committed(), Offset(25));
+  // A retry ends the drain with its reason; the cursor stops before that event.
+  Append(5);
+  shared_->script[27] = {Outcome::Retry("database locked")};
+  r = (*s)->DrainOnce();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("database locked"), std::string::npos);
+  EXPECT_EQ((*s)->committed(), Offset(27));
+  r = (*s)->DrainOnce();  // the next drain delivers it
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*s)->committed(), Offset(30));
+}
+
+TEST_F(StreamTest, WakesForNewEventsAtOnceAndDoesNotPollWhileARequestHangs) {
+  // Issue 12: with a request in flight the stream looked at the log every 2 ms (500 wake-ups a
+  // second per destination, whatever the traffic). Now it sleeps until a response, new data or
+  // a timer: a receiver that never answers leaves the stream asleep.
+  SilentServer silent;
+  auto client = http::CreateCurlHttpClient({.threads = 1, .timeout_ms = 60'000});
+  ASSERT_TRUE(client.ok());
+  Append(1);
+  StreamOptions o;
+  o.config = StreamConfig();
+  o.config.allow_private_network = true;
+  o.destination =
+      std::make_unique<PostEach>("http://127.0.0.1:" + std::to_string(silent.port()) + "/");
+  o.log = log_.get();
+  o.http = client->get();
+  o.dead_letters = store_.get();
+  o.stop_grace_ms = 100;
+  o.max_idle_wait_ms = 200;
+  auto s = DestinationStream::Start(std::move(o));
+  ASSERT_TRUE(s.ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the request is in flight
+  const uint64_t before = (*s)->wakeups();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  const uint64_t idle = (*s)->wakeups() - before;
+  EXPECT_LE(idle, 15u);  // ~5 (max_idle_wait_ms); polling every 2 ms made ~500
+  // New data wakes it at once (a second request goes out without waiting for a timer).
+  const auto t0 = std::chrono::steady_clock::now();
+  Append(1);
+  while ((*s)->in_flight() < 2 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5))
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ((*s)->in_flight(), 2u);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(150));
+  (*s)->Stop();
+  s->reset();
+  client->reset();
+}
+
 }  // namespace
 }  // namespace sy::delivery
 

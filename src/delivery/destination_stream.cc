@@ -31,6 +31,23 @@ DestinationStream::DestinationStream(StreamOptions options)
                options_.backoff_seed ? options_.backoff_seed : std::random_device{}()) {}
 
 Result<std::unique_ptr<DestinationStream>> DestinationStream::Start(StreamOptions options) {
+  SY_ASSIGN_OR_RETURN(auto s, Open(std::move(options)));
+  // New durable records wake the stream thread (see the header, "Waking").
+  s->data_listener_ = s->options_.log->AddDataListener([mailbox = s->mailbox_] {
+    {
+      std::lock_guard lock(mailbox->mu);
+      mailbox->data = true;
+    }
+    mailbox->cv.notify_all();
+  });
+  s->thread_ = std::thread([p = s.get()] {
+    SetThreadName("sy-dest-" + p->name());  // cut to 15 characters by the kernel
+    p->Run();
+  });
+  return s;
+}
+
+Result<std::unique_ptr<DestinationStream>> DestinationStream::Open(StreamOptions options) {
   if (!options.log || !options.destination || !options.dead_letters || !options.metrics) {
     return InvalidArgument(
         "stream needs a log, a destination, a dead-letter store and a metrics registry");
@@ -67,10 +84,6 @@ Result<std::unique_ptr<DestinationStream>> DestinationStream::Start(StreamOption
                                   "Latency of requests to the destination.", LatencyBuckets(), l);
   Log()->info("destination stream started destination={} type={} resume_offset={}", s->name(),
               s->options_.config.type, s->last_commit_.value());
-  s->thread_ = std::thread([p = s.get()] {
-    SetThreadName("sy-dest-" + p->name());  // cut to 15 characters by the kernel
-    p->Run();
-  });
   return s;
 }
 
@@ -86,6 +99,10 @@ void DestinationStream::Stop() {
   }
   mailbox_->cv.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (data_listener_ != 0) {
+    options_.log->RemoveDataListener(data_listener_);
+    data_listener_ = 0;
+  }
 }
 
 size_t DestinationStream::WindowUsed() const {
@@ -95,6 +112,10 @@ size_t DestinationStream::WindowUsed() const {
 
 void DestinationStream::Fill() {
   size_t room = options_.window_events > WindowUsed() ? options_.window_events - WindowUsed() : 0;
+  if (draining_) {
+    const Offset at = cursor_->position();
+    room = std::min<size_t>(room, at < drain_end_ ? drain_end_.value() - at.value() : 0);
+  }
   if (room == 0) return;
   auto read = cursor_->Read(std::min<size_t>(room, 2000), 8u << 20);
   if (!read.ok()) {
@@ -163,7 +184,7 @@ std::vector<Offset> DestinationStream::PickBatch(int64_t now, int64_t* wake_at) 
   FlushDeadLetters();
   if (batch.empty()) return batch;
   bool full = batch.size() >= max_events || bytes >= max_bytes;
-  bool waited_enough = now - oldest_seen >= options_.config.batch.max_wait_ms;
+  bool waited_enough = draining_ || now - oldest_seen >= options_.config.batch.max_wait_ms;
   bool window_full = WindowUsed() >= options_.window_events;
   if (full || waited_enough || has_retry || window_full) return batch;
   *wake_at = std::min(*wake_at, oldest_seen + options_.config.batch.max_wait_ms);
@@ -211,12 +232,20 @@ void DestinationStream::Send(const std::vector<Offset>& batch) {
   for (const auto& [start, end] : chunks) {
     auto part_events = all.subspan(start, end - start);
     if (auto direct = options_.destination->DeliverInProcess(part_events)) {
+      bool any_delivered = false, all_retry = end > start;
+      std::optional<int64_t> retry_after;
       for (size_t i = start; i < end; ++i) {
         Outcome o = i - start < direct->size() ? (*direct)[i - start]
                                                : Outcome::Retry("destination returned no outcome");
+        any_delivered = any_delivered || o.kind == Outcome::Kind::kDelivered;
+        all_retry = all_retry && o.kind == Outcome::Kind::kRetry;
+        if (o.retry_after_ms) retry_after = std::max(retry_after.value_or(0), *o.retry_after_ms);
         give_back(i);
         Apply(batch[i], o, 0, "");
       }
+      // The same failure hold as an HTTP response (see the header, "Failure backoff"): an
+      // in-process call is its own round.
+      NoteResponse(next_round_, any_delivered, all_retry, retry_after);
       continue;
     }
     EncodedBatch part = options_.destination->Encode(part_events);
@@ -287,17 +316,21 @@ void DestinationStream::Dispatch(uint64_t id, Round& round, std::vector<HttpRequ
   }
 }
 
-void DestinationStream::DrainResponses(int64_t wait_ms) {
+void DestinationStream::DrainResponses(int64_t wait_ms, bool wake_on_data) {
   std::deque<Mailbox::Response> responses;
   {
     std::unique_lock lock(mailbox_->mu);
     if (mailbox_->responses.empty() && wait_ms > 0) {
       // While running, Stop() ends the wait; once stopping (the grace period), only responses.
       const bool running = !mailbox_->stopping;
-      mailbox_->cv.wait_for(lock, std::chrono::milliseconds(wait_ms), [this, running] {
-        return !mailbox_->responses.empty() || (running && mailbox_->stopping);
-      });
+      mailbox_->cv.wait_for(
+          lock, std::chrono::milliseconds(wait_ms), [this, running, wake_on_data] {
+            return !mailbox_->responses.empty() || (running && mailbox_->stopping) ||
+                   (wake_on_data && mailbox_->data);
+          });
     }
+    // Records published before this point are read by the next Fill.
+    if (wake_on_data) mailbox_->data = false;
     responses.swap(mailbox_->responses);
   }
   for (auto& r : responses)
@@ -407,6 +440,7 @@ void DestinationStream::Apply(Offset offset, const Outcome& outcome, int status,
       }
       retried_++;
       m_retried_->Inc();
+      if (draining_ && drain_error_.ok()) drain_error_ = Unavailable(outcome.reason);
       int64_t delay = backoff_.NextDelayMs(p.attempts, outcome.retry_after_ms);
       // The last attempt happens at the window's end rather than never.
       p.next_attempt_ms = std::min(now + delay, window_end);
@@ -447,6 +481,7 @@ void DestinationStream::FlushDeadLetters() {
     // Not final until durable: keep the events (and the cursor) and try the append again.
     Log()->error("dead-letter append failed destination={} events={} status={}", name(),
                  letters.size(), s.ToString());
+    if (draining_ && drain_error_.ok()) drain_error_ = s;
     for (Offset o : dead_letter_queue_)
       pending_.at(o).next_attempt_ms = NowMs() + 1000;
     dead_letter_queue_.clear();
@@ -499,6 +534,7 @@ bool DestinationStream::CanStartRound() const {
 
 void DestinationStream::Run() {
   while (!stop_requested_.load()) {
+    wakeups_.fetch_add(1, std::memory_order_relaxed);
     DrainResponses(0);
     Fill();
     int64_t now = NowMs();
@@ -522,19 +558,10 @@ void DestinationStream::Run() {
     int64_t wait_ms = options_.max_idle_wait_ms;
     if (wake_at != INT64_MAX) wait_ms = std::clamp<int64_t>(wake_at - now, 0, wait_ms);
     if (wait_ms == 0) continue;
+    // One wait for whatever comes first: a response, Stop(), or — while there is room to read
+    // and send — new records in the log (its data listener). Nothing polls.
     const bool can_send = CanStartRound() && WindowUsed() < options_.window_events;
-    if (rounds_.empty() && can_send) {
-      // Returns early when new events are durable; Stop() waits at most max_idle_wait_ms.
-      cursor_->WaitForData(std::chrono::milliseconds(wait_ms));
-    } else if (can_send) {
-      // Both new events and responses can wake us; the log's wait cannot be interrupted, so
-      // look at it in short steps while responses are awaited.
-      if (!cursor_->WaitForData(std::chrono::milliseconds(std::min<int64_t>(wait_ms, 2)))) {
-        DrainResponses(0);
-      }
-    } else {
-      DrainResponses(wait_ms);  // woken by a response or Stop()
-    }
+    DrainResponses(wait_ms, /*wake_on_data=*/can_send);
   }
   // Let the rounds in flight finish, for at most stop_grace_ms of real time.
   const auto give_up =
@@ -557,6 +584,70 @@ void DestinationStream::Run() {
   UpdateGauges();
   Log()->info("destination stream stopped destination={} committed={} in_flight={}", name(),
               last_commit_.value(), pending_.size());
+}
+
+Result<DestinationStream::DrainReport> DestinationStream::DrainOnce() {
+  if (thread_.joinable()) return FailedPrecondition("drain once: the stream has its own thread");
+  draining_ = true;
+  drain_end_ = options_.log->EndOffset();
+  drain_error_ = Status::Ok();
+  // A drain does not wait: events left by an earlier drain's retry go now, with no hold.
+  failure_streak_ = 0;
+  hold_until_ms_ = 0;
+  for (auto& [offset, p] : pending_)
+    if (!p.in_flight && !p.dead_letter_pending) p.next_attempt_ms = NowMs();
+  const uint64_t delivered0 = delivered_, dead0 = dead_lettered_, skipped0 = skipped_;
+  // The steps of Run(), minus waiting for batches to fill and for retries.
+  while (drain_error_.ok()) {
+    DrainResponses(0);
+    Fill();
+    if (pending_.empty() && rounds_.empty() && cursor_->position() >= drain_end_) break;
+    int64_t wake_at = INT64_MAX;
+    if (CanStartRound()) {
+      std::vector<Offset> batch = PickBatch(NowMs(), &wake_at);
+      if (!batch.empty()) {
+        Send(batch);
+        FlushDeadLetters();
+        continue;
+      }
+    }
+    FlushDeadLetters();
+    if (!rounds_.empty()) {
+      DrainResponses(options_.max_idle_wait_ms);  // woken by a response
+    } else if (!drain_error_.ok()) {
+      break;
+    } else if (pending_.empty() && cursor_->position() < drain_end_) {
+      // Fill read nothing although the log had more when the drain began: it shrank (retention)
+      // or the read failed (logged by Fill).
+      if (cursor_->position() < options_.log->StartOffset()) continue;
+      drain_error_ = Unavailable("drain once: cannot read the log at offset " +
+                                 std::to_string(cursor_->position().value()));
+    } else if (!pending_.empty()) {
+      // Every pending event waits for something (a retry, a dead-letter append): with no
+      // retries here that is an end.
+      drain_error_ = Unavailable("drain once: " + pending_.begin()->second.last_reason);
+    }
+  }
+  // Answers still outstanding (HTTP destinations) are waited for, as Stop() does.
+  const auto give_up =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.stop_grace_ms);
+  while (!rounds_.empty() && std::chrono::steady_clock::now() < give_up)
+    DrainResponses(20);
+  rounds_.clear();
+  requests_in_flight_ = 0;
+  FlushDeadLetters();
+  CommitProgress(/*force=*/true);
+  UpdateGauges();
+  draining_ = false;
+  if (!drain_error_.ok()) return drain_error_;
+  if (last_commit_ < drain_end_ && pending_.empty() && cursor_->position() >= drain_end_) {
+    return IoError("drain once: the cursor commit failed");
+  }
+  DrainReport r;
+  r.delivered = delivered_ - delivered0;
+  r.dead_lettered = dead_lettered_ - dead0;
+  r.skipped = skipped_ - skipped0;
+  return r;
 }
 
 }  // namespace sy::delivery

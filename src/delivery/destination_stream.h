@@ -27,6 +27,19 @@
 // the HttpClient's threads, which only queue them for the stream thread (a mailbox shared with
 // the callbacks, so an abandoned request may complete after the stream is gone). All time comes
 // from StreamOptions::clock, so tests drive retries with a FakeClock in milliseconds.
+//
+// Waking: the stream thread sleeps on its mailbox's condition variable, which three things
+// signal: a response (the HttpClient's callback), new durable records (a data listener
+// registered with the log), and Stop(). Otherwise it wakes only when something is due (a batch's
+// max_wait, a retry, the end of a failure hold) or after max_idle_wait_ms — never by polling.
+//
+// Failure backoff: an in-process delivery (DeliverInProcess: the warehouse) is a response like
+// any other: one whose every event is to be retried starts or lengthens the failure hold, so a
+// failing load is retried on the backoff schedule, not once per event coming due.
+//
+// Drain once: Open() makes a stream without a thread; DrainOnce() then delivers, on the caller's
+// thread and through the same steps, everything up to the log's end as it is at the call
+// (`switchyard warehouse sync`).
 #pragma once
 
 #include <atomic>
@@ -99,9 +112,24 @@ std::string CursorName(const std::string& destination_name);
 class DestinationStream {
  public:
   static Result<std::unique_ptr<DestinationStream>> Start(StreamOptions options);
+  // A stream without its thread, for DrainOnce.
+  static Result<std::unique_ptr<DestinationStream>> Open(StreamOptions options);
   ~DestinationStream();  // calls Stop()
 
   void Stop();
+
+  // Delivers every event up to the log's end as it is now, on the caller's thread, then commits
+  // the cursor and returns — without waiting for batches to fill (max_wait does not apply) and
+  // without retrying: the first outcome `retry` ends the drain with kUnavailable and its reason,
+  // the cursor committed up to the first event without a final outcome (the rest is delivered
+  // again by the next drain or stream). A dead-letter append that fails ends it too. Only on a
+  // stream made by Open().
+  struct DrainReport {
+    uint64_t delivered = 0;
+    uint64_t dead_lettered = 0;  // rejected events, now in the dead-letter store
+    uint64_t skipped = 0;        // not for this destination (routing)
+  };
+  Result<DrainReport> DrainOnce();
 
   const std::string& name() const { return options_.config.name; }
 
@@ -113,6 +141,8 @@ class DestinationStream {
   uint64_t skipped() const { return skipped_.load(); }
   Offset committed() const { return Offset(committed_.load()); }
   size_t in_flight() const { return in_flight_.load(); }
+  // Turns of the stream thread's loop so far: how often it woke (tests show it does not poll).
+  uint64_t wakeups() const { return wakeups_.load(); }
 
  private:
   struct Pending {
@@ -152,10 +182,12 @@ class DestinationStream {
     std::condition_variable cv;
     std::deque<Response> responses;
     bool stopping = false;
+    bool data = false;  // the log published records since the stream last looked
   };
 
   explicit DestinationStream(StreamOptions options);
   void Run();
+  // Reads up to the window's room (and, draining, not past drain_end_).
   void Fill();
   size_t WindowUsed() const;  // cursor position − first pending offset
   std::vector<Offset> PickBatch(int64_t now, int64_t* wake_at);
@@ -163,8 +195,9 @@ class DestinationStream {
   void Send(const std::vector<Offset>& batch);
   // Hands `requests` of round `id` to the HttpClient.
   void Dispatch(uint64_t id, Round& round, std::vector<HttpRequest> requests);
-  // Applies the responses in the mailbox (waiting up to `wait_ms` for one if there is none).
-  void DrainResponses(int64_t wait_ms);
+  // Applies the responses in the mailbox (waiting up to `wait_ms` for one if there is none, or,
+  // with `wake_on_data`, for new records in the log).
+  void DrainResponses(int64_t wait_ms, bool wake_on_data = false);
   void OnResponse(uint64_t id, size_t request, HttpResponse response);
   // Moves event `i` of `round` back into its pending_ entry (no longer in flight).
   void ReturnEvent(Round& round, size_t i);
@@ -202,12 +235,19 @@ class DestinationStream {
   std::chrono::steady_clock::time_point last_commit_time_{};
 
   std::shared_ptr<Mailbox> mailbox_ = std::make_shared<Mailbox>();
+  uint64_t data_listener_ = 0;  // the log's listener id (0: none)
+  // DrainOnce: reading stops at drain_end_; the first retry (or failed dead-letter append) is
+  // kept in drain_error_ and ends the drain.
+  bool draining_ = false;
+  Offset drain_end_;
+  Status drain_error_;
   std::atomic<bool> stop_requested_{false};
   std::thread thread_;
 
   std::atomic<uint64_t> delivered_{0}, retried_{0}, rejected_{0}, dead_lettered_{0}, skipped_{0},
       committed_{0};
   std::atomic<size_t> in_flight_{0};
+  std::atomic<uint64_t> wakeups_{0};
 
   Counter* m_delivered_ = nullptr;
   Counter* m_retried_ = nullptr;

@@ -108,6 +108,14 @@ class EventLog {
   // is reopened (after an fsync failure, or once closed). Readiness probes report it.
   virtual Status Health() const = 0;
 
+  // Wake-ups for consumers that wait on more than the log (a destination stream waits for new
+  // records and for responses at once): `listener` is called each time new records become
+  // durable and when the log closes, on the log's writer thread, with no lock of the log held
+  // but the listeners' own. It must be quick and must not call into the log. Remove blocks
+  // until no call of that listener is running, so its captures may be freed afterwards.
+  virtual uint64_t AddDataListener(std::function<void()> listener) = 0;
+  virtual void RemoveDataListener(uint64_t id) = 0;
+
   // Offsets of the oldest retained record and the next record to be appended.
   virtual Offset StartOffset() const = 0;
   virtual Offset EndOffset() const = 0;

@@ -43,6 +43,7 @@ log::LocalLogOptions LogOptions(const config::Config& c, MetricsRegistry* metric
   o.fsync_interval_ms = static_cast<uint32_t>(c.log.fsync_interval_ms);
   o.segment_bytes = static_cast<uint64_t>(c.log.segment_bytes);
   o.preallocate_bytes = static_cast<uint64_t>(c.log.preallocate_bytes);
+  o.reserve_bytes = static_cast<uint64_t>(c.log.reserve_bytes);
   o.retention_bytes = static_cast<uint64_t>(c.log.retention_bytes);
   o.retention_age_ms = c.log.retention_age_ms;
   o.compression = c.log.compression == config::Compression::kZstd ? log::LogCompression::kZstd

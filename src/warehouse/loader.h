@@ -30,6 +30,7 @@ struct LoadStats {
   uint64_t duplicates = 0;               // rows whose id was already loaded
   uint64_t discards = 0;                 // discard rows written
   uint64_t schema_changes = 0;           // tables created, columns added or widened
+  uint64_t capped = 0;  // event rows not written: the source is at its event table limit
 };
 
 class Loader {
@@ -52,6 +53,9 @@ class Loader {
   // Rolls back what Add wrote (no-op when no load is open).
   virtual void Abort() = 0;
 
+  // Event tables per source at most (PlanSchema's cap); set before the first load.
+  void set_max_event_tables(size_t n) { max_event_tables_ = n; }
+
   // Begin, Add, Commit: `rows` and `discards` of `source` in one transaction.
   Result<LoadStats> Load(const std::string& source, std::vector<Row>& rows,
                          std::vector<Discard>& discards, std::string_view load_time) {
@@ -62,6 +66,9 @@ class Loader {
     }
     return Commit();
   }
+
+ protected:
+  size_t max_event_tables_ = kDefaultMaxEventTables;
 };
 
 // Discards minus repeats of the same (row_id, table, column) within the batch.

@@ -1,5 +1,7 @@
 #include "warehouse/postgres_loader.h"
 
+#include <cstring>
+
 #include <libpq-fe.h>
 
 #include <bit>
@@ -169,11 +171,23 @@ struct PostgresLoader::Conn {
     if (pg) PQfinish(pg);
   }
 
-  Status Error(std::string_view what) const {
+  // A failed statement whose SQLSTATE says the data or the schema was refused (class 22 data
+  // exception, 23 integrity constraint, 42 syntax or name, e.g. 42P07 a relation that exists; not
+  // 42501) is kInvalidArgument: the destination isolates the events that cause it. Anything else (a
+  // lost connection, 53100 a full disk, a deadlock, a shutdown) is kUnavailable, retried.
+  Status Error(std::string_view what, const PGresult* result = nullptr) const {
     std::string m = PQerrorMessage(pg);
     while (!m.empty() && (m.back() == '\n' || m.back() == ' '))
       m.pop_back();
-    return Unavailable("postgres: " + std::string(what) + ": " + m);
+    std::string message = "postgres: " + std::string(what) + ": " + m;
+    const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+    // 42501 (permission denied) is about the role, not the data: retried like an outage.
+    if (state && std::strcmp(state, "42501") != 0 &&
+        (std::strncmp(state, "22", 2) == 0 || std::strncmp(state, "23", 2) == 0 ||
+         std::strncmp(state, "42", 2) == 0)) {
+      return InvalidArgument(message + " (SQLSTATE " + state + ")");
+    }
+    return Unavailable(message);
   }
 
   // Runs statements with no result rows.
@@ -181,13 +195,14 @@ struct PostgresLoader::Conn {
     PgResult r(PQexec(pg, sql.c_str()));
     auto st = PQresultStatus(r.r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-      return Error("in \"" + sql.substr(0, 160) + "\"");
+      return Error("in \"" + sql.substr(0, 160) + "\"", r.r);
     return Status::Ok();
   }
 
   Result<uint64_t> ExecCount(const std::string& sql) {
     PgResult r(PQexec(pg, sql.c_str()));
-    if (PQresultStatus(r.r) != PGRES_COMMAND_OK) return Error("in \"" + sql.substr(0, 160) + "\"");
+    if (PQresultStatus(r.r) != PGRES_COMMAND_OK)
+      return Error("in \"" + sql.substr(0, 160) + "\"", r.r);
     return static_cast<uint64_t>(std::strtoull(PQcmdTuples(r.r), nullptr, 10));
   }
 
@@ -211,7 +226,7 @@ struct PostgresLoader::Conn {
               bool* unique_violation = nullptr) {
     {
       PgResult r(PQexec(pg, sql.c_str()));
-      if (PQresultStatus(r.r) != PGRES_COPY_IN) return Error("COPY start");
+      if (PQresultStatus(r.r) != PGRES_COPY_IN) return Error("COPY start", r.r);
     }
     Status result;
     bool more = true;
@@ -229,7 +244,7 @@ struct PostgresLoader::Conn {
       PgResult r(res);
       if (PQresultStatus(res) != PGRES_COMMAND_OK && result.ok()) {
         if (unique_violation) *unique_violation = IsUniqueViolation(res);
-        result = Error("COPY");
+        result = Error("COPY", res);
       }
     }
     return result;
@@ -391,7 +406,7 @@ Status PostgresLoader::Write(std::vector<Row>& rows, std::vector<Discard>& disca
                              bool* conflict) {
   const std::string qs = Quote(schema_);
   SchemaMap& tables = schemas_.at(schema_);
-  for (const auto& c : PlanSchema(tables, rows, &discards)) {
+  for (const auto& c : PlanSchema(tables, rows, &discards, max_event_tables_, &stats_.capped)) {
     const std::string qt = qs + "." + Quote(c.table);
     std::string sql;
     switch (c.kind) {

@@ -251,6 +251,34 @@ bool IsSystemTable(std::string_view table) {
   return std::find(kSystemTables.begin(), kSystemTables.end(), table) != kSystemTables.end();
 }
 
+namespace {
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+}  // namespace
+
+std::string EventTableName(std::string_view event) {
+  std::string name = SafeName(event);
+  if (name.empty()) return name;
+  if (IsSystemTable(name)) return "_" + name;
+  // The databases' own namespaces: SQLite refuses `sqlite_*` tables; PostgreSQL keeps `pg_*`
+  // for its catalogs.
+  if (name.starts_with("sqlite_") || name.starts_with("pg_")) return "_" + name;
+  // The loaders' index names, which share the table namespace in both databases: SQLite's
+  // `<table>_id_key` and `discards_key`, PostgreSQL's `<table>_id_idx` (a digit appended when
+  // taken) and `discards_row_id`. A trailing `_` cannot end an index name, nor a slug.
+  std::string_view base = name;
+  while (!base.empty() && IsDigit(base.back()))
+    base.remove_suffix(1);
+  if (EndsWith(name, "_id_key") || EndsWith(base, "_id_idx") || name == "discards_key" ||
+      name == "discards_row_id") {
+    return name + "_";
+  }
+  return name;
+}
+
 std::string_view Arena::Copy(std::string_view s) {
   if (s.empty()) return std::string_view("", 0);
   if (capacity_ - used_ < s.size()) {
@@ -592,8 +620,7 @@ Status EventMapper::Map(std::string_view payload, std::string_view load_time, Ma
   if (type == "track") {
     std::string_view event = Str(msg, "event");
     if (!has_last_event_ || event != last_event_) {
-      std::string name = SafeName(event);
-      if (IsSystemTable(name)) name.insert(0, "_");
+      std::string name = EventTableName(event);
       last_event_.assign(event);
       last_slug_ = Intern(std::move(name));
       has_last_event_ = true;
@@ -707,7 +734,38 @@ Fit FitValue(ColumnType column, ColumnType value) {
 }
 
 std::vector<SchemaChange> PlanSchema(SchemaMap& schema, std::vector<Row>& rows,
-                                     std::vector<Discard>* discards) {
+                                     std::vector<Discard>* discards, size_t max_event_tables,
+                                     uint64_t* capped) {
+  if (max_event_tables != SIZE_MAX) {
+    // The cap first: a row that would make one table too many never reaches the plan below.
+    auto is_event_table = [](std::string_view t) { return !IsSystemTable(t) && t != "discards"; };
+    size_t event_tables = 0;
+    for (const auto& [name, def] : schema)
+      event_tables += is_event_table(name) ? 1 : 0;
+    std::unordered_set<std::string_view> admitted;
+    bool any_capped = false;
+    for (Row& row : rows) {
+      if (!is_event_table(row.table) || schema.contains(row.table) ||
+          admitted.contains(row.table)) {
+        continue;
+      }
+      if (event_tables < max_event_tables) {
+        admitted.insert(row.table);
+        ++event_tables;
+        continue;
+      }
+      const Cell* text = row.Find("event_text");
+      discards->push_back({row.table, "event", text ? std::string(text->value) : row.table,
+                           fmt::format("event table limit ({}) reached: no table created, the "
+                                       "event is in tracks",
+                                       max_event_tables),
+                           std::string(row.id), std::string(row.received_at)});
+      row.table.clear();  // removed below
+      any_capped = true;
+      if (capped) ++*capped;
+    }
+    if (any_capped) std::erase_if(rows, [](const Row& r) { return r.table.empty(); });
+  }
   std::vector<std::string> new_tables;
   std::vector<std::pair<std::string, std::string>> new_columns;  // of existing tables
   std::vector<std::pair<std::string, std::string>> widened;      // existing columns

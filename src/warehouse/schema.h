@@ -58,6 +58,14 @@ std::optional<int64_t> CanonicalTimestampMs(std::string_view s);
 // The tables every source has; an event whose slug is one of them gets a `_` prefix.
 bool IsSystemTable(std::string_view table);
 
+// The table of a track event's own rows (docs/warehouse.md, "Reserved table names"): its SafeName,
+// with `_` prefixed to the tables every source has (`tracks` → `_tracks`) and to the databases'
+// own prefixes (`sqlite_stat1` → `_sqlite_stat1`, `pg_class` → `_pg_class`), and `_` appended to
+// names the loaders give their indexes (`tracks_id_key` → `tracks_id_key_`, `pages_id_idx` →
+// `pages_id_idx_`, `discards_key`, `discards_row_id`). "" when the name has no letters or digits.
+// Never equal to any name a loader creates for itself, whatever events came before.
+std::string EventTableName(std::string_view event);
+
 // Bytes that live as long as the rows pointing into them: values are appended to big chunks
 // instead of one allocation each (the mapping's main cost before). Never reallocates a chunk,
 // so views stay valid; movable, not copyable.
@@ -183,8 +191,16 @@ Fit FitValue(ColumnType column, ColumnType value);
 // value in `rows`; cells that cannot be stored (type conflict, the table at its column limit)
 // are marked discarded and recorded in `discards`. Tables in `schema` that `rows` do not touch
 // are left alone.
+//
+// Event tables (every table but the system ones and `discards`) are capped at
+// `max_event_tables`: a row whose table does not exist yet when the schema already has that
+// many is removed from `rows` (its event's `tracks` row stays) and recorded in `discards` with
+// reason "event table limit (N) reached", once per row; `*capped` (may be null) counts them.
+inline constexpr size_t kDefaultMaxEventTables = 1000;
 std::vector<SchemaChange> PlanSchema(SchemaMap& schema, std::vector<Row>& rows,
-                                     std::vector<Discard>* discards);
+                                     std::vector<Discard>* discards,
+                                     size_t max_event_tables = SIZE_MAX,
+                                     uint64_t* capped = nullptr);
 
 // Row sets per table in first-seen order, after dropping rows whose id repeats within the batch
 // (the first is kept) and merging `users` rows with the same id (later values win per column).

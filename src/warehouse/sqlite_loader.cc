@@ -29,6 +29,24 @@ ColumnType FromSqlType(std::string_view t) {
   return ColumnType::kText;
 }
 
+// What a failed statement says about the load: a refusal of this data or schema (a name
+// collision, a constraint, a value SQLite will not take) is kInvalidArgument, which the
+// destination answers by isolating the events that cause it (warehouse_destination.h); the
+// rest (a full disk, I/O, a lock held too long, no memory) is about the database, kIoError,
+// retried with backoff.
+Status Classified(int code, std::string message) {
+  switch (code & 0xff) {
+    case SQLITE_ERROR:
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_TOOBIG:
+    case SQLITE_RANGE:
+      return InvalidArgument(std::move(message));
+    default:
+      return IoError(std::move(message));
+  }
+}
+
 struct Stmt {
   sqlite3_stmt* s = nullptr;
   Stmt() = default;
@@ -73,15 +91,15 @@ struct SqliteLoader::Db {
   }
 
   Status Error(std::string_view what) const {
-    return IoError(std::string(what) + ": " + sqlite3_errmsg(db));
+    return Classified(sqlite3_extended_errcode(db), std::string(what) + ": " + sqlite3_errmsg(db));
   }
 
   Status Exec(const std::string& sql) {
     char* err = nullptr;
-    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    if (int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err); rc != SQLITE_OK) {
       std::string m = err ? err : "unknown error";
       sqlite3_free(err);
-      return IoError("sqlite: " + m + " (in: " + sql.substr(0, 200) + ")");
+      return Classified(rc, "sqlite: " + m + " (in: " + sql.substr(0, 200) + ")");
     }
     return Status::Ok();
   }
@@ -198,7 +216,8 @@ Status SqliteLoader::Add(std::vector<Row>& rows, std::vector<Discard>& discards)
   Db* db = open_;
   LoadStats& stats = stats_;
   const std::string_view load_time = load_time_;
-  std::vector<SchemaChange> changes = PlanSchema(db->schema, rows, &discards);
+  std::vector<SchemaChange> changes =
+      PlanSchema(db->schema, rows, &discards, max_event_tables_, &stats.capped);
   for (const auto& c : changes) {
     std::string sql;
     switch (c.kind) {

@@ -9,6 +9,8 @@
 
 #include <filesystem>
 
+#include "base/clock.h"
+#include "base/metrics.h"
 #include "warehouse/warehouse_destination.h"
 
 namespace sy::warehouse {
@@ -175,6 +177,125 @@ TEST_F(SqliteWarehouse, AFailedLoadIsRetriedAndCommitsNothing) {
   auto out = Deliver({Track("m1", "{}")});
   EXPECT_EQ(out[0].kind, delivery::Outcome::Kind::kRetry);
   EXPECT_EQ(dest_->loads(), 0u);
+}
+
+std::string Named(const std::string& id, const std::string& event) {
+  return R"({"type":"track","event":")" + event + R"(","messageId":")" + id +
+         R"(","userId":"u1","receivedAt":"2024-05-01T10:00:00Z","properties":{"n":1}})";
+}
+
+TEST_F(SqliteWarehouse, EventNamesOfTheDatabasesOrTheLoadersOwnObjectsGetTablesOfTheirOwn) {
+  // Issue 18: these failed the load (SQLite refuses `sqlite_*` tables; the loader's indexes
+  // `<table>_id_key` and `discards_key` share the tables' namespace) and blocked the warehouse.
+  auto out = Deliver({Named("m1", "Order Completed"), Named("m2", "sqlite_stat1"),
+                      Named("m3", "Tracks Id Key"), Named("m4", "Discards Key"),
+                      Named("m5", "Order Completed Id Key"), Named("m6", "Pages Id Idx"),
+                      Named("m7", "pg_class"), Named("m8", "Discards Row Id")});
+  for (const auto& o : out)
+    EXPECT_EQ(o.kind, delivery::Outcome::Kind::kDelivered) << o.reason;
+  EXPECT_EQ(Query("SELECT count(*) FROM tracks"), (Table{{"8"}}));
+  EXPECT_EQ(
+      Query("SELECT event, event_text FROM tracks WHERE id IN ('m2', 'm3', 'm4') ORDER BY id"),
+      (Table{{"_sqlite_stat1", "sqlite_stat1"},
+             {"tracks_id_key_", "Tracks Id Key"},
+             {"discards_key_", "Discards Key"}}));
+  EXPECT_EQ(Query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN "
+                  "('tracks', 'discards') ORDER BY name"),
+            (Table{{"_pg_class"},
+                   {"_sqlite_stat1"},
+                   {"discards_key_"},
+                   {"discards_row_id_"},
+                   {"order_completed"},
+                   {"order_completed_id_key_"},
+                   {"pages_id_idx_"},
+                   {"tracks_id_key_"}}));
+  EXPECT_EQ(Query("SELECT count(*) FROM discards"), (Table{{"0"}}));
+}
+
+TEST_F(SqliteWarehouse, PastTheEventTableCapEventsStayInTracksAndAreCountedInDiscards) {
+  auto loader = std::make_unique<SqliteLoader>(dir_.string());
+  loader->set_max_event_tables(2);
+  dest_ = std::make_unique<WarehouseDestination>(std::move(loader), 1000, 1000);
+  Deliver({Named("a1", "A"), Named("b1", "B")});
+  auto out = Deliver({Named("c1", "C"), Named("a2", "A"), Named("d1", "D"), Named("c2", "C")});
+  for (const auto& o : out)
+    EXPECT_EQ(o.kind, delivery::Outcome::Kind::kDelivered) << o.reason;
+  EXPECT_EQ(Query("SELECT count(*) FROM tracks"), (Table{{"6"}}));
+  EXPECT_EQ(Query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"),
+            (Table{{"a"}, {"b"}, {"discards"}, {"tracks"}}));
+  EXPECT_EQ(
+      Query("SELECT table_name, column_name, column_value, reason, row_id FROM discards "
+            "ORDER BY row_id"),
+      (Table{{"c", "event", "C",
+              "event table limit (2) reached: no table created, the event is in tracks", "c1"},
+             {"c", "event", "C",
+              "event table limit (2) reached: no table created, the event is in tracks", "c2"},
+             {"d", "event", "D",
+              "event table limit (2) reached: no table created, the event is in tracks", "d1"}}));
+  EXPECT_EQ(dest_->totals().capped, 3u);
+}
+
+// A loader that refuses (kInvalidArgument) any load holding a row of table "poison", and fails
+// (kIoError) every load while `down` is set; otherwise SQLite.
+class PickyLoader final : public Loader {
+ public:
+  PickyLoader(std::string dir, bool* down) : inner_(std::move(dir)), down_(down) {}
+  Status Begin(const std::string& source, std::string_view load_time) override {
+    if (*down_) return IoError("disk full");
+    return inner_.Begin(source, load_time);
+  }
+  Status Add(std::vector<Row>& rows, std::vector<Discard>& discards) override {
+    for (const Row& r : rows)
+      if (r.table == "poison") return InvalidArgument("sqlite: the database refused it");
+    return inner_.Add(rows, discards);
+  }
+  Result<LoadStats> Commit() override { return inner_.Commit(); }
+  void Abort() override { inner_.Abort(); }
+
+ private:
+  SqliteLoader inner_;
+  bool* down_;
+};
+
+TEST_F(SqliteWarehouse, AnEventTheDatabaseRefusesGoesToDiscardsAndTheRestLoads) {
+  bool down = false;
+  dest_ = std::make_unique<WarehouseDestination>(
+      std::make_unique<PickyLoader>(dir_.string(), &down), 1000, 1000);
+  std::vector<delivery::StoredEvent> batch;
+  for (int i = 0; i < 3000; ++i) {  // several parts: the refused event is in the third
+    const std::string id = "m" + std::to_string(i);
+    batch.push_back({Offset(static_cast<uint64_t>(i)), "web", id, TimestampMs(1'700'000'000'000),
+                     Named(id, i == 1700 ? "Poison" : "Order Completed")});
+  }
+  auto delivered = dest_->DeliverInProcess(batch);
+  ASSERT_TRUE(delivered.has_value());
+  const auto& out = *delivered;
+  for (const auto& o : out)
+    EXPECT_EQ(o.kind, delivery::Outcome::Kind::kDelivered) << o.reason;
+  EXPECT_EQ(Query("SELECT count(*) FROM tracks"), (Table{{"2999"}}));
+  EXPECT_EQ(Query("SELECT row_id, substr(reason, 1, 32) FROM discards"),
+            (Table{{"m1700", "the database refused the event: "}}));
+  EXPECT_EQ(dest_->refused(), 1u);
+}
+
+TEST_F(SqliteWarehouse, TheLagGaugeRisesWhileLoadsFail) {
+  bool down = true;
+  dest_ = std::make_unique<WarehouseDestination>(
+      std::make_unique<PickyLoader>(dir_.string(), &down), 1000, 1000);
+  MetricsRegistry metrics;
+  dest_->Attach("dw", &metrics);
+  // Received an hour ago and never loaded: the warehouse is an hour behind.
+  const int64_t hour_ago = SystemClock::Get()->Now().value() - 3'600'000;
+  std::vector<delivery::StoredEvent> events = {
+      {Offset(0), "web", "m1", TimestampMs(hour_ago), Named("m1", "A")}};
+  auto out = dest_->DeliverInProcess(events);
+  ASSERT_TRUE(out.has_value());
+  EXPECT_EQ((*out)[0].kind, delivery::Outcome::Kind::kRetry);
+  const std::string text = metrics.RenderPrometheus();
+  const std::string key = "switchyard_warehouse_lag_seconds{destination=\"dw\"} ";
+  auto at = text.find(key);
+  ASSERT_NE(at, std::string::npos) << text;
+  EXPECT_GE(std::stod(text.substr(at + key.size())), 3599.0) << text;
 }
 
 }  // namespace

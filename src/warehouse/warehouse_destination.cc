@@ -12,6 +12,7 @@
 #include "base/logging.h"
 #include "base/thread_name.h"
 #include "base/time_format.h"
+#include "delivery/destination_stream.h"
 #include "delivery/routing.h"
 #include "warehouse/postgres_loader.h"
 #include "warehouse/sqlite_loader.h"
@@ -45,11 +46,17 @@ void AddBatchSettings(delivery::SettingsTable* t) {
                 "how often events are loaded (the longest an event waits in the log)"});
   t->push_back({"max_events", delivery::SettingType::kInt, false, "10000",
                 "events per load at most (a load starts as soon as this many wait)"});
+  t->push_back({"max_event_tables", delivery::SettingType::kInt, false,
+                std::to_string(kDefaultMaxEventTables),
+                "event tables per source at most; past it a new event name's rows stay in tracks "
+                "(and discards)"});
 }
 
 Status CheckBatchSettings(const delivery::Settings& s) {
   if (s.Int("sync_interval") < 1) return InvalidArgument("sync_interval must be at least 1ms");
   if (s.Int("max_events") < 1) return InvalidArgument("max_events must be at least 1");
+  if (s.Int("max_event_tables") < 0)
+    return InvalidArgument("max_event_tables must not be negative");
   return Status::Ok();
 }
 
@@ -61,6 +68,8 @@ struct WarehouseDestination::Metrics {
   Counter* loads_failed = nullptr;
   Counter* duplicates = nullptr;
   Counter* schema_changes = nullptr;
+  Counter* capped = nullptr;
+  Counter* refused = nullptr;
   Gauge* last_load = nullptr;
   CounterFamily* rows = nullptr;      // destination, table
   CounterFamily* discards = nullptr;  // destination, table
@@ -103,6 +112,15 @@ void WarehouseDestination::Attach(const std::string& name, MetricsRegistry* metr
       "Rows not written because their id was already loaded (redelivery, replay).", l);
   m_->schema_changes = metrics->GetCounter("switchyard_warehouse_schema_changes_total",
                                            "Tables created, columns added and columns widened.", l);
+  m_->capped = metrics->GetCounter(
+      "switchyard_warehouse_event_tables_capped_total",
+      "Track events whose own table was not created because the source has max_event_tables "
+      "event tables (the event is in tracks and in discards).",
+      l);
+  m_->refused = metrics->GetCounter(
+      "switchyard_warehouse_refused_events_total",
+      "Events the database refused alone (isolated from their load), written whole to discards.",
+      l);
   m_->last_load = metrics->GetGauge("switchyard_warehouse_last_load_timestamp_seconds",
                                     "Unix time of the last committed load.", l);
   // Tables come from event names, which clients choose: the registry's series cap bounds them.
@@ -201,6 +219,153 @@ class PipelinedLoad {
 
 }  // namespace
 
+WarehouseDestination::SourceLoad WarehouseDestination::LoadEvents(
+    std::span<const delivery::StoredEvent> batch, std::string_view source,
+    const std::vector<size_t>& indexes, const std::string& load_time,
+    std::vector<delivery::Outcome>* outcomes) {
+  using delivery::Outcome;
+  SourceLoad load;
+  std::unique_ptr<PipelinedLoad> pipeline;  // from the second part on
+  size_t next = 0;
+  bool stopped = false;
+  while (next < indexes.size()) {
+    auto part = std::make_unique<MappedEvent>();
+    size_t mapped = 0;
+    const size_t limit = load.parts.empty() ? kFirstPartEvents : kPartEvents;
+    for (; next < indexes.size() && mapped < limit; ++next) {
+      const size_t i = indexes[next];
+      if (Status s = mapper_.Map(batch[i].payload, load_time, part.get()); !s.ok()) {
+        (*outcomes)[i] = Outcome::Rejected("warehouse: " + s.message());
+        continue;
+      }
+      ++mapped;
+      load.events.push_back(i);
+      load.oldest_ms = std::min(load.oldest_ms, batch[i].received_at.value());
+    }
+    if (mapped == 0) continue;
+    load.parts.push_back(std::move(part));
+    if (load.parts.size() == 1 && next < indexes.size()) {
+      pipeline = std::make_unique<PipelinedLoad>(loader_.get(), std::string(source), load_time);
+    }
+    if (pipeline) {
+      pipeline->Push(load.parts.back().get());
+      if (pipeline->failed()) {
+        stopped = true;
+        break;
+      }
+    }
+  }
+  if (load.events.empty()) {
+    load.stats = LoadStats{};
+    return load;
+  }
+  if (pipeline) {
+    load.stats = pipeline->Finish();
+  } else {
+    // One part: no thread.
+    load.stats =
+        loader_->Load(std::string(source), load.parts[0]->rows, load.parts[0]->discards, load_time);
+  }
+  if (stopped) {  // events not mapped yet share the failure
+    for (; next < indexes.size(); ++next) {
+      load.events.push_back(indexes[next]);
+      load.oldest_ms = std::min(load.oldest_ms, batch[indexes[next]].received_at.value());
+    }
+  }
+  return load;
+}
+
+void WarehouseDestination::Account(const SourceLoad& load, double secs) {
+  const LoadStats& stats = *load.stats;
+  ++loads_;
+  for (const auto& [table, n] : stats.rows)
+    totals_.rows[table] += n;
+  totals_.duplicates += stats.duplicates;
+  totals_.discards += stats.discards;
+  totals_.schema_changes += stats.schema_changes;
+  totals_.capped += stats.capped;
+  if (!m_) return;
+  m_->loads_ok->Inc();
+  m_->load_seconds->Observe(secs);
+  m_->duplicates->Inc(stats.duplicates);
+  m_->schema_changes->Inc(stats.schema_changes);
+  if (stats.capped) m_->capped->Inc(stats.capped);
+  for (const auto& [table, n] : stats.rows)
+    m_->rows->With({name_, table})->Inc(n);
+  if (stats.discards) {
+    std::vector<Discard> all;
+    for (const auto& part : load.parts)
+      all.insert(all.end(), part->discards.begin(), part->discards.end());
+    std::map<std::string, uint64_t> discarded;
+    for (const Discard* d : UniqueDiscards(all))
+      discarded[d->table]++;
+    for (const auto& [table, n] : discarded)
+      m_->discards->With({name_, table})->Inc(n);
+  }
+}
+
+void WarehouseDestination::LoadIsolating(std::span<const delivery::StoredEvent> batch,
+                                         std::string_view source, std::vector<size_t> indexes,
+                                         const std::string& load_time,
+                                         std::vector<delivery::Outcome>* outcomes,
+                                         Status* environment_error) {
+  using delivery::Outcome;
+  if (!environment_error->ok()) {  // the database itself fails: everything left is retried
+    for (size_t i : indexes)
+      (*outcomes)[i] = Outcome::Retry(environment_error->message());
+    return;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  SourceLoad load = LoadEvents(batch, source, indexes, load_time, outcomes);
+  if (load.stats.ok()) {
+    if (!load.events.empty())
+      Account(load, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return;
+  }
+  if (m_) m_->loads_failed->Inc();
+  const Status failed = load.stats.status();
+  if (failed.code() != StatusCode::kInvalidArgument) {
+    *environment_error = failed;
+    for (size_t i : load.events)
+      (*outcomes)[i] = Outcome::Retry(failed.message());
+    return;
+  }
+  if (load.events.size() > 1) {
+    // Some event's rows were refused: halves load on their own, and the event that is refused
+    // alone ends up below.
+    std::vector<size_t> first(load.events.begin(), load.events.begin() + load.events.size() / 2);
+    std::vector<size_t> second(load.events.begin() + load.events.size() / 2, load.events.end());
+    LoadIsolating(batch, source, std::move(first), load_time, outcomes, environment_error);
+    LoadIsolating(batch, source, std::move(second), load_time, outcomes, environment_error);
+    return;
+  }
+  // One event the database will not take: it goes to `discards`, whole, so the warehouse moves
+  // on (docs/warehouse.md, "Events a database refuses").
+  const size_t i = load.events[0];
+  Log()->warn(
+      "event refused by the warehouse, written to discards destination={} source={} "
+      "message_id={} status={}",
+      name_, source, batch[i].message_id, failed.ToString());
+  std::vector<Row> no_rows;
+  std::vector<Discard> discard = {
+      {"", "", batch[i].payload,
+       "the database refused the event: " + failed.message().substr(0, 300), batch[i].message_id,
+       FormatIso8601(batch[i].received_at)}};
+  auto written = loader_->Load(std::string(source), no_rows, discard, load_time);
+  if (!written.ok()) {
+    if (written.status().code() != StatusCode::kInvalidArgument)
+      *environment_error = written.status();
+    (*outcomes)[i] = Outcome::Retry(written.status().message());
+    return;
+  }
+  ++refused_;
+  totals_.discards += written->discards;
+  if (m_) {
+    m_->refused->Inc();
+    m_->loads_ok->Inc();
+  }
+}
+
 std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInProcess(
     std::span<const delivery::StoredEvent> batch) {
   using delivery::Outcome;
@@ -213,87 +378,35 @@ std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInPro
     sources[batch[i].source].push_back(i);
   for (const auto& [source, indexes] : sources) {
     const auto t0 = std::chrono::steady_clock::now();
-    // Mapped parts (kept until the load ends: the loader may write them again) and the events
-    // they hold.
-    std::vector<std::unique_ptr<MappedEvent>> parts;
-    std::vector<size_t> events;
-    std::unique_ptr<PipelinedLoad> pipeline;  // from the second part on
-    size_t next = 0;
-    bool stopped = false;
-    while (next < indexes.size()) {
-      auto part = std::make_unique<MappedEvent>();
-      size_t mapped = 0;
-      const size_t limit = parts.empty() ? kFirstPartEvents : kPartEvents;
-      for (; next < indexes.size() && mapped < limit; ++next) {
-        const size_t i = indexes[next];
-        if (Status s = mapper_.Map(batch[i].payload, load_time, part.get()); !s.ok()) {
-          outcomes[i] = Outcome::Rejected("warehouse: " + s.message());
-          continue;
-        }
-        ++mapped;
-        events.push_back(i);
-      }
-      if (mapped == 0) continue;
-      parts.push_back(std::move(part));
-      if (parts.size() == 1 && next < indexes.size()) {
-        pipeline = std::make_unique<PipelinedLoad>(loader_.get(), std::string(source), load_time);
-      }
-      if (pipeline) {
-        pipeline->Push(parts.back().get());
-        if (pipeline->failed()) {
-          stopped = true;
-          break;
-        }
-      }
-    }
-    if (events.empty()) continue;
-    Result<LoadStats> stats = Internal("not loaded");
-    if (pipeline) {
-      stats = pipeline->Finish();
-    } else {
-      // One part: no thread.
-      stats = loader_->Load(std::string(source), parts[0]->rows, parts[0]->discards, load_time);
-    }
-    if (stopped) {  // events not mapped yet are retried with the rest
-      for (; next < indexes.size(); ++next)
-        events.push_back(indexes[next]);
-    }
+    SourceLoad load = LoadEvents(batch, source, indexes, load_time, &outcomes);
+    if (load.events.empty()) continue;
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (!stats.ok()) {
+    const int64_t now = SystemClock::Get()->Now().value();
+    if (!load.stats.ok()) {
       Log()->warn("load failed destination={} source={} events={} status={}", name_, source,
-                  events.size(), stats.status().ToString());
-      m_->loads_failed->Inc();
-      for (size_t i : events)
-        outcomes[i] = Outcome::Retry(stats.status().message());
-      continue;
+                  load.events.size(), load.stats.status().ToString());
+      if (m_) {
+        m_->loads_failed->Inc();
+      }
+      if (load.stats.status().code() == StatusCode::kInvalidArgument) {
+        // Refused data, not a failing database: find the events that cause it (halving), load
+        // the rest, and write those to `discards`.
+        Status environment;
+        LoadIsolating(batch, source, load.events, load_time, &outcomes, &environment);
+      } else {
+        for (size_t i : load.events)
+          outcomes[i] = Outcome::Retry(load.stats.status().message());
+        continue;
+      }
+    } else {
+      Account(load, secs);
     }
-    ++loads_;
-    for (const auto& [table, n] : stats->rows)
-      totals_.rows[table] += n;
-    totals_.duplicates += stats->duplicates;
-    totals_.discards += stats->discards;
-    totals_.schema_changes += stats->schema_changes;
-    m_->loads_ok->Inc();
-    m_->load_seconds->Observe(secs);
-    m_->duplicates->Inc(stats->duplicates);
-    m_->schema_changes->Inc(stats->schema_changes);
-    for (const auto& [table, n] : stats->rows)
-      m_->rows->With({name_, table})->Inc(n);
-    if (stats->discards) {
-      std::vector<Discard> all;
-      for (const auto& part : parts)
-        all.insert(all.end(), part->discards.begin(), part->discards.end());
-      std::map<std::string, uint64_t> discarded;
-      for (const Discard* d : UniqueDiscards(all))
-        discarded[d->table]++;
-      for (const auto& [table, n] : discarded)
-        m_->discards->With({name_, table})->Inc(n);
+    if (m_) {
+      m_->last_load->Set(static_cast<double>(now) / 1000.0);
     }
-    int64_t now = SystemClock::Get()->Now().value();
-    m_->last_load->Set(static_cast<double>(now) / 1000.0);
-    Log()->debug("loaded destination={} source={} events={} discards={} seconds={:.3f}", name_,
-                 source, events.size(), stats->discards, secs);
+    Log()->debug("loaded destination={} source={} events={} seconds={:.3f}", name_, source,
+                 load.events.size(), secs);
   }
   mapper_.MaybeTrim();
   return outcomes;
@@ -304,6 +417,7 @@ namespace {
 Result<std::unique_ptr<delivery::Destination>> Make(std::unique_ptr<Loader> loader,
                                                     const delivery::Settings& s) {
   SY_RETURN_IF_ERROR(CheckBatchSettings(s));
+  loader->set_max_event_tables(static_cast<size_t>(s.Int("max_event_tables")));
   return std::unique_ptr<delivery::Destination>(
       new WarehouseDestination(std::move(loader), s.Int("max_events"), s.Int("sync_interval")));
 }
@@ -356,61 +470,56 @@ std::string SyncReportJson(const std::string& destination, const SyncReport& r) 
       r.stats.discards, r.stats.schema_changes, r.seconds);
 }
 
+namespace {
+
+// The stream owns its destination; SyncNow's caller owns this one. Forwards what the stream
+// asks of a warehouse (it has no HTTP side), not Attach: the caller attached it already or
+// wants no metrics.
+class BorrowedWarehouse final : public delivery::Destination {
+ public:
+  explicit BorrowedWarehouse(WarehouseDestination* d) : d_(d) {}
+  delivery::DestinationLimits limits() const override { return d_->limits(); }
+  delivery::EncodedBatch Encode(std::span<const delivery::StoredEvent> b) const override {
+    return d_->Encode(b);
+  }
+  std::vector<delivery::Outcome> Classify(const delivery::HttpRequest& request,
+                                          const delivery::HttpResponse& response) const override {
+    return d_->Classify(request, response);
+  }
+  std::optional<std::vector<delivery::Outcome>> DeliverInProcess(
+      std::span<const delivery::StoredEvent> batch) override {
+    return d_->DeliverInProcess(batch);
+  }
+  std::optional<config::BatchConfig> BatchOverride() const override { return d_->BatchOverride(); }
+
+ private:
+  WarehouseDestination* d_;
+};
+
+}  // namespace
+
 Result<SyncReport> SyncNow(log::EventLog* log, const config::DestinationConfig& config,
                            const std::string& display_name, WarehouseDestination* destination,
                            delivery::DeadLetterStore* dead_letters) {
   const auto started = std::chrono::steady_clock::now();
   SyncReport report;
   const LoadStats before = destination->totals();
-  SY_ASSIGN_OR_RETURN(auto cursor, log->OpenCursor("dest." + config.name));
-  delivery::EventRouter router(config, display_name);
-  const Offset end = log->EndOffset();
-  const size_t chunk = destination->limits().max_events_per_request;
-  Status result;
-  while (cursor->position() < end) {
-    SY_ASSIGN_OR_RETURN(auto entries, cursor->Read(chunk, 256u << 20));
-    if (entries.empty()) break;
-    std::vector<delivery::StoredEvent> events;
-    events.reserve(entries.size());
-    for (auto& e : entries) {
-      delivery::StoredEvent ev;
-      if (router.Route(std::move(e), &ev) != delivery::RouteDecision::kSend) {
-        report.skipped++;
-        continue;
-      }
-      events.push_back(std::move(ev));
-    }
-    auto outcomes = destination->DeliverInProcess(events);
-    std::vector<delivery::DeadLetter> letters;
-    for (size_t i = 0; i < events.size(); ++i) {
-      const delivery::Outcome& o = (*outcomes)[i];
-      if (o.kind == delivery::Outcome::Kind::kRetry) {
-        result = Unavailable(o.reason);
-        break;
-      }
-      if (o.kind == delivery::Outcome::Kind::kRejected) {
-        delivery::DeadLetter d;
-        d.destination = config.name;
-        d.offset = events[i].offset;
-        d.source = events[i].source;
-        d.message_id = events[i].message_id;
-        d.received_at = events[i].received_at;
-        d.dead_lettered_at = SystemClock::Get()->Now();
-        d.reason = o.reason;
-        d.attempts = 1;
-        d.event = events[i].payload;
-        letters.push_back(std::move(d));
-        continue;
-      }
-      report.events++;
-    }
-    if (!result.ok()) break;  // the chunk's source that failed is loaded again next time
-    if (!letters.empty()) {
-      SY_RETURN_IF_ERROR(dead_letters->AppendAll(letters));
-      report.rejected += letters.size();
-    }
-    SY_RETURN_IF_ERROR(cursor->Commit(cursor->position()));
-  }
+  // The server's stream code, drained once on this thread (DestinationStream::DrainOnce).
+  delivery::StreamOptions o;
+  o.config = config;
+  o.display_name = display_name;
+  o.destination = std::make_unique<BorrowedWarehouse>(destination);
+  o.log = log;
+  o.dead_letters = dead_letters;
+  // One load per max_events: the whole window at once.
+  o.window_events =
+      static_cast<size_t>(std::max<int64_t>(destination->limits().max_events_per_request, 1));
+  SY_ASSIGN_OR_RETURN(auto stream, delivery::DestinationStream::Open(std::move(o)));
+  auto drained = stream->DrainOnce();
+  if (!drained.ok()) return drained.status();
+  report.events = drained->delivered;
+  report.rejected = drained->dead_lettered;
+  report.skipped = drained->skipped;
   for (const auto& [table, n] : destination->totals().rows) {
     auto it = before.rows.find(table);
     uint64_t was = it == before.rows.end() ? 0 : it->second;
@@ -421,7 +530,6 @@ Result<SyncReport> SyncNow(log::EventLog* log, const config::DestinationConfig& 
   report.stats.schema_changes = destination->totals().schema_changes - before.schema_changes;
   report.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  if (!result.ok()) return result;
   return report;
 }
 

@@ -7,7 +7,10 @@
 // Every event of a source is delivered only once its transaction committed, so the stream's
 // cursor never passes a row that is not in the warehouse. A failed load is retried (the
 // framework's backoff); an event that cannot be mapped at all (no messageId, unknown type) is
-// rejected to the dead-letter store.
+// rejected to the dead-letter store. A load the database refuses for its data (kInvalidArgument
+// from the loader: a constraint, a name it will not take) is split in halves until the events
+// it refuses alone are found; those go whole to `discards`, so one event never blocks a
+// warehouse.
 //
 // Batching: every `sync_interval` (the stream's batch max_wait) or at `max_events`, whichever
 // comes first (BatchOverride).
@@ -56,15 +59,37 @@ class WarehouseDestination final : public delivery::Destination {
   // Everything loaded by this instance so far (rows per table, duplicates, discards).
   const LoadStats& totals() const { return totals_; }
   uint64_t loads() const { return loads_; }
+  // Events the database refused on their own, written whole to `discards`.
+  uint64_t refused() const { return refused_; }
 
  private:
   struct Metrics;
+  struct SourceLoad {
+    Result<LoadStats> stats = Internal("not loaded");
+    std::vector<std::unique_ptr<MappedEvent>> parts;  // kept until the load ended
+    std::vector<size_t> events;                       // loaded (or failed) together
+    int64_t oldest_ms = INT64_MAX;                    // receivedAt of the oldest of them
+  };
+  // Maps and loads `indexes` of `batch` (one source) in one transaction; unmappable events are
+  // rejected in `outcomes`.
+  SourceLoad LoadEvents(std::span<const delivery::StoredEvent> batch, std::string_view source,
+                        const std::vector<size_t>& indexes, const std::string& load_time,
+                        std::vector<delivery::Outcome>* outcomes);
+  // After a load failed with kInvalidArgument (the database refused some data): loads halves
+  // of `indexes` recursively; an event refused alone is written whole to `discards` and counts
+  // as delivered. A failure of the database itself (any other code) stops the search and
+  // retries every event not loaded yet (`environment_error`).
+  void LoadIsolating(std::span<const delivery::StoredEvent> batch, std::string_view source,
+                     std::vector<size_t> indexes, const std::string& load_time,
+                     std::vector<delivery::Outcome>* outcomes, Status* environment_error);
+  void Account(const SourceLoad& load, double secs);  // totals and metrics of a committed load
   std::unique_ptr<Loader> loader_;
   int64_t max_events_;
   int64_t sync_ms_;
   EventMapper mapper_;
   LoadStats totals_;
   uint64_t loads_ = 0;
+  uint64_t refused_ = 0;
   std::string name_;
   std::unique_ptr<Metrics> m_;
 };

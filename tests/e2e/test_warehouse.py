@@ -334,6 +334,96 @@ def test_schema_evolution_and_discards(backend):
     assert ("switchyard_consumer_lag_seconds", frozenset({("cursor", f"dest.{name}")})) in m
 
 
+# Event names whose table would be one the database or the loader owns (issue 18): SQLite's
+# `sqlite_*`, PostgreSQL's `pg_*`, and the loaders' index names (SQLite `<table>_id_key`,
+# `discards_key`; PostgreSQL `<table>_id_idx`, `discards_row_id`).
+COLLIDING = {
+    "sqlite_stat1": "_sqlite_stat1",
+    "pg_class": "_pg_class",
+    "Tracks Id Key": "tracks_id_key_",
+    "Discards Key": "discards_key_",
+    "Order Completed Id Key": "order_completed_id_key_",
+    "Tracks Id Idx": "tracks_id_idx_",
+    "Order Completed Id Idx": "order_completed_id_idx_",
+    "Discards Row Id": "discards_row_id_",
+}
+
+
+def test_event_names_of_database_or_loader_objects_never_block_the_warehouse(backend):
+    kind, server, reader, name = backend
+    server.start()
+    # Today each of these fails its load, is retried for the whole retry window, and holds
+    # back every later event: they must get tables of their own at once.
+    batch = [track("c-oc", {"n": 1})]
+    batch += [track(f"c{i}", {"n": i}, event=ev) for i, ev in enumerate(COLLIDING)]
+    post_batch(server, batch)
+    post_batch(server, [track(f"after{i}", {"n": i}) for i in range(20)])
+    server.wait_delivered(name, len(batch) + 20, timeout=30)
+    r = reader()
+    tables = set(r.tables())
+    assert set(COLLIDING.values()) <= tables, tables
+    for table in COLLIDING.values():
+        assert r.count(f'SELECT count(*) FROM "{r.schema}"."{table}"'
+                       if kind == "postgres" else f'SELECT count(*) FROM "{table}"') == 1, table
+    tracks = "web.tracks" if kind == "postgres" else "tracks"
+    assert r.count(f"SELECT count(*) FROM {tracks}") == len(batch) + 20
+    m = server.metrics()
+    assert m.get_value("switchyard_warehouse_loads_total", destination=name, result="failed") == 0
+    assert server.metrics().get_value("switchyard_delivery_dead_lettered_total",
+                                      destination=name) == 0
+
+
+def test_an_event_the_database_refuses_goes_to_discards_and_the_rest_loads(backend):
+    kind, server, reader, name = backend
+    server.start()
+    post_batch(server, [track("ok0", {"n": 1})])
+    server.wait_delivered(name, 1)
+    # Someone adds a rule by hand that one event breaks (SQLite: a trigger; PostgreSQL: CHECK).
+    r = reader()
+    if kind == "sqlite":
+        con = sqlite3.connect(r.path, timeout=30)
+        con.execute("CREATE TRIGGER refuse BEFORE INSERT ON order_completed WHEN NEW.n > 100 "
+                    "BEGIN SELECT RAISE(ABORT, 'n too big'); END")
+        con.commit()
+        con.close()
+    else:
+        res = r.pg.psql("ALTER TABLE web.order_completed ADD CONSTRAINT small CHECK (n < 100)",
+                        db=r.db)
+        assert res.returncode == 0, res.stderr.decode()
+    batch = [track(f"ok{i}", {"n": i}) for i in range(1, 30)]
+    batch[17] = track("bad", {"n": 500})
+    post_batch(server, batch)
+    # The load is halved down to the refused event; everything else loads, nothing waits.
+    server.wait_delivered(name, 30, timeout=30)
+    schema = "web." if kind == "postgres" else ""
+    assert r.count(f"SELECT count(*) FROM {schema}order_completed") == 29
+    assert r.count(f"SELECT count(*) FROM {schema}tracks") == 29
+    rows = r.rows(f"SELECT row_id, reason FROM {schema}discards")
+    assert len(rows) == 1 and rows[0][0] == "bad", rows
+    assert rows[0][1].startswith("the database refused the event: "), rows
+    m = server.metrics()
+    assert m.get_value("switchyard_warehouse_refused_events_total", destination=name) == 1
+    assert m.get_value("switchyard_delivery_dead_lettered_total", destination=name) == 0
+
+
+def test_past_max_event_tables_events_stay_in_tracks_counted_and_in_discards(backend):
+    kind, server, reader, name = backend
+    server.destinations[0]["settings"]["max_event_tables"] = 3
+    server.start()
+    events = [track(f"e{i}", {"n": i}, event=f"Event {i}") for i in range(6)]
+    post_batch(server, events)
+    server.wait_delivered(name, 6)
+    r = reader()
+    tracks = "web.tracks" if kind == "postgres" else "tracks"
+    discards = "web.discards" if kind == "postgres" else "discards"
+    assert r.count(f"SELECT count(*) FROM {tracks}") == 6
+    assert set(r.tables()) == {"tracks", "discards", "event_0", "event_1", "event_2"}
+    assert r.count(f"SELECT count(*) FROM {discards} WHERE reason LIKE "
+                   "'event table limit (3) reached%'") == 3
+    assert server.metrics().get_value("switchyard_warehouse_event_tables_capped_total",
+                                      destination=name) == 3
+
+
 def test_the_same_events_twice_load_once(backend):
     kind, server, reader, name = backend
     server.start()  # ingest dedupe is off: both copies reach the log and the warehouse
@@ -516,3 +606,80 @@ def test_postgres_id_committed_by_a_concurrent_loader_is_skipped_in_the_same_loa
     assert m.get_value("switchyard_warehouse_duplicate_rows_total", destination="pg") == 1
     assert m.get_value("switchyard_warehouse_rows_loaded_total", destination="pg",
                        table="tracks") == 10
+
+
+# ---- a full disk (issue 18) ----------------------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 40 MiB tmpfs (root only): the log and the warehouse share it, as on a small server."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(mnt)],
+                       capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {r.stderr.decode().strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def fill(path: Path) -> None:
+    """Writes zeros to `path` until the disk is full."""
+    chunk = b"\0" * (1 << 20)
+    with open(path, "wb", buffering=0) as f:
+        for size in (1 << 20, 1 << 12, 1):
+            while True:
+                try:
+                    f.write(chunk[:size])
+                except OSError:
+                    break
+
+
+def test_full_disk_the_warehouse_backs_off_and_ingest_recovers_first(make_wh, small_disk):
+    server = make_wh(start=False, ingest={"dedupe_window": "0s"},
+                     log={"segment_size": "1MB", "preallocate": 0, "reserve": "4MB"})
+    server.data_dir = small_disk / "data"
+    server.destinations = [{"name": "dw", "type": "sqlite", "sources": ["web"],
+                            "settings": {"path": str(small_disk / "warehouse"),
+                                         "sync_interval": "50ms"}}]
+    server.start()
+    post_batch(server, [track(f"a{i}", {"i": i}) for i in range(10)])
+    server.wait_delivered("dw", 10)
+    assert server.metrics().get_value("switchyard_log_reserve_bytes") == 4 << 20
+    filler = small_disk / "filler"
+    fill(filler)
+    # The disk is full. Ingest goes on on the log's reserve; the warehouse cannot load.
+    body = [track(f"b{i}", {"pad": "x" * 2000}) for i in range(50)]
+    r = server.post("/v1/batch", {"batch": body})
+    assert r.status == 200, (r, server.log_text())
+    assert server.metrics().get_value("switchyard_log_reserve_bytes") == 0
+    failed0 = server.metrics().get_value("switchyard_warehouse_loads_total", destination="dw",
+                                         result="failed")
+    time.sleep(3)
+    failed = server.metrics().get_value("switchyard_warehouse_loads_total", destination="dw",
+                                        result="failed") - failed0
+    # The failure backoff: a handful of attempts in 3 s (before: ~500 a second, each logged).
+    assert failed <= 6, failed
+    assert server.log_text().count("load failed") <= 10
+    # Use up the reserve too: ingest answers 503, and keeps nothing it did not acknowledge.
+    accepted = 50
+    for i in range(200):
+        r = server.post("/v1/batch", {"batch": [track(f"c{i}-{k}", {"pad": "x" * 2000})
+                                                for k in range(50)]})
+        if r.status == 503:
+            break
+        assert r.status == 200, r
+        accepted += 50
+    else:
+        raise AssertionError("the disk never filled")
+    # Space is freed: ingest is the first to get it (the warehouse waits out its backoff).
+    filler.unlink()
+    r = server.post("/v1/batch", {"batch": [track("d0", {"i": 0})]})
+    assert r.status == 200, (r, server.log_text())
+    accepted += 1
+    # And the warehouse catches up: everything acknowledged is loaded once.
+    server.wait_delivered("dw", 10 + accepted, timeout=120)
+    db = SqliteReader(small_disk / "warehouse" / "web.sqlite")
+    assert db.count("SELECT count(*) FROM tracks") == 10 + accepted

@@ -3,6 +3,8 @@
 // Thread-safe. Cursors are ephemeral readers over the stored vector.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <mutex>
 #include <vector>
 
@@ -26,6 +28,7 @@ class MemoryEventLog final : public log::EventLog {
     }
     Offset first = Store(std::move(records));
     lock.unlock();
+    NotifyListeners();
     done({Status::Ok(), first});
   }
 
@@ -42,6 +45,7 @@ class MemoryEventLog final : public log::EventLog {
         std::lock_guard lock(mu_);
         first = Store(std::move(h.records));
       }
+      if (status.ok()) NotifyListeners();
       h.done({status, first});
     }
   }
@@ -65,6 +69,15 @@ class MemoryEventLog final : public log::EventLog {
     return std::unique_ptr<log::LogCursor>(new Reader(this));
   }
   Status DeleteCursor(std::string_view) override { return Status::Ok(); }
+  uint64_t AddDataListener(std::function<void()> listener) override {
+    std::lock_guard lock(listeners_mu_);
+    listeners_.emplace(next_listener_, std::move(listener));
+    return next_listener_++;
+  }
+  void RemoveDataListener(uint64_t id) override {
+    std::lock_guard lock(listeners_mu_);
+    listeners_.erase(id);
+  }
   Offset StartOffset() const override { return Offset(0); }
   Offset EndOffset() const override {
     std::lock_guard lock(mu_);
@@ -119,6 +132,15 @@ class MemoryEventLog final : public log::EventLog {
     return first;
   }
 
+  void NotifyListeners() {
+    std::lock_guard lock(listeners_mu_);
+    for (auto& [id, fn] : listeners_)
+      fn();
+  }
+
+  std::mutex listeners_mu_;
+  std::map<uint64_t, std::function<void()>> listeners_;
+  uint64_t next_listener_ = 1;
   mutable std::mutex mu_;
   std::vector<log::LogEntry> entries_;
   std::vector<Held> held_;

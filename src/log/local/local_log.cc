@@ -1,11 +1,15 @@
 #include "log/local/local_log.h"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <zstd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -109,6 +113,7 @@ constexpr std::string_view kConsumerLagHelp =
     "Events in the log past the cursor's committed position (log end - committed).";
 
 struct LogMetrics {
+  Gauge* reserve = nullptr;
   Histogram* append_latency = nullptr;
   Counter* appended_events = nullptr;
   Counter* appended_bytes = nullptr;
@@ -172,6 +177,22 @@ class LocalLogImpl final : public LocalEventLog {
   Result<std::unique_ptr<LogCursor>> OpenCursor(std::string_view consumer) override;
   Result<std::unique_ptr<LogCursor>> OpenReader() override;
   Status DeleteCursor(std::string_view consumer) override;
+  uint64_t AddDataListener(std::function<void()> listener) override {
+    std::lock_guard lock(listeners_mu_);
+    const uint64_t id = next_listener_++;
+    listeners_.emplace(id, std::move(listener));
+    return id;
+  }
+  void RemoveDataListener(uint64_t id) override {
+    std::lock_guard lock(listeners_mu_);
+    listeners_.erase(id);
+  }
+  // Calls every data listener (writer thread, or Close).
+  void NotifyListeners() {
+    std::lock_guard lock(listeners_mu_);
+    for (auto& [id, fn] : listeners_)
+      fn();
+  }
   Offset StartOffset() const override { return Offset(start_offset_.load()); }
   Offset EndOffset() const override { return Offset(published_end_->load()); }
   Status Health() const override {
@@ -239,6 +260,14 @@ class LocalLogImpl final : public LocalEventLog {
   void UpdateSizeGauges();
   // Writer thread: points the preallocator at the active segment (after open, roll, truncation).
   void ResetPreallocator();
+  // The reserve (LocalLogOptions::reserve_bytes), writer thread or open. HoldReserve allocates
+  // `<dir>/RESERVE` if it is not held (a failure — no room yet — leaves it released, tried
+  // again at the next roll); ReleaseReserve deletes it, true if it was held. posix_fallocate on
+  // a descriptor of its own: the Env seam has no allocation call, and the file holds no data.
+  void HoldReserve();
+  bool ReleaseReserve();
+  bool reserve_held_ = false;
+
   // Writer thread: cuts the active segment's preallocated zeros (before it is closed).
   Status CutPreallocated();
   Status PersistConsumer(ConsumerState& state, Offset committed);
@@ -324,6 +353,9 @@ class LocalLogImpl final : public LocalEventLog {
   std::mutex data_mu_;
   std::condition_variable data_cv_;
   std::atomic<bool> readers_released_{false};
+  std::mutex listeners_mu_;  // held while listeners run: Remove waits for a running call
+  std::map<uint64_t, std::function<void()>> listeners_;
+  uint64_t next_listener_ = 1;
 
   std::mutex retention_mu_;  // one retention pass at a time
   std::mutex consumers_mu_;
@@ -345,6 +377,9 @@ Status LocalLogImpl::Open() {
       m->GetCounter("switchyard_log_appended_bytes_total", "Frame bytes written durably.");
   metrics_.fsyncs = m->GetCounter("switchyard_log_fsyncs_total", "fdatasync calls.");
   metrics_.segments = m->GetGauge("switchyard_log_segments", "Segment files.");
+  metrics_.reserve = m->GetGauge("switchyard_log_reserve_bytes",
+                                 "Bytes the log holds in reserve for a full disk (log.reserve; "
+                                 "0 while released).");
   metrics_.bytes = m->GetGauge("switchyard_log_bytes", "Bytes in segment files.");
   // Listed before the first cursor opens.
   m->Counters(kCursorSkippedName, kCursorSkippedHelp, {"cursor"});
@@ -370,6 +405,7 @@ Status LocalLogImpl::Open() {
     prealloc_ = std::make_unique<Preallocator>(opt_.env, opt_.preallocate_bytes, logger_);
     ResetPreallocator();
   }
+  HoldReserve();
   completer_ = std::thread([this] {
     SetThreadName("sy-log-done");
     CompleterLoop();
@@ -774,6 +810,9 @@ void LocalLogImpl::WriteGroup(std::vector<PendingAppend>& group) {
   if (written_bytes_ >= opt_.segment_bytes ||
       (roll_requested_.exchange(false) && written_bytes_ > 0)) {
     Status st = RollSegment();
+    if (!st.ok() && st.code() == StatusCode::kResourceExhausted && ReleaseReserve()) {
+      st = RollSegment();
+    }
     if (!st.ok()) {
       release_pending();
       FailAll(group, st);
@@ -797,6 +836,9 @@ void LocalLogImpl::WriteGroup(std::vector<PendingAppend>& group) {
             zstd_ctx_);
   if (prealloc_) prealloc_->BeforeWrite(written_bytes_, frame.size());
   Status st = active_file_->WriteAt(written_bytes_, frame);
+  if (!st.ok() && st.code() == StatusCode::kResourceExhausted && ReleaseReserve()) {
+    st = active_file_->WriteAt(written_bytes_, frame);  // over the part that was written
+  }
   release_pending();
   if (!st.ok()) {
     // Nothing of this frame is acknowledged; cut the partial write so the next frame follows the
@@ -877,6 +919,7 @@ void LocalLogImpl::Publish(std::vector<UnpublishedFrame>& frames, Offset end) {
   published_end_->store(end.value(), std::memory_order_release);
   { std::lock_guard lock(data_mu_); }
   data_cv_.notify_all();
+  NotifyListeners();
   metrics_.bytes->Set(static_cast<double>(total_bytes_.load()));
   metrics_.appended_bytes->Inc(added);
 }
@@ -968,9 +1011,43 @@ Status LocalLogImpl::RollSegment() {
   }
   UpdateSizeGauges();
   logger_->debug("rolled to segment base={}", base.value());
+  if (!reserve_held_) HoldReserve();
   Status st = EnforceRetention();
   if (!st.ok()) logger_->warn("retention failed: {}", st.ToString());
   return Status::Ok();
+}
+
+void LocalLogImpl::HoldReserve() {
+  if (opt_.reserve_bytes == 0 || opt_.read_only || reserve_held_) return;
+  const std::string path = opt_.dir + "/RESERVE";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  int err = fd < 0 ? errno : ::posix_fallocate(fd, 0, static_cast<off_t>(opt_.reserve_bytes));
+  if (fd >= 0 && err == 0 && ::fdatasync(fd) != 0) err = errno;
+  if (fd >= 0) ::close(fd);
+  if (err != 0) {
+    ::unlink(path.c_str());  // a part of it would only take space that others need
+    logger_->warn(
+        "cannot hold the log's reserve path={} bytes={} error={}; tried again at the "
+        "next segment",
+        path, opt_.reserve_bytes, std::strerror(err));
+    return;
+  }
+  reserve_held_ = true;
+  metrics_.reserve->Set(static_cast<double>(opt_.reserve_bytes));
+  logger_->debug("holding the log's reserve path={} bytes={}", path, opt_.reserve_bytes);
+}
+
+bool LocalLogImpl::ReleaseReserve() {
+  if (!reserve_held_) return false;
+  const std::string path = opt_.dir + "/RESERVE";
+  reserve_held_ = false;
+  metrics_.reserve->Set(0);
+  if (::unlink(path.c_str()) != 0) return false;
+  logger_->warn(
+      "disk full: released the log's reserve so that ingest goes on path={} bytes={}; "
+      "free space, then the reserve is taken again at the next segment",
+      path, opt_.reserve_bytes);
+  return true;
 }
 
 void LocalLogImpl::ResetPreallocator() {
@@ -1032,6 +1109,7 @@ Status LocalLogImpl::Close() {
   readers_released_.store(true);
   { std::lock_guard lock(data_mu_); }
   data_cv_.notify_all();
+  NotifyListeners();
   closed_ = true;
   logger_->log(opt_.read_only ? spdlog::level::debug : spdlog::level::info, "closed dir={} end={}",
                opt_.dir, EndOffset().value());

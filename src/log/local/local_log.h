@@ -54,6 +54,11 @@ struct LocalLogOptions {
   // fdatasync acknowledging a round does not also have to make a new file size and new blocks
   // durable (see "Preallocation" in docs/formats/log.md). 0 = off. Ignored with fsync: never.
   uint64_t preallocate_bytes = 0;
+  // Bytes kept allocated in `<dir>/RESERVE` (fallocate) for the log alone: when a write or a new
+  // segment fails for want of space, the file is deleted and the append tried once more, so
+  // ingest runs on that space while everything else on the disk fails; it is allocated again
+  // at open and at each segment roll once the space is there. 0 = off.
+  uint64_t reserve_bytes = 0;
   // Bound on bytes queued but not yet written; an Append beyond it fails fast (inline callback)
   // with kResourceExhausted. At most 256 MiB (one group commit is one frame).
   uint64_t max_pending_bytes = 64ull << 20;
