@@ -20,20 +20,18 @@
 #include "config/config.h"
 #include "delivery/dead_letter_store.h"
 #include "delivery/redrive.h"
+#include "destinations/registry.h"
 #include "http/client.h"
 #include "log/local/local_log.h"
 #include "server/app.h"
-#include "server/builtin_destinations.h"
 
 namespace sy::cli {
 namespace {
 
-// Loads and validates everything up front, destinations' settings included.
+// Loads and validates everything up front, destinations' settings included; every error of
+// every layer in one report.
 Result<config::Config> Load(const std::string& path) {
-  auto cfg = config::LoadConfigFile(path);
-  if (cfg.ok()) {
-    if (Status s = server::ValidateDestinations(*cfg); !s.ok()) cfg = s;
-  }
+  auto cfg = destinations::LoadConfig(path);
   if (!cfg.ok()) std::fprintf(stderr, "invalid config:\n%s\n", cfg.status().message().c_str());
   return cfg;
 }
@@ -194,7 +192,7 @@ int DlqRedrive(const std::string& config_path, const std::string& destination) {
                  config_path.c_str());
     return 2;
   }
-  auto dest = server::CreateDestination(*d, cfg->file);
+  auto dest = destinations::CreateDestination(*d, cfg->file);
   if (!dest.ok()) {
     std::fprintf(stderr, "dlq redrive: %s\n", dest.status().ToString().c_str());
     return 2;
@@ -350,7 +348,7 @@ int Replay(const ReplayArgs& a) {
         d->enabled ? "" : ", disabled in config");
     return 0;
   }
-  auto dest = server::CreateDestination(*d, cfg->file);
+  auto dest = destinations::CreateDestination(*d, cfg->file);
   if (!dest.ok()) {
     std::fprintf(stderr, "replay: %s\n", dest.status().ToString().c_str());
     return 2;
@@ -370,7 +368,7 @@ int Replay(const ReplayArgs& a) {
   archive::ReplayOptions o;
   o.data_dir = cfg->data_dir;
   o.destination = *d;
-  o.display_name = server::FindDestinationType(d->type)->display_name;
+  o.display_name = destinations::FindDestinationType(d->type)->display_name;
   o.instance = std::move(*dest);
   o.store = store->get();
   o.prefix = cfg->archive.prefix;

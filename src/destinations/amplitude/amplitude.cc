@@ -125,25 +125,35 @@ class Amplitude final : public delivery::Destination {
 
 }  // namespace
 
+namespace {
+
+struct AmplitudeSettings {
+  std::string api_key;
+  std::string endpoint;
+  int64_t min_id_length = 0;
+};
+
+}  // namespace
+
 delivery::DestinationType AmplitudeType() {
-  delivery::DestinationType t;
-  t.type = "amplitude";
-  t.display_name = "Amplitude";
-  t.description = "Sends events to Amplitude's HTTP V2 API.";
-  t.settings = {
-      {"api_key", delivery::SettingType::kSecret, true, "", "project API key"},
-      {"endpoint", delivery::SettingType::kUrl, false, "https://api2.amplitude.com",
-       "API base URL (EU: https://api.eu.amplitude.com)"},
-      {"min_id_length", delivery::SettingType::kInt, false, "0",
-       "minimum user_id/device_id length (Amplitude's default is 5); 0 = Amplitude's default"},
-  };
-  t.create = [](const delivery::Settings& s) -> Result<std::unique_ptr<delivery::Destination>> {
-    if (s.String("api_key").empty()) return InvalidArgument("api_key: must not be empty");
-    if (s.Int("min_id_length") < 0) return InvalidArgument("min_id_length: must be ≥ 0");
-    return std::unique_ptr<delivery::Destination>(
-        new Amplitude(s.String("endpoint"), s.String("api_key"), s.Int("min_id_length")));
-  };
-  return t;
+  using S = AmplitudeSettings;
+  return delivery::MakeDestinationType<S>(
+      "amplitude", "Amplitude", "Sends events to Amplitude's HTTP V2 API.",
+      delivery::SettingsTable<S>()
+          .Secret("api_key", &S::api_key, "project API key")
+          .Required()
+          .Url("endpoint", &S::endpoint, "API base URL (EU: https://api.eu.amplitude.com)")
+          .Default("https://api2.amplitude.com")
+          .Int("min_id_length", &S::min_id_length,
+               "minimum user_id/device_id length (Amplitude's default is 5); 0 = Amplitude's "
+               "default")
+          .Default("0")
+          .Min(0),
+      [](const S& s) -> Result<std::unique_ptr<delivery::Destination>> {
+        if (s.api_key.empty()) return InvalidArgument("api_key: must not be empty");
+        return std::unique_ptr<delivery::Destination>(
+            new Amplitude(s.endpoint, s.api_key, s.min_id_length));
+      });
 }
 
 }  // namespace sy::destinations

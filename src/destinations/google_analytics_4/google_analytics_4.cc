@@ -204,24 +204,34 @@ std::string Ga4Name(std::string_view in) {
   return out;
 }
 
+namespace {
+
+struct GoogleAnalytics4Settings {
+  std::string measurement_id;
+  std::string api_secret;
+  std::string endpoint;
+};
+
+}  // namespace
+
 delivery::DestinationType GoogleAnalytics4Type() {
-  delivery::DestinationType t;
-  t.type = "google-analytics-4";
-  t.display_name = "Google Analytics 4";
-  t.description = "Sends events to GA4 through the Measurement Protocol.";
-  t.settings = {
-      {"measurement_id", delivery::SettingType::kString, true, "", "G-XXXXXXX"},
-      {"api_secret", delivery::SettingType::kSecret, true, "", "Measurement Protocol API secret"},
-      {"endpoint", delivery::SettingType::kUrl, false, "https://www.google-analytics.com",
-       "collection base URL"},
-  };
-  t.create = [](const delivery::Settings& s) -> Result<std::unique_ptr<delivery::Destination>> {
-    if (s.String("measurement_id").empty() || s.String("api_secret").empty())
-      return InvalidArgument("measurement_id and api_secret must not be empty");
-    return std::unique_ptr<delivery::Destination>(new GoogleAnalytics4(
-        s.String("endpoint"), s.String("measurement_id"), s.String("api_secret")));
-  };
-  return t;
+  using S = GoogleAnalytics4Settings;
+  return delivery::MakeDestinationType<S>(
+      "google-analytics-4", "Google Analytics 4",
+      "Sends events to GA4 through the Measurement Protocol.",
+      delivery::SettingsTable<S>()
+          .String("measurement_id", &S::measurement_id, "G-XXXXXXX")
+          .Required()
+          .Secret("api_secret", &S::api_secret, "Measurement Protocol API secret")
+          .Required()
+          .Url("endpoint", &S::endpoint, "collection base URL")
+          .Default("https://www.google-analytics.com"),
+      [](const S& s) -> Result<std::unique_ptr<delivery::Destination>> {
+        if (s.measurement_id.empty() || s.api_secret.empty())
+          return InvalidArgument("measurement_id and api_secret must not be empty");
+        return std::unique_ptr<delivery::Destination>(
+            new GoogleAnalytics4(s.endpoint, s.measurement_id, s.api_secret));
+      });
 }
 
 }  // namespace sy::destinations

@@ -146,24 +146,34 @@ class Mixpanel final : public delivery::Destination {
 
 }  // namespace
 
+namespace {
+
+struct MixpanelSettings {
+  std::string api_secret;
+  std::string project_token;
+  std::string endpoint;
+};
+
+}  // namespace
+
 delivery::DestinationType MixpanelType() {
-  delivery::DestinationType t;
-  t.type = "mixpanel";
-  t.display_name = "Mixpanel";
-  t.description = "Imports events into Mixpanel (/import, strict) and sets profiles (/engage).";
-  t.settings = {
-      {"api_secret", delivery::SettingType::kSecret, true, "", "project API secret (Basic auth)"},
-      {"project_token", delivery::SettingType::kString, false, "",
-       "project token, needed to map identify to profile $set"},
-      {"endpoint", delivery::SettingType::kUrl, false, "https://api.mixpanel.com",
-       "API base URL (EU: https://api-eu.mixpanel.com)"},
-  };
-  t.create = [](const delivery::Settings& s) -> Result<std::unique_ptr<delivery::Destination>> {
-    if (s.String("api_secret").empty()) return InvalidArgument("api_secret: must not be empty");
-    return std::unique_ptr<delivery::Destination>(
-        new Mixpanel(s.String("endpoint"), s.String("api_secret"), s.String("project_token")));
-  };
-  return t;
+  using S = MixpanelSettings;
+  return delivery::MakeDestinationType<S>(
+      "mixpanel", "Mixpanel",
+      "Imports events into Mixpanel (/import, strict) and sets profiles (/engage).",
+      delivery::SettingsTable<S>()
+          .Secret("api_secret", &S::api_secret, "project API secret (Basic auth)")
+          .Required()
+          .String("project_token", &S::project_token,
+                  "project token, needed to map identify to profile $set (none: identify is "
+                  "unmappable)")
+          .Url("endpoint", &S::endpoint, "API base URL (EU: https://api-eu.mixpanel.com)")
+          .Default("https://api.mixpanel.com"),
+      [](const S& s) -> Result<std::unique_ptr<delivery::Destination>> {
+        if (s.api_secret.empty()) return InvalidArgument("api_secret: must not be empty");
+        return std::unique_ptr<delivery::Destination>(
+            new Mixpanel(s.endpoint, s.api_secret, s.project_token));
+      });
 }
 
 }  // namespace sy::destinations
