@@ -20,6 +20,7 @@
 #include "config/config.h"
 #include "delivery/dead_letter_store.h"
 #include "delivery/redrive.h"
+#include "destinations/describe.h"
 #include "destinations/registry.h"
 #include "http/client.h"
 #include "log/local/local_log.h"
@@ -47,6 +48,22 @@ int CheckConfig(const std::string& path) {
   if (!cfg.ok()) return 2;
   std::printf("%s: ok (%zu sources, %zu destinations)\n", path.c_str(), cfg->sources.size(),
               cfg->destinations.size());
+  return 0;
+}
+
+int Destinations(const std::string& type) {
+  std::vector<const destinations::BuiltinDestination*> shown;
+  for (const auto& b : destinations::AllBuiltinDestinations()) {
+    if (b.test_double && !destinations::TestDestinationsEnabled()) continue;
+    if (type.empty() || b.type.type == type) shown.push_back(&b);
+  }
+  if (shown.empty()) {
+    std::fprintf(stderr,
+                 "destinations: no destination type '%s' (run without a type to list all)\n",
+                 type.c_str());
+    return 2;
+  }
+  std::fputs(destinations::DescribeTypes(shown).c_str(), stdout);
   return 0;
 }
 

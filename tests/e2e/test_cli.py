@@ -24,7 +24,7 @@ def run(*args, cwd=None, timeout=30):
 def test_version_and_help_for_every_subcommand():
     v = run("version")
     assert v.returncode == 0 and v.stdout.startswith("switchyard "), v
-    for sub in ("serve", "dump", "check-config", "version"):
+    for sub in ("serve", "dump", "check-config", "destinations", "version"):
         h = run(sub, "--help")
         assert h.returncode == 0, (sub, h)
         assert sub in h.stdout and "--help" in h.stdout, (sub, h.stdout)
@@ -98,6 +98,27 @@ destinations:
     r = run("check-config", "bad.yaml", cwd=tmp_path)
     assert r.returncode == 2 and "destinations[2]" not in r.stderr, r.stderr
     assert "destinations[1].type: unknown destination type 'webhooks'" in r.stderr
+
+
+def test_destinations_lists_every_type_with_its_settings(monkeypatch):
+    monkeypatch.delenv("SWITCHYARD_TEST_DESTINATIONS", raising=False)
+    r = run("destinations")
+    assert r.returncode == 0, r
+    types = [l.split(" ")[0] for l in r.stdout.splitlines() if l and not l.startswith(" ")]
+    assert types == ["amplitude", "google-analytics-4", "mixpanel", "postgres", "segment",
+                     "slack", "sqlite", "webhook"], r.stdout
+    assert "webhook (Webhooks): POSTs each event" in r.stdout
+    rows = {l.split()[0]: l for l in r.stdout.split("webhook (Webhooks)")[1].splitlines()[1:] if l}
+    assert rows["url"].split()[1:4] == ["url", "-", "yes"], rows
+    assert rows["max_events"].split()[1:5] == ["integer,", "1–10000", "100", "no"], rows
+    one = run("destinations", "slack")
+    assert one.returncode == 0 and one.stdout.startswith("slack (Slack):"), one
+    assert "{{type}} {{event}} from {{userId}}" in one.stdout
+    assert run("destinations", "flaky").returncode == 2  # a test double: not offered
+    monkeypatch.setenv("SWITCHYARD_TEST_DESTINATIONS", "1")
+    r = run("destinations", "flaky")
+    assert r.returncode == 0 and "flaky (Flaky, test double)" in r.stdout, r
+    assert "list of ok | retry | reject" in r.stdout, r.stdout
 
 
 def test_serve_refuses_an_invalid_config_and_starts_nothing(tmp_path):
