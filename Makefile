@@ -58,3 +58,11 @@ lint: fmt-check
 
 clean:
 	rm -rf build
+
+# docs/destinations/ from the destinations' settings tables (ctest destination_docs_current
+# fails when it is stale).
+.PHONY: docs-destinations
+docs-destinations: deps
+	@cmake --preset $(PRESET) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target destination_docs
+	@$(BUILD)/src/destinations/destination_docs --write docs/destinations

@@ -21,20 +21,19 @@
 #include "config/config.h"
 #include "delivery/dead_letter_store.h"
 #include "delivery/redrive.h"
+#include "destinations/describe.h"
+#include "destinations/registry.h"
 #include "http/client.h"
 #include "log/local/local_log.h"
 #include "server/app.h"
-#include "server/builtin_destinations.h"
 
 namespace sy::cli {
 namespace {
 
-// Loads and validates everything up front, destinations' settings included.
+// Loads and validates everything up front, destinations' settings included; every error of
+// every layer in one report.
 Result<config::Config> Load(const std::string& path) {
-  auto cfg = config::LoadConfigFile(path);
-  if (cfg.ok()) {
-    if (Status s = server::ValidateDestinations(*cfg); !s.ok()) cfg = s;
-  }
+  auto cfg = destinations::LoadConfig(path);
   if (!cfg.ok()) std::fprintf(stderr, "invalid config:\n%s\n", cfg.status().message().c_str());
   return cfg;
 }
@@ -50,6 +49,22 @@ int CheckConfig(const std::string& path) {
   if (!cfg.ok()) return 2;
   std::printf("%s: ok (%zu sources, %zu destinations)\n", path.c_str(), cfg->sources.size(),
               cfg->destinations.size());
+  return 0;
+}
+
+int Destinations(const std::string& type) {
+  std::vector<const destinations::BuiltinDestination*> shown;
+  for (const auto& b : destinations::AllBuiltinDestinations()) {
+    if (b.test_double && !destinations::TestDestinationsEnabled()) continue;
+    if (type.empty() || b.type.type == type) shown.push_back(&b);
+  }
+  if (shown.empty()) {
+    std::fprintf(stderr,
+                 "destinations: no destination type '%s' (run without a type to list all)\n",
+                 type.c_str());
+    return 2;
+  }
+  std::fputs(destinations::DescribeTypes(shown).c_str(), stdout);
   return 0;
 }
 
@@ -200,7 +215,7 @@ int DlqRedrive(const std::string& config_path, const std::string& destination) {
                  config_path.c_str());
     return 2;
   }
-  auto dest = server::CreateDestination(*d, cfg->file);
+  auto dest = destinations::CreateDestination(*d, cfg->file);
   if (!dest.ok()) {
     std::fprintf(stderr, "dlq redrive: %s\n", dest.status().ToString().c_str());
     return 2;
@@ -356,7 +371,7 @@ int Replay(const ReplayArgs& a) {
         d->enabled ? "" : ", disabled in config");
     return 0;
   }
-  auto dest = server::CreateDestination(*d, cfg->file);
+  auto dest = destinations::CreateDestination(*d, cfg->file);
   if (!dest.ok()) {
     std::fprintf(stderr, "replay: %s\n", dest.status().ToString().c_str());
     return 2;
@@ -376,7 +391,7 @@ int Replay(const ReplayArgs& a) {
   archive::ReplayOptions o;
   o.data_dir = cfg->data_dir;
   o.destination = *d;
-  o.display_name = server::FindDestinationType(d->type)->display_name;
+  o.display_name = destinations::FindDestinationType(d->type)->display_name;
   o.instance = std::move(*dest);
   o.store = store->get();
   o.prefix = cfg->archive.prefix;

@@ -10,6 +10,9 @@ namespace sy::cli {
 int Serve(const std::string& config_path);
 int Dump(const std::string& config_path, const std::string& source);
 int CheckConfig(const std::string& path);
+// Prints every offered destination type (or the one named) with its settings table; test
+// doubles only with SWITCHYARD_TEST_DESTINATIONS=1.
+int Destinations(const std::string& type);
 // Dead letters (docs/formats/dlq.md). List prints one JSON object a line; works next to a
 // running server. Redrive sends a destination's dead letters again, once each.
 // Asks the server running on the config's data_dir to reload its config (SIGHUP).

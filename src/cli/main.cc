@@ -1,5 +1,5 @@
 // switchyard: the single binary. Subcommands: serve, dump, reload, dlq, archive, replay,
-// check-config, version.
+// check-config, destinations, version.
 #include <signal.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
@@ -36,6 +36,13 @@ int main(int argc, char** argv) {
   auto* check =
       app.add_subcommand("check-config", "Validate a config file without starting anything.");
   check->add_option("file", check_path, "YAML config file")->required();
+
+  std::string type_name;
+  auto* dests = app.add_subcommand(
+      "destinations",
+      "List every destination type with its settings (name, type, default, required, "
+      "description), from the same tables that validate a config.");
+  dests->add_option("type", type_name, "Only this type");
 
   auto* reload = app.add_subcommand(
       "reload", "Ask the running server to re-read its config (SIGHUP); destinations apply live.");
@@ -104,6 +111,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*check) return sy::cli::CheckConfig(check_path);
+  if (*dests) return sy::cli::Destinations(type_name);
   if (*dump) return sy::cli::Dump(config_path, source);
   if (*reload) return sy::cli::Reload(config_path);
   if (*dlq_list) return sy::cli::DlqList(config_path, dlq_destination);

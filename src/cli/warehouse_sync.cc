@@ -13,10 +13,10 @@
 #include "cli/commands.h"
 #include "config/config.h"
 #include "delivery/dead_letter_store.h"
+#include "destinations/registry.h"
 #include "http/client.h"
 #include "log/local/local_log.h"
 #include "server/app.h"
-#include "server/builtin_destinations.h"
 #include "server/warehouse_admin.h"
 #include "warehouse/warehouse_destination.h"
 
@@ -93,7 +93,7 @@ int SyncHere(const config::Config& cfg, const std::vector<const config::Destinat
   MetricsRegistry metrics;  // not served: this process has no /metrics
   int rc = 0;
   for (const auto* d : ds) {
-    auto made = server::CreateDestination(*d, cfg.file);
+    auto made = destinations::CreateDestination(*d, cfg.file);
     if (!made.ok()) {
       std::fprintf(stderr, "warehouse sync: %s: %s\n", d->name.c_str(),
                    made.status().ToString().c_str());
@@ -102,8 +102,9 @@ int SyncHere(const config::Config& cfg, const std::vector<const config::Destinat
     }
     (*made)->Attach(d->name, &metrics);
     auto* wh = dynamic_cast<warehouse::WarehouseDestination*>(made->get());
-    auto r = warehouse::SyncNow(
-        opened->get(), *d, server::FindDestinationType(d->type)->display_name, wh, &dead_letters);
+    auto r = warehouse::SyncNow(opened->get(), *d,
+                                destinations::FindDestinationType(d->type)->display_name, wh,
+                                &dead_letters);
     if (!r.ok()) {
       std::fprintf(stderr, "warehouse sync: %s: %s\n", d->name.c_str(),
                    r.status().ToString().c_str());
@@ -120,10 +121,7 @@ int SyncHere(const config::Config& cfg, const std::vector<const config::Destinat
 }  // namespace
 
 int WarehouseSync(const std::string& config_path, const std::string& destination) {
-  auto cfg = config::LoadConfigFile(config_path);
-  if (cfg.ok()) {
-    if (Status s = server::ValidateDestinations(*cfg); !s.ok()) cfg = s;
-  }
+  auto cfg = destinations::LoadConfig(config_path);
   if (!cfg.ok()) {
     std::fprintf(stderr, "invalid config:\n%s\n", cfg.status().message().c_str());
     return 2;

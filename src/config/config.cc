@@ -313,9 +313,11 @@ void ReadDestinations(SchemaReader& r, const YAML::Node& n, Config* c) {
           if (!ok) {
             r.Error(kv.first, sp + "." + rs.key,
                     "expected a scalar, a list of scalars or a mapping of scalars");
-          } else {
-            d.settings.push_back(std::move(rs));
+            rs.kind = RawSetting::Kind::kMalformed;
+            rs.list.clear();
+            rs.map.clear();
           }
+          d.settings.push_back(std::move(rs));
         }
       }
     }
@@ -369,14 +371,16 @@ void ReadArchive(SchemaReader& r, const YAML::Node& n, ArchiveConfig* a) {
   }
 }
 
-Result<Config> Parse(const YAML::Node& root, const std::string& file) {
+PartialConfig Parse(const YAML::Node& root, const std::string& file) {
   SchemaReader r(file);
-  Config c;
+  PartialConfig out;
+  Config& c = out.config;
   c.file = file;
   if (!r.ExpectMap(root, "",
                    {"version", "listen", "data_dir", "io_threads", "log_level", "sources", "log",
                     "ingest", "web", "destinations", "archive"})) {
-    return InvalidArgument(r.errors());
+    out.errors = r.errors();
+    return out;
   }
   if (r.Required(root, "", "version")) {
     int64_t v = 0;
@@ -474,8 +478,8 @@ Result<Config> Parse(const YAML::Node& root, const std::string& file) {
     c.web.public_api_host = (v6 ? "[" + c.listen_host + "]" : c.listen_host) + ":" +
                             std::to_string(c.listen_port) + "/v1";
   }
-  if (r.has_errors()) return InvalidArgument(r.errors());
-  return c;
+  out.errors = r.errors();
+  return out;
 }
 
 }  // namespace
@@ -494,29 +498,45 @@ std::string Sha256Hex(std::string_view data) {
   return out;
 }
 
-Result<Config> LoadConfigString(const std::string& yaml, const std::string& file_name) {
+PartialConfig ParseConfigString(const std::string& yaml, const std::string& file_name) {
+  PartialConfig out;
+  out.config.file = file_name;
   YAML::Node root;
   try {
     root = YAML::Load(yaml);
-  } catch (const YAML::Exception& e) {
-    return InvalidArgument(file_name + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
-  }
-  try {
     return Parse(root, file_name);
   } catch (const YAML::Exception& e) {
-    return InvalidArgument(file_name + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+    out.errors = file_name + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg + "\n";
   }
+  return out;
+}
+
+PartialConfig ParseConfigFile(const std::string& path) {
+  // data_dir is relative to the working directory, like every CLI path.
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    PartialConfig out;
+    out.config.file = path;
+    out.errors = "cannot read config file " + path + "\n";
+    return out;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseConfigString(ss.str(), path);
+}
+
+Result<Config> LoadConfigString(const std::string& yaml, const std::string& file_name) {
+  PartialConfig p = ParseConfigString(yaml, file_name);
+  if (!p.errors.empty()) return InvalidArgument(p.errors);
+  return std::move(p.config);
 }
 
 Result<Config> LoadConfigFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound("cannot read config file " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto cfg = LoadConfigString(ss.str(), path);
-  if (!cfg.ok()) return cfg;
-  // data_dir is relative to the working directory, like every CLI path.
-  return cfg;
+  PartialConfig p = ParseConfigFile(path);
+  if (!p.errors.empty()) return InvalidArgument(p.errors);
+  return std::move(p.config);
 }
 
 }  // namespace sy::config

@@ -67,7 +67,9 @@ struct WebConfig {
 // types (core never includes a destination). The delivery module validates these against the
 // destination's own settings table (delivery::ParseSettings), reporting file:line:key.
 struct RawSetting {
-  enum class Kind { kScalar, kList, kMap };
+  // kMalformed: a value config could not read (nested deeper than a list or mapping of scalars);
+  // config reported it, and keeps the key so later checks count it as given.
+  enum class Kind { kScalar, kList, kMap, kMalformed };
   std::string key;
   int line = 0;
   Kind kind = Kind::kScalar;
@@ -86,7 +88,7 @@ struct BatchConfig {
 
 // One entry of `destinations:`. Everything but `settings` is validated here; `type` is checked
 // against the built-in destination list and `settings` against its table by the caller that
-// knows the destinations (server::ValidateDestinations), before anything starts.
+// knows the destinations (destinations::ValidateDestinations), before anything starts.
 struct DestinationConfig {
   std::string name;  // unique; [A-Za-z0-9_-]{1,64}; the log cursor is "dest.<name>"
   std::string type;
@@ -144,6 +146,18 @@ struct Config {
 // Parses and validates. Errors read "<file>:<line>: <key>: <problem>", one per line, all of them.
 Result<Config> LoadConfigFile(const std::string& path);
 Result<Config> LoadConfigString(const std::string& yaml, const std::string& file_name);
+
+// A file read as far as it could be, and every error found in it. `config` holds what was
+// readable even when `errors` is not empty (entries with errors are kept as far as they were
+// read), so the caller that knows the destinations can check their types and settings in the
+// same pass and report every layer's errors at once (destinations::LoadConfig,
+// `switchyard check-config`). Never use `config` when `errors` is not empty.
+struct PartialConfig {
+  Config config;
+  std::string errors;  // "" = valid
+};
+PartialConfig ParseConfigFile(const std::string& path);
+PartialConfig ParseConfigString(const std::string& yaml, const std::string& file_name);
 
 // SHA-256 of `data` as lowercase hex.
 std::string Sha256Hex(std::string_view data);

@@ -290,6 +290,38 @@ TEST(Config, DestinationErrorsNameFileLineAndKey) {
   ExpectError(base + "  - {name: 'a b', type: x}\n", "destinations[0].name: use 1-64");
 }
 
+TEST(Config, PartialConfigKeepsWhatWasReadBesideTheErrors) {
+  // The destinations' layer (types, settings) needs the entries even when the file has
+  // structural errors, so check-config can report both in one pass.
+  auto p =
+      ParseConfigString(std::string(kMinimal) + "log: {fsync: sometimes}\n" +
+                            "destinations:\n"
+                            "  - {name: a, type: webhookz, settings: {url: http://x.example}}\n"
+                            "  - {name: b, settings: {deep: {x: [1]}}}\n",
+                        "f.yaml");
+  EXPECT_NE(p.errors.find("f.yaml:9: log.fsync: expected one of"), std::string::npos) << p.errors;
+  EXPECT_NE(p.errors.find("f.yaml:12: destinations[1].type: required key is missing"),
+            std::string::npos)
+      << p.errors;
+  EXPECT_NE(p.errors.find("f.yaml:12: destinations[1].settings.deep: expected a scalar"),
+            std::string::npos)
+      << p.errors;
+  ASSERT_EQ(p.config.destinations.size(), 2u);
+  EXPECT_EQ(p.config.destinations[0].type, "webhookz");
+  EXPECT_EQ(p.config.destinations[0].line, 11);
+  ASSERT_EQ(p.config.destinations[0].settings.size(), 1u);
+  EXPECT_EQ(p.config.destinations[0].settings[0].scalar, "http://x.example");
+  // A value config could not read stays, marked, so it is not also reported as missing.
+  ASSERT_EQ(p.config.destinations[1].settings.size(), 1u);
+  EXPECT_EQ(p.config.destinations[1].settings[0].kind, RawSetting::Kind::kMalformed);
+  EXPECT_FALSE(
+      LoadConfigString(std::string(kMinimal) + "log: {fsync: sometimes}\n", "f.yaml").ok());
+  auto unreadable = ParseConfigFile("/nonexistent/switchyard.yaml");
+  EXPECT_NE(unreadable.errors.find("cannot read config file"), std::string::npos);
+  auto syntax = ParseConfigString("version: [1\n", "f.yaml");
+  EXPECT_NE(syntax.errors.find("f.yaml:"), std::string::npos);
+}
+
 TEST(Config, ArchiveSectionFromTheIssueLoads) {
   auto c = LoadConfigString(std::string(kMinimal) + R"(archive:
   store: local                  # or s3

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <filesystem>
@@ -40,43 +41,103 @@ config::RawSetting Scalar(std::string key, std::string v, int line = 7) {
   return r;
 }
 
-const SettingsTable kTable = {
-    {"url", SettingType::kUrl, true, "", "target"},
-    {"timeout", SettingType::kDurationMs, false, "5s", "timeout"},
-    {"batch", SettingType::kBool, false, "false", "batch"},
-    {"headers", SettingType::kStringMap, false, "", "headers"},
+struct TestSettings {
+  std::string url;
+  int64_t timeout_ms = 0;
+  bool batch = true;
+  std::map<std::string, std::string> headers;
+  std::string mode;
+  int64_t count = -1;
+  std::vector<std::string> steps;
 };
 
-TEST(Settings, ParsesTypesAndFillsDefaults) {
+SettingsTable<TestSettings> Table() {
+  using S = TestSettings;
+  return SettingsTable<S>()
+      .Url("url", &S::url, "target")
+      .Required()
+      .Duration("timeout", &S::timeout_ms, "timeout")
+      .Default("5s")
+      .Range(1, 60'000)
+      .Bool("batch", &S::batch, "batch")
+      .Default("false")
+      .Map("headers", &S::headers, "headers")
+      .Enum("mode", &S::mode, {"fast", "safe"}, "mode")
+      .Default("safe")
+      .Int("count", &S::count, "count")
+      .Min(1)
+      .List("steps", &S::steps, "steps")
+      .Items({"ok", "retry"});
+}
+
+const SettingsOrigin kOrigin{"f.yaml", "destinations[0].settings", 4};
+
+TEST(Settings, BindsTypedFieldsAndFillsDefaultsFromTheTable) {
   config::RawSetting h;
   h.key = "headers";
   h.kind = config::RawSetting::Kind::kMap;
   h.map = {{"X-Team", "growth"}};
-  auto s =
-      ParseSettings(kTable, {Scalar("url", "http://example.com/x"), h}, "f.yaml", "d.settings", 3);
+  auto s = ParseSettings(Table(), {Scalar("url", "http://example.com/x"), h}, kOrigin);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
-  EXPECT_EQ(s->String("url"), "http://example.com/x");
-  EXPECT_EQ(s->Int("timeout"), 5000);
-  EXPECT_FALSE(s->Bool("batch"));
-  EXPECT_EQ(s->StringMap("headers").at("X-Team"), "growth");
+  EXPECT_EQ(s->url, "http://example.com/x");
+  EXPECT_EQ(s->timeout_ms, 5000);
+  EXPECT_FALSE(s->batch);  // the table's default, not the struct's initialiser
+  EXPECT_EQ(s->headers.at("X-Team"), "growth");
+  EXPECT_EQ(s->mode, "safe");
+  EXPECT_EQ(s->count, -1);  // no default in the table: the field keeps its initialiser
+  EXPECT_TRUE(s->steps.empty());
+  EXPECT_TRUE(CheckSettingsTable(Table().specs()).ok());
 }
 
-TEST(Settings, RejectsUnknownKeysWrongTypesAndMissingRequired) {
-  auto s = ParseSettings(kTable, {Scalar("colour", "red", 9), Scalar("batch", "maybe", 10)},
-                         "f.yaml", "destinations[0].settings", 4);
+TEST(Settings, EveryErrorNamesItsKeyAndLine) {
+  config::RawSetting steps;
+  steps.key = "steps";
+  steps.line = 14;
+  steps.kind = config::RawSetting::Kind::kList;
+  steps.list = {"ok", "explode"};
+  auto s = ParseSettings(
+      Table(),
+      {Scalar("colour", "red", 9), Scalar("batch", "maybe", 10), Scalar("timeout", "2m", 11),
+       Scalar("mode", "slow", 12), Scalar("count", "0", 13), steps},
+      kOrigin);
   ASSERT_FALSE(s.ok());
   const std::string& m = s.status().message();
-  EXPECT_NE(m.find("f.yaml:9: destinations[0].settings.colour: unknown key"), std::string::npos)
-      << m;
-  EXPECT_NE(m.find("f.yaml:10: destinations[0].settings.batch: expected true or false"),
-            std::string::npos)
-      << m;
-  EXPECT_NE(m.find("f.yaml:4: destinations[0].settings.url: required key is missing"),
-            std::string::npos)
-      << m;
-  auto bad_url = ParseSettings(kTable, {Scalar("url", "ftp://x.example")}, "f", "p", 1);
-  EXPECT_FALSE(bad_url.ok());
-  EXPECT_NE(SettingsHelp(kTable).find("url (url, required): target"), std::string::npos);
+  for (const char* want : {
+           "f.yaml:9: destinations[0].settings.colour: unknown key (known keys: url, timeout",
+           "f.yaml:10: destinations[0].settings.batch: expected true or false",
+           "f.yaml:11: destinations[0].settings.timeout: out of range [1ms, 60000ms]",
+           "f.yaml:12: destinations[0].settings.mode: expected one of: fast, safe",
+           "f.yaml:13: destinations[0].settings.count: must be at least 1",
+           "f.yaml:14: destinations[0].settings.steps: 'explode' is not one of: ok, retry",
+           "f.yaml:4: destinations[0].settings.url: required key is missing",
+       }) {
+    EXPECT_NE(m.find(want), std::string::npos) << "missing: " << want << "\nin:\n" << m;
+  }
+  EXPECT_EQ(std::count(m.begin(), m.end(), '\n'), 7) << m;
+  EXPECT_FALSE(ParseSettings(Table(), {Scalar("url", "ftp://x.example")}, kOrigin).ok());
+  EXPECT_NE(SettingsHelp(Table().specs()).find("url (url, required): target"), std::string::npos);
+}
+
+TEST(Settings, AMalformedValueCountsAsGivenAndIsNotReportedTwice) {
+  config::RawSetting url;
+  url.key = "url";
+  url.kind = config::RawSetting::Kind::kMalformed;  // config already reported it
+  auto s = ParseSettings(Table(), {url}, kOrigin);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->url, "");
+}
+
+TEST(Settings, CheckSettingsTableCatchesBadDeclarations) {
+  using S = TestSettings;
+  auto check = [](const SettingsTable<S>& t) { return CheckSettingsTable(t.specs()).ok(); };
+  EXPECT_FALSE(check(SettingsTable<S>().Int("count", &S::count, "c").Default("x")));
+  EXPECT_FALSE(check(SettingsTable<S>().Int("count", &S::count, "c").Default("0").Min(1)));
+  EXPECT_FALSE(
+      check(SettingsTable<S>().Url("url", &S::url, "u").Required().Default("http://x.example")));
+  EXPECT_FALSE(check(SettingsTable<S>().Url("url", &S::url, "u").Url("url", &S::url, "v")));
+  EXPECT_FALSE(check(SettingsTable<S>().Url("url", &S::url, "")));
+  EXPECT_FALSE(check(SettingsTable<S>().Enum("mode", &S::mode, {}, "m")));
+  EXPECT_TRUE(check(SettingsTable<S>().Enum("mode", &S::mode, {"a"}, "m").Default("a")));
 }
 
 log::LogEntry Entry(uint64_t offset, std::string payload, std::string source = "web") {

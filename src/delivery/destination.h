@@ -121,14 +121,44 @@ using http::ParseRetryAfterMs;
 using http::RetryAfterMs;
 
 // What the framework knows about a destination type: one entry per built-in destination in the
-// list the server layer holds (server/builtin_destinations.cc). No self-registration.
+// list generated from src/destinations/CMakeLists.txt (destinations/registry.h). No
+// self-registration. Built by MakeDestinationType from a typed settings table and a factory.
 struct DestinationType {
   std::string type;          // as written in config (`webhook`)
   std::string display_name;  // as written in an event's integrations object (`Webhooks`)
   std::string description;
-  SettingsTable settings;
-  // Builds an instance from validated settings; errors are configuration errors.
-  std::function<Result<std::unique_ptr<Destination>>(const Settings&)> create;
+  std::vector<SettingSpec> settings;  // the table's rows: help, docs, `switchyard destinations`
+  // Parses `raw` against the settings table and builds an instance. Errors, one per line:
+  // "<file>:<line>: <path>.<key>: <problem>" for the table's checks, and
+  // "<file>:<origin.line>: <path>: <problem>" for the factory's own.
+  std::function<Result<std::unique_ptr<Destination>>(const std::vector<config::RawSetting>& raw,
+                                                     const SettingsOrigin& origin)>
+      create;
 };
+
+// A type whose settings bind to the struct S: `factory` receives S filled and checked by
+// `table` (types, required keys, ranges, enums) and adds only checks a table cannot express.
+template <typename S>
+DestinationType MakeDestinationType(
+    std::string type, std::string display_name, std::string description, SettingsTable<S> table,
+    std::function<Result<std::unique_ptr<Destination>>(const S&)> factory) {
+  DestinationType t;
+  t.type = std::move(type);
+  t.display_name = std::move(display_name);
+  t.description = std::move(description);
+  t.settings = table.specs();
+  t.create = [table = std::move(table), factory = std::move(factory)](
+                 const std::vector<config::RawSetting>& raw,
+                 const SettingsOrigin& origin) -> Result<std::unique_ptr<Destination>> {
+    SY_ASSIGN_OR_RETURN(S settings, ParseSettings(table, raw, origin));
+    auto made = factory(settings);
+    if (!made.ok()) {
+      return InvalidArgument(origin.file + ":" + std::to_string(origin.line) + ": " + origin.path +
+                             ": " + made.status().message() + "\n");
+    }
+    return made;
+  };
+  return t;
+}
 
 }  // namespace sy::delivery

@@ -1,12 +1,17 @@
-// Reading fields of a stored event (a Segment message as a Boost.JSON object), shared by the
-// destinations' encoders so no destination carries its own copy. Pure functions; thread-safe.
+// Reading stored events (Segment messages as Boost.JSON objects) in the destinations' encoders,
+// shared so no destination carries its own copy: the per-event preamble every vendor encoder
+// starts with (MapEachEvent), and field accessors. Pure functions; thread-safe.
 #pragma once
 
 #include <boost/json.hpp>
 
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+
+#include "delivery/destination.h"
 
 namespace sy::delivery {
 
@@ -20,5 +25,36 @@ std::string FieldString(const boost::json::object& o, std::initializer_list<std:
 
 // Sets o[key] = value unless value is empty.
 void SetIfNotEmpty(boost::json::object& o, std::string_view key, const std::string& value);
+
+// What a vendor's mapping says about one event: mapped (it went into a request being built), or
+// unmappable with the reason that the dead-letter store will show.
+struct EventMapping {
+  std::string unmappable_reason;  // "" = mapped
+  static EventMapping Mapped() { return {}; }
+  static EventMapping Unmappable(std::string reason) { return {std::move(reason)}; }
+};
+
+// The preamble of every vendor encoder: parses each event of `batch` as a JSON object and calls
+// `map(index, event, type)` (type: the Segment `type` field, "" when absent), in batch order.
+// An event that is not a JSON object, or that `map` answers Unmappable, goes to
+// `out->unmappable` with the reason; `map` adds the events it maps to the requests it builds.
+template <typename MapFn>
+void MapEachEvent(std::span<const StoredEvent> batch, EncodedBatch* out, MapFn&& map) {
+  for (size_t i = 0; i < batch.size(); ++i) {
+    boost::system::error_code ec;
+    boost::json::value doc = boost::json::parse(batch[i].payload, ec);
+    if (ec || !doc.is_object()) {
+      out->unmappable.emplace_back(i, "not a JSON object");
+      continue;
+    }
+    const boost::json::object& event = doc.as_object();
+    const boost::json::value* type = event.if_contains("type");
+    std::string_view type_name =
+        type && type->is_string() ? std::string_view(type->as_string()) : std::string_view();
+    EventMapping m = map(i, event, type_name);
+    if (!m.unmappable_reason.empty())
+      out->unmappable.emplace_back(i, std::move(m.unmappable_reason));
+  }
+}
 
 }  // namespace sy::delivery

@@ -14,8 +14,8 @@
 #include "base/env.h"
 #include "base/logging.h"
 #include "base/thread_name.h"
+#include "destinations/registry.h"
 #include "log/local/local_log.h"
-#include "server/builtin_destinations.h"
 #include "server/warehouse_admin.h"
 
 namespace sy::server {
@@ -163,7 +163,7 @@ App::~App() {
 Status App::Start(const config::Config& config) {
   config_ = config;
   SetLogLevel(config.log_level);
-  SY_RETURN_IF_ERROR(ValidateDestinations(config));
+  SY_RETURN_IF_ERROR(destinations::ValidateDestinations(config));
   SY_ASSIGN_OR_RETURN(lock_fd_, LockDataDir(config.data_dir));
   SY_ASSIGN_OR_RETURN(admin_token_, WriteAdminToken(config.data_dir));
   SY_ASSIGN_OR_RETURN(auto log, log::OpenLocalLog(LogOptions(config, &metrics_)));
@@ -228,8 +228,8 @@ Status App::StartDestinations() {
 Status App::StartStream(const config::DestinationConfig& d) {
   delivery::StreamOptions o;
   o.config = d;
-  o.display_name = FindDestinationType(d.type)->display_name;
-  SY_ASSIGN_OR_RETURN(o.destination, CreateDestination(d, config_.file));
+  o.display_name = destinations::FindDestinationType(d.type)->display_name;
+  SY_ASSIGN_OR_RETURN(o.destination, destinations::CreateDestination(d, config_.file));
   o.log = log_.get();
   o.http = outbound_.get();
   o.dead_letters = dead_letters_.get();
@@ -273,7 +273,7 @@ const config::DestinationConfig* FindDestination(const config::Config& c, const 
 }  // namespace
 
 Status App::ReloadDestinations(const config::Config& config, std::string* ignored) {
-  SY_RETURN_IF_ERROR(ValidateDestinations(config));
+  SY_RETURN_IF_ERROR(destinations::ValidateDestinations(config));
   std::lock_guard streams_lock(streams_mu_);
   if (!log_ || !outbound_) return FailedPrecondition("server is not running");
   if (ignored) {

@@ -16,8 +16,8 @@
 #include "base/env.h"
 #include "base/logging.h"
 #include "base/thread_name.h"
+#include "destinations/registry.h"
 #include "server/app.h"
-#include "server/builtin_destinations.h"
 #include "warehouse/warehouse_destination.h"
 
 namespace sy::server {
@@ -73,12 +73,13 @@ Result<std::string> App::SyncWarehouses(const std::string& destination) {
       break;
     }
     Status status;
-    auto made = CreateDestination(d, config_.file);
+    auto made = destinations::CreateDestination(d, config_.file);
     if (made.ok()) {
       (*made)->Attach(d.name, &metrics_);
       auto* wh = dynamic_cast<warehouse::WarehouseDestination*>(made->get());
-      auto report = warehouse::SyncNow(log_.get(), d, FindDestinationType(d.type)->display_name, wh,
-                                       dead_letters_.get());
+      auto report =
+          warehouse::SyncNow(log_.get(), d, destinations::FindDestinationType(d.type)->display_name,
+                             wh, dead_letters_.get());
       if (report.ok()) {
         out += warehouse::SyncReportJson(d.name, *report) + "\n";
       } else {

@@ -40,24 +40,33 @@ std::string JsonString(std::string_view s) {
   return out + "\"";
 }
 
-// The batching settings every warehouse type shares.
-void AddBatchSettings(delivery::SettingsTable* t) {
-  t->push_back({"sync_interval", delivery::SettingType::kDurationMs, false, "30s",
-                "how often events are loaded (the longest an event waits in the log)"});
-  t->push_back({"max_events", delivery::SettingType::kInt, false, "10000",
-                "events per load at most (a load starts as soon as this many wait)"});
-  t->push_back({"max_event_tables", delivery::SettingType::kInt, false,
-                std::to_string(kDefaultMaxEventTables),
-                "event tables per source at most; past it a new event name's rows stay in tracks "
-                "(and discards)"});
-}
+// The settings of both warehouse types: each binds the keys it has.
+struct WarehouseSettings {
+  std::string path;  // sqlite
+  std::string dsn;   // postgres
+  int64_t sync_interval_ms = 0;
+  int64_t max_events = 0;
+  int64_t max_event_tables = 0;
+};
 
-Status CheckBatchSettings(const delivery::Settings& s) {
-  if (s.Int("sync_interval") < 1) return InvalidArgument("sync_interval must be at least 1ms");
-  if (s.Int("max_events") < 1) return InvalidArgument("max_events must be at least 1");
-  if (s.Int("max_event_tables") < 0)
-    return InvalidArgument("max_event_tables must not be negative");
-  return Status::Ok();
+// The batching settings every warehouse type shares.
+delivery::SettingsTable<WarehouseSettings> WithBatchSettings(
+    delivery::SettingsTable<WarehouseSettings> t) {
+  using S = WarehouseSettings;
+  t.Duration("sync_interval", &S::sync_interval_ms,
+             "how often events are loaded (the longest an event waits in the log)")
+      .Default("30s")
+      .Min(1)
+      .Int("max_events", &S::max_events,
+           "events per load at most (a load starts as soon as this many wait)")
+      .Default("10000")
+      .Min(1)
+      .Int("max_event_tables", &S::max_event_tables,
+           "event tables per source at most; past it a new event name's rows stay in tracks "
+           "(and discards)")
+      .Default(std::to_string(kDefaultMaxEventTables))
+      .Min(0);
+  return t;
 }
 
 }  // namespace
@@ -415,48 +424,44 @@ std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInPro
 namespace {
 
 Result<std::unique_ptr<delivery::Destination>> Make(std::unique_ptr<Loader> loader,
-                                                    const delivery::Settings& s) {
-  SY_RETURN_IF_ERROR(CheckBatchSettings(s));
-  loader->set_max_event_tables(static_cast<size_t>(s.Int("max_event_tables")));
+                                                    const WarehouseSettings& s) {
+  loader->set_max_event_tables(static_cast<size_t>(s.max_event_tables));
   return std::unique_ptr<delivery::Destination>(
-      new WarehouseDestination(std::move(loader), s.Int("max_events"), s.Int("sync_interval")));
+      new WarehouseDestination(std::move(loader), s.max_events, s.sync_interval_ms));
 }
 
 }  // namespace
 
 delivery::DestinationType SqliteType() {
-  delivery::DestinationType t;
-  t.type = "sqlite";
-  t.display_name = "SQLite";
-  t.description =
-      "Warehouse in SQLite files, one per source (<path>/<source>.sqlite), in Segment's schema.";
-  t.settings = {
-      {"path", delivery::SettingType::kString, false, "./data/warehouse",
-       "directory of the database files, one per source: <path>/<source>.sqlite"},
-  };
-  AddBatchSettings(&t.settings);
-  t.create = [](const delivery::Settings& s) -> Result<std::unique_ptr<delivery::Destination>> {
-    if (s.String("path").empty()) return InvalidArgument("path must not be empty");
-    return Make(std::make_unique<SqliteLoader>(s.String("path")), s);
-  };
-  return t;
+  using S = WarehouseSettings;
+  return delivery::MakeDestinationType<S>(
+      "sqlite", "SQLite",
+      "Warehouse in SQLite files, one per source (<path>/<source>.sqlite), in Segment's schema.",
+      WithBatchSettings(delivery::SettingsTable<S>()
+                            .String("path", &S::path,
+                                    "directory of the database files, one per source: "
+                                    "<path>/<source>.sqlite")
+                            .Default("./data/warehouse")),
+      [](const S& s) -> Result<std::unique_ptr<delivery::Destination>> {
+        if (s.path.empty()) return InvalidArgument("path must not be empty");
+        return Make(std::make_unique<SqliteLoader>(s.path), s);
+      });
 }
 
 delivery::DestinationType PostgresType() {
-  delivery::DestinationType t;
-  t.type = "postgres";
-  t.display_name = "PostgreSQL";
-  t.description = "Warehouse in PostgreSQL (or Redshift), one schema per source, Segment's schema.";
-  t.settings = {
-      {"dsn", delivery::SettingType::kSecret, true, "",
-       "libpq connection string or URI (postgresql://user@host:5432/db)"},
-  };
-  AddBatchSettings(&t.settings);
-  t.create = [](const delivery::Settings& s) -> Result<std::unique_ptr<delivery::Destination>> {
-    // Connecting waits for the first load: check-config and reload validation stay offline.
-    return Make(std::make_unique<PostgresLoader>(s.String("dsn")), s);
-  };
-  return t;
+  using S = WarehouseSettings;
+  return delivery::MakeDestinationType<S>(
+      "postgres", "PostgreSQL",
+      "Warehouse in PostgreSQL (or Redshift), one schema per source, Segment's schema.",
+      WithBatchSettings(
+          delivery::SettingsTable<S>()
+              .Secret("dsn", &S::dsn,
+                      "libpq connection string or URI (postgresql://user@host:5432/db)")
+              .Required()),
+      [](const S& s) -> Result<std::unique_ptr<delivery::Destination>> {
+        // Connecting waits for the first load: check-config and reload validation stay offline.
+        return Make(std::make_unique<PostgresLoader>(s.dsn), s);
+      });
 }
 
 std::string SyncReportJson(const std::string& destination, const SyncReport& r) {

@@ -26,7 +26,7 @@ def run(*args, cwd=None, timeout=30):
 def test_version_and_help_for_every_subcommand():
     v = run("version")
     assert v.returncode == 0 and v.stdout.startswith("switchyard "), v
-    for sub in ("serve", "dump", "check-config", "version"):
+    for sub in ("serve", "dump", "check-config", "destinations", "version"):
         h = run(sub, "--help")
         assert h.returncode == 0, (sub, h)
         assert sub in h.stdout and "--help" in h.stdout, (sub, h.stdout)
@@ -51,6 +51,76 @@ def test_check_config_names_file_line_and_key(tmp_path):
     assert "bad.yaml:11: log.fsync: expected one of: always, interval, never" in r.stderr, r.stderr
     missing = run("check-config", "nope.yaml", cwd=tmp_path)
     assert missing.returncode == 2 and "cannot read config file nope.yaml" in missing.stderr
+
+
+def test_check_config_reports_every_layer_in_one_pass(tmp_path, monkeypatch):
+    """Structural errors, unknown destination types, test doubles without the switch and the
+    destinations' settings (missing, misspelt, out of range, not in an enum) all in one report,
+    sorted by line: nobody fixes one layer to discover the next."""
+    monkeypatch.delenv("SWITCHYARD_TEST_DESTINATIONS", raising=False)
+    bad = MINIMAL + """log:
+  fsync: sometimes
+destinations:
+  - name: hooks
+    type: webhook
+    settings:
+      urll: http://127.0.0.1:9/in
+      max_events: 0
+  - name: nope
+    type: webhooks
+  - name: retrying
+    type: flaky
+  - name: nameless
+    settings: {x: 1}
+  - name: wh
+    type: sqlite
+    settings:
+      sync_interval: soon
+"""
+    (tmp_path / "bad.yaml").write_text(bad)
+    r = run("check-config", "bad.yaml", cwd=tmp_path)
+    assert r.returncode == 2, r
+    want = [
+        "bad.yaml:10: log.fsync: expected one of: always, interval, never",
+        "bad.yaml:12: destinations[0].settings.url: required key is missing",
+        "bad.yaml:15: destinations[0].settings.urll: unknown key (known keys: url, headers,",
+        "bad.yaml:16: destinations[0].settings.max_events: out of range [1, 10000]",
+        "bad.yaml:17: destinations[1].type: unknown destination type 'webhooks' (known: amplitude,",
+        "bad.yaml:19: destinations[2].type: unknown destination type 'flaky'",
+        "'flaky' is a test double, offered only with SWITCHYARD_TEST_DESTINATIONS=1",
+        "bad.yaml:21: destinations[3].type: required key is missing",
+        "bad.yaml:26: destinations[4].settings.sync_interval: expected a duration",
+    ]
+    for w in want:
+        assert w in r.stderr, (w, r.stderr)
+    lines = [l for l in r.stderr.splitlines() if l.startswith("bad.yaml:")]
+    assert [int(l.split(":")[1]) for l in lines] == sorted(int(l.split(":")[1]) for l in lines)
+    # With the switch the test double is accepted; the rest is still reported.
+    monkeypatch.setenv("SWITCHYARD_TEST_DESTINATIONS", "1")
+    r = run("check-config", "bad.yaml", cwd=tmp_path)
+    assert r.returncode == 2 and "destinations[2]" not in r.stderr, r.stderr
+    assert "destinations[1].type: unknown destination type 'webhooks'" in r.stderr
+
+
+def test_destinations_lists_every_type_with_its_settings(monkeypatch):
+    monkeypatch.delenv("SWITCHYARD_TEST_DESTINATIONS", raising=False)
+    r = run("destinations")
+    assert r.returncode == 0, r
+    types = [l.split(" ")[0] for l in r.stdout.splitlines() if l and not l.startswith(" ")]
+    assert types == ["amplitude", "google-analytics-4", "mixpanel", "postgres", "segment",
+                     "slack", "sqlite", "webhook"], r.stdout
+    assert "webhook (Webhooks): POSTs each event" in r.stdout
+    rows = {l.split()[0]: l for l in r.stdout.split("webhook (Webhooks)")[1].splitlines()[1:] if l}
+    assert rows["url"].split()[1:4] == ["url", "-", "yes"], rows
+    assert rows["max_events"].split()[1:5] == ["integer,", "1–10000", "100", "no"], rows
+    one = run("destinations", "slack")
+    assert one.returncode == 0 and one.stdout.startswith("slack (Slack):"), one
+    assert "{{type}} {{event}} from {{userId}}" in one.stdout
+    assert run("destinations", "flaky").returncode == 2  # a test double: not offered
+    monkeypatch.setenv("SWITCHYARD_TEST_DESTINATIONS", "1")
+    r = run("destinations", "flaky")
+    assert r.returncode == 0 and "flaky (Flaky, test double)" in r.stdout, r
+    assert "list of ok | retry | reject" in r.stdout, r.stdout
 
 
 def test_serve_refuses_an_invalid_config_and_starts_nothing(tmp_path):

@@ -46,6 +46,13 @@ class DeliveryServer(Server):
         return self.metrics().get_value(name, destination=destination)
 
 
+@pytest.fixture(autouse=True)
+def test_destinations(monkeypatch):
+    """The suite uses the test doubles `flaky` and `blackhole`, which the server and the CLI offer
+    only with SWITCHYARD_TEST_DESTINATIONS=1 (inherited by every process the tests start)."""
+    monkeypatch.setenv("SWITCHYARD_TEST_DESTINATIONS", "1")
+
+
 @pytest.fixture
 def sinks():
     made: list[WebhookSink] = []

@@ -26,6 +26,11 @@ ALLOWED = {
     "web": {"base", "config", "http"},
     "delivery": {"base", "config", "event", "http", "log"},
     "destinations": {"base", "config", "delivery", "event", "http"},
+    # The files directly in src/destinations/ (not in a destination's folder): the registry
+    # compiled from the generated list (destinations/registry.h). It knows every destination and
+    # the warehouse types; only the wiring and the CLI include it.
+    "destination_registry": {"base", "config", "delivery", "destinations", "event", "http",
+                             "warehouse"},
     "warehouse": {"base", "config", "delivery", "event", "http", "log"},
     "archive": {"base", "config", "event", "http", "log"},
     "replay": {"archive", "base", "config", "delivery", "event", "http", "log"},
@@ -39,6 +44,8 @@ INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_0-9]+)/([^"]*)"', re.M)
 
 def module_of(rel: pathlib.PurePosixPath) -> str:
     top = rel.parts[0]
+    if top == "destinations" and len(rel.parts) == 2:
+        return "destination_registry"
     # Replay lives in archive/ until it has its own folder; it is its own target (sy_replay).
     if top == "archive" and rel.name.startswith("replay."):
         return "replay"

@@ -25,52 +25,47 @@ class Amplitude final : public delivery::Destination {
     delivery::EncodedBatch out;
     json::array mapped;
     delivery::HttpRequest r;
-    for (size_t i = 0; i < events.size(); ++i) {
-      boost::system::error_code ec;
-      json::value doc = json::parse(events[i].payload, ec);
-      if (ec || !doc.is_object()) {
-        out.unmappable.emplace_back(i, "not a JSON object");
-        continue;
-      }
-      const json::object& e = doc.as_object();
-      std::string type = delivery::FieldString(e, {"type"});
-      json::object a;
-      if (type == "track") {
-        a["event_type"] = delivery::FieldString(e, {"event"});
-      } else if (type == "page" || type == "screen") {
-        std::string n = delivery::FieldString(e, {"name"});
-        a["event_type"] = n.empty() ? (type == "page" ? "Loaded a Page" : "Loaded a Screen")
-                                    : "Viewed " + n + (type == "page" ? " Page" : " Screen");
-      } else if (type == "identify") {
-        a["event_type"] = "$identify";
-        const json::value* traits = e.if_contains("traits");
-        json::object set;
-        set["$set"] = traits && traits->is_object() ? *traits : json::object();
-        a["user_properties"] = std::move(set);
-      } else {
-        out.unmappable.emplace_back(i, "amplitude has no mapping for type '" + type + "'");
-        continue;
-      }
-      delivery::SetIfNotEmpty(a, "user_id", delivery::FieldString(e, {"userId"}));
-      delivery::SetIfNotEmpty(a, "device_id", delivery::FieldString(e, {"anonymousId"}));
-      auto ts = ParseIso8601(delivery::FieldString(e, {"timestamp"}));
-      a["time"] = ts ? ts->value() : events[i].received_at.value();
-      a["insert_id"] = events[i].message_id;
-      if (type != "identify") {
-        const json::value* p = e.if_contains("properties");
-        if (p && p->is_object()) a["event_properties"] = *p;
-      }
-      delivery::SetIfNotEmpty(a, "ip", delivery::FieldString(e, {"context", "ip"}));
-      delivery::SetIfNotEmpty(a, "os_name", delivery::FieldString(e, {"context", "os", "name"}));
-      delivery::SetIfNotEmpty(a, "device_model",
-                              delivery::FieldString(e, {"context", "device", "model"}));
-      delivery::SetIfNotEmpty(a, "language", delivery::FieldString(e, {"context", "locale"}));
-      delivery::SetIfNotEmpty(a, "app_version",
-                              delivery::FieldString(e, {"context", "app", "version"}));
-      a["library"] = "switchyard";
-      mapped.push_back(std::move(a));
-      r.events.push_back(i);
-    }
+    delivery::MapEachEvent(
+        events, &out, [&](size_t i, const json::object& e, std::string_view type) {
+          json::object a;
+          if (type == "track") {
+            a["event_type"] = delivery::FieldString(e, {"event"});
+          } else if (type == "page" || type == "screen") {
+            std::string n = delivery::FieldString(e, {"name"});
+            a["event_type"] = n.empty() ? (type == "page" ? "Loaded a Page" : "Loaded a Screen")
+                                        : "Viewed " + n + (type == "page" ? " Page" : " Screen");
+          } else if (type == "identify") {
+            a["event_type"] = "$identify";
+            const json::value* traits = e.if_contains("traits");
+            json::object set;
+            set["$set"] = traits && traits->is_object() ? *traits : json::object();
+            a["user_properties"] = std::move(set);
+          } else {
+            return delivery::EventMapping::Unmappable("amplitude has no mapping for type '" +
+                                                      std::string(type) + "'");
+          }
+          delivery::SetIfNotEmpty(a, "user_id", delivery::FieldString(e, {"userId"}));
+          delivery::SetIfNotEmpty(a, "device_id", delivery::FieldString(e, {"anonymousId"}));
+          auto ts = ParseIso8601(delivery::FieldString(e, {"timestamp"}));
+          a["time"] = ts ? ts->value() : events[i].received_at.value();
+          a["insert_id"] = events[i].message_id;
+          if (type != "identify") {
+            const json::value* p = e.if_contains("properties");
+            if (p && p->is_object()) a["event_properties"] = *p;
+          }
+          delivery::SetIfNotEmpty(a, "ip", delivery::FieldString(e, {"context", "ip"}));
+          delivery::SetIfNotEmpty(a, "os_name",
+                                  delivery::FieldString(e, {"context", "os", "name"}));
+          delivery::SetIfNotEmpty(a, "device_model",
+                                  delivery::FieldString(e, {"context", "device", "model"}));
+          delivery::SetIfNotEmpty(a, "language", delivery::FieldString(e, {"context", "locale"}));
+          delivery::SetIfNotEmpty(a, "app_version",
+                                  delivery::FieldString(e, {"context", "app", "version"}));
+          a["library"] = "switchyard";
+          mapped.push_back(std::move(a));
+          r.events.push_back(i);
+          return delivery::EventMapping::Mapped();
+        });
     if (r.events.empty()) return out;
     json::object body;
     body["api_key"] = api_key_;
@@ -125,25 +120,35 @@ class Amplitude final : public delivery::Destination {
 
 }  // namespace
 
+namespace {
+
+struct AmplitudeSettings {
+  std::string api_key;
+  std::string endpoint;
+  int64_t min_id_length = 0;
+};
+
+}  // namespace
+
 delivery::DestinationType AmplitudeType() {
-  delivery::DestinationType t;
-  t.type = "amplitude";
-  t.display_name = "Amplitude";
-  t.description = "Sends events to Amplitude's HTTP V2 API.";
-  t.settings = {
-      {"api_key", delivery::SettingType::kSecret, true, "", "project API key"},
-      {"endpoint", delivery::SettingType::kUrl, false, "https://api2.amplitude.com",
-       "API base URL (EU: https://api.eu.amplitude.com)"},
-      {"min_id_length", delivery::SettingType::kInt, false, "0",
-       "minimum user_id/device_id length (Amplitude's default is 5); 0 = Amplitude's default"},
-  };
-  t.create = [](const delivery::Settings& s) -> Result<std::unique_ptr<delivery::Destination>> {
-    if (s.String("api_key").empty()) return InvalidArgument("api_key: must not be empty");
-    if (s.Int("min_id_length") < 0) return InvalidArgument("min_id_length: must be ≥ 0");
-    return std::unique_ptr<delivery::Destination>(
-        new Amplitude(s.String("endpoint"), s.String("api_key"), s.Int("min_id_length")));
-  };
-  return t;
+  using S = AmplitudeSettings;
+  return delivery::MakeDestinationType<S>(
+      "amplitude", "Amplitude", "Sends events to Amplitude's HTTP V2 API.",
+      delivery::SettingsTable<S>()
+          .Secret("api_key", &S::api_key, "project API key")
+          .Required()
+          .Url("endpoint", &S::endpoint, "API base URL (EU: https://api.eu.amplitude.com)")
+          .Default("https://api2.amplitude.com")
+          .Int("min_id_length", &S::min_id_length,
+               "minimum user_id/device_id length (Amplitude's default is 5); 0 = Amplitude's "
+               "default")
+          .Default("0")
+          .Min(0),
+      [](const S& s) -> Result<std::unique_ptr<delivery::Destination>> {
+        if (s.api_key.empty()) return InvalidArgument("api_key: must not be empty");
+        return std::unique_ptr<delivery::Destination>(
+            new Amplitude(s.endpoint, s.api_key, s.min_id_length));
+      });
 }
 
 }  // namespace sy::destinations

@@ -6,23 +6,19 @@
 
 #include <boost/json.hpp>
 
+#include "delivery/testing.h"
+
 namespace sy::destinations {
 namespace {
 namespace json = boost::json;
 using K = delivery::Outcome::Kind;
 
+using delivery::testing::Scalar;
+
 std::unique_ptr<delivery::Destination> Make() {
-  auto t = AmplitudeType();
-  std::vector<config::RawSetting> raw(3);
-  raw[0].key = "api_key";
-  raw[0].scalar = "KEY";
-  raw[1].key = "endpoint";
-  raw[1].scalar = "http://127.0.0.1:9";
-  raw[2].key = "min_id_length";
-  raw[2].scalar = "1";
-  auto s = delivery::ParseSettings(t.settings, raw, "f", "s", 1);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return std::move(*t.create(*s));
+  return delivery::testing::MustCreate(
+      AmplitudeType(), {Scalar("api_key", "KEY"), Scalar("endpoint", "http://127.0.0.1:9"),
+                        Scalar("min_id_length", "1")});
 }
 
 TEST(Amplitude, HttpV2PayloadGolden) {
@@ -49,6 +45,18 @@ TEST(Amplitude, HttpV2PayloadGolden) {
     "options":{"min_id_length":1}})"));
   ASSERT_EQ(b.unmappable.size(), 1u);
   EXPECT_EQ(b.unmappable[0].first, 2u);
+  delivery::testing::ExpectGolden(delivery::testing::RenderRequests(b),
+                                  std::string(SY_TESTDATA) + "/httpapi.golden");
+}
+
+TEST(Amplitude, SettingsAreChecked) {
+  EXPECT_FALSE(delivery::testing::Create(AmplitudeType(), {}).ok());
+  auto neg = delivery::testing::Create(AmplitudeType(),
+                                       {Scalar("api_key", "K"), Scalar("min_id_length", "-1", 5)});
+  ASSERT_FALSE(neg.ok());
+  EXPECT_NE(neg.status().message().find("f.yaml:5: settings.min_id_length: must be at least 0"),
+            std::string::npos)
+      << neg.status().message();
 }
 
 TEST(Amplitude, InvalidFieldsAreRejectedPerEventAndTheRestRetried) {

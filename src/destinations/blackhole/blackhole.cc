@@ -17,15 +17,19 @@ class Blackhole final : public delivery::Destination {
 
 }  // namespace
 
+namespace {
+
+struct BlackholeSettings {};
+
+}  // namespace
+
 delivery::DestinationType BlackholeType() {
-  delivery::DestinationType t;
-  t.type = "blackhole";
-  t.display_name = "Blackhole";
-  t.description = "Accepts every event and discards it (counts only).";
-  t.create = [](const delivery::Settings&) -> Result<std::unique_ptr<delivery::Destination>> {
-    return std::unique_ptr<delivery::Destination>(new Blackhole());
-  };
-  return t;
+  using S = BlackholeSettings;
+  return delivery::MakeDestinationType<S>(
+      "blackhole", "Blackhole", "Accepts every event and discards it (counts only).",
+      delivery::SettingsTable<S>(), [](const S&) -> Result<std::unique_ptr<delivery::Destination>> {
+        return std::unique_ptr<delivery::Destination>(new Blackhole());
+      });
 }
 
 }  // namespace sy::destinations

@@ -42,30 +42,38 @@ class Flaky final : public delivery::Destination {
 
 }  // namespace
 
+namespace {
+
+struct FlakySettings {
+  std::vector<std::string> pattern;
+  int64_t retry_after_ms = 0;
+  int64_t max_events = 0;
+};
+
+}  // namespace
+
 delivery::DestinationType FlakyType() {
-  delivery::DestinationType t;
-  t.type = "flaky";
-  t.display_name = "Flaky";
-  t.description = "Test destination: answers ok / retry / reject per attempt, by pattern.";
-  t.settings = {
-      {"pattern", delivery::SettingType::kStringList, false, "",
-       "outcome per attempt of each event: ok, retry or reject; the last repeats (default [ok])"},
-      {"retry_after", delivery::SettingType::kDurationMs, false, "",
-       "Retry-After hint sent with each retry"},
-      {"max_events", delivery::SettingType::kInt, false, "100", "events per request"},
-  };
-  t.create = [](const delivery::Settings& s) -> Result<std::unique_ptr<delivery::Destination>> {
-    std::vector<std::string> pattern = s.StringList("pattern");
-    if (pattern.empty()) pattern = {"ok"};
-    for (const auto& p : pattern) {
-      if (p != "ok" && p != "retry" && p != "reject")
-        return InvalidArgument("pattern: expected ok, retry or reject, got '" + p + "'");
-    }
-    if (s.Int("max_events") < 1) return InvalidArgument("max_events: must be at least 1");
-    return std::unique_ptr<delivery::Destination>(new Flaky(
-        std::move(pattern), s.Int("retry_after"), static_cast<size_t>(s.Int("max_events"))));
-  };
-  return t;
+  using S = FlakySettings;
+  return delivery::MakeDestinationType<S>(
+      "flaky", "Flaky", "Test destination: answers ok / retry / reject per attempt, by pattern.",
+      delivery::SettingsTable<S>()
+          .List("pattern", &S::pattern,
+                "outcome per attempt of each event: ok, retry or reject; the last repeats "
+                "(empty: [ok])")
+          .Items({"ok", "retry", "reject"})
+          .Duration("retry_after", &S::retry_after_ms,
+                    "Retry-After hint sent with each retry (0: none)")
+          .Default("0ms")
+          .Min(0)
+          .Int("max_events", &S::max_events, "events per request")
+          .Default("100")
+          .Min(1),
+      [](const S& s) -> Result<std::unique_ptr<delivery::Destination>> {
+        std::vector<std::string> pattern = s.pattern;
+        if (pattern.empty()) pattern = {"ok"};
+        return std::unique_ptr<delivery::Destination>(
+            new Flaky(std::move(pattern), s.retry_after_ms, static_cast<size_t>(s.max_events)));
+      });
 }
 
 }  // namespace sy::destinations

@@ -3,24 +3,17 @@
 
 #include <gtest/gtest.h>
 
+#include "delivery/testing.h"
 #include "destinations/blackhole/blackhole.h"
 
 namespace sy::destinations {
 namespace {
 
-config::RawSetting List(std::string key, std::vector<std::string> items) {
-  config::RawSetting r;
-  r.key = std::move(key);
-  r.kind = config::RawSetting::Kind::kList;
-  r.list = std::move(items);
-  return r;
-}
+using delivery::testing::List;
 
 Result<std::unique_ptr<delivery::Destination>> Make(const delivery::DestinationType& t,
                                                     std::vector<config::RawSetting> raw) {
-  auto s = delivery::ParseSettings(t.settings, raw, "f.yaml", "settings", 1);
-  if (!s.ok()) return s.status();
-  return t.create(*s);
+  return delivery::testing::Create(t, raw);
 }
 
 TEST(Flaky, FollowsThePatternPerEventAndRepeatsTheLastStep) {
@@ -41,7 +34,12 @@ TEST(Flaky, FollowsThePatternPerEventAndRepeatsTheLastStep) {
 }
 
 TEST(Flaky, RejectsAnUnknownStep) {
-  EXPECT_FALSE(Make(FlakyType(), {List("pattern", {"ok", "explode"})}).ok());
+  auto bad = Make(FlakyType(), {List("pattern", {"ok", "explode"}, 3)});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find(
+                "f.yaml:3: settings.pattern: 'explode' is not one of: ok, retry, reject"),
+            std::string::npos)
+      << bad.status().message();
   EXPECT_FALSE(Make(FlakyType(), {List("colour", {"x"})}).ok());
 }
 

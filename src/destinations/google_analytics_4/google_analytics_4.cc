@@ -80,88 +80,83 @@ class GoogleAnalytics4 final : public delivery::Destination {
       std::vector<size_t> idx;
     };
     std::vector<Group> groups;  // in order of first appearance
-    for (size_t i = 0; i < events.size(); ++i) {
-      boost::system::error_code ec;
-      json::value doc = json::parse(events[i].payload, ec);
-      if (ec || !doc.is_object()) {
-        out.unmappable.emplace_back(i, "not a JSON object");
-        continue;
-      }
-      const json::object& e = doc.as_object();
-      std::string type = delivery::FieldString(e, {"type"});
-      std::string user = delivery::FieldString(e, {"userId"});
-      std::string client = delivery::FieldString(e, {"anonymousId"});
-      if (client.empty()) client = user;
-      json::object ev;
-      json::object params;
-      const json::value* pv = e.if_contains("properties");
-      const json::object empty;
-      const json::object& props = pv && pv->is_object() ? pv->as_object() : empty;
-      if (type == "page") {
-        ev["name"] = "page_view";
-        std::string url = delivery::FieldString(props, {"url"});
-        if (url.empty()) url = delivery::FieldString(e, {"context", "page", "url"});
-        std::string title = delivery::FieldString(props, {"title"});
-        if (title.empty()) title = delivery::FieldString(e, {"context", "page", "title"});
-        std::string referrer = delivery::FieldString(props, {"referrer"});
-        if (referrer.empty()) referrer = delivery::FieldString(e, {"context", "page", "referrer"});
-        if (!url.empty()) params["page_location"] = url;
-        if (!title.empty()) params["page_title"] = title;
-        if (!referrer.empty()) params["page_referrer"] = referrer;
-      } else if (type == "track") {
-        std::string name = delivery::FieldString(e, {"event"});
-        auto eco = EcommerceNames().find(name);
-        if (eco != EcommerceNames().end()) {
-          ev["name"] = eco->second;
-          if (const json::value* v = props.if_contains("order_id")) params["transaction_id"] = *v;
-          for (const char* k : {"revenue", "total", "value", "price"}) {
-            const json::value* v = props.if_contains(k);
-            if (v && v->is_number() && !params.contains("value")) params["value"] = *v;
+    delivery::MapEachEvent(
+        events, &out, [&](size_t i, const json::object& e, std::string_view type) {
+          std::string user = delivery::FieldString(e, {"userId"});
+          std::string client = delivery::FieldString(e, {"anonymousId"});
+          if (client.empty()) client = user;
+          json::object ev;
+          json::object params;
+          const json::value* pv = e.if_contains("properties");
+          const json::object empty;
+          const json::object& props = pv && pv->is_object() ? pv->as_object() : empty;
+          if (type == "page") {
+            ev["name"] = "page_view";
+            std::string url = delivery::FieldString(props, {"url"});
+            if (url.empty()) url = delivery::FieldString(e, {"context", "page", "url"});
+            std::string title = delivery::FieldString(props, {"title"});
+            if (title.empty()) title = delivery::FieldString(e, {"context", "page", "title"});
+            std::string referrer = delivery::FieldString(props, {"referrer"});
+            if (referrer.empty())
+              referrer = delivery::FieldString(e, {"context", "page", "referrer"});
+            if (!url.empty()) params["page_location"] = url;
+            if (!title.empty()) params["page_title"] = title;
+            if (!referrer.empty()) params["page_referrer"] = referrer;
+          } else if (type == "track") {
+            std::string name = delivery::FieldString(e, {"event"});
+            auto eco = EcommerceNames().find(name);
+            if (eco != EcommerceNames().end()) {
+              ev["name"] = eco->second;
+              if (const json::value* v = props.if_contains("order_id"))
+                params["transaction_id"] = *v;
+              for (const char* k : {"revenue", "total", "value", "price"}) {
+                const json::value* v = props.if_contains(k);
+                if (v && v->is_number() && !params.contains("value")) params["value"] = *v;
+              }
+              std::string currency = delivery::FieldString(props, {"currency"});
+              if (!currency.empty()) params["currency"] = currency;
+              json::array items;
+              if (const json::value* products = props.if_contains("products");
+                  products && products->is_array()) {
+                for (const auto& p : products->as_array())
+                  if (p.is_object()) items.push_back(Item(p.as_object()));
+              } else if (props.contains("product_id") || props.contains("sku")) {
+                items.push_back(Item(props));
+              }
+              if (!items.empty()) params["items"] = std::move(items);
+            } else {
+              std::string ga = Ga4Name(name);
+              if (ga.empty()) {
+                return delivery::EventMapping::Unmappable("track event has no usable name");
+              }
+              ev["name"] = ga;
+            }
+          } else {
+            return delivery::EventMapping::Unmappable(
+                "google-analytics-4 has no mapping for type '" + std::string(type) + "'");
           }
-          std::string currency = delivery::FieldString(props, {"currency"});
-          if (!currency.empty()) params["currency"] = currency;
-          json::array items;
-          if (const json::value* products = props.if_contains("products");
-              products && products->is_array()) {
-            for (const auto& p : products->as_array())
-              if (p.is_object()) items.push_back(Item(p.as_object()));
-          } else if (props.contains("product_id") || props.contains("sku")) {
-            items.push_back(Item(props));
+          for (const auto& [k, v] : props) {
+            if (params.size() >= kMaxParams) break;
+            if (v.is_object() || v.is_array() || v.is_null()) continue;
+            std::string key = Ga4Name(k);
+            if (!key.empty() && !params.contains(key)) params[key] = v;
           }
-          if (!items.empty()) params["items"] = std::move(items);
-        } else {
-          std::string ga = Ga4Name(name);
-          if (ga.empty()) {
-            out.unmappable.emplace_back(i, "track event has no usable name");
-            continue;
+          ev["params"] = std::move(params);
+          auto ts = ParseIso8601(delivery::FieldString(e, {"timestamp"}));
+          if (ts && events[i].received_at.value() - ts->value() <= kMaxTimestampAgeMs) {
+            ev["timestamp_micros"] = ts->value() * 1000;
           }
-          ev["name"] = ga;
-        }
-      } else {
-        out.unmappable.emplace_back(i, "google-analytics-4 has no mapping for type '" + type + "'");
-        continue;
-      }
-      for (const auto& [k, v] : props) {
-        if (params.size() >= kMaxParams) break;
-        if (v.is_object() || v.is_array() || v.is_null()) continue;
-        std::string key = Ga4Name(k);
-        if (!key.empty() && !params.contains(key)) params[key] = v;
-      }
-      ev["params"] = std::move(params);
-      auto ts = ParseIso8601(delivery::FieldString(e, {"timestamp"}));
-      if (ts && events[i].received_at.value() - ts->value() <= kMaxTimestampAgeMs) {
-        ev["timestamp_micros"] = ts->value() * 1000;
-      }
-      Group* g = nullptr;
-      for (auto& x : groups)
-        if (x.client_id == client && x.user_id == user) g = &x;
-      if (!g) {
-        groups.push_back({client, user, {}, {}});
-        g = &groups.back();
-      }
-      g->events.push_back(std::move(ev));
-      g->idx.push_back(i);
-    }
+          Group* g = nullptr;
+          for (auto& x : groups)
+            if (x.client_id == client && x.user_id == user) g = &x;
+          if (!g) {
+            groups.push_back({client, user, {}, {}});
+            g = &groups.back();
+          }
+          g->events.push_back(std::move(ev));
+          g->idx.push_back(i);
+          return delivery::EventMapping::Mapped();
+        });
     for (auto& g : groups) {
       json::object body;
       body["client_id"] = g.client_id;
@@ -204,24 +199,34 @@ std::string Ga4Name(std::string_view in) {
   return out;
 }
 
+namespace {
+
+struct GoogleAnalytics4Settings {
+  std::string measurement_id;
+  std::string api_secret;
+  std::string endpoint;
+};
+
+}  // namespace
+
 delivery::DestinationType GoogleAnalytics4Type() {
-  delivery::DestinationType t;
-  t.type = "google-analytics-4";
-  t.display_name = "Google Analytics 4";
-  t.description = "Sends events to GA4 through the Measurement Protocol.";
-  t.settings = {
-      {"measurement_id", delivery::SettingType::kString, true, "", "G-XXXXXXX"},
-      {"api_secret", delivery::SettingType::kSecret, true, "", "Measurement Protocol API secret"},
-      {"endpoint", delivery::SettingType::kUrl, false, "https://www.google-analytics.com",
-       "collection base URL"},
-  };
-  t.create = [](const delivery::Settings& s) -> Result<std::unique_ptr<delivery::Destination>> {
-    if (s.String("measurement_id").empty() || s.String("api_secret").empty())
-      return InvalidArgument("measurement_id and api_secret must not be empty");
-    return std::unique_ptr<delivery::Destination>(new GoogleAnalytics4(
-        s.String("endpoint"), s.String("measurement_id"), s.String("api_secret")));
-  };
-  return t;
+  using S = GoogleAnalytics4Settings;
+  return delivery::MakeDestinationType<S>(
+      "google-analytics-4", "Google Analytics 4",
+      "Sends events to GA4 through the Measurement Protocol.",
+      delivery::SettingsTable<S>()
+          .String("measurement_id", &S::measurement_id, "G-XXXXXXX")
+          .Required()
+          .Secret("api_secret", &S::api_secret, "Measurement Protocol API secret")
+          .Required()
+          .Url("endpoint", &S::endpoint, "collection base URL")
+          .Default("https://www.google-analytics.com"),
+      [](const S& s) -> Result<std::unique_ptr<delivery::Destination>> {
+        if (s.measurement_id.empty() || s.api_secret.empty())
+          return InvalidArgument("measurement_id and api_secret must not be empty");
+        return std::unique_ptr<delivery::Destination>(
+            new GoogleAnalytics4(s.endpoint, s.measurement_id, s.api_secret));
+      });
 }
 
 }  // namespace sy::destinations

@@ -6,22 +6,19 @@
 
 #include <boost/json.hpp>
 
+#include "delivery/testing.h"
+
 namespace sy::destinations {
 namespace {
 namespace json = boost::json;
 
+using delivery::testing::Scalar;
+
 std::unique_ptr<delivery::Destination> Make() {
-  auto t = GoogleAnalytics4Type();
-  std::vector<config::RawSetting> raw(3);
-  raw[0].key = "measurement_id";
-  raw[0].scalar = "G-TEST123";
-  raw[1].key = "api_secret";
-  raw[1].scalar = "s3c/ret";
-  raw[2].key = "endpoint";
-  raw[2].scalar = "http://127.0.0.1:9";
-  auto s = delivery::ParseSettings(t.settings, raw, "f", "s", 1);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return std::move(*t.create(*s));
+  return delivery::testing::MustCreate(
+      GoogleAnalytics4Type(),
+      {Scalar("measurement_id", "G-TEST123"), Scalar("api_secret", "s3c/ret"),
+       Scalar("endpoint", "http://127.0.0.1:9")});
 }
 
 constexpr int64_t kReceived = 1704164645678;  // 2024-01-02T03:04:05.678Z
@@ -69,6 +66,8 @@ TEST(Ga4, MeasurementProtocolPayloadGolden) {
       {"name":"signed_up","params":{"plan_type":"pro","n":3}}]})"));
   ASSERT_EQ(b.unmappable.size(), 1u);
   EXPECT_EQ(b.unmappable[0].first, 3u);
+  delivery::testing::ExpectGolden(delivery::testing::RenderRequests(b),
+                                  std::string(SY_TESTDATA) + "/collect.golden");
 }
 
 }  // namespace

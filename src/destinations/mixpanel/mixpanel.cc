@@ -27,68 +27,63 @@ class Mixpanel final : public delivery::Destination {
     delivery::EncodedBatch out;
     json::array imports, profiles;
     std::vector<size_t> import_idx, profile_idx;
-    for (size_t i = 0; i < events.size(); ++i) {
-      boost::system::error_code ec;
-      json::value doc = json::parse(events[i].payload, ec);
-      if (ec || !doc.is_object()) {
-        out.unmappable.emplace_back(i, "not a JSON object");
-        continue;
-      }
-      const json::object& e = doc.as_object();
-      std::string type = delivery::FieldString(e, {"type"});
-      std::string user = delivery::FieldString(e, {"userId"});
-      std::string anon = delivery::FieldString(e, {"anonymousId"});
-      std::string distinct = user.empty() ? anon : user;
-      if (type == "identify") {
-        if (project_token_.empty()) {
-          out.unmappable.emplace_back(i, "identify needs the project_token setting");
-          continue;
-        }
-        json::object p;
-        p["$token"] = project_token_;
-        p["$distinct_id"] = distinct;
-        const json::value* traits = delivery::FieldAt(e, {"traits"});
-        p["$set"] = traits && traits->is_object() ? *traits : json::object();
-        std::string ip = delivery::FieldString(e, {"context", "ip"});
-        if (!ip.empty()) p["$ip"] = ip;
-        profiles.push_back(std::move(p));
-        profile_idx.push_back(i);
-        continue;
-      }
-      std::string name;
-      if (type == "track") {
-        name = delivery::FieldString(e, {"event"});
-      } else if (type == "page" || type == "screen") {
-        std::string n = delivery::FieldString(e, {"name"});
-        name = n.empty() ? (type == "page" ? "Loaded a Page" : "Loaded a Screen")
-                         : "Viewed " + n + (type == "page" ? " Page" : " Screen");
-      } else {
-        out.unmappable.emplace_back(i, "mixpanel has no mapping for type '" + type + "'");
-        continue;
-      }
-      json::object props;
-      if (const json::value* p = delivery::FieldAt(e, {"properties"}); p && p->is_object())
-        props = p->as_object();
-      auto ts = ParseIso8601(delivery::FieldString(e, {"timestamp"}));
-      props["time"] = ts ? ts->value() : events[i].received_at.value();
-      props["distinct_id"] = distinct;
-      props["$insert_id"] = events[i].message_id.empty() ? delivery::FieldString(e, {"messageId"})
-                                                         : events[i].message_id;
-      delivery::SetIfNotEmpty(props, "$device_id", anon);
-      delivery::SetIfNotEmpty(props, "$user_id", user);
-      delivery::SetIfNotEmpty(props, "ip", delivery::FieldString(e, {"context", "ip"}));
-      delivery::SetIfNotEmpty(props, "$current_url",
-                              delivery::FieldString(e, {"context", "page", "url"}));
-      delivery::SetIfNotEmpty(props, "$referrer",
-                              delivery::FieldString(e, {"context", "page", "referrer"}));
-      delivery::SetIfNotEmpty(props, "$os", delivery::FieldString(e, {"context", "os", "name"}));
-      props["mp_lib"] = "switchyard";
-      json::object ev;
-      ev["event"] = name;
-      ev["properties"] = std::move(props);
-      imports.push_back(std::move(ev));
-      import_idx.push_back(i);
-    }
+    delivery::MapEachEvent(
+        events, &out, [&](size_t i, const json::object& e, std::string_view type) {
+          std::string user = delivery::FieldString(e, {"userId"});
+          std::string anon = delivery::FieldString(e, {"anonymousId"});
+          std::string distinct = user.empty() ? anon : user;
+          if (type == "identify") {
+            if (project_token_.empty()) {
+              return delivery::EventMapping::Unmappable("identify needs the project_token setting");
+            }
+            json::object p;
+            p["$token"] = project_token_;
+            p["$distinct_id"] = distinct;
+            const json::value* traits = delivery::FieldAt(e, {"traits"});
+            p["$set"] = traits && traits->is_object() ? *traits : json::object();
+            std::string ip = delivery::FieldString(e, {"context", "ip"});
+            if (!ip.empty()) p["$ip"] = ip;
+            profiles.push_back(std::move(p));
+            profile_idx.push_back(i);
+            return delivery::EventMapping::Mapped();
+          }
+          std::string name;
+          if (type == "track") {
+            name = delivery::FieldString(e, {"event"});
+          } else if (type == "page" || type == "screen") {
+            std::string n = delivery::FieldString(e, {"name"});
+            name = n.empty() ? (type == "page" ? "Loaded a Page" : "Loaded a Screen")
+                             : "Viewed " + n + (type == "page" ? " Page" : " Screen");
+          } else {
+            return delivery::EventMapping::Unmappable("mixpanel has no mapping for type '" +
+                                                      std::string(type) + "'");
+          }
+          json::object props;
+          if (const json::value* p = delivery::FieldAt(e, {"properties"}); p && p->is_object())
+            props = p->as_object();
+          auto ts = ParseIso8601(delivery::FieldString(e, {"timestamp"}));
+          props["time"] = ts ? ts->value() : events[i].received_at.value();
+          props["distinct_id"] = distinct;
+          props["$insert_id"] = events[i].message_id.empty()
+                                    ? delivery::FieldString(e, {"messageId"})
+                                    : events[i].message_id;
+          delivery::SetIfNotEmpty(props, "$device_id", anon);
+          delivery::SetIfNotEmpty(props, "$user_id", user);
+          delivery::SetIfNotEmpty(props, "ip", delivery::FieldString(e, {"context", "ip"}));
+          delivery::SetIfNotEmpty(props, "$current_url",
+                                  delivery::FieldString(e, {"context", "page", "url"}));
+          delivery::SetIfNotEmpty(props, "$referrer",
+                                  delivery::FieldString(e, {"context", "page", "referrer"}));
+          delivery::SetIfNotEmpty(props, "$os",
+                                  delivery::FieldString(e, {"context", "os", "name"}));
+          props["mp_lib"] = "switchyard";
+          json::object ev;
+          ev["event"] = name;
+          ev["properties"] = std::move(props);
+          imports.push_back(std::move(ev));
+          import_idx.push_back(i);
+          return delivery::EventMapping::Mapped();
+        });
     if (!imports.empty()) {
       out.requests.push_back(Request(endpoint_ + "/import?strict=1", json::serialize(imports),
                                      std::move(import_idx), true));
@@ -146,24 +141,34 @@ class Mixpanel final : public delivery::Destination {
 
 }  // namespace
 
+namespace {
+
+struct MixpanelSettings {
+  std::string api_secret;
+  std::string project_token;
+  std::string endpoint;
+};
+
+}  // namespace
+
 delivery::DestinationType MixpanelType() {
-  delivery::DestinationType t;
-  t.type = "mixpanel";
-  t.display_name = "Mixpanel";
-  t.description = "Imports events into Mixpanel (/import, strict) and sets profiles (/engage).";
-  t.settings = {
-      {"api_secret", delivery::SettingType::kSecret, true, "", "project API secret (Basic auth)"},
-      {"project_token", delivery::SettingType::kString, false, "",
-       "project token, needed to map identify to profile $set"},
-      {"endpoint", delivery::SettingType::kUrl, false, "https://api.mixpanel.com",
-       "API base URL (EU: https://api-eu.mixpanel.com)"},
-  };
-  t.create = [](const delivery::Settings& s) -> Result<std::unique_ptr<delivery::Destination>> {
-    if (s.String("api_secret").empty()) return InvalidArgument("api_secret: must not be empty");
-    return std::unique_ptr<delivery::Destination>(
-        new Mixpanel(s.String("endpoint"), s.String("api_secret"), s.String("project_token")));
-  };
-  return t;
+  using S = MixpanelSettings;
+  return delivery::MakeDestinationType<S>(
+      "mixpanel", "Mixpanel",
+      "Imports events into Mixpanel (/import, strict) and sets profiles (/engage).",
+      delivery::SettingsTable<S>()
+          .Secret("api_secret", &S::api_secret, "project API secret (Basic auth)")
+          .Required()
+          .String("project_token", &S::project_token,
+                  "project token, needed to map identify to profile $set (none: identify is "
+                  "unmappable)")
+          .Url("endpoint", &S::endpoint, "API base URL (EU: https://api-eu.mixpanel.com)")
+          .Default("https://api.mixpanel.com"),
+      [](const S& s) -> Result<std::unique_ptr<delivery::Destination>> {
+        if (s.api_secret.empty()) return InvalidArgument("api_secret: must not be empty");
+        return std::unique_ptr<delivery::Destination>(
+            new Mixpanel(s.endpoint, s.api_secret, s.project_token));
+      });
 }
 
 }  // namespace sy::destinations

@@ -7,26 +7,20 @@
 
 #include <boost/json.hpp>
 
+#include "delivery/testing.h"
+
 namespace sy::destinations {
 namespace {
 namespace json = boost::json;
 using K = delivery::Outcome::Kind;
 
+using delivery::testing::Scalar;
+
 std::unique_ptr<delivery::Destination> Make(bool with_token) {
-  auto t = MixpanelType();
-  std::vector<config::RawSetting> raw(2);
-  raw[0].key = "api_secret";
-  raw[0].scalar = "sekrit";
-  raw[1].key = "endpoint";
-  raw[1].scalar = "http://127.0.0.1:9/";
-  if (with_token) {
-    raw.emplace_back();
-    raw.back().key = "project_token";
-    raw.back().scalar = "tok123";
-  }
-  auto s = delivery::ParseSettings(t.settings, raw, "f", "s", 1);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return std::move(*t.create(*s));
+  std::vector<config::RawSetting> raw = {Scalar("api_secret", "sekrit"),
+                                         Scalar("endpoint", "http://127.0.0.1:9/")};
+  if (with_token) raw.push_back(Scalar("project_token", "tok123"));
+  return delivery::testing::MustCreate(MixpanelType(), raw);
 }
 
 delivery::StoredEvent Ev(uint64_t offset, std::string payload) {
@@ -67,6 +61,8 @@ TEST(Mixpanel, TrackPageAndIdentifyGolden) {
     "$set":{"email":"a@example.com"}}])"));
   ASSERT_EQ(b.unmappable.size(), 1u);
   EXPECT_EQ(b.unmappable[0].first, 3u);
+  delivery::testing::ExpectGolden(delivery::testing::RenderRequests(b),
+                                  std::string(SY_TESTDATA) + "/import_and_engage.golden");
 }
 
 TEST(Mixpanel, IdentifyWithoutProjectTokenIsUnmappable) {

@@ -70,22 +70,29 @@ class Segment final : public delivery::Destination {
 
 }  // namespace
 
+namespace {
+
+struct SegmentSettings {
+  std::string write_key;
+  std::string endpoint;
+};
+
+}  // namespace
+
 delivery::DestinationType SegmentType() {
-  delivery::DestinationType t;
-  t.type = "segment";
-  t.display_name = "Segment";
-  t.description = "Forwards events to a Segment-compatible Tracking API (/v1/batch).";
-  t.settings = {
-      {"write_key", delivery::SettingType::kSecret, true, "", "write key of the receiving source"},
-      {"endpoint", delivery::SettingType::kUrl, false, "https://api.segment.io",
-       "base URL of the Tracking API (another Switchyard: http://host:port)"},
-  };
-  t.create = [](const delivery::Settings& s) -> Result<std::unique_ptr<delivery::Destination>> {
-    if (s.String("write_key").empty()) return InvalidArgument("write_key: must not be empty");
-    return std::unique_ptr<delivery::Destination>(
-        new Segment(s.String("endpoint"), s.String("write_key")));
-  };
-  return t;
+  using S = SegmentSettings;
+  return delivery::MakeDestinationType<S>(
+      "segment", "Segment", "Forwards events to a Segment-compatible Tracking API (/v1/batch).",
+      delivery::SettingsTable<S>()
+          .Secret("write_key", &S::write_key, "write key of the receiving source")
+          .Required()
+          .Url("endpoint", &S::endpoint,
+               "base URL of the Tracking API (another Switchyard: http://host:port)")
+          .Default("https://api.segment.io"),
+      [](const S& s) -> Result<std::unique_ptr<delivery::Destination>> {
+        if (s.write_key.empty()) return InvalidArgument("write_key: must not be empty");
+        return std::unique_ptr<delivery::Destination>(new Segment(s.endpoint, s.write_key));
+      });
 }
 
 }  // namespace sy::destinations

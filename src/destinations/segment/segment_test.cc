@@ -4,28 +4,19 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
+#include "delivery/testing.h"
 
 namespace sy::destinations {
 namespace {
 
 using K = delivery::Outcome::Kind;
 
-config::RawSetting Raw(std::string key, std::string v) {
-  config::RawSetting r;
-  r.key = std::move(key);
-  r.scalar = std::move(v);
-  return r;
-}
+using delivery::testing::Scalar;
 
 std::unique_ptr<delivery::Destination> Make() {
-  auto t = SegmentType();
-  auto s = delivery::ParseSettings(
-      t.settings, {Raw("write_key", "wk_target"), Raw("endpoint", "http://127.0.0.1:9000/")},
-      "f.yaml", "settings", 1);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return std::move(*t.create(*s));
+  return delivery::testing::MustCreate(
+      SegmentType(),
+      {Scalar("write_key", "wk_target"), Scalar("endpoint", "http://127.0.0.1:9000/")});
 }
 
 std::vector<delivery::StoredEvent> Events() {
@@ -36,21 +27,8 @@ std::vector<delivery::StoredEvent> Events() {
 }
 
 TEST(Segment, BatchRequestGolden) {
-  auto b = Make()->Encode(Events());
-  std::string got;
-  for (const auto& r : b.requests) {
-    got += r.method + " " + r.url + "\n";
-    for (const auto& [k, v] : r.headers)
-      got += k + ": " + v + "\n";
-    got += "events:";
-    for (size_t i : r.events)
-      got += " " + std::to_string(i);
-    got += "\n" + r.body + "\n\n";
-  }
-  std::ifstream in(std::string(SY_SEGMENT_TESTDATA) + "/batch.golden", std::ios::binary);
-  std::stringstream want;
-  want << in.rdbuf();
-  EXPECT_EQ(got, want.str());
+  delivery::testing::ExpectGolden(delivery::testing::RenderRequests(Make()->Encode(Events())),
+                                  std::string(SY_TESTDATA) + "/batch.golden");
 }
 
 TEST(Segment, PartialSuccessIsResolvedPerEvent) {
@@ -76,7 +54,8 @@ TEST(Segment, PartialSuccessIsResolvedPerEvent) {
 
 TEST(Segment, WriteKeyIsRequired) {
   auto t = SegmentType();
-  EXPECT_FALSE(delivery::ParseSettings(t.settings, {}, "f", "s", 1).ok());
+  EXPECT_FALSE(delivery::testing::Create(t, {}).ok());
+  EXPECT_FALSE(delivery::testing::Create(t, {Scalar("write_key", "")}).ok());
 }
 
 }  // namespace

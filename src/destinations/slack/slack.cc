@@ -89,24 +89,30 @@ std::string RenderSlackTemplate(std::string_view tmpl, std::string_view event) {
   return out;
 }
 
+namespace {
+
+struct SlackSettings {
+  std::string webhook_url;
+  std::string template_text;
+};
+
+}  // namespace
+
 delivery::DestinationType SlackType() {
-  delivery::DestinationType t;
-  t.type = "slack";
-  t.display_name = "Slack";
-  t.description = "Posts one message per event to a Slack incoming webhook.";
-  t.settings = {
-      {"webhook_url", delivery::SettingType::kUrl, true, "",
-       "the incoming webhook URL (https://hooks.slack.com/services/…)"},
-      {"template", delivery::SettingType::kString, false, "",
-       "message text; {{path}} is replaced by the event's value at that dotted path "
-       "(default: \"{{type}} {{event}} from {{userId}}\")"},
-  };
-  t.create = [](const delivery::Settings& s) -> Result<std::unique_ptr<delivery::Destination>> {
-    std::string tmpl = s.String("template");
-    if (tmpl.empty()) tmpl = "{{type}} {{event}} from {{userId}}";
-    return std::unique_ptr<delivery::Destination>(new Slack(s.String("webhook_url"), tmpl));
-  };
-  return t;
+  using S = SlackSettings;
+  return delivery::MakeDestinationType<S>(
+      "slack", "Slack", "Posts one message per event to a Slack incoming webhook.",
+      delivery::SettingsTable<S>()
+          .Url("webhook_url", &S::webhook_url,
+               "the incoming webhook URL (https://hooks.slack.com/services/…)")
+          .Required()
+          .String("template", &S::template_text,
+                  "message text; {{path}} is replaced by the event's value at that dotted path")
+          .Default("{{type}} {{event}} from {{userId}}"),
+      [](const S& s) -> Result<std::unique_ptr<delivery::Destination>> {
+        if (s.template_text.empty()) return InvalidArgument("template: must not be empty");
+        return std::unique_ptr<delivery::Destination>(new Slack(s.webhook_url, s.template_text));
+      });
 }
 
 }  // namespace sy::destinations

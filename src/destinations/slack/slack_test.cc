@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "delivery/testing.h"
+
 namespace sy::destinations {
 namespace {
 
@@ -17,19 +19,13 @@ TEST(Slack, TemplateRendersDottedPathsAndMissingValuesAsEmpty) {
   EXPECT_EQ(RenderSlackTemplate("unclosed {{event", ev), "unclosed {{event");
 }
 
+using delivery::testing::Scalar;
+
 std::unique_ptr<delivery::Destination> Make(std::string tmpl) {
-  auto t = SlackType();
-  std::vector<config::RawSetting> raw(1);
-  raw[0].key = "webhook_url";
-  raw[0].scalar = "https://hooks.slack.example/services/T/B/X";
-  if (!tmpl.empty()) {
-    raw.emplace_back();
-    raw.back().key = "template";
-    raw.back().scalar = tmpl;
-  }
-  auto s = delivery::ParseSettings(t.settings, raw, "f", "s", 1);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return std::move(*t.create(*s));
+  std::vector<config::RawSetting> raw = {
+      Scalar("webhook_url", "https://hooks.slack.example/services/T/B/X")};
+  if (!tmpl.empty()) raw.push_back(Scalar("template", tmpl));
+  return delivery::testing::MustCreate(SlackType(), raw);
 }
 
 TEST(Slack, OneJsonTextMessagePerEventGolden) {
@@ -45,6 +41,16 @@ TEST(Slack, OneJsonTextMessagePerEventGolden) {
   EXPECT_EQ(b.requests[0].body, R"({"text":"track Signed \"Up\" from u1"})");
   EXPECT_EQ(b.requests[1].body, R"({"text":"identify  from u2"})");
   EXPECT_EQ(b.requests[1].events, std::vector<size_t>{1});
+  delivery::testing::ExpectGolden(delivery::testing::RenderRequests(b),
+                                  std::string(SY_TESTDATA) + "/messages.golden");
+}
+
+TEST(Slack, AnEmptyTemplateIsAConfigError) {
+  auto made = delivery::testing::Create(
+      SlackType(),
+      {Scalar("webhook_url", "https://hooks.slack.example/x"), Scalar("template", "")});
+  ASSERT_FALSE(made.ok());
+  EXPECT_NE(made.status().message().find("template: must not be empty"), std::string::npos);
 }
 
 TEST(Slack, AnEmptyMessageIsUnmappable) {

@@ -85,34 +85,43 @@ std::string HmacSha256Hex(std::string_view key, std::string_view data) {
   return out;
 }
 
+namespace {
+
+struct WebhookSettings {
+  std::string url;
+  std::map<std::string, std::string> headers;
+  std::string secret;
+  bool batch = false;
+  int64_t max_events = 0;
+};
+
+}  // namespace
+
 delivery::DestinationType WebhookType() {
-  delivery::DestinationType t;
-  t.type = "webhook";
-  t.display_name = "Webhooks";
-  t.description = "POSTs each event (or a JSON array of events) to a URL, optionally signed.";
-  t.settings = {
-      {"url", delivery::SettingType::kUrl, true, "", "where events are POSTed"},
-      {"headers", delivery::SettingType::kStringMap, false, "", "extra request headers"},
-      {"secret", delivery::SettingType::kSecret, false, "",
-       "HMAC-SHA256 key: adds X-Signature: sha256=<hex HMAC of the body>"},
-      {"batch", delivery::SettingType::kBool, false, "false",
-       "send a JSON array of events per request instead of one event"},
-      {"max_events", delivery::SettingType::kInt, false, "100",
-       "events per request when batch is true"},
-  };
-  t.create = [](const delivery::Settings& s) -> Result<std::unique_ptr<delivery::Destination>> {
-    if (s.Int("max_events") < 1 || s.Int("max_events") > 10'000)
-      return InvalidArgument("max_events: out of range [1, 10000]");
-    for (const auto& [k, v] : s.StringMap("headers")) {
-      if (k.empty() || k.find_first_of(":\r\n ") != std::string::npos ||
-          v.find_first_of("\r\n") != std::string::npos)
-        return InvalidArgument("headers: invalid header '" + k + "'");
-    }
-    return std::unique_ptr<delivery::Destination>(
-        new Webhook(s.String("url"), s.StringMap("headers"), s.String("secret"), s.Bool("batch"),
-                    static_cast<size_t>(s.Int("max_events"))));
-  };
-  return t;
+  using S = WebhookSettings;
+  return delivery::MakeDestinationType<S>(
+      "webhook", "Webhooks",
+      "POSTs each event (or a JSON array of events) to a URL, optionally signed.",
+      delivery::SettingsTable<S>()
+          .Url("url", &S::url, "where events are POSTed")
+          .Required()
+          .Map("headers", &S::headers, "extra request headers")
+          .Secret("secret", &S::secret,
+                  "HMAC-SHA256 key: adds X-Signature: sha256=<hex HMAC of the body>")
+          .Bool("batch", &S::batch, "send a JSON array of events per request instead of one event")
+          .Default("false")
+          .Int("max_events", &S::max_events, "events per request when batch is true")
+          .Default("100")
+          .Range(1, 10'000),
+      [](const S& s) -> Result<std::unique_ptr<delivery::Destination>> {
+        for (const auto& [k, v] : s.headers) {
+          if (k.empty() || k.find_first_of(":\r\n ") != std::string::npos ||
+              v.find_first_of("\r\n") != std::string::npos)
+            return InvalidArgument("headers: invalid header '" + k + "'");
+        }
+        return std::unique_ptr<delivery::Destination>(
+            new Webhook(s.url, s.headers, s.secret, s.batch, static_cast<size_t>(s.max_events)));
+      });
 }
 
 }  // namespace sy::destinations

@@ -4,48 +4,20 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
+#include "delivery/testing.h"
 
 namespace sy::destinations {
 namespace {
 
-std::string ReadGolden(const std::string& name) {
-  std::ifstream in(std::string(SY_WEBHOOK_TESTDATA) + "/" + name, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using delivery::testing::Map;
+using delivery::testing::Scalar;
 
-// Renders requests in a stable text form that the golden files hold.
-std::string Render(const delivery::EncodedBatch& b) {
-  std::string out;
-  for (const auto& r : b.requests) {
-    out += r.method + " " + r.url + "\n";
-    for (const auto& [k, v] : r.headers)
-      out += k + ": " + v + "\n";
-    out += "events:";
-    for (size_t i : r.events)
-      out += " " + std::to_string(i);
-    out += "\n" + r.body + "\n\n";
-  }
-  return out;
-}
-
-config::RawSetting Raw(std::string key, std::string v) {
-  config::RawSetting r;
-  r.key = std::move(key);
-  r.scalar = std::move(v);
-  return r;
+std::string Golden(const std::string& name) {
+  return std::string(SY_TESTDATA) + "/" + name;
 }
 
 std::unique_ptr<delivery::Destination> Make(std::vector<config::RawSetting> raw) {
-  auto t = WebhookType();
-  auto s = delivery::ParseSettings(t.settings, raw, "f.yaml", "settings", 1);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  auto d = t.create(*s);
-  EXPECT_TRUE(d.ok()) << d.status().ToString();
-  return std::move(*d);
+  return delivery::testing::MustCreate(WebhookType(), raw);
 }
 
 std::vector<delivery::StoredEvent> Events() {
@@ -65,43 +37,47 @@ TEST(Webhook, HmacMatchesRfc4231Vector) {
 }
 
 TEST(Webhook, SingleEventRequestsGolden) {
-  config::RawSetting headers;
-  headers.key = "headers";
-  headers.kind = config::RawSetting::Kind::kMap;
-  headers.map = {{"X-Team", "growth"}};
-  auto d = Make({Raw("url", "http://127.0.0.1:9000/hook"), headers, Raw("secret", "s3cr3t")});
+  auto d = Make({Scalar("url", "http://127.0.0.1:9000/hook"),
+                 Map("headers", {{"X-Team", "growth"}}), Scalar("secret", "s3cr3t")});
   EXPECT_EQ(d->limits().max_events_per_request, 1u);
   auto events = Events();
-  EXPECT_EQ(Render(d->Encode(events)), ReadGolden("single.golden"));
+  delivery::testing::ExpectGolden(delivery::testing::RenderRequests(d->Encode(events)),
+                                  Golden("single.golden"));
   auto b = d->Encode(events);
   EXPECT_EQ(b.requests[0].headers.back().second,
             "sha256=" + HmacSha256Hex("s3cr3t", b.requests[0].body));
 }
 
 TEST(Webhook, BatchedJsonArrayGolden) {
-  auto d = Make(
-      {Raw("url", "https://hooks.example.com/in"), Raw("batch", "true"), Raw("max_events", "2")});
+  auto d = Make({Scalar("url", "https://hooks.example.com/in"), Scalar("batch", "true"),
+                 Scalar("max_events", "2")});
   EXPECT_EQ(d->limits().max_events_per_request, 2u);
-  EXPECT_EQ(Render(d->Encode(Events())), ReadGolden("batched.golden"));
+  delivery::testing::ExpectGolden(delivery::testing::RenderRequests(d->Encode(Events())),
+                                  Golden("batched.golden"));
 }
 
 TEST(Webhook, SettingsAreValidated) {
   auto t = WebhookType();
-  auto missing = delivery::ParseSettings(t.settings, {}, "f.yaml", "d.settings", 4);
+  auto missing = t.create({}, {"f.yaml", "d.settings", 4});
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("f.yaml:4: d.settings.url: required key is missing"),
             std::string::npos);
-  auto unknown = delivery::ParseSettings(
-      t.settings, {Raw("url", "http://x.example/a"), Raw("sekret", "x")}, "f.yaml", "d", 1);
-  EXPECT_FALSE(unknown.ok());
-  config::RawSetting bad;
-  bad.key = "headers";
-  bad.kind = config::RawSetting::Kind::kMap;
-  bad.map = {{"X-Bad\r\nInjected", "1"}};
-  auto s =
-      delivery::ParseSettings(t.settings, {Raw("url", "http://x.example/a"), bad}, "f", "d", 1);
-  ASSERT_TRUE(s.ok());
-  EXPECT_FALSE(t.create(*s).ok());
+  auto unknown =
+      t.create({Scalar("url", "http://x.example/a"), Scalar("sekret", "x", 6)}, {"f.yaml", "d", 1});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("f.yaml:6: d.sekret: unknown key"), std::string::npos);
+  auto range = t.create({Scalar("url", "http://x.example/a"), Scalar("max_events", "0", 7)},
+                        {"f.yaml", "d", 1});
+  ASSERT_FALSE(range.ok());
+  EXPECT_NE(range.status().message().find("f.yaml:7: d.max_events: out of range [1, 10000]"),
+            std::string::npos)
+      << range.status().message();
+  auto header =
+      t.create({Scalar("url", "http://x.example/a"), Map("headers", {{"X-Bad\r\nInjected", "1"}})},
+               {"f.yaml", "d", 3});
+  ASSERT_FALSE(header.ok());
+  EXPECT_NE(header.status().message().find("f.yaml:3: d: headers: invalid header"),
+            std::string::npos);
 }
 
 }  // namespace

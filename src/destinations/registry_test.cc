@@ -1,22 +1,23 @@
 // The conformance suite every built-in destination passes (Vector's sink compliance, in small):
 // a well-formed type entry and settings table, unknown keys rejected, an encoder that accounts
 // for every event of a batch exactly once within its limits, and a classifier that answers one
-// outcome per event for the usual responses. A new destination gets these checks by being added
-// to the list in builtin_destinations.cc.
-#include "server/builtin_destinations.h"
+// outcome per event for the usual responses. A new destination gets these checks by its line in
+// src/destinations/CMakeLists.txt; test doubles included.
+#include "destinations/registry.h"
 
 #include <gtest/gtest.h>
 
 #include <set>
 
 #include "base/metrics.h"
+#include "delivery/testing.h"
 
-namespace sy::server {
+namespace sy::destinations {
 namespace {
 
 // Settings a destination accepts: every required key synthesized from its type, and the vendor
 // `endpoint` (every HTTP destination has one, so tests can point it at local servers).
-std::vector<config::RawSetting> MinimalSettings(const delivery::SettingsTable& table) {
+std::vector<config::RawSetting> MinimalSettings(const std::vector<delivery::SettingSpec>& table) {
   std::vector<config::RawSetting> raw;
   for (const auto& s : table) {
     if (!s.required && s.name != "endpoint") continue;
@@ -27,13 +28,16 @@ std::vector<config::RawSetting> MinimalSettings(const delivery::SettingsTable& t
         r.scalar = "http://127.0.0.1:9/in";
         break;
       case delivery::SettingType::kInt:
-        r.scalar = "1";
+        r.scalar = std::to_string(s.min.value_or(1));
+        break;
+      case delivery::SettingType::kEnum:
+        r.scalar = s.allowed.at(0);
         break;
       case delivery::SettingType::kBool:
         r.scalar = "true";
         break;
       case delivery::SettingType::kDurationMs:
-        r.scalar = "1s";
+        r.scalar = std::to_string(std::max<int64_t>(s.min.value_or(1000), 1000)) + "ms";
         break;
       case delivery::SettingType::kStringMap:
         r.kind = config::RawSetting::Kind::kMap;
@@ -66,7 +70,9 @@ std::vector<delivery::StoredEvent> SampleEvents(size_t n) {
 
 class Conformance : public ::testing::TestWithParam<size_t> {
  protected:
-  const delivery::DestinationType& type() const { return BuiltinDestinations()[GetParam()]; }
+  const delivery::DestinationType& type() const {
+    return AllBuiltinDestinations()[GetParam()].type;
+  }
 };
 
 TEST_P(Conformance, TypeEntryAndSettingsTableAreWellFormed) {
@@ -74,30 +80,35 @@ TEST_P(Conformance, TypeEntryAndSettingsTableAreWellFormed) {
   EXPECT_FALSE(t.type.empty());
   EXPECT_FALSE(t.display_name.empty());
   EXPECT_FALSE(t.description.empty());
+  setenv("SWITCHYARD_TEST_DESTINATIONS", "1", 1);
   EXPECT_EQ(FindDestinationType(t.type), &t);
-  std::set<std::string> names;
-  for (const auto& s : t.settings) {
-    EXPECT_TRUE(names.insert(s.name).second) << t.type << ": duplicate setting " << s.name;
-    EXPECT_FALSE(s.description.empty()) << t.type << "." << s.name;
-    EXPECT_FALSE(s.required && !s.default_value.empty()) << t.type << "." << s.name;
-  }
+  unsetenv("SWITCHYARD_TEST_DESTINATIONS");
+  EXPECT_EQ(FindDestinationType(t.type) == &t, !AllBuiltinDestinations()[GetParam()].test_double);
+  Status table = delivery::CheckSettingsTable(t.settings);
+  EXPECT_TRUE(table.ok()) << t.type << ":\n" << table.message();
   auto raw = MinimalSettings(t.settings);
-  config::RawSetting unknown;
-  unknown.key = "no_such_setting";
-  unknown.scalar = "1";
-  unknown.line = 42;
-  raw.push_back(unknown);
-  auto bad = delivery::ParseSettings(t.settings, raw, "f.yaml", "d.settings", 1);
+  raw.push_back(delivery::testing::Scalar("no_such_setting", "1", 42));
+  auto bad = t.create(raw, {"f.yaml", "d.settings", 1});
   ASSERT_FALSE(bad.ok()) << t.type << " accepted an unknown key";
   EXPECT_NE(bad.status().message().find("f.yaml:42: d.settings.no_such_setting: unknown key"),
             std::string::npos);
+  // Every required key, when missing, is named.
+  for (const auto& s : t.settings) {
+    if (!s.required) continue;
+    auto without = MinimalSettings(t.settings);
+    std::erase_if(without, [&](const config::RawSetting& r) { return r.key == s.name; });
+    auto missing = t.create(without, {"f.yaml", "d.settings", 7});
+    ASSERT_FALSE(missing.ok()) << t.type << " built without required " << s.name;
+    EXPECT_NE(missing.status().message().find("f.yaml:7: d.settings." + s.name +
+                                              ": required key is missing"),
+              std::string::npos)
+        << missing.status().message();
+  }
 }
 
 TEST_P(Conformance, EncodesEveryEventExactlyOnceAndClassifiesEach) {
   const auto& t = type();
-  auto settings = delivery::ParseSettings(t.settings, MinimalSettings(t.settings), "f", "s", 1);
-  ASSERT_TRUE(settings.ok()) << settings.status().ToString();
-  auto made = t.create(*settings);
+  auto made = delivery::testing::Create(t, MinimalSettings(t.settings));
   ASSERT_TRUE(made.ok()) << t.type << ": " << made.status().ToString();
   auto& d = **made;
   MetricsRegistry metrics;
@@ -144,14 +155,53 @@ TEST_P(Conformance, EncodesEveryEventExactlyOnceAndClassifiesEach) {
     EXPECT_EQ(seen[i], 1) << t.type << ": event " << i << " accounted " << seen[i] << " times";
 }
 
+TEST(Registry, ListsEveryTypeOnceAndOffersTestDoublesOnlyWhenSwitchedOn) {
+  std::set<std::string> all, doubles;
+  for (const auto& b : AllBuiltinDestinations()) {
+    EXPECT_TRUE(all.insert(b.type.type).second) << "listed twice: " << b.type.type;
+    if (b.test_double) doubles.insert(b.type.type);
+  }
+  EXPECT_EQ(all, (std::set<std::string>{"amplitude", "blackhole", "flaky", "google-analytics-4",
+                                        "mixpanel", "postgres", "segment", "slack", "sqlite",
+                                        "webhook"}));
+  EXPECT_EQ(doubles, (std::set<std::string>{"blackhole", "flaky"}));
+
+  unsetenv("SWITCHYARD_TEST_DESTINATIONS");
+  EXPECT_FALSE(TestDestinationsEnabled());
+  EXPECT_EQ(OfferedDestinationTypes().size(), all.size() - doubles.size());
+  EXPECT_EQ(FindDestinationType("flaky"), nullptr);
+  EXPECT_NE(FindDestinationType("webhook"), nullptr);
+  EXPECT_NE(FindDestinationType("sqlite"), nullptr);
+  auto cfg = config::LoadConfigString(
+      "version: 1\ndata_dir: d\nsources: [{name: web, write_key: k}]\n"
+      "destinations:\n  - {name: f, type: flaky}\n  - {name: b, type: blackhole}\n",
+      "f.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  Status s = ValidateDestinations(*cfg);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("f.yaml:5: destinations[0].type: unknown destination type 'flaky'"),
+            std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("offered only with SWITCHYARD_TEST_DESTINATIONS=1"),
+            std::string::npos);
+  EXPECT_NE(s.message().find("destinations[1].type: unknown destination type 'blackhole'"),
+            std::string::npos);
+
+  setenv("SWITCHYARD_TEST_DESTINATIONS", "1", 1);
+  EXPECT_TRUE(TestDestinationsEnabled());
+  EXPECT_EQ(OfferedDestinationTypes().size(), all.size());
+  EXPECT_TRUE(ValidateDestinations(*cfg).ok());
+  unsetenv("SWITCHYARD_TEST_DESTINATIONS");
+}
+
 INSTANTIATE_TEST_SUITE_P(BuiltinDestinations, Conformance,
-                         ::testing::Range<size_t>(0, BuiltinDestinations().size()),
+                         ::testing::Range<size_t>(0, AllBuiltinDestinations().size()),
                          [](const ::testing::TestParamInfo<size_t>& param) {
-                           std::string n = BuiltinDestinations()[param.param].type;
+                           std::string n = AllBuiltinDestinations()[param.param].type.type;
                            for (char& c : n)
                              if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
                            return n;
                          });
 
 }  // namespace
-}  // namespace sy::server
+}  // namespace sy::destinations
