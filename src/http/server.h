@@ -79,7 +79,7 @@ struct ServerOptions {
   // for up to this long and this many bytes, then closes: closing with unread bytes makes the
   // kernel send a reset, and the client then sees a broken pipe instead of its 413.
   int lingering_time_ms = 5'000;
-  uint64_t lingering_max_bytes = 4ULL << 20;
+  uint64_t lingering_max_bytes = 64ULL << 20;
   // Prefix of the I/O threads' names (`sy-io-0`, …), and the `listener` label of this server's
   // metrics: two servers in one process are told apart by both.
   std::string name = "public";
