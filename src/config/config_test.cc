@@ -78,6 +78,35 @@ TEST(Config, LogPreallocate) {
   ExpectError(std::string(kMinimal) + "log:\n  preallocate: -1MB\n", "log.preallocate");
 }
 
+TEST(Config, HttpAndMetricsSections) {
+  auto c = LoadConfigString(kMinimal, "f.yaml");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->http.max_connections, 0);  // derived from the descriptor limit
+  EXPECT_EQ(c->http.send_timeout_ms, 30'000);
+  EXPECT_EQ(c->http.lingering_time_ms, 5'000);
+  EXPECT_TRUE(c->metrics.listen_host.empty());  // /metrics served nowhere by default
+  EXPECT_TRUE(c->metrics.token_sha256.empty());
+  c = LoadConfigString(std::string(kMinimal) +
+                           "http:\n  max_connections: 900\n  send_timeout: 10s\n"
+                           "  lingering_time: 0s\nmetrics:\n  listen: 127.0.0.1:9464\n"
+                           "  token: 0123456789abcdefXYZ\n",
+                       "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->http.max_connections, 900);
+  EXPECT_EQ(c->http.send_timeout_ms, 10'000);
+  EXPECT_EQ(c->http.lingering_time_ms, 0);
+  EXPECT_EQ(c->metrics.listen_host, "127.0.0.1");
+  EXPECT_EQ(c->metrics.listen_port, 9464);
+  EXPECT_EQ(c->metrics.token_sha256, Sha256Hex("0123456789abcdefXYZ"));
+  ExpectError(std::string(kMinimal) + "metrics:\n  token: short\n",
+              "metrics.token: use at least 16 characters");
+  ExpectError(std::string(kMinimal) + "metrics:\n  listen: nowhere\n",
+              "metrics.listen: expected host:port");
+  ExpectError(std::string(kMinimal) + "http:\n  send_timeout: 1ms\n",
+              "http.send_timeout: must be at least 100ms");
+  ExpectError(std::string(kMinimal) + "http:\n  max_conns: 1\n", "http.max_conns: unknown key");
+}
+
 TEST(Config, MissingRequiredKeys) {
   ExpectError("data_dir: d\nsources: [{name: a, write_key: k}]\n",
               "version: required key is missing");
