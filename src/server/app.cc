@@ -10,6 +10,7 @@
 
 #include "archive/replay.h"
 #include "base/clock.h"
+#include "base/constant_time.h"
 #include "base/logging.h"
 #include "log/local/local_log.h"
 #include "server/builtin_destinations.h"
@@ -189,11 +190,7 @@ http::Response App::Metrics(const http::Request& req) {
     if (auth.size() > kBearer.size() &&
         boost::beast::iequals(auth.substr(0, kBearer.size()), kBearer)) {
       // Compared as digests, in constant time: neither the token's length nor a prefix leaks.
-      std::string got = config::Sha256Hex(auth.substr(kBearer.size()));
-      unsigned char diff = 0;
-      for (size_t i = 0; i < want.size() && i < got.size(); ++i)
-        diff |= static_cast<unsigned char>(want[i] ^ got[i]);
-      ok = diff == 0 && got.size() == want.size();
+      ok = ConstantTimeEquals(config::Sha256Hex(auth.substr(kBearer.size())), want);
     }
     if (!ok) {
       auto res = PlainText(req, 401, "a bearer token (metrics.token) is required\n");
