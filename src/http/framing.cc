@@ -198,6 +198,11 @@ RequestFramer::State RequestFramer::Feed(boost::beast::flat_buffer& buffer) {
   }
   while (!parser_->is_done()) {
     if (buffer.size() == 0) return State::kNeedMore;
+    // Beast's chunk-header parser assumes at least 5 bytes once it has seen the last chunk's
+    // size line (a debug assertion, found by http_framing_fuzz with 1-byte reads). Every chunked
+    // body still to come holds at least the 5 bytes of "0\r\n\r\n" (Beast consumes no partial
+    // chunk header), so waiting for 5 never stalls a valid request.
+    if (parser_->chunked() && buffer.size() < 5) return State::kNeedMore;
     boost::system::error_code ec;
     size_t used = parser_->put(buffer.data(), ec);
     buffer.consume(used);
