@@ -60,7 +60,7 @@ start_sink 503; BAD_PORT=$SINK_PORT
 sink_stat() { curl -sf "http://127.0.0.1:$1/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['$2'])"; }
 sink_reset() { curl -sf "http://127.0.0.1:$1/reset" >/dev/null; }
 metric() {  # metric NAME [LABEL_MATCH] → value summed over matching series
-  curl -sf "http://127.0.0.1:$SY_PORT/metrics" |
+  curl -sf -H "Authorization: Bearer bench-metrics-token-0123" "http://127.0.0.1:$SY_PORT/metrics" |
     awk -v n="$1" -v l="${2:-}" '$1 ~ "^"n"([{]|$)" && index($1, l) {s += $2} END {printf "%.0f", s}'
 }
 
@@ -97,6 +97,8 @@ version: 1
 listen: 127.0.0.1:$SY_PORT
 data_dir: $WORK/data
 log_level: warn
+metrics:
+  token: bench-metrics-token-0123
 sources:
   - name: bench
     write_key: wk_bench

@@ -1,9 +1,16 @@
 #include <gtest/gtest.h>
 
+#include <spdlog/sinks/ostream_sink.h>
+
+#include <algorithm>
+#include <sstream>
+
 #include <thread>
+#include "base/clock.h"
 
 #include "base/crc32c.h"
 #include "base/hash.h"
+#include "base/logging.h"
 #include "base/metrics.h"
 #include "base/status.h"
 #include "base/time_format.h"
@@ -185,6 +192,43 @@ TEST(Result, CarriesValueOrStatus) {
   Result<int> bad = InvalidArgument("nope");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace sy
+
+namespace sy {
+namespace {
+
+TEST(LogRateLimiter, LetsAFewLinesThroughPerIntervalAndCountsTheRest) {
+  FakeClock clock;
+  LogRateLimiter limiter(3, std::chrono::seconds(10), &clock);
+  uint64_t suppressed = 99;
+  int allowed = 0;
+  for (int i = 0; i < 1000; ++i)
+    allowed += limiter.Allow(&suppressed);
+  EXPECT_EQ(allowed, 3);
+  EXPECT_EQ(suppressed, 0u);  // the three lines let through had nothing held back before them
+  clock.Advance(std::chrono::seconds(9));
+  EXPECT_FALSE(limiter.Allow(&suppressed));
+  clock.Advance(std::chrono::seconds(1));
+  ASSERT_TRUE(limiter.Allow(&suppressed));
+  EXPECT_EQ(suppressed, 998u);  // 997 in the first window + 1 just before it ended
+  ASSERT_TRUE(limiter.Allow(&suppressed));
+  EXPECT_EQ(suppressed, 0u);
+}
+
+TEST(LogRateLimiter, MacroBoundsTheLinesOfOneCallSite) {
+  std::ostringstream out;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+  auto logger = std::make_shared<spdlog::logger>("rate_limit_test", sink);
+  logger->set_pattern("%v");
+  for (int i = 0; i < 5000; ++i)
+    SY_LOG_RATE_LIMITED(logger, warn, "accept failed error={}", "Too many open files");
+  std::string text = out.str();
+  size_t lines = static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+  EXPECT_EQ(lines, static_cast<size_t>(LogRateLimiter::kDefaultLines)) << text;
+  EXPECT_NE(text.find("accept failed error=Too many open files\n"), std::string::npos) << text;
 }
 
 }  // namespace

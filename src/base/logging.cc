@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 #include <mutex>
+#include <utility>
 
 namespace sy {
 namespace {
@@ -23,6 +24,27 @@ void SetLogLevel(const std::string& level) {
   std::lock_guard lock(g_mu);
   g_level = spdlog::level::from_str(level);
   spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& l) { l->set_level(g_level); });
+}
+
+}  // namespace sy
+
+namespace sy {
+
+bool LogRateLimiter::Allow(uint64_t* suppressed) {
+  const int64_t now = clock_->MonotonicNanos();
+  std::lock_guard lock(mu_);
+  if (!started_ || now - window_start_ns_ >= interval_ns_) {
+    started_ = true;
+    window_start_ns_ = now;
+    used_ = 0;
+  }
+  if (used_ >= lines_) {
+    ++held_back_;
+    return false;
+  }
+  ++used_;
+  *suppressed = std::exchange(held_back_, 0);
+  return true;
 }
 
 }  // namespace sy

@@ -371,6 +371,59 @@ void ReadArchive(SchemaReader& r, const YAML::Node& n, ArchiveConfig* a) {
   }
 }
 
+// host:port ([::1]:port for IPv6) into `host` and `port`.
+void ReadListen(SchemaReader& r, const YAML::Node& l, const std::string& key, std::string* host,
+                uint16_t* out_port) {
+  std::string s = l.IsScalar() ? l.Scalar() : "";
+  auto colon = s.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos) {
+    try {
+      size_t used = 0;
+      port = std::stoi(s.substr(colon + 1), &used);
+      if (used != s.size() - colon - 1) port = -1;
+    } catch (...) {
+      port = -1;
+    }
+  }
+  if (colon == std::string::npos || colon == 0 || port < 0 || port > 65535) {
+    r.Error(l, key, "expected host:port, e.g. 127.0.0.1:8080");
+  } else {
+    *host = s.substr(0, colon);
+    if (host->size() > 2 && host->front() == '[' && host->back() == ']')
+      *host = host->substr(1, host->size() - 2);
+    *out_port = static_cast<uint16_t>(port);
+  }
+}
+
+void ReadHttp(SchemaReader& r, const YAML::Node& n, HttpConfig* h) {
+  const std::string p = "http";
+  if (!r.ExpectMap(n, p, {"max_connections", "send_timeout", "lingering_time"})) return;
+  r.Int(n, p, "max_connections", 0, 1 << 20, &h->max_connections);
+  r.Duration(n, p, "send_timeout", 100, &h->send_timeout_ms);
+  r.Duration(n, p, "lingering_time", 0, &h->lingering_time_ms);
+}
+
+void ReadMetrics(SchemaReader& r, const YAML::Node& n, MetricsConfig* m) {
+  const std::string p = "metrics";
+  if (!r.ExpectMap(n, p, {"listen", "token", "token_sha256"})) return;
+  if (auto l = n["listen"]) ReadListen(r, l, "metrics.listen", &m->listen_host, &m->listen_port);
+  std::string token, hash;
+  r.String(n, p, "token", &token);
+  r.String(n, p, "token_sha256", &hash);
+  if (n["token"] && n["token_sha256"]) {
+    r.Error(n, "metrics.token", "give token or token_sha256, not both");
+  } else if (n["token"]) {
+    // Guessable tokens would make the check pointless: ask for at least 16 characters.
+    if (token.size() < 16) r.Error(n["token"], "metrics.token", "use at least 16 characters");
+    m->token_sha256 = Sha256Hex(token);
+  } else if (n["token_sha256"]) {
+    if (hash.size() != 64 || hash.find_first_not_of("0123456789abcdef") != std::string::npos)
+      r.Error(n["token_sha256"], "metrics.token_sha256", "expected 64 lowercase hex digits");
+    m->token_sha256 = hash;
+  }
+}
+
 PartialConfig Parse(const YAML::Node& root, const std::string& file) {
   SchemaReader r(file);
   PartialConfig out;
@@ -378,7 +431,7 @@ PartialConfig Parse(const YAML::Node& root, const std::string& file) {
   c.file = file;
   if (!r.ExpectMap(root, "",
                    {"version", "listen", "data_dir", "io_threads", "log_level", "sources", "log",
-                    "ingest", "web", "destinations", "archive"})) {
+                    "ingest", "web", "destinations", "archive", "http", "metrics"})) {
     out.errors = r.errors();
     return out;
   }
@@ -386,28 +439,7 @@ PartialConfig Parse(const YAML::Node& root, const std::string& file) {
     int64_t v = 0;
     r.Int(root, "", "version", 1, 1, &v);
   }
-  if (auto l = root["listen"]) {
-    std::string s = l.IsScalar() ? l.Scalar() : "";
-    auto colon = s.rfind(':');
-    int port = -1;
-    if (colon != std::string::npos) {
-      try {
-        size_t used = 0;
-        port = std::stoi(s.substr(colon + 1), &used);
-        if (used != s.size() - colon - 1) port = -1;
-      } catch (...) {
-        port = -1;
-      }
-    }
-    if (colon == std::string::npos || colon == 0 || port < 0 || port > 65535) {
-      r.Error(l, "listen", "expected host:port, e.g. 127.0.0.1:8080");
-    } else {
-      c.listen_host = s.substr(0, colon);
-      if (c.listen_host.size() > 2 && c.listen_host.front() == '[' && c.listen_host.back() == ']')
-        c.listen_host = c.listen_host.substr(1, c.listen_host.size() - 2);
-      c.listen_port = static_cast<uint16_t>(port);
-    }
-  }
+  if (auto l = root["listen"]) ReadListen(r, l, "listen", &c.listen_host, &c.listen_port);
   if (r.Required(root, "", "data_dir")) r.String(root, "", "data_dir", &c.data_dir);
   r.Int(root, "", "io_threads", 0, 256, &c.io_threads);
   r.String(root, "", "log_level", &c.log_level);
@@ -473,6 +505,8 @@ PartialConfig Parse(const YAML::Node& root, const std::string& file) {
   if (auto n = root["web"]) ReadWeb(r, n, &c.web);
   if (auto n = root["destinations"]) ReadDestinations(r, n, &c);
   if (auto n = root["archive"]) ReadArchive(r, n, &c.archive);
+  if (auto n = root["http"]) ReadHttp(r, n, &c.http);
+  if (auto n = root["metrics"]) ReadMetrics(r, n, &c.metrics);
   if (c.web.public_api_host.empty()) {
     bool v6 = c.listen_host.find(':') != std::string::npos;
     c.web.public_api_host = (v6 ? "[" + c.listen_host + "]" : c.listen_host) + ":" +

@@ -128,6 +128,24 @@ struct ArchiveConfig {
   bool operator==(const ArchiveConfig&) const = default;
 };
 
+// The `http:` section: limits of the public HTTP listener (src/http, docs/security.md).
+struct HttpConfig {
+  int64_t max_connections = 0;        // 0: the descriptor limit minus a reserve (server/app.cc)
+  int64_t send_timeout_ms = 30'000;   // a response making no progress this long closes
+  int64_t lingering_time_ms = 5'000;  // reading and dropping after a refusal, at most this long
+};
+
+// The `metrics:` section: where /metrics is served (docs/security.md). By default nowhere:
+// /metrics names every source, destination and warehouse table.
+struct MetricsConfig {
+  // A separate listener serving only /metrics, /healthz and /readyz; empty host: none.
+  std::string listen_host;
+  uint16_t listen_port = 0;
+  // SHA-256 (hex) of a bearer token. Set: /metrics is also served on the public listener, to
+  // requests with `Authorization: Bearer <token>`, and the metrics listener asks for it too.
+  std::string token_sha256;
+};
+
 struct Config {
   std::string file;  // where it was loaded from
   std::string listen_host = "127.0.0.1";
@@ -141,6 +159,8 @@ struct Config {
   WebConfig web;
   std::vector<DestinationConfig> destinations;
   ArchiveConfig archive;
+  HttpConfig http;
+  MetricsConfig metrics;
 };
 
 // Parses and validates. Errors read "<file>:<line>: <key>: <problem>", one per line, all of them.

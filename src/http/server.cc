@@ -3,6 +3,10 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <list>
 #include <mutex>
@@ -11,7 +15,9 @@
 #include <vector>
 
 #include "base/logging.h"
+#include "base/metrics.h"
 #include "base/thread_name.h"
+#include "http/framing.h"
 
 namespace sy::http {
 
@@ -34,13 +40,28 @@ std::shared_ptr<spdlog::logger> Log() {
 
 using SteadyClock = std::chrono::steady_clock;
 
+// What a server shares with its sessions. Lives as long as the server.
+struct ServerShared {
+  ServerShared(const ServerOptions& o, Handler* h) : options(o), handler(h) {}
+  const ServerOptions& options;
+  Handler* handler;
+  std::atomic<int> active{0};       // requests being handled or answered
+  std::atomic<int> connections{0};  // open connections (sessions whose socket is open)
+  std::atomic<bool> stopping{false};
+  Counter* send_timeouts = nullptr;     // null without a metrics registry
+  Counter* lingering_closes = nullptr;  // null without a metrics registry
+};
+
 // Per-I/O-thread state. Only touched from its own thread.
 struct Worker {
   asio::io_context io{1};
   std::optional<Acceptor> acceptor;
+  // Armed while accepting is paused after the process ran out of descriptors.
+  std::optional<asio::steady_timer> accept_pause;
   std::list<std::weak_ptr<Session>> sessions;
-  // Read timeouts are enforced by one sweep a second over the sessions, not by a timer per
-  // read: arming a timer per operation costs a timerfd syscall per request.
+  // Read, send and lingering timeouts are enforced by one sweep a second over the sessions,
+  // not by a timer per operation: arming a timer per operation costs a timerfd syscall per
+  // request.
   std::optional<asio::steady_timer> sweep;
   std::thread thread;
   // Answers handed over by other threads (the log's completion thread answers a whole round of
@@ -55,14 +76,13 @@ void DrainReplies(Worker* w);
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(Socket socket, Worker* worker, Handler* handler, const ServerOptions& options,
-          std::atomic<int>* active, std::atomic<bool>* stopping)
+  Session(Socket socket, Worker* worker, ServerShared* shared)
       : socket_(std::move(socket)),
         worker_(worker),
-        handler_(handler),
-        options_(options),
-        active_(active),
-        stopping_(stopping) {
+        shared_(shared),
+        options_(shared->options),
+        limits_{options_.max_body_bytes, options_.max_header_bytes} {
+    shared_->connections.fetch_add(1);
     beast::error_code ec;
     auto ep = socket_.remote_endpoint(ec);
     if (!ec) peer_.ip = ep.address().to_string();
@@ -72,6 +92,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // buffer never needed to grow. 4 KiB reads most requests whole.
     buffer_.reserve(kReadBufferBytes);
   }
+  ~Session() { Close(); }
 
   void Start() { ReadHeader(); }
 
@@ -92,145 +113,187 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Called on the session's I/O thread.
   void Send(Response response) {
-    bool keep_alive = keep_alive_ && !stopping_->load();
+    if (!socket_.is_open()) return Finish();  // cut off (send timeout, stop) meanwhile
+    bool keep_alive = keep_alive_ && !shared_->stopping.load();
     out_.clear();
     Serialize(response, keep_alive, &out_);
-    asio::async_write(socket_, asio::buffer(out_),
-                      [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
-                        self->busy_ = false;
-                        self->active_->fetch_sub(1);
-                        if (ec || !keep_alive) return self->Close();
-                        self->ReadHeader();
-                      });
+    phase_ = Phase::kWriting;
+    deadline_ = SteadyClock::now() + std::chrono::milliseconds(options_.send_timeout_ms);
+    asio::async_write(
+        socket_, asio::buffer(out_),
+        // Called before the first write and after each partial one: progress moves the
+        // deadline, so only a response that stops moving times out (a large one on a slow
+        // link does not).
+        [this](const beast::error_code& ec, size_t written) -> size_t {
+          if (ec) return 0;
+          if (written > 0 && written < out_.size())
+            deadline_ = SteadyClock::now() + std::chrono::milliseconds(options_.send_timeout_ms);
+          return out_.size() - written;
+        },
+        [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+          self->Finish();
+          if (ec) return self->Close();
+          if (!keep_alive) return self->linger_ ? self->LingeringClose() : self->Close();
+          self->ReadHeader();
+        });
   }
 
   void CloseIfIdle() {
     if (!busy_) Close();
   }
 
-  // Called by the worker's sweep: closes a connection whose current read is overdue (an idle
-  // keep-alive connection, or a client sending a request too slowly).
+  // Called by the worker's sweep: closes a connection whose read, write or lingering close is
+  // overdue (an idle keep-alive connection, a client sending a request too slowly, a client
+  // that does not read its responses).
   void CloseIfOverdue(SteadyClock::time_point now) {
-    if (now > read_deadline_) {
-      read_deadline_ = SteadyClock::time_point::max();
-      Abort();
+    if (now <= deadline_) return;
+    deadline_ = SteadyClock::time_point::max();
+    if (phase_ == Phase::kWriting) {
+      if (shared_->send_timeouts) shared_->send_timeouts->Inc();
+      SY_LOG_RATE_LIMITED(Log(), info, "send timeout: closing peer={} timeout_ms={}", peer_.ip,
+                          options_.send_timeout_ms);
     }
+    Abort();
   }
 
   bool open() const { return socket_.is_open(); }
 
  private:
+  enum class Phase { kReading, kHandling, kWriting, kLingering };
+
   void ReadHeader() {
-    parser_.emplace();
-    parser_->body_limit(options_.max_body_bytes);
-    parser_->header_limit(options_.max_header_bytes);
-    read_deadline_ = SteadyClock::now() + std::chrono::seconds(options_.idle_timeout_seconds);
-    bhttp::async_read_header(
-        socket_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+    framer_.emplace(limits_);
+    phase_ = Phase::kReading;
+    deadline_ = SteadyClock::now() + std::chrono::seconds(options_.idle_timeout_seconds);
+    // A pipelined request may already be buffered whole.
+    if (buffer_.size() > 0) return Parse();
+    ReadMore();
   }
 
-  void OnHeader(beast::error_code ec) {
-    if (ec) return OnReadError(ec);
-    busy_ = true;
-    active_->fetch_add(1);
-    auto& req = parser_->get();
-    // Declared too large: answer now, without reading the body.
-    if (auto len = parser_->content_length(); len && *len > options_.max_body_bytes) {
-      keep_alive_ = false;
-      return Send(handler_->Reject(
-          413, "request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes", req));
+  void ReadMore() {
+    socket_.async_read_some(buffer_.prepare(beast::read_size(buffer_, kMaxReadBytes)),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->buffer_.commit(n);
+                              if (ec) return self->OnReadError(ec);
+                              self->Parse();
+                            });
+  }
+
+  // Runs the framer over what is buffered and acts on its verdict.
+  void Parse() {
+    for (;;) {
+      switch (framer_->Feed(buffer_)) {
+        case RequestFramer::State::kNeedMore:
+          return ReadMore();
+        case RequestFramer::State::kError:
+          return Reject(framer_->error());
+        case RequestFramer::State::kHeader:
+          if (!OnHeader()) return;
+          continue;
+        case RequestFramer::State::kDone:
+          Begin();
+          return OnRequest();
+      }
     }
+  }
+
+  // The header is parsed and its framing checked; the body follows. False when the session
+  // continues asynchronously (writing 100 Continue).
+  bool OnHeader() {
+    Begin();
     // Room past the body's end for parsers that read ahead (simdjson wants 64 bytes), so the
     // handler need not copy the body into a larger buffer.
-    if (auto len = parser_->content_length()) {
-      req.body().reserve(static_cast<size_t>(*len) + kBodyPadding);
-    }
-    if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
-      auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
-                                                                       req.version());
+    if (auto len = framer_->content_length())
+      framer_->request().body().reserve(static_cast<size_t>(*len) + kBodyPadding);
+    deadline_ = SteadyClock::now() + std::chrono::seconds(kBodyTimeoutSeconds);
+    if (buffer_.size() == 0 &&
+        beast::iequals(framer_->request()[bhttp::field::expect], "100-continue")) {
+      auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(
+          bhttp::status::continue_, framer_->request().version());
       bhttp::async_write(socket_, *cont,
                          [self = shared_from_this(), cont](beast::error_code wec, size_t) {
                            if (wec) return self->Abort();
-                           self->ReadBody();
+                           self->Parse();
                          });
-      return;
+      return false;
     }
-    ReadBody();
+    return true;
   }
 
-  void ReadBody() {
-    // Small requests usually arrive whole with their header: parse the body from what is already
-    // buffered and skip a second asynchronous read.
-    if (buffer_.size() > 0 && !parser_->is_done()) {
-      beast::error_code ec;
-      parser_->eager(true);
-      size_t used = parser_->put(buffer_.data(), ec);
-      buffer_.consume(used);
-      if (ec == bhttp::error::need_more) ec = {};
-      if (ec) return OnBody(ec);
-    }
-    if (parser_->is_done()) return OnBody({});
-    read_deadline_ = SteadyClock::now() + std::chrono::seconds(kBodyTimeoutSeconds);
-    bhttp::async_read(
-        socket_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
+  // A request is in progress from its parsed header (or its refusal) to the end of its answer.
+  void Begin() {
+    if (busy_) return;
+    busy_ = true;
+    shared_->active.fetch_add(1);
   }
 
-  void OnBody(beast::error_code ec) {
-    if (ec == bhttp::error::body_limit) {
-      keep_alive_ = false;
-      return Send(handler_->Reject(
-          413, "request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes",
-          parser_->get()));
-    }
-    if (ec) return Abort();
-    read_deadline_ = SteadyClock::time_point::max();
-    keep_alive_ = parser_->get().keep_alive();
-    Request req = parser_->release();
-    handler_->Handle(std::move(req), peer_, Responder(shared_from_this(), ++seq_));
+  void Finish() {
+    if (!busy_) return;
+    busy_ = false;
+    shared_->active.fetch_sub(1);
+  }
+
+  void OnRequest() {
+    phase_ = Phase::kHandling;
+    deadline_ = SteadyClock::time_point::max();
+    Request req = framer_->Release();
+    keep_alive_ = req.keep_alive();
+    shared_->handler->Handle(std::move(req), peer_, Responder(shared_from_this(), ++seq_));
   }
 
   void OnReadError(beast::error_code ec) {
-    if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted ||
-        ec == beast::error::timeout || ec == asio::error::connection_reset ||
-        ec == asio::error::eof) {
-      return Close();
-    }
-    if (ec == bhttp::error::body_limit) {
-      // The declared Content-Length is over the limit: Beast refuses it with the header.
-      busy_ = true;
-      active_->fetch_add(1);
-      keep_alive_ = false;
-      return Send(handler_->Reject(
-          413, "request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes",
-          parser_->get()));
-    }
-    if (ec == bhttp::error::header_limit) {
-      busy_ = true;
-      active_->fetch_add(1);
-      keep_alive_ = false;
-      return Send(handler_->Reject(431, "request header too large", parser_->get()));
-    }
-    // Malformed HTTP: answer 400 once, then close.
-    busy_ = true;
-    active_->fetch_add(1);
+    // The peer went away (or the sweep cut it off): nothing to answer. A body cut short is the
+    // same: the request was never whole.
+    if (PeerGone(ec)) return Abort();
+    Reject(ParseErrorAnswer(ec, options_.max_body_bytes));
+  }
+
+  // Answers a refused request (bad framing, over a limit) and ends the connection with a
+  // lingering close: what the client still sends is read and dropped for a bounded time, so
+  // that it reads its answer instead of a reset.
+  void Reject(const FramingError& error) {
+    Begin();
     keep_alive_ = false;
-    Send(handler_->Reject(400, "malformed HTTP request: " + ec.message(), parser_->get()));
+    linger_ = true;
+    SY_LOG_RATE_LIMITED(Log(), debug, "refused request peer={} status={} reason={}", peer_.ip,
+                        error.status, error.reason);
+    Send(shared_->handler->Reject(error.status, error.reason, framer_->request()));
+  }
+
+  void LingeringClose() {
+    if (options_.lingering_time_ms <= 0) return Close();
+    beast::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);  // the client reads our answer, then EOF
+    if (ec) return Close();
+    if (shared_->lingering_closes) shared_->lingering_closes->Inc();
+    phase_ = Phase::kLingering;
+    deadline_ = SteadyClock::now() + std::chrono::milliseconds(options_.lingering_time_ms);
+    buffer_.consume(buffer_.size());
+    Discard();
+  }
+
+  void Discard() {
+    socket_.async_read_some(buffer_.prepare(kReadBufferBytes),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->lingered_bytes_ += n;
+                              if (ec || self->lingered_bytes_ > self->options_.lingering_max_bytes)
+                                return self->Close();
+                              self->Discard();
+                            });
   }
 
   void Abort() {
-    if (busy_) {
-      busy_ = false;
-      active_->fetch_sub(1);
-    }
+    Finish();
     Close();
   }
 
   void Close() {
+    if (closed_) return;
+    closed_ = true;
     beast::error_code ec;
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
+    shared_->connections.fetch_sub(1);
   }
 
   // Writes the response's bytes into `out` in one piece for a single write: the status line,
@@ -272,21 +335,26 @@ class Session : public std::enable_shared_from_this<Session> {
   static constexpr int kBodyTimeoutSeconds = 30;
   static constexpr size_t kBodyPadding = 64;
   static constexpr size_t kReadBufferBytes = 4096;
+  static constexpr size_t kMaxReadBytes = 64 * 1024;
   Socket socket_;
   std::string out_;                    // the response being written
   uint64_t seq_ = 0;                   // requests handed to the handler; I/O thread only
   std::atomic<uint64_t> answered_{0};  // the last request answered (see Respond)
-  SteadyClock::time_point read_deadline_ = SteadyClock::time_point::max();  // while reading
+  // When the current phase times out (see CloseIfOverdue); I/O thread only.
+  SteadyClock::time_point deadline_ = SteadyClock::time_point::max();
+  Phase phase_ = Phase::kReading;
   beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<RequestFramer> framer_;
   Worker* worker_;
-  Handler* handler_;
+  ServerShared* shared_;
   const ServerOptions& options_;
-  std::atomic<int>* active_;
-  std::atomic<bool>* stopping_;
+  const RequestFramer::Limits limits_;
   PeerInfo peer_;
   bool keep_alive_ = true;
-  bool busy_ = false;  // a request is being handled or answered
+  bool linger_ = false;  // close with a lingering close after the answer
+  bool busy_ = false;    // a request is being handled or answered (counted in shared_->active)
+  bool closed_ = false;
+  uint64_t lingered_bytes_ = 0;
 };
 
 // On the worker's I/O thread: writes every queued answer.
@@ -313,12 +381,57 @@ void Responder::operator()(Response response) const {
   send_(std::move(response));
 }
 
+int MaxConnectionsFor(int reserve) {
+  rlimit limit{};
+  int64_t n = 1 << 20;
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+    n = static_cast<int64_t>(limit.rlim_cur);
+  return static_cast<int>(std::clamp<int64_t>(n - reserve, 16, 1 << 20));
+}
+
 namespace {
+
+// Accept errors that say the process (EMFILE) or the system (ENFILE, ENOBUFS, ENOMEM) is out
+// of a resource: retrying at once fails the same way, so accepting pauses (as nginx does).
+bool OutOfResources(const beast::error_code& ec) {
+  return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+         ec == asio::error::no_memory ||
+         (ec.category() == boost::system::system_category() && ec.value() == ENFILE);
+}
 
 class BeastServer final : public Server {
  public:
   BeastServer(const ServerOptions& options, Handler* handler)
-      : options_(options), handler_(handler) {}
+      : options_(options), shared_(options_, handler) {
+    max_connections_ = options_.max_connections > 0 ? options_.max_connections
+                                                    : MaxConnectionsFor(kDefaultDescriptorReserve);
+    if (MetricsRegistry* m = options_.metrics) {
+      const Labels listener = {{"listener", options_.name}};
+      m->AddCallbackGauge("switchyard_http_connections", "Open HTTP connections.", listener,
+                          [s = &shared_] { return static_cast<double>(s->connections.load()); });
+      m->GetGauge("switchyard_http_max_connections",
+                  "The cap on open HTTP connections (http.max_connections).", listener)
+          ->Set(max_connections_);
+      refused_ = m->GetCounter(
+          "switchyard_http_connections_refused_total",
+          "Connections closed as soon as accepted because http.max_connections were open.",
+          listener);
+      accept_pauses_ = m->GetCounter(
+          "switchyard_http_accept_pauses_total",
+          "Times accepting paused for 500 ms because the process or system ran out of "
+          "descriptors or buffers.",
+          listener);
+      shared_.send_timeouts = m->GetCounter(
+          "switchyard_http_send_timeouts_total",
+          "Connections closed because a response made no progress for http.send_timeout.",
+          listener);
+      shared_.lingering_closes =
+          m->GetCounter("switchyard_http_lingering_closes_total",
+                        "Refused requests (400, 413, 431, 501) whose connection ended with a "
+                        "lingering close.",
+                        listener);
+    }
+  }
   ~BeastServer() override { Stop(0); }
 
   Status Listen() {
@@ -349,33 +462,38 @@ class BeastServer final : public Server {
     for (size_t i = 0; i < workers_.size(); ++i) {
       Worker* w = workers_[i].get();
       Accept(w);
+      w->accept_pause.emplace(w->io);
       w->sweep.emplace(w->io);
       Sweep(w);
-      w->thread = std::thread([w, i] {
-        SetThreadName("sy-io-" + std::to_string(i));
+      w->thread = std::thread([w, i, name = options_.thread_name] {
+        SetThreadName(name + "-" + std::to_string(i));
         w->io.run();
       });
     }
-    Log()->info("listening address={}:{} io_threads={}", options_.host, port_, n);
+    Log()->info("listening listener={} address={}:{} io_threads={} max_connections={}",
+                options_.name, options_.host, port_, n, max_connections_);
     return Status::Ok();
   }
 
   uint16_t port() const override { return port_; }
+  int connections() const override { return shared_.connections.load(); }
+  int max_connections() const override { return max_connections_; }
 
   void Stop(int grace_ms) override {
     if (stopped_.exchange(true)) return;
-    stopping_ = true;
+    shared_.stopping = true;
     for (auto& w : workers_) {
       asio::post(w->io, [wp = w.get()] {
         beast::error_code ec;
         if (wp->acceptor) wp->acceptor->close(ec);
+        if (wp->accept_pause) wp->accept_pause->cancel();
         if (wp->sweep) wp->sweep->cancel();
         for (auto& ws : wp->sessions)
           if (auto s = ws.lock()) s->CloseIfIdle();
       });
     }
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
-    while (active_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    while (shared_.active.load() > 0 && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     for (auto& w : workers_)
@@ -401,10 +519,33 @@ class BeastServer final : public Server {
     w->acceptor->async_accept([this, w](beast::error_code ec, Socket socket) {
       if (ec) {
         if (ec == asio::error::operation_aborted || !w->acceptor->is_open()) return;
-        Log()->warn("accept failed error={}", ec.message());
+        if (OutOfResources(ec)) {
+          // Accepting again at once fails the same way and spins the thread (and, logged
+          // each time, fills the disk): pause, and let the pending connections wait in the
+          // listen backlog until descriptors are freed.
+          if (accept_pauses_) accept_pauses_->Inc();
+          SY_LOG_RATE_LIMITED(
+              Log(), warn, "accept failed, pausing {} ms listener={} error={} connections={}",
+              kAcceptPauseMs, options_.name, ec.message(), shared_.connections.load());
+          w->accept_pause->expires_after(std::chrono::milliseconds(kAcceptPauseMs));
+          w->accept_pause->async_wait([this, w](beast::error_code wec) {
+            if (!wec && !stopped_.load()) Accept(w);
+          });
+          return;
+        }
+        SY_LOG_RATE_LIMITED(Log(), warn, "accept failed listener={} error={}", options_.name,
+                            ec.message());
+      } else if (shared_.connections.load() >= max_connections_) {
+        // At the cap: close the new connection at once (the client sees the connection end
+        // and retries later) rather than leave it waiting unserved in the backlog.
+        if (refused_) refused_->Inc();
+        SY_LOG_RATE_LIMITED(Log(), warn,
+                            "connection refused: max_connections={} reached listener={}",
+                            max_connections_, options_.name);
+        beast::error_code ignored;
+        socket.close(ignored);
       } else {
-        auto s = std::make_shared<Session>(std::move(socket), w, handler_, options_, &active_,
-                                           &stopping_);
+        auto s = std::make_shared<Session>(std::move(socket), w, &shared_);
         w->sessions.push_back(s);  // the sweep forgets sessions that ended
         s->Start();
       }
@@ -412,11 +553,15 @@ class BeastServer final : public Server {
     });
   }
 
+  // nginx pauses accepting for 500 ms when it runs out of descriptors: long enough that a
+  // pause costs nothing, short enough that service resumes soon after descriptors free up.
+  static constexpr int kAcceptPauseMs = 500;
   ServerOptions options_;
-  Handler* handler_;
+  ServerShared shared_;  // before workers_: sessions (destroyed with their worker) point to it
+  int max_connections_ = 0;
+  Counter* refused_ = nullptr;
+  Counter* accept_pauses_ = nullptr;
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::atomic<int> active_{0};
-  std::atomic<bool> stopping_{false};
   std::atomic<bool> stopped_{false};
   uint16_t port_ = 0;
 };

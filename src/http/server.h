@@ -16,6 +16,10 @@
 
 #include "base/status.h"
 
+namespace sy {
+class MetricsRegistry;
+}
+
 namespace sy::http {
 
 namespace bhttp = boost::beast::http;
@@ -61,13 +65,44 @@ struct ServerOptions {
   uint64_t max_body_bytes = 500 * 1024;  // larger bodies get 413 without being read into memory
   uint32_t max_header_bytes = 16 * 1024;
   int idle_timeout_seconds = 75;
+  // Open connections at most; past it a new connection is accepted and closed at once (counted
+  // in switchyard_http_connections_refused_total): a flood of connections cannot use up the
+  // descriptors the log, the warehouse and outbound HTTP need, and the accept loop never spins.
+  // 0: MaxConnectionsFor(kDefaultDescriptorReserve).
+  int max_connections = 0;
+  // A response that makes no progress for this long (the client stopped reading: nginx's
+  // send_timeout) closes the connection; without it a client that pipelines requests and never
+  // reads holds its connection, its buffers and an I/O slot for ever.
+  int send_timeout_ms = 30'000;
+  // After an error answer that ends the connection before the request was read whole (413,
+  // 400, 431, 501), the server stops sending and reads and discards what the client still sends
+  // for up to this long and this many bytes, then closes: closing with unread bytes makes the
+  // kernel send a reset, and the client then sees a broken pipe instead of its 413.
+  int lingering_time_ms = 5'000;
+  uint64_t lingering_max_bytes = 64ULL << 20;
+  // Prefix of the I/O threads' names (`sy-io-0`, …), and the `listener` label of this server's
+  // metrics: two servers in one process are told apart by both.
+  std::string name = "public";
+  std::string thread_name = "sy-io";
+  MetricsRegistry* metrics = nullptr;  // optional: connection gauges and counters
 };
+
+// Descriptors every process keeps besides the connections when ServerOptions::max_connections
+// is not given (the caller that knows its other needs passes its own reserve).
+inline constexpr int kDefaultDescriptorReserve = 256;
+
+// The soft descriptor limit (RLIMIT_NOFILE) minus `reserve`, and at least 16: a default for
+// ServerOptions::max_connections that leaves `reserve` descriptors to everything else.
+int MaxConnectionsFor(int reserve);
 
 class Server {
  public:
   static Result<std::unique_ptr<Server>> Start(const ServerOptions& options, Handler* handler);
   virtual ~Server() = default;
   virtual uint16_t port() const = 0;
+  // Open connections right now, and the cap in force (ServerOptions::max_connections resolved).
+  virtual int connections() const = 0;
+  virtual int max_connections() const = 0;
   // Stops accepting, lets in-flight requests finish (up to `grace_ms`), closes idle
   // connections and joins the I/O threads. Idempotent.
   virtual void Stop(int grace_ms = 5000) = 0;

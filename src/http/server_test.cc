@@ -6,8 +6,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sys/resource.h>
+#include <sys/time.h>
+
 #include <chrono>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
+
+#include "base/metrics.h"
 
 namespace sy::http {
 namespace {
@@ -15,10 +23,24 @@ namespace {
 class EchoHandler final : public Handler {
  public:
   void Handle(Request&& req, const PeerInfo&, Responder respond) override {
+    {
+      std::lock_guard lock(mu);
+      seen.push_back(std::string(req.target()) + " host=" + std::string(req[bhttp::field::host]));
+    }
     Response res{bhttp::status::ok, req.version()};
-    res.body() = "got " + std::to_string(req.body().size());
+    if (req.target() == "/big") {
+      res.body().assign(64 * 1024, 'x');
+    } else {
+      res.body() = "got " + std::to_string(req.body().size());
+    }
     respond(std::move(res));
   }
+  std::vector<std::string> Seen() {
+    std::lock_guard lock(mu);
+    return seen;
+  }
+  std::mutex mu;
+  std::vector<std::string> seen;
   Response Reject(unsigned status, const std::string& reason, const Request&) override {
     Response res{static_cast<bhttp::status>(status), 11};
     res.body() = reason;
@@ -26,8 +48,9 @@ class EchoHandler final : public Handler {
   }
 };
 
-int Connect(uint16_t port) {
+int Connect(uint16_t port, int rcvbuf = 0) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (rcvbuf > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
@@ -47,6 +70,34 @@ std::string ReadAll(int fd) {
   return out;
 }
 
+// Writes all of `data` (MSG_NOSIGNAL: a reset connection is an error, not a signal).
+bool SendAll(int fd, const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Sends `request`, half-closes, and returns everything the server answers until it closes.
+std::string Exchange(uint16_t port, const std::string& request) {
+  int fd = Connect(port);
+  EXPECT_TRUE(SendAll(fd, request));
+  ::shutdown(fd, SHUT_WR);
+  std::string out = ReadAll(fd);
+  ::close(fd);
+  return out;
+}
+
+size_t Count(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1))
+    ++n;
+  return n;
+}
+
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -54,8 +105,16 @@ class ServerTest : public ::testing::Test {
     o.threads = 1;
     o.idle_timeout_seconds = 1;
     o.max_body_bytes = 1000;
+    o.send_timeout_ms = 500;
+    o.lingering_time_ms = 3000;
+    o.max_connections = 1000;
+    o.metrics = &metrics_;
     server_ = std::move(*Server::Start(o, &handler_));
   }
+  uint64_t CounterValue(const std::string& name) {
+    return metrics_.GetCounter(name, "", {{"listener", "public"}})->Value();
+  }
+  MetricsRegistry metrics_;
   EchoHandler handler_;
   std::unique_ptr<Server> server_;
 };
@@ -101,6 +160,209 @@ TEST_F(ServerTest, DeclaredOversizeBodyIs413) {
   std::string out = ReadAll(fd);
   ::close(fd);
   EXPECT_EQ(out.rfind("HTTP/1.1 413", 0), 0u) << out;
+}
+
+// Request smuggling (RFC 9112 §6.3): each ambiguous framing gets 400 (or 501) and a close, and
+// the bytes after the header are never parsed as a second request.
+const char kSmuggled[] = "0\r\n\r\nPOST /smuggled HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n";
+
+void ExpectRefusedWithoutSmuggling(uint16_t port, EchoHandler* handler, const std::string& header,
+                                   const char* status = "400") {
+  std::string out = Exchange(port, header + kSmuggled);
+  EXPECT_EQ(out.rfind(std::string("HTTP/1.1 ") + status, 0), 0u) << header << "\n" << out;
+  EXPECT_EQ(Count(out, "Content-Length:"), 1u) << out;  // one answer
+  EXPECT_NE(out.find("Connection: close"), std::string::npos) << out;
+  for (const auto& s : handler->Seen())
+    EXPECT_EQ(s.find("/smuggled"), std::string::npos) << header;
+}
+
+TEST_F(ServerTest, TransferEncodingWithoutFinalChunkedIsRefused) {
+  ExpectRefusedWithoutSmuggling(
+      server_->port(), &handler_,
+      "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n");
+  ExpectRefusedWithoutSmuggling(server_->port(), &handler_,
+                                "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo\r\n\r\n");
+  ExpectRefusedWithoutSmuggling(
+      server_->port(), &handler_,
+      "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "501");
+  EXPECT_TRUE(handler_.Seen().empty());
+}
+
+TEST_F(ServerTest, TransferEncodingInHttp10IsRefused) {
+  ExpectRefusedWithoutSmuggling(
+      server_->port(), &handler_,
+      "POST /x HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+}
+
+TEST_F(ServerTest, ObsFoldedHeaderIsRefused) {
+  ExpectRefusedWithoutSmuggling(
+      server_->port(), &handler_,
+      "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n chunked\r\n\r\n");
+  ExpectRefusedWithoutSmuggling(
+      server_->port(), &handler_,
+      "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\tidentity\r\n\r\n");
+  EXPECT_TRUE(handler_.Seen().empty());
+}
+
+TEST_F(ServerTest, DuplicateContentLengthIsRefusedEvenWhenEqual) {
+  ExpectRefusedWithoutSmuggling(
+      server_->port(), &handler_,
+      "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n");
+  ExpectRefusedWithoutSmuggling(server_->port(), &handler_,
+                                "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n");
+  EXPECT_TRUE(handler_.Seen().empty());
+}
+
+TEST_F(ServerTest, TransferEncodingWithContentLengthIsRefused) {
+  ExpectRefusedWithoutSmuggling(
+      server_->port(), &handler_,
+      "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo\r\nContent-Length: 5\r\n\r\n");
+  ExpectRefusedWithoutSmuggling(
+      server_->port(), &handler_,
+      "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n");
+  EXPECT_TRUE(handler_.Seen().empty());
+}
+
+TEST_F(ServerTest, ChunkedBodyIsAccepted) {
+  std::string out = Exchange(
+      server_->port(),
+      "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+  EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;
+  EXPECT_NE(out.find("got 3"), std::string::npos) << out;
+}
+
+TEST_F(ServerTest, AbsoluteFormTargetIsServedAsItsPath) {
+  std::string out = Exchange(server_->port(),
+                             "POST http://events.example.com:8080/v1/track?x=1 HTTP/1.1\r\n"
+                             "Host: other\r\nContent-Length: 3\r\n\r\nabc");
+  EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;
+  ASSERT_EQ(handler_.Seen().size(), 1u);
+  EXPECT_EQ(handler_.Seen()[0], "/v1/track?x=1 host=events.example.com:8080");
+}
+
+TEST_F(ServerTest, MalformedChunkedBodyIs400) {
+  std::string out =
+      Exchange(server_->port(),
+               "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n");
+  EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out;
+  EXPECT_TRUE(handler_.Seen().empty());
+}
+
+// A client that sends its whole (too large) body before reading gets its 413, not a reset.
+TEST_F(ServerTest, RefusedClientReadsItsAnswerAfterSendingItsBody) {
+  int fd = Connect(server_->port());
+  std::string body(24 << 20, 'x');
+  std::string req =
+      "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  // 16 MiB: beyond what socket buffers hold, so the server must read (and drop) part of it.
+  bool sent = SendAll(fd, req) && SendAll(fd, body.substr(0, 16 << 20));
+  EXPECT_TRUE(sent) << "the server reset the connection while the client was sending";
+  std::string out = ReadAll(fd);
+  ::close(fd);
+  EXPECT_EQ(out.rfind("HTTP/1.1 413", 0), 0u) << out.substr(0, 200);
+  EXPECT_GE(CounterValue("switchyard_http_lingering_closes_total"), 1u);
+}
+
+// A client that pipelines requests and never reads is cut off after send_timeout.
+TEST_F(ServerTest, ClientThatDoesNotReadIsCutOffAfterTheSendTimeout) {
+  int fd = Connect(server_->port(), /*rcvbuf=*/4096);
+  const int kRequests = 300;  // 300 × 64 KiB answers: far more than socket buffers hold
+  std::string req = "GET /big HTTP/1.1\r\nHost: a\r\n\r\n";
+  std::string all;
+  for (int i = 0; i < kRequests; ++i)
+    all += req;
+  ASSERT_TRUE(SendAll(fd, all));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // send timeout 0.5 s + sweep
+  EXPECT_EQ(server_->connections(), 0);
+  ::shutdown(fd, SHUT_WR);
+  std::string out = ReadAll(fd);
+  ::close(fd);
+  EXPECT_LT(Count(out, "HTTP/1.1 200"), static_cast<size_t>(kRequests));
+  EXPECT_EQ(CounterValue("switchyard_http_send_timeouts_total"), 1u);
+}
+
+TEST(ServerLimits, ConnectionsPastTheCapAreClosedAndCounted) {
+  EchoHandler handler;
+  MetricsRegistry metrics;
+  ServerOptions o;
+  o.threads = 1;
+  o.max_connections = 2;
+  o.metrics = &metrics;
+  auto server = std::move(*Server::Start(o, &handler));
+  EXPECT_EQ(server->max_connections(), 2);
+  int a = Connect(server->port());
+  int b = Connect(server->port());
+  for (int i = 0; i < 200 && server->connections() < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  int c = Connect(server->port());
+  EXPECT_EQ(ReadAll(c), "");  // closed at once, without an answer
+  ::close(c);
+  EXPECT_EQ(server->connections(), 2);
+  EXPECT_EQ(
+      metrics.GetCounter("switchyard_http_connections_refused_total", "", {{"listener", "public"}})
+          ->Value(),
+      1u);
+  // The two within the cap are served.
+  std::string req = "GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+  ASSERT_TRUE(SendAll(a, req));
+  EXPECT_EQ(ReadAll(a).rfind("HTTP/1.1 200", 0), 0u);
+  ::close(a);
+  ::close(b);
+}
+
+double CpuSeconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// Out of descriptors (EMFILE), the accept loop pauses instead of spinning.
+TEST(ServerLimits, AcceptPausesWhenDescriptorsRunOut) {
+  EchoHandler handler;
+  MetricsRegistry metrics;
+  ServerOptions o;
+  o.threads = 1;
+  o.max_connections = 100'000;  // the cap is not what stops it here
+  o.metrics = &metrics;
+  auto server = std::move(*Server::Start(o, &handler));
+  // Sockets first, then a descriptor limit with no room left: connect() needs no descriptor,
+  // the server's accept() does.
+  std::vector<int> clients;
+  for (int i = 0; i < 8; ++i)
+    clients.push_back(::socket(AF_INET, SOCK_STREAM, 0));
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  int highest = 0;
+  for (int fd : clients)
+    highest = std::max(highest, fd);
+  rlimit tight = saved;
+  tight.rlim_cur = static_cast<rlim_t>(highest + 1);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(server->port());
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int fd : clients)
+    ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  double cpu0 = CpuSeconds();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  double cpu = CpuSeconds() - cpu0;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  uint64_t pauses =
+      metrics.GetCounter("switchyard_http_accept_pauses_total", "", {{"listener", "public"}})
+          ->Value();
+  EXPECT_LT(cpu, 0.3) << "the accept loop spins";
+  EXPECT_GE(pauses, 1u);
+  EXPECT_LE(pauses, 5u);  // one per 500 ms
+  // Descriptors back: the waiting connections are accepted and served.
+  std::string req = "GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+  ASSERT_TRUE(SendAll(clients[0], req));
+  timeval tv{10, 0};
+  ::setsockopt(clients[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  EXPECT_EQ(ReadAll(clients[0]).rfind("HTTP/1.1 200", 0), 0u);
+  for (int fd : clients)
+    ::close(fd);
 }
 
 }  // namespace

@@ -6,8 +6,8 @@
 
 #include <array>
 #include <atomic>
-#include <cmath>
 #include <charconv>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <span>
@@ -189,7 +189,7 @@ struct TrackingApi::Metrics {
   CounterFamily* accepted;  // source
   CounterFamily* rejected;  // reason
 
-  CounterFamily* refused;   // source, reason: whole requests refused for their source (429)
+  CounterFamily* refused;  // source, reason: whole requests refused for their source (429)
 
   Counter* Requests(std::string_view path, unsigned status) {
     char digits[8];

@@ -10,6 +10,7 @@
 
 #include "archive/replay.h"
 #include "base/clock.h"
+#include "base/constant_time.h"
 #include "base/data_dir.h"
 #include "base/env.h"
 #include "base/logging.h"
@@ -113,10 +114,10 @@ class App::Router final : public http::Handler {
                           health.ok() ? "ready\n" : "not ready: " + health.message() + "\n",
                           "text/plain"));
     }
-    if (path == "/metrics") {
-      return respond(Text(req, 200, app_->metrics_.RenderPrometheus(),
-                          "text/plain; version=0.0.4; charset=utf-8"));
-    }
+    // Not served here unless a token is configured (metrics.token): it names every source,
+    // destination and warehouse table. See docs/security.md.
+    if (path == "/metrics" && !app_->config_.metrics.token_sha256.empty())
+      return respond(app_->Metrics(req));
     if (path == kWarehouseSyncPath)
       return app_->HandleWarehouseSync(std::move(req), peer, std::move(respond));
     if (web::WebEndpoints::Serves(path)) return respond(app_->web_->Handle(req));
@@ -153,6 +154,75 @@ class App::Router final : public http::Handler {
 
   App* app_;
 };
+
+// The `metrics.listen` listener: /metrics (with the bearer token when one is configured),
+// /healthz and /readyz; 404 for anything else.
+class App::MetricsRouter final : public http::Handler {
+ public:
+  explicit MetricsRouter(App* app) : app_(app) {}
+
+  void Handle(http::Request&& req, const http::PeerInfo&, http::Responder respond) override {
+    std::string_view target = req.target();
+    std::string_view path = target.substr(0, target.find('?'));
+    if (path == "/metrics") return respond(app_->Metrics(req));
+    if (path == "/healthz" || path == "/readyz")
+      return app_->router_->Handle(std::move(req), {}, respond);
+    respond(App::PlainText(req, 404, "not found\n"));
+  }
+
+  http::Response Reject(unsigned status, const std::string& reason,
+                        const http::Request& partial) override {
+    http::Response res{static_cast<http::bhttp::status>(status),
+                       partial.version() ? partial.version() : 11u};
+    res.set(http::bhttp::field::content_type, "text/plain");
+    res.body() = reason + "\n";
+    return res;
+  }
+
+ private:
+  App* app_;
+};
+
+http::Response App::PlainText(const http::Request& req, unsigned status, std::string body) {
+  http::Response res{static_cast<http::bhttp::status>(status), req.version()};
+  res.set(http::bhttp::field::content_type, "text/plain");
+  res.set(http::bhttp::field::cache_control, "no-store");
+  res.body() = std::move(body);
+  return res;
+}
+
+http::Response App::Metrics(const http::Request& req) {
+  const std::string& want = config_.metrics.token_sha256;
+  if (!want.empty()) {
+    std::string_view auth = req[http::bhttp::field::authorization];
+    constexpr std::string_view kBearer = "Bearer ";
+    bool ok = false;
+    if (auth.size() > kBearer.size() &&
+        boost::beast::iequals(auth.substr(0, kBearer.size()), kBearer)) {
+      // Compared as digests, in constant time: neither the token's length nor a prefix leaks.
+      ok = ConstantTimeEquals(config::Sha256Hex(auth.substr(kBearer.size())), want);
+    }
+    if (!ok) {
+      auto res = PlainText(req, 401, "a bearer token (metrics.token) is required\n");
+      res.set(http::bhttp::field::www_authenticate, "Bearer");
+      return res;
+    }
+  }
+  auto res = PlainText(req, 200, metrics_.RenderPrometheus());
+  res.set(http::bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  return res;
+}
+
+// Descriptors kept for everything but client connections when http.max_connections is not
+// set: the process's own (stdio, lock, log segments and cursors, dedupe journal, the I/O
+// threads' epoll and event descriptors, the metrics listener), each destination's (log reader,
+// dead letters, outbound connections, a warehouse's database files per source) and the
+// archive's (one open file and uploads per source).
+int App::DescriptorReserve(const config::Config& c) {
+  int64_t reserve = 128 + 32 * static_cast<int64_t>(c.destinations.size()) +
+                    8 * static_cast<int64_t>(c.sources.size()) + (c.archive.enabled ? 32 : 0);
+  return static_cast<int>(std::min<int64_t>(reserve, 1 << 20));
+}
 
 App::App() = default;
 
@@ -201,8 +271,30 @@ Status App::Start(const config::Config& config) {
   hopts.port = config.listen_port;
   hopts.threads = static_cast<int>(config.io_threads);
   hopts.max_body_bytes = static_cast<uint64_t>(config.ingest.max_request_bytes);
+  hopts.max_connections = config.http.max_connections > 0
+                              ? static_cast<int>(config.http.max_connections)
+                              : http::MaxConnectionsFor(DescriptorReserve(config));
+  hopts.send_timeout_ms = static_cast<int>(config.http.send_timeout_ms);
+  hopts.lingering_time_ms = static_cast<int>(config.http.lingering_time_ms);
+  hopts.metrics = &metrics_;
   SY_ASSIGN_OR_RETURN(auto server, http::Server::Start(hopts, router_.get()));
   http_ = std::move(server);
+  if (!config.metrics.listen_host.empty()) {
+    metrics_router_ = std::make_unique<MetricsRouter>(this);
+    http::ServerOptions mopts;
+    mopts.host = config.metrics.listen_host;
+    mopts.port = config.metrics.listen_port;
+    mopts.threads = 1;
+    mopts.max_body_bytes = 64 * 1024;
+    mopts.max_connections = kMetricsMaxConnections;
+    mopts.name = "metrics";
+    mopts.thread_name = "sy-metrics";
+    mopts.metrics = &metrics_;
+    SY_ASSIGN_OR_RETURN(auto ms, http::Server::Start(mopts, metrics_router_.get()));
+    metrics_http_ = std::move(ms);
+    Log()->info("metrics listener listen={}:{} token={}", config.metrics.listen_host,
+                metrics_http_->port(), config.metrics.token_sha256.empty() ? "none" : "required");
+  }
   flusher_ = std::thread([this] { FlushLoop(); });
   archive::PublishReplayProgressFiles(&metrics_, config_.data_dir);  // listed from the start
   replay_watcher_ = std::thread([this] { WatchReplays(); });
@@ -364,6 +456,7 @@ void App::WatchReplays() {
 void App::Stop() {
   ready_ = false;
   if (http_) http_->Stop();
+  if (metrics_http_) metrics_http_->Stop();
   {
     std::lock_guard lock(flush_mu_);
     stopping_ = true;
@@ -392,6 +485,7 @@ void App::Stop() {
       Log()->warn("dedupe journal flush failed status={}", s.ToString());
   }
   http_.reset();
+  metrics_http_.reset();
   web_.reset();
   api_.reset();
   dedupe_.reset();
@@ -404,6 +498,10 @@ void App::Stop() {
 
 uint16_t App::port() const {
   return http_ ? http_->port() : 0;
+}
+
+uint16_t App::metrics_port() const {
+  return metrics_http_ ? metrics_http_->port() : 0;
 }
 
 }  // namespace sy::server

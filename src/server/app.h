@@ -54,10 +54,20 @@ class App {
   Result<std::string> SyncWarehouses(const std::string& destination);
 
   uint16_t port() const;
+  uint16_t metrics_port() const;  // the metrics.listen listener's; 0 when there is none
   MetricsRegistry* metrics() { return &metrics_; }
+  // Descriptors left to everything but client connections when http.max_connections is not
+  // set (docs/security.md gives the formula).
+  static int DescriptorReserve(const config::Config& c);
 
  private:
   class Router;
+  class MetricsRouter;
+  // Connections of the metrics listener: scrapers and probes, a few at a time.
+  static constexpr int kMetricsMaxConnections = 64;
+  static http::Response PlainText(const http::Request& req, unsigned status, std::string body);
+  // GET /metrics, checking the bearer token when metrics.token is set (401 otherwise).
+  http::Response Metrics(const http::Request& req);
   void FlushLoop();
   // Publishes the progress of replays that `switchyard replay` processes run on this data_dir as
   // the switchyard_replay_* gauges, once a second: reading their files stays off the I/O threads.
@@ -78,6 +88,9 @@ class App {
   std::unique_ptr<web::WebEndpoints> web_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<http::Server> http_;
+  // `metrics.listen`: a second listener serving only /metrics, /healthz and /readyz.
+  std::unique_ptr<MetricsRouter> metrics_router_;
+  std::unique_ptr<http::Server> metrics_http_;
   std::unique_ptr<http::HttpClient> outbound_;
   std::unique_ptr<delivery::DeadLetterStore> dead_letters_;
   std::vector<std::unique_ptr<delivery::DestinationStream>> streams_;

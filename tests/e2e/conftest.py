@@ -29,6 +29,10 @@ WRITE_KEY = "wk_e2e_web"
 WRITE_KEY_2 = "wk_e2e_backend"
 SOURCE = "web"
 SOURCE_2 = "backend"
+# /metrics is off on the public listener unless a token is configured (docs/security.md): the
+# suites scrape it there with this token.
+METRICS_TOKEN = "e2e-metrics-token-0123456789"
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 def switchyard_bin() -> str:
@@ -125,6 +129,7 @@ class Server:
             f"  - name: {SOURCE_2}",
             f"    write_key: {WRITE_KEY_2}",
         ]
+        lines += ["metrics:", f"  token: {METRICS_TOKEN}"]
         log = {"fsync": "always", **self.log}
         lines.append("log:")
         lines += [f"  {k}: {v}" for k, v in log.items()]
@@ -251,7 +256,7 @@ class Server:
         return self.request("POST", path, data, h, timeout=timeout)
 
     def metrics(self) -> Metrics:
-        r = self.get("/metrics")
+        r = self.request("GET", "/metrics", headers=METRICS_AUTH)
         assert r.status == 200, r
         return Metrics(parse_prometheus(r.body.decode()))
 

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import SOURCE, WRITE_KEY, basic, new_id
+from conftest import METRICS_AUTH, SOURCE, WRITE_KEY, basic, new_id
 
 
 def preflight(server, path: str, origin: str, headers: str = "authorization,content-type"):
@@ -176,7 +176,7 @@ def test_metrics_names(server):
     assert server.post("/v1/track", {"userId": "u", "event": "M", "messageId": mid}).status == 200
     assert server.post("/v1/track", {"userId": "u"}).status == 400
     assert server.post("/v1/b", {"batch": [{"type": "page", "userId": "u"}]}).status == 200
-    r = server.get("/metrics")
+    r = server.request("GET", "/metrics", headers=METRICS_AUTH)
     assert r.status == 200
     assert r.header("content-type").startswith("text/plain"), r.headers
     text = r.body.decode()
