@@ -90,144 +90,146 @@ TEST(Config, LogReserve) {
   EXPECT_EQ(c->log.reserve_bytes, 256LL << 20);
   ExpectError(std::string(kMinimal) + "log:\n  reserve: much\n",
               "f.yaml:10: log.reserve: expected a size");
-  TEST(Config, HttpAndMetricsSections) {
-    auto c = LoadConfigString(kMinimal, "f.yaml");
-    ASSERT_TRUE(c.ok());
-    EXPECT_EQ(c->http.max_connections, 0);  // derived from the descriptor limit
-    EXPECT_EQ(c->http.send_timeout_ms, 30'000);
-    EXPECT_EQ(c->http.lingering_time_ms, 5'000);
-    EXPECT_TRUE(c->metrics.listen_host.empty());  // /metrics served nowhere by default
-    EXPECT_TRUE(c->metrics.token_sha256.empty());
-    c = LoadConfigString(std::string(kMinimal) +
-                             "http:\n  max_connections: 900\n  send_timeout: 10s\n"
-                             "  lingering_time: 0s\nmetrics:\n  listen: 127.0.0.1:9464\n"
-                             "  token: 0123456789abcdefXYZ\n",
-                         "f.yaml");
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    EXPECT_EQ(c->http.max_connections, 900);
-    EXPECT_EQ(c->http.send_timeout_ms, 10'000);
-    EXPECT_EQ(c->http.lingering_time_ms, 0);
-    EXPECT_EQ(c->metrics.listen_host, "127.0.0.1");
-    EXPECT_EQ(c->metrics.listen_port, 9464);
-    EXPECT_EQ(c->metrics.token_sha256, Sha256Hex("0123456789abcdefXYZ"));
-    ExpectError(std::string(kMinimal) + "metrics:\n  token: short\n",
-                "metrics.token: use at least 16 characters");
-    ExpectError(std::string(kMinimal) + "metrics:\n  listen: nowhere\n",
-                "metrics.listen: expected host:port");
-    ExpectError(std::string(kMinimal) + "http:\n  send_timeout: 1ms\n",
-                "http.send_timeout: must be at least 100ms");
-    ExpectError(std::string(kMinimal) + "http:\n  max_conns: 1\n", "http.max_conns: unknown key");
-  }
+}
 
-  TEST(Config, MissingRequiredKeys) {
-    ExpectError("data_dir: d\nsources: [{name: a, write_key: k}]\n",
-                "version: required key is missing");
-    ExpectError("version: 1\nsources: [{name: a, write_key: k}]\n",
-                "data_dir: required key is missing");
-    ExpectError("version: 1\ndata_dir: d\n", "sources: required key is missing");
-    ExpectError("version: 1\ndata_dir: d\nsources: [{name: a}]\n",
-                "sources[0].write_key: required key is missing");
-  }
+TEST(Config, HttpAndMetricsSections) {
+  auto c = LoadConfigString(kMinimal, "f.yaml");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->http.max_connections, 0);  // derived from the descriptor limit
+  EXPECT_EQ(c->http.send_timeout_ms, 30'000);
+  EXPECT_EQ(c->http.lingering_time_ms, 5'000);
+  EXPECT_TRUE(c->metrics.listen_host.empty());  // /metrics served nowhere by default
+  EXPECT_TRUE(c->metrics.token_sha256.empty());
+  c = LoadConfigString(std::string(kMinimal) +
+                           "http:\n  max_connections: 900\n  send_timeout: 10s\n"
+                           "  lingering_time: 0s\nmetrics:\n  listen: 127.0.0.1:9464\n"
+                           "  token: 0123456789abcdefXYZ\n",
+                       "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->http.max_connections, 900);
+  EXPECT_EQ(c->http.send_timeout_ms, 10'000);
+  EXPECT_EQ(c->http.lingering_time_ms, 0);
+  EXPECT_EQ(c->metrics.listen_host, "127.0.0.1");
+  EXPECT_EQ(c->metrics.listen_port, 9464);
+  EXPECT_EQ(c->metrics.token_sha256, Sha256Hex("0123456789abcdefXYZ"));
+  ExpectError(std::string(kMinimal) + "metrics:\n  token: short\n",
+              "metrics.token: use at least 16 characters");
+  ExpectError(std::string(kMinimal) + "metrics:\n  listen: nowhere\n",
+              "metrics.listen: expected host:port");
+  ExpectError(std::string(kMinimal) + "http:\n  send_timeout: 1ms\n",
+              "http.send_timeout: must be at least 100ms");
+  ExpectError(std::string(kMinimal) + "http:\n  max_conns: 1\n", "http.max_conns: unknown key");
+}
 
-  TEST(Config, RejectsDuplicatesAndBadVersion) {
-    ExpectError("version: 2\ndata_dir: d\nsources: [{name: a, write_key: k}]\n",
-                "version: out of range");
-    ExpectError(
-        "version: 1\ndata_dir: d\nsources: [{name: a, write_key: k}, {name: a, write_key: j}]\n",
-        "duplicate source name");
-    ExpectError(
-        "version: 1\ndata_dir: d\nsources: [{name: a, write_key: k}, {name: b, write_key: k}]\n",
-        "same write key");
-  }
+TEST(Config, MissingRequiredKeys) {
+  ExpectError("data_dir: d\nsources: [{name: a, write_key: k}]\n",
+              "version: required key is missing");
+  ExpectError("version: 1\nsources: [{name: a, write_key: k}]\n",
+              "data_dir: required key is missing");
+  ExpectError("version: 1\ndata_dir: d\n", "sources: required key is missing");
+  ExpectError("version: 1\ndata_dir: d\nsources: [{name: a}]\n",
+              "sources[0].write_key: required key is missing");
+}
 
-  TEST(Config, ReportsEveryErrorAtOnce) {
-    auto c = LoadConfigString(
-        "version: 1\nbogus: 1\ndata_dir: d\nsources: [{name: 'a b', write_key: k}]\n", "f.yaml");
-    ASSERT_FALSE(c.ok());
-    EXPECT_NE(c.status().message().find("bogus"), std::string::npos);
-    EXPECT_NE(c.status().message().find("sources[0].name"), std::string::npos);
-  }
+TEST(Config, RejectsDuplicatesAndBadVersion) {
+  ExpectError("version: 2\ndata_dir: d\nsources: [{name: a, write_key: k}]\n",
+              "version: out of range");
+  ExpectError(
+      "version: 1\ndata_dir: d\nsources: [{name: a, write_key: k}, {name: a, write_key: j}]\n",
+      "duplicate source name");
+  ExpectError(
+      "version: 1\ndata_dir: d\nsources: [{name: a, write_key: k}, {name: b, write_key: k}]\n",
+      "same write key");
+}
 
-  TEST(Config, YamlSyntaxErrorHasLine) {
-    ExpectError("version: 1\nsources: [\n", "f.yaml:");
-  }
+TEST(Config, ReportsEveryErrorAtOnce) {
+  auto c = LoadConfigString(
+      "version: 1\nbogus: 1\ndata_dir: d\nsources: [{name: 'a b', write_key: k}]\n", "f.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("bogus"), std::string::npos);
+  EXPECT_NE(c.status().message().find("sources[0].name"), std::string::npos);
+}
 
-  TEST(Config, WriteKeyHashAccepted) {
-    auto c =
-        LoadConfigString("version: 1\ndata_dir: d\nsources:\n  - name: a\n    write_key_sha256: " +
-                             Sha256Hex("secret") + "\n",
-                         "f.yaml");
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    EXPECT_EQ(c->sources[0].write_key_sha256, Sha256Hex("secret"));
-  }
+TEST(Config, YamlSyntaxErrorHasLine) {
+  ExpectError("version: 1\nsources: [\n", "f.yaml:");
+}
 
-  TEST(Config, SourceRateLimit) {
-    const std::string head = "version: 1\ndata_dir: d\nsources:\n  - name: a\n    write_key: k\n";
-    auto none = LoadConfigString(head, "f.yaml");
-    ASSERT_TRUE(none.ok()) << none.status().ToString();
-    EXPECT_EQ(none->sources[0].rate_limit_events_per_second, 0);  // no limit
-    auto c = LoadConfigString(head + "    rate_limit: {events_per_second: 50}\n", "f.yaml");
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    EXPECT_EQ(c->sources[0].rate_limit_events_per_second, 50);
-    EXPECT_EQ(c->sources[0].rate_limit_burst, 50);  // one second's worth
-    c = LoadConfigString(head + "    rate_limit: {events_per_second: 50, burst: 1000}\n", "f.yaml");
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    EXPECT_EQ(c->sources[0].rate_limit_burst, 1000);
-    ExpectError(head + "    rate_limit: {burst: 10}\n", "sources[0].rate_limit.events_per_second");
-    ExpectError(head + "    rate_limit: {events_per_second: 0}\n",
-                "sources[0].rate_limit.events_per_second");
-    ExpectError(head + "    rate_limit: {events_per_second: 5, bursts: 1}\n",
-                "sources[0].rate_limit.bursts");
-  }
+TEST(Config, WriteKeyHashAccepted) {
+  auto c =
+      LoadConfigString("version: 1\ndata_dir: d\nsources:\n  - name: a\n    write_key_sha256: " +
+                           Sha256Hex("secret") + "\n",
+                       "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->sources[0].write_key_sha256, Sha256Hex("secret"));
+}
 
-  TEST(Config, WebDefaultsPointBackAtTheListenAddress) {
-    auto c = LoadConfigString(kMinimal, "f.yaml");
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    EXPECT_EQ(c->web.cache_max_age_ms, 60'000);
-    EXPECT_EQ(c->web.public_api_host, "127.0.0.1:8080/v1");
-    EXPECT_EQ(c->web.public_api_protocol, "http");
-    auto v6 = LoadConfigString(
-        "version: 1\nlisten: '[::1]:9000'\ndata_dir: d\n"
-        "sources: [{name: a, write_key: k}]\n",
-        "f.yaml");
-    ASSERT_TRUE(v6.ok()) << v6.status().ToString();
-    EXPECT_EQ(v6->web.public_api_host, "[::1]:9000/v1");
-  }
+TEST(Config, SourceRateLimit) {
+  const std::string head = "version: 1\ndata_dir: d\nsources:\n  - name: a\n    write_key: k\n";
+  auto none = LoadConfigString(head, "f.yaml");
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_EQ(none->sources[0].rate_limit_events_per_second, 0);  // no limit
+  auto c = LoadConfigString(head + "    rate_limit: {events_per_second: 50}\n", "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->sources[0].rate_limit_events_per_second, 50);
+  EXPECT_EQ(c->sources[0].rate_limit_burst, 50);  // one second's worth
+  c = LoadConfigString(head + "    rate_limit: {events_per_second: 50, burst: 1000}\n", "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->sources[0].rate_limit_burst, 1000);
+  ExpectError(head + "    rate_limit: {burst: 10}\n", "sources[0].rate_limit.events_per_second");
+  ExpectError(head + "    rate_limit: {events_per_second: 0}\n",
+              "sources[0].rate_limit.events_per_second");
+  ExpectError(head + "    rate_limit: {events_per_second: 5, bursts: 1}\n",
+              "sources[0].rate_limit.bursts");
+}
 
-  TEST(Config, WebSectionFromTheIssueLoads) {
-    auto c = LoadConfigString(std::string(kMinimal) +
-                                  "web:\n  cache_max_age: 5m\n  public_api_host: "
-                                  "https://events.example.com/v1/\n",
-                              "f.yaml");
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    EXPECT_EQ(c->web.cache_max_age_ms, 300'000);
-    EXPECT_EQ(c->web.public_api_host, "events.example.com/v1");
-    EXPECT_EQ(c->web.public_api_protocol, "https");
-    auto plain = LoadConfigString(
-        std::string(kMinimal) + "web:\n  cache_max_age: 0s\n  public_api_host: 127.0.0.1:8080/v1\n",
-        "f.yaml");
-    ASSERT_TRUE(plain.ok()) << plain.status().ToString();
-    EXPECT_EQ(plain->web.cache_max_age_ms, 0);
-    EXPECT_EQ(plain->web.public_api_host, "127.0.0.1:8080/v1");
-    EXPECT_EQ(plain->web.public_api_protocol, "http");
-  }
+TEST(Config, WebDefaultsPointBackAtTheListenAddress) {
+  auto c = LoadConfigString(kMinimal, "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->web.cache_max_age_ms, 60'000);
+  EXPECT_EQ(c->web.public_api_host, "127.0.0.1:8080/v1");
+  EXPECT_EQ(c->web.public_api_protocol, "http");
+  auto v6 = LoadConfigString(
+      "version: 1\nlisten: '[::1]:9000'\ndata_dir: d\n"
+      "sources: [{name: a, write_key: k}]\n",
+      "f.yaml");
+  ASSERT_TRUE(v6.ok()) << v6.status().ToString();
+  EXPECT_EQ(v6->web.public_api_host, "[::1]:9000/v1");
+}
 
-  TEST(Config, WebSectionIsStrict) {
-    const std::string base(kMinimal);
-    ExpectError(base + "web:\n  max_age: 60s\n", "f.yaml:10: web.max_age: unknown key");
-    ExpectError(base + "web:\n  cache_max_age: soon\n",
-                "f.yaml:10: web.cache_max_age: expected a duration");
-    ExpectError(base + "web:\n  cache_max_age: 1500ms\n",
-                "f.yaml:10: web.cache_max_age: must be whole seconds");
-    ExpectError(base + "web:\n  cache_max_age: 400d\n", "web.cache_max_age: must be at most");
-    ExpectError(base + "web:\n  public_api_host: 'api.example.com/v1\"><script>'\n",
-                "f.yaml:10: web.public_api_host: expected [http://|https://]host");
-    ExpectError(base + "web:\n  public_api_host: [a, b]\n", "f.yaml:10: web.public_api_host");
-    ExpectError(base + "web:\n  public_api_host: ''\n", "web.public_api_host");
-    ExpectError(base + "web: 60s\n", "f.yaml:9: web: expected a mapping");
-  }
+TEST(Config, WebSectionFromTheIssueLoads) {
+  auto c = LoadConfigString(std::string(kMinimal) +
+                                "web:\n  cache_max_age: 5m\n  public_api_host: "
+                                "https://events.example.com/v1/\n",
+                            "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->web.cache_max_age_ms, 300'000);
+  EXPECT_EQ(c->web.public_api_host, "events.example.com/v1");
+  EXPECT_EQ(c->web.public_api_protocol, "https");
+  auto plain = LoadConfigString(
+      std::string(kMinimal) + "web:\n  cache_max_age: 0s\n  public_api_host: 127.0.0.1:8080/v1\n",
+      "f.yaml");
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(plain->web.cache_max_age_ms, 0);
+  EXPECT_EQ(plain->web.public_api_host, "127.0.0.1:8080/v1");
+  EXPECT_EQ(plain->web.public_api_protocol, "http");
+}
 
-  constexpr const char* kDestinationsFromTheIssue = R"(
+TEST(Config, WebSectionIsStrict) {
+  const std::string base(kMinimal);
+  ExpectError(base + "web:\n  max_age: 60s\n", "f.yaml:10: web.max_age: unknown key");
+  ExpectError(base + "web:\n  cache_max_age: soon\n",
+              "f.yaml:10: web.cache_max_age: expected a duration");
+  ExpectError(base + "web:\n  cache_max_age: 1500ms\n",
+              "f.yaml:10: web.cache_max_age: must be whole seconds");
+  ExpectError(base + "web:\n  cache_max_age: 400d\n", "web.cache_max_age: must be at most");
+  ExpectError(base + "web:\n  public_api_host: 'api.example.com/v1\"><script>'\n",
+              "f.yaml:10: web.public_api_host: expected [http://|https://]host");
+  ExpectError(base + "web:\n  public_api_host: [a, b]\n", "f.yaml:10: web.public_api_host");
+  ExpectError(base + "web:\n  public_api_host: ''\n", "web.public_api_host");
+  ExpectError(base + "web: 60s\n", "f.yaml:9: web: expected a mapping");
+}
+
+constexpr const char* kDestinationsFromTheIssue = R"(
 destinations:
   - name: hooks                 # unique; shown in metrics, logs, dead letters
     type: webhook
@@ -246,125 +248,125 @@ destinations:
       secret: s3cr3t            # → X-Signature: sha256=<hex HMAC of the body>
 )";
 
-  TEST(Config, DestinationsSectionFromTheIssueLoads) {
-    auto c = LoadConfigString(std::string(kMinimal) + kDestinationsFromTheIssue, "f.yaml");
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    ASSERT_EQ(c->destinations.size(), 1u);
-    const DestinationConfig& d = c->destinations[0];
-    EXPECT_EQ(d.name, "hooks");
-    EXPECT_EQ(d.type, "webhook");
-    EXPECT_TRUE(d.enabled);
-    EXPECT_EQ(d.sources, (std::vector<std::string>{"web", "backend"}));
-    EXPECT_TRUE(d.allow_private_network);
-    EXPECT_EQ(d.retry_window_ms, 4LL * 3600 * 1000);
-    EXPECT_EQ(d.batch.max_events, 100);
-    EXPECT_EQ(d.batch.max_bytes, 1 << 20);
-    EXPECT_EQ(d.batch.max_wait_ms, 500);
-    EXPECT_EQ(d.ordering, Ordering::kPerUser);
-    EXPECT_EQ(d.drop_events, (std::vector<std::string>{"Debug Ping"}));
-    EXPECT_EQ(d.drop_properties, (std::vector<std::string>{"password", "ssn"}));
-    ASSERT_EQ(d.settings.size(), 3u);
-    EXPECT_EQ(d.settings[0].key, "url");
-    EXPECT_EQ(d.settings[0].scalar, "http://127.0.0.1:9000/hook");
-    EXPECT_EQ(d.settings[0].line, 23);
-    EXPECT_EQ(d.settings[1].kind, RawSetting::Kind::kMap);
-    EXPECT_EQ(d.settings[1].map[0], (std::pair<std::string, std::string>{"X-Team", "growth"}));
-    EXPECT_EQ(d.line, 11);
-  }
+TEST(Config, DestinationsSectionFromTheIssueLoads) {
+  auto c = LoadConfigString(std::string(kMinimal) + kDestinationsFromTheIssue, "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->destinations.size(), 1u);
+  const DestinationConfig& d = c->destinations[0];
+  EXPECT_EQ(d.name, "hooks");
+  EXPECT_EQ(d.type, "webhook");
+  EXPECT_TRUE(d.enabled);
+  EXPECT_EQ(d.sources, (std::vector<std::string>{"web", "backend"}));
+  EXPECT_TRUE(d.allow_private_network);
+  EXPECT_EQ(d.retry_window_ms, 4LL * 3600 * 1000);
+  EXPECT_EQ(d.batch.max_events, 100);
+  EXPECT_EQ(d.batch.max_bytes, 1 << 20);
+  EXPECT_EQ(d.batch.max_wait_ms, 500);
+  EXPECT_EQ(d.ordering, Ordering::kPerUser);
+  EXPECT_EQ(d.drop_events, (std::vector<std::string>{"Debug Ping"}));
+  EXPECT_EQ(d.drop_properties, (std::vector<std::string>{"password", "ssn"}));
+  ASSERT_EQ(d.settings.size(), 3u);
+  EXPECT_EQ(d.settings[0].key, "url");
+  EXPECT_EQ(d.settings[0].scalar, "http://127.0.0.1:9000/hook");
+  EXPECT_EQ(d.settings[0].line, 23);
+  EXPECT_EQ(d.settings[1].kind, RawSetting::Kind::kMap);
+  EXPECT_EQ(d.settings[1].map[0], (std::pair<std::string, std::string>{"X-Team", "growth"}));
+  EXPECT_EQ(d.line, 11);
+}
 
-  TEST(Config, DestinationDefaults) {
-    auto c = LoadConfigString(
-        std::string(kMinimal) + "destinations:\n  - {name: b, type: blackhole}\n", "f.yaml");
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    const DestinationConfig& d = c->destinations[0];
-    EXPECT_TRUE(d.enabled);
-    EXPECT_FALSE(d.allow_private_network);
-    EXPECT_EQ(d.retry_window_ms, 4LL * 3600 * 1000);
-    EXPECT_EQ(d.timeout_ms, 30'000);
-    EXPECT_EQ(d.ordering, Ordering::kNone);
-    EXPECT_TRUE(d.sources.empty());
-    auto t = LoadConfigString(
-        std::string(kMinimal) + "destinations:\n  - {name: b, type: blackhole, timeout: 2500ms}\n",
-        "f.yaml");
-    ASSERT_TRUE(t.ok()) << t.status().ToString();
-    EXPECT_EQ(t->destinations[0].timeout_ms, 2500);
-  }
+TEST(Config, DestinationDefaults) {
+  auto c = LoadConfigString(
+      std::string(kMinimal) + "destinations:\n  - {name: b, type: blackhole}\n", "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const DestinationConfig& d = c->destinations[0];
+  EXPECT_TRUE(d.enabled);
+  EXPECT_FALSE(d.allow_private_network);
+  EXPECT_EQ(d.retry_window_ms, 4LL * 3600 * 1000);
+  EXPECT_EQ(d.timeout_ms, 30'000);
+  EXPECT_EQ(d.ordering, Ordering::kNone);
+  EXPECT_TRUE(d.sources.empty());
+  auto t = LoadConfigString(
+      std::string(kMinimal) + "destinations:\n  - {name: b, type: blackhole, timeout: 2500ms}\n",
+      "f.yaml");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->destinations[0].timeout_ms, 2500);
+}
 
-  TEST(Config, DestinationErrorsNameFileLineAndKey) {
-    std::string base = std::string(kMinimal) + "destinations:\n";
-    ExpectError(base + "  - {name: a, type: webhook, colour: red}\n",
-                "f.yaml:10: destinations[0].colour: unknown key");
-    ExpectError(base + "  - {name: a, type: x}\n  - {name: a, type: x}\n",
-                "f.yaml:11: destinations[1].name: duplicate destination name 'a'");
-    ExpectError(base + "  - {name: a, type: x, sources: [web, mobile]}\n",
-                "destinations[0].sources: no source named 'mobile'");
-    ExpectError(base + "  - {type: x}\n", "destinations[0].name: required key is missing");
-    ExpectError(base + "  - {name: a}\n", "destinations[0].type: required key is missing");
-    ExpectError(base + "  - {name: a, type: x, ordering: strict}\n",
-                "destinations[0].ordering: expected one of: none, per_user");
-    ExpectError(base + "  - {name: a, type: x, enabled: maybe}\n",
-                "destinations[0].enabled: expected true or false");
-    ExpectError(base + "  - {name: a, type: x, batch: {max_events: 0}}\n",
-                "destinations[0].batch.max_events: out of range");
-    ExpectError(base + "  - {name: a, type: x, retry_window: soon}\n",
-                "destinations[0].retry_window: expected a duration");
-    ExpectError(base + "  - {name: a, type: x, timeout: 0s}\n",
-                "destinations[0].timeout: must be at least 1ms");
-    ExpectError(base + "  - {name: a, type: x, filters: {drop: [x]}}\n",
-                "destinations[0].filters.drop: unknown key");
-    ExpectError(base + "  - {name: a, type: x, settings: {h: {a: [1]}}}\n",
-                "destinations[0].settings.h: expected a scalar");
-    ExpectError(base + "  - {name: 'a b', type: x}\n", "destinations[0].name: use 1-64");
-  }
+TEST(Config, DestinationErrorsNameFileLineAndKey) {
+  std::string base = std::string(kMinimal) + "destinations:\n";
+  ExpectError(base + "  - {name: a, type: webhook, colour: red}\n",
+              "f.yaml:10: destinations[0].colour: unknown key");
+  ExpectError(base + "  - {name: a, type: x}\n  - {name: a, type: x}\n",
+              "f.yaml:11: destinations[1].name: duplicate destination name 'a'");
+  ExpectError(base + "  - {name: a, type: x, sources: [web, mobile]}\n",
+              "destinations[0].sources: no source named 'mobile'");
+  ExpectError(base + "  - {type: x}\n", "destinations[0].name: required key is missing");
+  ExpectError(base + "  - {name: a}\n", "destinations[0].type: required key is missing");
+  ExpectError(base + "  - {name: a, type: x, ordering: strict}\n",
+              "destinations[0].ordering: expected one of: none, per_user");
+  ExpectError(base + "  - {name: a, type: x, enabled: maybe}\n",
+              "destinations[0].enabled: expected true or false");
+  ExpectError(base + "  - {name: a, type: x, batch: {max_events: 0}}\n",
+              "destinations[0].batch.max_events: out of range");
+  ExpectError(base + "  - {name: a, type: x, retry_window: soon}\n",
+              "destinations[0].retry_window: expected a duration");
+  ExpectError(base + "  - {name: a, type: x, timeout: 0s}\n",
+              "destinations[0].timeout: must be at least 1ms");
+  ExpectError(base + "  - {name: a, type: x, filters: {drop: [x]}}\n",
+              "destinations[0].filters.drop: unknown key");
+  ExpectError(base + "  - {name: a, type: x, settings: {h: {a: [1]}}}\n",
+              "destinations[0].settings.h: expected a scalar");
+  ExpectError(base + "  - {name: 'a b', type: x}\n", "destinations[0].name: use 1-64");
+}
 
-  TEST(Config, PartialConfigKeepsWhatWasReadBesideTheErrors) {
-    // The destinations' layer (types, settings) needs the entries even when the file has
-    // structural errors, so check-config can report both in one pass.
-    auto p =
-        ParseConfigString(std::string(kMinimal) + "log: {fsync: sometimes}\n" +
-                              "destinations:\n"
-                              "  - {name: a, type: webhookz, settings: {url: http://x.example}}\n"
-                              "  - {name: b, settings: {deep: {x: [1]}}}\n",
-                          "f.yaml");
-    EXPECT_NE(p.errors.find("f.yaml:9: log.fsync: expected one of"), std::string::npos) << p.errors;
-    EXPECT_NE(p.errors.find("f.yaml:12: destinations[1].type: required key is missing"),
-              std::string::npos)
-        << p.errors;
-    EXPECT_NE(p.errors.find("f.yaml:12: destinations[1].settings.deep: expected a scalar"),
-              std::string::npos)
-        << p.errors;
-    ASSERT_EQ(p.config.destinations.size(), 2u);
-    EXPECT_EQ(p.config.destinations[0].type, "webhookz");
-    EXPECT_EQ(p.config.destinations[0].line, 11);
-    ASSERT_EQ(p.config.destinations[0].settings.size(), 1u);
-    EXPECT_EQ(p.config.destinations[0].settings[0].scalar, "http://x.example");
-    // A value config could not read stays, marked, so it is not also reported as missing.
-    ASSERT_EQ(p.config.destinations[1].settings.size(), 1u);
-    EXPECT_EQ(p.config.destinations[1].settings[0].kind, RawSetting::Kind::kMalformed);
-    EXPECT_FALSE(
-        LoadConfigString(std::string(kMinimal) + "log: {fsync: sometimes}\n", "f.yaml").ok());
-    auto unreadable = ParseConfigFile("/nonexistent/switchyard.yaml");
-    EXPECT_NE(unreadable.errors.find("cannot read config file"), std::string::npos);
-    auto syntax = ParseConfigString("version: [1\n", "f.yaml");
-    EXPECT_NE(syntax.errors.find("f.yaml:"), std::string::npos);
-  }
+TEST(Config, PartialConfigKeepsWhatWasReadBesideTheErrors) {
+  // The destinations' layer (types, settings) needs the entries even when the file has
+  // structural errors, so check-config can report both in one pass.
+  auto p =
+      ParseConfigString(std::string(kMinimal) + "log: {fsync: sometimes}\n" +
+                            "destinations:\n"
+                            "  - {name: a, type: webhookz, settings: {url: http://x.example}}\n"
+                            "  - {name: b, settings: {deep: {x: [1]}}}\n",
+                        "f.yaml");
+  EXPECT_NE(p.errors.find("f.yaml:9: log.fsync: expected one of"), std::string::npos) << p.errors;
+  EXPECT_NE(p.errors.find("f.yaml:12: destinations[1].type: required key is missing"),
+            std::string::npos)
+      << p.errors;
+  EXPECT_NE(p.errors.find("f.yaml:12: destinations[1].settings.deep: expected a scalar"),
+            std::string::npos)
+      << p.errors;
+  ASSERT_EQ(p.config.destinations.size(), 2u);
+  EXPECT_EQ(p.config.destinations[0].type, "webhookz");
+  EXPECT_EQ(p.config.destinations[0].line, 11);
+  ASSERT_EQ(p.config.destinations[0].settings.size(), 1u);
+  EXPECT_EQ(p.config.destinations[0].settings[0].scalar, "http://x.example");
+  // A value config could not read stays, marked, so it is not also reported as missing.
+  ASSERT_EQ(p.config.destinations[1].settings.size(), 1u);
+  EXPECT_EQ(p.config.destinations[1].settings[0].kind, RawSetting::Kind::kMalformed);
+  EXPECT_FALSE(
+      LoadConfigString(std::string(kMinimal) + "log: {fsync: sometimes}\n", "f.yaml").ok());
+  auto unreadable = ParseConfigFile("/nonexistent/switchyard.yaml");
+  EXPECT_NE(unreadable.errors.find("cannot read config file"), std::string::npos);
+  auto syntax = ParseConfigString("version: [1\n", "f.yaml");
+  EXPECT_NE(syntax.errors.find("f.yaml:"), std::string::npos);
+}
 
-  TEST(Config, ArchiveSectionFromTheIssueLoads) {
-    auto c = LoadConfigString(std::string(kMinimal) + R"(archive:
+TEST(Config, ArchiveSectionFromTheIssueLoads) {
+  auto c = LoadConfigString(std::string(kMinimal) + R"(archive:
   store: local                  # or s3
   path: ./data/archive          # local
   roll_size: 64MB               # uncompressed bytes per file, or
   roll_age: 5m                  # whichever comes first
 )",
-                              "f.yaml");
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    EXPECT_TRUE(c->archive.enabled);
-    EXPECT_EQ(c->archive.store, ArchiveStore::kLocal);
-    EXPECT_EQ(c->archive.path, "./data/archive");
-    EXPECT_EQ(c->archive.roll_bytes, 64LL << 20);
-    EXPECT_EQ(c->archive.roll_age_ms, 5 * 60'000);
+                            "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->archive.enabled);
+  EXPECT_EQ(c->archive.store, ArchiveStore::kLocal);
+  EXPECT_EQ(c->archive.path, "./data/archive");
+  EXPECT_EQ(c->archive.roll_bytes, 64LL << 20);
+  EXPECT_EQ(c->archive.roll_age_ms, 5 * 60'000);
 
-    auto s3 = LoadConfigString(std::string(kMinimal) + R"(archive:
+  auto s3 = LoadConfigString(std::string(kMinimal) + R"(archive:
   store: s3
   bucket: events
   prefix: switchyard/
@@ -372,44 +374,44 @@ destinations:
   endpoint: http://127.0.0.1:8333    # any S3-compatible store
   path_style: true
 )",
-                               "f.yaml");
-    ASSERT_TRUE(s3.ok()) << s3.status().ToString();
-    EXPECT_EQ(s3->archive.store, ArchiveStore::kS3);
-    EXPECT_EQ(s3->archive.bucket, "events");
-    EXPECT_EQ(s3->archive.prefix, "switchyard/");
-    EXPECT_EQ(s3->archive.endpoint, "http://127.0.0.1:8333");
-    EXPECT_TRUE(s3->archive.path_style);
-    EXPECT_TRUE(s3->archive.access_key_id.empty());  // from the environment at start
+                             "f.yaml");
+  ASSERT_TRUE(s3.ok()) << s3.status().ToString();
+  EXPECT_EQ(s3->archive.store, ArchiveStore::kS3);
+  EXPECT_EQ(s3->archive.bucket, "events");
+  EXPECT_EQ(s3->archive.prefix, "switchyard/");
+  EXPECT_EQ(s3->archive.endpoint, "http://127.0.0.1:8333");
+  EXPECT_TRUE(s3->archive.path_style);
+  EXPECT_TRUE(s3->archive.access_key_id.empty());  // from the environment at start
 
-    auto none = LoadConfigString(kMinimal, "f.yaml");
-    ASSERT_TRUE(none.ok());
-    EXPECT_FALSE(none->archive.enabled);
-  }
+  auto none = LoadConfigString(kMinimal, "f.yaml");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->archive.enabled);
+}
 
-  TEST(Config, ArchiveErrorsNameFileLineAndKey) {
-    std::string base = std::string(kMinimal) + "archive:\n";
-    ExpectError(base + "  store: ftp\n", "f.yaml:10: archive.store: expected one of: local, s3");
-    ExpectError(base + "  path: x\n", "archive.store: required key is missing");
-    ExpectError(base + "  store: local\n", "archive.path: required with store: local");
-    ExpectError(base + "  store: s3\n", "archive.bucket: required with store: s3");
-    ExpectError(base + "  store: s3\n  bucket: b\n  path: x\n",
-                "f.yaml:12: archive.path: only used with store: local");
-    ExpectError(base + "  store: local\n  path: x\n  bucket: b\n",
-                "f.yaml:12: archive.bucket: only used with store: s3");
-    ExpectError(base + "  store: s3\n  bucket: b\n  access_key_id: a\n",
-                "archive.access_key_id: give access_key_id and secret_access_key together");
-    ExpectError(base + "  store: s3\n  bucket: b\n  endpoint: ftp://x\n",
-                "f.yaml:12: archive.endpoint: expected http://host[:port]");
-    ExpectError(base + "  store: local\n  path: x\n  roll_size: big\n",
-                "f.yaml:12: archive.roll_size: expected a size");
-    ExpectError(base + "  store: local\n  path: x\n  roll_age: 1ms\n",
-                "f.yaml:12: archive.roll_age: must be at least 100ms");
-    ExpectError(base + "  store: s3\n  bucket: b\n  multipart_size: 1MB\n",
-                "archive.multipart_size: must be at least");
-    ExpectError(base + "  store: local\n  path: x\n  prefix: ../up\n", "archive.prefix:");
-    ExpectError(base + "  store: local\n  path: x\n  colour: red\n",
-                "f.yaml:12: archive.colour: unknown key");
-  }
+TEST(Config, ArchiveErrorsNameFileLineAndKey) {
+  std::string base = std::string(kMinimal) + "archive:\n";
+  ExpectError(base + "  store: ftp\n", "f.yaml:10: archive.store: expected one of: local, s3");
+  ExpectError(base + "  path: x\n", "archive.store: required key is missing");
+  ExpectError(base + "  store: local\n", "archive.path: required with store: local");
+  ExpectError(base + "  store: s3\n", "archive.bucket: required with store: s3");
+  ExpectError(base + "  store: s3\n  bucket: b\n  path: x\n",
+              "f.yaml:12: archive.path: only used with store: local");
+  ExpectError(base + "  store: local\n  path: x\n  bucket: b\n",
+              "f.yaml:12: archive.bucket: only used with store: s3");
+  ExpectError(base + "  store: s3\n  bucket: b\n  access_key_id: a\n",
+              "archive.access_key_id: give access_key_id and secret_access_key together");
+  ExpectError(base + "  store: s3\n  bucket: b\n  endpoint: ftp://x\n",
+              "f.yaml:12: archive.endpoint: expected http://host[:port]");
+  ExpectError(base + "  store: local\n  path: x\n  roll_size: big\n",
+              "f.yaml:12: archive.roll_size: expected a size");
+  ExpectError(base + "  store: local\n  path: x\n  roll_age: 1ms\n",
+              "f.yaml:12: archive.roll_age: must be at least 100ms");
+  ExpectError(base + "  store: s3\n  bucket: b\n  multipart_size: 1MB\n",
+              "archive.multipart_size: must be at least");
+  ExpectError(base + "  store: local\n  path: x\n  prefix: ../up\n", "archive.prefix:");
+  ExpectError(base + "  store: local\n  path: x\n  colour: red\n",
+              "f.yaml:12: archive.colour: unknown key");
+}
 
 }  // namespace
 }  // namespace sy::config
