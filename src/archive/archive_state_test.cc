@@ -11,6 +11,7 @@
 #include "archive/archiver.h"
 #include "archive/object_store.h"
 #include "base/fault_injection_env.h"
+#include "base/metrics.h"
 #include "base/time_format.h"
 #include "log/local/log_test_util.h"
 
@@ -159,8 +160,10 @@ TEST(ArchiverFaults, UnwritableStateKeepsTheCursorAndARestartArchivesOnce) {
   auto local = NewLocalObjectStore(dir.path() + "/archive");
   FakeClock clock{kT0};
   FaultInjectionEnv env;
+  MetricsRegistry metrics;
   auto start = [&](Env* e) {
     ArchiverOptions o;
+    o.metrics = &metrics;
     o.config.enabled = true;
     o.config.roll_bytes = 1'000;
     o.config.roll_age_ms = 3'600'000;

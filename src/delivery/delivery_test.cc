@@ -1147,6 +1147,7 @@ TEST_F(StreamTest, DrainOnceDeliversUpToTheEndAndCommits) {
   o.log = log_.get();
   o.dead_letters = store_.get();
   o.clock = &clock_;
+  o.metrics = &metrics_;
   shared_->script[7] = {Outcome::Rejected("bad")};
   auto s = DestinationStream::Open(std::move(o));
   ASSERT_TRUE(s.ok());
@@ -1185,6 +1186,7 @@ TEST_F(StreamTest, WakesForNewEventsAtOnceAndDoesNotPollWhileARequestHangs) {
   o.dead_letters = store_.get();
   o.stop_grace_ms = 100;
   o.max_idle_wait_ms = 200;
+  o.metrics = &metrics_;
   auto s = DestinationStream::Start(std::move(o));
   ASSERT_TRUE(s.ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the request is in flight

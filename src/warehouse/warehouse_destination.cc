@@ -516,6 +516,10 @@ Result<SyncReport> SyncNow(log::EventLog* log, const config::DestinationConfig& 
   o.destination = std::make_unique<BorrowedWarehouse>(destination);
   o.log = log;
   o.dead_letters = dead_letters;
+  // The drain's own stream counters are not served (the warehouse's metrics, attached by the
+  // caller, are); a registry the stream can require.
+  MetricsRegistry stream_metrics;
+  o.metrics = &stream_metrics;
   // One load per max_events: the whole window at once.
   o.window_events =
       static_cast<size_t>(std::max<int64_t>(destination->limits().max_events_per_request, 1));

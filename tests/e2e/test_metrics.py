@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO, WRITE_KEY_2, Server, ServerFactory
+from conftest import METRICS_AUTH, REPO, WRITE_KEY_2, Server, ServerFactory
 from webhook_sink import WebhookSink, wait_for
 
 DOC = REPO / "docs" / "metrics.md"
@@ -123,7 +123,7 @@ def test_served_metrics_match_the_documented_list(make_metrics_server):
         wait_for(lambda: server.metrics().get_value("switchyard_archive_files_total") >= 1,
                  20, "archived")
 
-        text = server.get("/metrics").body.decode()
+        text = server.request("GET", "/metrics", headers=METRICS_AUTH).body.decode()
         types, labels = served(text)
         doc = documented()
         undocumented = sorted(set(types) - set(doc))
@@ -168,4 +168,4 @@ def test_label_sets_past_the_cap_share_one_overflow_series(make_metrics_server):
     assert m.get_value("switchyard_metrics_series_dropped_total", family=family) > 0
     # Tables seen before the cap keep their own series.
     assert m.get_value(family, destination="dw", table="tracks") == len(names)
-    assert len(server.get("/metrics").body) < 400_000
+    assert len(server.request("GET", "/metrics", headers=METRICS_AUTH).body) < 400_000
