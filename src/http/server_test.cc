@@ -319,6 +319,13 @@ double CpuSeconds() {
 
 // Out of descriptors (EMFILE), the accept loop pauses instead of spinning.
 TEST(ServerLimits, AcceptPausesWhenDescriptorsRunOut) {
+#if defined(__SANITIZE_ADDRESS__)
+  // Under the sanitizers every process-wide descriptor shortage is also UBSan's: its vptr check
+  // probes memory through a pipe and, with no descriptor left, reports a false "invalid vptr" in
+  // whatever thread makes a virtual call (Asio's scheduler here). The release build runs this
+  // test, and e2e test_out_of_descriptors_pauses_accepting runs the binary under `ulimit -n`.
+  GTEST_SKIP() << "descriptor exhaustion confuses UBSan's vptr check";
+#endif
   EchoHandler handler;
   MetricsRegistry metrics;
   ServerOptions o;
@@ -326,6 +333,9 @@ TEST(ServerLimits, AcceptPausesWhenDescriptorsRunOut) {
   o.max_connections = 100'000;  // the cap is not what stops it here
   o.metrics = &metrics;
   auto server = std::move(*Server::Start(o, &handler));
+  // Read before descriptors run out: UBSan's vptr check on a member call needs a descriptor (a
+  // pipe to probe memory) and reports a false "invalid vptr" without one.
+  const uint16_t port = server->port();
   // Sockets first, then a descriptor limit with no room left: connect() needs no descriptor,
   // the server's accept() does.
   std::vector<int> clients;
@@ -341,7 +351,7 @@ TEST(ServerLimits, AcceptPausesWhenDescriptorsRunOut) {
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
-  a.sin_port = htons(server->port());
+  a.sin_port = htons(port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   for (int fd : clients)
     ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
