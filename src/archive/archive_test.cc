@@ -26,6 +26,7 @@
 #include "delivery/dead_letter_store.h"
 #include "delivery/destination.h"
 #include "log/local/log_test_util.h"
+#include "tests/support/canned_http_server.h"
 
 namespace sy::archive {
 namespace {
@@ -638,71 +639,10 @@ TEST(ReplayTest, IntegrationsRewrittenEverythingElseKept) {
 
 // An HTTP/1.1 server on 127.0.0.1:0 that answers every request with `status` (and Retry-After:
 // 0) and counts the requests: stands in for an S3 endpoint that keeps failing.
-class FailingHttpServer {
+// Answers every request with `status` and Retry-After: 0 (a store's failure, at once).
+class FailingHttpServer : public sy::testing::CannedHttpServer {
  public:
-  explicit FailingHttpServer(int status) : status_(status) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    EXPECT_EQ(::listen(fd_, 16), 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { Serve(); });
-  }
-  ~FailingHttpServer() {
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
-    thread_.join();
-  }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  std::vector<std::string> request_lines() {
-    std::lock_guard lock(mu_);
-    return lines_;
-  }
-
- private:
-  void Serve() {
-    while (true) {
-      int c = ::accept(fd_, nullptr, nullptr);
-      if (c < 0) return;
-      std::string buf;
-      char tmp[65536];
-      while (true) {
-        size_t head_end = buf.find("\r\n\r\n");
-        if (head_end != std::string::npos) {
-          size_t cl = 0;
-          for (const char* name : {"Content-Length: ", "content-length: "}) {
-            auto p = buf.find(name);
-            if (p != std::string::npos && p < head_end) cl = std::stoul(buf.substr(p + 16));
-          }
-          if (buf.size() >= head_end + 4 + cl) {
-            {
-              std::lock_guard lock(mu_);
-              lines_.push_back(buf.substr(0, buf.find("\r\n")));
-            }
-            buf.erase(0, head_end + 4 + cl);
-            std::string res = "HTTP/1.1 " + std::to_string(status_) +
-                              " X\r\nRetry-After: 0\r\nContent-Length: 0\r\n\r\n";
-            ::send(c, res.data(), res.size(), MSG_NOSIGNAL);
-            continue;
-          }
-        }
-        ssize_t n = ::recv(c, tmp, sizeof tmp, 0);
-        if (n <= 0) break;
-        buf.append(tmp, static_cast<size_t>(n));
-      }
-      ::close(c);
-    }
-  }
-  int status_;
-  int fd_;
-  int port_ = 0;
-  std::mutex mu_;
-  std::vector<std::string> lines_;
-  std::thread thread_;
+  explicit FailingHttpServer(int status) : CannedHttpServer(status, "Retry-After: 0\r\n", "") {}
 };
 
 S3Options FastFailingS3(const FailingHttpServer& server) {

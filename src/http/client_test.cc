@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/canned_http_server.h"
+
 namespace sy::http {
 namespace {
 
@@ -42,71 +44,10 @@ TEST(PrivateNetworkGuard, Ipv6FormsThatCarryAnIpv4AddressAreJudgedByIt) {
 
 // A one-connection-at-a-time HTTP/1.1 server on 127.0.0.1:0 answering a fixed status; records
 // each request's raw head and body.
-class TinyServer {
+class TinyServer : public sy::testing::CannedHttpServer {
  public:
-  explicit TinyServer(int status) : status_(status) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    EXPECT_EQ(::listen(fd_, 8), 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { Serve(); });
-  }
-  ~TinyServer() {
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
-    thread_.join();
-  }
-  int port() const { return port_; }
-  std::vector<std::string> requests() {
-    std::lock_guard lock(mu_);
-    return requests_;
-  }
-
- private:
-  void Serve() {
-    while (true) {
-      int c = ::accept(fd_, nullptr, nullptr);
-      if (c < 0) return;
-      std::string buf;
-      char tmp[4096];
-      while (true) {
-        size_t head_end = buf.find("\r\n\r\n");
-        if (head_end != std::string::npos) {
-          size_t cl = 0;
-          auto p = buf.find("Content-Length: ");
-          if (p != std::string::npos && p < head_end) cl = std::stoul(buf.substr(p + 16));
-          if (buf.size() >= head_end + 4 + cl) {
-            {
-              std::lock_guard lock(mu_);
-              requests_.push_back(buf.substr(0, head_end + 4 + cl));
-            }
-            buf.erase(0, head_end + 4 + cl);
-            std::string res = "HTTP/1.1 " + std::to_string(status_) +
-                              " X\r\nContent-Length: 11\r\nRetry-After: 3\r\n\r\n{\"ok\":true}";
-            ::send(c, res.data(), res.size(), MSG_NOSIGNAL);
-            continue;
-          }
-        }
-        ssize_t n = ::recv(c, tmp, sizeof tmp, 0);
-        if (n <= 0) break;
-        buf.append(tmp, static_cast<size_t>(n));
-      }
-      ::close(c);
-    }
-  }
-  int status_;
-  int fd_;
-  int port_ = 0;
-  std::mutex mu_;
-  std::vector<std::string> requests_;
-  std::thread thread_;
+  explicit TinyServer(int status)
+      : CannedHttpServer(status, "Retry-After: 3\r\n", R"({"ok":true})") {}
 };
 
 TEST(HttpClient, SendsMethodHeadersBodyAndReusesTheConnection) {
