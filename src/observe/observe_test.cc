@@ -1,0 +1,167 @@
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "observe/delivery_stats.h"
+#include "observe/live_feed.h"
+
+namespace sy::observe {
+namespace {
+
+LiveRecord Rec(std::string id) {
+  LiveRecord r;
+  r.message_id = std::move(id);
+  return r;
+}
+
+std::vector<LiveRecord> Recs(size_t n) {
+  std::vector<LiveRecord> v;
+  for (size_t i = 0; i < n; ++i)
+    v.push_back(Rec("m" + std::to_string(i)));
+  return v;
+}
+
+TEST(LiveFeed, NobodyWatchingAdmitsNothing) {
+  LiveFeed feed;
+  EXPECT_EQ(feed.Admit(TopicKind::kSource, "web", 100, 0), 0u);
+  auto sub = feed.Subscribe(TopicKind::kSource, "web", 10);
+  EXPECT_EQ(feed.subscribers(), 1u);
+  EXPECT_EQ(feed.Admit(TopicKind::kSource, "other", 100, 0), 0u);
+  EXPECT_EQ(feed.Admit(TopicKind::kDestination, "web", 100, 0), 0u);
+  sub.reset();
+  // A released subscription is forgotten at the next slow-path call.
+  EXPECT_EQ(feed.Admit(TopicKind::kSource, "web", 100, 0), 0u);
+  EXPECT_EQ(feed.subscribers(), 0u);
+}
+
+TEST(LiveFeed, RateCapsWhatIsAdmittedAndCountsTheRest) {
+  LiveFeed feed;
+  auto sub = feed.Subscribe(TopicKind::kSource, "web", 10);
+  // Burst: one second's worth.
+  size_t n = feed.Admit(TopicKind::kSource, "web", 100, 1'000);
+  EXPECT_EQ(n, 10u);
+  feed.Publish(TopicKind::kSource, "web", Recs(n));
+  EXPECT_EQ(sub->sampled_out(), 90u);
+  // 500 ms later: half a second's tokens.
+  EXPECT_EQ(feed.Admit(TopicKind::kSource, "web", 100, 1'500), 5u);
+  feed.Publish(TopicKind::kSource, "web", Recs(5));
+  std::vector<LiveRecord> got;
+  EXPECT_EQ(sub->Take(&got, 100, 0), 15u);
+  EXPECT_EQ(got[0].message_id, "m0");
+  EXPECT_EQ(got[10].message_id, "m0");
+  EXPECT_EQ(sub->sampled_out(), 185u);
+  // Over a long run the subscriber gets its rate, whatever is offered.
+  size_t total = 0;
+  for (int64_t t = 2'000; t < 12'000; t += 100) {
+    size_t k = feed.Admit(TopicKind::kSource, "web", 1'000, t);
+    total += k;
+    feed.Publish(TopicKind::kSource, "web", Recs(k));
+  }
+  EXPECT_GE(total, 95u);
+  EXPECT_LE(total, 110u);
+}
+
+TEST(LiveFeed, EachSubscriberGetsItsOwnShare) {
+  LiveFeed feed;
+  auto fast = feed.Subscribe(TopicKind::kDestination, "hook", 50);
+  auto slow = feed.Subscribe(TopicKind::kDestination, "hook", 2);
+  size_t n = feed.Admit(TopicKind::kDestination, "hook", 20, 0);
+  EXPECT_EQ(n, 20u);  // the most any subscriber wants
+  feed.Publish(TopicKind::kDestination, "hook", Recs(n));
+  std::vector<LiveRecord> a, b;
+  EXPECT_EQ(fast->Take(&a, 100, 0), 20u);
+  EXPECT_EQ(slow->Take(&b, 100, 0), 2u);
+  EXPECT_EQ(slow->sampled_out(), 18u);
+}
+
+TEST(LiveFeed, QueueIsBoundedAndKeepsTheNewest) {
+  LiveFeed feed;
+  auto sub = feed.Subscribe(TopicKind::kSource, "web", 1'000, /*queue_cap=*/3);
+  size_t n = feed.Admit(TopicKind::kSource, "web", 5, 0);
+  ASSERT_EQ(n, 5u);
+  feed.Publish(TopicKind::kSource, "web", Recs(n));
+  std::vector<LiveRecord> got;
+  EXPECT_EQ(sub->Take(&got, 10, 0), 3u);
+  EXPECT_EQ(got.front().message_id, "m2");
+  EXPECT_EQ(got.back().message_id, "m4");
+  EXPECT_EQ(sub->sampled_out(), 2u);
+}
+
+TEST(LiveFeed, TakeWaitsForAPublisherAndWakeupFires) {
+  LiveFeed feed;
+  auto sub = feed.Subscribe(TopicKind::kSource, "web", 100);
+  std::atomic<int> wakeups{0};
+  sub->SetWakeup([&] { ++wakeups; });
+  std::thread publisher([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    size_t k = feed.Admit(TopicKind::kSource, "web", 1, 0);
+    feed.Publish(TopicKind::kSource, "web", Recs(k));
+  });
+  std::vector<LiveRecord> got;
+  EXPECT_EQ(sub->Take(&got, 10, 5'000), 1u);
+  publisher.join();
+  EXPECT_EQ(wakeups.load(), 1);
+  sub->Close();
+  EXPECT_EQ(sub->Take(&got, 10, 5'000), 0u);  // closed: returns at once
+}
+
+TEST(LiveFeed, PayloadIsCut) {
+  LiveRecord r;
+  r.SetPayload(std::string(LiveRecord::kMaxPayloadBytes + 10, 'x'));
+  EXPECT_TRUE(r.truncated);
+  EXPECT_EQ(r.payload.size(), LiveRecord::kMaxPayloadBytes);
+  r.SetPayload("{}");
+  EXPECT_FALSE(r.truncated);
+}
+
+TEST(DeliveryStats, CountsPerMinuteAndPercentiles) {
+  DeliveryStats s;
+  const int64_t t0 = 1'700'000'000'000 - (1'700'000'000'000 % 60'000);  // a minute's start
+  for (int i = 0; i < 90; ++i)
+    s.RecordDelivered(t0 + 1'000, 3);  // bucket ≤ 5 ms
+  for (int i = 0; i < 10; ++i)
+    s.RecordDelivered(t0 + 61'000, 400);  // next minute, bucket ≤ 500 ms
+  s.Record(DeliveryStats::Kind::kRetried, t0 + 61'000, 4);
+  s.Record(DeliveryStats::Kind::kDeadLettered, t0 + 61'000);
+  s.Record(DeliveryStats::Kind::kFiltered, t0 + 2'000, 7);
+  auto w = s.Snapshot(t0 + 61'500, 60);
+  ASSERT_EQ(w.minutes.size(), 60u);
+  EXPECT_EQ(w.minutes[58].start_ms, t0);
+  EXPECT_EQ(w.minutes[58].delivered, 90u);
+  EXPECT_EQ(w.minutes[58].filtered, 7u);
+  EXPECT_EQ(w.minutes[59].delivered, 10u);
+  EXPECT_EQ(w.minutes[59].retried, 4u);
+  EXPECT_EQ(w.total.delivered, 100u);
+  EXPECT_EQ(w.total.dead_lettered, 1u);
+  EXPECT_EQ(w.p50_ms, 5);
+  EXPECT_EQ(w.p95_ms, 500);
+  // A window of one minute sees only the last one.
+  auto last = s.Snapshot(t0 + 61'500, 1);
+  EXPECT_EQ(last.total.delivered, 10u);
+  EXPECT_EQ(last.p50_ms, 500);
+}
+
+TEST(DeliveryStats, OldMinutesAreForgottenAfterAFullTurn) {
+  DeliveryStats s;
+  const int64_t t0 = 6'000'000'000;
+  s.Record(DeliveryStats::Kind::kFailed, t0, 3);
+  const int64_t later = t0 + DeliveryStats::kKeepMinutes * 60'000LL;  // same ring slot
+  s.Record(DeliveryStats::Kind::kFailed, later, 1);
+  EXPECT_EQ(s.Snapshot(later, DeliveryStats::kKeepMinutes).total.failed, 1u);
+  EXPECT_EQ(s.Snapshot(later, 1).total.failed, 1u);
+}
+
+TEST(DeliveryStats, PercentileEdges) {
+  std::array<uint64_t, DeliveryStats::kBuckets> h{};
+  EXPECT_EQ(DeliveryStats::Percentile(h, 0.5), -1);
+  h.back() = 1;
+  EXPECT_EQ(DeliveryStats::Percentile(h, 0.5), INT64_MAX);
+  DeliveryStatsBook book;
+  EXPECT_EQ(book.Find("x"), nullptr);
+  auto a = book.For("x");
+  EXPECT_EQ(book.For("x"), a);
+  EXPECT_EQ(book.Find("x"), a);
+}
+
+}  // namespace
+}  // namespace sy::observe
