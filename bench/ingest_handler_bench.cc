@@ -14,6 +14,7 @@
 #include "ingest/dedupe_index.h"
 #include "ingest/source_table.h"
 #include "ingest/tracking_api.h"
+#include "observe/live_feed.h"
 #include "tests/support/memory_event_log.h"
 
 namespace {
@@ -37,6 +38,8 @@ int main() {
   sy::ingest::SourceTable sources({{"web", sy::config::Sha256Hex("wk")}});
   auto dedupe = std::move(*sy::ingest::DedupeIndex::Open({dir.string(), 3'600'000, &clock}, &log));
   sy::ingest::TrackingApi api(options, &sources, &log, dedupe.get(), &clock, &metrics);
+  sy::observe::LiveFeed live;  // as the server wires it: nobody watching
+  api.set_live_feed(&live);
   namespace bhttp = sy::http::bhttp;
   uint64_t id = 0;
   auto run = [&](const char* name, const char* path, int per_request, int requests) {

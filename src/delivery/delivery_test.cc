@@ -15,6 +15,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "delivery/codec.h"
@@ -454,6 +455,8 @@ class StreamTest : public ::testing::Test {
     o.backoff_seed = 7;
     o.window_events = window;
     o.max_idle_wait_ms = 1;
+    o.live = live_;
+    o.stats = stats_;
     auto s = DestinationStream::Start(std::move(o));
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return std::move(*s);
@@ -478,6 +481,8 @@ class StreamTest : public ::testing::Test {
   std::shared_ptr<ScriptedDestination::Shared> shared_ =
       std::make_shared<ScriptedDestination::Shared>();
   int next_id_ = 0;
+  observe::LiveFeed* live_ = nullptr;              // set by a test that watches
+  std::shared_ptr<observe::DeliveryStats> stats_;  // likewise
 };
 
 config::DestinationConfig StreamConfig() {
@@ -679,6 +684,56 @@ TEST_F(StreamTest, RoutingSkipsOtherSourcesAndStillAdvances) {
   AdvanceUntil([&] { return s->committed() == Offset(3); });
   EXPECT_EQ(s->skipped(), 2u);
   EXPECT_EQ(shared_->attempts, (std::vector<uint64_t>{2}));
+}
+
+TEST_F(StreamTest, TheLiveFeedAndTheFiguresSeeEveryOutcome) {
+  observe::LiveFeed feed;
+  live_ = &feed;
+  stats_ = std::make_shared<observe::DeliveryStats>();
+  auto watch = feed.Subscribe(observe::TopicKind::kDestination, "hooks", 1'000);
+  auto other = feed.Subscribe(observe::TopicKind::kDestination, "elsewhere", 1'000);
+  shared_->script[0] = {Outcome::Retry("http 503")};
+  shared_->script[1] = {Outcome::Rejected("http 400")};
+  std::vector<log::LogRecord> r;
+  auto add = [&](std::string source, std::string id, std::string event) {
+    r.push_back({std::move(source), std::move(id), clock_.Now(),
+                 R"({"type":"track","event":")" + event + R"(","userId":"u"})"});
+  };
+  add("web", "m0", "A");        // retried, then delivered
+  add("web", "m1", "A");        // refused: dead-lettered
+  add("web", "m2", "Dropped");  // filtered by drop_events
+  add("backend", "m3", "A");    // another source's: neither shown nor counted
+  ASSERT_TRUE(log::testing::AppendSync(*log_, std::move(r)).status.ok());
+  auto c = StreamConfig();
+  c.sources = {"web"};
+  c.drop_events = {"Dropped"};
+  auto s = StartStream(c);
+  AdvanceUntil([&] { return s->committed() == Offset(4); });
+  s->Stop();
+
+  std::vector<observe::LiveRecord> got;
+  watch->Take(&got, 100, 0);
+  std::multiset<std::string> seen;
+  for (const auto& rec : got) {
+    EXPECT_EQ(rec.destination, "hooks");
+    EXPECT_EQ(rec.source, "web");
+    EXPECT_EQ(rec.type, "track");
+    seen.insert(std::string(observe::StageName(rec.stage)) + " " + rec.message_id + " " +
+                rec.detail);
+  }
+  EXPECT_EQ(seen,
+            (std::multiset<std::string>{"retrying m0 http 503", "delivered m0 ",
+                                        "dead_lettered m1 http 400", "filtered m2 drop_events"}));
+  std::vector<observe::LiveRecord> none;
+  EXPECT_EQ(other->Take(&none, 100, 0), 0u);
+
+  auto w = stats_->Snapshot(clock_.Now().value(), 60);
+  EXPECT_EQ(w.total.delivered, 1u);
+  EXPECT_EQ(w.total.retried, 1u);
+  EXPECT_EQ(w.total.failed, 1u);
+  EXPECT_EQ(w.total.dead_lettered, 1u);
+  EXPECT_EQ(w.total.filtered, 1u);
+  EXPECT_GE(w.p50_ms, 1);  // delivered after its retry's backoff: fake time moved on
 }
 
 TEST_F(StreamTest, InFlightWindowBoundsEventsRead) {

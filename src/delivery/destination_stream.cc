@@ -130,6 +130,12 @@ void DestinationStream::Fill() {
     if (d != RouteDecision::kSend) {
       skipped_++;
       m_skipped_->Inc();
+      // Events of other sources are not this destination's; the rest were filtered by a rule.
+      if (d != RouteDecision::kOtherSource) {
+        if (options_.stats) options_.stats->Record(observe::DeliveryStats::Kind::kFiltered, now);
+        Observe(observe::Stage::kFiltered, entry.source, entry.message_id, entry.payload,
+                RouteDecisionName(d), 0);
+      }
       continue;
     }
     if (options_.config.ordering == config::Ordering::kPerUser) p.user = UserKeyOf(p.event.payload);
@@ -424,11 +430,14 @@ void DestinationStream::Apply(Offset offset, const Outcome& outcome, int status,
     case Outcome::Kind::kDelivered:
       delivered_++;
       m_delivered_->Inc();
+      if (options_.stats) options_.stats->RecordDelivered(now, now - p.event.received_at.value());
+      Observe(observe::Stage::kDelivered, p.event, "", status);
       pending_.erase(it);
       return;
     case Outcome::Kind::kRejected:
       rejected_++;
       m_rejected_->Inc();
+      if (options_.stats) options_.stats->Record(observe::DeliveryStats::Kind::kFailed, now);
       DeadLetter(p, outcome.reason);
       return;
     case Outcome::Kind::kRetry: {
@@ -440,6 +449,8 @@ void DestinationStream::Apply(Offset offset, const Outcome& outcome, int status,
       }
       retried_++;
       m_retried_->Inc();
+      if (options_.stats) options_.stats->Record(observe::DeliveryStats::Kind::kRetried, now);
+      Observe(observe::Stage::kRetrying, p.event, outcome.reason, status);
       if (draining_ && drain_error_.ok()) drain_error_ = Unavailable(outcome.reason);
       int64_t delay = backoff_.NextDelayMs(p.attempts, outcome.retry_after_ms);
       // The last attempt happens at the window's end rather than never.
@@ -447,6 +458,25 @@ void DestinationStream::Apply(Offset offset, const Outcome& outcome, int status,
       return;
     }
   }
+}
+
+void DestinationStream::Observe(observe::Stage stage, const StoredEvent& event,
+                                std::string_view detail, int http_status) {
+  Observe(stage, event.source, event.message_id, event.payload, detail, http_status);
+}
+
+void DestinationStream::Observe(observe::Stage stage, std::string_view source,
+                                std::string_view message_id, std::string_view payload,
+                                std::string_view detail, int http_status) {
+  if (!options_.live) return;
+  const int64_t now = NowMs();
+  if (options_.live->Admit(observe::TopicKind::kDestination, name(), 1, now) == 0) return;
+  std::vector<observe::LiveRecord> records;
+  records.push_back(observe::LiveRecord::Of(stage, now, source, message_id, payload));
+  records.back().destination = name();
+  records.back().detail.assign(detail);
+  records.back().http_status = http_status;
+  options_.live->Publish(observe::TopicKind::kDestination, name(), std::move(records));
 }
 
 void DestinationStream::DeadLetter(Pending& p, const std::string& reason) {
@@ -487,8 +517,16 @@ void DestinationStream::FlushDeadLetters() {
     dead_letter_queue_.clear();
     return;
   }
-  for (Offset o : dead_letter_queue_)
-    pending_.erase(o);
+  for (size_t i = 0; i < letters.size(); ++i) {
+    auto it = pending_.find(dead_letter_queue_[i]);
+    Observe(observe::Stage::kDeadLettered, it->second.event, letters[i].reason,
+            letters[i].last_status);
+    pending_.erase(it);
+  }
+  if (options_.stats) {
+    options_.stats->Record(observe::DeliveryStats::Kind::kDeadLettered, now.value(),
+                           letters.size());
+  }
   dead_lettered_ += letters.size();
   m_dead_lettered_->Inc(letters.size());
   Log()->warn("events dead-lettered destination={} count={} first_offset={} reason=\"{}\"", name(),

@@ -65,6 +65,8 @@
 #include "delivery/routing.h"
 #include "http/client.h"
 #include "log/event_log.h"
+#include "observe/delivery_stats.h"
+#include "observe/live_feed.h"
 
 namespace sy::delivery {
 
@@ -77,6 +79,10 @@ struct StreamOptions {
   DeadLetterStore* dead_letters = nullptr;   // outlives the stream
   Clock* clock = nullptr;                    // default SystemClock
   MetricsRegistry* metrics = nullptr;        // required
+  // What the console watches (optional: null when nobody can): each event's outcome goes to the
+  // live feed (sampled by it) and to the per-minute figures.
+  observe::LiveFeed* live = nullptr;              // outlives the stream
+  std::shared_ptr<observe::DeliveryStats> stats;  // shared with the admin API
   // Set when whoever wrote the log made every event's `integrations` object switch this
   // destination on (replay rewrites it to {"All": false, "<name>": true}): routing skips that
   // rule (a parse per event) and applies only the sources and filters.
@@ -206,6 +212,12 @@ class DestinationStream {
   // and only then makes those events final (erased, so the cursor may pass them).
   void DeadLetter(Pending& p, const std::string& reason);
   void FlushDeadLetters();
+  // Tells the live feed (if anyone watches this destination) and the figures what became of
+  // `event`.
+  void Observe(observe::Stage stage, const StoredEvent& event, std::string_view detail,
+               int http_status);
+  void Observe(observe::Stage stage, std::string_view source, std::string_view message_id,
+               std::string_view payload, std::string_view detail, int http_status);
   // Persists the commit point if it moved and (unless `force`) the interval has passed.
   void CommitProgress(bool force = false);
   void UpdateGauges();

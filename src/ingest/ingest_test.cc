@@ -270,6 +270,35 @@ TEST_F(TrackingApiTest, TrackWithBasicAuthIsStoredEnriched) {
   EXPECT_EQ(log_.Entries()[0].source, "web");
 }
 
+TEST_F(TrackingApiTest, TheLiveFeedSeesStoredEventsOfItsSourceUpToItsRate) {
+  observe::LiveFeed feed;
+  api_->set_live_feed(&feed);
+  auto web = feed.Subscribe(observe::TopicKind::kSource, "web", /*max_per_second=*/3);
+  auto backend = feed.Subscribe(observe::TopicKind::kSource, "backend", 100);
+  std::string batch = R"({"batch":[)";
+  for (int i = 0; i < 5; ++i) {
+    batch += std::string(i ? "," : "") + R"({"type":"track","userId":"u","event":"E)" +
+             std::to_string(i) + R"(","messageId":"m)" + std::to_string(i) + R"("})";
+  }
+  batch += "]}";
+  ASSERT_EQ(Post("/v1/batch", batch, Basic("wk_web:")).result_int(), 200);
+  ASSERT_EQ(Stored(), 5u);
+  std::vector<observe::LiveRecord> got;
+  EXPECT_EQ(web->Take(&got, 100, 0), 3u);  // its rate's burst; the rest counted
+  EXPECT_EQ(web->sampled_out(), 2u);
+  EXPECT_EQ(got[0].stage, observe::Stage::kReceived);
+  EXPECT_EQ(got[0].message_id, "m0");
+  EXPECT_EQ(got[0].event, "E0");
+  EXPECT_EQ(got[2].event, "E2");
+  EXPECT_NE(got[0].payload.find("\"receivedAt\""), std::string::npos);  // as stored
+  std::vector<observe::LiveRecord> none;
+  EXPECT_EQ(backend->Take(&none, 100, 0), 0u);
+  // A duplicate is not stored again, so not shown again.
+  clock_.Advance(std::chrono::seconds(10));
+  ASSERT_EQ(Post("/v1/batch", batch, Basic("wk_web:")).result_int(), 200);
+  EXPECT_EQ(web->Take(&got, 100, 0), 0u);
+}
+
 TEST_F(TrackingApiTest, AllShortPathsMapToTheirTypes) {
   const std::pair<const char*, const char*> cases[] = {
       {"/v1/t", "track"},           {"/v1/i", "identify"}, {"/v1/p", "page"},

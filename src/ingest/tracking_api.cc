@@ -666,12 +666,25 @@ bool TrackingApi::ClaimDedupeKeys(RequestState& rq) {
 // 6. Durable append; the answer comes from the writer thread once the events are on disk.
 void TrackingApi::AppendAndAnswer(RequestState& rq) {
   const size_t n = rq.records.size();
+  // The live view's sample, copied before the records go to the log (none when nobody watches),
+  // shown once they are stored.
+  std::vector<observe::LiveRecord> watched;
+  if (live_) {
+    const int64_t now = clock_->Now().value();
+    const size_t k = live_->Admit(observe::TopicKind::kSource, rq.source, n, now);
+    watched.reserve(k);
+    for (size_t i = 0; i < k; ++i) {
+      const log::LogRecord& r = rq.records[i];
+      watched.push_back(observe::LiveRecord::Of(observe::Stage::kReceived, now, r.source,
+                                                r.message_id, r.payload));
+    }
+  }
   log_->Append(std::move(rq.records),
                [this, origin = std::string(rq.origin), version = rq.version, respond = rq.respond,
                 path = rq.path, start_ns = rq.start_ns, claimant = rq.claimant, n, src = rq.source,
                 claimed = std::move(rq.claimed), rejected = std::move(rq.rejected),
-                duplicates = rq.duplicates,
-                received_at = rq.ctx.received_at](const log::AppendResult& r) mutable {
+                duplicates = rq.duplicates, received_at = rq.ctx.received_at,
+                watched = std::move(watched)](const log::AppendResult& r) mutable {
                  if (!r.status.ok()) {
                    dedupe_->Release(claimed, claimant);
                    m_->Rejected("log_unavailable")->Inc(n);
@@ -688,6 +701,8 @@ void TrackingApi::AppendAndAnswer(RequestState& rq) {
                  }
                  dedupe_->Commit(claimed, received_at, r.first.Plus(n));
                  m_->Accepted(src)->Inc(n);
+                 if (!watched.empty())
+                   live_->Publish(observe::TopicKind::kSource, src, std::move(watched));
                  Finish(origin, OkResponse(version, n, duplicates, std::move(rejected)), respond,
                         path, start_ns);
                });

@@ -22,6 +22,7 @@
 #include "ingest/dedupe_index.h"
 #include "ingest/source_table.h"
 #include "log/event_log.h"
+#include "observe/live_feed.h"
 
 namespace sy::ingest {
 
@@ -31,6 +32,9 @@ class TrackingApi {
   TrackingApi(const config::IngestConfig& options, const SourceTable* sources, log::EventLog* log,
               DedupeIndex* dedupe, Clock* clock, MetricsRegistry* metrics);
   ~TrackingApi();
+
+  // The live feed that sees each stored event (sampled by it; null: none). Set before serving.
+  void set_live_feed(observe::LiveFeed* feed) { live_ = feed; }
 
   // True for the paths this API serves (so a router can dispatch to it).
   static bool Serves(std::string_view path);
@@ -78,6 +82,7 @@ class TrackingApi {
               std::string_view path, int64_t start_ns);
 
   config::IngestConfig options_;
+  observe::LiveFeed* live_ = nullptr;
   const SourceTable* sources_;
   log::EventLog* log_;
   DedupeIndex* dedupe_;

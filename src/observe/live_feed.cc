@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "event/raw_json.h"
+
 namespace sy::observe {
 
 std::string_view StageName(Stage stage) {
@@ -25,6 +27,28 @@ std::string_view StageName(Stage stage) {
 void LiveRecord::SetPayload(std::string_view json) {
   truncated = json.size() > kMaxPayloadBytes;
   payload.assign(json.substr(0, kMaxPayloadBytes));
+}
+
+LiveRecord LiveRecord::Of(Stage stage, int64_t at_ms, std::string_view source,
+                          std::string_view message_id, std::string_view payload) {
+  LiveRecord r;
+  r.at_ms = at_ms;
+  r.stage = stage;
+  r.source.assign(source);
+  r.message_id.assign(message_id);
+  r.SetPayload(payload);
+  thread_local std::vector<event::RawMember> members;
+  members.clear();
+  if (event::SplitObject(payload, &members)) {
+    std::string_view text;
+    for (const auto& m : members) {
+      if (m.key == "type" && event::PlainString(m.value, &text))
+        r.type.assign(text);
+      else if (m.key == "event" && event::PlainString(m.value, &text))
+        r.event.assign(text);
+    }
+  }
+  return r;
 }
 
 LiveFeed::Subscription::Subscription(TopicKind kind, std::string name, double rate,

@@ -57,6 +57,11 @@ struct LiveRecord {
   // Payloads beyond this are cut: the live view is a debugger, not an export.
   static constexpr size_t kMaxPayloadBytes = 16 * 1024;
   void SetPayload(std::string_view json);
+
+  // A record about one stored event: its payload (cut as above), and `type` and `event` read
+  // from the payload's top level (the payload is JSON that ingest validated).
+  static LiveRecord Of(Stage stage, int64_t at_ms, std::string_view source,
+                       std::string_view message_id, std::string_view payload);
 };
 
 // Which stream: a source's received events, or a destination's attempts.

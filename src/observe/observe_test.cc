@@ -165,3 +165,24 @@ TEST(DeliveryStats, PercentileEdges) {
 
 }  // namespace
 }  // namespace sy::observe
+
+namespace sy::observe {
+namespace {
+
+TEST(LiveRecord, OfReadsTypeAndEventName) {
+  auto r =
+      LiveRecord::Of(Stage::kDelivered, 5, "web", "m1",
+                     R"({"type":"track","event":"Order Completed","properties":{"event":"x"}})");
+  EXPECT_EQ(r.type, "track");
+  EXPECT_EQ(r.event, "Order Completed");
+  EXPECT_EQ(r.source, "web");
+  EXPECT_EQ(r.message_id, "m1");
+  EXPECT_EQ(r.at_ms, 5);
+  EXPECT_EQ(StageName(r.stage), "delivered");
+  auto bad = LiveRecord::Of(Stage::kReceived, 0, "web", "m2", "not json");
+  EXPECT_EQ(bad.type, "");
+  EXPECT_EQ(bad.payload, "not json");
+}
+
+}  // namespace
+}  // namespace sy::observe

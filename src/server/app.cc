@@ -248,6 +248,7 @@ Status App::Start(const config::Config& config) {
   sources_ = std::make_unique<ingest::SourceTable>(config.sources);
   api_ = std::make_unique<ingest::TrackingApi>(config.ingest, sources_.get(), log_.get(),
                                                dedupe_.get(), SystemClock::Get(), &metrics_);
+  api_->set_live_feed(&live_);
   SY_ASSIGN_OR_RETURN(
       web_, web::WebEndpoints::Create(
                 config.web,
@@ -327,6 +328,8 @@ Status App::StartStream(const config::DestinationConfig& d) {
   o.dead_letters = dead_letters_.get();
   o.clock = SystemClock::Get();
   o.metrics = &metrics_;
+  o.live = &live_;
+  o.stats = delivery_stats_.For(d.name);
   SY_ASSIGN_OR_RETURN(auto stream, delivery::DestinationStream::Start(std::move(o)));
   streams_.push_back(std::move(stream));
   return Status::Ok();

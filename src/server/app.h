@@ -28,6 +28,8 @@
 #include "ingest/source_table.h"
 #include "ingest/tracking_api.h"
 #include "log/event_log.h"
+#include "observe/delivery_stats.h"
+#include "observe/live_feed.h"
 #include "web/web_endpoints.h"
 
 namespace sy::server {
@@ -56,6 +58,9 @@ class App {
   uint16_t port() const;
   uint16_t metrics_port() const;  // the metrics.listen listener's; 0 when there is none
   MetricsRegistry* metrics() { return &metrics_; }
+  // What the admin API's live view and stats read (observe/).
+  observe::LiveFeed* live_feed() { return &live_; }
+  observe::DeliveryStatsBook* delivery_stats() { return &delivery_stats_; }
   // Descriptors left to everything but client connections when http.max_connections is not
   // set (docs/security.md gives the formula).
   static int DescriptorReserve(const config::Config& c);
@@ -80,6 +85,8 @@ class App {
 
   config::Config config_;
   MetricsRegistry metrics_;
+  observe::LiveFeed live_;
+  observe::DeliveryStatsBook delivery_stats_;
   int lock_fd_ = -1;
   std::unique_ptr<log::EventLog> log_;
   std::unique_ptr<ingest::SourceTable> sources_;
