@@ -1,9 +1,11 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
 
 #include "observe/delivery_stats.h"
 #include "observe/live_feed.h"
+#include "observe/render.h"
 
 namespace sy::observe {
 namespace {
@@ -182,6 +184,45 @@ TEST(LiveRecord, OfReadsTypeAndEventName) {
   auto bad = LiveRecord::Of(Stage::kReceived, 0, "web", "m2", "not json");
   EXPECT_EQ(bad.type, "");
   EXPECT_EQ(bad.payload, "not json");
+}
+
+}  // namespace
+}  // namespace sy::observe
+
+namespace sy::observe {
+namespace {
+
+TEST(Render, LiveRecordJsonHidesThePayloadWithoutThePermission) {
+  auto r = LiveRecord::Of(Stage::kRetrying, 0, "web", "m1", R"({"type":"track","event":"E"})");
+  r.destination = "hook";
+  r.detail = "http 503";
+  r.http_status = 503;
+  auto with = boost::json::parse(LiveRecordJson(r, true)).as_object();
+  EXPECT_EQ(with.at("stage").as_string(), "retrying");
+  EXPECT_EQ(with.at("at").as_string(), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(with.at("status").as_int64(), 503);
+  EXPECT_EQ(with.at("payload").at("event").as_string(), "E");
+  auto without = boost::json::parse(LiveRecordJson(r, false)).as_object();
+  EXPECT_FALSE(without.contains("payload"));
+  EXPECT_EQ(without.at("detail").as_string(), "http 503");
+  r.SetPayload(std::string(LiveRecord::kMaxPayloadBytes + 1, ' '));
+  auto cut = boost::json::parse(LiveRecordJson(r, true)).as_object();
+  EXPECT_TRUE(cut.at("payload").is_string());
+  EXPECT_TRUE(cut.at("truncated").as_bool());
+}
+
+TEST(Render, SseFrameAndStats) {
+  EXPECT_EQ(SseFrame("event", "{}"), "event: event\ndata: {}\n\n");
+  DeliveryStats s;
+  s.RecordDelivered(120'000, 7);
+  auto j = boost::json::parse(StatsJson(s.Snapshot(120'000, 2))).as_object();
+  EXPECT_EQ(j.at("window_minutes").to_number<uint64_t>(), 2u);
+  EXPECT_EQ(j.at("totals").at("delivered").to_number<uint64_t>(), 1u);
+  EXPECT_EQ(j.at("latency_ms").at("p50").as_int64(), 10);
+  EXPECT_EQ(j.at("minutes").as_array().size(), 2u);
+  EXPECT_EQ(j.at("minutes").as_array()[1].at("start").as_string(), "1970-01-01T00:02:00.000Z");
+  auto empty = boost::json::parse(StatsJson(DeliveryStats().Snapshot(0, 1))).as_object();
+  EXPECT_TRUE(empty.at("latency_ms").at("p95").is_null());
 }
 
 }  // namespace
