@@ -18,7 +18,7 @@
 // per-thread cache without a lock when the same label set was used recently on this thread.
 // Series updates (Inc, Set, Observe) are lock-free atomics.
 //
-// Who holds the registry: the server owns one (server::App) and hands it to every component,
+// Who holds the registry: the server owns one (app::App) and hands it to every component,
 // which require it (never null). Tools that serve no /metrics pass a local one.
 #pragma once
 

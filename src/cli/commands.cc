@@ -10,6 +10,7 @@
 #include <atomic>
 #include <optional>
 
+#include "app/app.h"
 #include "archive/archive_reader.h"
 #include "archive/object_store.h"
 #include "archive/replay.h"
@@ -25,7 +26,6 @@
 #include "destinations/registry.h"
 #include "http/client.h"
 #include "log/local/local_log.h"
-#include "server/app.h"
 
 namespace sy::cli {
 namespace {
@@ -81,7 +81,7 @@ int Serve(const std::string& config_path) {
   signal(SIGPIPE, SIG_IGN);
 
   auto log = ModuleLogger("server");
-  server::App app;
+  app::App app;
   if (Status s = app.Start(*cfg); !s.ok()) {
     log->error("startup failed status={}", s.ToString());
     app.Stop();
@@ -161,7 +161,7 @@ int Dump(const std::string& config_path, const std::string& source) {
 int Reload(const std::string& config_path) {
   auto cfg = Load(config_path);
   if (!cfg.ok()) return 2;  // refuse early: the server would refuse it too
-  auto pid = server::HolderPid(cfg->data_dir);
+  auto pid = app::HolderPid(cfg->data_dir);
   if (!pid.ok()) {
     std::fprintf(stderr, "reload: %s\n", pid.status().message().c_str());
     return 1;

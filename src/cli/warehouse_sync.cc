@@ -8,6 +8,8 @@
 
 #include <cstdio>
 
+#include "app/app.h"
+#include "app/warehouse_admin.h"
 #include "base/data_dir.h"
 #include "base/logging.h"
 #include "cli/commands.h"
@@ -16,8 +18,6 @@
 #include "destinations/registry.h"
 #include "http/client.h"
 #include "log/local/local_log.h"
-#include "server/app.h"
-#include "server/warehouse_admin.h"
 #include "warehouse/warehouse_destination.h"
 
 namespace sy::cli {
@@ -42,7 +42,7 @@ Result<http::ClientResponse> PostLocal(std::string host, uint16_t port, const st
   http::ClientRequest req;
   req.method = "POST";
   req.url = "http://" + authority + target;
-  req.headers = {{server::kAdminTokenHeader, token}};
+  req.headers = {{app::kAdminTokenHeader, token}};
   req.timeout_ms = 900'000;           // a load of a large backlog may take minutes
   req.max_response_bytes = 16 << 20;  // one JSON line per destination
   // The server's own loopback door: the private-network guard does not apply.
@@ -54,12 +54,12 @@ Result<http::ClientResponse> PostLocal(std::string host, uint16_t port, const st
 }
 
 int SyncOnServer(const config::Config& cfg, const std::string& destination) {
-  auto token = server::ReadAdminToken(cfg.data_dir);
+  auto token = app::ReadAdminToken(cfg.data_dir);
   if (!token.ok()) {
     std::fprintf(stderr, "warehouse sync: %s\n", token.status().message().c_str());
     return 1;
   }
-  std::string target = server::kWarehouseSyncPath;
+  std::string target = app::kWarehouseSyncPath;
   if (!destination.empty()) target += "?destination=" + destination;
   auto a = PostLocal(cfg.listen_host, cfg.listen_port, target, *token);
   if (!a.ok()) {
@@ -75,7 +75,7 @@ int SyncOnServer(const config::Config& cfg, const std::string& destination) {
 }
 
 int SyncHere(const config::Config& cfg, const std::vector<const config::DestinationConfig*>& ds) {
-  auto lock = server::LockDataDir(cfg.data_dir);
+  auto lock = app::LockDataDir(cfg.data_dir);
   if (!lock.ok()) {
     std::fprintf(stderr, "warehouse sync: %s\n", lock.status().message().c_str());
     return 1;
@@ -136,7 +136,7 @@ int WarehouseSync(const std::string& config_path, const std::string& destination
                  config_path.c_str());
     return 2;
   }
-  if (server::HolderPid(cfg->data_dir).ok()) return SyncOnServer(*cfg, destination);
+  if (app::HolderPid(cfg->data_dir).ok()) return SyncOnServer(*cfg, destination);
   return SyncHere(*cfg, ds);
 }
 

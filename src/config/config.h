@@ -130,7 +130,7 @@ struct ArchiveConfig {
 
 // The `http:` section: limits of the public HTTP listener (src/http, docs/security.md).
 struct HttpConfig {
-  int64_t max_connections = 0;        // 0: the descriptor limit minus a reserve (server/app.cc)
+  int64_t max_connections = 0;        // 0: the descriptor limit minus a reserve (app/app.cc)
   int64_t send_timeout_ms = 30'000;   // a response making no progress this long closes
   int64_t lingering_time_ms = 5'000;  // reading and dropping after a refusal, at most this long
 };

@@ -38,7 +38,6 @@ ALLOWED = {
     "replay": {"archive", "base", "config", "delivery", "event", "http", "log"},
     # The wiring may use every module but the CLI; the CLI may use everything.
     "app": None,
-    "server": None,
     "cli": None,
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_0-9]+)/([^"]*)"', re.M)

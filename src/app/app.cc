@@ -1,4 +1,4 @@
-#include "server/app.h"
+#include "app/app.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "app/warehouse_admin.h"
 #include "archive/replay.h"
 #include "base/clock.h"
 #include "base/constant_time.h"
@@ -17,9 +18,8 @@
 #include "base/thread_name.h"
 #include "destinations/registry.h"
 #include "log/local/local_log.h"
-#include "server/warehouse_admin.h"
 
-namespace sy::server {
+namespace sy::app {
 namespace {
 
 std::shared_ptr<spdlog::logger> Log() {
@@ -507,4 +507,4 @@ uint16_t App::metrics_port() const {
   return metrics_http_ ? metrics_http_->port() : 0;
 }
 
-}  // namespace sy::server
+}  // namespace sy::app

@@ -32,7 +32,7 @@
 #include "observe/live_feed.h"
 #include "web/web_endpoints.h"
 
-namespace sy::server {
+namespace sy::app {
 
 class App {
  public:
@@ -50,7 +50,7 @@ class App {
   // from the control thread, like Start/Stop.
   Status ReloadDestinations(const config::Config& config, std::string* ignored);
 
-  // `switchyard warehouse sync` on this server (server/warehouse_admin.h): stops the warehouse
+  // `switchyard warehouse sync` on this server (app/warehouse_admin.h): stops the warehouse
   // streams named (every enabled one when `destination` is empty), loads what their cursors
   // have not passed, restarts them. One JSON report line per destination.
   Result<std::string> SyncWarehouses(const std::string& destination);
@@ -122,4 +122,4 @@ Result<int> LockDataDir(const std::string& data_dir);
 // The pid of the server holding the data_dir lock now, or kNotFound.
 Result<int> HolderPid(const std::string& data_dir);
 
-}  // namespace sy::server
+}  // namespace sy::app

@@ -1,6 +1,6 @@
 // App::HandleWarehouseSync and App::SyncWarehouses: `switchyard warehouse sync` on a running
 // server. Kept apart from app.cc: the warehouse is the only user of the admin door so far.
-#include "server/warehouse_admin.h"
+#include "app/warehouse_admin.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -11,16 +11,16 @@
 #include <random>
 #include <sstream>
 
+#include "app/app.h"
 #include "base/constant_time.h"
 #include "base/data_dir.h"
 #include "base/env.h"
 #include "base/logging.h"
 #include "base/thread_name.h"
 #include "destinations/registry.h"
-#include "server/app.h"
 #include "warehouse/warehouse_destination.h"
 
-namespace sy::server {
+namespace sy::app {
 namespace {
 
 std::shared_ptr<spdlog::logger> Log() {
@@ -141,4 +141,4 @@ void App::HandleWarehouseSync(http::Request&& req, const http::PeerInfo& peer,
   });
 }
 
-}  // namespace sy::server
+}  // namespace sy::app

@@ -9,7 +9,7 @@
 
 #include "base/status.h"
 
-namespace sy::server {
+namespace sy::app {
 
 inline constexpr const char* kAdminTokenHeader = "X-Switchyard-Admin-Token";
 inline constexpr const char* kWarehouseSyncPath = "/admin/warehouse/sync";
@@ -18,4 +18,4 @@ inline constexpr const char* kWarehouseSyncPath = "/admin/warehouse/sync";
 Result<std::string> WriteAdminToken(const std::string& data_dir);
 Result<std::string> ReadAdminToken(const std::string& data_dir);
 
-}  // namespace sy::server
+}  // namespace sy::app
