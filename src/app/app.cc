@@ -9,7 +9,6 @@
 #include <filesystem>
 
 #include "app/warehouse_admin.h"
-#include "archive/replay.h"
 #include "base/clock.h"
 #include "base/constant_time.h"
 #include "base/data_dir.h"
@@ -18,6 +17,7 @@
 #include "base/thread_name.h"
 #include "destinations/registry.h"
 #include "log/local/local_log.h"
+#include "replay/replay.h"
 
 namespace sy::app {
 namespace {
@@ -297,7 +297,7 @@ Status App::Start(const config::Config& config) {
                 metrics_http_->port(), config.metrics.token_sha256.empty() ? "none" : "required");
   }
   flusher_ = std::thread([this] { FlushLoop(); });
-  archive::PublishReplayProgressFiles(&metrics_, config_.data_dir);  // listed from the start
+  replay::PublishReplayProgressFiles(&metrics_, config_.data_dir);  // listed from the start
   replay_watcher_ = std::thread([this] { WatchReplays(); });
   ready_ = true;
   Log()->info("switchyard started listen={}:{} data_dir={} sources={}", config.listen_host,
@@ -451,7 +451,7 @@ void App::WatchReplays() {
   while (!stopping_) {
     flush_cv_.wait_for(lock, std::chrono::seconds(1));
     lock.unlock();
-    archive::PublishReplayProgressFiles(&metrics_, config_.data_dir);
+    replay::PublishReplayProgressFiles(&metrics_, config_.data_dir);
     lock.lock();
   }
 }

@@ -1,6 +1,6 @@
 // Unit tests of the archive: key layout, gzip members, SigV4 against AWS's published vectors,
 // the local store, the archiver (roll by size and age, restart after a failed upload rebuilds
-// the same file), reading back with time selection, and the replay rewrite of integrations.
+// the same file) and reading back with time selection. Replay's tests: src/replay/replay_test.cc.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -20,12 +20,10 @@
 #include "archive/archiver.h"
 #include "archive/gzip.h"
 #include "archive/object_store.h"
-#include "archive/replay.h"
 #include "archive/sigv4.h"
 #include "base/time_format.h"
-#include "delivery/dead_letter_store.h"
-#include "delivery/destination.h"
 #include "log/local/log_test_util.h"
+#include "replay/replay.h"
 #include "tests/support/canned_http_server.h"
 
 namespace sy::archive {
@@ -548,93 +546,6 @@ TEST(ArchiveReaderTest, ReceivedAtAndSelection) {
   EXPECT_FALSE(InSelection(s, TimestampMs(kT0 + 10)));
   EXPECT_FALSE(InSelection(s, std::nullopt));
   EXPECT_TRUE(InSelection({}, std::nullopt));
-}
-
-// An in-process destination that records what it is given.
-class RecordingDestination final : public delivery::Destination {
- public:
-  explicit RecordingDestination(std::vector<delivery::StoredEvent>* got) : got_(got) {}
-  delivery::DestinationLimits limits() const override { return {1000, 16u << 20}; }
-  delivery::EncodedBatch Encode(std::span<const delivery::StoredEvent>) const override {
-    return {};
-  }
-  std::optional<std::vector<delivery::Outcome>> DeliverInProcess(
-      std::span<const delivery::StoredEvent> batch) override {
-    got_->insert(got_->end(), batch.begin(), batch.end());
-    return std::vector<delivery::Outcome>(batch.size(), delivery::Outcome::Delivered());
-  }
-
- private:
-  std::vector<delivery::StoredEvent>* got_;
-};
-
-// The whole import path in process: files of two sources merged by receivedAt, integrations
-// rewritten, ids and every other byte kept, a line that is not a JSON object left out, the
-// destination's sources rule still applied (routing trusts only the rewritten integrations).
-TEST(ReplayTest, RunReplayMergesRewritesAndSkipsLinesThatAreNotObjects) {
-  TempDir dir;
-  auto store = NewLocalObjectStore(dir.path() + "/archive");
-  auto put = [&](const std::string& source, std::vector<std::string> lines) {
-    std::string ndjson, gz;
-    for (const auto& l : lines)
-      ndjson += l + "\n";
-    AppendGzipMember(ndjson, 1, &gz);
-    ASSERT_TRUE(
-        store->Put(FormatKey("", source, Offset(0), Offset(lines.size() - 1), TimestampMs(kT0)), gz)
-            .ok());
-  };
-  std::string with_integrations = Event(1, kT0 + 1);
-  with_integrations.insert(1, R"("integrations":{"All":true,"rec":false},)");
-  put("web", {Event(0, kT0), with_integrations, "not json at all", Event(2, kT0 + 5)});
-  put("backend", {Event(10, kT0 + 2, "backend"), Event(11, kT0 + 6, "backend")});
-  delivery::DeadLetterStore dead_letters(dir.path() + "/dlq");
-  MetricsRegistry metrics;
-  std::vector<delivery::StoredEvent> got;
-  auto replay = [&](std::vector<std::string> sources) {
-    got.clear();
-    ReplayOptions o;
-    o.data_dir = dir.path() + "/data";
-    o.destination.name = "rec";
-    o.destination.type = "test";
-    o.destination.sources = std::move(sources);
-    o.destination.batch.max_wait_ms = 1;
-    o.display_name = "Recorder";
-    o.instance = std::make_unique<RecordingDestination>(&got);
-    o.store = store.get();
-    o.dead_letters = &dead_letters;
-    o.metrics = &metrics;
-    return RunReplay(std::move(o));
-  };
-  auto all = replay({});
-  ASSERT_TRUE(all.ok()) << all.status().ToString();
-  EXPECT_EQ(all->delivered, 5u);
-  ASSERT_EQ(got.size(), 5u);
-  const std::vector<std::string> order = {"m-web-0", "m-web-1", "m-backend-10", "m-web-2",
-                                          "m-backend-11"};
-  for (size_t i = 0; i < got.size(); ++i) {
-    EXPECT_EQ(got[i].message_id, order[i]);
-    EXPECT_NE(got[i].payload.find(R"("integrations":{"All":false,"rec":true})"), std::string::npos)
-        << got[i].payload;
-  }
-  EXPECT_EQ(got[0].payload, WithIntegrations(Event(0, kT0), "rec"));
-  EXPECT_EQ(got[1].payload, WithIntegrations(with_integrations, "rec"));
-  EXPECT_EQ(got[2].source, "backend");
-  auto web_only = replay({"web"});
-  ASSERT_TRUE(web_only.ok()) << web_only.status().ToString();
-  EXPECT_EQ(web_only->delivered, 3u);
-  EXPECT_EQ(web_only->skipped, 2u);
-}
-
-TEST(ReplayTest, IntegrationsRewrittenEverythingElseKept) {
-  EXPECT_EQ(WithIntegrations(R"({"a":1,"integrations":{"All":true,"X":false},"b":"s"})", "hook"),
-            R"({"a":1,"integrations":{"All":false,"hook":true},"b":"s"})");
-  EXPECT_EQ(
-      WithIntegrations(R"({"messageId":"m1","timestamp":"2025-01-01T00:00:00.000Z"})", "h"),
-      R"({"messageId":"m1","timestamp":"2025-01-01T00:00:00.000Z","integrations":{"All":false,"h":true}})");
-  EXPECT_EQ(WithIntegrations("{}", "h"), R"({"integrations":{"All":false,"h":true}})");
-  // Bytes outside the integrations value are copied through untouched, whitespace included.
-  EXPECT_EQ(WithIntegrations(R"({ "a" : 1.50 , "integrations" : {"x":true} })", "h"),
-            R"({ "a" : 1.50 , "integrations" : {"All":false,"h":true} })");
 }
 
 // An HTTP/1.1 server on 127.0.0.1:0 that answers every request with `status` (and Retry-After:

@@ -13,7 +13,6 @@
 #include "app/app.h"
 #include "archive/archive_reader.h"
 #include "archive/object_store.h"
-#include "archive/replay.h"
 #include "base/clock.h"
 #include "base/data_dir.h"
 #include "base/logging.h"
@@ -26,6 +25,7 @@
 #include "destinations/registry.h"
 #include "http/client.h"
 #include "log/local/local_log.h"
+#include "replay/replay.h"
 
 namespace sy::cli {
 namespace {
@@ -388,7 +388,7 @@ int Replay(const ReplayArgs& a) {
   signal(SIGPIPE, SIG_IGN);
 
   bool tty = ::isatty(STDERR_FILENO);
-  archive::ReplayOptions o;
+  replay::ReplayOptions o;
   o.data_dir = cfg->data_dir;
   o.destination = *d;
   o.display_name = destinations::FindDestinationType(d->type)->display_name;
@@ -403,7 +403,7 @@ int Replay(const ReplayArgs& a) {
   o.metrics = &metrics;
   o.interrupt = &g_interrupt;
   if (tty) {
-    o.on_progress = [](const archive::ReplayProgress& p) {
+    o.on_progress = [](const replay::ReplayProgress& p) {
       double frac = p.bytes_total ? static_cast<double>(p.bytes_done) / p.bytes_total : 1.0;
       if (p.import_done && p.events_imported)
         frac = static_cast<double>(p.events_done) / p.events_imported;
@@ -420,7 +420,7 @@ int Replay(const ReplayArgs& a) {
                    static_cast<int>(eta) / 60, static_cast<int>(eta) % 60);
     };
   }
-  auto r = archive::RunReplay(std::move(o));
+  auto r = replay::RunReplay(std::move(o));
   if (tty) std::fprintf(stderr, "\n");
   if (!r.ok()) {
     if (g_interrupt.load()) {

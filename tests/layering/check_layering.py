@@ -47,9 +47,6 @@ def module_of(rel: pathlib.PurePosixPath) -> str:
     top = rel.parts[0]
     if top == "destinations" and len(rel.parts) == 2:
         return "destination_registry"
-    # Replay lives in archive/ until it has its own folder; it is its own target (sy_replay).
-    if top == "archive" and rel.name.startswith("replay."):
-        return "replay"
     return top
 
 

@@ -38,7 +38,7 @@
 #include "delivery/destination.h"
 #include "http/client.h"
 
-namespace sy::archive {
+namespace sy::replay {
 
 struct ReplayProgress {
   uint64_t files_total = 0, files_done = 0;
@@ -56,9 +56,9 @@ struct ReplayOptions {
   config::DestinationConfig destination;
   std::string display_name;
   std::unique_ptr<delivery::Destination> instance;
-  ObjectStore* store = nullptr;
+  archive::ObjectStore* store = nullptr;
   std::string prefix;  // archive key prefix
-  ArchiveSelection selection;
+  archive::ArchiveSelection selection;
   int64_t rate = 0;      // events/s; 0 = as fast as the destination takes them
   bool restart = false;  // discard an interrupted replay of another selection
   http::HttpClient* http = nullptr;
@@ -88,4 +88,4 @@ void PublishReplayProgress(MetricsRegistry* metrics, const std::string& destinat
 // once a second on its own thread (never on an I/O thread, never while /metrics renders).
 void PublishReplayProgressFiles(MetricsRegistry* metrics, const std::string& data_dir);
 
-}  // namespace sy::archive
+}  // namespace sy::replay

@@ -1,4 +1,4 @@
-#include "archive/replay.h"
+#include "replay/replay.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -27,7 +27,7 @@
 #include "event/raw_json.h"
 #include "log/local/local_log.h"
 
-namespace sy::archive {
+namespace sy::replay {
 namespace {
 
 namespace fs = std::filesystem;
@@ -80,7 +80,7 @@ std::string OptTime(const std::optional<TimestampMs>& t) {
   return t ? std::to_string(t->value()) : "-";
 }
 
-std::string SelectionText(const ArchiveSelection& s) {
+std::string SelectionText(const archive::ArchiveSelection& s) {
   return (s.source.empty() ? "-" : s.source) + " " + OptTime(s.from) + " " + OptTime(s.to);
 }
 
@@ -134,7 +134,7 @@ std::string IntegrationsFor(std::string_view destination);
 // (ties: the source listed first). Deterministic for a given plan and positions.
 class Merger {
  public:
-  Merger(ObjectStore* store, const ArchiveSelection& sel, ReplayState* state,
+  Merger(archive::ObjectStore* store, const archive::ArchiveSelection& sel, ReplayState* state,
          std::string destination)
       : store_(store), sel_(sel), state_(state), destination_(std::move(destination)) {
     for (size_t i = 0; i < state->files.size(); ++i) {
@@ -195,13 +195,13 @@ class Merger {
     // it; the stream's routing skipped such events before it trusted replay's integrations).
     std::vector<uint8_t> deliverable;
   };
-  static std::unique_ptr<LoadedFile> Load(ObjectStore* store, std::string key,
+  static std::unique_ptr<LoadedFile> Load(archive::ObjectStore* store, std::string key,
                                           std::string destination) {
     auto f = std::make_unique<LoadedFile>();
     std::vector<event::RawMember> members;
     size_t not_objects = 0;
     const std::string integrations = IntegrationsFor(destination);
-    f->status = ForEachArchiveLine(store, key, [&](std::string_view line) {
+    f->status = archive::ForEachArchiveLine(store, key, [&](std::string_view line) {
       members.clear();
       bool ok = event::SplitObject(line, &members);
       f->times.push_back(ok ? ReceivedAtIn(members) : std::nullopt);
@@ -249,7 +249,7 @@ class Merger {
       }
       while (s.line < s.cur->times.size()) {
         const auto& t = s.cur->times[s.line];
-        if (s.cur->deliverable[s.line] != 0 && InSelection(sel_, t)) {
+        if (s.cur->deliverable[s.line] != 0 && archive::InSelection(sel_, t)) {
           s.head_t = t;
           s.has_head = true;
           return Status::Ok();
@@ -266,8 +266,8 @@ class Merger {
     return Status::Ok();
   }
 
-  ObjectStore* store_;
-  ArchiveSelection sel_;
+  archive::ObjectStore* store_;
+  archive::ArchiveSelection sel_;
   ReplayState* state_;
   std::string destination_;
   std::vector<Src> sources_;
@@ -386,7 +386,7 @@ Result<ReplayProgress> RunReplay(ReplayOptions o) {
   } else {
     if (!loaded.ok() && loaded.status().code() != StatusCode::kNotFound) return loaded.status();
     fs::remove_all(dir + "/log", ec);
-    SY_ASSIGN_OR_RETURN(auto files, ListArchive(o.store, o.prefix, o.selection));
+    SY_ASSIGN_OR_RETURN(auto files, archive::ListArchive(o.store, o.prefix, o.selection));
     state.selection = want;
     for (auto& f : files)
       state.files.push_back({f.key.source, f.size, f.object_key});
@@ -413,7 +413,7 @@ Result<ReplayProgress> RunReplay(ReplayOptions o) {
     log->Close().IgnoreError();
     log.reset();
     fs::remove_all(dir + "/log", ec);
-    SY_ASSIGN_OR_RETURN(auto files, ListArchive(o.store, o.prefix, o.selection));
+    SY_ASSIGN_OR_RETURN(auto files, archive::ListArchive(o.store, o.prefix, o.selection));
     state = ReplayState{};
     state.selection = want;
     for (auto& f : files)
@@ -638,4 +638,4 @@ void PublishReplayProgressFiles(MetricsRegistry* metrics, const std::string& dat
   }
 }
 
-}  // namespace sy::archive
+}  // namespace sy::replay
