@@ -22,7 +22,7 @@
 namespace sy::app {
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() {
+std::shared_ptr<spdlog::logger> Logger() {
   static auto l = ModuleLogger("server");
   return l;
 }
@@ -90,7 +90,7 @@ Result<int> LockDataDir(const std::string& data_dir) {
   // The holder's pid, for `switchyard reload` (informational: the flock is what protects).
   std::string pid = std::to_string(::getpid()) + "\n";
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-    Log()->warn("cannot write the pid into {}: {}", path, std::strerror(errno));
+    Logger()->warn("cannot write the pid into {}: {}", path, std::strerror(errno));
   }
   return fd;
 }
@@ -293,15 +293,16 @@ Status App::Start(const config::Config& config) {
     mopts.metrics = &metrics_;
     SY_ASSIGN_OR_RETURN(auto ms, http::Server::Start(mopts, metrics_router_.get()));
     metrics_http_ = std::move(ms);
-    Log()->info("metrics listener listen={}:{} token={}", config.metrics.listen_host,
-                metrics_http_->port(), config.metrics.token_sha256.empty() ? "none" : "required");
+    Logger()->info("metrics listener listen={}:{} token={}", config.metrics.listen_host,
+                   metrics_http_->port(),
+                   config.metrics.token_sha256.empty() ? "none" : "required");
   }
   flusher_ = std::thread([this] { FlushLoop(); });
   replay::PublishReplayProgressFiles(&metrics_, config_.data_dir);  // listed from the start
   replay_watcher_ = std::thread([this] { WatchReplays(); });
   ready_ = true;
-  Log()->info("switchyard started listen={}:{} data_dir={} sources={}", config.listen_host,
-              http_->port(), config.data_dir, config.sources.size());
+  Logger()->info("switchyard started listen={}:{} data_dir={} sources={}", config.listen_host,
+                 http_->port(), config.data_dir, config.sources.size());
   return Status::Ok();
 }
 
@@ -310,7 +311,7 @@ Status App::StartDestinations() {
   SY_ASSIGN_OR_RETURN(outbound_, http::CreateCurlHttpClient({}));
   for (const auto& d : config_.destinations) {
     if (!d.enabled) {
-      Log()->info("destination disabled destination={} (its cursor stays put)", d.name);
+      Logger()->info("destination disabled destination={} (its cursor stays put)", d.name);
       continue;
     }
     SY_RETURN_IF_ERROR(StartStream(d));
@@ -396,7 +397,7 @@ Status App::ReloadDestinations(const config::Config& config, std::string* ignore
       keep.push_back(std::move(stream));
       continue;
     }
-    Log()->info("reload: stopping destination={}", stream->name());
+    Logger()->info("reload: stopping destination={}", stream->name());
     stream->Stop();
   }
   streams_ = std::move(keep);
@@ -408,10 +409,10 @@ Status App::ReloadDestinations(const config::Config& config, std::string* ignore
     Status s = log_->DeleteCursor(delivery::CursorName(before.name));
     if (s.code() == StatusCode::kNotFound) continue;  // it never ran
     if (!s.ok()) {
-      Log()->warn("reload: cannot delete the cursor of removed destination={} status={}",
-                  before.name, s.ToString());
+      Logger()->warn("reload: cannot delete the cursor of removed destination={} status={}",
+                     before.name, s.ToString());
     } else {
-      Log()->info("reload: destination={} removed, its cursor deleted", before.name);
+      Logger()->info("reload: destination={} removed, its cursor deleted", before.name);
     }
   }
   // Start what is new, enabled or changed.
@@ -424,9 +425,9 @@ Status App::ReloadDestinations(const config::Config& config, std::string* ignore
     for (const auto& s : streams_)
       running = running || s->name() == d.name;
     if (running) continue;
-    Log()->info("reload: starting destination={} type={}", d.name, d.type);
+    Logger()->info("reload: starting destination={} type={}", d.name, d.type);
     if (Status s = StartStream(d); !s.ok()) {
-      Log()->error("reload: destination={} failed to start status={}", d.name, s.ToString());
+      Logger()->error("reload: destination={} failed to start status={}", d.name, s.ToString());
       if (result.ok()) result = s;
     }
   }
@@ -440,7 +441,7 @@ void App::FlushLoop() {
     flush_cv_.wait_for(lock, std::chrono::seconds(2));
     lock.unlock();
     if (Status s = dedupe_->Flush(); !s.ok())
-      Log()->warn("dedupe journal flush failed status={}", s.ToString());
+      Logger()->warn("dedupe journal flush failed status={}", s.ToString());
     lock.lock();
   }
 }
@@ -481,11 +482,12 @@ void App::Stop() {
   archiver_.reset();
   outbound_.reset();
   if (log_) {
-    if (Status s = log_->Close(); !s.ok()) Log()->error("log close failed status={}", s.ToString());
+    if (Status s = log_->Close(); !s.ok())
+      Logger()->error("log close failed status={}", s.ToString());
   }
   if (dedupe_) {
     if (Status s = dedupe_->Flush(); !s.ok())
-      Log()->warn("dedupe journal flush failed status={}", s.ToString());
+      Logger()->warn("dedupe journal flush failed status={}", s.ToString());
   }
   http_.reset();
   metrics_http_.reset();

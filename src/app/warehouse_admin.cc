@@ -23,7 +23,7 @@
 namespace sy::app {
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() {
+std::shared_ptr<spdlog::logger> Logger() {
   static auto l = ModuleLogger("server");
   return l;
 }
@@ -89,8 +89,8 @@ Result<std::string> App::SyncWarehouses(const std::string& destination) {
       status = made.status();
     }
     if (Status s = StartStream(d); !s.ok()) {
-      Log()->error("warehouse sync: destination={} failed to restart status={}", d.name,
-                   s.ToString());
+      Logger()->error("warehouse sync: destination={} failed to restart status={}", d.name,
+                      s.ToString());
       if (status.ok()) status = s;
     }
     if (!status.ok()) return Status(status.code(), d.name + ": " + status.message());

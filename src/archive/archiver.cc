@@ -12,7 +12,7 @@
 namespace sy::archive {
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() {
+std::shared_ptr<spdlog::logger> Logger() {
   static auto l = ModuleLogger("archive");
   return l;
 }
@@ -102,8 +102,8 @@ Result<std::unique_ptr<Archiver>> Archiver::Start(ArchiverOptions options) {
                         int64_t t = lag->oldest_open_ms.load();
                         return t == 0 ? 0.0 : (clock->Now().value() - t) / 1000.0;
                       });
-  Log()->info("archive started store={} cursor={} from_offset={}", a->o_.store->Describe(),
-              a->o_.cursor_name, a->last_commit_.value());
+  Logger()->info("archive started store={} cursor={} from_offset={}", a->o_.store->Describe(),
+                 a->o_.cursor_name, a->last_commit_.value());
   a->thread_ = std::thread([p = a.get()] {
     SetThreadName("sy-archive");
     p->Run();
@@ -142,7 +142,7 @@ void Archiver::Run() {
     if (cursor_->WaitForData(std::chrono::milliseconds(wait_ms))) {
       auto batch = cursor_->Read(4096, 16 << 20);
       if (!batch.ok()) {
-        Log()->error("archive: log read failed status={}", batch.status().ToString());
+        Logger()->error("archive: log read failed status={}", batch.status().ToString());
         SleepUnlessStopping(1000);
         continue;
       }
@@ -238,7 +238,7 @@ bool Archiver::Roll(const std::string& source, bool stopping) {
     while (true) {
       Status s = WriteArchiveState(state_path_, progress_, o_.env);
       if (s.ok()) break;
-      Log()->error("archive: cannot write state status={}", s.ToString());
+      Logger()->error("archive: cannot write state status={}", s.ToString());
       if (stopping || !SleepUnlessStopping(1000)) return false;
     }
   }
@@ -253,7 +253,7 @@ bool Archiver::Roll(const std::string& source, bool stopping) {
     }
     ++failures_;
     m_failures_->Inc();
-    Log()->warn(
+    Logger()->warn(
         "archive upload failed key={} attempt={} status={} (retrying; the log keeps the "
         "events)",
         key, retry.attempts(), s.ToString());
@@ -270,7 +270,7 @@ bool Archiver::Roll(const std::string& source, bool stopping) {
     Status s = WriteArchiveState(state_path_, progress_, o_.env);
     if (s.ok()) break;
     // The object is uploaded; until the state says so a restart re-uploads it (same key).
-    Log()->error("archive: cannot write state status={}", s.ToString());
+    Logger()->error("archive: cannot write state status={}", s.ToString());
     if (stopping || !SleepUnlessStopping(1000)) {
       // The file stays open, so CommitProgress does not move the cursor past its events.
       p = with_intent;
@@ -283,7 +283,7 @@ bool Archiver::Roll(const std::string& source, bool stopping) {
   m_bytes_->Inc(f.gz.size());
   m_raw_bytes_->Inc(f.raw_bytes);
   m_events_->Inc(f.events);
-  Log()->debug("archive file uploaded key={} events={} bytes={}", key, f.events, f.gz.size());
+  Logger()->debug("archive file uploaded key={} events={} bytes={}", key, f.events, f.gz.size());
   open_.erase(source);
   int64_t oldest = 0;
   for (const auto& [s, of] : open_)
@@ -299,7 +299,7 @@ void Archiver::CommitProgress() {
     to = std::min(to, f.first);
   if (to <= last_commit_) return;
   if (Status s = cursor_->Commit(to); !s.ok()) {
-    Log()->warn("archive: cursor commit failed status={}", s.ToString());
+    Logger()->warn("archive: cursor commit failed status={}", s.ToString());
     return;
   }
   last_commit_ = to;

@@ -28,7 +28,7 @@
 namespace sy::archive {
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() {
+std::shared_ptr<spdlog::logger> Logger() {
   static auto l = ModuleLogger("archive");
   return l;
 }
@@ -203,8 +203,8 @@ class S3ObjectStore final : public ObjectStore {
       std::optional<int64_t> delay =
           retry.AfterFailure(http::IsTransientFailure(r), http::RetryAfterMs(r));
       if (!delay) return r;
-      Log()->warn("s3 request failed method={} key={} status={} error={} attempt={}", method, key,
-                  r.status, r.error, retry.attempts() - 1);
+      Logger()->warn("s3 request failed method={} key={} status={} error={} attempt={}", method,
+                     key, r.status, r.error, retry.attempts() - 1);
       std::this_thread::sleep_for(std::chrono::milliseconds(*delay));
     }
   }

@@ -20,6 +20,8 @@
 namespace sy {
 
 // Returns the module's logger, creating it (stderr, shared format) on first use. Thread-safe.
+// Each module's .cc keeps it behind a file-local `Logger()` (named so, not `Log()`, so that it
+// does not read like the event log).
 std::shared_ptr<spdlog::logger> ModuleLogger(const std::string& module);
 
 // Sets the level of every module logger ("debug", "info", "warn", "error", "off").
@@ -58,7 +60,7 @@ class LogRateLimiter {
 
 // Logs like `logger->level(fmt, args...)`, at most LogRateLimiter::kDefaultLines lines per
 // 10 s from this call site; a line let through after others were held back ends with
-// " suppressed=K". Usage: SY_LOG_RATE_LIMITED(Log(), warn, "accept failed error={}", msg);
+// " suppressed=K". Usage: SY_LOG_RATE_LIMITED(Logger(), warn, "accept failed error={}", msg);
 #define SY_LOG_RATE_LIMITED(logger, lvl, ...)                                              \
   do {                                                                                     \
     static ::sy::LogRateLimiter sy_log_limiter_;                                           \

@@ -80,10 +80,10 @@ int Serve(const std::string& config_path) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  auto log = ModuleLogger("server");
+  auto logger = ModuleLogger("server");
   app::App app;
   if (Status s = app.Start(*cfg); !s.ok()) {
-    log->error("startup failed status={}", s.ToString());
+    logger->error("startup failed status={}", s.ToString());
     app.Stop();
     return 1;
   }
@@ -94,23 +94,23 @@ int Serve(const std::string& config_path) {
       // Destinations are applied live; a config that fails validation changes nothing.
       auto next = Load(config_path);
       if (!next.ok()) {
-        log->error("reload refused: invalid config; the running configuration stays");
+        logger->error("reload refused: invalid config; the running configuration stays");
         continue;
       }
       std::string ignored;
       if (Status s = app.ReloadDestinations(*next, &ignored); !s.ok()) {
-        log->error("reload failed status={}", s.ToString());
+        logger->error("reload failed status={}", s.ToString());
       } else {
-        log->info("reload applied destinations={}", next->destinations.size());
+        logger->info("reload applied destinations={}", next->destinations.size());
       }
-      if (!ignored.empty()) log->warn("reload: changes to {} need a restart", ignored);
+      if (!ignored.empty()) logger->warn("reload: changes to {} need a restart", ignored);
       continue;
     }
-    log->info("signal={} received; shutting down", strsignal(sig));
+    logger->info("signal={} received; shutting down", strsignal(sig));
     break;
   }
   app.Stop();
-  log->info("stopped");
+  logger->info("stopped");
   return 0;
 }
 

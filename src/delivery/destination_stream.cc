@@ -9,7 +9,7 @@
 namespace sy::delivery {
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() {
+std::shared_ptr<spdlog::logger> Logger() {
   static auto l = ModuleLogger("delivery");
   return l;
 }
@@ -82,8 +82,8 @@ Result<std::unique_ptr<DestinationStream>> DestinationStream::Open(StreamOptions
   s->m_lag_seconds_ = log::ConsumerLagSeconds(m)->With({CursorName(s->name())});
   s->m_latency_ = m->GetHistogram("switchyard_delivery_request_seconds",
                                   "Latency of requests to the destination.", LatencyBuckets(), l);
-  Log()->info("destination stream started destination={} type={} resume_offset={}", s->name(),
-              s->options_.config.type, s->last_commit_.value());
+  Logger()->info("destination stream started destination={} type={} resume_offset={}", s->name(),
+                 s->options_.config.type, s->last_commit_.value());
   return s;
 }
 
@@ -119,7 +119,7 @@ void DestinationStream::Fill() {
   if (room == 0) return;
   auto read = cursor_->Read(std::min<size_t>(room, 2000), 8u << 20);
   if (!read.ok()) {
-    Log()->error("log read failed destination={} status={}", name(), read.status().ToString());
+    Logger()->error("log read failed destination={} status={}", name(), read.status().ToString());
     return;
   }
   int64_t now = NowMs();
@@ -372,8 +372,8 @@ void DestinationStream::OnResponse(uint64_t id, size_t index, HttpResponse res) 
               "");
       }
     }
-    Log()->info("request too large (413): split in two destination={} events={}", name(),
-                req.events.size());
+    Logger()->info("request too large (413): split in two destination={} events={}", name(),
+                   req.events.size());
     Dispatch(id, round, std::move(again));
   } else {
     std::vector<Outcome> outcomes = options_.destination->Classify(req, res);
@@ -509,8 +509,8 @@ void DestinationStream::FlushDeadLetters() {
   }
   if (Status s = options_.dead_letters->AppendAll(letters); !s.ok()) {
     // Not final until durable: keep the events (and the cursor) and try the append again.
-    Log()->error("dead-letter append failed destination={} events={} status={}", name(),
-                 letters.size(), s.ToString());
+    Logger()->error("dead-letter append failed destination={} events={} status={}", name(),
+                    letters.size(), s.ToString());
     if (draining_ && drain_error_.ok()) drain_error_ = s;
     for (Offset o : dead_letter_queue_)
       pending_.at(o).next_attempt_ms = NowMs() + 1000;
@@ -529,8 +529,8 @@ void DestinationStream::FlushDeadLetters() {
   }
   dead_lettered_ += letters.size();
   m_dead_lettered_->Inc(letters.size());
-  Log()->warn("events dead-lettered destination={} count={} first_offset={} reason=\"{}\"", name(),
-              letters.size(), letters.front().offset.value(), letters.front().reason);
+  Logger()->warn("events dead-lettered destination={} count={} first_offset={} reason=\"{}\"",
+                 name(), letters.size(), letters.front().offset.value(), letters.front().reason);
   dead_letter_queue_.clear();
 }
 
@@ -544,7 +544,7 @@ void DestinationStream::CommitProgress(bool force) {
   }
   last_commit_time_ = now;
   if (Status s = cursor_->Commit(next); !s.ok()) {
-    Log()->warn("cursor commit failed destination={} status={}", name(), s.ToString());
+    Logger()->warn("cursor commit failed destination={} status={}", name(), s.ToString());
     return;
   }
   last_commit_ = next;
@@ -613,15 +613,15 @@ void DestinationStream::Run() {
     size_t unanswered = 0;
     for (const auto& [id, round] : rounds_)
       unanswered += round.outstanding;
-    Log()->warn("stop: abandoning {} unanswered requests destination={}", unanswered, name());
+    Logger()->warn("stop: abandoning {} unanswered requests destination={}", unanswered, name());
     rounds_.clear();
     requests_in_flight_ = 0;
   }
   FlushDeadLetters();
   CommitProgress(/*force=*/true);
   UpdateGauges();
-  Log()->info("destination stream stopped destination={} committed={} in_flight={}", name(),
-              last_commit_.value(), pending_.size());
+  Logger()->info("destination stream stopped destination={} committed={} in_flight={}", name(),
+                 last_commit_.value(), pending_.size());
 }
 
 Result<DestinationStream::DrainReport> DestinationStream::DrainOnce() {

@@ -32,7 +32,7 @@ using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
 using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
 namespace {
-std::shared_ptr<spdlog::logger> Log() {
+std::shared_ptr<spdlog::logger> Logger() {
   static auto l = ModuleLogger("http");
   return l;
 }
@@ -150,7 +150,7 @@ class Session : public std::enable_shared_from_this<Session> {
     deadline_ = SteadyClock::time_point::max();
     if (phase_ == Phase::kWriting) {
       if (shared_->send_timeouts) shared_->send_timeouts->Inc();
-      SY_LOG_RATE_LIMITED(Log(), info, "send timeout: closing peer={} timeout_ms={}", peer_.ip,
+      SY_LOG_RATE_LIMITED(Logger(), info, "send timeout: closing peer={} timeout_ms={}", peer_.ip,
                           options_.send_timeout_ms);
     }
     Abort();
@@ -255,7 +255,7 @@ class Session : public std::enable_shared_from_this<Session> {
     Begin();
     keep_alive_ = false;
     linger_ = true;
-    SY_LOG_RATE_LIMITED(Log(), debug, "refused request peer={} status={} reason={}", peer_.ip,
+    SY_LOG_RATE_LIMITED(Logger(), debug, "refused request peer={} status={} reason={}", peer_.ip,
                         error.status, error.reason);
     Send(shared_->handler->Reject(error.status, error.reason, framer_->request()));
   }
@@ -470,8 +470,8 @@ class BeastServer final : public Server {
         w->io.run();
       });
     }
-    Log()->info("listening listener={} address={}:{} io_threads={} max_connections={}",
-                options_.name, options_.host, port_, n, max_connections_);
+    Logger()->info("listening listener={} address={}:{} io_threads={} max_connections={}",
+                   options_.name, options_.host, port_, n, max_connections_);
     return Status::Ok();
   }
 
@@ -525,7 +525,7 @@ class BeastServer final : public Server {
           // listen backlog until descriptors are freed.
           if (accept_pauses_) accept_pauses_->Inc();
           SY_LOG_RATE_LIMITED(
-              Log(), warn, "accept failed, pausing {} ms listener={} error={} connections={}",
+              Logger(), warn, "accept failed, pausing {} ms listener={} error={} connections={}",
               kAcceptPauseMs, options_.name, ec.message(), shared_.connections.load());
           w->accept_pause->expires_after(std::chrono::milliseconds(kAcceptPauseMs));
           w->accept_pause->async_wait([this, w](beast::error_code wec) {
@@ -533,13 +533,13 @@ class BeastServer final : public Server {
           });
           return;
         }
-        SY_LOG_RATE_LIMITED(Log(), warn, "accept failed listener={} error={}", options_.name,
+        SY_LOG_RATE_LIMITED(Logger(), warn, "accept failed listener={} error={}", options_.name,
                             ec.message());
       } else if (shared_.connections.load() >= max_connections_) {
         // At the cap: close the new connection at once (the client sees the connection end
         // and retries later) rather than leave it waiting unserved in the backlog.
         if (refused_) refused_->Inc();
-        SY_LOG_RATE_LIMITED(Log(), warn,
+        SY_LOG_RATE_LIMITED(Logger(), warn,
                             "connection refused: max_connections={} reached listener={}",
                             max_connections_, options_.name);
         beast::error_code ignored;

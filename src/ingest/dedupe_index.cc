@@ -21,7 +21,7 @@ constexpr uint32_t kMagic = 0x4A445953;  // "SYDJ"
 constexpr size_t kHeader = 24;
 constexpr size_t kEntry = 24;
 
-std::shared_ptr<spdlog::logger> Log() {
+std::shared_ptr<spdlog::logger> Logger() {
   static auto l = ModuleLogger("ingest");
   return l;
 }
@@ -92,8 +92,9 @@ Result<std::unique_ptr<DedupeIndex>> DedupeIndex::Open(const Options& options, l
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                   start)
                 .count();
-  Log()->info("dedupe index loaded keys={} from_journal={} scanned_from_offset={} duration_ms={}",
-              idx->size(), from_journal, covered.value(), ms);
+  Logger()->info(
+      "dedupe index loaded keys={} from_journal={} scanned_from_offset={} duration_ms={}",
+      idx->size(), from_journal, covered.value(), ms);
   return idx;
 }
 
@@ -135,8 +136,8 @@ Status DedupeIndex::LoadJournal(Offset* covered_end) {
   }
   if (pos != data.size()) {
     // A torn last chunk (crash during Flush): its keys are still in the log, which we rescan.
-    Log()->warn("dedupe journal has a torn tail; truncating bytes={} at={}", data.size() - pos,
-                pos);
+    Logger()->warn("dedupe journal has a torn tail; truncating bytes={} at={}", data.size() - pos,
+                   pos);
     if (::ftruncate(fd, static_cast<off_t>(pos)) != 0) return IoError("truncate " + journal_path_);
   }
   journal_bytes_ = static_cast<int64_t>(pos);

@@ -25,7 +25,7 @@ using event::EventType;
 
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() {
+std::shared_ptr<spdlog::logger> Logger() {
   static auto l = ModuleLogger("ingest");
   return l;
 }
@@ -690,7 +690,7 @@ void TrackingApi::AppendAndAnswer(RequestState& rq) {
                    m_->Rejected("log_unavailable")->Inc(n);
                    // The status names files of the server: the log line keeps it, the client gets
                    // its kind only (503 bodies carry no server paths).
-                   Log()->warn("append failed events={} status={}", n, r.status.ToString());
+                   Logger()->warn("append failed events={} status={}", n, r.status.ToString());
                    auto res = ErrorResponse(503, "log_unavailable",
                                             "events could not be stored durably (" +
                                                 std::string(StatusCodeName(r.status.code())) +

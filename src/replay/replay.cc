@@ -32,7 +32,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::shared_ptr<spdlog::logger> Log() {
+std::shared_ptr<spdlog::logger> Logger() {
   static auto l = ModuleLogger("replay");
   return l;
 }
@@ -212,7 +212,7 @@ class Merger {
       not_objects += ok ? 0 : 1;
     });
     if (not_objects > 0) {
-      Log()->warn("replay: {} lines of {} are not JSON objects: not replayed", not_objects, key);
+      Logger()->warn("replay: {} lines of {} are not JSON objects: not replayed", not_objects, key);
     }
     return f;
   }
@@ -409,7 +409,7 @@ Result<ReplayProgress> RunReplay(ReplayOptions o) {
   SY_ASSIGN_OR_RETURN(auto log, log::OpenLocalLog(lo));
   uint64_t end = log->EndOffset().value();
   if (end < state.log_end) {
-    Log()->warn("replay: the private log of {} lost its tail (power loss?); starting over", dir);
+    Logger()->warn("replay: the private log of {} lost its tail (power loss?); starting over", dir);
     log->Close().IgnoreError();
     log.reset();
     fs::remove_all(dir + "/log", ec);
@@ -568,7 +568,7 @@ Result<ReplayProgress> RunReplay(ReplayOptions o) {
   }
   WriteProgressFile(progress_path, progress, "done");
   fs::remove_all(dir, ec);
-  if (ec) Log()->warn("replay: cannot remove {}: {}", dir, ec.message());
+  if (ec) Logger()->warn("replay: cannot remove {}: {}", dir, ec.message());
   return progress;
 }
 

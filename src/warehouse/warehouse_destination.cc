@@ -20,7 +20,7 @@
 namespace sy::warehouse {
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() {
+std::shared_ptr<spdlog::logger> Logger() {
   static auto l = ModuleLogger("warehouse");
   return l;
 }
@@ -351,7 +351,7 @@ void WarehouseDestination::LoadIsolating(std::span<const delivery::StoredEvent> 
   // One event the database will not take: it goes to `discards`, whole, so the warehouse moves
   // on (docs/warehouse.md, "Events a database refuses").
   const size_t i = load.events[0];
-  Log()->warn(
+  Logger()->warn(
       "event refused by the warehouse, written to discards destination={} source={} "
       "message_id={} status={}",
       name_, source, batch[i].message_id, failed.ToString());
@@ -393,8 +393,8 @@ std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInPro
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const int64_t now = SystemClock::Get()->Now().value();
     if (!load.stats.ok()) {
-      Log()->warn("load failed destination={} source={} events={} status={}", name_, source,
-                  load.events.size(), load.stats.status().ToString());
+      Logger()->warn("load failed destination={} source={} events={} status={}", name_, source,
+                     load.events.size(), load.stats.status().ToString());
       if (m_) {
         m_->loads_failed->Inc();
       }
@@ -414,8 +414,8 @@ std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInPro
     if (m_) {
       m_->last_load->Set(static_cast<double>(now) / 1000.0);
     }
-    Log()->debug("loaded destination={} source={} events={} seconds={:.3f}", name_, source,
-                 load.events.size(), secs);
+    Logger()->debug("loaded destination={} source={} events={} seconds={:.3f}", name_, source,
+                    load.events.size(), secs);
   }
   mapper_.MaybeTrim();
   return outcomes;
