@@ -157,7 +157,7 @@ TEST(Routing, SourcesListSelects) {
   auto c = DestConfig();
   c.sources = {"web"};
   EventRouter r(c, "Test Display");
-  StoredEvent out;
+  RoutedEvent out;
   EXPECT_EQ(r.Route(Entry(1, R"({"type":"track"})", "web"), &out), RouteDecision::kSend);
   EXPECT_EQ(r.Route(Entry(2, R"({"type":"track"})", "backend"), &out), RouteDecision::kOtherSource);
   c.sources = {};
@@ -167,7 +167,7 @@ TEST(Routing, SourcesListSelects) {
 
 TEST(Routing, IntegrationsObjectMatchesDisplayNameOrConfiguredName) {
   EventRouter r(DestConfig(), "Test Display");
-  StoredEvent out;
+  RoutedEvent out;
   auto route = [&](const std::string& integrations) {
     return r.Route(Entry(1, R"({"type":"track","integrations":)" + integrations + "}"), &out);
   };
@@ -207,10 +207,10 @@ TEST(Routing, RawIntegrationsDecisionMatchesTheParsedOne) {
       R"({"type":"track","integrations":{"All":false},"event":"a \"quoted\" name"})",
   };
   for (const auto& c : cases) {
-    StoredEvent a, b;
+    RoutedEvent a, b;
     EXPECT_EQ(raw.Route(Entry(1, c), &a), parsed.Route(Entry(1, c), &b)) << c;
   }
-  StoredEvent out;
+  RoutedEvent out;
   EXPECT_EQ(raw.Route(Entry(1, cases[1]), &out), RouteDecision::kIntegrationsOff);
   EXPECT_EQ(raw.Route(Entry(1, cases[3]), &out), RouteDecision::kSend);
   EXPECT_EQ(raw.Route(Entry(1, cases[9]), &out), RouteDecision::kSend);  // the last one counts
@@ -223,7 +223,7 @@ TEST(Routing, PresetIntegrationsSkipOnlyThatRule) {
   auto c = DestConfig();
   c.sources = {"web"};
   EventRouter preset(c, "Test Display", /*integrations_preset=*/true);
-  StoredEvent out;
+  RoutedEvent out;
   const std::string off = R"({"type":"track","integrations":{"All":false}})";
   EXPECT_EQ(preset.Route(Entry(1, off, "web"), &out), RouteDecision::kSend);
   EXPECT_EQ(out.payload, off);
@@ -240,7 +240,7 @@ TEST(Routing, FiltersDropEventsAndProperties) {
   c.drop_events = {"Debug Ping"};
   c.drop_properties = {"password", "ssn"};
   EventRouter r(c, "X");
-  StoredEvent out;
+  RoutedEvent out;
   EXPECT_EQ(r.Route(Entry(1, R"({"type":"track","event":"Debug Ping"})"), &out),
             RouteDecision::kDroppedEvent);
   const std::string keep = R"({"type":"track","event":"Signed Up","properties":{"plan":"pro"}})";
@@ -390,14 +390,14 @@ class ScriptedDestination final : public Destination {
   ScriptedDestination(std::shared_ptr<Shared> s, size_t max_events)
       : s_(std::move(s)), max_events_(max_events) {}
   DestinationLimits limits() const override { return {max_events_, 1 << 20}; }
-  EncodedBatch Encode(std::span<const StoredEvent>) const override { return {}; }
+  EncodedBatch Encode(std::span<const RoutedEvent>) const override { return {}; }
   std::optional<config::BatchConfig> BatchOverride() const override { return s_->batch_override; }
   void Attach(const std::string& name, MetricsRegistry*) override {
     std::lock_guard lock(s_->mu);
     s_->attached_name = name;
   }
   std::optional<std::vector<Outcome>> DeliverInProcess(
-      std::span<const StoredEvent> batch) override {
+      std::span<const RoutedEvent> batch) override {
     std::lock_guard lock(s_->mu);
     s_->batch_sizes.push_back(batch.size());
     std::vector<Outcome> out;
@@ -801,7 +801,7 @@ class PostEach final : public Destination {
  public:
   explicit PostEach(std::string url) : url_(std::move(url)) {}
   DestinationLimits limits() const override { return {1, 1 << 20}; }
-  EncodedBatch Encode(std::span<const StoredEvent> batch) const override {
+  EncodedBatch Encode(std::span<const RoutedEvent> batch) const override {
     EncodedBatch out;
     for (size_t i = 0; i < batch.size(); ++i) {
       HttpRequest r;
@@ -961,7 +961,7 @@ class PostArrays final : public Destination {
  public:
   PostArrays(std::string url, size_t max_events) : url_(std::move(url)), max_(max_events) {}
   DestinationLimits limits() const override { return {max_, 1 << 20}; }
-  EncodedBatch Encode(std::span<const StoredEvent> batch) const override {
+  EncodedBatch Encode(std::span<const RoutedEvent> batch) const override {
     EncodedBatch out;
     HttpRequest r;
     r.url = url_;

@@ -1,5 +1,5 @@
 // The destination plugin interface. A destination is small: a settings table, a pure encoder
-// (a batch of stored events → HTTP requests), a response classifier (one Outcome per event) and
+// (a batch of routed events → HTTP requests), a response classifier (one Outcome per event) and
 // a factory. Everything generic — routing, batching, retries, ordering, dead letters, metrics —
 // lives in the framework (DestinationStream), written once. Destinations classify; the framework
 // decides.
@@ -30,8 +30,10 @@ class MetricsRegistry;
 
 namespace sy::delivery {
 
-// One event as handed to a destination: the stored JSON after the destination's filters.
-struct StoredEvent {
+// One event as handed to a destination: an event of the log that the router passed to this
+// destination, its stored JSON after the destination's filters (drop_properties). Not the log's
+// record itself (log::LogEntry): a copy per destination, rewritten by its routing.
+struct RoutedEvent {
   Offset offset;
   std::string source;
   std::string message_id;
@@ -86,7 +88,7 @@ class Destination {
 
   // HTTP destinations: pure encoding of `batch` (within limits()) into requests; every event
   // index appears in exactly one request or in `unmappable`.
-  virtual EncodedBatch Encode(std::span<const StoredEvent> batch) const = 0;
+  virtual EncodedBatch Encode(std::span<const RoutedEvent> batch) const = 0;
 
   // One Outcome per event of `request.events`, in that order. The default is the convention of
   // the field (ClassifyByStatus); batch APIs with partial failures override it. The stream
@@ -97,7 +99,7 @@ class Destination {
 
   // In-process destinations (blackhole, flaky, later kafka) deliver without HTTP: they return
   // one Outcome per event here; HTTP destinations return nullopt (the default).
-  virtual std::optional<std::vector<Outcome>> DeliverInProcess(std::span<const StoredEvent>) {
+  virtual std::optional<std::vector<Outcome>> DeliverInProcess(std::span<const RoutedEvent>) {
     return std::nullopt;
   }
 

@@ -217,7 +217,7 @@ void DestinationStream::Send(const std::vector<Offset>& batch) {
     ReturnEvent(round, i);
   };
   // Chunks that fit one request of the destination (its per-request limits).
-  const std::vector<StoredEvent>& events = round.events;
+  const std::vector<RoutedEvent>& events = round.events;
   const DestinationLimits lim = options_.destination->limits();
   const size_t chunk_events = std::max<size_t>(1, lim.max_events_per_request);
   std::vector<std::pair<size_t, size_t>> chunks;  // [start, end) into `events`
@@ -232,7 +232,7 @@ void DestinationStream::Send(const std::vector<Offset>& batch) {
     chunks.emplace_back(start, end);
     start = end;
   }
-  const std::span<const StoredEvent> all(events);
+  const std::span<const RoutedEvent> all(events);
   std::vector<HttpRequest> requests;
   std::vector<std::pair<size_t, std::string>> unmappable;
   for (const auto& [start, end] : chunks) {
@@ -357,7 +357,7 @@ void DestinationStream::OnResponse(uint64_t id, size_t index, HttpResponse res) 
     const size_t half = req.events.size() / 2;
     std::vector<HttpRequest> again;
     for (auto [from, to] : {std::pair<size_t, size_t>{0, half}, {half, req.events.size()}}) {
-      std::vector<StoredEvent> part;
+      std::vector<RoutedEvent> part;
       for (size_t k = from; k < to; ++k)
         part.push_back(round.events[req.events[k]]);
       EncodedBatch enc = options_.destination->Encode(part);
@@ -460,7 +460,7 @@ void DestinationStream::Apply(Offset offset, const Outcome& outcome, int status,
   }
 }
 
-void DestinationStream::Observe(observe::Stage stage, const StoredEvent& event,
+void DestinationStream::Observe(observe::Stage stage, const RoutedEvent& event,
                                 std::string_view detail, int http_status) {
   Observe(stage, event.source, event.message_id, event.payload, detail, http_status);
 }

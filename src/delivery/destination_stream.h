@@ -152,7 +152,7 @@ class DestinationStream {
 
  private:
   struct Pending {
-    StoredEvent event;
+    RoutedEvent event;
     std::string user;  // per_user ordering key ("" = none)
     int attempts = 0;
     int64_t first_seen_ms = 0;     // when read from the log (batching max_wait)
@@ -171,7 +171,7 @@ class DestinationStream {
   // request is answered. Requests keep everything but their body, which went to the client.
   struct Round {
     std::vector<Offset> offsets;  // index in `events` → log offset
-    std::vector<StoredEvent> events;
+    std::vector<RoutedEvent> events;
     std::vector<HttpRequest> requests;  // events[] index into `events`
     size_t outstanding = 0;             // requests without a response yet
   };
@@ -214,7 +214,7 @@ class DestinationStream {
   void FlushDeadLetters();
   // Tells the live feed (if anyone watches this destination) and the figures what became of
   // `event`.
-  void Observe(observe::Stage stage, const StoredEvent& event, std::string_view detail,
+  void Observe(observe::Stage stage, const RoutedEvent& event, std::string_view detail,
                int http_status);
   void Observe(observe::Stage stage, std::string_view source, std::string_view message_id,
                std::string_view payload, std::string_view detail, int http_status);

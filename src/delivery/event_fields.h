@@ -39,7 +39,7 @@ struct EventMapping {
 // An event that is not a JSON object, or that `map` answers Unmappable, goes to
 // `out->unmappable` with the reason; `map` adds the events it maps to the requests it builds.
 template <typename MapFn>
-void MapEachEvent(std::span<const StoredEvent> batch, EncodedBatch* out, MapFn&& map) {
+void MapEachEvent(std::span<const RoutedEvent> batch, EncodedBatch* out, MapFn&& map) {
   for (size_t i = 0; i < batch.size(); ++i) {
     boost::system::error_code ec;
     boost::json::value doc = boost::json::parse(batch[i].payload, ec);

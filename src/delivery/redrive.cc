@@ -10,9 +10,9 @@ Result<RedriveResult> RedriveDeadLetters(DeadLetterStore* store,
   Status s = store->Rewrite(destination_name, [&](std::vector<DeadLetter> letters) {
     std::vector<DeadLetter> keep;
     for (auto& letter : letters) {
-      StoredEvent ev{letter.offset, letter.source, letter.message_id, letter.received_at,
+      RoutedEvent ev{letter.offset, letter.source, letter.message_id, letter.received_at,
                      letter.event};
-      std::vector<StoredEvent> one{ev};
+      std::vector<RoutedEvent> one{ev};
       Outcome outcome;
       int status = 0;
       std::string response;

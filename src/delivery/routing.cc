@@ -125,12 +125,12 @@ RouteDecision EventRouter::Decide(const log::LogEntry& entry,
   return RouteDecision::kSend;
 }
 
-RouteDecision EventRouter::Route(const log::LogEntry& entry, StoredEvent* out) const {
+RouteDecision EventRouter::Route(const log::LogEntry& entry, RoutedEvent* out) const {
   log::LogEntry copy = entry;
   return Route(std::move(copy), out);
 }
 
-RouteDecision EventRouter::Route(log::LogEntry&& entry, StoredEvent* out) const {
+RouteDecision EventRouter::Route(log::LogEntry&& entry, RoutedEvent* out) const {
   std::optional<std::string> rewritten;
   RouteDecision d = Decide(entry, &rewritten);
   if (d != RouteDecision::kSend) return d;

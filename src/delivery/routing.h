@@ -36,9 +36,9 @@ class EventRouter {
   // On kSend, fills `out` (payload rewritten only if a property was dropped). An event whose
   // bytes cannot hold an integrations key (no `"integrations"`, no \u escape) is not parsed at
   // all when the destination has no filters: the log holds only JSON that ingest validated.
-  RouteDecision Route(const log::LogEntry& entry, StoredEvent* out) const;
+  RouteDecision Route(const log::LogEntry& entry, RoutedEvent* out) const;
   // Same, taking the payload from `entry` instead of copying it.
-  RouteDecision Route(log::LogEntry&& entry, StoredEvent* out) const;
+  RouteDecision Route(log::LogEntry&& entry, RoutedEvent* out) const;
 
  private:
   // The decision; on kSend with a property dropped, `*rewritten` is the new payload.

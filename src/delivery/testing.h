@@ -66,8 +66,8 @@ inline std::unique_ptr<Destination> MustCreate(const DestinationType& type,
   return made.ok() ? std::move(*made) : nullptr;
 }
 
-// A stored event as the stream hands it to a destination.
-inline StoredEvent Event(uint64_t offset, std::string payload, std::string message_id = "",
+// A routed event as the stream hands it to a destination.
+inline RoutedEvent Event(uint64_t offset, std::string payload, std::string message_id = "",
                          int64_t received_at_ms = 1'700'000'000'000, std::string source = "web") {
   if (message_id.empty()) message_id = "m-" + std::to_string(offset);
   return {Offset(offset), std::move(source), std::move(message_id), TimestampMs(received_at_ms),

@@ -53,8 +53,8 @@ std::vector<config::RawSetting> MinimalSettings(const std::vector<delivery::Sett
   return raw;
 }
 
-std::vector<delivery::StoredEvent> SampleEvents(size_t n) {
-  std::vector<delivery::StoredEvent> out;
+std::vector<delivery::RoutedEvent> SampleEvents(size_t n) {
+  std::vector<delivery::RoutedEvent> out;
   const char* kinds[] = {
       R"({"type":"track","event":"Order Completed","userId":"user-1","messageId":"m%","properties":{"revenue":9.5}})",
       R"({"type":"identify","userId":"user-1","traits":{"email":"a@example.com"},"messageId":"m%"})",

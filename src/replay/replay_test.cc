@@ -36,19 +36,19 @@ std::string Event(int i, int64_t received_at, const std::string& source = "web")
 // An in-process destination that records what it is given.
 class RecordingDestination final : public delivery::Destination {
  public:
-  explicit RecordingDestination(std::vector<delivery::StoredEvent>* got) : got_(got) {}
+  explicit RecordingDestination(std::vector<delivery::RoutedEvent>* got) : got_(got) {}
   delivery::DestinationLimits limits() const override { return {1000, 16u << 20}; }
-  delivery::EncodedBatch Encode(std::span<const delivery::StoredEvent>) const override {
+  delivery::EncodedBatch Encode(std::span<const delivery::RoutedEvent>) const override {
     return {};
   }
   std::optional<std::vector<delivery::Outcome>> DeliverInProcess(
-      std::span<const delivery::StoredEvent> batch) override {
+      std::span<const delivery::RoutedEvent> batch) override {
     got_->insert(got_->end(), batch.begin(), batch.end());
     return std::vector<delivery::Outcome>(batch.size(), delivery::Outcome::Delivered());
   }
 
  private:
-  std::vector<delivery::StoredEvent>* got_;
+  std::vector<delivery::RoutedEvent>* got_;
 };
 
 // The whole import path in process: files of two sources merged by receivedAt, integrations
@@ -72,7 +72,7 @@ TEST(ReplayTest, RunReplayMergesRewritesAndSkipsLinesThatAreNotObjects) {
   put("backend", {Event(10, kT0 + 2, "backend"), Event(11, kT0 + 6, "backend")});
   delivery::DeadLetterStore dead_letters(dir.path() + "/dlq");
   MetricsRegistry metrics;
-  std::vector<delivery::StoredEvent> got;
+  std::vector<delivery::RoutedEvent> got;
   auto replay = [&](std::vector<std::string> sources) {
     got.clear();
     ReplayOptions o;

@@ -33,7 +33,7 @@ class SqliteWarehouse : public ::testing::Test {
 
   std::vector<delivery::Outcome> Deliver(std::vector<std::string> payloads,
                                          const std::string& source = "web") {
-    std::vector<delivery::StoredEvent> events;
+    std::vector<delivery::RoutedEvent> events;
     for (size_t i = 0; i < payloads.size(); ++i)
       events.push_back({Offset(i), source, "", TimestampMs(1'700'000'000'000), payloads[i]});
     auto out = dest_->DeliverInProcess(events);
@@ -263,7 +263,7 @@ TEST_F(SqliteWarehouse, AnEventTheDatabaseRefusesGoesToDiscardsAndTheRestLoads) 
   dest_ = std::make_unique<WarehouseDestination>(
       std::make_unique<PickyLoader>(dir_.string(), &down), 1000, 1000);
   dest_->Attach("wh", &metrics_);
-  std::vector<delivery::StoredEvent> batch;
+  std::vector<delivery::RoutedEvent> batch;
   for (int i = 0; i < 3000; ++i) {  // several parts: the refused event is in the third
     const std::string id = "m" + std::to_string(i);
     batch.push_back({Offset(static_cast<uint64_t>(i)), "web", id, TimestampMs(1'700'000'000'000),

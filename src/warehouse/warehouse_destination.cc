@@ -229,7 +229,7 @@ class PipelinedLoad {
 }  // namespace
 
 WarehouseDestination::SourceLoad WarehouseDestination::LoadEvents(
-    std::span<const delivery::StoredEvent> batch, std::string_view source,
+    std::span<const delivery::RoutedEvent> batch, std::string_view source,
     const std::vector<size_t>& indexes, const std::string& load_time,
     std::vector<delivery::Outcome>* outcomes) {
   using delivery::Outcome;
@@ -313,7 +313,7 @@ void WarehouseDestination::Account(const SourceLoad& load, double secs) {
   }
 }
 
-void WarehouseDestination::LoadIsolating(std::span<const delivery::StoredEvent> batch,
+void WarehouseDestination::LoadIsolating(std::span<const delivery::RoutedEvent> batch,
                                          std::string_view source, std::vector<size_t> indexes,
                                          const std::string& load_time,
                                          std::vector<delivery::Outcome>* outcomes,
@@ -376,7 +376,7 @@ void WarehouseDestination::LoadIsolating(std::span<const delivery::StoredEvent> 
 }
 
 std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInProcess(
-    std::span<const delivery::StoredEvent> batch) {
+    std::span<const delivery::RoutedEvent> batch) {
   using delivery::Outcome;
   SY_CHECK(m_ != nullptr);  // Attach() first: it names the destination and its metrics
   const std::string load_time = FormatIso8601(SystemClock::Get()->Now());
@@ -484,7 +484,7 @@ class BorrowedWarehouse final : public delivery::Destination {
  public:
   explicit BorrowedWarehouse(WarehouseDestination* d) : d_(d) {}
   delivery::DestinationLimits limits() const override { return d_->limits(); }
-  delivery::EncodedBatch Encode(std::span<const delivery::StoredEvent> b) const override {
+  delivery::EncodedBatch Encode(std::span<const delivery::RoutedEvent> b) const override {
     return d_->Encode(b);
   }
   std::vector<delivery::Outcome> Classify(const delivery::HttpRequest& request,
@@ -492,7 +492,7 @@ class BorrowedWarehouse final : public delivery::Destination {
     return d_->Classify(request, response);
   }
   std::optional<std::vector<delivery::Outcome>> DeliverInProcess(
-      std::span<const delivery::StoredEvent> batch) override {
+      std::span<const delivery::RoutedEvent> batch) override {
     return d_->DeliverInProcess(batch);
   }
   std::optional<config::BatchConfig> BatchOverride() const override { return d_->BatchOverride(); }

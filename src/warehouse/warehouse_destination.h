@@ -46,11 +46,11 @@ class WarehouseDestination final : public delivery::Destination {
   ~WarehouseDestination() override;
 
   delivery::DestinationLimits limits() const override;
-  delivery::EncodedBatch Encode(std::span<const delivery::StoredEvent>) const override {
+  delivery::EncodedBatch Encode(std::span<const delivery::RoutedEvent>) const override {
     return {};
   }
   std::optional<std::vector<delivery::Outcome>> DeliverInProcess(
-      std::span<const delivery::StoredEvent> batch) override;
+      std::span<const delivery::RoutedEvent> batch) override;
   std::optional<config::BatchConfig> BatchOverride() const override;
   // Required before the first DeliverInProcess (DestinationStream::Start calls it; callers of
   // SyncNow call it themselves).
@@ -72,14 +72,14 @@ class WarehouseDestination final : public delivery::Destination {
   };
   // Maps and loads `indexes` of `batch` (one source) in one transaction; unmappable events are
   // rejected in `outcomes`.
-  SourceLoad LoadEvents(std::span<const delivery::StoredEvent> batch, std::string_view source,
+  SourceLoad LoadEvents(std::span<const delivery::RoutedEvent> batch, std::string_view source,
                         const std::vector<size_t>& indexes, const std::string& load_time,
                         std::vector<delivery::Outcome>* outcomes);
   // After a load failed with kInvalidArgument (the database refused some data): loads halves
   // of `indexes` recursively; an event refused alone is written whole to `discards` and counts
   // as delivered. A failure of the database itself (any other code) stops the search and
   // retries every event not loaded yet (`environment_error`).
-  void LoadIsolating(std::span<const delivery::StoredEvent> batch, std::string_view source,
+  void LoadIsolating(std::span<const delivery::RoutedEvent> batch, std::string_view source,
                      std::vector<size_t> indexes, const std::string& load_time,
                      std::vector<delivery::Outcome>* outcomes, Status* environment_error);
   void Account(const SourceLoad& load, double secs);  // totals and metrics of a committed load

@@ -21,7 +21,7 @@ class Amplitude final : public delivery::Destination {
 
   delivery::DestinationLimits limits() const override { return {2000, 900 * 1024}; }
 
-  delivery::EncodedBatch Encode(std::span<const delivery::StoredEvent> events) const override {
+  delivery::EncodedBatch Encode(std::span<const delivery::RoutedEvent> events) const override {
     delivery::EncodedBatch out;
     json::array mapped;
     delivery::HttpRequest r;

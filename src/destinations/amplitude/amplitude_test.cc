@@ -22,7 +22,7 @@ std::unique_ptr<delivery::Destination> Make() {
 }
 
 TEST(Amplitude, HttpV2PayloadGolden) {
-  std::vector<delivery::StoredEvent> events = {
+  std::vector<delivery::RoutedEvent> events = {
       {Offset(0), "web", "mid-0", TimestampMs(1),
        R"({"type":"track","event":"Song Played","userId":"u1","anonymousId":"a1",)"
        R"("timestamp":"2024-01-02T03:04:05.678Z","properties":{"genre":"jazz"},)"

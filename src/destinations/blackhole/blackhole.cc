@@ -6,11 +6,11 @@ namespace {
 class Blackhole final : public delivery::Destination {
  public:
   delivery::DestinationLimits limits() const override { return {10'000, 64u << 20}; }
-  delivery::EncodedBatch Encode(std::span<const delivery::StoredEvent>) const override {
+  delivery::EncodedBatch Encode(std::span<const delivery::RoutedEvent>) const override {
     return {};
   }
   std::optional<std::vector<delivery::Outcome>> DeliverInProcess(
-      std::span<const delivery::StoredEvent> batch) override {
+      std::span<const delivery::RoutedEvent> batch) override {
     return std::vector<delivery::Outcome>(batch.size(), delivery::Outcome::Delivered());
   }
 };

@@ -11,11 +11,11 @@ class Flaky final : public delivery::Destination {
       : pattern_(std::move(pattern)), retry_after_ms_(retry_after_ms), max_events_(max_events) {}
 
   delivery::DestinationLimits limits() const override { return {max_events_, 64u << 20}; }
-  delivery::EncodedBatch Encode(std::span<const delivery::StoredEvent>) const override {
+  delivery::EncodedBatch Encode(std::span<const delivery::RoutedEvent>) const override {
     return {};
   }
   std::optional<std::vector<delivery::Outcome>> DeliverInProcess(
-      std::span<const delivery::StoredEvent> batch) override {
+      std::span<const delivery::RoutedEvent> batch) override {
     std::vector<delivery::Outcome> out;
     for (const auto& ev : batch) {
       size_t attempt = attempts_[ev.offset.value()]++;

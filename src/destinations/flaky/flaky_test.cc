@@ -19,7 +19,7 @@ Result<std::unique_ptr<delivery::Destination>> Make(const delivery::DestinationT
 TEST(Flaky, FollowsThePatternPerEventAndRepeatsTheLastStep) {
   auto d = Make(FlakyType(), {List("pattern", {"retry", "reject", "ok"})});
   ASSERT_TRUE(d.ok()) << d.status().ToString();
-  std::vector<delivery::StoredEvent> events = {{Offset(0), "web", "m0", TimestampMs(0), "{}"},
+  std::vector<delivery::RoutedEvent> events = {{Offset(0), "web", "m0", TimestampMs(0), "{}"},
                                                {Offset(1), "web", "m1", TimestampMs(0), "{}"}};
   using K = delivery::Outcome::Kind;
   std::vector<K> seen;
@@ -46,7 +46,7 @@ TEST(Flaky, RejectsAnUnknownStep) {
 TEST(Blackhole, AcceptsEverythingAndHasNoSettings) {
   auto d = Make(BlackholeType(), {});
   ASSERT_TRUE(d.ok());
-  std::vector<delivery::StoredEvent> events(3);
+  std::vector<delivery::RoutedEvent> events(3);
   auto out = (*d)->DeliverInProcess(events);
   ASSERT_TRUE(out.has_value());
   ASSERT_EQ(out->size(), 3u);

@@ -72,7 +72,7 @@ class GoogleAnalytics4 final : public delivery::Destination {
 
   delivery::DestinationLimits limits() const override { return {kMaxEventsPerRequest, 130 * 1024}; }
 
-  delivery::EncodedBatch Encode(std::span<const delivery::StoredEvent> events) const override {
+  delivery::EncodedBatch Encode(std::span<const delivery::RoutedEvent> events) const override {
     delivery::EncodedBatch out;
     struct Group {
       std::string client_id, user_id;

@@ -23,7 +23,7 @@ std::unique_ptr<delivery::Destination> Make() {
 
 constexpr int64_t kReceived = 1704164645678;  // 2024-01-02T03:04:05.678Z
 
-delivery::StoredEvent Ev(uint64_t o, std::string payload) {
+delivery::RoutedEvent Ev(uint64_t o, std::string payload) {
   return {Offset(o), "web", "m" + std::to_string(o), TimestampMs(kReceived), std::move(payload)};
 }
 
@@ -36,7 +36,7 @@ TEST(Ga4, NamesAreSnakeCasedAndSafe) {
 }
 
 TEST(Ga4, MeasurementProtocolPayloadGolden) {
-  std::vector<delivery::StoredEvent> events = {
+  std::vector<delivery::RoutedEvent> events = {
       Ev(0,
          R"({"type":"page","anonymousId":"c1","userId":"u1","timestamp":"2024-01-02T03:04:05.000Z",)"
          R"("properties":{"title":"Pricing","url":"https://x.example/pricing"},)"

@@ -23,7 +23,7 @@ class Mixpanel final : public delivery::Destination {
   // Mixpanel /import: ≤ 2,000 events and 10 MB per request.
   delivery::DestinationLimits limits() const override { return {2000, 10u << 20}; }
 
-  delivery::EncodedBatch Encode(std::span<const delivery::StoredEvent> events) const override {
+  delivery::EncodedBatch Encode(std::span<const delivery::RoutedEvent> events) const override {
     delivery::EncodedBatch out;
     json::array imports, profiles;
     std::vector<size_t> import_idx, profile_idx;

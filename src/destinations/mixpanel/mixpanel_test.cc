@@ -23,13 +23,13 @@ std::unique_ptr<delivery::Destination> Make(bool with_token) {
   return delivery::testing::MustCreate(MixpanelType(), raw);
 }
 
-delivery::StoredEvent Ev(uint64_t offset, std::string payload) {
+delivery::RoutedEvent Ev(uint64_t offset, std::string payload) {
   return {Offset(offset), "web", "mid-" + std::to_string(offset), TimestampMs(1'700'000'000'000),
           std::move(payload)};
 }
 
 TEST(Mixpanel, TrackPageAndIdentifyGolden) {
-  std::vector<delivery::StoredEvent> events = {
+  std::vector<delivery::RoutedEvent> events = {
       Ev(0,
          R"({"type":"track","event":"Order Completed","userId":"u1","anonymousId":"a1",)"
          R"("timestamp":"2024-01-02T03:04:05.678Z","properties":{"revenue":9.5},)"
@@ -66,7 +66,7 @@ TEST(Mixpanel, TrackPageAndIdentifyGolden) {
 }
 
 TEST(Mixpanel, IdentifyWithoutProjectTokenIsUnmappable) {
-  std::vector<delivery::StoredEvent> events = {Ev(0, R"({"type":"identify","userId":"u1"})")};
+  std::vector<delivery::RoutedEvent> events = {Ev(0, R"({"type":"identify","userId":"u1"})")};
   auto b = Make(false)->Encode(events);
   EXPECT_TRUE(b.requests.empty());
   ASSERT_EQ(b.unmappable.size(), 1u);

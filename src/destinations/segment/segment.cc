@@ -19,7 +19,7 @@ class Segment final : public delivery::Destination {
   // Segment: ≤ 500 KB per batch request, ≤ 32 KB per event.
   delivery::DestinationLimits limits() const override { return {500, 480 * 1024}; }
 
-  delivery::EncodedBatch Encode(std::span<const delivery::StoredEvent> events) const override {
+  delivery::EncodedBatch Encode(std::span<const delivery::RoutedEvent> events) const override {
     delivery::EncodedBatch out;
     delivery::HttpRequest r;
     r.url = url_;

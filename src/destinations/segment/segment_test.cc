@@ -19,7 +19,7 @@ std::unique_ptr<delivery::Destination> Make() {
       {Scalar("write_key", "wk_target"), Scalar("endpoint", "http://127.0.0.1:9000/")});
 }
 
-std::vector<delivery::StoredEvent> Events() {
+std::vector<delivery::RoutedEvent> Events() {
   return {{Offset(0), "web", "m-1", TimestampMs(1),
            R"({"type":"track","event":"Signed Up","userId":"u1","messageId":"m-1"})"},
           {Offset(1), "web", "m-2", TimestampMs(2),

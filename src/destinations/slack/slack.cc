@@ -27,7 +27,7 @@ class Slack final : public delivery::Destination {
   // Slack takes one message per request; messages over 40,000 characters are truncated by it.
   delivery::DestinationLimits limits() const override { return {1, 40'000}; }
 
-  delivery::EncodedBatch Encode(std::span<const delivery::StoredEvent> events) const override {
+  delivery::EncodedBatch Encode(std::span<const delivery::RoutedEvent> events) const override {
     delivery::EncodedBatch out;
     for (size_t i = 0; i < events.size(); ++i) {
       std::string text = RenderSlackTemplate(template_, events[i].payload);

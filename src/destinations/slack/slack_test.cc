@@ -30,7 +30,7 @@ std::unique_ptr<delivery::Destination> Make(std::string tmpl) {
 
 TEST(Slack, OneJsonTextMessagePerEventGolden) {
   auto d = Make("");
-  std::vector<delivery::StoredEvent> events = {
+  std::vector<delivery::RoutedEvent> events = {
       {Offset(0), "web", "m1", TimestampMs(0),
        R"({"type":"track","event":"Signed \"Up\"","userId":"u1"})"},
       {Offset(1), "web", "m2", TimestampMs(0), R"({"type":"identify","userId":"u2"})"}};
@@ -55,7 +55,7 @@ TEST(Slack, AnEmptyTemplateIsAConfigError) {
 
 TEST(Slack, AnEmptyMessageIsUnmappable) {
   auto d = Make("{{properties.missing}}");
-  std::vector<delivery::StoredEvent> events = {
+  std::vector<delivery::RoutedEvent> events = {
       {Offset(0), "web", "m1", TimestampMs(0), R"({"type":"track","event":"E"})"}};
   auto b = d->Encode(events);
   EXPECT_TRUE(b.requests.empty());

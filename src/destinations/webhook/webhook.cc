@@ -20,7 +20,7 @@ class Webhook final : public delivery::Destination {
 
   delivery::DestinationLimits limits() const override { return {max_events_, 4u << 20}; }
 
-  delivery::EncodedBatch Encode(std::span<const delivery::StoredEvent> events) const override {
+  delivery::EncodedBatch Encode(std::span<const delivery::RoutedEvent> events) const override {
     delivery::EncodedBatch out;
     if (batch_) {
       for (size_t start = 0; start < events.size(); start += max_events_) {

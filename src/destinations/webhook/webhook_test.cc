@@ -20,7 +20,7 @@ std::unique_ptr<delivery::Destination> Make(std::vector<config::RawSetting> raw)
   return delivery::testing::MustCreate(WebhookType(), raw);
 }
 
-std::vector<delivery::StoredEvent> Events() {
+std::vector<delivery::RoutedEvent> Events() {
   return {
       {Offset(0), "web", "m-1", TimestampMs(1),
        R"({"type":"track","event":"Signed Up","userId":"u1","messageId":"m-1"})"},
