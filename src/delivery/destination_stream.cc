@@ -146,8 +146,8 @@ void DestinationStream::Fill() {
 }
 
 std::vector<Offset> DestinationStream::PickBatch(int64_t now, int64_t* wake_at) {
-  // A batch is what one round sends (the `batch:` config); Send splits it into requests that fit
-  // the destination's per-request limits, sent in parallel.
+  // A batch is what one round sends (the `batch:` config); StartRound splits it into requests that
+  // fit the destination's per-request limits, sent in parallel.
   size_t max_events = static_cast<size_t>(options_.config.batch.max_events);
   size_t max_bytes = static_cast<size_t>(options_.config.batch.max_bytes);
   std::vector<Offset> batch;
@@ -185,7 +185,7 @@ std::vector<Offset> DestinationStream::PickBatch(int64_t now, int64_t* wake_at) 
   }
   for (Offset o : dead_letter_again) {
     Pending& p = pending_.at(o);
-    DeadLetter(p, p.last_reason);
+    QueueDeadLetter(p, p.last_reason);
   }
   FlushDeadLetters();
   if (batch.empty()) return batch;
@@ -197,7 +197,7 @@ std::vector<Offset> DestinationStream::PickBatch(int64_t now, int64_t* wake_at) 
   return {};
 }
 
-void DestinationStream::Send(const std::vector<Offset>& batch) {
+void DestinationStream::StartRound(const std::vector<Offset>& batch) {
   Round round;
   round.offsets = batch;
   round.events.reserve(batch.size());
@@ -438,13 +438,13 @@ void DestinationStream::Apply(Offset offset, const Outcome& outcome, int status,
       rejected_++;
       m_rejected_->Inc();
       if (options_.stats) options_.stats->Record(observe::DeliveryStats::Kind::kFailed, now);
-      DeadLetter(p, outcome.reason);
+      QueueDeadLetter(p, outcome.reason);
       return;
     case Outcome::Kind::kRetry: {
       int64_t window_end = p.first_attempt_ms + options_.config.retry_window_ms;
       if (now >= window_end) {
-        DeadLetter(p, "retry window exceeded after " + std::to_string(p.attempts) +
-                          " attempts: " + outcome.reason);
+        QueueDeadLetter(p, "retry window exceeded after " + std::to_string(p.attempts) +
+                               " attempts: " + outcome.reason);
         return;
       }
       retried_++;
@@ -479,7 +479,7 @@ void DestinationStream::Observe(observe::Stage stage, std::string_view source,
   options_.live->Publish(observe::TopicKind::kDestination, name(), std::move(records));
 }
 
-void DestinationStream::DeadLetter(Pending& p, const std::string& reason) {
+void DestinationStream::QueueDeadLetter(Pending& p, const std::string& reason) {
   p.dead_letter_pending = true;
   p.last_reason = reason;
   p.next_attempt_ms = INT64_MAX;  // not picked again while queued
@@ -580,7 +580,7 @@ void DestinationStream::Run() {
     if (CanStartRound()) {
       std::vector<Offset> batch = PickBatch(now, &wake_at);
       if (!batch.empty()) {
-        Send(batch);
+        StartRound(batch);
         FlushDeadLetters();
         CommitProgress();
         UpdateGauges();
@@ -644,7 +644,7 @@ Result<DestinationStream::DrainReport> DestinationStream::DrainOnce() {
     if (CanStartRound()) {
       std::vector<Offset> batch = PickBatch(NowMs(), &wake_at);
       if (!batch.empty()) {
-        Send(batch);
+        StartRound(batch);
         FlushDeadLetters();
         continue;
       }

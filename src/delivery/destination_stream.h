@@ -198,7 +198,9 @@ class DestinationStream {
   size_t WindowUsed() const;  // cursor position − first pending offset
   std::vector<Offset> PickBatch(int64_t now, int64_t* wake_at);
   bool CanStartRound() const;  // under both in-flight limits
-  void Send(const std::vector<Offset>& batch);
+  // Starts a round with `batch`: encodes it into requests within the destination's limits (or
+  // delivers it in process) and dispatches the requests; sends nothing itself (Dispatch does).
+  void StartRound(const std::vector<Offset>& batch);
   // Hands `requests` of round `id` to the HttpClient.
   void Dispatch(uint64_t id, Round& round, std::vector<HttpRequest> requests);
   // Applies the responses in the mailbox (waiting up to `wait_ms` for one if there is none, or,
@@ -210,7 +212,7 @@ class DestinationStream {
   void Apply(Offset offset, const Outcome& outcome, int status, const std::string& response);
   // Queues `p` for the dead-letter store; FlushDeadLetters writes the queue with one fdatasync
   // and only then makes those events final (erased, so the cursor may pass them).
-  void DeadLetter(Pending& p, const std::string& reason);
+  void QueueDeadLetter(Pending& p, const std::string& reason);
   void FlushDeadLetters();
   // Tells the live feed (if anyone watches this destination) and the figures what became of
   // `event`.
