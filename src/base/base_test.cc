@@ -8,6 +8,7 @@
 #include <thread>
 #include "base/clock.h"
 
+#include "base/base64.h"
 #include "base/crc32c.h"
 #include "base/hash.h"
 #include "base/logging.h"
@@ -27,6 +28,14 @@ TEST(Crc32c, KnownVectors) {
   EXPECT_EQ(crc32c::Value("123456789"), 0xE3069283u);
   // Extend == Value of the concatenation.
   EXPECT_EQ(crc32c::Extend(crc32c::Value("12345"), "6789", 4), 0xE3069283u);
+}
+
+TEST(Base64, MatchesRfc4648Vectors) {
+  EXPECT_EQ(Base64Encode(""), "");
+  EXPECT_EQ(Base64Encode("f"), "Zg==");
+  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
+  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
+  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
 }
 
 TEST(Time, FormatAndParseRoundTrip) {

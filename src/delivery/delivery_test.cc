@@ -18,7 +18,6 @@
 #include <set>
 #include <thread>
 
-#include "delivery/codec.h"
 #include "delivery/dead_letter_store.h"
 #include "delivery/destination.h"
 #include "delivery/destination_stream.h"
@@ -257,15 +256,6 @@ TEST(Routing, FiltersDropEventsAndProperties) {
   EXPECT_EQ(out.offset, Offset(3));
   EXPECT_EQ(UserKeyOf(R"({"userId":"u1","anonymousId":"a1"})"), "u1");
   EXPECT_EQ(UserKeyOf(R"({"anonymousId":"a1"})"), "a1");
-}
-
-TEST(Codec, Base64MatchesRfc4648Vectors) {
-  EXPECT_EQ(Base64Encode(""), "");
-  EXPECT_EQ(Base64Encode("f"), "Zg==");
-  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
-  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
-  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
-  EXPECT_EQ(BasicAuth("wk", ""), "Basic d2s6");
 }
 
 TEST(Classify, ConventionOfTheField) {

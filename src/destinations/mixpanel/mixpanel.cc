@@ -3,8 +3,8 @@
 #include <boost/json.hpp>
 
 #include "base/time_format.h"
-#include "delivery/codec.h"
 #include "delivery/event_fields.h"
+#include "http/basic_auth.h"
 
 namespace sy::destinations {
 namespace {
@@ -14,7 +14,7 @@ class Mixpanel final : public delivery::Destination {
  public:
   Mixpanel(std::string endpoint, const std::string& api_secret, std::string project_token)
       : endpoint_(std::move(endpoint)),
-        auth_(delivery::BasicAuth(api_secret, "")),
+        auth_(http::BasicAuthorization(api_secret, "")),
         project_token_(std::move(project_token)) {
     while (!endpoint_.empty() && endpoint_.back() == '/')
       endpoint_.pop_back();

@@ -2,7 +2,7 @@
 
 #include <boost/json.hpp>
 
-#include "delivery/codec.h"
+#include "http/basic_auth.h"
 
 namespace sy::destinations {
 namespace {
@@ -11,7 +11,7 @@ namespace json = boost::json;
 class Segment final : public delivery::Destination {
  public:
   Segment(std::string endpoint, const std::string& write_key)
-      : url_(std::move(endpoint) + "/v1/batch"), auth_(delivery::BasicAuth(write_key, "")) {
+      : url_(std::move(endpoint) + "/v1/batch"), auth_(http::BasicAuthorization(write_key, "")) {
     while (url_.find("//v1/batch") != std::string::npos)
       url_.replace(url_.find("//v1/batch"), 10, "/v1/batch");
   }

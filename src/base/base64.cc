@@ -1,8 +1,8 @@
-#include "delivery/codec.h"
+#include "base/base64.h"
 
 #include <cstdint>
 
-namespace sy::delivery {
+namespace sy {
 
 std::string Base64Encode(std::string_view in) {
   static constexpr char kAlphabet[] =
@@ -27,11 +27,4 @@ std::string Base64Encode(std::string_view in) {
   return out;
 }
 
-std::string BasicAuth(std::string_view user, std::string_view password) {
-  std::string pair(user);
-  pair += ':';
-  pair += password;
-  return "Basic " + Base64Encode(pair);
-}
-
-}  // namespace sy::delivery
+}  // namespace sy
