@@ -263,7 +263,8 @@ class S3ObjectStore final : public ObjectStore {
   std::string client_error_;
 };
 
-std::string Env(const char* name) {
+// The environment variable `name`, or "" when unset. (Not base/env.h's Env, the file-system seam.)
+std::string EnvironmentVariable(const char* name) {
   const char* v = std::getenv(name);
   return v ? v : "";
 }
@@ -281,10 +282,11 @@ Result<std::unique_ptr<ObjectStore>> OpenObjectStore(const config::ArchiveConfig
   o.bucket = c.bucket;
   o.region = c.region;
   o.path_style = c.path_style;
-  o.access_key_id = c.access_key_id.empty() ? Env("AWS_ACCESS_KEY_ID") : c.access_key_id;
-  o.secret_access_key =
-      c.secret_access_key.empty() ? Env("AWS_SECRET_ACCESS_KEY") : c.secret_access_key;
-  if (c.access_key_id.empty()) o.session_token = Env("AWS_SESSION_TOKEN");
+  o.access_key_id =
+      c.access_key_id.empty() ? EnvironmentVariable("AWS_ACCESS_KEY_ID") : c.access_key_id;
+  o.secret_access_key = c.secret_access_key.empty() ? EnvironmentVariable("AWS_SECRET_ACCESS_KEY")
+                                                    : c.secret_access_key;
+  if (c.access_key_id.empty()) o.session_token = EnvironmentVariable("AWS_SESSION_TOKEN");
   o.multipart_part_bytes = static_cast<uint64_t>(c.multipart_size);
   if (o.access_key_id.empty() || o.secret_access_key.empty()) {
     return FailedPrecondition(
