@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Fails when a module of src/ includes a module it must not (docs/architecture.md, "Modules").
 
-Dependencies point one way: cli → app → {ingest, web, delivery, warehouse, archive, replay} →
-{log, event, config, http} → base. A destination may use delivery, event, http, config and base
-only, never another destination; core code never includes a destination (the generated list of
-built-in destinations is compiled into the wiring, not into core modules).
+Dependencies point one way (the table ALLOWED below; docs/architecture.md draws the same chain):
+    cli → app → {ingest, web, destination registry, replay}
+    destination registry → {destinations/<type>/, warehouse} → delivery;  replay → {archive, delivery}
+    {ingest, delivery} → observe → event
+    {ingest, web, delivery, archive} → {log, event, config, http} → base
+A destination may use delivery, event, http, config and base only, never another destination;
+core code never includes a destination (the generated list of built-in destinations is compiled
+into the wiring, not into core modules).
 
 CMake's per-module targets catch a missing link, not an include of a header-only part of a module
 that is linked anyway; this check reads the #include lines themselves. Unit tests (*_test.cc) and
