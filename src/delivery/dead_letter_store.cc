@@ -7,10 +7,11 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cerrno>
-#include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "base/crc32c.h"
+#include "event/raw_json.h"
 
 namespace sy::delivery {
 namespace json = boost::json;
@@ -67,23 +68,48 @@ std::string Frame(const DeadLetter& d) {
   return FramePayload(DeadLetterToJson(d));
 }
 
-// True when `v` holds a number JSON cannot write (boost::json parses 1e400 as infinity and
-// serializes it as `Infinity`, which no JSON parser reads back).
-bool HasNonFiniteNumber(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::double_:
-      return !std::isfinite(v.get_double());
-    case json::kind::array:
-      for (const auto& x : v.get_array())
-        if (HasNonFiniteNumber(x)) return true;
-      return false;
-    case json::kind::object:
-      for (const auto& kv : v.get_object())
-        if (HasNonFiniteNumber(kv.value())) return true;
-      return false;
-    default:
-      return false;
+// Nesting the reader accepts in a payload: deeper than any event ingest stores (its
+// depth limit is far below), so the JSON parser's default of 32 never turns a stored event
+// into an unreadable record.
+constexpr unsigned kMaxPayloadDepth = 1024;
+
+json::parse_options PayloadParseOptions() {
+  json::parse_options o;
+  o.max_depth = kMaxPayloadDepth;
+  return o;
+}
+
+// `text` without the JSON whitespace around it.
+std::string_view TrimJsonSpace(std::string_view text) {
+  constexpr std::string_view kSpace = " \t\r\n";
+  size_t b = text.find_first_not_of(kSpace);
+  if (b == std::string_view::npos) return {};
+  size_t e = text.find_last_not_of(kSpace);
+  return text.substr(b, e - b + 1);
+}
+
+// True when `text` is one JSON object that can be embedded in a payload as it is.
+bool IsEmbeddableObject(std::string_view text) {
+  if (text.empty() || text.front() != '{') return false;
+  json::parse_options o = PayloadParseOptions();
+  o.max_depth = kMaxPayloadDepth - 1;  // the payload object adds one level
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec, {}, o);
+  return !ec && v.is_object();
+}
+
+// The raw text of the payload's last "event" member (the one a JSON parser keeps), from the
+// payload text a validating parser accepted.
+std::optional<std::string_view> RawEventText(std::string_view payload) {
+  std::vector<event::RawMember> members;
+  if (!event::SplitObject(payload, &members)) return std::nullopt;
+  std::string storage;
+  std::vector<std::string_view> keys;
+  event::DecodedKeys(members, &storage, &keys);
+  for (size_t i = keys.size(); i-- > 0;) {
+    if (keys[i] == "event") return members[i].value;
   }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -102,19 +128,25 @@ std::string DeadLetterToJson(const DeadLetter& d) {
   last["status"] = d.last_status;
   last["body"] = d.last_response;
   o["lastResponse"] = std::move(last);
-  boost::system::error_code ec;
-  json::value ev = json::parse(d.event, ec);
-  if (ec || HasNonFiniteNumber(ev)) {
-    o["event"] = d.event;
+  std::string out = json::serialize(o);
+  // The event goes in last, as its bytes: re-serializing it would rewrite the client's numbers
+  // (9.99 → 9.99E0, a 23-digit integer → a double), and the dead letter and its redrive must
+  // carry what the log stored.
+  out.pop_back();  // the closing brace
+  out += ",\"event\":";
+  const std::string_view event = TrimJsonSpace(d.event);
+  if (IsEmbeddableObject(event)) {
+    out += event;
   } else {
-    o["event"] = std::move(ev);
+    out += json::serialize(json::value(json::string_view(d.event)));
   }
-  return json::serialize(o);
+  out += '}';
+  return out;
 }
 
 Result<DeadLetter> DeadLetterFromJson(std::string_view text) {
   boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
+  json::value v = json::parse(text, ec, {}, PayloadParseOptions());
   if (ec || !v.is_object()) return DataLoss("dead letter is not a JSON object");
   const json::object& o = v.as_object();
   DeadLetter d;
@@ -143,8 +175,14 @@ Result<DeadLetter> DeadLetterFromJson(std::string_view text) {
     if (auto* b = last->as_object().if_contains("body"); b && b->is_string())
       d.last_response = std::string(b->get_string());
   }
-  if (auto* e = o.if_contains("event")) {
-    d.event = e->is_string() ? std::string(e->get_string()) : json::serialize(*e);
+  // The event from the payload's text, not from the parsed value: the parser turns numbers into
+  // doubles, and the stored bytes are what the log had.
+  if (auto raw = RawEventText(text)) {
+    if (event::KindOf(*raw) == event::RawKind::kString) {
+      event::UnescapeJsonString(raw->substr(1, raw->size() - 2), &d.event);
+    } else {
+      d.event = std::string(*raw);
+    }
   }
   return d;
 }

@@ -35,10 +35,12 @@ struct DeadLetter {
   int attempts = 0;
   int last_status = 0;        // last HTTP status, 0 if none
   std::string last_response;  // excerpt of the last response body (≤ 512 bytes)
-  std::string event;          // the event JSON as sent (after filters)
+  std::string event;          // the event JSON as the stream had it (after filters), verbatim
 };
 
-// JSON object for `dlq list` and the file payload (event embedded as JSON when it parses).
+// JSON object for `dlq list` and the file payload. The event goes in last, byte for byte as
+// stored (numbers as the client sent them) when it is a JSON object, otherwise as a JSON
+// string; DeadLetterFromJson gives back those bytes.
 std::string DeadLetterToJson(const DeadLetter& d);
 Result<DeadLetter> DeadLetterFromJson(std::string_view json);
 

@@ -5,12 +5,15 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <set>
 
+#include "base/clock.h"
 #include "base/crc32c.h"
 #include "base/fault_injection_env.h"
 #include "delivery/dead_letter_store.h"
+#include "delivery/redrive.h"
 #include "log/local/log_test_util.h"
 
 namespace sy::delivery {
@@ -72,6 +75,64 @@ TEST(DeadLetterStoreIntegrity, EventWithAnOutOfRangeNumberStaysReadable) {
   ASSERT_EQ(Offsets(*letters), (std::vector<uint64_t>{1, 2, 3}));
   EXPECT_EQ(skipped, 0u);
   EXPECT_EQ((*letters)[1].event, R"({"type":"track","properties":{"n":1e400}})");
+}
+
+// The dead letter keeps the event's bytes as the log stored them (issue 18): the payload used
+// to embed a re-serialized copy, so 9.99 came back as 9.99E0, 1e5 as 1E5 and a 23-digit integer
+// as a double, in `dlq list` and in what redrive sent.
+constexpr std::string_view kNumbersEvent =
+    R"({"type":"track","event":"Order","properties":{"price":9.99,"count":1e5,)"
+    R"("big":12345678901234567890123,"neg":-0.0,"list":[1.50,2E+3,-7]}})";
+
+TEST(DeadLetterStoreVerbatim, EventNumbersAreKeptAsStored) {
+  TempDir dir;
+  DeadLetterStore store(dir.path());
+  ASSERT_TRUE(store.Append(Letter(1, std::string(kNumbersEvent))).ok());
+  const std::string json = DeadLetterToJson(Letter(1, std::string(kNumbersEvent)));
+  EXPECT_NE(json.find(kNumbersEvent), std::string::npos) << json;
+  auto letters = store.List("hooks");
+  ASSERT_TRUE(letters.ok());
+  ASSERT_EQ(letters->size(), 1u);
+  EXPECT_EQ((*letters)[0].event, kNumbersEvent);
+  // The file's payload holds the same bytes, and a rewrite that keeps the letter keeps them too.
+  ASSERT_TRUE(store.Rewrite("hooks", [](std::vector<DeadLetter> all) { return all; }).ok());
+  letters = store.List("hooks");
+  ASSERT_TRUE(letters.ok());
+  ASSERT_EQ(letters->size(), 1u);
+  EXPECT_EQ((*letters)[0].event, kNumbersEvent);
+  std::ifstream f(dir.path() + "/hooks.dlq", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_NE(bytes.find(kNumbersEvent), std::string::npos);
+}
+
+// A destination that records what redrive hands it and takes everything.
+class RecordingDestination final : public Destination {
+ public:
+  DestinationLimits limits() const override { return {}; }
+  EncodedBatch Encode(std::span<const RoutedEvent>) const override { return {}; }
+  std::optional<std::vector<Outcome>> DeliverInProcess(
+      std::span<const RoutedEvent> batch) override {
+    std::vector<Outcome> out;
+    for (const auto& e : batch) {
+      payloads.push_back(e.payload);
+      out.push_back(Outcome::Delivered());
+    }
+    return out;
+  }
+  std::vector<std::string> payloads;
+};
+
+TEST(DeadLetterStoreVerbatim, RedriveSendsTheStoredBytes) {
+  TempDir dir;
+  DeadLetterStore store(dir.path());
+  ASSERT_TRUE(store.Append(Letter(1, std::string(kNumbersEvent))).ok());
+  RecordingDestination dest;
+  FakeClock clock;
+  auto r = RedriveDeadLetters(&store, "hooks", &dest, nullptr, false, &clock);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->delivered, 1u);
+  ASSERT_EQ(dest.payloads.size(), 1u);
+  EXPECT_EQ(dest.payloads[0], kNumbersEvent);
 }
 
 // A checksummed record whose payload is not JSON is skipped and reported; the records after it

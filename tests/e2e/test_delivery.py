@@ -157,6 +157,32 @@ def test_400_dead_letters_then_list_and_redrive(make_delivery_server, sinks):
     assert server.dlq_list() == []
 
 
+NUMBERS = ('{"price":9.99,"count":1e5,"big":12345678901234567890123,"neg":-0.0,'
+           '"list":[1.50,2E+3,-7]}')
+
+
+def test_dead_letters_and_their_redrive_carry_the_stored_number_text(make_delivery_server, sinks):
+    """Issue 18: the dead letter and the redriven request carry the event's bytes as the log
+    stored them. The DLQ used to re-serialize the event: 9.99 became 9.99E0, 1e5 1E5 and the
+    23-digit integer a double, in `dlq list` and in what redrive sent."""
+    sink = sinks(answer=always(400))
+    server = make_delivery_server([webhook("hooks", sink.url())])
+    mid = new_id()
+    raw = ('{"userId":"u","event":"Order","messageId":"' + mid + '","properties":' + NUMBERS +
+           '}').encode()
+    assert server.post("/v1/track", raw=raw).status == 200
+    wait_for(lambda: server.metric("switchyard_delivery_dead_lettered_total", "hooks") == 1,
+             what="dead letter")
+    assert NUMBERS.encode() in sink.requests()[0].body  # what the log stored, as first sent
+    listed = server.cli("dlq", "list", "--destination", "hooks")
+    assert listed.returncode == 0, listed.stderr.decode()
+    assert NUMBERS.encode() in listed.stdout, listed.stdout[:500]
+    sink.answer = always(200)
+    r = server.cli("dlq", "redrive", "--destination", "hooks")
+    assert r.returncode == 0, r.stderr.decode()
+    assert NUMBERS.encode() in sink.requests()[1].body, sink.requests()[1].body[:500]
+
+
 def test_integrations_object_and_filters_route(make_delivery_server, sinks):
     sink = sinks()
     dest = webhook("hooks", sink.url())
