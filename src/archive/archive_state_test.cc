@@ -140,7 +140,8 @@ TEST(LocalStoreFaults, CrashAtEveryOperationLeavesNoPartialObject) {
   }
 }
 
-// The state file cannot be written (its directory fsync fails): the archiver uploads nothing
+// The state file cannot be written (its rename fails; a failing directory fsync would now stop
+// Archiver::Start itself, which makes its state directory durable): the archiver uploads nothing
 // whose intent is not durable and its cursor does not move; after the fault clears, a new
 // archiver archives every event exactly once.
 TEST(ArchiverFaults, UnwritableStateKeepsTheCursorAndARestartArchivesOnce) {
@@ -178,7 +179,7 @@ TEST(ArchiverFaults, UnwritableStateKeepsTheCursorAndARestartArchivesOnce) {
     return std::move(*a);
   };
 
-  env.FailDirSyncs(1'000'000);
+  env.FailRenames(1'000'000);
   {
     auto a = start(&env);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));

@@ -72,7 +72,8 @@ Result<std::unique_ptr<Archiver>> Archiver::Start(ArchiverOptions options) {
   }
   if (!options.clock) options.clock = SystemClock::Get();
   if (!options.env) options.env = Env::Default();
-  SY_RETURN_IF_ERROR(options.env->CreateDirIfMissing(options.state_dir));
+  // The state file is synced into this directory: its own entry must be durable too.
+  SY_RETURN_IF_ERROR(CreateDirDurably(options.env, options.state_dir));
   std::unique_ptr<Archiver> a(new Archiver(std::move(options)));
   a->state_path_ = a->o_.state_dir + "/state";
   SY_ASSIGN_OR_RETURN(a->progress_, ReadArchiveState(a->state_path_, a->o_.env));

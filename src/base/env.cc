@@ -189,6 +189,20 @@ Status WriteFileAtomically(Env* env, const std::string& path, std::string_view d
   return env->SyncDir(DirName(path));
 }
 
+Status CreateDirDurably(Env* env, const std::string& path) {
+  std::vector<std::string> created;
+  for (std::string d = path; !d.empty() && d != "." && d != "/" && !env->FileExists(d);
+       d = DirName(d)) {
+    created.push_back(d);
+  }
+  SY_RETURN_IF_ERROR(env->CreateDirIfMissing(path));
+  // Outermost first: a parent's own entry is durable before the entries in it are synced.
+  for (auto it = created.rbegin(); it != created.rend(); ++it)
+    SY_RETURN_IF_ERROR(env->SyncDir(DirName(*it)));
+  if (created.empty()) SY_RETURN_IF_ERROR(env->SyncDir(DirName(path)));
+  return Status::Ok();
+}
+
 Status ReplaceFile(Env* env, const std::string& path, std::string_view data) {
   std::string tmp = path + ".tmp";
   {

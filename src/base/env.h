@@ -79,6 +79,12 @@ class Env {
 // crash may leave the old content; the temp file is removed when possible.
 Status WriteFileAtomically(Env* env, const std::string& path, std::string_view data);
 
+// Creates directory `path` and its missing parents, fsyncs the parent of each directory it
+// created, and fsyncs the parent of `path` even when `path` existed (a creation whose parent
+// fsync failed before is made durable now). After OK, files made durable in `path` survive a
+// power loss with it. For opening a store, not for every write: it costs a directory fsync.
+Status CreateDirDurably(Env* env, const std::string& path);
+
 // Replaces `path` with `data` for concurrent readers (write `path`.tmp, rename) without syncing:
 // for informational files (progress) that need not survive a power loss.
 Status ReplaceFile(Env* env, const std::string& path, std::string_view data);

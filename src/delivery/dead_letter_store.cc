@@ -191,6 +191,13 @@ std::string DeadLetterStore::FilePath(std::string_view destination) const {
   return dir_ + "/" + std::string(destination) + ".dlq";
 }
 
+Status DeadLetterStore::EnsureDir() {
+  if (dir_durable_.load(std::memory_order_acquire)) return Status::Ok();
+  SY_RETURN_IF_ERROR(CreateDirDurably(env_, dir_));
+  dir_durable_.store(true, std::memory_order_release);
+  return Status::Ok();
+}
+
 Status DeadLetterStore::Append(const DeadLetter& letter) {
   return AppendAll({letter});
 }
@@ -203,7 +210,7 @@ Status DeadLetterStore::AppendAll(const std::vector<DeadLetter>& letters) {
     if (d.destination != destination) return InvalidArgument("AppendAll: mixed destinations");
     bytes += Frame(d);
   }
-  SY_RETURN_IF_ERROR(env_->CreateDirIfMissing(dir_));
+  SY_RETURN_IF_ERROR(EnsureDir());
   SY_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(dir_ + "/" + destination + ".lock"));
   return AppendLocked(FilePath(destination), bytes);
 }
@@ -290,7 +297,7 @@ std::vector<std::string> DeadLetterStore::Destinations() const {
 Status DeadLetterStore::Rewrite(
     std::string_view destination,
     const std::function<std::vector<DeadLetter>(std::vector<DeadLetter>)>& resend) {
-  SY_RETURN_IF_ERROR(env_->CreateDirIfMissing(dir_));
+  SY_RETURN_IF_ERROR(EnsureDir());
   SY_ASSIGN_OR_RETURN(FileLock lock,
                       FileLock::Acquire(dir_ + "/" + std::string(destination) + ".lock"));
   SY_ASSIGN_OR_RETURN(DeadLetterScan scan, Scan(destination));

@@ -3,15 +3,16 @@
 // <data_dir>/dlq/. Format: docs/formats/dlq.md.
 //
 // Durability: Append returns after the record is written and fdatasync'ed (and, for a new file,
-// the directory fsync'ed), so a stream commits its cursor past an event only once the event is
-// delivered or durably dead-lettered. A failed write or fsync is an error naming the path, and
-// the failed append is cut off again (best effort) so the next one does not follow torn bytes.
-// All file I/O goes through an Env (base/env.h), so tests inject faults.
+// the directory fsync'ed; for a new directory, its parent), so a stream commits its cursor past an
+// event only once the event is delivered or durably dead-lettered. A failed write or fsync is an
+// error naming the path, and the failed append is cut off again (best effort) so the next one does
+// not follow torn bytes. All file I/O goes through an Env (base/env.h), so tests inject faults.
 // Concurrency: every operation takes an exclusive flock on <dir>/<destination>.lock, so the
 // server (appending) and `switchyard dlq redrive` (rewriting) in another process never interleave.
 // Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -86,9 +87,13 @@ class DeadLetterStore {
 
  private:
   std::string FilePath(std::string_view destination) const;
+  // Creates the directory on first use and makes its entry durable (base/env.h
+  // CreateDirDurably): a letter synced into a directory a power cut takes away is lost.
+  Status EnsureDir();
   Status AppendLocked(const std::string& path, const std::string& bytes);
   std::string dir_;
   Env* const env_;
+  std::atomic<bool> dir_durable_{false};
 };
 
 }  // namespace sy::delivery

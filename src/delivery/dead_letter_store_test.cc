@@ -224,9 +224,18 @@ TEST(DeadLetterStoreFaults, FailedWriteOrSyncIsAnErrorAndLeavesNothingHalfWritte
   TempDir dir;
   FaultInjectionEnv env;
   DeadLetterStore store(dir.path() + "/dlq", &env);
-  // The first append creates the file: its directory fsync failing must fail the append too.
+  // The first append creates the directory: the fsync of its parent failing fails the append.
   env.FailDirSyncs(1);
   Status s = store.Append(Letter(1));
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(dir.path()), std::string::npos) << s.ToString();
+  DeadLetter other = Letter(7);
+  other.destination = "other";
+  ASSERT_TRUE(store.Append(other).ok());
+  // The first append of a destination creates its file: its directory fsync failing must fail
+  // the append too.
+  env.FailDirSyncs(1);
+  s = store.Append(Letter(1));
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("/dlq"), std::string::npos) << s.ToString();
   ASSERT_TRUE(store.Append(Letter(1)).ok());  // the retry syncs the directory again

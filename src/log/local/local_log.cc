@@ -392,8 +392,10 @@ Status LocalLogImpl::Open() {
   }
   if (opt_.compression == LogCompression::kZstd) zstd_ctx_ = ZSTD_createCCtx();
   cursor_dir_ = opt_.dir + "/cursors";
-  SY_RETURN_IF_ERROR(opt_.env->CreateDirIfMissing(opt_.dir));
-  SY_RETURN_IF_ERROR(opt_.env->CreateDirIfMissing(cursor_dir_));
+  // Durable directories: a segment or cursor synced into a directory whose own entry a power cut
+  // takes away is lost with it.
+  SY_RETURN_IF_ERROR(CreateDirDurably(opt_.env, opt_.dir));
+  SY_RETURN_IF_ERROR(CreateDirDurably(opt_.env, cursor_dir_));
   SY_RETURN_IF_ERROR(Recover());
   SY_RETURN_IF_ERROR(LoadCursors());
   UpdateSizeGauges();
