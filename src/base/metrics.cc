@@ -324,14 +324,18 @@ std::string MetricsRegistry::RenderPrometheus() const {
                        : fam->kind_ == MetricFamily::Kind::kGauge ? "gauge"
                                                                   : "histogram";
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, fam->help_, name, type);
+    // Named references for the lambda: clang 14 (the fuzz preset's compiler) does not implement
+    // C++20's capture of structured bindings.
+    const std::string& family_name = name;
+    const auto& family = fam;
     auto render = [&](const std::string& key, const MetricFamily::Series& s) {
-      switch (fam->kind_) {
+      switch (family->kind_) {
         case MetricFamily::Kind::kCounter:
-          out += fmt::format("{}{} {}\n", name, key, s.counter->Value());
+          out += fmt::format("{}{} {}\n", family_name, key, s.counter->Value());
           break;
         case MetricFamily::Kind::kGauge: {
           double v = s.callback ? s.callback() : s.gauge->Value();
-          out += fmt::format("{}{} {}\n", name, key, FormatDouble(v));
+          out += fmt::format("{}{} {}\n", family_name, key, FormatDouble(v));
           break;
         }
         case MetricFamily::Kind::kHistogram: {
@@ -339,15 +343,15 @@ std::string MetricsRegistry::RenderPrometheus() const {
           auto counts = h.CumulativeCounts();
           for (size_t i = 0; i < h.bounds().size(); ++i) {
             out += fmt::format(
-                "{}_bucket{} {}\n", name,
-                RenderLabels(fam->label_names_, s.values, "le", FormatDouble(h.bounds()[i])),
+                "{}_bucket{} {}\n", family_name,
+                RenderLabels(family->label_names_, s.values, "le", FormatDouble(h.bounds()[i])),
                 counts[i]);
           }
-          out +=
-              fmt::format("{}_bucket{} {}\n", name,
-                          RenderLabels(fam->label_names_, s.values, "le", "+Inf"), counts.back());
-          out += fmt::format("{}_sum{} {}\n", name, key, FormatDouble(h.Sum()));
-          out += fmt::format("{}_count{} {}\n", name, key, h.Count());
+          out += fmt::format("{}_bucket{} {}\n", family_name,
+                             RenderLabels(family->label_names_, s.values, "le", "+Inf"),
+                             counts.back());
+          out += fmt::format("{}_sum{} {}\n", family_name, key, FormatDouble(h.Sum()));
+          out += fmt::format("{}_count{} {}\n", family_name, key, h.Count());
           break;
         }
       }
