@@ -277,6 +277,9 @@ Status App::Start(const config::Config& config) {
                               : http::MaxConnectionsFor(DescriptorReserve(config));
   hopts.send_timeout_ms = static_cast<int>(config.http.send_timeout_ms);
   hopts.lingering_time_ms = static_cast<int>(config.http.lingering_time_ms);
+  hopts.idle_timeout_ms = static_cast<int>(config.http.idle_timeout_ms);
+  hopts.header_timeout_ms = static_cast<int>(config.http.header_timeout_ms);
+  hopts.body_timeout_ms = static_cast<int>(config.http.body_timeout_ms);
   hopts.metrics = &metrics_;
   SY_ASSIGN_OR_RETURN(auto server, http::Server::Start(hopts, router_.get()));
   http_ = std::move(server);

@@ -24,6 +24,7 @@
 #include "destinations/describe.h"
 #include "destinations/registry.h"
 #include "http/client.h"
+#include "http/server.h"
 #include "log/local/local_log.h"
 #include "replay/replay.h"
 
@@ -81,6 +82,15 @@ int Serve(const std::string& config_path) {
   signal(SIGPIPE, SIG_IGN);
 
   auto logger = ModuleLogger("server");
+  SetLogLevel(cfg->log_level);
+  // Before the connection cap is derived from it: the soft descriptor limit goes up to the hard
+  // limit, what the administrator allowed (docs/security.md).
+  if (auto fds = http::RaiseDescriptorLimit(); fds.ok()) {
+    logger->info("descriptor limit soft={} hard={} soft_at_start={}", fds->soft, fds->hard,
+                 fds->soft_before);
+  } else {
+    logger->warn("descriptor limit not raised: {}", fds.status().ToString());
+  }
   app::App app;
   if (Status s = app.Start(*cfg); !s.ok()) {
     logger->error("startup failed status={}", s.ToString());

@@ -99,6 +99,18 @@ class SchemaReader {
     *out_ms = *v;
   }
 
+  // A duration within [min_ms, max_ms].
+  void Duration(const YAML::Node& parent, const std::string& path, const std::string& key,
+                int64_t min_ms, int64_t max_ms, int64_t* out_ms) {
+    int64_t v = *out_ms;
+    Duration(parent, path, key, min_ms, &v);
+    if (v > max_ms) {
+      return Error(parent[key], Join(path, key),
+                   "must be at most " + std::to_string(max_ms / 1000) + "s");
+    }
+    *out_ms = v;
+  }
+
   void Size(const YAML::Node& parent, const std::string& path, const std::string& key,
             int64_t min_bytes, int64_t* out) {
     YAML::Node n = parent[key];
@@ -398,8 +410,16 @@ void ReadListen(SchemaReader& r, const YAML::Node& l, const std::string& key, st
 
 void ReadHttp(SchemaReader& r, const YAML::Node& n, HttpConfig* h) {
   const std::string p = "http";
-  if (!r.ExpectMap(n, p, {"max_connections", "send_timeout", "lingering_time"})) return;
+  if (!r.ExpectMap(n, p,
+                   {"max_connections", "send_timeout", "lingering_time", "idle_timeout",
+                    "header_timeout", "body_timeout"}))
+    return;
   r.Int(n, p, "max_connections", 0, 1 << 20, &h->max_connections);
+  // The server checks read timeouts once a second: under 1 s would not mean what it says; over
+  // an hour holds a connection for no client's good.
+  r.Duration(n, p, "idle_timeout", 1000, 3'600'000, &h->idle_timeout_ms);
+  r.Duration(n, p, "header_timeout", 1000, 3'600'000, &h->header_timeout_ms);
+  r.Duration(n, p, "body_timeout", 1000, 3'600'000, &h->body_timeout_ms);
   r.Duration(n, p, "send_timeout", 100, &h->send_timeout_ms);
   r.Duration(n, p, "lingering_time", 0, &h->lingering_time_ms);
 }

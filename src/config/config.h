@@ -133,6 +133,11 @@ struct HttpConfig {
   int64_t max_connections = 0;        // 0: the descriptor limit minus a reserve (app/app.cc)
   int64_t send_timeout_ms = 30'000;   // a response making no progress this long closes
   int64_t lingering_time_ms = 5'000;  // reading and dropping after a refusal, at most this long
+  // Read timeouts (http/server.h ServerOptions): waiting for a request's first byte, from it to
+  // the end of the header, from there to the end of the body.
+  int64_t idle_timeout_ms = 75'000;
+  int64_t header_timeout_ms = 75'000;
+  int64_t body_timeout_ms = 30'000;
 };
 
 // The `metrics:` section: where /metrics is served (docs/security.md). By default nowhere:

@@ -121,6 +121,32 @@ TEST(Config, HttpAndMetricsSections) {
   ExpectError(std::string(kMinimal) + "http:\n  max_conns: 1\n", "http.max_conns: unknown key");
 }
 
+// The read timeouts (issue 18) were constants of the HTTP server; now keys with those defaults,
+// range-checked (the server checks them once a second).
+TEST(Config, HttpReadTimeouts) {
+  auto c = LoadConfigString(kMinimal, "f.yaml");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->http.idle_timeout_ms, 75'000);
+  EXPECT_EQ(c->http.header_timeout_ms, 75'000);
+  EXPECT_EQ(c->http.body_timeout_ms, 30'000);
+  c = LoadConfigString(std::string(kMinimal) +
+                           "http:\n  idle_timeout: 5s\n  header_timeout: 10s\n"
+                           "  body_timeout: 1m\n",
+                       "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->http.idle_timeout_ms, 5'000);
+  EXPECT_EQ(c->http.header_timeout_ms, 10'000);
+  EXPECT_EQ(c->http.body_timeout_ms, 60'000);
+  for (const char* key : {"idle_timeout", "header_timeout", "body_timeout"}) {
+    ExpectError(std::string(kMinimal) + "http:\n  " + key + ": 500ms\n",
+                std::string("http.") + key + ": must be at least 1000ms");
+    ExpectError(std::string(kMinimal) + "http:\n  " + key + ": 2h\n",
+                std::string("http.") + key + ": must be at most 3600s");
+    ExpectError(std::string(kMinimal) + "http:\n  " + key + ": soon\n",
+                std::string("http.") + key + ": expected a duration");
+  }
+}
+
 TEST(Config, MissingRequiredKeys) {
   ExpectError("data_dir: d\nsources: [{name: a, write_key: k}]\n",
               "version: required key is missing");

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -164,9 +165,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadHeader() {
     framer_.emplace(limits_);
     phase_ = Phase::kReading;
-    deadline_ = SteadyClock::now() + std::chrono::seconds(options_.idle_timeout_seconds);
-    // A pipelined request may already be buffered whole.
-    if (buffer_.size() > 0) return Parse();
+    header_done_ = false;
+    // A pipelined request may already be buffered whole: its header has started.
+    header_started_ = buffer_.size() > 0;
+    deadline_ =
+        SteadyClock::now() + std::chrono::milliseconds(header_started_ ? options_.header_timeout_ms
+                                                                       : options_.idle_timeout_ms);
+    if (header_started_) return Parse();
     ReadMore();
   }
 
@@ -175,8 +180,16 @@ class Session : public std::enable_shared_from_this<Session> {
                             [self = shared_from_this()](beast::error_code ec, size_t n) {
                               self->buffer_.commit(n);
                               if (ec) return self->OnReadError(ec);
+                              self->OnBytes(n);
                               self->Parse();
                             });
+  }
+
+  // The first bytes of a request end the idle wait and start the header timeout.
+  void OnBytes(size_t n) {
+    if (n == 0 || header_started_ || header_done_ || phase_ != Phase::kReading) return;
+    header_started_ = true;
+    deadline_ = SteadyClock::now() + std::chrono::milliseconds(options_.header_timeout_ms);
   }
 
   // Runs the framer over what is buffered and acts on its verdict.
@@ -205,7 +218,8 @@ class Session : public std::enable_shared_from_this<Session> {
     // handler need not copy the body into a larger buffer.
     if (auto len = framer_->content_length())
       framer_->request().body().reserve(static_cast<size_t>(*len) + kBodyPadding);
-    deadline_ = SteadyClock::now() + std::chrono::seconds(kBodyTimeoutSeconds);
+    header_done_ = true;
+    deadline_ = SteadyClock::now() + std::chrono::milliseconds(options_.body_timeout_ms);
     if (buffer_.size() == 0 &&
         beast::iequals(framer_->request()[bhttp::field::expect], "100-continue")) {
       auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(
@@ -332,7 +346,6 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!no_body) out->append(res.body());
   }
 
-  static constexpr int kBodyTimeoutSeconds = 30;
   static constexpr size_t kBodyPadding = 64;
   static constexpr size_t kReadBufferBytes = 4096;
   static constexpr size_t kMaxReadBytes = 64 * 1024;
@@ -354,6 +367,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool linger_ = false;  // close with a lingering close after the answer
   bool busy_ = false;    // a request is being handled or answered (counted in shared_->active)
   bool closed_ = false;
+  bool header_started_ = false;  // a byte of the current request arrived (header timeout runs)
+  bool header_done_ = false;     // its header is parsed (body timeout runs)
   uint64_t lingered_bytes_ = 0;
 };
 
@@ -387,6 +402,22 @@ int MaxConnectionsFor(int reserve) {
   if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
     n = static_cast<int64_t>(limit.rlim_cur);
   return static_cast<int>(std::clamp<int64_t>(n - reserve, 16, 1 << 20));
+}
+
+Result<DescriptorLimit> RaiseDescriptorLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0)
+    return IoError(std::string("getrlimit(RLIMIT_NOFILE): ") + std::strerror(errno));
+  DescriptorLimit out{limit.rlim_cur, limit.rlim_cur, limit.rlim_max};
+  if (limit.rlim_cur == limit.rlim_max) return out;
+  rlimit raised = limit;
+  raised.rlim_cur = limit.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &raised) != 0) {
+    return IoError("setrlimit(RLIMIT_NOFILE, " + std::to_string(limit.rlim_max) +
+                   "): " + std::strerror(errno));
+  }
+  out.soft = limit.rlim_max;
+  return out;
 }
 
 namespace {

@@ -64,7 +64,15 @@ struct ServerOptions {
   int threads = 0;                       // 0: one per core
   uint64_t max_body_bytes = 500 * 1024;  // larger bodies get 413 without being read into memory
   uint32_t max_header_bytes = 16 * 1024;
-  int idle_timeout_seconds = 75;
+  // Read timeouts, enforced by a sweep once a second (so up to a second late); each closes the
+  // connection without an answer (config http.idle_timeout, header_timeout, body_timeout):
+  //  - idle: a connection waits this long for the first byte of its next request;
+  //  - header: a request's header must be complete this long after its first byte arrived (a
+  //    client trickling header bytes — slowloris — holds its connection no longer);
+  //  - body: a request's body must be complete this long after its header.
+  int idle_timeout_ms = 75'000;
+  int header_timeout_ms = 75'000;
+  int body_timeout_ms = 30'000;
   // Open connections at most; past it a new connection is accepted and closed at once (counted
   // in switchyard_http_connections_refused_total): a flood of connections cannot use up the
   // descriptors the log, the warehouse and outbound HTTP need, and the accept loop never spins.
@@ -94,6 +102,19 @@ inline constexpr int kDefaultDescriptorReserve = 256;
 // The soft descriptor limit (RLIMIT_NOFILE) minus `reserve`, and at least 16: a default for
 // ServerOptions::max_connections that leaves `reserve` descriptors to everything else.
 int MaxConnectionsFor(int reserve);
+
+// The descriptor limit (RLIMIT_NOFILE) of this process.
+struct DescriptorLimit {
+  uint64_t soft_before = 0;  // the soft limit found
+  uint64_t soft = 0;         // the soft limit now
+  uint64_t hard = 0;
+};
+// Raises the soft descriptor limit to the hard limit (what nginx's worker_rlimit_nofile and
+// systemd's services do): the connection cap derived from it (MaxConnectionsFor) then follows
+// what the administrator allowed instead of the shell's default soft limit of 1024. Call once at
+// start, before the connection cap is derived. Safe: the server waits with epoll and libcurl with
+// poll, never select(). An error names the failed call; the limit is then unchanged.
+Result<DescriptorLimit> RaiseDescriptorLimit();
 
 class Server {
  public:

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -103,7 +104,8 @@ class ServerTest : public ::testing::Test {
   void SetUp() override {
     ServerOptions o;
     o.threads = 1;
-    o.idle_timeout_seconds = 1;
+    o.idle_timeout_ms = 1000;
+    o.header_timeout_ms = 1000;
     o.max_body_bytes = 1000;
     o.send_timeout_ms = 500;
     o.lingering_time_ms = 3000;
@@ -373,6 +375,133 @@ TEST(ServerLimits, AcceptPausesWhenDescriptorsRunOut) {
   EXPECT_EQ(ReadAll(clients[0]).rfind("HTTP/1.1 200", 0), 0u);
   for (int fd : clients)
     ::close(fd);
+}
+
+// http.idle_timeout, http.header_timeout and http.body_timeout (issue 18): each closes the
+// connection that crosses it, measured from the start of its own phase. Before they were options,
+// one fixed idle timeout (75 s) covered waiting and the whole header, so a client trickling its
+// header kept its connection for the idle timeout; the body had a fixed 30 s.
+std::unique_ptr<Server> StartWithTimeouts(Handler* handler, int idle_ms, int header_ms,
+                                          int body_ms) {
+  ServerOptions o;
+  o.threads = 1;
+  o.idle_timeout_ms = idle_ms;
+  o.header_timeout_ms = header_ms;
+  o.body_timeout_ms = body_ms;
+  auto server = Server::Start(o, handler);
+  EXPECT_TRUE(server.ok());
+  return std::move(*server);
+}
+
+// Sends `trickle` one byte every 100 ms until the server closes `fd` (or `max_s` passes);
+// returns the seconds it took and appends what the server sent to `answer`.
+double SecondsUntilClosed(int fd, const std::string& trickle, double max_s,
+                          std::string* answer = nullptr) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  size_t sent = 0;
+  while (elapsed() < max_s) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) > 0) {
+      char buf[4096];
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) return elapsed();
+      if (answer) answer->append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (sent < trickle.size()) {
+      if (::send(fd, trickle.data() + sent, 1, MSG_NOSIGNAL) != 1) return elapsed();
+      ++sent;
+    }
+  }
+  return elapsed();
+}
+
+TEST(ServerTimeouts, IdleTimeoutClosesAConnectionThatSendsNothing) {
+  EchoHandler handler;
+  auto server = StartWithTimeouts(&handler, 1000, 10'000, 10'000);
+  int fd = Connect(server->port());
+  double s = SecondsUntilClosed(fd, "", 8);
+  ::close(fd);
+  EXPECT_GE(s, 0.9);
+  EXPECT_LT(s, 3.0);
+}
+
+TEST(ServerTimeouts, HeaderTimeoutClosesATrickledHeader) {
+  EchoHandler handler;
+  auto server = StartWithTimeouts(&handler, 10'000, 1000, 10'000);
+  int fd = Connect(server->port());
+  // A header that never ends, one byte every 100 ms: under the idle timeout alone (10 s here)
+  // it held the connection for 10 s.
+  double s = SecondsUntilClosed(fd, "GET /x HTTP/1.1\r\nX-Slow: " + std::string(200, 'a'), 8);
+  ::close(fd);
+  EXPECT_GE(s, 0.9);
+  EXPECT_LT(s, 3.0);
+}
+
+TEST(ServerTimeouts, BodyTimeoutClosesATrickledBody) {
+  EchoHandler handler;
+  auto server = StartWithTimeouts(&handler, 10'000, 10'000, 1000);
+  int fd = Connect(server->port());
+  ASSERT_TRUE(SendAll(fd, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 200\r\n\r\n"));
+  std::string answer;
+  double s = SecondsUntilClosed(fd, std::string(200, 'b'), 8, &answer);
+  ::close(fd);
+  EXPECT_GE(s, 0.9);
+  EXPECT_LT(s, 3.0);
+  EXPECT_EQ(answer, "");  // cut off, never answered
+}
+
+// Each phase has its own clock: waiting 1.2 s, then a header over ~1 s, then a body over ~1 s
+// stays within 1.5 s timeouts although the request took ~3.5 s.
+TEST(ServerTimeouts, EachPhaseIsTimedFromItsOwnStart) {
+  EchoHandler handler;
+  auto server = StartWithTimeouts(&handler, 1500, 1500, 1500);
+  int fd = Connect(server->port());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  std::string answer;
+  const std::string head = "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\n";
+  std::string body = "123456789";
+  // Header and body trickled at one byte every ~20 ms.
+  for (char c : head) {
+    ASSERT_EQ(::send(fd, &c, 1, MSG_NOSIGNAL), 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000 / static_cast<int>(head.size())));
+  }
+  for (char c : body) {
+    ASSERT_EQ(::send(fd, &c, 1, MSG_NOSIGNAL), 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(110));
+  }
+  SecondsUntilClosed(fd, "", 3, &answer);  // the answer, then the idle timeout closes
+  ::close(fd);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
+  EXPECT_NE(answer.find("got 9"), std::string::npos) << answer;
+}
+
+// At `serve` start the soft descriptor limit is raised to the hard limit (issue 18), so the
+// derived connection cap follows what the administrator allowed.
+TEST(ServerLimits, RaiseDescriptorLimitLiftsTheSoftLimitToTheHardLimit) {
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  if (saved.rlim_max < 128 || saved.rlim_max == RLIM_INFINITY)
+    GTEST_SKIP() << "hard limit " << saved.rlim_max;
+  rlimit low = saved;
+  low.rlim_cur = 64;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  auto r = RaiseDescriptorLimit();
+  rlimit now{};
+  ::getrlimit(RLIMIT_NOFILE, &now);
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->soft_before, 64u);
+  EXPECT_EQ(r->soft, saved.rlim_max);
+  EXPECT_EQ(r->hard, saved.rlim_max);
+  EXPECT_EQ(now.rlim_cur, saved.rlim_max);
+  // Already at the hard limit: nothing to do.
+  auto again = RaiseDescriptorLimit();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->soft_before, again->soft);
 }
 
 }  // namespace

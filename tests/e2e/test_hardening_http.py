@@ -23,13 +23,16 @@ class HardenedServer(Server):
 
     http: dict[str, Any] = field(default_factory=dict)
     metrics_section: dict[str, Any] | None = None  # None: conftest's (token on the public port)
-    nofile: int = 0  # RLIMIT_NOFILE of the server process; 0: inherited
+    nofile: int = 0  # RLIMIT_NOFILE of the server process (soft and hard); 0: inherited
+    soft_nofile: int = 0  # with nofile: a lower soft limit
+    log_level: str = ""  # overrides conftest's "warn"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.nofile:
+            soft = f"ulimit -S -n {self.soft_nofile} || exit 99\n" if self.soft_nofile else ""
             wrapper = self.workdir / "switchyard-ulimit.sh"
-            wrapper.write_text(f"#!/bin/sh\nulimit -n {self.nofile} || exit 99\n"
+            wrapper.write_text(f"#!/bin/sh\nulimit -n {self.nofile} || exit 99\n{soft}"
                                f"exec {self.bin} \"$@\"\n")
             wrapper.chmod(0o755)
             self.bin = str(wrapper)
@@ -47,6 +50,8 @@ class HardenedServer(Server):
             text = "\n".join(lines) + "\n"
         if self.http:
             text += "http:\n" + "".join(f"  {k}: {v}\n" for k, v in self.http.items())
+        if self.log_level:
+            text = text.replace("log_level: warn\n", f"log_level: {self.log_level}\n")
         self.config_path.write_text(text)
 
     def cpu_seconds(self) -> float:
@@ -159,6 +164,21 @@ def test_idle_connection_flood_is_capped_below_the_descriptor_limit(make_hardene
             pass
         assert time.monotonic() < deadline, server.log_text()
         time.sleep(0.1)
+
+
+def test_serve_raises_the_soft_descriptor_limit_to_the_hard_limit(make_hardened):
+    """A soft limit of 256 under a hard limit of 1024 (a shell's default soft limit is often 1024
+    under a far higher hard limit): `serve` raises the soft limit to the hard limit, logs it, and
+    derives the connection cap from it. Before, the server ran with the soft limit it was given."""
+    mport = free_port()
+    server = make_hardened(nofile=1024, soft_nofile=256, log_level="info",
+                           metrics_section={"listen": f"127.0.0.1:{mport}"})
+    limits = Path(f"/proc/{server.pid}/limits").read_text()
+    [line] = [l for l in limits.splitlines() if l.startswith("Max open files")]
+    assert line.split()[3:5] == ["1024", "1024"], line
+    assert "descriptor limit soft=1024 hard=1024 soft_at_start=256" in server.log_text()
+    cap = server.metrics_at(mport).get_value("switchyard_http_max_connections", listener="public")
+    assert cap == 1024 - (128 + 8 * 2), cap  # the reserve: 128 + 8 per source
 
 
 def test_out_of_descriptors_pauses_accepting(make_hardened):
