@@ -95,6 +95,53 @@ TEST(GzipTest, CorruptOrTruncatedIsDataLoss) {
   EXPECT_EQ(Gunzip("not gzip at all").status().code(), StatusCode::kDataLoss);
 }
 
+// Gzip bombs (issue 18): an archive read stops at a bound instead of following the bomb. A
+// member's output room used to double up to 4 GiB, and a file of many members had no bound.
+TEST(GzipTest, OneMemberBombStopsAtTheBoundWithoutGrowingPastIt) {
+  std::string gz;
+  AppendGzipMember(std::string(16u << 20, '\0'), 9, &gz);  // 16 MiB in ~16 KiB
+  ASSERT_LT(gz.size(), 64u << 10);
+  auto whole = Gunzip(gz, 1u << 20);
+  EXPECT_EQ(whole.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(whole.status().message().find("more than 1048576 bytes"), std::string::npos)
+      << whole.status().ToString();
+  GunzipReader reader(gz, 1u << 20);
+  std::string buffer;
+  size_t used = 0;
+  EXPECT_EQ(reader.NextMember(&buffer, &used).code(), StatusCode::kDataLoss);
+  EXPECT_LE(buffer.size(), 1u << 20);  // the room never grew past the bound
+  // Within the bound the same file reads.
+  auto fits = Gunzip(gz, 16u << 20);
+  ASSERT_TRUE(fits.ok()) << fits.status().ToString();
+  EXPECT_EQ(fits->size(), 16u << 20);
+}
+
+// Many small members that add up past kMaxDecompressedArchiveBytes (1 GiB here, ~1 MB on disk):
+// replay's streaming reader, which reuses one small buffer, stops at the bound too.
+TEST(GzipTest, ManyMemberBombStopsReplaysReaderAtTheBound) {
+  TempDir dir;
+  auto store = NewLocalObjectStore(dir.path() + "/root");
+  std::string line(1023, 'a');
+  line += '\n';
+  std::string mib;
+  while (mib.size() < (1u << 20))
+    mib += line;
+  std::string member;
+  AppendGzipMember(mib, 9, &member);
+  std::string gz;
+  const size_t members = kMaxDecompressedArchiveBytes / mib.size() + 8;
+  for (size_t i = 0; i < members; ++i)
+    gz += member;
+  ASSERT_LT(gz.size(), 16u << 20);
+  ASSERT_TRUE(store->Put("bomb.ndjson.gz", gz).ok());
+  size_t bytes = 0;
+  Status s = ForEachArchiveLine(store.get(), "bomb.ndjson.gz",
+                                [&](std::string_view l) { bytes += l.size() + 1; });
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s.ToString();
+  EXPECT_NE(s.message().find("bomb.ndjson.gz"), std::string::npos) << s.ToString();
+  EXPECT_LE(bytes, kMaxDecompressedArchiveBytes);
+}
+
 // Replay's reader: lines come out whole even when a line spans members (another writer's file)
 // and when one member is larger than the reader's first buffer (libdeflate retries with more).
 TEST(GzipTest, ForEachArchiveLineAcrossMembersAndLargeMembers) {

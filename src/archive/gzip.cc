@@ -3,6 +3,8 @@
 #include <libdeflate.h>
 #include <zlib.h>
 
+#include <algorithm>
+
 namespace sy::archive {
 
 void AppendGzipMember(std::string_view data, int level, std::string* out) {
@@ -28,12 +30,14 @@ void AppendGzipMember(std::string_view data, int level, std::string* out) {
 // whole member up front: the writer's members hold ~1 MiB of NDJSON each, so every member is
 // given at least kMinRoom; a larger member (another writer's file, one member for everything)
 // makes the call fail with LIBDEFLATE_INSUFFICIENT_SPACE and is decompressed again with twice
-// the room.
+// the room — never more than what the reader may still produce (max_bytes), so a bomb fails
+// once it has cost max_bytes, not 4 GiB.
 namespace {
 constexpr size_t kMinRoom = 4u << 20;
 }  // namespace
 
-GunzipReader::GunzipReader(std::string_view gz) : gz_(gz), d_(libdeflate_alloc_decompressor()) {}
+GunzipReader::GunzipReader(std::string_view gz, size_t max_bytes)
+    : gz_(gz), max_bytes_(max_bytes), d_(libdeflate_alloc_decompressor()) {}
 
 GunzipReader::~GunzipReader() {
   if (d_ != nullptr) libdeflate_free_decompressor(d_);
@@ -41,16 +45,21 @@ GunzipReader::~GunzipReader() {
 
 Status GunzipReader::NextMember(std::string* out, size_t* used) {
   if (d_ == nullptr) return Internal("libdeflate_alloc_decompressor failed");
-  size_t room = kMinRoom;
+  const size_t allowed = max_bytes_ - total_;
+  size_t room = std::min(kMinRoom, allowed);
   while (true) {
     if (out->size() - *used < room) out->resize(*used + room);
+    const size_t avail = std::min(out->size() - *used, allowed);
     size_t in_bytes = 0, out_bytes = 0;
     libdeflate_result rc =
         libdeflate_gzip_decompress_ex(d_, gz_.data() + pos_, gz_.size() - pos_, out->data() + *used,
-                                      out->size() - *used, &in_bytes, &out_bytes);
+                                      avail, &in_bytes, &out_bytes);
     if (rc == LIBDEFLATE_INSUFFICIENT_SPACE) {
-      if (out->size() - *used >= (size_t{1} << 32)) return DataLoss("gzip member too large");
-      room = 2 * (out->size() - *used);
+      if (avail >= allowed) {
+        return DataLoss("gzip data decompresses to more than " + std::to_string(max_bytes_) +
+                        " bytes (the most an archive file is read to)");
+      }
+      room = std::min(2 * avail, allowed);
       continue;
     }
     if (rc != LIBDEFLATE_SUCCESS) {
@@ -59,15 +68,16 @@ Status GunzipReader::NextMember(std::string* out, size_t* used) {
     }
     pos_ += in_bytes;
     *used += out_bytes;
+    total_ += out_bytes;
     return Status::Ok();
   }
 }
 
-Result<std::string> Gunzip(std::string_view gz) {
-  GunzipReader reader(gz);
+Result<std::string> Gunzip(std::string_view gz, size_t max_bytes) {
+  GunzipReader reader(gz, max_bytes);
   std::string out;
   // Archive members compress ~10–25x; start near the whole file's size to avoid regrowing.
-  out.resize(std::max(kMinRoom, gz.size() * 8));
+  out.resize(std::min(std::max(kMinRoom, gz.size() * 8), max_bytes));
   size_t used = 0;
   while (!reader.done())
     SY_RETURN_IF_ERROR(reader.NextMember(&out, &used));

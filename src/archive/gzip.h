@@ -6,6 +6,7 @@
 // Thread safety: pure functions.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -18,8 +19,15 @@ namespace sy::archive {
 // Appends `data` compressed as one complete gzip member to `*out`. `level` is zlib's (1 = fastest).
 void AppendGzipMember(std::string_view data, int level, std::string* out);
 
-// Decompresses every member of a gzip stream. kDataLoss on a corrupt or truncated stream.
-Result<std::string> Gunzip(std::string_view gz);
+// What one archive file may decompress to, at most (docs/security.md): an archive read stops
+// with kDataLoss past it, so a gzip bomb in the store (deflate packs ~1,000:1) costs at most this
+// much memory and time. Files this project writes stay far below it: archive.roll_size is at
+// most 512 MiB of NDJSON per file (config), and one event more may follow.
+inline constexpr size_t kMaxDecompressedArchiveBytes = size_t{1} << 30;
+
+// Decompresses every member of a gzip stream. kDataLoss on a corrupt or truncated stream, and on
+// one that decompresses to more than `max_bytes`.
+Result<std::string> Gunzip(std::string_view gz, size_t max_bytes = kMaxDecompressedArchiveBytes);
 
 // Decompresses a gzip stream one member at a time (libdeflate: a whole member per call), for a
 // reader that consumes each member's bytes before the next, in a buffer it reuses: no
@@ -27,7 +35,8 @@ Result<std::string> Gunzip(std::string_view gz);
 // `gz` must outlive the reader.
 class GunzipReader {
  public:
-  explicit GunzipReader(std::string_view gz);
+  // Decompresses at most `max_bytes` over all members (kDataLoss past it).
+  explicit GunzipReader(std::string_view gz, size_t max_bytes = kMaxDecompressedArchiveBytes);
   ~GunzipReader();
   GunzipReader(const GunzipReader&) = delete;
   GunzipReader& operator=(const GunzipReader&) = delete;
@@ -35,12 +44,15 @@ class GunzipReader {
   bool done() const { return pos_ >= gz_.size(); }
   // Appends the next member's bytes to (*out)[*used, ...) and advances *used. `out->size()` is
   // the buffer's capacity, grown (never shrunk) as needed; bytes past *used are scratch.
-  // kDataLoss on a corrupt or truncated member.
+  // kDataLoss on a corrupt or truncated member, or when the stream's output so far would pass
+  // max_bytes (the buffer never grows to more than max_bytes for one member).
   Status NextMember(std::string* out, size_t* used);
 
  private:
   std::string_view gz_;
   size_t pos_ = 0;
+  const size_t max_bytes_;
+  size_t total_ = 0;  // bytes decompressed so far
   ::libdeflate_decompressor* d_;
 };
 

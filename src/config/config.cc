@@ -357,6 +357,10 @@ void ReadArchive(SchemaReader& r, const YAML::Node& n, ArchiveConfig* a) {
   }
   r.String(n, p, "path", &a->path);
   r.Size(n, p, "roll_size", 1024, &a->roll_bytes);
+  // Archive reads stop at 1 GiB of decompressed data per file (archive/gzip.h, a gzip-bomb
+  // bound): a file must stay well below it, one event past roll_size included.
+  if (a->roll_bytes > (512LL << 20))
+    r.Error(n["roll_size"], "archive.roll_size", "must be at most 512MB");
   r.Duration(n, p, "roll_age", 100, &a->roll_age_ms);
   r.String(n, p, "prefix", &a->prefix);
   r.String(n, p, "bucket", &a->bucket);
