@@ -430,6 +430,9 @@ TEST(Config, ArchiveErrorsNameFileLineAndKey) {
               "f.yaml:12: archive.endpoint: expected http://host[:port]");
   ExpectError(base + "  store: local\n  path: x\n  roll_size: big\n",
               "f.yaml:12: archive.roll_size: expected a size");
+  // Archive reads stop at 1 GiB per file (archive/gzip.h): files must stay well below it.
+  ExpectError(base + "  store: local\n  path: x\n  roll_size: 1GB\n",
+              "f.yaml:12: archive.roll_size: must be at most 512MB");
   ExpectError(base + "  store: local\n  path: x\n  roll_age: 1ms\n",
               "f.yaml:12: archive.roll_age: must be at least 100ms");
   ExpectError(base + "  store: s3\n  bucket: b\n  multipart_size: 1MB\n",
