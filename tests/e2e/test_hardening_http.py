@@ -291,6 +291,41 @@ def test_client_that_never_reads_is_cut_off(make_hardened):
     s.close()
 
 
+def seconds_until_closed(port: int, first: bytes, trickle: bytes, limit: float = 8) -> float:
+    """Sends `first`, then `trickle` a byte every 100 ms; the seconds until the server closes."""
+    with connect(port) as s:
+        s.settimeout(0.1)
+        t0 = time.monotonic()
+        s.sendall(first)
+        for i in range(int(limit * 10)):
+            try:
+                if s.recv(65536) == b"":
+                    return time.monotonic() - t0
+            except socket.timeout:
+                pass
+            except ConnectionResetError:
+                return time.monotonic() - t0
+            if i < len(trickle):
+                try:
+                    s.send(trickle[i:i + 1])
+                except (BrokenPipeError, ConnectionResetError):
+                    return time.monotonic() - t0
+        return time.monotonic() - t0
+
+
+def test_read_timeouts_are_config_keys(make_hardened):
+    """http.idle_timeout, header_timeout and body_timeout (issue 18; constants before: 75 s for
+    waiting and the whole header, 30 s for the body) each close the connection that crosses them."""
+    server = make_hardened(http={"idle_timeout": "1s", "header_timeout": "1s",
+                                 "body_timeout": "1s"})
+    assert 0.9 <= seconds_until_closed(server.port, b"", b"") < 3.5
+    head = b"POST /v1/track HTTP/1.1\r\nHost: x\r\n"
+    assert 0.9 <= seconds_until_closed(server.port, head, b"X-Slow: " + b"a" * 100) < 3.5
+    head += f"Authorization: {basic(WRITE_KEY)}\r\nContent-Length: 100\r\n\r\n".encode()
+    assert 0.9 <= seconds_until_closed(server.port, head, b"{" + b" " * 99) < 3.5
+    assert server.healthy()
+
+
 # ---- /metrics -------------------------------------------------------------------------------
 
 # Against d1ef79d's binary (no metrics: section; run without it) GET /metrics on the public
