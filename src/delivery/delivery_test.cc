@@ -254,6 +254,14 @@ TEST(Routing, FiltersDropEventsAndProperties) {
   EXPECT_NE(out.payload.find(R"("plan":"pro")"), std::string::npos);
   EXPECT_NE(out.payload.find(R"("name":"a")"), std::string::npos);
   EXPECT_EQ(out.offset, Offset(3));
+  // Dropping a property leaves every other byte as stored: the client's numbers included (a
+  // parse and re-serialization wrote 9.99 as 9.99E0 and a 23-digit integer as a double).
+  ASSERT_EQ(r.Route(Entry(4, R"({"type":"track","properties":{"price":9.99,"password":"p",)"
+                             R"("big":12345678901234567890123,"neg":-0.0},"context":{"n":1e5}})"),
+                    &out),
+            RouteDecision::kSend);
+  EXPECT_EQ(out.payload, R"({"type":"track","properties":{"price":9.99,)"
+                         R"("big":12345678901234567890123,"neg":-0.0},"context":{"n":1e5}})");
   EXPECT_EQ(UserKeyOf(R"({"userId":"u1","anonymousId":"a1"})"), "u1");
   EXPECT_EQ(UserKeyOf(R"({"anonymousId":"a1"})"), "a1");
 }

@@ -8,6 +8,52 @@
 
 namespace sy::delivery {
 namespace json = boost::json;
+namespace {
+
+// `payload` without the members of its top-level "properties" and "traits" objects whose key is
+// in `drop`; every other byte as it was, so the client's numbers stay as sent (a parse and
+// re-serialization wrote 9.99 as 9.99E0). nullopt when nothing is dropped. `payload` is JSON a
+// validating parser accepted.
+std::optional<std::string> DropProperties(std::string_view payload,
+                                          const std::set<std::string, std::less<>>& drop) {
+  std::vector<event::RawMember> top, members;
+  std::string top_storage, storage;
+  std::vector<std::string_view> top_keys, keys;
+  if (!event::SplitObject(payload, &top)) return std::nullopt;
+  event::DecodedKeys(top, &top_storage, &top_keys);
+  std::string out;
+  size_t copied = 0;  // payload bytes before this are in `out`
+  for (size_t t = 0; t < top.size(); ++t) {
+    if (top_keys[t] != "properties" && top_keys[t] != "traits") continue;
+    if (event::KindOf(top[t].value) != event::RawKind::kObject) continue;
+    if (!event::SplitObject(top[t].value, &members)) continue;
+    event::DecodedKeys(members, &storage, &keys);
+    std::string kept = "{";
+    bool dropped = false;
+    for (size_t i = 0; i < members.size(); ++i) {
+      if (drop.contains(keys[i])) {
+        dropped = true;
+        continue;
+      }
+      if (kept.size() > 1) kept += ',';
+      kept += '"';
+      kept += members[i].key;
+      kept += "\":";
+      kept += members[i].value;
+    }
+    if (!dropped) continue;
+    kept += '}';
+    const size_t begin = static_cast<size_t>(top[t].value.data() - payload.data());
+    out.append(payload.substr(copied, begin - copied));
+    out += kept;
+    copied = begin + top[t].value.size();
+  }
+  if (copied == 0) return std::nullopt;  // nothing dropped (a value never starts at byte 0)
+  out.append(payload.substr(copied));
+  return out;
+}
+
+}  // namespace
 
 std::string_view RouteDecisionName(RouteDecision d) {
   switch (d) {
@@ -111,17 +157,10 @@ RouteDecision EventRouter::Decide(const log::LogEntry& entry,
       }
     }
   }
-  bool rewritten = false;
   if (!drop_properties_.empty()) {
-    for (const char* field : {"properties", "traits"}) {
-      auto* p = obj.if_contains(field);
-      if (!p || !p->is_object()) continue;
-      for (const auto& key : drop_properties_) {
-        rewritten = p->as_object().erase(key) > 0 || rewritten;
-      }
-    }
+    if (auto kept = DropProperties(payload, drop_properties_))
+      *rewritten_payload = std::move(*kept);
   }
-  if (rewritten) *rewritten_payload = json::serialize(doc);
   return RouteDecision::kSend;
 }
 
