@@ -10,6 +10,7 @@
 //   <data_dir>/dedupe/              the dedupe window
 //   <data_dir>/archive-state/state  the archiver's per-source progress
 //   <data_dir>/replay/<dest>/       a replay's private log and state; <dest>.progress beside it
+//   <data_dir>/config-overlay.json  changes made through the admin API (docs/formats/overlay.md)
 //
 // Value type; thread-compatible.
 #pragma once
@@ -29,6 +30,7 @@ class DataDir {
   std::string Dlq() const { return root_ + "/dlq"; }
   std::string Dedupe() const { return root_ + "/dedupe"; }
   std::string ArchiveState() const { return root_ + "/archive-state"; }
+  std::string ConfigOverlay() const { return root_ + "/config-overlay.json"; }
   std::string Replays() const { return root_ + "/replay"; }
   std::string Replay(const std::string& destination) const { return Replays() + "/" + destination; }
   std::string ReplayProgress(const std::string& destination) const {

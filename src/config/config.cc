@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "base/time_format.h"
+#include "config/config_yaml.h"
 
 namespace sy::config {
 namespace {
@@ -479,7 +480,9 @@ PartialConfig Parse(const YAML::Node& root, const std::string& file) {
       for (size_t i = 0; i < s.size(); ++i) {
         YAML::Node item = s[i];
         std::string path = "sources[" + std::to_string(i) + "]";
-        if (!r.ExpectMap(item, path, {"name", "write_key", "write_key_sha256", "rate_limit"}))
+        if (!r.ExpectMap(item, path,
+                         {"name", "write_key", "write_key_sha256", "rate_limit", "enabled",
+                          "previous_write_key"}))
           continue;
         SourceConfig src;
         if (r.Required(item, path, "name")) r.String(item, path, "name", &src.name);
@@ -509,6 +512,27 @@ PartialConfig Parse(const YAML::Node& root, const std::string& file) {
         }
         if (!src.write_key_sha256.empty() && !keys.insert(src.write_key_sha256).second) {
           r.Error(item, path + ".write_key", "the same write key is used by two sources");
+        }
+        r.Bool(item, path, "enabled", &src.enabled);
+        if (YAML::Node pk = item["previous_write_key"]) {
+          const std::string pk_path = path + ".previous_write_key";
+          if (r.ExpectMap(pk, pk_path, {"sha256", "expires"}) &&
+              r.Required(pk, pk_path, "sha256") && r.Required(pk, pk_path, "expires")) {
+            std::string hash, expires;
+            r.String(pk, pk_path, "sha256", &hash);
+            r.String(pk, pk_path, "expires", &expires);
+            if (hash.size() != 64 ||
+                hash.find_first_not_of("0123456789abcdef") != std::string::npos)
+              r.Error(pk["sha256"], pk_path + ".sha256", "expected 64 lowercase hex digits");
+            else if (!keys.insert(hash).second)
+              r.Error(pk, pk_path, "the same write key is used twice");
+            src.previous_write_key_sha256 = hash;
+            if (auto t = ParseIso8601(expires))
+              src.previous_write_key_expires_ms = t->value();
+            else
+              r.Error(pk["expires"], pk_path + ".expires",
+                      "expected an ISO-8601 time such as 2026-12-04T12:00:00Z");
+          }
         }
         if (YAML::Node rl = item["rate_limit"]) {
           const std::string rl_path = path + ".rate_limit";
@@ -541,6 +565,17 @@ PartialConfig Parse(const YAML::Node& root, const std::string& file) {
 }
 
 }  // namespace
+
+PartialConfig ParseConfigNode(const YAML::Node& root, const std::string& file) {
+  try {
+    return Parse(root, file);
+  } catch (const YAML::Exception& e) {
+    PartialConfig out;
+    out.config.file = file;
+    out.errors = file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg + "\n";
+    return out;
+  }
+}
 
 std::string Sha256Hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];

@@ -24,6 +24,14 @@ struct SourceConfig {
   // over it is answered 429 with Retry-After and nothing of it is stored.
   int64_t rate_limit_events_per_second = 0;
   int64_t rate_limit_burst = 0;
+  // `enabled: false`: the source's keys are refused like unknown keys (401), nothing is stored;
+  // destinations keep their routing to it. Default true.
+  bool enabled = true;
+  // `previous_write_key: {sha256: <hex>, expires: <ISO-8601>}` — a rotated-out key still
+  // accepted until `expires` (the grace period of a key rotation, docs/configuration.md). Empty:
+  // none. Written by the admin API's rotate-key; kept in the file by `config export`.
+  std::string previous_write_key_sha256;
+  int64_t previous_write_key_expires_ms = 0;  // Unix milliseconds
 };
 
 enum class FsyncPolicy { kAlways, kInterval, kNever };
