@@ -95,6 +95,50 @@ TEST(Auth, SourceTableHoldsOnlyDigests) {
   EXPECT_FALSE(t.Lookup("wk_we"));
 }
 
+// Live source changes (admin API, SIGHUP): Replace swaps keys at once, a disabled source's key
+// is refused, a rotated-out key works until its grace period ends (fake clock) and no cached
+// verification outlives a Replace.
+TEST(Auth, SourceTableReplaceDisableAndRotationGrace) {
+  FakeClock clock(1'000'000);
+  config::SourceConfig web{"web", config::Sha256Hex("wk_old")};
+  SourceTable t({web}, &clock);
+  ASSERT_EQ(t.Lookup("wk_old"), "web");  // now cached
+  web.write_key_sha256 = config::Sha256Hex("wk_new");
+  web.previous_write_key_sha256 = config::Sha256Hex("wk_old");
+  web.previous_write_key_expires_ms = 1'000'000 + 60'000;
+  t.Replace({web, {"app", config::Sha256Hex("wk_app")}});
+  EXPECT_EQ(t.Lookup("wk_new"), "web");
+  EXPECT_EQ(t.Lookup("wk_old"), "web");
+  EXPECT_EQ(t.Lookup("wk_app"), "app");
+  clock.Advance(std::chrono::milliseconds(59'999));
+  EXPECT_EQ(t.Lookup("wk_old"), "web");  // cached, still in grace
+  clock.Advance(std::chrono::milliseconds(1));
+  EXPECT_FALSE(t.Lookup("wk_old"));  // the cache honours the end of the grace period
+  EXPECT_EQ(t.Lookup("wk_new"), "web");
+  web.enabled = false;
+  t.Replace({web, {"app", config::Sha256Hex("wk_app")}});
+  EXPECT_FALSE(t.Lookup("wk_new"));
+  t.Replace({{"other", config::Sha256Hex("wk_other")}});
+  EXPECT_FALSE(t.Lookup("wk_app"));
+  EXPECT_EQ(t.Lookup("wk_other"), "other");
+}
+
+// A Replace that leaves a source's limit as it was keeps its bucket (no free burst on reload);
+// a changed limit starts a new one.
+TEST(Auth, SourceTableReplaceKeepsUnchangedRateLimitBuckets) {
+  config::SourceConfig web{"web", config::Sha256Hex("wk_web")};
+  web.rate_limit_events_per_second = 1;
+  web.rate_limit_burst = 2;
+  SourceTable t({web});
+  EXPECT_EQ(t.AdmitEvents("web", 2, 0), 0);
+  EXPECT_GT(t.AdmitEvents("web", 1, 0), 0);
+  t.Replace({web});
+  EXPECT_GT(t.AdmitEvents("web", 1, 0), 0);
+  web.rate_limit_burst = 3;
+  t.Replace({web});
+  EXPECT_EQ(t.AdmitEvents("web", 3, 0), 0);
+}
+
 class TempDir {
  public:
   TempDir() {

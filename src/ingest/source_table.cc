@@ -11,24 +11,60 @@
 
 namespace sy::ingest {
 
-SourceTable::SourceTable(const std::vector<config::SourceConfig>& sources)
-    : seed_((static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}()) {
+SourceTable::SourceTable(const std::vector<config::SourceConfig>& sources, const Clock* clock)
+    : clock_(clock),
+      seed_((static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}()) {
+  table_ = Build(sources, nullptr);
+}
+
+std::shared_ptr<const SourceTable::Table> SourceTable::Build(
+    const std::vector<config::SourceConfig>& sources, const Table* previous) const {
+  auto t = std::make_shared<Table>();
   for (const auto& s : sources) {
-    by_key_sha256_[s.write_key_sha256] = s.name;
+    if (!s.enabled) continue;
+    t->by_key_sha256[s.write_key_sha256] = {s.name, 0};
+    if (!s.previous_write_key_sha256.empty())
+      t->by_key_sha256[s.previous_write_key_sha256] = {s.name, s.previous_write_key_expires_ms};
     if (s.rate_limit_events_per_second > 0) {
-      auto b = std::make_unique<Bucket>();
+      const int64_t burst = std::max(s.rate_limit_burst, int64_t{1});
+      if (previous) {
+        auto it = previous->buckets.find(s.name);
+        if (it != previous->buckets.end() &&
+            it->second->events_per_second == s.rate_limit_events_per_second &&
+            it->second->burst_events == burst) {
+          t->buckets[s.name] = it->second;  // same limit: keep what the source has used
+          continue;
+        }
+      }
+      auto b = std::make_shared<Bucket>();
+      b->events_per_second = s.rate_limit_events_per_second;
+      b->burst_events = burst;
       b->events_per_ns = static_cast<double>(s.rate_limit_events_per_second) / 1e9;
-      b->burst = static_cast<double>(std::max(s.rate_limit_burst, int64_t{1}));
+      b->burst = static_cast<double>(burst);
       b->tokens = b->burst;
-      buckets_[s.name] = std::move(b);
+      t->buckets[s.name] = std::move(b);
     }
   }
+  return t;
+}
+
+void SourceTable::Replace(const std::vector<config::SourceConfig>& sources) {
+  std::shared_ptr<const Table> next = Build(sources, Current().get());
+  std::lock_guard lock(mu_);
+  table_ = std::move(next);
+  verified_.clear();  // keys removed, disabled or rotated out must be checked again
+}
+
+std::shared_ptr<const SourceTable::Table> SourceTable::Current() const {
+  std::lock_guard lock(mu_);
+  return table_;
 }
 
 int64_t SourceTable::AdmitEvents(std::string_view source, size_t events, int64_t now_ns) const {
-  if (buckets_.empty()) return 0;
-  auto it = buckets_.find(source);
-  if (it == buckets_.end()) return 0;
+  std::shared_ptr<const Table> table = Current();
+  if (table->buckets.empty()) return 0;
+  auto it = table->buckets.find(source);
+  if (it == table->buckets.end()) return 0;
   Bucket& b = *it->second;
   std::lock_guard lock(b.mu);
   if (b.updated_ns >= 0 && now_ns > b.updated_ns) {
@@ -53,15 +89,25 @@ Hash128 SourceTable::FastDigest(std::string_view write_key) const {
 std::optional<std::string> SourceTable::Lookup(std::string_view write_key) const {
   if (write_key.empty()) return std::nullopt;
   const Hash128 fast = FastDigest(write_key);
+  auto usable = [this](const KeyHolder& k) {
+    return k.expires_ms == 0 || clock_->Now().value() < k.expires_ms;
+  };
+  std::shared_ptr<const Table> table;
   {
     std::lock_guard lock(mu_);
-    if (auto it = verified_.find(fast); it != verified_.end()) return it->second;
+    if (auto it = verified_.find(fast); it != verified_.end()) {
+      if (!usable(it->second)) return std::nullopt;
+      return it->second.source;
+    }
+    table = table_;
   }
-  auto it = by_key_sha256_.find(config::Sha256Hex(write_key));
-  if (it == by_key_sha256_.end()) return std::nullopt;  // unknown keys are never cached
+  auto it = table->by_key_sha256.find(config::Sha256Hex(write_key));
+  if (it == table->by_key_sha256.end()) return std::nullopt;  // unknown keys are never cached
+  if (!usable(it->second)) return std::nullopt;
   std::lock_guard lock(mu_);
-  verified_.emplace(fast, it->second);
-  return it->second;
+  // Cached only if the table did not change meanwhile (Replace cleared the cache).
+  if (table_ == table) verified_.emplace(fast, it->second);
+  return it->second.source;
 }
 
 std::optional<std::string> WriteKeyFromBasicAuth(std::string_view h) {

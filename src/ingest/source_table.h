@@ -1,7 +1,12 @@
 // Maps write keys to sources. Keys are held only as digests, never in clear: SHA-256 from the
 // config, and, once a key has been verified against its SHA-256, a seeded XXH3-128 of it in a
-// cache so later requests skip SHA-256 (the cache holds at most one entry per source).
+// cache so later requests skip SHA-256 (the cache holds at most two entries per source: its key
+// and a rotated-out key in its grace period).
 // Also holds each source's rate limit (sources[].rate_limit), a token bucket of events.
+// Disabled sources (`enabled: false`) are left out: their keys are unknown keys.
+// Replace() swaps the whole table while requests run (the admin API and SIGHUP change sources
+// live): a request sees the old table or the new one, never a mix; a source whose rate limit
+// did not change keeps its bucket.
 // Thread-safe.
 #pragma once
 
@@ -15,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/hash.h"
 #include "config/config.h"
 
@@ -22,9 +28,15 @@ namespace sy::ingest {
 
 class SourceTable {
  public:
-  explicit SourceTable(const std::vector<config::SourceConfig>& sources);
-  // The source name for a write key, or nullopt.
+  // `clock` (wall time) ends the grace period of rotated-out keys; never null.
+  explicit SourceTable(const std::vector<config::SourceConfig>& sources,
+                       const Clock* clock = SystemClock::Get());
+  // The source name for a write key, or nullopt (unknown key, disabled source, or a previous
+  // key whose grace period ended).
   std::optional<std::string> Lookup(std::string_view write_key) const;
+
+  // Replaces every source (keys, enabled, rate limits) at once.
+  void Replace(const std::vector<config::SourceConfig>& sources);
 
   // Admits a request of `events` events from `source` under its rate limit at `now_ns`
   // (Clock::MonotonicNanos). Returns 0 when admitted (its events are taken from the bucket), or
@@ -36,6 +48,8 @@ class SourceTable {
 
  private:
   struct Bucket {
+    int64_t events_per_second = 0;  // as configured, to keep a bucket across Replace
+    int64_t burst_events = 0;
     double events_per_ns = 0;
     double burst = 0;
     std::mutex mu;
@@ -43,13 +57,26 @@ class SourceTable {
     int64_t updated_ns = -1;
   };
 
-  Hash128 FastDigest(std::string_view write_key) const;
+  struct KeyHolder {
+    std::string source;
+    int64_t expires_ms = 0;  // wall-clock ms after which the key is refused; 0: never
+  };
+  // One generation of the table; immutable once published.
+  struct Table {
+    std::unordered_map<std::string, KeyHolder> by_key_sha256;
+    std::map<std::string, std::shared_ptr<Bucket>, std::less<>> buckets;  // limited sources only
+  };
 
-  std::unordered_map<std::string, std::string> by_key_sha256_;
-  uint64_t seed_;  // random per process: the fast digests are useless outside it
-  mutable std::mutex mu_;
-  mutable std::unordered_map<Hash128, std::string, Hash128Hasher> verified_;
-  std::map<std::string, std::unique_ptr<Bucket>, std::less<>> buckets_;  // limited sources only
+  Hash128 FastDigest(std::string_view write_key) const;
+  std::shared_ptr<const Table> Build(const std::vector<config::SourceConfig>& sources,
+                                     const Table* previous) const;
+  std::shared_ptr<const Table> Current() const;
+
+  const Clock* clock_;
+  uint64_t seed_;          // random per process: the fast digests are useless outside it
+  mutable std::mutex mu_;  // table_ (the pointer) and verified_
+  std::shared_ptr<const Table> table_;
+  mutable std::unordered_map<Hash128, KeyHolder, Hash128Hasher> verified_;
 };
 
 // Extracts the write key from "Authorization: Basic base64(<wk>:)"; nullopt if absent or

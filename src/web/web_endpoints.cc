@@ -221,6 +221,11 @@ std::shared_ptr<const WebEndpoints::Entry> WebEndpoints::Find(const std::string&
   return it->second;
 }
 
+void WebEndpoints::ForgetSources() {
+  std::unique_lock lock(mu_);
+  by_write_key_.clear();
+}
+
 http::Response WebEndpoints::Handle(const http::Request& request) {
   std::string_view target = request.target();
   std::string_view path = target.substr(0, target.find('?'));

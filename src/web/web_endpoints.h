@@ -53,6 +53,10 @@ class WebEndpoints {
   // Answers one request to a path for which Serves() is true. Never blocks on I/O.
   http::Response Handle(const http::Request& request);
 
+  // Drops every cached document: called when sources change live (admin API, SIGHUP), so a key
+  // removed, disabled or rotated out is looked up again, and refused. Thread-safe.
+  void ForgetSources();
+
   // The settings document for a source (exposed for tests and the benchmark).
   static std::string SettingsJson(std::string_view write_key, const config::WebConfig& options);
 
