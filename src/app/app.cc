@@ -384,12 +384,7 @@ Status App::ReloadDestinations(const config::Config& config, std::string* ignore
          "listen");
     note(config.data_dir != config_.data_dir, "data_dir");
     note(!(config.archive == config_.archive), "archive");
-    note(config.sources.size() != config_.sources.size(), "sources");
-    for (size_t i = 0; i < std::min(config.sources.size(), config_.sources.size()); ++i) {
-      note(config.sources[i].name != config_.sources[i].name ||
-               config.sources[i].write_key_sha256 != config_.sources[i].write_key_sha256,
-           "sources");
-    }
+    // sources: applied live by ApplyConfig.
   }
   // Stop what went away or changed.
   std::vector<std::unique_ptr<delivery::DestinationStream>> keep;
@@ -437,6 +432,33 @@ Status App::ReloadDestinations(const config::Config& config, std::string* ignore
   return result;
 }
 
+Status App::StartFromFile(ConfigController::Options options) {
+  SY_ASSIGN_OR_RETURN(controller_, ConfigController::Open(std::move(options)));
+  EffectiveConfig effective = controller_->Effective();
+  for (const auto& note : effective.notes)
+    Logger()->warn("{}", note);
+  SY_RETURN_IF_ERROR(Start(effective.config));
+  controller_->Attach(this);
+  return Status::Ok();
+}
+
+Status App::ReloadFromFile(std::string* ignored) {
+  if (!controller_) return FailedPrecondition("not started from a config file");
+  return controller_->ReloadFile(ignored);
+}
+
+Status App::ApplyConfig(const config::Config& config, std::string* ignored) {
+  SY_RETURN_IF_ERROR(destinations::ValidateDestinations(config));
+  if (!sources_ || !log_) return FailedPrecondition("server is not running");
+  sources_->Replace(config.sources);
+  if (web_) web_->ForgetSources();
+  {
+    std::lock_guard streams_lock(streams_mu_);
+    config_.sources = config.sources;
+  }
+  return ReloadDestinations(config, ignored);
+}
+
 void App::FlushLoop() {
   SetThreadName("sy-dedupe-flush");
   std::unique_lock lock(flush_mu_);
@@ -461,6 +483,8 @@ void App::WatchReplays() {
 }
 
 void App::Stop() {
+  // Changes through the admin API from now on are refused (503), not half-applied.
+  if (controller_) controller_->Attach(nullptr);
   ready_ = false;
   if (http_) http_->Stop();
   if (metrics_http_) metrics_http_->Stop();

@@ -30,6 +30,7 @@
 #include "log/event_log.h"
 #include "observe/delivery_stats.h"
 #include "observe/live_feed.h"
+#include "app/config_controller.h"
 #include "web/web_endpoints.h"
 
 namespace sy::app {
@@ -42,13 +43,30 @@ class App {
   Status Start(const config::Config& config);
   void Stop();
 
-  // Live reload (SIGHUP), destinations only: validates `config` whole first (on error nothing
-  // changes and the old configuration stays); then stops the streams of destinations removed,
-  // disabled or changed (each finishes its batch in flight and commits its cursor) and starts
-  // streams for destinations added, enabled or changed, which resume from their cursors. Other
-  // sections need a restart: their changes are reported in `*ignored` (may be null). Called
-  // from the control thread, like Start/Stop.
+  // Live reload of destinations (ApplyConfig does sources too): validates `config` whole first (on
+  // error nothing changes and the old configuration stays); then stops the streams of destinations
+  // removed, disabled or changed (each finishes its batch in flight and commits its cursor) and
+  // starts streams for destinations added, enabled or changed, which resume from their cursors.
+  // Other sections than sources and destinations need a restart: their changes are reported in
+  // `*ignored` (may be null). Called from the control thread, like Start/Stop.
   Status ReloadDestinations(const config::Config& config, std::string* ignored);
+
+  // Starts from a config file plus the changes made through the admin API (the overlay in its
+  // data_dir; app/config_controller.h): Start(file ⊕ overlay), then config_api() serves the
+  // admin API's configuration calls, each applied at once through ApplyConfig.
+  Status StartFromFile(ConfigController::Options options);
+  // SIGHUP: re-reads the file, merges the overlay again and applies the result (ApplyConfig);
+  // on error nothing changes. Needs StartFromFile.
+  Status ReloadFromFile(std::string* ignored);
+  // The admin API's configuration seam; null unless started by StartFromFile.
+  admin::ConfigApi* config_api() { return controller_.get(); }
+  ConfigController* config_controller() { return controller_.get(); }
+
+  // Live apply of a whole validated config: sources at once (keys, enabled, rate limits,
+  // rotated-out keys — SourceTable::Replace; requests in flight finish with the table they
+  // started with), then destinations as ReloadDestinations. Sections that need a restart are
+  // named in `*ignored`. Called with the controller's lock held (admin threads, SIGHUP).
+  Status ApplyConfig(const config::Config& config, std::string* ignored);
 
   // `switchyard warehouse sync` on this server (app/warehouse_admin.h): stops the warehouse
   // streams named (every enabled one when `destination` is empty), loads what their cursors
@@ -84,6 +102,7 @@ class App {
                            http::Responder respond);
 
   config::Config config_;
+  std::unique_ptr<ConfigController> controller_;  // when started by StartFromFile
   MetricsRegistry metrics_;
   observe::LiveFeed live_;
   observe::DeliveryStatsBook delivery_stats_;

@@ -32,11 +32,16 @@ namespace sy::cli {
 namespace {
 
 // Loads and validates everything up front, destinations' settings included; every error of
-// every layer in one report.
+// every layer in one report. The config is the file plus the changes made through the admin API
+// (the overlay in its data_dir; app/config_controller.h), so every command sees what the
+// server runs.
 Result<config::Config> Load(const std::string& path) {
-  auto cfg = destinations::LoadConfig(path);
-  if (!cfg.ok()) std::fprintf(stderr, "invalid config:\n%s\n", cfg.status().message().c_str());
-  return cfg;
+  auto cfg = app::LoadEffectiveConfig(path);
+  if (!cfg.ok()) {
+    std::fprintf(stderr, "invalid config:\n%s\n", cfg.status().message().c_str());
+    return cfg.status();
+  }
+  return std::move(cfg->config);
 }
 
 std::string DlqDir(const config::Config& c) {
@@ -46,11 +51,34 @@ std::string DlqDir(const config::Config& c) {
 }  // namespace
 
 int CheckConfig(const std::string& path) {
-  auto cfg = Load(path);
-  if (!cfg.ok()) return 2;
-  std::printf("%s: ok (%zu sources, %zu destinations)\n", path.c_str(), cfg->sources.size(),
-              cfg->destinations.size());
+  auto cfg = app::LoadEffectiveConfig(path);
+  if (!cfg.ok()) {
+    std::fprintf(stderr, "invalid config:\n%s\n", cfg.status().message().c_str());
+    return 2;
+  }
+  // Overlay entries not applied as written (orphans, shadowed file objects): warnings.
+  for (const auto& note : cfg->notes)
+    std::fprintf(stderr, "warning: %s\n", note.c_str());
+  std::printf("%s: ok (%zu sources, %zu destinations", path.c_str(), cfg->config.sources.size(),
+              cfg->config.destinations.size());
+  if (cfg->overlay.version > 0)
+    std::printf("; with the admin API's changes, overlay version %llu",
+                static_cast<unsigned long long>(cfg->overlay.version));
+  std::printf(")\n");
   return 0;
+}
+
+int ConfigExport(const std::string& path) {
+  auto cfg = app::LoadEffectiveConfig(path);
+  if (!cfg.ok()) {
+    std::fprintf(stderr, "invalid config:\n%s\n", cfg.status().message().c_str());
+    return 2;
+  }
+  for (const auto& note : cfg->notes)
+    std::fprintf(stderr, "warning: %s\n", note.c_str());
+  std::string text = app::ExportText(path, *cfg);
+  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size()) return 1;
+  return std::fflush(stdout) == 0 ? 0 : 1;
 }
 
 int Destinations(const std::string& type) {
@@ -91,8 +119,10 @@ int Serve(const std::string& config_path) {
   } else {
     logger->warn("descriptor limit not raised: {}", fds.status().ToString());
   }
+  app::ConfigController::Options options;  // before `app` names the App below
+  options.config_path = config_path;
   app::App app;
-  if (Status s = app.Start(*cfg); !s.ok()) {
+  if (Status s = app.StartFromFile(std::move(options)); !s.ok()) {
     logger->error("startup failed status={}", s.ToString());
     app.Stop();
     return 1;
@@ -101,17 +131,13 @@ int Serve(const std::string& config_path) {
     int sig = 0;
     if (sigwait(&set, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      // Destinations are applied live; a config that fails validation changes nothing.
-      auto next = Load(config_path);
-      if (!next.ok()) {
-        logger->error("reload refused: invalid config; the running configuration stays");
-        continue;
-      }
+      // Sources and destinations are applied live, the file with the admin API's changes on
+      // top; a config that fails validation changes nothing.
       std::string ignored;
-      if (Status s = app.ReloadDestinations(*next, &ignored); !s.ok()) {
-        logger->error("reload failed status={}", s.ToString());
+      if (Status s = app.ReloadFromFile(&ignored); !s.ok()) {
+        logger->error("reload refused; the running configuration stays: {}", s.message());
       } else {
-        logger->info("reload applied destinations={}", next->destinations.size());
+        logger->info("reload applied");
       }
       if (!ignored.empty()) logger->warn("reload: changes to {} need a restart", ignored);
       continue;

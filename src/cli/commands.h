@@ -9,7 +9,12 @@ namespace sy::cli {
 
 int Serve(const std::string& config_path);
 int Dump(const std::string& config_path, const std::string& source);
+// Checks the file plus the changes made through the admin API (the overlay in its data_dir), as
+// `serve` would load them; overlay entries not applied as written are warnings on stderr.
 int CheckConfig(const std::string& path);
+// Prints the effective config (file + the admin API's changes) as YAML, secrets included; it
+// passes check-config (docs/configuration.md, "Changes made through the admin API").
+int ConfigExport(const std::string& path);
 // Prints every offered destination type (or the one named) with its settings table; test
 // doubles only with SWITCHYARD_TEST_DESTINATIONS=1.
 int Destinations(const std::string& type);

@@ -1,5 +1,5 @@
 // switchyard: the single binary. Subcommands: serve, dump, reload, dlq, archive, replay,
-// check-config, destinations, version.
+// check-config, config export, destinations, version.
 #include <signal.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
@@ -36,6 +36,14 @@ int main(int argc, char** argv) {
   auto* check =
       app.add_subcommand("check-config", "Validate a config file without starting anything.");
   check->add_option("file", check_path, "YAML config file")->required();
+
+  auto* config_cmd = app.add_subcommand("config", "The effective configuration.");
+  config_cmd->require_subcommand(1);
+  auto* config_export = config_cmd->add_subcommand(
+      "export",
+      "Print the config file merged with the changes made through the admin API, as YAML "
+      "(secrets included: for the operator's version control).");
+  config_export->add_option("--config,-c", config_path, "YAML config file")->required();
 
   std::string type_name;
   auto* dests = app.add_subcommand(
@@ -111,6 +119,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*check) return sy::cli::CheckConfig(check_path);
+  if (*config_export) return sy::cli::ConfigExport(config_path);
   if (*dests) return sy::cli::Destinations(type_name);
   if (*dump) return sy::cli::Dump(config_path, source);
   if (*reload) return sy::cli::Reload(config_path);

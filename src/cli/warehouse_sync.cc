@@ -121,11 +121,13 @@ int SyncHere(const config::Config& cfg, const std::vector<const config::Destinat
 }  // namespace
 
 int WarehouseSync(const std::string& config_path, const std::string& destination) {
-  auto cfg = destinations::LoadConfig(config_path);
-  if (!cfg.ok()) {
-    std::fprintf(stderr, "invalid config:\n%s\n", cfg.status().message().c_str());
+  // The file plus the admin API's changes: a warehouse made in the console syncs too.
+  auto effective = app::LoadEffectiveConfig(config_path);
+  if (!effective.ok()) {
+    std::fprintf(stderr, "invalid config:\n%s\n", effective.status().message().c_str());
     return 2;
   }
+  const config::Config* cfg = &effective->config;
   SetLogLevel("warn");
   std::vector<const config::DestinationConfig*> ds;
   for (const auto& d : cfg->destinations)
