@@ -1,5 +1,6 @@
 """The switchyard binary's command line: subcommands, --help, check-config, dump --source,
 and how serve refuses a bad config or a data_dir in use."""
+import hashlib
 import json
 import stat
 import subprocess
@@ -100,6 +101,56 @@ destinations:
     r = run("check-config", "bad.yaml", cwd=tmp_path)
     assert r.returncode == 2 and "destinations[2]" not in r.stderr, r.stderr
     assert "destinations[1].type: unknown destination type 'webhooks'" in r.stderr
+
+
+def test_config_export_merges_the_admin_api_overlay_and_round_trips(tmp_path):
+    """check-config and `config export` read the file with data_dir/config-overlay.json (the
+    changes made through the admin API, docs/formats/overlay.md) on top; the export passes
+    check-config on its own; orphaned entries are warned about; a damaged overlay is an error."""
+    (tmp_path / "switchyard.yaml").write_text(MINIMAL + """destinations:
+  - name: hooks
+    type: webhook
+    settings:
+      url: http://127.0.0.1:9/in
+""")
+    data = tmp_path / "data"
+    data.mkdir()
+    sha = hashlib.sha256(b"wk_mobile").hexdigest()
+    overlay = {
+        "format": "switchyard-config-overlay", "format_version": 1, "version": 3,
+        "sources": {
+            "mobile": {"op": "create", "version": 1, "fields": {"write_key_sha256": sha}},
+            "backend": {"op": "patch", "version": 2, "fields": {"enabled": False}},
+        },
+        "destinations": {
+            "hooks": {"op": "patch", "version": 3,
+                      "fields": {"sources": ["mobile"], "settings": {"secret": "s3cret"}}},
+            "gone": {"op": "delete", "version": 3},
+        },
+    }
+    (data / "config-overlay.json").write_text(json.dumps(overlay))
+    r = run("check-config", "switchyard.yaml", cwd=tmp_path)
+    assert r.returncode == 0, r
+    assert "3 sources, 1 destinations; with the admin API's changes, overlay version 3" in r.stdout
+    assert "destinations/gone: deletes a destination the file no longer has" in r.stderr
+    e = run("config", "export", "--config", "switchyard.yaml", cwd=tmp_path)
+    assert e.returncode == 0, e
+    # Secrets included: the setting as given, the file's key, the API-made key's digest.
+    assert "s3cret" in e.stdout and sha in e.stdout and "wk_web_demo" in e.stdout, e.stdout
+    assert "# overlay: destinations/gone" in e.stdout
+    (tmp_path / "exported.yaml").write_text(e.stdout)
+    assert run("check-config", "exported.yaml", cwd=tmp_path).returncode == 0
+    # Without the overlay the export alone is the same config.
+    (data / "config-overlay.json").rename(data / "aside.json")
+    alone = run("check-config", "exported.yaml", cwd=tmp_path)
+    assert alone.returncode == 0 and "3 sources, 1 destinations)" in alone.stdout, alone
+    again = run("config", "export", "--config", "exported.yaml", cwd=tmp_path)
+    assert again.returncode == 0, again
+    body = lambda text: [l for l in text.splitlines() if not l.startswith("#")]
+    assert body(again.stdout) == body(e.stdout)
+    (data / "config-overlay.json").write_text("{")
+    bad = run("check-config", "switchyard.yaml", cwd=tmp_path)
+    assert bad.returncode == 2 and "config-overlay.json" in bad.stderr, bad
 
 
 def test_destinations_lists_every_type_with_its_settings(monkeypatch):
