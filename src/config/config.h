@@ -30,7 +30,7 @@ struct SourceConfig {
   // `previous_write_key: {sha256: <hex>, expires: <ISO-8601>}` — a rotated-out key still
   // accepted until `expires` (the grace period of a key rotation, docs/configuration.md). Empty:
   // none. Written by the admin API's rotate-key; kept in the file by `config export`.
-  std::string previous_write_key_sha256;
+  std::string previous_write_key_sha256{};
   int64_t previous_write_key_expires_ms = 0;  // Unix milliseconds
 };
 
