@@ -12,13 +12,13 @@ struct Actor {
 };
 
 // The answer to one admin API call about configuration. Bodies are JSON (ExportYaml: YAML).
-// Errors: {"error":{"code":"<snake_case>","message":"<human text>","field":"<key path or omitted>"}}
-// with 400 (bad JSON, unknown key, invalid setting — `field` names the key, e.g.
+// Errors: {"error":{"code":"<snake_case>","message":"<human text>","field":"<key path or
+// omitted>"}} with 400 (bad JSON, unknown key, invalid setting — `field` names the key, e.g.
 // "settings.api_key"), 404 (no such source/destination), 409 (name exists / still referenced),
 // 412 (If-Match version does not match the current one).
 struct ApiResult {
   int http_status = 200;
-  std::string body;          // response body
+  std::string body;  // response body
   std::string content_type = "application/json";
   std::string etag;          // current version of the object/config ("" if none)
   std::string audit_before;  // for mutations that changed something: JSON of the object before
@@ -47,8 +47,9 @@ class ConfigApi {
   virtual ApiResult PatchDestination(const Actor& actor, std::string_view name,
                                      std::string_view body, std::string_view if_match) = 0;
   virtual ApiResult DeleteDestination(const Actor& actor, std::string_view name) = 0;
-  virtual ApiResult ListDestinationTypes() = 0;  // the catalogue: every type with its settings table
-  virtual ApiResult ExportYaml() = 0;            // effective config (file + overlay) as YAML
+  virtual ApiResult
+  ListDestinationTypes() = 0;          // the catalogue: every type with its settings table
+  virtual ApiResult ExportYaml() = 0;  // effective config (file + overlay) as YAML
 };
 
 }  // namespace sy::admin

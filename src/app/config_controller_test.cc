@@ -343,8 +343,9 @@ TEST_F(ConfigApiTest, ExportRoundTripsThroughCheckConfig) {
 TEST_F(ConfigApiTest, FileChangesUnderTheOverlay) {
   ASSERT_EQ(api_->PatchDestination(kAdmin, "filehook", R"({"enabled":false})", "").http_status,
             200);
-  ASSERT_EQ(api_->CreateDestination(kAdmin, R"({"name":"apihook","type":"webhook",)"
-                                            R"("sources":["app"],"settings":{"url":"http://example.com/"}})")
+  ASSERT_EQ(api_->CreateDestination(
+                    kAdmin, R"({"name":"apihook","type":"webhook",)"
+                            R"("sources":["app"],"settings":{"url":"http://example.com/"}})")
                 .http_status,
             201);
   // The file changes a field the console also set, and one it did not.
