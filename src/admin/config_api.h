@@ -1,5 +1,6 @@
 // src/admin/config_api.h
 #pragma once
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -50,6 +51,15 @@ class ConfigApi {
   virtual ApiResult
   ListDestinationTypes() = 0;          // the catalogue: every type with its settings table
   virtual ApiResult ExportYaml() = 0;  // effective config (file + overlay) as YAML
+
+  // Added by `overlay`: RotateSourceKey with the old key's grace period chosen by the caller
+  // (milliseconds; 0 = the old key stops at once). RotateSourceKey keeps it for the default
+  // period (24 h, docs/configuration.md). Not pure, so implementations without it still build.
+  virtual ApiResult RotateSourceKeyWithGrace(const Actor& actor, std::string_view name,
+                                             int64_t grace_ms) {
+    (void)grace_ms;
+    return RotateSourceKey(actor, name);
+  }
 };
 
 }  // namespace sy::admin

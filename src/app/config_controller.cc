@@ -383,13 +383,15 @@ Status ConfigController::ReloadFile(std::string* ignored) {
   SY_ASSIGN_OR_RETURN(
       EffectiveConfig next,
       MergeChecked(text, options_.config_path, current_.overlay, options_.store->Describe()));
-  if (app_) SY_RETURN_IF_ERROR(app_->ApplyConfig(next.config, ignored));
+  // Checked whole above, so ApplyConfig can only fail part-way (a stream that does not start):
+  // what it applied is the running config now, and the next change or SIGHUP applies it again.
+  Status applied = app_ ? app_->ApplyConfig(next.config, ignored) : Status::Ok();
   for (const auto& note : next.notes)
     Logger()->warn("{}", note);
   file_text_ = std::move(text);
   file_only_ = std::move(alone.config);
   current_ = std::move(next);
-  return Status::Ok();
+  return applied;
 }
 
 bool ConfigController::InFile(Kind kind, const std::string& name) const {

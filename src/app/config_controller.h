@@ -113,7 +113,7 @@ class ConfigController final : public admin::ConfigApi {
 
   // RotateSourceKey with the old key's grace period given (0: the old key stops at once).
   admin::ApiResult RotateSourceKeyWithGrace(const admin::Actor& actor, std::string_view name,
-                                            int64_t grace_ms);
+                                            int64_t grace_ms) override;
 
  private:
   enum class Kind { kSource, kDestination };
