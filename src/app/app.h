@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "app/config_controller.h"
 #include "archive/archiver.h"
 #include "base/metrics.h"
 #include "config/config.h"
@@ -30,7 +31,6 @@
 #include "log/event_log.h"
 #include "observe/delivery_stats.h"
 #include "observe/live_feed.h"
-#include "app/config_controller.h"
 #include "web/web_endpoints.h"
 
 namespace sy::app {

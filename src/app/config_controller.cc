@@ -9,11 +9,11 @@
 #include <random>
 #include <sstream>
 
+#include "app/app.h"
 #include "base/data_dir.h"
 #include "base/logging.h"
 #include "base/time_format.h"
 #include "destinations/registry.h"
-#include "app/app.h"
 
 namespace sy::app {
 namespace json = boost::json;
@@ -561,10 +561,10 @@ ApiResult ConfigController::Commit(Kind kind, const std::string& name, config::O
   Status applied = app_->ApplyConfig(e.config, &ignored);
   current_ = std::move(e);  // stored: it is the config now, whatever the apply said
   Logger()->info("config change stored and applied key={} overlay_version={}", key,
-              current_.overlay.version);
+                 current_.overlay.version);
   if (!applied.ok()) {
     Logger()->error("config change stored but not fully applied key={} status={}", key,
-                 applied.ToString());
+                    applied.ToString());
     return Error(500, "not_applied",
                  "the change is stored but applying it failed: " + applied.message() +
                      " (applied again on the next change or SIGHUP)");

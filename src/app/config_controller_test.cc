@@ -17,9 +17,9 @@
 #include <fstream>
 #include <thread>
 
+#include "app/app.h"
 #include "base/time_format.h"
 #include "destinations/registry.h"
-#include "app/app.h"
 #include "tests/support/canned_http_server.h"
 
 namespace sy::app {
