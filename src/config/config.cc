@@ -191,13 +191,17 @@ void ReadIngest(SchemaReader& r, const YAML::Node& n, IngestConfig* in) {
   const std::string p = "ingest";
   if (!r.ExpectMap(n, p,
                    {"max_event_size", "max_request_size", "max_batch_events", "max_json_depth",
-                    "dedupe_window", "trusted_proxies", "cors_origins"}))
+                    "dedupe_window", "dedupe", "trusted_proxies", "cors_origins"}))
     return;
   r.Size(n, p, "max_event_size", 1024, &in->max_event_bytes);
   r.Size(n, p, "max_request_size", 1024, &in->max_request_bytes);
   r.Int(n, p, "max_batch_events", 1, 100'000, &in->max_batch_events);
   r.Int(n, p, "max_json_depth", 4, 1024, &in->max_json_depth);
   r.Duration(n, p, "dedupe_window", 0, &in->dedupe_window_ms);
+  if (auto d = n["dedupe"]) {
+    if (r.ExpectMap(d, p + ".dedupe", {"max_memory"}))
+      r.Size(d, p + ".dedupe", "max_memory", 4LL << 20, &in->dedupe_max_memory_bytes);
+  }
   r.StringList(n, p, "trusted_proxies", &in->trusted_proxies);
   r.StringList(n, p, "cors_origins", &in->cors_origins);
   if (in->max_event_bytes > in->max_request_bytes) {

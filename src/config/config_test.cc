@@ -63,6 +63,20 @@ TEST(Config, WrongTypesAreNamed) {
       "f.yaml:5: ingest.dedupe_window: expected a duration");
 }
 
+TEST(Config, DedupeMaxMemory) {
+  auto c = LoadConfigString(kMinimal, "f.yaml");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->ingest.dedupe_max_memory_bytes, 128LL << 20);
+  c = LoadConfigString(std::string(kMinimal) + "ingest:\n  dedupe:\n    max_memory: 32MB\n",
+                       "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->ingest.dedupe_max_memory_bytes, 32LL << 20);
+  ExpectError(std::string(kMinimal) + "ingest:\n  dedupe:\n    max_memory: 1MB\n",
+              "ingest.dedupe.max_memory: must be at least");
+  ExpectError(std::string(kMinimal) + "ingest:\n  dedupe:\n    max_memroy: 1GB\n",
+              "ingest.dedupe.max_memroy: unknown key");
+}
+
 TEST(Config, LogPreallocate) {
   auto c = LoadConfigString(kMinimal, "f.yaml");
   ASSERT_TRUE(c.ok());
