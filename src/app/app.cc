@@ -238,13 +238,27 @@ Status App::Start(const config::Config& config) {
   SY_ASSIGN_OR_RETURN(admin_token_, WriteAdminToken(config.data_dir));
   SY_ASSIGN_OR_RETURN(auto log, log::OpenLocalLog(LogOptions(config, &metrics_)));
   log_ = std::move(log);
-  SY_ASSIGN_OR_RETURN(
-      auto dedupe, ingest::DedupeIndex::Open({DataDir(config.data_dir).Dedupe(),
-                                              config.ingest.dedupe_window_ms, SystemClock::Get()},
-                                             log_.get()));
+  ingest::DedupeIndex::Options dedupe_options;
+  dedupe_options.dir = DataDir(config.data_dir).Dedupe();
+  dedupe_options.window_ms = config.ingest.dedupe_window_ms;
+  dedupe_options.clock = SystemClock::Get();
+  dedupe_options.max_memory_bytes = config.ingest.dedupe_max_memory_bytes;
+  SY_ASSIGN_OR_RETURN(auto dedupe, ingest::DedupeIndex::Open(dedupe_options, log_.get()));
   dedupe_ = std::move(dedupe);
   metrics_.AddCallbackGauge("switchyard_dedupe_keys", "messageIds held by the dedupe index.", {},
                             [d = dedupe_.get()] { return static_cast<double>(d->size()); });
+  metrics_.AddCallbackGauge(
+      "switchyard_dedupe_memory_bytes",
+      "Bytes the dedupe index holds in memory (bounded by ingest.dedupe.max_memory).", {},
+      [d = dedupe_.get()] { return static_cast<double>(d->memory_bytes()); });
+  metrics_.AddCallbackGauge("switchyard_dedupe_spilled_keys",
+                            "messageIds of the dedupe window held in run files on disk.", {},
+                            [d = dedupe_.get()] { return static_cast<double>(d->spilled_keys()); });
+  metrics_.AddCallbackGauge(
+      "switchyard_dedupe_run_reads",
+      "Claims since start that read a dedupe run file (a duplicate on disk or a filter false "
+      "positive).",
+      {}, [d = dedupe_.get()] { return static_cast<double>(d->run_reads()); });
   sources_ = std::make_unique<ingest::SourceTable>(config.sources);
   api_ = std::make_unique<ingest::TrackingApi>(config.ingest, sources_.get(), log_.get(),
                                                dedupe_.get(), SystemClock::Get(), &metrics_);

@@ -56,9 +56,9 @@ struct IngestConfig {
   int64_t max_json_depth = 64;
   int64_t dedupe_window_ms = 24LL * 3600 * 1000;
   // `ingest.dedupe.max_memory`: everything the dedupe index holds in memory, whatever the
-  // window and the rate (the window itself is on disk). 128 MiB fits beside the rest of the
-  // server on a 1 GB machine and keeps ~7.5 filter bits per key for the documented design
-  // load of 1,000 events/s over a 24 h window (docs/formats/dedupe.md).
+  // window and the rate: past it the oldest keys are spilled to sorted run files on disk. 128 MiB
+  // keeps ~300,000 recent keys in memory and 10 filter bits per spilled key up to ~60 M keys
+  // (docs/formats/dedupe.md); at least 4 MiB.
   int64_t dedupe_max_memory_bytes = 128LL << 20;
   std::vector<std::string> trusted_proxies;  // peer IPs whose X-Forwarded-For is believed
   std::vector<std::string> cors_origins = {"*"};

@@ -1,15 +1,15 @@
 #include "ingest/dedupe_index.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
 #include <cstring>
-#include <filesystem>
+#include <tuple>
 
 #include "base/crc32c.h"
 #include "base/logging.h"
+#include "base/thread_name.h"
 
 namespace sy::ingest {
 namespace {
@@ -20,6 +20,14 @@ namespace {
 constexpr uint32_t kMagic = 0x4A445953;  // "SYDJ"
 constexpr size_t kHeader = 24;
 constexpr size_t kEntry = 24;
+// Entries per appended chunk: bounds the buffer a Flush needs whatever the commit rate.
+constexpr size_t kChunkEntries = 16 * 1024;
+// The journal is rewritten when over 1 MiB and more than twice its live entries.
+constexpr int64_t kCompactAboveBytes = 1 << 20;
+// Bits per key of a run's filter while the budget allows (~1 % false positives).
+constexpr int kFullFilterBits = 10;
+constexpr char kRunPrefix[] = "run-";
+constexpr char kRunSuffix[] = ".sdr";
 
 std::shared_ptr<spdlog::logger> Logger() {
   static auto l = ModuleLogger("ingest");
@@ -43,35 +51,80 @@ uint64_t Get64(const char* p) {
   return v;
 }
 
-Status WriteAll(int fd, const std::string& data) {
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return IoError(std::string("dedupe journal write: ") + std::strerror(errno));
-    }
-    off += static_cast<size_t>(n);
+std::string EncodeChunk(const std::deque<DedupeEntry>& order, size_t begin, size_t end,
+                        Offset covered_end) {
+  const size_t count = end - begin;
+  std::string buf(kHeader + count * kEntry, '\0');
+  for (size_t i = 0; i < count; ++i) {
+    const DedupeEntry& e = order[begin + i];
+    char* p = buf.data() + kHeader + i * kEntry;
+    Put64(p, e.key.lo);
+    Put64(p + 8, e.key.hi);
+    Put64(p + 16, static_cast<uint64_t>(e.time_ms));
   }
-  return Status::Ok();
+  Put32(buf.data(), kMagic);
+  Put32(buf.data() + 4, static_cast<uint32_t>(count));
+  Put64(buf.data() + 8, covered_end.value());
+  uint32_t crc = crc32c::Value(buf.data() + kHeader, count * kEntry);
+  crc = crc32c::Extend(crc, buf.data(), 16);
+  Put32(buf.data() + 16, crc);
+  return buf;
 }
 
-Status SyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return IoError("open dir " + dir + ": " + std::strerror(errno));
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return IoError("fsync dir " + dir + ": " + std::strerror(errno));
-  return Status::Ok();
+bool IsRunName(const std::string& name) {
+  const size_t p = sizeof(kRunPrefix) - 1, s = sizeof(kRunSuffix) - 1;
+  return name.size() > p + s && name.compare(0, p, kRunPrefix) == 0 &&
+         name.compare(name.size() - s, s, kRunSuffix) == 0;
+}
+
+size_t PowerOfTwoAtMost(size_t n) {
+  size_t p = 1;
+  while (p * 2 <= n)
+    p *= 2;
+  return p;
 }
 
 }  // namespace
 
+bool DedupeIndex::RunSet::MayContain(const Hash128& key) const {
+  for (const auto& run : runs) {
+    if (run->MayContain(key)) return true;
+  }
+  return false;
+}
+
 DedupeIndex::DedupeIndex(const Options& options)
-    : options_(options), journal_path_(options.dir + "/dedupe.journal") {}
+    : options_(options),
+      env_(options.env != nullptr ? options.env : Env::Default()),
+      journal_path_(options.dir + "/dedupe.journal") {
+  if (options.max_memory_bytes <= 0) return;
+  // How the budget is shared (docs/formats/dedupe.md, "Memory"):
+  // - each shard's table may grow to a power of two of slots within 40 % of the budget; it
+  //   starts spilling at a load of 0.3 and spills down to 0.15, and refuses a claim
+  //   (kUnavailable) rather than grow past it (load 1/2) when spilling cannot keep up;
+  // - the commit-order queue (24 B per key in memory) and a spill's sorted copy of the keys it
+  //   writes, each at most half a table's slots;
+  // - the rest goes to the runs' filters and fences.
+  bounded_ = true;
+  const int64_t m = options.max_memory_bytes;
+  const size_t slot = sizeof(KeyTable<Entry>::Slot);
+  shard_slots_cap_ =
+      std::max<size_t>(16, PowerOfTwoAtMost(static_cast<size_t>(m / 10 * 4) / kShards / slot));
+  const size_t slots = kShards * shard_slots_cap_;
+  spill_above_keys_ = slots * 3 / 10;
+  spill_down_to_keys_ = slots * 3 / 20;
+  const int64_t tables = static_cast<int64_t>(slots * slot);
+  const int64_t queue = static_cast<int64_t>(slots / 2 * sizeof(DedupeEntry));
+  filter_budget_bytes_ = std::max<int64_t>(0, m - tables - 2 * queue);
+}
 
 DedupeIndex::~DedupeIndex() {
-  if (journal_fd_ >= 0) ::close(journal_fd_);
+  {
+    std::lock_guard lock(spill_mu_);
+    stopping_ = true;
+  }
+  spill_cv_.notify_all();
+  if (spiller_.joinable()) spiller_.join();
 }
 
 Hash128 DedupeIndex::Key(std::string_view source, std::string_view message_id) {
@@ -79,42 +132,81 @@ Hash128 DedupeIndex::Key(std::string_view source, std::string_view message_id) {
 }
 
 Result<std::unique_ptr<DedupeIndex>> DedupeIndex::Open(const Options& options, log::EventLog* log) {
-  std::error_code ec;
-  std::filesystem::create_directories(options.dir, ec);
-  if (ec) return IoError("create " + options.dir + ": " + ec.message());
   std::unique_ptr<DedupeIndex> idx(new DedupeIndex(options));
+  SY_RETURN_IF_ERROR(idx->env_->CreateDirIfMissing(options.dir));
   auto start = std::chrono::steady_clock::now();
+  SY_RETURN_IF_ERROR(idx->OpenRuns());
   Offset covered;
   SY_RETURN_IF_ERROR(idx->LoadJournal(&covered));
-  size_t from_journal = idx->size();
+  size_t from_journal = idx->order_.size();
   SY_RETURN_IF_ERROR(idx->ScanLog(log, covered));
   idx->covered_end_ = log->EndOffset();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                   start)
                 .count();
   Logger()->info(
-      "dedupe index loaded keys={} from_journal={} scanned_from_offset={} duration_ms={}",
-      idx->size(), from_journal, covered.value(), ms);
+      "dedupe index loaded keys={} from_journal={} runs={} spilled_keys={} "
+      "scanned_from_offset={} duration_ms={}",
+      idx->size(), from_journal, idx->runs(), idx->spilled_keys(), covered.value(), ms);
+  if (options.spill_in_background && idx->bounded_) {
+    idx->spiller_ = std::thread([p = idx.get()] { p->SpillLoop(); });
+  }
   return idx;
+}
+
+Status DedupeIndex::OpenRuns() {
+  SY_ASSIGN_OR_RETURN(auto names, env_->ListDir(options_.dir));
+  std::sort(names.begin(), names.end());
+  std::vector<std::string> paths;
+  uint64_t total = 0;
+  for (const auto& name : names) {
+    const std::string path = options_.dir + "/" + name;
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) {
+      // A run or journal rewrite that a crash interrupted: never renamed, so never relied on.
+      SY_RETURN_IF_ERROR(env_->RemoveFile(path));
+      continue;
+    }
+    if (!IsRunName(name)) continue;
+    uint64_t number = 0;
+    if (std::sscanf(name.c_str() + sizeof(kRunPrefix) - 1, "%" SCNu64, &number) == 1)
+      next_run_number_ = std::max(next_run_number_, number + 1);
+    auto count = DedupeRun::ReadCount(env_, path);
+    total += count.ok() ? *count : 0;
+    paths.push_back(path);
+  }
+  const int bits = BitsPerKeyFor(total, 0, 0);
+  const int64_t now = options_.clock->Now().value();
+  auto set = std::make_shared<RunSet>();
+  for (const auto& path : paths) {
+    auto run = DedupeRun::Open(env_, path, bits);
+    if (!run.ok()) {
+      // Damaged on disk (it was complete and synced when renamed): its keys can no longer be
+      // found, so a retry of one of their events would be stored again. Kept for inspection.
+      Logger()->error("dedupe run unreadable, set aside status={}", run.status().ToString());
+      SY_RETURN_IF_ERROR(env_->Rename(path, path + ".damaged"));
+      continue;
+    }
+    if (now - (*run)->max_time_ms() >= options_.window_ms || (*run)->count() == 0) {
+      SY_RETURN_IF_ERROR(env_->RemoveFile(path));
+      continue;
+    }
+    set->runs.push_back(std::move(*run));
+  }
+  std::sort(set->runs.begin(), set->runs.end(),
+            [](const auto& a, const auto& b) { return a->min_time_ms() < b->min_time_ms(); });
+  PublishRuns(std::move(set));
+  return Status::Ok();
 }
 
 Status DedupeIndex::LoadJournal(Offset* covered_end) {
   *covered_end = Offset(0);
-  int fd = ::open(journal_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return IoError("open " + journal_path_ + ": " + std::strerror(errno));
-  journal_fd_ = fd;
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return IoError("stat " + journal_path_);
-  std::string data(static_cast<size_t>(st.st_size), '\0');
-  size_t got = 0;
-  while (got < data.size()) {
-    ssize_t n = ::pread(fd, data.data() + got, data.size() - got, static_cast<off_t>(got));
-    if (n <= 0) {
-      if (n < 0 && errno == EINTR) continue;
-      return IoError("read " + journal_path_);
-    }
-    got += static_cast<size_t>(n);
+  if (!env_->FileExists(journal_path_)) {
+    SY_ASSIGN_OR_RETURN(journal_, env_->OpenWritable(journal_path_, /*truncate=*/false));
+    journal_bytes_ = 0;
+    // The new file's directory entry must survive a power cut before chunks rely on it.
+    return env_->SyncDir(options_.dir);
   }
+  SY_ASSIGN_OR_RETURN(std::string data, ReadWholeFile(env_, journal_path_));
   int64_t now = options_.clock->Now().value();
   size_t pos = 0;
   while (pos + kHeader <= data.size()) {
@@ -134,14 +226,15 @@ Status DedupeIndex::LoadJournal(Offset* covered_end) {
     }
     pos += kHeader + size_t{count} * kEntry;
   }
+  SY_ASSIGN_OR_RETURN(journal_, env_->OpenWritable(journal_path_, /*truncate=*/false));
+  journal_bytes_ = static_cast<int64_t>(pos);
   if (pos != data.size()) {
     // A torn last chunk (crash during Flush): its keys are still in the log, which we rescan.
-    Logger()->warn("dedupe journal has a torn tail; truncating bytes={} at={}", data.size() - pos,
-                   pos);
-    if (::ftruncate(fd, static_cast<off_t>(pos)) != 0) return IoError("truncate " + journal_path_);
+    // The first Flush rewrites the journal whole rather than append after the damage.
+    Logger()->warn("dedupe journal has a torn tail; it will be rewritten path={} bytes={} at={}",
+                journal_path_, data.size() - pos, pos);
+    journal_needs_rewrite_ = true;
   }
-  journal_bytes_ = static_cast<int64_t>(pos);
-  if (::lseek(fd, static_cast<off_t>(pos), SEEK_SET) < 0) return IoError("seek " + journal_path_);
   return Status::Ok();
 }
 
@@ -156,9 +249,8 @@ Status DedupeIndex::ScanLog(log::EventLog* log, Offset from) {
       if (now - e.received_at.value() >= options_.window_ms) continue;
       Hash128 k = Key(e.source, e.message_id);
       *ShardOf(k).keys.TryEmplace(k, Entry{}).first = Entry{e.received_at.value(), 0};
-      Journaled j{k, e.received_at.value()};
-      order_.push_back(j);
-      unflushed_.push_back(j);
+      order_.push_back({k, e.received_at.value()});
+      ++unflushed_;
     }
   }
   return Status::Ok();
@@ -167,16 +259,82 @@ Status DedupeIndex::ScanLog(log::EventLog* log, Offset from) {
 DedupeIndex::ClaimResult DedupeIndex::Claim(const Hash128& key, uint64_t claimant) {
   int64_t now = options_.clock->Now().value();
   Shard& shard = ShardOf(key);
-  std::lock_guard lock(shard.mu);
-  auto [entry, inserted] = shard.keys.TryEmplace(key, Entry{now, claimant});
-  if (inserted) return ClaimResult::kNew;
-  Entry& e = *entry;
-  if (e.claimant == 0) {
-    if (now - e.time_ms < options_.window_ms) return ClaimResult::kDuplicate;
-    e = Entry{now, claimant};  // expired: a new event as far as dedupe is concerned
-    return ClaimResult::kNew;
+  std::shared_ptr<const RunSet> runs;
+  bool pending = true;  // the key is now pending for us in memory (else: memory is full)
+  bool full = false;    // memory is full and no run may hold the key: refused
+  {
+    std::lock_guard lock(shard.mu);
+    Entry* entry = nullptr;
+    bool inserted = false;
+    if (bounded_ && (shard.keys.size() + 1) * 2 > shard_slots_cap_) {
+      // The table is at its share of the budget (spilling is behind or failing): a key held in
+      // memory or in a run is answered as usual; a new one is refused rather than grow memory.
+      entry = shard.keys.Find(key);
+      if (entry == nullptr) {
+        // Keys are spread evenly over shards, but not exactly: one shard can fill before the
+        // total reaches the spill threshold. Ask for a spill either way.
+        shard_full_.store(true, std::memory_order_relaxed);
+        if (shard.runs == nullptr || !shard.runs->MayContain(key)) {
+          full = true;
+        } else {
+          runs = shard.runs;
+          pending = false;
+        }
+      }
+    } else {
+      std::tie(entry, inserted) = shard.keys.TryEmplace(key, Entry{now, claimant});
+    }
+    if (full) {
+      // Falls through to wake the spiller, outside the shard's lock.
+    } else if (entry != nullptr && !inserted) {
+      Entry& e = *entry;
+      if (e.claimant == 0) {
+        if (now - e.time_ms < options_.window_ms) return ClaimResult::kDuplicate;
+        // Expired: a new event as far as dedupe is concerned. Runs can only hold older copies
+        // of a key held in memory, so they are expired too.
+        e = Entry{now, claimant};
+        return ClaimResult::kNew;
+      }
+      return e.claimant == claimant ? ClaimResult::kDuplicate : ClaimResult::kInFlight;
+    }
+    if (!full && pending) {
+      // New to memory. Nothing spilled, or no run's filter has it: new, without any I/O.
+      if (shard.runs == nullptr || !shard.runs->MayContain(key)) return ClaimResult::kNew;
+      runs = shard.runs;
+    }
   }
-  return e.claimant == claimant ? ClaimResult::kDuplicate : ClaimResult::kInFlight;
+  if (full) {
+    WakeSpiller();
+    return ClaimResult::kUnavailable;
+  }
+  // A run may hold the key. It is pending for us meanwhile, so a concurrent claim of the same key
+  // answers kInFlight. The run lookup is exact: a filter false positive ends here as kNew.
+  run_reads_.fetch_add(1, std::memory_order_relaxed);
+  bool stored = false;
+  Status error;
+  for (const auto& run : runs->runs) {
+    if (!run->MayContain(key)) continue;
+    auto time = run->Find(key);
+    if (!time.ok()) {
+      error = time.status();
+      break;
+    }
+    if (time->has_value() && now - **time < options_.window_ms) {
+      stored = true;
+      break;
+    }
+  }
+  if (!stored && error.ok() && pending) return ClaimResult::kNew;
+  if (pending) {
+    std::lock_guard lock(shard.mu);
+    Entry* e = shard.keys.Find(key);
+    if (e != nullptr && e->claimant == claimant) shard.keys.Erase(key);
+  }
+  if (!error.ok()) {
+    SY_LOG_RATE_LIMITED(Logger(), warn, "dedupe run read failed status={}", error.ToString());
+    return ClaimResult::kUnavailable;
+  }
+  return stored ? ClaimResult::kDuplicate : ClaimResult::kUnavailable;
 }
 
 void DedupeIndex::Prefetch(std::span<const Hash128> keys) const {
@@ -191,12 +349,25 @@ void DedupeIndex::Commit(const std::vector<Hash128>& keys, TimestampMs received_
     std::lock_guard lock(shard.mu);
     if (Entry* e = shard.keys.Find(k)) *e = Entry{received_at.value(), 0};
   }
-  std::lock_guard lock(mu_);
-  for (const auto& k : keys) {
-    order_.push_back({k, received_at.value()});
-    unflushed_.push_back({k, received_at.value()});
+  bool spill = false;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& k : keys)
+      order_.push_back({k, received_at.value()});
+    unflushed_ += keys.size();
+    if (end > covered_end_) covered_end_ = end;
+    spill = bounded_ && order_.size() > spill_above_keys_;
   }
-  if (end > covered_end_) covered_end_ = end;
+  if (spill) WakeSpiller();
+}
+
+void DedupeIndex::WakeSpiller() {
+  if (!spiller_.joinable()) return;
+  std::lock_guard lock(spill_mu_);
+  if (!spill_wanted_) {
+    spill_wanted_ = true;
+    spill_cv_.notify_one();
+  }
 }
 
 void DedupeIndex::Release(const std::vector<Hash128>& keys, uint64_t claimant) {
@@ -218,78 +389,279 @@ void DedupeIndex::ExpireLocked(int64_t now_ms) {
     }
     order_.pop_front();
   }
+  unflushed_ = std::min(unflushed_, order_.size());
 }
 
-Status DedupeIndex::AppendChunk(const std::vector<Journaled>& entries, Offset covered_end) {
-  std::string buf(kHeader + entries.size() * kEntry, '\0');
-  for (size_t i = 0; i < entries.size(); ++i) {
-    char* e = buf.data() + kHeader + i * kEntry;
-    Put64(e, entries[i].key.lo);
-    Put64(e + 8, entries[i].key.hi);
-    Put64(e + 16, static_cast<uint64_t>(entries[i].time_ms));
+void DedupeIndex::PublishRuns(std::shared_ptr<const RunSet> runs) {
+  uint64_t keys = 0;
+  int64_t bytes = 0;
+  for (const auto& run : runs->runs) {
+    keys += run->count();
+    bytes += static_cast<int64_t>(run->memory_bytes());
   }
-  Put32(buf.data(), kMagic);
-  Put32(buf.data() + 4, static_cast<uint32_t>(entries.size()));
-  Put64(buf.data() + 8, covered_end.value());
-  uint32_t crc = crc32c::Value(buf.data() + kHeader, entries.size() * kEntry);
-  crc = crc32c::Extend(crc, buf.data(), 16);
-  Put32(buf.data() + 16, crc);
-  SY_RETURN_IF_ERROR(WriteAll(journal_fd_, buf));
-  if (::fdatasync(journal_fd_) != 0)
-    return IoError(std::string("fdatasync dedupe journal: ") + std::strerror(errno));
-  journal_bytes_ += static_cast<int64_t>(buf.size());
+  std::shared_ptr<const RunSet> for_shards = runs->runs.empty() ? nullptr : runs;
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard.mu);
+    shard.runs = for_shards;
+  }
+  spilled_keys_.store(keys, std::memory_order_relaxed);
+  run_count_.store(runs->runs.size(), std::memory_order_relaxed);
+  runs_memory_bytes_.store(bytes, std::memory_order_relaxed);
+  runs_ = std::move(runs);
+}
+
+int DedupeIndex::BitsPerKeyFor(uint64_t keys, uint64_t others_keys, int64_t others_bytes) const {
+  if (!bounded_ || keys == 0) return kFullFilterBits;
+  // An equal share of the filter budget for every key on disk, and no more than what the other
+  // runs left. Fences take ~1 bit per key of the same budget.
+  const double fair =
+      8.0 * static_cast<double>(filter_budget_bytes_) / static_cast<double>(keys + others_keys);
+  const double left =
+      8.0 * static_cast<double>(filter_budget_bytes_ - others_bytes) / static_cast<double>(keys);
+  const double bits = std::min(fair, left) - 1.0;
+  if (bits < 1.0) return 0;
+  return std::min(kFullFilterBits, static_cast<int>(bits));
+}
+
+std::string DedupeIndex::NewRunPath() {
+  char name[40];
+  std::snprintf(name, sizeof(name), "%s%012" PRIu64 "%s", kRunPrefix, next_run_number_++,
+                kRunSuffix);
+  return options_.dir + "/" + name;
+}
+
+bool DedupeIndex::OverSpillThreshold() const {
+  std::lock_guard lock(mu_);
+  return bounded_ &&
+         (order_.size() > spill_above_keys_ || shard_full_.load(std::memory_order_relaxed));
+}
+
+Status DedupeIndex::Spill() {
+  const int64_t now = options_.clock->Now().value();
+  std::vector<Journaled> keys;
+  size_t n = 0;
+  {
+    std::lock_guard lock(mu_);
+    // A full shard asks for a spill below the threshold: then half of what memory holds goes.
+    size_t keep = spill_down_to_keys_;
+    if (shard_full_.exchange(false, std::memory_order_relaxed))
+      keep = std::min(keep, order_.size() / 2);
+    if (order_.size() <= keep) return Status::Ok();
+    n = order_.size() - keep;
+    keys.assign(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+  // One entry per key (a key re-stored after its window appears twice: keep the later time),
+  // live keys first; expired ones are only forgotten.
+  std::sort(keys.begin(), keys.end(), [](const Journaled& a, const Journaled& b) {
+    return a.key == b.key ? a.time_ms > b.time_ms : KeyLess(a.key, b.key);
+  });
+  keys.erase(std::unique(keys.begin(), keys.end(),
+                         [](const Journaled& a, const Journaled& b) { return a.key == b.key; }),
+             keys.end());
+  auto live_end = std::stable_partition(keys.begin(), keys.end(), [&](const Journaled& j) {
+    return now - j.time_ms < options_.window_ms;
+  });
+  const uint64_t live = static_cast<uint64_t>(live_end - keys.begin());
+  if (live > 0) {
+    const int bits = BitsPerKeyFor(live, spilled_keys_.load(), runs_memory_bytes_.load());
+    SY_ASSIGN_OR_RETURN(auto writer, RunWriter::Create(env_, NewRunPath(), live, bits));
+    for (auto it = keys.begin(); it != live_end; ++it)
+      SY_RETURN_IF_ERROR(writer->Add(*it));
+    SY_ASSIGN_OR_RETURN(auto run, writer->Finish());
+    auto set = std::make_shared<RunSet>(*runs_);
+    auto at = std::upper_bound(
+        set->runs.begin(), set->runs.end(), run,
+        [](const auto& a, const auto& b) { return a->min_time_ms() < b->min_time_ms(); });
+    set->runs.insert(at, std::move(run));
+    // Published to every shard before any key leaves memory: a claim that no longer finds a
+    // key in its shard's table finds the run in the same shard.
+    PublishRuns(std::move(set));
+  }
+  for (const auto& j : keys) {
+    Shard& shard = ShardOf(j.key);
+    std::lock_guard lock(shard.mu);
+    Entry* e = shard.keys.Find(j.key);
+    if (e != nullptr && e->claimant == 0 && e->time_ms == j.time_ms) shard.keys.Erase(j.key);
+  }
+  {
+    std::lock_guard lock(mu_);
+    order_.erase(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(n));
+    unflushed_ = std::min(unflushed_, order_.size());
+  }
+  spilled_since_rewrite_ = true;
+  Logger()->debug("dedupe spilled keys={} runs={} bits_per_key={}", live, runs(),
+               runs_->runs.empty() ? 0 : runs_->runs.back()->bits_per_key());
+  return Status::Ok();
+}
+
+Status DedupeIndex::DropExpiredRuns(int64_t now_ms) {
+  std::vector<std::string> gone;
+  auto set = std::make_shared<RunSet>();
+  for (const auto& run : runs_->runs) {
+    if (now_ms - run->max_time_ms() >= options_.window_ms) {
+      gone.push_back(run->path());
+    } else {
+      set->runs.push_back(run);
+    }
+  }
+  if (gone.empty()) return Status::Ok();
+  PublishRuns(std::move(set));
+  // A removal lost to a power cut leaves an expired run, which the next open removes again.
+  Status result;
+  for (const auto& path : gone) {
+    if (Status s = env_->RemoveFile(path); !s.ok() && result.ok()) result = s;
+  }
+  return result;
+}
+
+Status DedupeIndex::MergeRunsIfTooMany(int64_t now_ms) {
+  while (runs_->runs.size() > kMaxRuns) {
+    const auto& runs = runs_->runs;
+    size_t best = 0;
+    for (size_t i = 1; i + 1 < runs.size(); ++i) {
+      if (runs[i]->count() + runs[i + 1]->count() < runs[best]->count() + runs[best + 1]->count())
+        best = i;
+    }
+    const DedupeRun& a = *runs[best];
+    const DedupeRun& b = *runs[best + 1];
+    const uint64_t others_keys = spilled_keys_.load() - a.count() - b.count();
+    const int64_t others_bytes =
+        runs_memory_bytes_.load() - static_cast<int64_t>(a.memory_bytes() + b.memory_bytes());
+    const int bits = BitsPerKeyFor(a.count() + b.count(), others_keys, others_bytes);
+    SY_ASSIGN_OR_RETURN(auto merged,
+                        MergeRuns(env_, a, b, NewRunPath(), now_ms - options_.window_ms, bits));
+    const std::string a_path = a.path(), b_path = b.path();
+    auto set = std::make_shared<RunSet>();
+    for (size_t i = 0; i < runs.size(); ++i) {
+      if (i == best) {
+        if (merged->count() > 0) set->runs.push_back(merged);
+      } else if (i != best + 1) {
+        set->runs.push_back(runs[i]);
+      }
+    }
+    PublishRuns(std::move(set));
+    // The inputs go after the merged run is durable and published. Lost to a power cut, they
+    // come back as copies of what the merged run holds: harmless, merged again later.
+    SY_RETURN_IF_ERROR(env_->RemoveFile(a_path));
+    SY_RETURN_IF_ERROR(env_->RemoveFile(b_path));
+    if (merged->count() == 0) SY_RETURN_IF_ERROR(env_->RemoveFile(merged->path()));
+  }
   return Status::Ok();
 }
 
 Status DedupeIndex::RewriteJournal() {
-  std::vector<Journaled> live;
+  std::string data;
+  size_t written = 0;
+  {
+    std::lock_guard lock(mu_);
+    data = EncodeChunk(order_, 0, order_.size(), covered_end_);
+    written = unflushed_;
+  }
+  journal_.reset();
+  Status s = WriteFileAtomically(env_, journal_path_, data);
+  // Whatever happened, append to what is now under the journal's name: the old file if the
+  // rename did not happen (`journal_needs_rewrite_` keeps us from appending after damage), the
+  // new one if it did.
+  auto reopened = env_->OpenWritable(journal_path_, /*truncate=*/false);
+  if (!reopened.ok()) {
+    journal_needs_rewrite_ = true;
+    return s.ok() ? reopened.status() : s;
+  }
+  journal_ = std::move(*reopened);
+  if (!s.ok()) {
+    journal_needs_rewrite_ = true;
+    return s;
+  }
+  journal_bytes_ = static_cast<int64_t>(data.size());
+  journal_needs_rewrite_ = false;
+  spilled_since_rewrite_ = false;
+  std::lock_guard lock(mu_);
+  unflushed_ -= std::min(unflushed_, written);
+  return Status::Ok();
+}
+
+Status DedupeIndex::WriteJournal() {
+  size_t live = 0, first = 0, count = 0;
   Offset covered;
   {
     std::lock_guard lock(mu_);
-    live.assign(order_.begin(), order_.end());
+    live = order_.size();
+    count = unflushed_;
+    first = order_.size() - unflushed_;
     covered = covered_end_;
-    unflushed_.clear();
   }
-  std::string tmp = journal_path_ + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return IoError("open " + tmp + ": " + std::strerror(errno));
-  int old = journal_fd_;
-  journal_fd_ = fd;
-  journal_bytes_ = 0;
-  Status s = AppendChunk(live, covered);
-  if (s.ok() && ::rename(tmp.c_str(), journal_path_.c_str()) != 0) s = IoError("rename " + tmp);
-  if (s.ok()) s = SyncDir(options_.dir);
-  if (!s.ok()) {
-    ::close(fd);
-    journal_fd_ = old;
-    return s;
+  // Rewritten whole after a failed write, and when more than half of it is keys that expired
+  // (past 1 MiB) or were spilled to runs (whatever its size: the journal then holds no more
+  // than what memory holds, so loading it at open stays within the budget).
+  const bool mostly_dead = journal_bytes_ > 2 * static_cast<int64_t>(live * kEntry);
+  if (journal_needs_rewrite_ || journal_ == nullptr ||
+      (mostly_dead && (spilled_since_rewrite_ || journal_bytes_ > kCompactAboveBytes))) {
+    return RewriteJournal();
   }
-  ::close(old);
+  // Appended in chunks of at most kChunkEntries; only the last one claims the new covered_end
+  // (the others' keys do not cover everything below it).
+  for (size_t done = 0; done < count;) {
+    const size_t n = std::min(kChunkEntries, count - done);
+    std::string chunk;
+    {
+      std::lock_guard lock(mu_);
+      chunk = EncodeChunk(order_, first + done, first + done + n,
+                          done + n == count ? covered : Offset(0));
+    }
+    Status s = journal_->WriteAt(static_cast<uint64_t>(journal_bytes_), chunk);
+    if (s.ok()) s = journal_->Sync();
+    if (!s.ok()) {
+      // Never append after a failed write or fdatasync (the file's state is unknown, and a
+      // retried fdatasync can report success for pages the kernel dropped): the next Flush
+      // rewrites the journal whole, through a new file.
+      journal_needs_rewrite_ = true;
+      return s;
+    }
+    journal_bytes_ += static_cast<int64_t>(chunk.size());
+    done += n;
+    std::lock_guard lock(mu_);
+    unflushed_ -= std::min(unflushed_, n);
+  }
   return Status::Ok();
 }
 
 Status DedupeIndex::Flush() {
   std::lock_guard flush_lock(flush_mu_);
-  std::vector<Journaled> batch;
-  Offset covered;
-  size_t live = 0;
+  const int64_t now = options_.clock->Now().value();
   {
     std::lock_guard lock(mu_);
-    ExpireLocked(options_.clock->Now().value());
-    batch.swap(unflushed_);
-    covered = covered_end_;
-    live = order_.size();
+    ExpireLocked(now);
   }
-  // Compact when most of the journal is expired keys.
-  int64_t live_bytes = static_cast<int64_t>(live * kEntry);
-  if (journal_bytes_ > (1 << 20) && journal_bytes_ > 2 * live_bytes) return RewriteJournal();
-  if (batch.empty()) return Status::Ok();
-  Status s = AppendChunk(batch, covered);
-  if (!s.ok()) {
-    std::lock_guard lock(mu_);
-    unflushed_.insert(unflushed_.begin(), batch.begin(), batch.end());
+  Status result = DropExpiredRuns(now);
+  if (OverSpillThreshold()) {
+    if (Status s = Spill(); !s.ok() && result.ok()) result = s;
   }
-  return s;
+  if (Status s = MergeRunsIfTooMany(now); !s.ok() && result.ok()) result = s;
+  // The journal last, and even when spilling failed: it is what a restart needs.
+  if (Status s = WriteJournal(); !s.ok()) result = s;
+  return result;
+}
+
+void DedupeIndex::SpillLoop() {
+  SetThreadName("sy-dedupe-spill");
+  std::unique_lock lock(spill_mu_);
+  while (!stopping_) {
+    spill_cv_.wait(lock, [&] { return stopping_ || spill_wanted_; });
+    if (stopping_) break;
+    lock.unlock();
+    Status s;
+    {
+      std::lock_guard flush_lock(flush_mu_);
+      if (OverSpillThreshold()) s = Spill();
+      if (s.ok()) s = MergeRunsIfTooMany(options_.clock->Now().value());
+    }
+    if (!s.ok()) SY_LOG_RATE_LIMITED(Logger(), warn, "dedupe spill failed status={}", s.ToString());
+    lock.lock();
+    spill_wanted_ = false;
+    // A failing disk is retried once a second, not in a loop; claims past the table's share
+    // answer kUnavailable meanwhile.
+    if (!s.ok()) spill_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+  }
 }
 
 size_t DedupeIndex::size() const {
@@ -298,7 +670,28 @@ size_t DedupeIndex::size() const {
     std::lock_guard lock(shard.mu);
     n += shard.keys.size();
   }
-  return n;
+  return n + spilled_keys_.load(std::memory_order_relaxed);
+}
+
+int64_t DedupeIndex::memory_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard.mu);
+    bytes += static_cast<int64_t>(shard.keys.capacity_bytes());
+  }
+  {
+    std::lock_guard lock(mu_);
+    bytes += static_cast<int64_t>(order_.size() * sizeof(Journaled));
+  }
+  return bytes + runs_memory_bytes_.load(std::memory_order_relaxed);
+}
+
+uint64_t DedupeIndex::spilled_keys() const {
+  return spilled_keys_.load(std::memory_order_relaxed);
+}
+
+size_t DedupeIndex::runs() const {
+  return run_count_.load(std::memory_order_relaxed);
 }
 
 }  // namespace sy::ingest

@@ -38,6 +38,8 @@ class KeyTable {
   }
 
   size_t size() const { return size_; }
+  // Memory held by the slots (the table grows by doubling and never shrinks).
+  size_t capacity_bytes() const { return slots_.size() * sizeof(Slot); }
 
   Value* Find(Hash128 key) {
     key = Normalize(key);

@@ -612,7 +612,8 @@ bool TrackingApi::ClaimDedupeKeys(RequestState& rq) {
   rq.records.reserve(rq.valid.size());
   rq.claimed.reserve(rq.valid.size());
   bool in_flight = false;
-  for (size_t j = 0; j < rq.valid.size() && !in_flight; ++j) {
+  bool unavailable = false;
+  for (size_t j = 0; j < rq.valid.size() && !in_flight && !unavailable; ++j) {
     switch (dedupe_->Claim(rq.keys[j], rq.claimant)) {
       case DedupeIndex::ClaimResult::kDuplicate:
         ++rq.duplicates;
@@ -620,11 +621,28 @@ bool TrackingApi::ClaimDedupeKeys(RequestState& rq) {
       case DedupeIndex::ClaimResult::kInFlight:
         in_flight = true;
         break;
+      case DedupeIndex::ClaimResult::kUnavailable:
+        unavailable = true;
+        break;
       case DedupeIndex::ClaimResult::kNew:
         rq.claimed.push_back(rq.keys[j]);
         rq.records.push_back(std::move(rq.valid[j]));
         break;
     }
+  }
+  if (unavailable) {
+    // The dedupe index could not tell whether an event was stored before (a run file could not
+    // be read, or its memory is full while it cannot spill to disk): storing it could store a
+    // duplicate, dropping it could lose it. Nothing of the request is stored; retry.
+    dedupe_->Release(rq.claimed, rq.claimant);
+    m_->Rejected("dedupe_unavailable")->Inc(rq.valid.size());
+    auto res = ErrorResponse(503, "dedupe_unavailable",
+                             "the dedupe index cannot answer now; nothing of this request was "
+                             "stored, retry",
+                             rq.version);
+    res.set(http::bhttp::field::retry_after, "1");
+    Finish(rq.origin, std::move(res), rq.respond, rq.path, rq.start_ns);
+    return false;
   }
   if (rq.duplicates > 0) m_->duplicates->Inc(rq.duplicates);
 
