@@ -637,6 +637,44 @@ TEST_F(TrackingApiTest, FailedAppendIs503AndTheRetryIsStored) {
   EXPECT_EQ(Stored(), 1u);
 }
 
+// Issue 18: the dedupe index at its memory bound while its disk fails (it cannot spill): a new
+// messageId is answered 503 dedupe_unavailable with Retry-After and nothing of the request is
+// stored; once the disk is back the retry is stored.
+TEST_F(TrackingApiTest, DedupeAtItsBoundWithAFailingDiskIs503AndTheRetryIsStored) {
+  FaultInjectionEnv env;
+  DedupeIndex::Options o;
+  o.dir = dir_.str() + "/bounded";
+  o.clock = &clock_;
+  o.max_memory_bytes = 160 << 10;  // 32 table slots per shard
+  o.env = &env;
+  o.spill_in_background = false;
+  dedupe_ = *DedupeIndex::Open(o, &log_);
+  api_ =
+      std::make_unique<TrackingApi>(options_, &sources_, &log_, dedupe_.get(), &clock_, &metrics_);
+  env.SetDiskFull(true);
+  int status = 200;
+  std::string last;
+  for (int i = 0; i < 5'000 && status == 200; ++i) {
+    last = R"({"userId":"u","event":"e","messageId":"full-)" + std::to_string(i) + R"("})";
+    auto r = Post("/v1/track", last, Basic("wk_web:"));
+    status = r.result_int();
+    if (status == 503) {
+      EXPECT_EQ(Body(r).at("code").as_string(), "dedupe_unavailable");
+      EXPECT_EQ(r[bhttp::field::retry_after], "1");
+    }
+    if (i % 50 == 0) {
+      EXPECT_FALSE(dedupe_->Flush().ok());
+    }
+  }
+  ASSERT_EQ(status, 503);
+  const size_t stored = Stored();
+  EXPECT_LE(dedupe_->memory_bytes(), 160 << 10);
+  env.SetDiskFull(false);
+  ASSERT_TRUE(dedupe_->Flush().ok());
+  EXPECT_EQ(Post("/v1/track", last, Basic("wk_web:")).result_int(), 200);
+  EXPECT_EQ(Stored(), stored + 1);
+}
+
 // The log's errors name its files (log/local/env.cc: "pwrite <path>: <strerror>"); the server's
 // log line keeps that, the client's 503 body does not.
 TEST_F(TrackingApiTest, ServerPathsStayOutOf503Bodies) {
