@@ -462,26 +462,50 @@ Status DedupeIndex::Spill() {
     return now - j.time_ms < options_.window_ms;
   });
   const uint64_t live = static_cast<uint64_t>(live_end - keys.begin());
+  std::unique_ptr<RunWriter> writer;
+  std::shared_ptr<DedupeRun> run;
   if (live > 0) {
     const int bits = BitsPerKeyFor(live, spilled_keys_.load(), runs_memory_bytes_.load());
-    SY_ASSIGN_OR_RETURN(auto writer, RunWriter::Create(env_, NewRunPath(), live, bits));
+    SY_ASSIGN_OR_RETURN(writer, RunWriter::Create(env_, NewRunPath(), live, bits));
     for (auto it = keys.begin(); it != live_end; ++it)
       SY_RETURN_IF_ERROR(writer->Add(*it));
-    SY_ASSIGN_OR_RETURN(auto run, writer->Finish());
+    SY_ASSIGN_OR_RETURN(run, writer->Seal());
     auto set = std::make_shared<RunSet>(*runs_);
     auto at = std::upper_bound(
         set->runs.begin(), set->runs.end(), run,
         [](const auto& a, const auto& b) { return a->min_time_ms() < b->min_time_ms(); });
-    set->runs.insert(at, std::move(run));
+    set->runs.insert(at, run);
     // Published to every shard before any key leaves memory: a claim that no longer finds a
     // key in its shard's table finds the run in the same shard.
     PublishRuns(std::move(set));
   }
+  // Memory is freed before the run is made durable, so claims refused at a full table wait for
+  // the write, not for the fsyncs. The keys stay in order_ (so in the journal's reach) until the
+  // run is durable.
   for (const auto& j : keys) {
     Shard& shard = ShardOf(j.key);
     std::lock_guard lock(shard.mu);
     Entry* e = shard.keys.Find(j.key);
     if (e != nullptr && e->claimant == 0 && e->time_ms == j.time_ms) shard.keys.Erase(j.key);
+  }
+  if (writer != nullptr) {
+    if (Status s = writer->Persist(); !s.ok()) {
+      // Put the live keys back in memory before the run leaves the shards, so no claim finds a
+      // key in neither. A pending claim of one of them found it in the run (it answers
+      // duplicate): the committed entry replaces its pending one.
+      for (auto it = keys.begin(); it != live_end; ++it) {
+        Shard& shard = ShardOf(it->key);
+        std::lock_guard lock(shard.mu);
+        auto [e, inserted] = shard.keys.TryEmplace(it->key, Entry{it->time_ms, 0});
+        if (!inserted && (e->claimant != 0 || e->time_ms < it->time_ms)) *e = Entry{it->time_ms, 0};
+      }
+      auto set = std::make_shared<RunSet>();
+      for (const auto& r : runs_->runs) {
+        if (r != run) set->runs.push_back(r);
+      }
+      PublishRuns(std::move(set));
+      return s;
+    }
   }
   {
     std::lock_guard lock(mu_);
@@ -514,39 +538,61 @@ Status DedupeIndex::DropExpiredRuns(int64_t now_ms) {
   return result;
 }
 
-Status DedupeIndex::MergeRunsIfTooMany(int64_t now_ms) {
-  while (runs_->runs.size() > kMaxRuns) {
-    const auto& runs = runs_->runs;
-    size_t best = 0;
-    for (size_t i = 1; i + 1 < runs.size(); ++i) {
-      if (runs[i]->count() + runs[i + 1]->count() < runs[best]->count() + runs[best + 1]->count())
-        best = i;
+Status DedupeIndex::MergeExcessRuns() {
+  std::lock_guard merge_lock(merge_mu_);
+  while (true) {
+    std::shared_ptr<DedupeRun> a, b;
+    int bits = 0;
+    std::string path;
+    int64_t expired_at_or_before = 0;
+    {
+      std::lock_guard lock(flush_mu_);
+      const auto& runs = runs_->runs;
+      if (runs.size() <= kMaxRuns) return Status::Ok();
+      size_t best = 0;
+      for (size_t i = 1; i + 1 < runs.size(); ++i) {
+        if (runs[i]->count() + runs[i + 1]->count() < runs[best]->count() + runs[best + 1]->count())
+          best = i;
+      }
+      a = runs[best];
+      b = runs[best + 1];
+      const uint64_t others_keys = spilled_keys_.load() - a->count() - b->count();
+      const int64_t others_bytes =
+          runs_memory_bytes_.load() - static_cast<int64_t>(a->memory_bytes() + b->memory_bytes());
+      bits = BitsPerKeyFor(a->count() + b->count(), others_keys, others_bytes);
+      path = NewRunPath();
+      expired_at_or_before = options_.clock->Now().value() - options_.window_ms;
     }
-    const DedupeRun& a = *runs[best];
-    const DedupeRun& b = *runs[best + 1];
-    const uint64_t others_keys = spilled_keys_.load() - a.count() - b.count();
-    const int64_t others_bytes =
-        runs_memory_bytes_.load() - static_cast<int64_t>(a.memory_bytes() + b.memory_bytes());
-    const int bits = BitsPerKeyFor(a.count() + b.count(), others_keys, others_bytes);
-    SY_ASSIGN_OR_RETURN(auto merged,
-                        MergeRuns(env_, a, b, NewRunPath(), now_ms - options_.window_ms, bits));
-    const std::string a_path = a.path(), b_path = b.path();
-    auto set = std::make_shared<RunSet>();
-    for (size_t i = 0; i < runs.size(); ++i) {
-      if (i == best) {
-        if (merged->count() > 0) set->runs.push_back(merged);
-      } else if (i != best + 1) {
-        set->runs.push_back(runs[i]);
+    // The merge reads and writes without flush_mu_: spills, claims and the journal go on.
+    SY_ASSIGN_OR_RETURN(auto merged, MergeRuns(env_, *a, *b, path, expired_at_or_before, bits));
+    bool installed = false;
+    {
+      std::lock_guard lock(flush_mu_);
+      const auto& runs = runs_->runs;
+      auto ia = std::find(runs.begin(), runs.end(), a);
+      auto ib = std::find(runs.begin(), runs.end(), b);
+      if (ia != runs.end() && ib != runs.end()) {
+        auto set = std::make_shared<RunSet>();
+        for (const auto& run : runs) {
+          if (run == a) {
+            if (merged->count() > 0) set->runs.push_back(merged);
+          } else if (run != b) {
+            set->runs.push_back(run);
+          }
+        }
+        PublishRuns(std::move(set));
+        installed = true;
       }
     }
-    PublishRuns(std::move(set));
-    // The inputs go after the merged run is durable and published. Lost to a power cut, they
-    // come back as copies of what the merged run holds: harmless, merged again later.
-    SY_RETURN_IF_ERROR(env_->RemoveFile(a_path));
-    SY_RETURN_IF_ERROR(env_->RemoveFile(b_path));
-    if (merged->count() == 0) SY_RETURN_IF_ERROR(env_->RemoveFile(merged->path()));
+    // Inputs (or a merge made moot by an input expiring meanwhile) go once the merged run is
+    // durable and published. Lost to a power cut, they come back as copies of what the merged
+    // run holds: harmless, merged again later.
+    if (!installed || merged->count() == 0) SY_RETURN_IF_ERROR(env_->RemoveFile(merged->path()));
+    if (installed) {
+      SY_RETURN_IF_ERROR(env_->RemoveFile(a->path()));
+      SY_RETURN_IF_ERROR(env_->RemoveFile(b->path()));
+    }
   }
-  return Status::Ok();
 }
 
 Status DedupeIndex::RewriteJournal() {
@@ -626,18 +672,22 @@ Status DedupeIndex::WriteJournal() {
 }
 
 Status DedupeIndex::Flush() {
-  std::lock_guard flush_lock(flush_mu_);
-  const int64_t now = options_.clock->Now().value();
+  Status result;
   {
-    std::lock_guard lock(mu_);
-    ExpireLocked(now);
+    std::lock_guard flush_lock(flush_mu_);
+    const int64_t now = options_.clock->Now().value();
+    {
+      std::lock_guard lock(mu_);
+      ExpireLocked(now);
+    }
+    result = DropExpiredRuns(now);
+    if (OverSpillThreshold()) {
+      if (Status s = Spill(); !s.ok() && result.ok()) result = s;
+    }
   }
-  Status result = DropExpiredRuns(now);
-  if (OverSpillThreshold()) {
-    if (Status s = Spill(); !s.ok() && result.ok()) result = s;
-  }
-  if (Status s = MergeRunsIfTooMany(now); !s.ok() && result.ok()) result = s;
+  if (Status s = MergeExcessRuns(); !s.ok() && result.ok()) result = s;
   // The journal last, and even when spilling failed: it is what a restart needs.
+  std::lock_guard flush_lock(flush_mu_);
   if (Status s = WriteJournal(); !s.ok()) result = s;
   return result;
 }
@@ -651,9 +701,10 @@ void DedupeIndex::SpillLoop() {
     lock.unlock();
     Status s;
     {
+      // Spills only: merging is Flush()'s (on the server's flusher), so that a long merge never
+      // holds up the next spill.
       std::lock_guard flush_lock(flush_mu_);
       if (OverSpillThreshold()) s = Spill();
-      if (s.ok()) s = MergeRunsIfTooMany(options_.clock->Now().value());
     }
     if (!s.ok()) SY_LOG_RATE_LIMITED(Logger(), warn, "dedupe spill failed status={}", s.ToString());
     lock.lock();

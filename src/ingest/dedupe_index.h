@@ -13,8 +13,8 @@
 //   disk (DedupeRun: sorted keys, written through the Env) and forgotten in memory. Each run keeps
 //   a Bloom filter and fence keys in memory. A claim of a key that is not in memory checks each
 //   run's filter; only a "maybe" (a real duplicate, or a false positive) reads the run, exactly.
-// - runs are merged so there are at most kMaxRuns, and deleted once every key in them is older
-//   than the window.
+// - runs are merged (by Flush) so there are at most kMaxRuns, and deleted once every key in them
+//   is older than the window.
 //
 // Persistence: committed keys still in memory are appended to `<dir>/dedupe.journal` in
 // checksummed chunks by Flush() (the server calls it every 2 s and at shutdown); spilled keys are
@@ -24,8 +24,9 @@
 // (base/env.h): a failed write or fsync is an error naming the path, and the keys stay queued.
 //
 // Thread safety: all methods are thread-safe. Claim/Prefetch/Release run on I/O threads, Commit
-// on the log's completion thread, Flush on the server's flusher; spilling and merging run on the
-// index's own thread (`sy-dedupe-spill`) when Options::spill_in_background, else in Flush().
+// on the log's completion thread, Flush (journal, expiry, merges) on the server's flusher;
+// spilling runs on the index's own thread (`sy-dedupe-spill`) when Options::spill_in_background,
+// and in Flush() too.
 #pragma once
 
 #include <array>
@@ -130,8 +131,10 @@ class DedupeIndex {
   // Each part runs with flush_mu_ held.
   Status DropExpiredRuns(int64_t now_ms);
   Status Spill();
-  Status MergeRunsIfTooMany(int64_t now_ms);
   Status WriteJournal();
+  // Merges neighbouring runs until there are at most kMaxRuns; takes merge_mu_, and flush_mu_
+  // only to pick a pair and to publish the result (the merge's I/O runs without it).
+  Status MergeExcessRuns();
   Status RewriteJournal();
   // Installs `runs` in every shard; requires flush_mu_.
   void PublishRuns(std::shared_ptr<const RunSet> runs);
@@ -178,6 +181,7 @@ class DedupeIndex {
   size_t unflushed_ = 0;         // the last `unflushed_` of order_ are not in the journal yet
   Offset covered_end_;           // every committed key below this is in order_, a run, or expired
 
+  std::mutex merge_mu_;  // one merge at a time; taken before flush_mu_
   std::mutex flush_mu_;  // one Flush or spill at a time; guards runs_, next_run_number_
   std::shared_ptr<const RunSet> runs_;
   uint64_t next_run_number_ = 1;

@@ -256,7 +256,7 @@ Status RunWriter::FlushBuffer() {
   return Status::Ok();
 }
 
-Result<std::shared_ptr<DedupeRun>> RunWriter::Finish() {
+Result<std::shared_ptr<DedupeRun>> RunWriter::Seal() {
   SY_RETURN_IF_ERROR(FlushBuffer());
   DedupeRun& run = *run_;
   char header[kHeader];
@@ -266,17 +266,28 @@ Result<std::shared_ptr<DedupeRun>> RunWriter::Finish() {
   Put32(trailer + 4, kMagic);
   SY_RETURN_IF_ERROR(file_->WriteAt(kHeader + written_, std::string_view(trailer, kTrailer)));
   SY_RETURN_IF_ERROR(file_->WriteAt(0, std::string_view(header, kHeader)));
+  // Read through its own descriptor, which follows the file through the rename.
+  SY_ASSIGN_OR_RETURN(run.file_, env_->OpenReadable(path_ + ".tmp"));
+  run.fences_.shrink_to_fit();
+  return run_;
+}
+
+Status RunWriter::Persist() {
   SY_RETURN_IF_ERROR(file_->Sync());
   file_.reset();
   SY_RETURN_IF_ERROR(env_->Rename(path_ + ".tmp", path_));
-  finished_ = true;  // the temp file is gone; a failed SyncDir leaves `path` to the caller
+  finished_ = true;  // the temp file is gone
   if (Status s = env_->SyncDir(DirName(path_)); !s.ok()) {
     env_->RemoveFile(path_).IgnoreError();
     return s;
   }
-  SY_ASSIGN_OR_RETURN(run.file_, env_->OpenReadable(path_));
-  run.fences_.shrink_to_fit();
-  return run_;
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<DedupeRun>> RunWriter::Finish() {
+  SY_ASSIGN_OR_RETURN(auto run, Seal());
+  SY_RETURN_IF_ERROR(Persist());
+  return run;
 }
 
 Result<std::optional<DedupeEntry>> RunReader::Next() {

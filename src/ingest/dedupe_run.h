@@ -108,10 +108,15 @@ class RunWriter {
                                                    uint64_t expected_keys, int bits_per_key);
   ~RunWriter();
   Status Add(const DedupeEntry& entry);
-  // Writes the header and trailer, fdatasyncs, renames `<path>.tmp` to `path` and fsyncs the
-  // directory. On error nothing is left under `path` by this writer (the temp file is removed
-  // when possible) and the run must not be used.
+  // Seal() then Persist().
   Result<std::shared_ptr<DedupeRun>> Finish();
+  // Writes the header and trailer and opens the run for reading, still under `<path>.tmp` and
+  // not yet durable (a crash loses it; the owner must not rely on it surviving).
+  Result<std::shared_ptr<DedupeRun>> Seal();
+  // After Seal(): fdatasyncs, renames `<path>.tmp` to `path` and fsyncs the directory. On error
+  // nothing is left under `path` by this writer (the temp file is removed when possible) and the
+  // run must not be relied on after a restart.
+  Status Persist();
 
  private:
   RunWriter() = default;
