@@ -57,7 +57,7 @@ struct IngestConfig {
   int64_t dedupe_window_ms = 24LL * 3600 * 1000;
   // `ingest.dedupe.max_memory`: everything the dedupe index holds in memory, whatever the
   // window and the rate: past it the oldest keys are spilled to sorted run files on disk. 128 MiB
-  // keeps ~300,000 recent keys in memory and 10 filter bits per spilled key up to ~60 M keys
+  // keeps ~300,000 recent keys in memory and 10 filter bits per spilled key up to ~55 M keys
   // (docs/formats/dedupe.md); at least 4 MiB.
   int64_t dedupe_max_memory_bytes = 128LL << 20;
   std::vector<std::string> trusted_proxies;  // peer IPs whose X-Forwarded-For is believed
