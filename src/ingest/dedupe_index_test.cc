@@ -351,8 +351,12 @@ TEST(DedupeIndex, MemoryStaysBoundedOverAMillionUniqueKeys) {
   const int64_t growth = rss() - rss_at_quarter;
   RecordProperty("peak_accounted_bytes", std::to_string(peak));
   RecordProperty("rss_growth_bytes", std::to_string(growth));
-  // 900,000 keys added after the first quarter: 90 MB in memory before the bound.
+  // 900,000 keys added after the first quarter: 120 MB in memory without the bound. (Not under
+  // AddressSanitizer, whose quarantine keeps freed memory resident; the accounting is checked
+  // there too.)
+#if !defined(__SANITIZE_ADDRESS__)
   EXPECT_LT(growth, 16 << 20) << "RSS grew " << growth << " B over 900,000 keys";
+#endif
   EXPECT_GT(idx->spilled_keys(), kKeys / 2);
   EXPECT_LE(idx->memory_bytes(), kBudget);
   // Claims may have been refused (503) while a spill ran behind; those keys were not stored.
