@@ -232,7 +232,7 @@ Status DedupeIndex::LoadJournal(Offset* covered_end) {
     // A torn last chunk (crash during Flush): its keys are still in the log, which we rescan.
     // The first Flush rewrites the journal whole rather than append after the damage.
     Logger()->warn("dedupe journal has a torn tail; it will be rewritten path={} bytes={} at={}",
-                journal_path_, data.size() - pos, pos);
+                   journal_path_, data.size() - pos, pos);
     journal_needs_rewrite_ = true;
   }
   return Status::Ok();
@@ -514,7 +514,7 @@ Status DedupeIndex::Spill() {
   }
   spilled_since_rewrite_ = true;
   Logger()->debug("dedupe spilled keys={} runs={} bits_per_key={}", live, runs(),
-               runs_->runs.empty() ? 0 : runs_->runs.back()->bits_per_key());
+                  runs_->runs.empty() ? 0 : runs_->runs.back()->bits_per_key());
   return Status::Ok();
 }
 
