@@ -133,7 +133,7 @@ Hash128 DedupeIndex::Key(std::string_view source, std::string_view message_id) {
 
 Result<std::unique_ptr<DedupeIndex>> DedupeIndex::Open(const Options& options, log::EventLog* log) {
   std::unique_ptr<DedupeIndex> idx(new DedupeIndex(options));
-  SY_RETURN_IF_ERROR(idx->env_->CreateDirIfMissing(options.dir));
+  SY_RETURN_IF_ERROR(CreateDirDurably(idx->env_, options.dir));
   auto start = std::chrono::steady_clock::now();
   SY_RETURN_IF_ERROR(idx->OpenRuns());
   Offset covered;
