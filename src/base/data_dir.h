@@ -11,6 +11,9 @@
 //   <data_dir>/archive-state/state  the archiver's per-source progress
 //   <data_dir>/replay/<dest>/       a replay's private log and state; <dest>.progress beside it
 //   <data_dir>/config-overlay.json  changes made through the admin API (docs/formats/overlay.md)
+//   <data_dir>/admin/credentials.json  admin API users (Argon2id hashes) and tokens (SHA-256)
+//   <data_dir>/admin/audit.jsonl    the audit log: one JSON object a line, appended and fsynced
+//   <data_dir>/admin/LOCK           flock held by whoever changes the two files above
 //
 // Value type; thread-compatible.
 #pragma once
@@ -36,6 +39,10 @@ class DataDir {
   std::string ReplayProgress(const std::string& destination) const {
     return Replays() + "/" + destination + ".progress";
   }
+  std::string Admin() const { return root_ + "/admin"; }
+  std::string AdminCredentials() const { return Admin() + "/credentials.json"; }
+  std::string AuditLog() const { return Admin() + "/audit.jsonl"; }
+  std::string AdminLock() const { return Admin() + "/LOCK"; }
 
  private:
   std::string root_;
