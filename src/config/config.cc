@@ -453,6 +453,18 @@ void ReadMetrics(SchemaReader& r, const YAML::Node& n, MetricsConfig* m) {
   }
 }
 
+void ReadAdmin(SchemaReader& r, const YAML::Node& n, AdminConfig* a) {
+  const std::string p = "admin";
+  a->enabled = true;
+  if (n.IsNull()) return;  // `admin:` alone: every default
+  if (!r.ExpectMap(n, p, {"listen", "session_idle_timeout", "session_max_age", "secure_cookie"}))
+    return;
+  if (auto l = n["listen"]) ReadListen(r, l, "admin.listen", &a->listen_host, &a->listen_port);
+  r.Duration(n, p, "session_idle_timeout", 60'000, &a->session_idle_timeout_ms);
+  r.Duration(n, p, "session_max_age", 60'000, &a->session_max_age_ms);
+  r.Bool(n, p, "secure_cookie", &a->secure_cookie);
+}
+
 PartialConfig Parse(const YAML::Node& root, const std::string& file) {
   SchemaReader r(file);
   PartialConfig out;
@@ -460,7 +472,7 @@ PartialConfig Parse(const YAML::Node& root, const std::string& file) {
   c.file = file;
   if (!r.ExpectMap(root, "",
                    {"version", "listen", "data_dir", "io_threads", "log_level", "sources", "log",
-                    "ingest", "web", "destinations", "archive", "http", "metrics"})) {
+                    "ingest", "web", "destinations", "archive", "http", "metrics", "admin"})) {
     out.errors = r.errors();
     return out;
   }
@@ -559,6 +571,7 @@ PartialConfig Parse(const YAML::Node& root, const std::string& file) {
   if (auto n = root["archive"]) ReadArchive(r, n, &c.archive);
   if (auto n = root["http"]) ReadHttp(r, n, &c.http);
   if (auto n = root["metrics"]) ReadMetrics(r, n, &c.metrics);
+  if (auto n = root["admin"]) ReadAdmin(r, n, &c.admin);
   if (c.web.public_api_host.empty()) {
     bool v6 = c.listen_host.find(':') != std::string::npos;
     c.web.public_api_host = (v6 ? "[" + c.listen_host + "]" : c.listen_host) + ":" +

@@ -164,6 +164,18 @@ struct MetricsConfig {
   std::string token_sha256;
 };
 
+// The `admin:` section: the admin listener (src/admin, docs/admin-api.md). Absent from the file:
+// no admin listener runs. Present: it listens on 127.0.0.1:8081 unless `listen` says otherwise.
+struct AdminConfig {
+  bool enabled = false;  // true when the section is present
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 8081;
+  int64_t session_idle_timeout_ms = 30LL * 60 * 1000;  // a session unused this long ends
+  int64_t session_max_age_ms = 12LL * 3600 * 1000;     // and this long after login in any case
+  // `Secure` on the session cookie: for an admin listener reached through HTTPS (a proxy).
+  bool secure_cookie = false;
+};
+
 struct Config {
   std::string file;  // where it was loaded from
   std::string listen_host = "127.0.0.1";
@@ -179,6 +191,7 @@ struct Config {
   ArchiveConfig archive;
   HttpConfig http;
   MetricsConfig metrics;
+  AdminConfig admin;
 };
 
 // Parses and validates. Errors read "<file>:<line>: <key>: <problem>", one per line, all of them.

@@ -161,6 +161,34 @@ TEST(Config, HttpReadTimeouts) {
   }
 }
 
+TEST(Config, AdminSection) {
+  auto c = LoadConfigString(kMinimal, "f.yaml");
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(c->admin.enabled);  // no admin listener unless the section is given
+  c = LoadConfigString(std::string(kMinimal) + "admin:\n", "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->admin.enabled);
+  EXPECT_EQ(c->admin.listen_host, "127.0.0.1");
+  EXPECT_EQ(c->admin.listen_port, 8081);
+  EXPECT_EQ(c->admin.session_idle_timeout_ms, 30 * 60'000);
+  EXPECT_EQ(c->admin.session_max_age_ms, 12 * 3600'000);
+  EXPECT_FALSE(c->admin.secure_cookie);
+  c = LoadConfigString(std::string(kMinimal) +
+                           "admin:\n  listen: 127.0.0.1:0\n  session_idle_timeout: 5m\n"
+                           "  session_max_age: 1h\n  secure_cookie: true\n",
+                       "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->admin.listen_port, 0);
+  EXPECT_EQ(c->admin.session_idle_timeout_ms, 5 * 60'000);
+  EXPECT_EQ(c->admin.session_max_age_ms, 3600'000);
+  EXPECT_TRUE(c->admin.secure_cookie);
+  ExpectError(std::string(kMinimal) + "admin:\n  listen: nowhere\n",
+              "admin.listen: expected host:port");
+  ExpectError(std::string(kMinimal) + "admin:\n  session_max_age: 1s\n",
+              "admin.session_max_age: must be at least 60000ms");
+  ExpectError(std::string(kMinimal) + "admin:\n  tls: {}\n", "admin.tls: unknown key");
+}
+
 TEST(Config, MissingRequiredKeys) {
   ExpectError("data_dir: d\nsources: [{name: a, write_key: k}]\n",
               "version: required key is missing");
