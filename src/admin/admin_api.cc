@@ -1,0 +1,771 @@
+#include "admin/admin_api.h"
+
+#include <boost/json.hpp>
+#include <charconv>
+#include <set>
+
+#include "base/constant_time.h"
+#include "base/logging.h"
+#include "base/thread_name.h"
+#include "base/time_format.h"
+
+namespace sy::admin {
+
+namespace json = boost::json;
+namespace bhttp = http::bhttp;
+using Need = AdminApi::Need;
+
+namespace {
+
+std::shared_ptr<spdlog::logger> AdminLog() {
+  static auto l = ModuleLogger("admin");
+  return l;
+}
+
+bool Allows(Role role, Need need) {
+  switch (need) {
+    case Need::kNothing:
+    case Need::kViewer:
+      return true;
+    case Need::kEditor:
+      return role == Role::kEditor || role == Role::kAdmin;
+    case Need::kAdmin:
+      return role == Role::kAdmin;
+  }
+  return false;
+}
+
+std::string_view NeedText(Need need) {
+  switch (need) {
+    case Need::kEditor:
+      return "editor or admin";
+    case Need::kAdmin:
+      return "admin";
+    default:
+      return "any role";
+  }
+}
+
+bool IsMutating(bhttp::verb v) {
+  return v != bhttp::verb::get && v != bhttp::verb::head && v != bhttp::verb::options;
+}
+
+http::Response JsonResponse(const http::Request& req, unsigned status, std::string body,
+                            std::string_view content_type = "application/json") {
+  http::Response res{static_cast<bhttp::status>(status), req.version() ? req.version() : 11u};
+  res.set(bhttp::field::content_type, content_type);
+  res.set(bhttp::field::cache_control, "no-store");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+std::string ErrorBody(std::string_view code, std::string_view message, std::string_view field) {
+  json::object e{{"code", code}, {"message", message}};
+  if (!field.empty()) e["field"] = field;
+  return json::serialize(json::object{{"error", std::move(e)}});
+}
+
+http::Response Error(const http::Request& req, unsigned status, std::string_view code,
+                     std::string_view message, std::string_view field = {}) {
+  return JsonResponse(req, status, ErrorBody(code, message, field));
+}
+
+// Maps a store's Status to an HTTP error. Invalid-argument messages start with "<field>: ".
+http::Response StatusError(const http::Request& req, const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kInvalidArgument: {
+      const std::string& m = s.message();
+      size_t colon = m.find(':');
+      return Error(
+          req, 400, "invalid_value", m,
+          colon == std::string::npos ? std::string_view() : std::string_view(m).substr(0, colon));
+    }
+    case StatusCode::kAlreadyExists:
+      return Error(req, 409, "already_exists", s.message());
+    case StatusCode::kNotFound:
+      return Error(req, 404, "not_found", s.message());
+    case StatusCode::kFailedPrecondition:
+      return Error(req, 409, "last_admin", s.message());
+    default:
+      AdminLog()->error("admin store failed status={}", s.ToString());
+      return Error(req, 500, "internal", "the change could not be stored; see the server log");
+  }
+}
+
+// Parses `body` as a JSON object whose keys are all in `allowed`. On error fills `*error` with
+// a 400 naming the offending key.
+bool ParseObject(const http::Request& req, std::string_view body,
+                 std::initializer_list<std::string_view> allowed, json::object* out,
+                 http::Response* error) {
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec) {
+    *error = Error(req, 400, "bad_json", "the body is not valid JSON: " + ec.message());
+    return false;
+  }
+  if (!v.is_object()) {
+    *error = Error(req, 400, "bad_json", "the body must be a JSON object");
+    return false;
+  }
+  for (const auto& kv : v.as_object()) {
+    if (std::find(allowed.begin(), allowed.end(), kv.key()) == allowed.end()) {
+      *error =
+          Error(req, 400, "unknown_key", "unknown key '" + std::string(kv.key()) + "'", kv.key());
+      return false;
+    }
+  }
+  *out = std::move(v.as_object());
+  return true;
+}
+
+// Reads string `key` of `o`: absent → *present=false; not a string → 400 naming it.
+bool StringField(const http::Request& req, const json::object& o, std::string_view key,
+                 bool required, std::string* value, bool* present, http::Response* error) {
+  auto it = o.find(key);
+  *present = it != o.end();
+  if (!*present) {
+    if (!required) return true;
+    *error = Error(req, 400, "missing_key", "'" + std::string(key) + "' is required", key);
+    return false;
+  }
+  if (!it->value().is_string()) {
+    *error = Error(req, 400, "invalid_type", "'" + std::string(key) + "' must be a string", key);
+    return false;
+  }
+  *value = std::string(it->value().as_string());
+  return true;
+}
+
+bool RoleField(const http::Request& req, const json::object& o, bool required,
+               std::optional<Role>* role, http::Response* error) {
+  std::string text;
+  bool present = false;
+  if (!StringField(req, o, "role", required, &text, &present, error)) return false;
+  if (!present) return true;
+  *role = ParseRole(text);
+  if (!*role) {
+    *error = Error(req, 400, "invalid_value", "role: expected admin, editor or viewer", "role");
+    return false;
+  }
+  return true;
+}
+
+std::string_view QueryParam(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) return eq == std::string_view::npos ? "" : pair.substr(eq + 1);
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+std::string_view CookieValue(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    size_t semi = header.find(';');
+    std::string_view pair = header.substr(0, semi);
+    while (!pair.empty() && pair.front() == ' ')
+      pair.remove_prefix(1);
+    size_t eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
+    if (semi == std::string_view::npos) break;
+    header.remove_prefix(semi + 1);
+  }
+  return {};
+}
+
+std::vector<std::string_view> Segments(std::string_view path) {
+  std::vector<std::string_view> out;
+  size_t start = 1;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    out.push_back(path.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return out;
+}
+
+// Matches `path` against a template; fills `params` with the "{…}" segments.
+bool Matches(std::string_view pattern, std::string_view path, std::vector<std::string>* params) {
+  auto want = Segments(pattern), got = Segments(path);
+  if (want.size() != got.size()) return false;
+  std::vector<std::string> found;
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (!want[i].empty() && want[i].front() == '{') {
+      if (got[i].empty()) return false;
+      found.emplace_back(got[i]);
+    } else if (want[i] != got[i]) {
+      return false;
+    }
+  }
+  *params = std::move(found);
+  return true;
+}
+
+json::array Permissions(Role role) {
+  json::array p{"read"};
+  if (Allows(role, Need::kEditor)) p.push_back("edit_config");
+  if (Allows(role, Need::kAdmin)) {
+    p.push_back("manage_users");
+    p.push_back("manage_tokens");
+    p.push_back("read_audit");
+  }
+  if (CanViewPayloads(role)) p.push_back("view_payloads");
+  return p;
+}
+
+std::string AccountJson(std::string_view name, Role role) {
+  return json::serialize(json::object{{"name", name}, {"role", RoleName(role)}});
+}
+
+// An ETag value is a quoted string: the version is sent quoted, and If-Match accepts it quoted
+// or bare.
+std::string QuoteEtag(const std::string& version) {
+  if (version.empty() || version.front() == '"' || version.rfind("W/", 0) == 0) return version;
+  return "\"" + version + "\"";
+}
+
+std::string_view Unquote(std::string_view v) {
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') return v.substr(1, v.size() - 2);
+  return v;
+}
+
+}  // namespace
+
+struct AdminApi::RouteDef {
+  std::string_view method;
+  std::string_view path;
+  Need need;
+  http::Response (AdminApi::*serve)(Call&);
+};
+
+struct AdminApi::Call {
+  Call(const http::Request& request, const http::PeerInfo& client, std::string_view path_part,
+       std::string_view query_part)
+      : req(request), peer(client), path(path_part), query(query_part) {}
+  const http::Request& req;
+  const http::PeerInfo& peer;
+  std::string_view path;
+  std::string_view query;
+  std::string_view pattern;         // the route's template
+  std::vector<std::string> params;  // its "{name}" segments
+  // The caller, once authenticated.
+  Actor actor;
+  Role role = Role::kViewer;
+  bool by_session = false;
+  std::string cookie;
+  BrowserSession session;
+};
+
+// The route table; the order only matters for readability (templates do not overlap).
+#define SY_ADMIN_ROUTES(X)                                            \
+  X("POST", "/api/v1/login", kNothing, Login)                         \
+  X("POST", "/api/v1/logout", kViewer, Logout)                        \
+  X("GET", "/api/v1/session", kViewer, SessionInfo)                   \
+  X("GET", "/api/v1/openapi.json", kNothing, OpenApi)                 \
+  X("GET", "/api/v1/users", kAdmin, ListUsers)                        \
+  X("POST", "/api/v1/users", kAdmin, CreateUser)                      \
+  X("PATCH", "/api/v1/users/{name}", kAdmin, UpdateUser)              \
+  X("DELETE", "/api/v1/users/{name}", kAdmin, DeleteUser)             \
+  X("GET", "/api/v1/tokens", kAdmin, ListTokens)                      \
+  X("POST", "/api/v1/tokens", kAdmin, CreateToken)                    \
+  X("DELETE", "/api/v1/tokens/{name}", kAdmin, DeleteToken)           \
+  X("GET", "/api/v1/audit", kAdmin, Audit)                            \
+  X("GET", "/api/v1/sources", kViewer, ConfigCall)                    \
+  X("POST", "/api/v1/sources", kEditor, ConfigCall)                   \
+  X("GET", "/api/v1/sources/{name}", kViewer, ConfigCall)             \
+  X("PATCH", "/api/v1/sources/{name}", kEditor, ConfigCall)           \
+  X("DELETE", "/api/v1/sources/{name}", kEditor, ConfigCall)          \
+  X("POST", "/api/v1/sources/{name}/rotate-key", kEditor, ConfigCall) \
+  X("GET", "/api/v1/destinations", kViewer, ConfigCall)               \
+  X("POST", "/api/v1/destinations", kEditor, ConfigCall)              \
+  X("GET", "/api/v1/destinations/{name}", kViewer, ConfigCall)        \
+  X("PATCH", "/api/v1/destinations/{name}", kEditor, ConfigCall)      \
+  X("DELETE", "/api/v1/destinations/{name}", kEditor, ConfigCall)     \
+  X("GET", "/api/v1/destination-types", kViewer, ConfigCall)          \
+  X("GET", "/api/v1/config/export", kViewer, ConfigCall)
+
+const std::vector<AdminApi::RouteDef>& AdminApi::RouteTable() {
+#define SY_ADMIN_ROUTE_DEF(m, p, need, fn) RouteDef{m, p, Need::need, &AdminApi::fn},
+  static const std::vector<RouteDef> defs = {SY_ADMIN_ROUTES(SY_ADMIN_ROUTE_DEF)};
+#undef SY_ADMIN_ROUTE_DEF
+  return defs;
+}
+
+const std::vector<AdminRoute>& AdminRoutes() {
+  static const std::vector<AdminRoute> routes = [] {
+    std::vector<AdminRoute> r;
+    for (const auto& d : AdminApi::RouteTable())
+      r.push_back({d.method, d.path});
+    return r;
+  }();
+  return routes;
+}
+
+AdminApi::AdminApi(AdminApiOptions options)
+    : options_(std::move(options)),
+      sessions_(options_.sessions, options_.clock),
+      limiter_(options_.login_limits, options_.clock) {
+  if (options_.start_worker) worker_ = std::thread([this] { WorkLoop(); });
+}
+
+AdminApi::~AdminApi() {
+  std::deque<Job> left;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    left.swap(queue_);
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+  for (Job& job : left) {
+    job.respond(Error(job.request, 503, "stopping", "the server is stopping"));
+  }
+}
+
+void AdminApi::Handle(http::Request&& request, const http::PeerInfo& peer,
+                      http::Responder respond) {
+  if (!options_.start_worker) return respond(Serve(request, peer));
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_ && queue_.size() < options_.max_queued) {
+      queue_.push_back(Job{std::move(request), peer, std::move(respond)});
+      cv_.notify_one();
+      return;
+    }
+  }
+  auto res = Error(request, 503, "busy", "too many admin requests are waiting; retry shortly");
+  res.set(bhttp::field::retry_after, "1");
+  respond(std::move(res));
+}
+
+void AdminApi::WorkLoop() {
+  SetThreadName("sy-admin");
+  std::unique_lock lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    Job job = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    job.respond(Serve(job.request, job.peer));
+    lock.lock();
+  }
+}
+
+http::Response AdminApi::Reject(unsigned status, const std::string& reason,
+                                const http::Request& partial) {
+  return Error(partial, status, status == 413 ? "request_too_large" : "bad_request", reason);
+}
+
+http::Response AdminApi::Serve(const http::Request& req, const http::PeerInfo& peer) {
+  std::string_view target = req.target();
+  size_t q = target.find('?');
+  Call call(req, peer, target.substr(0, q),
+            q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
+  // Find the route: 404 when no template matches the path, 405 (with Allow) when one does but
+  // not for this method. Paths outside /api/v1 are left for the console's assets (not built yet).
+  const RouteDef* route = nullptr;
+  std::set<std::string_view> allow;
+  for (const RouteDef& d : RouteTable()) {
+    std::vector<std::string> params;
+    if (!Matches(d.path, call.path, &params)) continue;
+    allow.insert(d.method);
+    if (d.method == std::string_view(req.method_string())) {
+      route = &d;
+      call.pattern = d.path;
+      call.params = std::move(params);
+    }
+  }
+  if (!route) {
+    if (allow.empty()) return Error(req, 404, "not_found", "no such route");
+    std::string methods;
+    for (std::string_view m : allow)
+      methods += (methods.empty() ? "" : ", ") + std::string(m);
+    auto res = Error(req, 405, "method_not_allowed", "allowed: " + methods);
+    res.set(bhttp::field::allow, methods);
+    return res;
+  }
+  if (route->need == Need::kNothing) return (this->*route->serve)(call);
+
+  // Authenticate: a bearer token, else the session cookie. A token that does not match is
+  // refused outright (no fall-back to the cookie).
+  std::string_view auth = req[bhttp::field::authorization];
+  constexpr std::string_view kBearer = "Bearer ";
+  if (!auth.empty()) {
+    if (auth.size() <= kBearer.size() ||
+        !boost::beast::iequals(auth.substr(0, kBearer.size()), kBearer)) {
+      return Error(req, 401, "unauthenticated", "expected 'Authorization: Bearer <token>'");
+    }
+    std::optional<ApiToken> token = options_.credentials->FindToken(auth.substr(kBearer.size()));
+    if (!token) {
+      auto res = Error(req, 401, "unauthenticated", "unknown or revoked token");
+      res.set(bhttp::field::www_authenticate, "Bearer");
+      return res;
+    }
+    call.actor = {"token:" + token->name, std::string(RoleName(token->role))};
+    call.role = token->role;
+  } else {
+    std::string_view cookie = CookieValue(req[bhttp::field::cookie], kSessionCookie);
+    std::optional<BrowserSession> session;
+    if (!cookie.empty()) session = sessions_.Use(cookie);
+    if (!session) {
+      auto res = Error(req, 401, "unauthenticated",
+                       cookie.empty() ? "log in (POST /api/v1/login) or send a bearer token"
+                                      : "the session has ended; log in again");
+      res.set(bhttp::field::www_authenticate, "Bearer");
+      return res;
+    }
+    // The user must still exist with the password the session was opened with; the role is
+    // the user's current one.
+    std::optional<User> user = options_.credentials->FindUser(session->user, session->user_epoch);
+    if (!user) {
+      sessions_.Close(cookie);
+      return Error(req, 401, "unauthenticated", "the session has ended; log in again");
+    }
+    call.by_session = true;
+    call.cookie = std::string(cookie);
+    call.session = *session;
+    call.actor = {user->name, std::string(RoleName(user->role))};
+    call.role = user->role;
+    // CSRF: a cookie rides along with any request the browser makes, so every mutation made
+    // with one must prove it comes from our pages by echoing the session's token.
+    if (IsMutating(req.method()) && !ConstantTimeEquals(req["X-CSRF-Token"], session->csrf_token)) {
+      return Error(req, 403, "csrf_token_invalid",
+                   "send the session's CSRF token (from login or GET /api/v1/session) in "
+                   "X-CSRF-Token");
+    }
+  }
+  if (!Allows(call.role, route->need)) {
+    return Error(req, 403, "forbidden",
+                 "role '" + call.actor.role + "' may not " + std::string(req.method_string()) +
+                     " " + std::string(route->path) + " (needs " +
+                     std::string(NeedText(route->need)) + ")");
+  }
+  return (this->*route->serve)(call);
+}
+
+bool AdminApi::Record(Call& call, const AuditEntry& entry, http::Response* res) {
+  AuditEntry e = entry;
+  if (e.actor.empty()) e.actor = call.actor.name;
+  if (e.role.empty()) e.role = call.actor.role;
+  e.client = call.peer.ip;
+  e.status = static_cast<int>(res->result_int());
+  Status s = options_.audit->Append(e);
+  if (s.ok()) return true;
+  AdminLog()->error("audit append failed action={} status={}", e.action, s.ToString());
+  *res = Error(call.req, 500, "audit_failed",
+               "the change was made but could not be written to the audit log; see the server "
+               "log");
+  return false;
+}
+
+http::Response AdminApi::OpenApi(Call& call) {
+  return JsonResponse(call.req, 200, std::string(OpenApiDocument()));
+}
+
+http::Response AdminApi::Login(Call& call) {
+  const http::Request& req = call.req;
+  json::object body;
+  http::Response error;
+  if (!ParseObject(req, req.body(), {"user", "password"}, &body, &error)) return error;
+  std::string user, password;
+  bool present = false;
+  if (!StringField(req, body, "user", true, &user, &present, &error) ||
+      !StringField(req, body, "password", true, &password, &present, &error)) {
+    return error;
+  }
+  if (int64_t wait = limiter_.RetryAfterMs(user, call.peer.ip); wait > 0) {
+    auto res = Error(req, 429, "too_many_attempts",
+                     "too many failed logins for this user or address; retry later");
+    res.set(bhttp::field::retry_after, std::to_string((wait + 999) / 1000));
+    return res;
+  }
+  Result<User> found = options_.credentials->CheckPassword(user, password);
+  if (!found.ok()) {
+    limiter_.RecordFailure(user, call.peer.ip);
+    auto res = Error(req, 401, "bad_credentials", "wrong user name or password");
+    // The name as typed, cut: a failed login's name is the client's text.
+    Record(call, {user.substr(0, 128), "", "login.failed", "", "", 0, "", ""}, &res);
+    return res;
+  }
+  limiter_.RecordSuccess(user);
+  BrowserSession session;
+  std::string cookie = sessions_.Open(found->name, found->epoch, &session);
+  json::object out{{"user", found->name},
+                   {"role", RoleName(found->role)},
+                   {"permissions", Permissions(found->role)},
+                   {"csrf_token", session.csrf_token}};
+  auto res = JsonResponse(req, 200, json::serialize(out));
+  res.set(bhttp::field::set_cookie, std::string(kSessionCookie) + "=" + cookie +
+                                        "; HttpOnly; SameSite=Strict; Path=/" +
+                                        (options_.secure_cookie ? "; Secure" : ""));
+  call.actor = {found->name, std::string(RoleName(found->role))};
+  if (!Record(call, {"", "", "login", found->name, "", 0, "", ""}, &res)) {
+    sessions_.Close(cookie);
+  }
+  return res;
+}
+
+http::Response AdminApi::Logout(Call& call) {
+  if (!call.by_session)
+    return Error(call.req, 400, "not_a_session",
+                 "logout ends a browser session; tokens are "
+                 "revoked with DELETE /api/v1/tokens/{name}");
+  sessions_.Close(call.cookie);
+  auto res = JsonResponse(call.req, 204, "");
+  res.set(bhttp::field::set_cookie, std::string(kSessionCookie) +
+                                        "=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0" +
+                                        (options_.secure_cookie ? "; Secure" : ""));
+  Record(call, {"", "", "logout", call.actor.name, "", 0, "", ""}, &res);
+  return res;
+}
+
+http::Response AdminApi::SessionInfo(Call& call) {
+  json::object out{{"user", call.actor.name},
+                   {"role", call.actor.role},
+                   {"auth", call.by_session ? "session" : "token"},
+                   {"permissions", Permissions(call.role)}};
+  if (call.by_session) out["csrf_token"] = call.session.csrf_token;
+  return JsonResponse(call.req, 200, json::serialize(out));
+}
+
+http::Response AdminApi::ListUsers(Call& call) {
+  auto users = options_.credentials->Users();
+  if (!users.ok()) return StatusError(call.req, users.status());
+  json::array list;
+  for (const User& u : *users) {
+    list.push_back(json::object{
+        {"name", u.name}, {"role", RoleName(u.role)}, {"created", FormatIso8601(u.created)}});
+  }
+  return JsonResponse(call.req, 200, json::serialize(json::object{{"users", std::move(list)}}));
+}
+
+http::Response AdminApi::CreateUser(Call& call) {
+  const http::Request& req = call.req;
+  json::object body;
+  http::Response error;
+  if (!ParseObject(req, req.body(), {"name", "role", "password"}, &body, &error)) return error;
+  std::string name, password;
+  bool present = false;
+  std::optional<Role> role;
+  if (!StringField(req, body, "name", true, &name, &present, &error) ||
+      !RoleField(req, body, true, &role, &error) ||
+      !StringField(req, body, "password", true, &password, &present, &error)) {
+    return error;
+  }
+  if (Status s = options_.credentials->AddUser(name, *role, password); !s.ok())
+    return StatusError(req, s);
+  auto res = JsonResponse(req, 201, AccountJson(name, *role));
+  Record(call, {"", "", "user.add", name, "", 0, "", AccountJson(name, *role)}, &res);
+  return res;
+}
+
+http::Response AdminApi::UpdateUser(Call& call) {
+  const http::Request& req = call.req;
+  const std::string& name = call.params[0];
+  json::object body;
+  http::Response error;
+  if (!ParseObject(req, req.body(), {"role", "password"}, &body, &error)) return error;
+  std::optional<Role> role;
+  std::string password;
+  bool has_password = false;
+  if (!RoleField(req, body, false, &role, &error) ||
+      !StringField(req, body, "password", false, &password, &has_password, &error)) {
+    return error;
+  }
+  auto users = options_.credentials->Users();
+  if (!users.ok()) return StatusError(req, users.status());
+  std::string before;
+  for (const User& u : *users)
+    if (u.name == name) before = AccountJson(u.name, u.role);
+  std::optional<std::string_view> new_password;
+  if (has_password) new_password = password;
+  if (Status s = options_.credentials->UpdateUser(name, role, new_password); !s.ok())
+    return StatusError(req, s);
+  if (has_password) sessions_.CloseAllOf(name);
+  auto after = options_.credentials->Users();
+  std::string after_json;
+  if (after.ok())
+    for (const User& u : *after)
+      if (u.name == name) after_json = AccountJson(u.name, u.role);
+  auto res = JsonResponse(req, 200, after_json);
+  Record(call,
+         {"", "", has_password ? "user.update_password" : "user.update", name, "", 0, before,
+          after_json},
+         &res);
+  return res;
+}
+
+http::Response AdminApi::DeleteUser(Call& call) {
+  const std::string& name = call.params[0];
+  auto users = options_.credentials->Users();
+  if (!users.ok()) return StatusError(call.req, users.status());
+  std::string before;
+  for (const User& u : *users)
+    if (u.name == name) before = AccountJson(u.name, u.role);
+  if (Status s = options_.credentials->RemoveUser(name); !s.ok()) return StatusError(call.req, s);
+  sessions_.CloseAllOf(name);
+  auto res = JsonResponse(call.req, 204, "");
+  Record(call, {"", "", "user.remove", name, "", 0, before, ""}, &res);
+  return res;
+}
+
+http::Response AdminApi::ListTokens(Call& call) {
+  auto tokens = options_.credentials->Tokens();
+  if (!tokens.ok()) return StatusError(call.req, tokens.status());
+  json::array list;
+  for (const ApiToken& t : *tokens) {
+    list.push_back(json::object{
+        {"name", t.name}, {"role", RoleName(t.role)}, {"created", FormatIso8601(t.created)}});
+  }
+  return JsonResponse(call.req, 200, json::serialize(json::object{{"tokens", std::move(list)}}));
+}
+
+http::Response AdminApi::CreateToken(Call& call) {
+  const http::Request& req = call.req;
+  json::object body;
+  http::Response error;
+  if (!ParseObject(req, req.body(), {"name", "role"}, &body, &error)) return error;
+  std::string name;
+  bool present = false;
+  std::optional<Role> role;
+  if (!StringField(req, body, "name", true, &name, &present, &error) ||
+      !RoleField(req, body, true, &role, &error)) {
+    return error;
+  }
+  auto token = options_.credentials->CreateToken(name, *role);
+  if (!token.ok()) return StatusError(req, token.status());
+  auto res = JsonResponse(
+      req, 201,
+      json::serialize(json::object{{"name", name}, {"role", RoleName(*role)}, {"token", *token}}));
+  Record(call, {"", "", "token.create", name, "", 0, "", AccountJson(name, *role)}, &res);
+  return res;
+}
+
+http::Response AdminApi::DeleteToken(Call& call) {
+  const std::string& name = call.params[0];
+  auto tokens = options_.credentials->Tokens();
+  if (!tokens.ok()) return StatusError(call.req, tokens.status());
+  std::string before;
+  for (const ApiToken& t : *tokens)
+    if (t.name == name) before = AccountJson(t.name, t.role);
+  if (Status s = options_.credentials->RevokeToken(name); !s.ok()) return StatusError(call.req, s);
+  auto res = JsonResponse(call.req, 204, "");
+  Record(call, {"", "", "token.revoke", name, "", 0, before, ""}, &res);
+  return res;
+}
+
+http::Response AdminApi::Audit(Call& call) {
+  auto number = [&](std::string_view name, uint64_t fallback, uint64_t* out) {
+    std::string_view text = QueryParam(call.query, name);
+    if (text.empty()) {
+      *out = fallback;
+      return true;
+    }
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+    return ec == std::errc() && end == text.data() + text.size();
+  };
+  uint64_t limit = 0, before = 0;
+  if (!number("limit", 100, &limit) || limit < 1 || limit > 1000)
+    return Error(call.req, 400, "invalid_value", "limit: expected 1 to 1000", "limit");
+  if (!number("before", 0, &before))
+    return Error(call.req, 400, "invalid_value", "before: expected an entry id", "before");
+  auto page = options_.audit->Page(limit, before);
+  if (!page.ok()) return StatusError(call.req, page.status());
+  return JsonResponse(call.req, 200, std::move(*page));
+}
+
+http::Response AdminApi::ConfigCall(Call& call) {
+  const http::Request& req = call.req;
+  ConfigApi* api = options_.config;
+  if (api == nullptr) {
+    auto res = Error(req, 503, "config_unavailable",
+                     "configuration changes are not available on this server yet");
+    return res;
+  }
+  const bhttp::verb method = req.method();
+  const std::string_view p = call.pattern;
+  const std::string name = call.params.empty() ? std::string() : call.params[0];
+  const std::string_view body = req.body();
+  // Bodies of creates and patches must be JSON objects; the ConfigApi checks their keys.
+  if (method == bhttp::verb::post || method == bhttp::verb::patch) {
+    if (p != "/api/v1/sources/{name}/rotate-key") {
+      boost::system::error_code ec;
+      json::value v = json::parse(body, ec);
+      if (ec) return Error(req, 400, "bad_json", "the body is not valid JSON: " + ec.message());
+      if (!v.is_object()) return Error(req, 400, "bad_json", "the body must be a JSON object");
+    }
+  }
+  const std::string if_match(Unquote(req[bhttp::field::if_match]));
+  ApiResult r;
+  std::string action;
+  std::string target = name;
+  if (p == "/api/v1/sources") {
+    if (method == bhttp::verb::get) {
+      r = api->ListSources();
+    } else {
+      r = api->CreateSource(call.actor, body);
+      action = "source.create";
+    }
+  } else if (p == "/api/v1/sources/{name}") {
+    if (method == bhttp::verb::get) {
+      r = api->GetSource(name);
+    } else if (method == bhttp::verb::patch) {
+      r = api->PatchSource(call.actor, name, body, if_match);
+      action = "source.patch";
+    } else {
+      r = api->DeleteSource(call.actor, name);
+      action = "source.delete";
+    }
+  } else if (p == "/api/v1/sources/{name}/rotate-key") {
+    r = api->RotateSourceKey(call.actor, name);
+    action = "source.rotate_key";
+  } else if (p == "/api/v1/destinations") {
+    if (method == bhttp::verb::get) {
+      r = api->ListDestinations();
+    } else {
+      r = api->CreateDestination(call.actor, body);
+      action = "destination.create";
+    }
+  } else if (p == "/api/v1/destinations/{name}") {
+    if (method == bhttp::verb::get) {
+      r = api->GetDestination(name);
+    } else if (method == bhttp::verb::patch) {
+      r = api->PatchDestination(call.actor, name, body, if_match);
+      action = "destination.patch";
+    } else {
+      r = api->DeleteDestination(call.actor, name);
+      action = "destination.delete";
+    }
+  } else if (p == "/api/v1/destination-types") {
+    r = api->ListDestinationTypes();
+  } else {
+    r = api->ExportYaml();
+  }
+  auto res =
+      JsonResponse(req, static_cast<unsigned>(r.http_status), std::move(r.body), r.content_type);
+  if (!r.etag.empty()) res.set(bhttp::field::etag, QuoteEtag(r.etag));
+  if (!action.empty() && r.http_status >= 200 && r.http_status < 300) {
+    if (target.empty()) {
+      // A create names its object in the body.
+      boost::system::error_code ec;
+      json::value v = json::parse(body, ec);
+      if (!ec && v.is_object()) {
+        auto it = v.as_object().find("name");
+        if (it != v.as_object().end() && it->value().is_string())
+          target = std::string(it->value().as_string()).substr(0, 128);
+      }
+    }
+    Record(call, {"", "", action, target, "", 0, r.audit_before, r.audit_after}, &res);
+  }
+  return res;
+}
+
+}  // namespace sy::admin

@@ -1,0 +1,127 @@
+// AdminApi: the HTTP handler of the admin listener (`admin.listen`): the JSON admin API under
+// /api/v1 (docs/admin-api.md; every route in src/admin/openapi.json, served at
+// /api/v1/openapi.json). It authenticates each request by bearer token or session cookie,
+// checks CSRF on cookie-authenticated mutations and the role's permission, answers users,
+// tokens, sessions and the audit log itself, and maps sources, destinations, destination types
+// and the config export onto ConfigApi (config_api.h). Every change is written to the audit log
+// before the answer.
+//
+// Threads: Handle runs on the admin listener's I/O thread and only queues the request; one
+// worker thread (`sy-admin`) serves the queue, because password hashing (Argon2id, ~64 MiB,
+// a fraction of a second), the credential file and the audit fsync block. One worker also
+// bounds the memory Argon2id takes to one hash at a time. Past `max_queued` waiting requests
+// the answer is 503 with Retry-After. Serve() is thread-safe and may be called directly (tests).
+//
+// Owns nothing it is given: the stores, the audit log and the ConfigApi must outlive it.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "admin/audit_log.h"
+#include "admin/config_api.h"
+#include "admin/credentials.h"
+#include "admin/sessions.h"
+#include "base/clock.h"
+#include "http/server.h"
+
+namespace sy::admin {
+
+// The name of the session cookie.
+inline constexpr std::string_view kSessionCookie = "sy_session";
+
+struct AdminApiOptions {
+  CredentialStore* credentials = nullptr;
+  AuditLog* audit = nullptr;
+  // The configuration side (engineer `overlay`, src/app/config_controller.*). Null until it is
+  // wired: the configuration routes then answer 503 `config_unavailable`.
+  ConfigApi* config = nullptr;
+  Clock* clock = nullptr;
+  SessionOptions sessions;
+  LoginLimiterOptions login_limits;
+  // Adds `Secure` to the session cookie: set when the admin listener is reached over HTTPS
+  // (`admin.secure_cookie`, e.g. behind a TLS-terminating proxy).
+  bool secure_cookie = false;
+  // Requests waiting for the worker at most; past it, 503 with Retry-After: 1.
+  size_t max_queued = 256;
+  bool start_worker = true;  // false: Handle serves on the calling thread (tests)
+};
+
+// One route of the admin API: method and path template ("{name}" matches one segment).
+struct AdminRoute {
+  std::string_view method;
+  std::string_view path;
+};
+// Every route the API serves, for the OpenAPI check (admin_test.cc) and the 405 Allow header.
+const std::vector<AdminRoute>& AdminRoutes();
+// The OpenAPI 3 document (src/admin/openapi.json, embedded at build time).
+std::string_view OpenApiDocument();
+
+class AdminApi final : public http::Handler {
+ public:
+  explicit AdminApi(AdminApiOptions options);
+  ~AdminApi() override;  // stops the worker; requests still queued are answered 503
+
+  void Handle(http::Request&& request, const http::PeerInfo& peer,
+              http::Responder respond) override;
+  http::Response Reject(unsigned status, const std::string& reason,
+                        const http::Request& partial) override;
+
+  // Answers one request on the calling thread.
+  http::Response Serve(const http::Request& request, const http::PeerInfo& peer);
+
+  SessionTable& sessions() { return sessions_; }
+
+  // Who may call a route: nobody in particular (login, the OpenAPI document), any role, an
+  // editor or admin (changes to sources and destinations), an admin (users, tokens, audit).
+  enum class Need { kNothing, kViewer, kEditor, kAdmin };
+  struct RouteDef;
+  // The route table (admin_api.cc); AdminRoutes() lists it.
+  static const std::vector<RouteDef>& RouteTable();
+
+ private:
+  struct Call;
+  struct Job {
+    http::Request request;
+    http::PeerInfo peer;
+    http::Responder respond;
+  };
+  void WorkLoop();
+  http::Response Dispatch(Call& call);
+
+  http::Response OpenApi(Call& call);
+  http::Response Login(Call& call);
+  http::Response Logout(Call& call);
+  http::Response SessionInfo(Call& call);
+  http::Response ListUsers(Call& call);
+  http::Response CreateUser(Call& call);
+  http::Response UpdateUser(Call& call);
+  http::Response DeleteUser(Call& call);
+  http::Response ListTokens(Call& call);
+  http::Response CreateToken(Call& call);
+  http::Response DeleteToken(Call& call);
+  http::Response Audit(Call& call);
+  http::Response ConfigCall(Call& call);
+
+  // Appends to the audit log; on failure the answer becomes 500 `audit_failed` (the change
+  // stands: it was made before; the message says so).
+  bool Record(Call& call, const AuditEntry& entry, http::Response* res);
+
+  AdminApiOptions options_;
+  SessionTable sessions_;
+  LoginLimiter limiter_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;  // guarded by mu_
+  bool stopping_ = false;  // guarded by mu_
+  std::thread worker_;
+};
+
+}  // namespace sy::admin

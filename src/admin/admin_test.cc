@@ -1,0 +1,968 @@
+// The admin API: credentials, sessions, login limits, audit log, and every route for every role
+// (through AdminApi::Serve with a fake ConfigApi, and a few through a real listener).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "admin/admin_api.h"
+#include "admin/audit_log.h"
+#include "admin/credentials.h"
+#include "admin/sessions.h"
+#include "base/clock.h"
+#include "base/data_dir.h"
+#include "base/env.h"
+#include "base/fault_injection_env.h"
+
+namespace sy::admin {
+namespace {
+
+namespace json = boost::json;
+namespace bhttp = http::bhttp;
+using namespace std::chrono_literals;
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = std::filesystem::temp_directory_path() /
+            ("sy-admin-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string str() const { return path_.string(); }
+
+ private:
+  static inline int counter_ = 0;
+  std::filesystem::path path_;
+};
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::unique_ptr<CredentialStore> OpenStore(const std::string& root, Clock* clock) {
+  CredentialStoreOptions o;
+  o.data_dir = DataDir(root);
+  o.clock = clock;
+  o.cost = PasswordCost::Minimum();
+  auto s = CredentialStore::Open(o);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return std::move(s).value();
+}
+
+// ---------------------------------------------------------------- credentials
+
+TEST(Credentials, UsersAreStoredAsArgon2idHashesAndChecked) {
+  TempDir dir;
+  FakeClock clock;
+  auto store = OpenStore(dir.str(), &clock);
+  ASSERT_TRUE(store->AddUser("alice", Role::kAdmin, "correct horse").ok());
+  EXPECT_EQ(store->AddUser("alice", Role::kViewer, "another one").code(),
+            StatusCode::kAlreadyExists);
+  EXPECT_EQ(store->AddUser("bad name", Role::kViewer, "long enough").code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->AddUser("bob", Role::kViewer, "short").code(), StatusCode::kInvalidArgument);
+  auto ok = store->CheckPassword("alice", "correct horse");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->role, Role::kAdmin);
+  EXPECT_EQ(store->CheckPassword("alice", "wrong horse").status().code(),
+            StatusCode::kUnauthenticated);
+  EXPECT_EQ(store->CheckPassword("nobody", "correct horse").status().code(),
+            StatusCode::kUnauthenticated);
+  const std::string file = ReadAll(DataDir(dir.str()).AdminCredentials());
+  EXPECT_EQ(file.find("correct horse"), std::string::npos);
+  EXPECT_NE(file.find("$argon2id$"), std::string::npos);
+  EXPECT_EQ(std::filesystem::status(DataDir(dir.str()).AdminCredentials()).permissions() &
+                std::filesystem::perms::others_read,
+            std::filesystem::perms::none);
+}
+
+TEST(Credentials, TheLastAdminCannotBeRemovedOrDemoted) {
+  TempDir dir;
+  FakeClock clock;
+  auto store = OpenStore(dir.str(), &clock);
+  ASSERT_TRUE(store->AddUser("alice", Role::kAdmin, "password1").ok());
+  EXPECT_EQ(store->RemoveUser("alice").code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store->UpdateUser("alice", Role::kViewer, std::nullopt).code(),
+            StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(store->AddUser("carol", Role::kAdmin, "password2").ok());
+  EXPECT_TRUE(store->RemoveUser("alice").ok());
+  EXPECT_EQ(store->RemoveUser("alice").code(), StatusCode::kNotFound);
+}
+
+TEST(Credentials, TokensAreShownOnceAndStoredAsDigests) {
+  TempDir dir;
+  FakeClock clock;
+  auto store = OpenStore(dir.str(), &clock);
+  auto token = store->CreateToken("ci", Role::kEditor);
+  ASSERT_TRUE(token.ok());
+  EXPECT_EQ(token->size(), 3u + 64u);
+  EXPECT_EQ(token->rfind("sy_", 0), 0u);
+  EXPECT_EQ(ReadAll(DataDir(dir.str()).AdminCredentials()).find(*token), std::string::npos);
+  auto found = store->FindToken(*token);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->name, "ci");
+  EXPECT_EQ(found->role, Role::kEditor);
+  std::string wrong = *token;
+  wrong.back() = wrong.back() == '0' ? '1' : '0';
+  EXPECT_FALSE(store->FindToken(wrong).has_value());
+  EXPECT_EQ(store->CreateToken("ci", Role::kViewer).status().code(), StatusCode::kAlreadyExists);
+  ASSERT_TRUE(store->RevokeToken("ci").ok());
+  EXPECT_FALSE(store->FindToken(*token).has_value());
+}
+
+// The CLI is another process with its own store on the same data_dir: the server's store sees
+// its changes without a restart.
+TEST(Credentials, ChangesByAnotherStoreOnTheSameDataDirAreSeen) {
+  TempDir dir;
+  FakeClock clock;
+  auto server = OpenStore(dir.str(), &clock);
+  auto cli = OpenStore(dir.str(), &clock);
+  ASSERT_TRUE(cli->AddUser("alice", Role::kAdmin, "password1").ok());
+  ASSERT_TRUE(cli->AddUser("bob", Role::kViewer, "password2").ok());
+  auto bob = server->CheckPassword("bob", "password2");
+  ASSERT_TRUE(bob.ok());
+  ASSERT_TRUE(server->FindUser("bob", bob->epoch).has_value());
+  ASSERT_TRUE(cli->RemoveUser("bob").ok());
+  EXPECT_FALSE(server->FindUser("bob", bob->epoch).has_value());
+  auto token = cli->CreateToken("t", Role::kViewer);
+  ASSERT_TRUE(token.ok());
+  EXPECT_TRUE(server->FindToken(*token).has_value());
+  // Both add at once: neither change is lost (the admin flock serialises read-modify-write).
+  std::thread a([&] {
+    for (int i = 0; i < 10; ++i)
+      ASSERT_TRUE(server->CreateToken("s" + std::to_string(i), Role::kViewer).ok());
+  });
+  std::thread b([&] {
+    for (int i = 0; i < 10; ++i)
+      ASSERT_TRUE(cli->CreateToken("c" + std::to_string(i), Role::kViewer).ok());
+  });
+  a.join();
+  b.join();
+  auto tokens = server->Tokens();
+  ASSERT_TRUE(tokens.ok());
+  EXPECT_EQ(tokens->size(), 21u);
+}
+
+TEST(Credentials, AFailedWriteChangesNothing) {
+  TempDir dir;
+  FakeClock clock;
+  FaultInjectionEnv env(Env::Default());
+  CredentialStoreOptions o;
+  o.data_dir = DataDir(dir.str());
+  o.env = &env;
+  o.clock = &clock;
+  o.cost = PasswordCost::Minimum();
+  auto store = CredentialStore::Open(o);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->AddUser("alice", Role::kAdmin, "password1").ok());
+  env.FailSyncs(1);
+  EXPECT_FALSE((*store)->AddUser("bob", Role::kViewer, "password2").ok());
+  auto users = (*store)->Users();
+  ASSERT_TRUE(users.ok());
+  EXPECT_EQ(users->size(), 1u);
+}
+
+// ---------------------------------------------------------------- audit log
+
+TEST(AuditLog, AppendsDurablyAndPagesNewestFirst) {
+  TempDir dir;
+  FakeClock clock;
+  AuditLog audit(DataDir(dir.str()), Env::Default(), &clock);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(audit
+                    .Append({"alice", "admin", "user.add", "u" + std::to_string(i), "127.0.0.1",
+                             201, "", "{\"name\":\"u" + std::to_string(i) + "\"}"})
+                    .ok());
+  }
+  auto page = audit.Page(2, 0);
+  ASSERT_TRUE(page.ok());
+  json::value v = json::parse(*page);
+  auto& entries = v.at("entries").as_array();
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].at("target").as_string(), "u4");
+  EXPECT_EQ(entries[1].at("target").as_string(), "u3");
+  EXPECT_EQ(entries[0].at("after").at("name").as_string(), "u4");
+  ASSERT_TRUE(v.at("next_before").is_int64());
+  auto next = audit.Page(10, static_cast<uint64_t>(v.at("next_before").as_int64()));
+  ASSERT_TRUE(next.ok());
+  json::value n = json::parse(*next);
+  ASSERT_EQ(n.at("entries").as_array().size(), 3u);
+  EXPECT_EQ(n.at("entries").as_array()[0].at("target").as_string(), "u2");
+  EXPECT_TRUE(n.at("next_before").is_null());
+}
+
+TEST(AuditLog, ATornLastLineIsSkippedAndClosedByTheNextAppend) {
+  TempDir dir;
+  FakeClock clock;
+  AuditLog audit(DataDir(dir.str()), Env::Default(), &clock);
+  ASSERT_TRUE(audit.Append({"alice", "admin", "login", "alice", "", 200, "", ""}).ok());
+  {
+    std::ofstream out(DataDir(dir.str()).AuditLog(), std::ios::app);
+    out << "{\"id\":99,\"actor\":\"torn";
+  }
+  ASSERT_TRUE(audit.Append({"bob", "viewer", "login", "bob", "", 200, "", ""}).ok());
+  auto page = audit.Page(10, 0);
+  ASSERT_TRUE(page.ok());
+  json::value v = json::parse(*page);
+  auto& entries = v.at("entries").as_array();
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].at("actor").as_string(), "bob");
+  EXPECT_EQ(entries[1].at("actor").as_string(), "alice");
+}
+
+TEST(AuditLog, AFailedFsyncIsAnError) {
+  TempDir dir;
+  FakeClock clock;
+  FaultInjectionEnv env(Env::Default());
+  AuditLog audit(DataDir(dir.str()), &env, &clock);
+  env.FailSyncs(1);
+  EXPECT_FALSE(audit.Append({"alice", "admin", "login", "alice", "", 200, "", ""}).ok());
+}
+
+// ---------------------------------------------------------------- sessions and limits
+
+TEST(Sessions, EndWhenIdleAndAtTheirMaximumAge) {
+  FakeClock clock;
+  SessionOptions o;
+  o.idle_timeout_ms = 10 * 60'000;
+  o.max_age_ms = 25 * 60'000;
+  SessionTable table(o, &clock);
+  std::string cookie = table.Open("alice", "e1", nullptr);
+  clock.Advance(9min);
+  ASSERT_TRUE(table.Use(cookie).has_value());  // used: idle timer restarts
+  clock.Advance(9min);
+  ASSERT_TRUE(table.Use(cookie).has_value());
+  clock.Advance(6min);  // 24 min after login
+  ASSERT_TRUE(table.Use(cookie).has_value());
+  clock.Advance(2min);  // 26 min: past the maximum age although used a moment ago
+  EXPECT_FALSE(table.Use(cookie).has_value());
+
+  std::string idle = table.Open("bob", "e2", nullptr);
+  clock.Advance(10min);
+  EXPECT_FALSE(table.Use(idle).has_value());
+  EXPECT_FALSE(table.Use("not a cookie").has_value());
+}
+
+TEST(Sessions, AreBoundedAndClosable) {
+  FakeClock clock;
+  SessionOptions o;
+  o.max_sessions = 3;
+  SessionTable table(o, &clock);
+  std::string first = table.Open("a", "e", nullptr);
+  clock.Advance(1s);
+  std::string second = table.Open("b", "e", nullptr);
+  clock.Advance(1s);
+  table.Open("c", "e", nullptr);
+  clock.Advance(1s);
+  ASSERT_TRUE(table.Use(first).has_value());  // now the second is the least recently used
+  table.Open("d", "e", nullptr);
+  EXPECT_EQ(table.size(), 3u);
+  EXPECT_FALSE(table.Use(second).has_value());
+  EXPECT_TRUE(table.Use(first).has_value());
+  table.CloseAllOf("a");
+  EXPECT_FALSE(table.Use(first).has_value());
+}
+
+TEST(LoginLimiter, LocksOutExponentiallyAfterFiveFailures) {
+  FakeClock clock;
+  LoginLimiter limiter({}, &clock);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(limiter.RetryAfterMs("alice", "10.0.0.1"), 0);
+    limiter.RecordFailure("alice", "10.0.0.1");
+  }
+  EXPECT_EQ(limiter.RetryAfterMs("alice", "10.0.0.1"), 0);
+  limiter.RecordFailure("alice", "10.0.0.1");  // the fifth
+  EXPECT_EQ(limiter.RetryAfterMs("alice", "10.0.0.1"), 1'000);
+  EXPECT_EQ(limiter.RetryAfterMs("alice", "10.0.0.2"), 1'000);  // per user, from anywhere
+  EXPECT_EQ(limiter.RetryAfterMs("bob", "10.0.0.1"), 1'000);    // per address, any user
+  EXPECT_EQ(limiter.RetryAfterMs("bob", "10.0.0.2"), 0);
+  clock.Advance(1s);
+  limiter.RecordFailure("alice", "10.0.0.1");
+  EXPECT_EQ(limiter.RetryAfterMs("alice", "10.0.0.1"), 2'000);
+  clock.Advance(2s);
+  limiter.RecordFailure("alice", "10.0.0.1");
+  EXPECT_EQ(limiter.RetryAfterMs("alice", "10.0.0.1"), 4'000);
+  for (int i = 0; i < 40; ++i)
+    limiter.RecordFailure("alice", "10.0.0.1");
+  EXPECT_EQ(limiter.RetryAfterMs("alice", "10.0.0.1"), 15 * 60'000);  // capped
+  limiter.RecordSuccess("alice");
+  EXPECT_EQ(limiter.RetryAfterMs("alice", "10.0.0.9"), 0);
+}
+
+TEST(LoginLimiter, MemoryIsBoundedWhateverTheNamesAndAddresses) {
+  FakeClock clock;
+  LoginLimiterOptions o;
+  o.max_entries = 100;
+  LoginLimiter limiter(o, &clock);
+  for (int i = 0; i < 10'000; ++i) {
+    limiter.RecordFailure("user" + std::to_string(i), "10.0." + std::to_string(i));
+    clock.Advance(1ms);
+  }
+  EXPECT_LE(limiter.entries(), 200u);
+}
+
+// ---------------------------------------------------------------- the API
+
+// Records every call; answers with canned results.
+class FakeConfigApi final : public ConfigApi {
+ public:
+  struct CallRecord {
+    std::string method, actor, name, body, if_match;
+  };
+  std::mutex mu;
+  std::vector<CallRecord> calls;
+
+  ApiResult Reply(std::string method, const Actor* actor, std::string_view name,
+                  std::string_view body, std::string_view if_match, int status = 200) {
+    std::lock_guard lock(mu);
+    calls.push_back({std::move(method), actor ? actor->name : "", std::string(name),
+                     std::string(body), std::string(if_match)});
+    ApiResult r;
+    r.http_status = status;
+    r.body = "{\"name\":\"" + std::string(name) + "\",\"version\":\"v7\"}";
+    r.etag = "v7";
+    if (actor) {
+      r.audit_before = "{\"enabled\":true}";
+      r.audit_after = "{\"enabled\":false}";
+    }
+    return r;
+  }
+  ApiResult ListSources() override { return Reply("ListSources", nullptr, "", "", ""); }
+  ApiResult GetSource(std::string_view n) override {
+    return Reply("GetSource", nullptr, n, "", "");
+  }
+  ApiResult CreateSource(const Actor& a, std::string_view b) override {
+    return Reply("CreateSource", &a, "", b, "", 201);
+  }
+  ApiResult PatchSource(const Actor& a, std::string_view n, std::string_view b,
+                        std::string_view m) override {
+    return Reply("PatchSource", &a, n, b, m);
+  }
+  ApiResult DeleteSource(const Actor& a, std::string_view n) override {
+    return Reply("DeleteSource", &a, n, "", "");
+  }
+  ApiResult RotateSourceKey(const Actor& a, std::string_view n) override {
+    return Reply("RotateSourceKey", &a, n, "", "");
+  }
+  ApiResult ListDestinations() override { return Reply("ListDestinations", nullptr, "", "", ""); }
+  ApiResult GetDestination(std::string_view n) override {
+    return Reply("GetDestination", nullptr, n, "", "");
+  }
+  ApiResult CreateDestination(const Actor& a, std::string_view b) override {
+    return Reply("CreateDestination", &a, "", b, "", 201);
+  }
+  ApiResult PatchDestination(const Actor& a, std::string_view n, std::string_view b,
+                             std::string_view m) override {
+    if (m == "stale") return Reply("PatchDestination", &a, n, b, m, 412);
+    return Reply("PatchDestination", &a, n, b, m);
+  }
+  ApiResult DeleteDestination(const Actor& a, std::string_view n) override {
+    return Reply("DeleteDestination", &a, n, "", "");
+  }
+  ApiResult ListDestinationTypes() override {
+    return Reply("ListDestinationTypes", nullptr, "", "", "");
+  }
+  ApiResult ExportYaml() override {
+    ApiResult r = Reply("ExportYaml", nullptr, "", "", "");
+    r.body = "version: 1\n";
+    r.content_type = "application/yaml";
+    return r;
+  }
+};
+
+class AdminApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    credentials_ = OpenStore(dir_.str(), &clock_);
+    audit_ = std::make_unique<AuditLog>(DataDir(dir_.str()), Env::Default(), &clock_);
+    ASSERT_TRUE(credentials_->AddUser("root", Role::kAdmin, "root-password").ok());
+    ASSERT_TRUE(credentials_->AddUser("ed", Role::kEditor, "ed-password").ok());
+    ASSERT_TRUE(credentials_->AddUser("vi", Role::kViewer, "vi-password").ok());
+    for (Role r : {Role::kAdmin, Role::kEditor, Role::kViewer}) {
+      auto t = credentials_->CreateToken(std::string(RoleName(r)) + "-token", r);
+      ASSERT_TRUE(t.ok());
+      tokens_[r] = *t;
+    }
+    api_ = MakeApi(&config_);
+  }
+
+  std::unique_ptr<AdminApi> MakeApi(ConfigApi* config) {
+    AdminApiOptions o;
+    o.credentials = credentials_.get();
+    o.audit = audit_.get();
+    o.config = config;
+    o.clock = &clock_;
+    o.sessions.idle_timeout_ms = 10 * 60'000;
+    o.sessions.max_age_ms = 60 * 60'000;
+    o.start_worker = false;
+    return std::make_unique<AdminApi>(o);
+  }
+
+  static http::Request Req(bhttp::verb method, std::string target, std::string body = "") {
+    http::Request req{method, target, 11};
+    req.body() = std::move(body);
+    req.prepare_payload();
+    return req;
+  }
+  http::Response Call(http::Request req, std::string ip = "127.0.0.1") {
+    return api_->Serve(req, http::PeerInfo{std::move(ip)});
+  }
+  http::Response WithToken(Role role, bhttp::verb method, std::string target,
+                           std::string body = "") {
+    auto req = Req(method, std::move(target), std::move(body));
+    req.set(bhttp::field::authorization, "Bearer " + tokens_[role]);
+    return Call(std::move(req));
+  }
+  struct Login {
+    std::string cookie, csrf;
+  };
+  Login LogIn(const std::string& user, const std::string& password) {
+    auto res = Call(Req(bhttp::verb::post, "/api/v1/login",
+                        json::serialize(json::object{{"user", user}, {"password", password}})));
+    EXPECT_EQ(res.result_int(), 200u) << res.body();
+    std::string set_cookie(res[bhttp::field::set_cookie]);
+    Login l;
+    l.cookie = set_cookie.substr(0, set_cookie.find(';'));  // "sy_session=<id>"
+    if (res.result_int() == 200)
+      l.csrf = json::parse(res.body()).at("csrf_token").as_string().c_str();
+    return l;
+  }
+  http::Response WithSession(const Login& l, bhttp::verb method, std::string target,
+                             std::string body = "", bool csrf = true) {
+    auto req = Req(method, std::move(target), std::move(body));
+    req.set(bhttp::field::cookie, l.cookie);
+    if (csrf) req.set("X-CSRF-Token", l.csrf);
+    return Call(std::move(req));
+  }
+  static std::string ErrorCode(const http::Response& res) {
+    boost::system::error_code ec;
+    json::value v = json::parse(res.body(), ec);
+    if (ec || !v.is_object() || !v.as_object().contains("error")) return "";
+    return v.at("error").at("code").as_string().c_str();
+  }
+  static std::string ErrorField(const http::Response& res) {
+    json::value v = json::parse(res.body());
+    auto& e = v.at("error").as_object();
+    return e.contains("field") ? e.at("field").as_string().c_str() : "";
+  }
+  json::array AuditEntries() {
+    auto page = audit_->Page(1000, 0);
+    EXPECT_TRUE(page.ok());
+    return json::parse(*page).at("entries").as_array();
+  }
+
+  TempDir dir_;
+  FakeClock clock_;
+  std::unique_ptr<CredentialStore> credentials_;
+  std::unique_ptr<AuditLog> audit_;
+  FakeConfigApi config_;
+  std::map<Role, std::string> tokens_;
+  std::unique_ptr<AdminApi> api_;
+};
+
+TEST_F(AdminApiTest, UnknownRoutesAre404AndWrongMethods405WithAllow) {
+  auto res = WithToken(Role::kAdmin, bhttp::verb::get, "/api/v1/nothing");
+  EXPECT_EQ(res.result_int(), 404u);
+  EXPECT_EQ(ErrorCode(res), "not_found");
+  res = WithToken(Role::kAdmin, bhttp::verb::put, "/api/v1/sources/web");
+  EXPECT_EQ(res.result_int(), 405u);
+  EXPECT_EQ(res[bhttp::field::allow], "DELETE, GET, PATCH");
+  res = Call(Req(bhttp::verb::get, "/api/v1/login"));
+  EXPECT_EQ(res.result_int(), 405u);
+  EXPECT_EQ(res[bhttp::field::allow], "POST");
+}
+
+TEST_F(AdminApiTest, EveryRouteButLoginAndOpenApiNeedsAuthentication) {
+  for (const AdminRoute& r : AdminRoutes()) {
+    std::string path(r.path);
+    if (auto at = path.find("{name}"); at != std::string::npos) path.replace(at, 6, "web");
+    auto req = Req(bhttp::string_to_verb(r.method), path, "{}");
+    auto res = Call(req);
+    if (r.path == "/api/v1/login" || r.path == "/api/v1/openapi.json") {
+      EXPECT_NE(res.result_int(), 401u) << r.method << " " << r.path;
+    } else {
+      EXPECT_EQ(res.result_int(), 401u) << r.method << " " << r.path;
+      EXPECT_EQ(ErrorCode(res), "unauthenticated");
+    }
+    req.set(bhttp::field::authorization,
+            "Bearer sy_0000000000000000000000000000000000000000000000000000000000000000");
+    if (r.path != "/api/v1/login" && r.path != "/api/v1/openapi.json") {
+      EXPECT_EQ(Call(req).result_int(), 401u) << r.method << " " << r.path;
+    }
+  }
+}
+
+// The role matrix, written out independently of the route table: 403 exactly where a role may
+// not act, for every route.
+TEST_F(AdminApiTest, EveryRouteForEveryRole) {
+  const std::map<std::string, Role> least = {
+      {"POST /api/v1/logout", Role::kViewer},
+      {"GET /api/v1/session", Role::kViewer},
+      {"GET /api/v1/users", Role::kAdmin},
+      {"POST /api/v1/users", Role::kAdmin},
+      {"PATCH /api/v1/users/{name}", Role::kAdmin},
+      {"DELETE /api/v1/users/{name}", Role::kAdmin},
+      {"GET /api/v1/tokens", Role::kAdmin},
+      {"POST /api/v1/tokens", Role::kAdmin},
+      {"DELETE /api/v1/tokens/{name}", Role::kAdmin},
+      {"GET /api/v1/audit", Role::kAdmin},
+      {"GET /api/v1/sources", Role::kViewer},
+      {"POST /api/v1/sources", Role::kEditor},
+      {"GET /api/v1/sources/{name}", Role::kViewer},
+      {"PATCH /api/v1/sources/{name}", Role::kEditor},
+      {"DELETE /api/v1/sources/{name}", Role::kEditor},
+      {"POST /api/v1/sources/{name}/rotate-key", Role::kEditor},
+      {"GET /api/v1/destinations", Role::kViewer},
+      {"POST /api/v1/destinations", Role::kEditor},
+      {"GET /api/v1/destinations/{name}", Role::kViewer},
+      {"PATCH /api/v1/destinations/{name}", Role::kEditor},
+      {"DELETE /api/v1/destinations/{name}", Role::kEditor},
+      {"GET /api/v1/destination-types", Role::kViewer},
+      {"GET /api/v1/config/export", Role::kViewer},
+  };
+  auto rank = [](Role r) { return r == Role::kViewer ? 0 : r == Role::kEditor ? 1 : 2; };
+  size_t checked = 0;
+  for (const AdminRoute& r : AdminRoutes()) {
+    const std::string key = std::string(r.method) + " " + std::string(r.path);
+    if (r.path == "/api/v1/login" || r.path == "/api/v1/openapi.json") continue;
+    ASSERT_TRUE(least.contains(key)) << key << " has no expected role in this test";
+    ++checked;
+    for (Role role : {Role::kViewer, Role::kEditor, Role::kAdmin}) {
+      std::string path(r.path);
+      if (auto at = path.find("{name}"); at != std::string::npos) path.replace(at, 6, "nobody");
+      auto res = WithToken(role, bhttp::string_to_verb(r.method), path, "{}");
+      if (rank(role) < rank(least.at(key))) {
+        EXPECT_EQ(res.result_int(), 403u) << key << " as " << RoleName(role);
+        EXPECT_EQ(ErrorCode(res), "forbidden") << key;
+        EXPECT_NE(res.body().find(RoleName(role)), std::string::npos) << res.body();
+      } else {
+        EXPECT_NE(res.result_int(), 403u) << key << " as " << RoleName(role) << ": " << res.body();
+      }
+    }
+  }
+  EXPECT_EQ(checked, least.size());
+  // A viewer's 403 changed nothing: no ConfigApi mutation was called by a viewer.
+  for (const auto& c : config_.calls)
+    EXPECT_NE(c.actor, "token:viewer-token") << c.method;
+}
+
+TEST_F(AdminApiTest, LoginSetsAStrictHttpOnlyCookieAndReturnsTheCsrfToken) {
+  auto res =
+      Call(Req(bhttp::verb::post, "/api/v1/login", R"({"user":"ed","password":"ed-password"})"));
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  std::string cookie(res[bhttp::field::set_cookie]);
+  EXPECT_EQ(cookie.rfind("sy_session=", 0), 0u);
+  EXPECT_NE(cookie.find("; HttpOnly"), std::string::npos);
+  EXPECT_NE(cookie.find("; SameSite=Strict"), std::string::npos);
+  EXPECT_NE(cookie.find("; Path=/"), std::string::npos);
+  EXPECT_EQ(cookie.find("Secure"), std::string::npos);  // plain HTTP listener
+  json::value v = json::parse(res.body());
+  EXPECT_EQ(v.at("user").as_string(), "ed");
+  EXPECT_EQ(v.at("role").as_string(), "editor");
+  EXPECT_EQ(v.at("csrf_token").as_string().size(), 64u);
+  auto perms = v.at("permissions").as_array();
+  EXPECT_NE(std::find(perms.begin(), perms.end(), json::value("view_payloads")), perms.end());
+  EXPECT_NE(std::find(perms.begin(), perms.end(), json::value("edit_config")), perms.end());
+  EXPECT_EQ(std::find(perms.begin(), perms.end(), json::value("manage_users")), perms.end());
+
+  Login l = LogIn("ed", "ed-password");
+  auto session = WithSession(l, bhttp::verb::get, "/api/v1/session", "", false);
+  ASSERT_EQ(session.result_int(), 200u);
+  EXPECT_EQ(json::parse(session.body()).at("csrf_token").as_string(), l.csrf);
+  EXPECT_EQ(json::parse(session.body()).at("auth").as_string(), "session");
+
+  auto viewer = json::parse(WithToken(Role::kViewer, bhttp::verb::get, "/api/v1/session").body());
+  EXPECT_EQ(viewer.at("auth").as_string(), "token");
+  auto vperms = viewer.at("permissions").as_array();
+  EXPECT_EQ(std::find(vperms.begin(), vperms.end(), json::value("view_payloads")), vperms.end());
+}
+
+TEST_F(AdminApiTest, SecureCookieWhenConfigured) {
+  AdminApiOptions o;
+  o.credentials = credentials_.get();
+  o.audit = audit_.get();
+  o.clock = &clock_;
+  o.secure_cookie = true;
+  o.start_worker = false;
+  AdminApi api(o);
+  auto res = api.Serve(
+      Req(bhttp::verb::post, "/api/v1/login", R"({"user":"ed","password":"ed-password"})"),
+      {"127.0.0.1"});
+  ASSERT_EQ(res.result_int(), 200u);
+  EXPECT_NE(std::string(res[bhttp::field::set_cookie]).find("; Secure"), std::string::npos);
+}
+
+TEST_F(AdminApiTest, CookieMutationsNeedTheCsrfTokenAndBearerOnesDoNot) {
+  Login l = LogIn("ed", "ed-password");
+  const std::string body = R"({"enabled":false})";
+  auto res = WithSession(l, bhttp::verb::patch, "/api/v1/destinations/hook", body, false);
+  EXPECT_EQ(res.result_int(), 403u);
+  EXPECT_EQ(ErrorCode(res), "csrf_token_invalid");
+  auto req = Req(bhttp::verb::patch, "/api/v1/destinations/hook", body);
+  req.set(bhttp::field::cookie, l.cookie);
+  req.set("X-CSRF-Token", std::string(64, '0'));
+  EXPECT_EQ(Call(req).result_int(), 403u);
+  EXPECT_TRUE(config_.calls.empty());  // refused before the ConfigApi saw it
+  // Reads need no token.
+  EXPECT_EQ(WithSession(l, bhttp::verb::get, "/api/v1/destinations", "", false).result_int(), 200u);
+  EXPECT_EQ(WithSession(l, bhttp::verb::patch, "/api/v1/destinations/hook", body).result_int(),
+            200u);
+  EXPECT_EQ(
+      WithToken(Role::kEditor, bhttp::verb::patch, "/api/v1/destinations/hook", body).result_int(),
+      200u);
+  // Logout is a mutation too.
+  EXPECT_EQ(WithSession(l, bhttp::verb::post, "/api/v1/logout", "", false).result_int(), 403u);
+  auto out = WithSession(l, bhttp::verb::post, "/api/v1/logout");
+  EXPECT_EQ(out.result_int(), 204u);
+  EXPECT_NE(std::string(out[bhttp::field::set_cookie]).find("Max-Age=0"), std::string::npos);
+  EXPECT_EQ(WithSession(l, bhttp::verb::get, "/api/v1/session").result_int(), 401u);
+}
+
+TEST_F(AdminApiTest, FailedLoginsAreRateLimitedPerUserAndAddress) {
+  for (int i = 0; i < 5; ++i) {
+    auto res = Call(
+        Req(bhttp::verb::post, "/api/v1/login", R"({"user":"ed","password":"wrong-password"})"),
+        "10.1.1.1");
+    EXPECT_EQ(res.result_int(), 401u);
+    EXPECT_EQ(ErrorCode(res), "bad_credentials");
+  }
+  // Locked out, even with the right password, from this address and (for this user) any other.
+  auto res =
+      Call(Req(bhttp::verb::post, "/api/v1/login", R"({"user":"ed","password":"ed-password"})"),
+           "10.1.1.1");
+  EXPECT_EQ(res.result_int(), 429u);
+  EXPECT_EQ(res[bhttp::field::retry_after], "1");
+  EXPECT_EQ(
+      Call(Req(bhttp::verb::post, "/api/v1/login", R"({"user":"ed","password":"ed-password"})"),
+           "10.2.2.2")
+          .result_int(),
+      429u);
+  EXPECT_EQ(
+      Call(Req(bhttp::verb::post, "/api/v1/login", R"({"user":"vi","password":"vi-password"})"),
+           "10.1.1.1")
+          .result_int(),
+      429u);
+  EXPECT_EQ(
+      Call(Req(bhttp::verb::post, "/api/v1/login", R"({"user":"vi","password":"vi-password"})"),
+           "10.2.2.2")
+          .result_int(),
+      200u);
+  clock_.Advance(1s);
+  EXPECT_EQ(
+      Call(Req(bhttp::verb::post, "/api/v1/login", R"({"user":"ed","password":"ed-password"})"),
+           "10.1.1.1")
+          .result_int(),
+      200u);
+  // Failed logins are audited, with the name as typed and the address.
+  size_t failed = 0;
+  for (const auto& e : AuditEntries()) {
+    if (e.at("action").as_string() == "login.failed") {
+      ++failed;
+      EXPECT_EQ(e.at("actor").as_string(), "ed");
+      EXPECT_EQ(e.at("client").as_string(), "10.1.1.1");
+    }
+  }
+  EXPECT_EQ(failed, 5u);
+}
+
+TEST_F(AdminApiTest, SessionsExpireWhenIdleAndAtMaximumAge) {
+  Login l = LogIn("vi", "vi-password");
+  clock_.Advance(9min);
+  EXPECT_EQ(WithSession(l, bhttp::verb::get, "/api/v1/session").result_int(), 200u);
+  clock_.Advance(10min);
+  auto res = WithSession(l, bhttp::verb::get, "/api/v1/session");
+  EXPECT_EQ(res.result_int(), 401u);
+  EXPECT_NE(res.body().find("session has ended"), std::string::npos);
+
+  Login busy = LogIn("vi", "vi-password");
+  for (int i = 0; i < 7; ++i) {  // used every 9 minutes: 63 minutes in all
+    clock_.Advance(9min);
+    auto r = WithSession(busy, bhttp::verb::get, "/api/v1/session");
+    EXPECT_EQ(r.result_int(), i < 6 ? 200u : 401u) << "after " << 9 * (i + 1) << " min";
+  }
+}
+
+TEST_F(AdminApiTest, RemovingAUserOrChangingTheirPasswordEndsTheirSessions) {
+  Login ed = LogIn("ed", "ed-password");
+  Login vi = LogIn("vi", "vi-password");
+  Login root = LogIn("root", "root-password");
+  // Removed through the API.
+  EXPECT_EQ(WithSession(root, bhttp::verb::delete_, "/api/v1/users/ed").result_int(), 204u);
+  EXPECT_EQ(WithSession(ed, bhttp::verb::get, "/api/v1/session").result_int(), 401u);
+  // Password changed by another process (the CLI): the session was opened with the old one.
+  auto cli = OpenStore(dir_.str(), &clock_);
+  ASSERT_TRUE(cli->UpdateUser("vi", std::nullopt, std::string_view("new-password")).ok());
+  EXPECT_EQ(WithSession(vi, bhttp::verb::get, "/api/v1/session").result_int(), 401u);
+  // A role change applies to a live session at once.
+  ASSERT_TRUE(cli->AddUser("al", Role::kAdmin, "al-password").ok());
+  Login al = LogIn("al", "al-password");
+  EXPECT_EQ(WithSession(al, bhttp::verb::get, "/api/v1/users").result_int(), 200u);
+  ASSERT_TRUE(cli->UpdateUser("al", Role::kViewer, std::nullopt).ok());
+  EXPECT_EQ(WithSession(al, bhttp::verb::get, "/api/v1/users").result_int(), 403u);
+  EXPECT_EQ(WithSession(root, bhttp::verb::get, "/api/v1/session").result_int(), 200u);
+}
+
+TEST_F(AdminApiTest, BadJsonAndUnknownKeysAre400NamingTheField) {
+  auto res = Call(Req(bhttp::verb::post, "/api/v1/login", "{\"user\":"));
+  EXPECT_EQ(res.result_int(), 400u);
+  EXPECT_EQ(ErrorCode(res), "bad_json");
+  res = Call(Req(bhttp::verb::post, "/api/v1/login", R"({"user":"ed","password":"x","otp":1})"));
+  EXPECT_EQ(res.result_int(), 400u);
+  EXPECT_EQ(ErrorCode(res), "unknown_key");
+  EXPECT_EQ(ErrorField(res), "otp");
+  res = Call(Req(bhttp::verb::post, "/api/v1/login", R"({"user":"ed","password":5})"));
+  EXPECT_EQ(ErrorField(res), "password");
+  res = Call(Req(bhttp::verb::post, "/api/v1/login", R"({"password":"ed-password"})"));
+  EXPECT_EQ(ErrorCode(res), "missing_key");
+  EXPECT_EQ(ErrorField(res), "user");
+  res = WithToken(Role::kAdmin, bhttp::verb::post, "/api/v1/users",
+                  R"({"name":"x","role":"owner","password":"long-enough"})");
+  EXPECT_EQ(res.result_int(), 400u);
+  EXPECT_EQ(ErrorField(res), "role");
+  res = WithToken(Role::kAdmin, bhttp::verb::post, "/api/v1/users",
+                  R"({"name":"x y","role":"viewer","password":"long-enough"})");
+  EXPECT_EQ(ErrorField(res), "name");
+  res = WithToken(Role::kAdmin, bhttp::verb::post, "/api/v1/users",
+                  R"({"name":"xy","role":"viewer","password":"short"})");
+  EXPECT_EQ(ErrorField(res), "password");
+  res = WithToken(Role::kAdmin, bhttp::verb::post, "/api/v1/tokens", R"(["ci"])");
+  EXPECT_EQ(ErrorCode(res), "bad_json");
+  res = WithToken(Role::kEditor, bhttp::verb::patch, "/api/v1/destinations/hook", "{nope");
+  EXPECT_EQ(res.result_int(), 400u);
+  EXPECT_EQ(ErrorCode(res), "bad_json");
+  res = WithToken(Role::kAdmin, bhttp::verb::get, "/api/v1/audit?limit=0");
+  EXPECT_EQ(ErrorField(res), "limit");
+}
+
+TEST_F(AdminApiTest, UsersAndTokensThroughTheApi) {
+  auto res = WithToken(Role::kAdmin, bhttp::verb::post, "/api/v1/users",
+                       R"({"name":"dana","role":"admin","password":"dana-password"})");
+  ASSERT_EQ(res.result_int(), 201u) << res.body();
+  EXPECT_EQ(WithToken(Role::kAdmin, bhttp::verb::post, "/api/v1/users",
+                      R"({"name":"dana","role":"editor","password":"dana-password"})")
+                .result_int(),
+            409u);
+  res = WithToken(Role::kAdmin, bhttp::verb::get, "/api/v1/users");
+  EXPECT_NE(res.body().find("\"dana\""), std::string::npos);
+  EXPECT_EQ(res.body().find("argon2"), std::string::npos);
+  res = WithToken(Role::kAdmin, bhttp::verb::patch, "/api/v1/users/dana", R"({"role":"viewer"})");
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  EXPECT_EQ(json::parse(res.body()).at("role").as_string(), "viewer");
+  EXPECT_EQ(WithToken(Role::kAdmin, bhttp::verb::delete_, "/api/v1/users/dana").result_int(), 204u);
+  EXPECT_EQ(WithToken(Role::kAdmin, bhttp::verb::delete_, "/api/v1/users/nobody").result_int(),
+            404u);
+
+  res = WithToken(Role::kAdmin, bhttp::verb::post, "/api/v1/tokens",
+                  R"({"name":"deploy","role":"editor"})");
+  ASSERT_EQ(res.result_int(), 201u) << res.body();
+  std::string token(json::parse(res.body()).at("token").as_string());
+  auto req = Req(bhttp::verb::get, "/api/v1/session");
+  req.set(bhttp::field::authorization, "Bearer " + token);
+  auto who = Call(req);
+  ASSERT_EQ(who.result_int(), 200u);
+  EXPECT_EQ(json::parse(who.body()).at("user").as_string(), "token:deploy");
+  res = WithToken(Role::kAdmin, bhttp::verb::get, "/api/v1/tokens");
+  EXPECT_NE(res.body().find("\"deploy\""), std::string::npos);
+  EXPECT_EQ(res.body().find(token), std::string::npos);
+  EXPECT_EQ(WithToken(Role::kAdmin, bhttp::verb::delete_, "/api/v1/tokens/deploy").result_int(),
+            204u);
+  EXPECT_EQ(Call(req).result_int(), 401u);
+
+  std::vector<std::string> actions;
+  for (const auto& e : AuditEntries())
+    actions.emplace_back(e.at("action").as_string());
+  std::reverse(actions.begin(), actions.end());
+  EXPECT_EQ(actions, (std::vector<std::string>{"user.add", "user.update", "user.remove",
+                                               "token.create", "token.revoke"}));
+  for (const auto& e : AuditEntries())
+    EXPECT_EQ(e.at("actor").as_string(), "token:admin-token");
+}
+
+TEST_F(AdminApiTest, TheLastAdminUserCannotBeRemovedThroughTheApi) {
+  ASSERT_EQ(WithToken(Role::kAdmin, bhttp::verb::patch, "/api/v1/users/ed", R"({"role":"viewer"})")
+                .result_int(),
+            200u);
+  auto res = WithToken(Role::kAdmin, bhttp::verb::delete_, "/api/v1/users/root");
+  EXPECT_EQ(res.result_int(), 409u);
+  EXPECT_EQ(ErrorCode(res), "last_admin");
+}
+
+TEST_F(AdminApiTest, ConfigRoutesMapOntoConfigApiWithEtagsIfMatchAndAudit) {
+  auto res = WithToken(Role::kViewer, bhttp::verb::get, "/api/v1/destinations/hook");
+  ASSERT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res[bhttp::field::etag], "\"v7\"");
+  auto req = Req(bhttp::verb::patch, "/api/v1/destinations/hook", R"({"enabled":false})");
+  req.set(bhttp::field::authorization, "Bearer " + tokens_[Role::kEditor]);
+  req.set(bhttp::field::if_match, "\"v7\"");
+  res = Call(req);
+  ASSERT_EQ(res.result_int(), 200u);
+  req.set(bhttp::field::if_match, "stale");
+  res = Call(req);
+  EXPECT_EQ(res.result_int(), 412u);
+  res = WithToken(Role::kEditor, bhttp::verb::post, "/api/v1/sources", R"({"name":"app"})");
+  EXPECT_EQ(res.result_int(), 201u);
+  res = WithToken(Role::kEditor, bhttp::verb::post, "/api/v1/sources/app/rotate-key");
+  EXPECT_EQ(res.result_int(), 200u);
+  res = WithToken(Role::kViewer, bhttp::verb::get, "/api/v1/config/export");
+  EXPECT_EQ(res[bhttp::field::content_type], "application/yaml");
+  EXPECT_EQ(res.body(), "version: 1\n");
+
+  ASSERT_GE(config_.calls.size(), 5u);
+  EXPECT_EQ(config_.calls[1].method, "PatchDestination");
+  EXPECT_EQ(config_.calls[1].actor, "token:editor-token");
+  EXPECT_EQ(config_.calls[1].name, "hook");
+  EXPECT_EQ(config_.calls[1].body, R"({"enabled":false})");
+  EXPECT_EQ(config_.calls[1].if_match, "v7");
+  EXPECT_EQ(config_.calls[2].if_match, "stale");
+
+  // Successful mutations only, with before/after as given by the ConfigApi.
+  std::vector<std::string> actions;
+  for (const auto& e : AuditEntries())
+    actions.emplace_back(e.at("action").as_string());
+  std::reverse(actions.begin(), actions.end());
+  EXPECT_EQ(actions,
+            (std::vector<std::string>{"destination.patch", "source.create", "source.rotate_key"}));
+  auto entries = AuditEntries();
+  auto& patch = entries.back().as_object();
+  EXPECT_EQ(patch.at("target").as_string(), "hook");
+  EXPECT_EQ(patch.at("before").at("enabled").as_bool(), true);
+  EXPECT_EQ(patch.at("after").at("enabled").as_bool(), false);
+  EXPECT_EQ(entries[1].at("target").as_string(), "app");
+}
+
+TEST_F(AdminApiTest, ConfigRoutesAnswer503WithoutAConfigApi) {
+  api_ = MakeApi(nullptr);
+  auto res = WithToken(Role::kViewer, bhttp::verb::get, "/api/v1/sources");
+  EXPECT_EQ(res.result_int(), 503u);
+  EXPECT_EQ(ErrorCode(res), "config_unavailable");
+}
+
+TEST_F(AdminApiTest, AuditRouteIsPaged) {
+  for (int i = 0; i < 5; ++i)
+    LogIn("vi", "vi-password");
+  auto res = WithToken(Role::kAdmin, bhttp::verb::get, "/api/v1/audit?limit=3");
+  ASSERT_EQ(res.result_int(), 200u);
+  json::value v = json::parse(res.body());
+  EXPECT_EQ(v.at("entries").as_array().size(), 3u);
+  res = WithToken(Role::kAdmin, bhttp::verb::get,
+                  "/api/v1/audit?limit=3&before=" + std::to_string(v.at("next_before").as_int64()));
+  v = json::parse(res.body());
+  EXPECT_EQ(v.at("entries").as_array().size(), 2u);
+  EXPECT_TRUE(v.at("next_before").is_null());
+}
+
+// The served document is the file in the tree, and it describes exactly the routes served.
+TEST_F(AdminApiTest, OpenApiDocumentDescribesEveryRoute) {
+  auto res = Call(Req(bhttp::verb::get, "/api/v1/openapi.json"));
+  ASSERT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res.body(), ReadAll(SY_ADMIN_OPENAPI_PATH));
+  json::value doc = json::parse(res.body());
+  EXPECT_EQ(doc.at("openapi").as_string().subview().substr(0, 2), "3.");
+  std::set<std::string> documented, served;
+  for (const auto& [path, item] : doc.at("paths").as_object()) {
+    for (const auto& [method, op] : item.as_object()) {
+      if (method == "parameters") continue;
+      std::string m(method);
+      std::transform(m.begin(), m.end(), m.begin(), ::toupper);
+      documented.insert(m + " " + std::string(path));
+      EXPECT_TRUE(op.as_object().contains("responses")) << path;
+    }
+  }
+  for (const AdminRoute& r : AdminRoutes())
+    served.insert(std::string(r.method) + " " + std::string(r.path));
+  EXPECT_EQ(documented, served);
+}
+
+TEST_F(AdminApiTest, ConcurrentRequestsFromManyThreads) {
+  constexpr int kThreads = 8, kEach = 20;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  Login l = LogIn("root", "root-password");
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        std::string name = "t" + std::to_string(t) + "-" + std::to_string(i);
+        auto created = WithSession(l, bhttp::verb::post, "/api/v1/tokens",
+                                   R"({"name":")" + name + R"(","role":"viewer"})");
+        if (created.result_int() != 201) ++failures;
+        if (WithToken(Role::kViewer, bhttp::verb::get, "/api/v1/destinations").result_int() != 200)
+          ++failures;
+        if (WithSession(l, bhttp::verb::get, "/api/v1/session").result_int() != 200) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto tokens = credentials_->Tokens();
+  ASSERT_TRUE(tokens.ok());
+  EXPECT_EQ(tokens->size(), 3u + kThreads * kEach);
+  size_t created = 0;
+  for (const auto& e : AuditEntries())
+    created += e.at("action").as_string() == "token.create";
+  EXPECT_EQ(created, static_cast<size_t>(kThreads * kEach));
+}
+
+// Through a real listener: the worker thread, the cookie header on the wire, and the size limit.
+TEST_F(AdminApiTest, ServedByARealListener) {
+  AdminApiOptions o;
+  o.credentials = credentials_.get();
+  o.audit = audit_.get();
+  o.config = &config_;
+  o.clock = &clock_;
+  AdminApi api(o);
+  http::ServerOptions so;
+  so.port = 0;
+  so.threads = 1;
+  so.max_body_bytes = 1024;
+  so.name = "admin";
+  so.thread_name = "sy-admin-io";
+  auto server = http::Server::Start(so, &api);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const uint16_t port = (*server)->port();
+
+  auto send = [&](http::Request req) {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket socket(io);
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    req.set(bhttp::field::host, "127.0.0.1");
+    req.prepare_payload();
+    bhttp::write(socket, req);
+    boost::beast::flat_buffer buffer;
+    http::Response res;
+    boost::system::error_code ec;
+    bhttp::read(socket, buffer, res, ec);
+    return res;
+  };
+  auto res =
+      send(Req(bhttp::verb::post, "/api/v1/login", R"({"user":"vi","password":"vi-password"})"));
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  std::string cookie(res[bhttp::field::set_cookie]);
+  auto req = Req(bhttp::verb::get, "/api/v1/session");
+  req.set(bhttp::field::cookie, "other=1; " + cookie.substr(0, cookie.find(';')));
+  res = send(req);
+  EXPECT_EQ(res.result_int(), 200u) << res.body();
+  res = send(Req(bhttp::verb::post, "/api/v1/login", std::string(4096, ' ')));
+  EXPECT_EQ(res.result_int(), 413u);
+  EXPECT_EQ(ErrorCode(res), "request_too_large");
+  (*server)->Stop();
+}
+
+}  // namespace
+}  // namespace sy::admin
