@@ -314,12 +314,46 @@ Status App::Start(const config::Config& config) {
                    metrics_http_->port(),
                    config.metrics.token_sha256.empty() ? "none" : "required");
   }
+  SY_RETURN_IF_ERROR(StartAdmin());
   flusher_ = std::thread([this] { FlushLoop(); });
   replay::PublishReplayProgressFiles(&metrics_, config_.data_dir);  // listed from the start
   replay_watcher_ = std::thread([this] { WatchReplays(); });
   ready_ = true;
   Logger()->info("switchyard started listen={}:{} data_dir={} sources={}", config.listen_host,
                  http_->port(), config.data_dir, config.sources.size());
+  return Status::Ok();
+}
+
+// The admin listener (`admin:`): the admin API on its own port, never on the public one.
+Status App::StartAdmin() {
+  if (!config_.admin.enabled) return Status::Ok();
+  admin::CredentialStoreOptions co;
+  co.data_dir = DataDir(config_.data_dir);
+  SY_ASSIGN_OR_RETURN(admin_credentials_, admin::CredentialStore::Open(co));
+  admin_audit_ = std::make_unique<admin::AuditLog>(DataDir(config_.data_dir), Env::Default(),
+                                                   SystemClock::Get());
+  admin::AdminApiOptions ao;
+  ao.credentials = admin_credentials_.get();
+  ao.audit = admin_audit_.get();
+  ao.config = nullptr;  // the config overlay's ConfigApi, once it lands
+  ao.clock = SystemClock::Get();
+  ao.sessions.idle_timeout_ms = config_.admin.session_idle_timeout_ms;
+  ao.sessions.max_age_ms = config_.admin.session_max_age_ms;
+  ao.secure_cookie = config_.admin.secure_cookie;
+  admin_api_ = std::make_unique<admin::AdminApi>(ao);
+  http::ServerOptions o;
+  o.host = config_.admin.listen_host;
+  o.port = config_.admin.listen_port;
+  o.threads = 1;
+  o.max_body_bytes = kAdminMaxBodyBytes;
+  o.max_connections = kAdminMaxConnections;
+  o.send_timeout_ms = static_cast<int>(config_.http.send_timeout_ms);
+  o.lingering_time_ms = static_cast<int>(config_.http.lingering_time_ms);
+  o.name = "admin";
+  o.thread_name = "sy-admin-io";
+  o.metrics = &metrics_;
+  SY_ASSIGN_OR_RETURN(admin_http_, http::Server::Start(o, admin_api_.get()));
+  Logger()->info("admin listener listen={}:{}", config_.admin.listen_host, admin_http_->port());
   return Status::Ok();
 }
 
@@ -502,6 +536,9 @@ void App::Stop() {
   ready_ = false;
   if (http_) http_->Stop();
   if (metrics_http_) metrics_http_->Stop();
+  if (admin_http_) admin_http_->Stop();
+  admin_http_.reset();
+  admin_api_.reset();  // its worker answers what is still queued
   {
     std::lock_guard lock(flush_mu_);
     stopping_ = true;
@@ -548,6 +585,10 @@ uint16_t App::port() const {
 
 uint16_t App::metrics_port() const {
   return metrics_http_ ? metrics_http_->port() : 0;
+}
+
+uint16_t App::admin_port() const {
+  return admin_http_ ? admin_http_->port() : 0;
 }
 
 }  // namespace sy::app

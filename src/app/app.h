@@ -17,6 +17,9 @@
 #include <thread>
 #include <vector>
 
+#include "admin/admin_api.h"
+#include "admin/audit_log.h"
+#include "admin/credentials.h"
 #include "app/config_controller.h"
 #include "archive/archiver.h"
 #include "base/metrics.h"
@@ -75,6 +78,7 @@ class App {
 
   uint16_t port() const;
   uint16_t metrics_port() const;  // the metrics.listen listener's; 0 when there is none
+  uint16_t admin_port() const;    // the admin.listen listener's; 0 when there is none
   MetricsRegistry* metrics() { return &metrics_; }
   // What the admin API's live view and stats read (observe/).
   observe::LiveFeed* live_feed() { return &live_; }
@@ -88,6 +92,11 @@ class App {
   class MetricsRouter;
   // Connections of the metrics listener: scrapers and probes, a few at a time.
   static constexpr int kMetricsMaxConnections = 64;
+  // The admin listener: operators and their browsers, a few at a time; bodies are JSON
+  // settings and names, far below the public listener's batches.
+  static constexpr int kAdminMaxConnections = 128;
+  static constexpr uint64_t kAdminMaxBodyBytes = 256 * 1024;
+  Status StartAdmin();
   static http::Response PlainText(const http::Request& req, unsigned status, std::string body);
   // GET /metrics, checking the bearer token when metrics.token is set (401 otherwise).
   http::Response Metrics(const http::Request& req);
@@ -126,6 +135,12 @@ class App {
   bool admin_busy_ = false;
   std::thread admin_thread_;
   std::unique_ptr<archive::Archiver> archiver_;  // when `archive:` is configured
+  // `admin:` — the admin listener and the admin API (src/admin). Its ConfigApi is not wired
+  // yet: the configuration routes answer 503 until the config overlay lands.
+  std::unique_ptr<admin::CredentialStore> admin_credentials_;
+  std::unique_ptr<admin::AuditLog> admin_audit_;
+  std::unique_ptr<admin::AdminApi> admin_api_;
+  std::unique_ptr<http::Server> admin_http_;
   std::atomic<bool> ready_{false};
 
   std::mutex flush_mu_;  // with flush_cv_ and stopping_, also stops replay_watcher_
