@@ -44,3 +44,20 @@ int Replay(const ReplayArgs& args);
 int WarehouseSync(const std::string& config_path, const std::string& destination);
 
 }  // namespace sy::cli
+
+namespace sy::cli {
+
+// Admin API accounts (docs/admin-api.md), stored under the config's data_dir; they work while a
+// server runs (it sees changes at once). Every change is written to the audit log as actor "cli".
+// `users add` reads the password from stdin (one line; without echo on a terminal).
+int UsersAdd(const std::string& config_path, const std::string& name, const std::string& role);
+int UsersList(const std::string& config_path);
+int UsersRemove(const std::string& config_path, const std::string& name);
+// Prints the new token once, on stdout; only its SHA-256 is stored.
+int TokensCreate(const std::string& config_path, const std::string& name, const std::string& role);
+int TokensList(const std::string& config_path);
+int TokensRevoke(const std::string& config_path, const std::string& name);
+// Prints the newest `limit` audit entries, one JSON object a line, oldest first.
+int Audit(const std::string& config_path, int64_t limit);
+
+}  // namespace sy::cli

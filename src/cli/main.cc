@@ -1,5 +1,5 @@
 // switchyard: the single binary. Subcommands: serve, dump, reload, dlq, archive, replay,
-// check-config, config export, destinations, version.
+// check-config, config export, destinations, users, tokens, audit, version.
 #include <signal.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
@@ -110,6 +110,38 @@ int main(int argc, char** argv) {
   wh_sync->add_option("--config,-c", config_path, "YAML config file")->required();
   wh_sync->add_option("--destination", wh_destination, "Only this destination");
 
+  // The admin API's accounts and audit log (docs/admin-api.md); they work beside a running server.
+  std::string account_name, account_role;
+  int64_t audit_limit = 100;
+  auto* users = app.add_subcommand("users", "Admin API users (passwords stored as Argon2id).");
+  users->require_subcommand(1);
+  auto* users_add = users->add_subcommand("add", "Add a user; the password is read from stdin.");
+  users_add->add_option("name", account_name, "User name")->required();
+  users_add->add_option("--role", account_role, "admin, editor or viewer")->required();
+  users_add->add_option("--config,-c", config_path, "YAML config file")->required();
+  auto* users_list = users->add_subcommand("list", "List users: name, role, created.");
+  users_list->add_option("--config,-c", config_path, "YAML config file")->required();
+  auto* users_remove =
+      users->add_subcommand("remove", "Remove a user; their browser sessions end.");
+  users_remove->add_option("name", account_name, "User name")->required();
+  users_remove->add_option("--config,-c", config_path, "YAML config file")->required();
+  auto* tokens = app.add_subcommand("tokens", "Admin API tokens (only their SHA-256 is stored).");
+  tokens->require_subcommand(1);
+  auto* tokens_create =
+      tokens->add_subcommand("create", "Create a token and print it (shown only once).");
+  tokens_create->add_option("name", account_name, "Token name")->required();
+  tokens_create->add_option("--role", account_role, "admin, editor or viewer")->required();
+  tokens_create->add_option("--config,-c", config_path, "YAML config file")->required();
+  auto* tokens_list = tokens->add_subcommand("list", "List tokens: name, role, created.");
+  tokens_list->add_option("--config,-c", config_path, "YAML config file")->required();
+  auto* tokens_revoke = tokens->add_subcommand("revoke", "Revoke a token.");
+  tokens_revoke->add_option("name", account_name, "Token name")->required();
+  tokens_revoke->add_option("--config,-c", config_path, "YAML config file")->required();
+  auto* audit = app.add_subcommand(
+      "audit", "Print the newest audit log entries, one JSON object a line, oldest first.");
+  audit->add_option("--config,-c", config_path, "YAML config file")->required();
+  audit->add_option("--limit", audit_limit, "How many entries (default 100)");
+
   auto* version = app.add_subcommand("version", "Print the version.");
 
   CLI11_PARSE(app, argc, argv);
@@ -128,6 +160,13 @@ int main(int argc, char** argv) {
   if (*archive_ls) return sy::cli::ArchiveLs(config_path, arc_source, arc_from, arc_to);
   if (*replay) return sy::cli::Replay(replay_args);
   if (*wh_sync) return sy::cli::WarehouseSync(config_path, wh_destination);
+  if (*users_add) return sy::cli::UsersAdd(config_path, account_name, account_role);
+  if (*users_list) return sy::cli::UsersList(config_path);
+  if (*users_remove) return sy::cli::UsersRemove(config_path, account_name);
+  if (*tokens_create) return sy::cli::TokensCreate(config_path, account_name, account_role);
+  if (*tokens_list) return sy::cli::TokensList(config_path);
+  if (*tokens_revoke) return sy::cli::TokensRevoke(config_path, account_name);
+  if (*audit) return sy::cli::Audit(config_path, audit_limit);
   if (*serve) return sy::cli::Serve(config_path);
   return 2;
 }
