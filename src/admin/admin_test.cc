@@ -919,6 +919,46 @@ TEST_F(AdminApiTest, ConcurrentRequestsFromManyThreads) {
   EXPECT_EQ(created, static_cast<size_t>(kThreads * kEach));
 }
 
+TEST_F(AdminApiTest, AFullQueueIsAnswered503WithRetryAfter) {
+  AdminApiOptions o;
+  o.credentials = credentials_.get();
+  o.audit = audit_.get();
+  o.clock = &clock_;
+  o.max_queued = 0;  // every request finds the queue full
+  AdminApi api(o);
+  http::Response got;
+  api.Handle(Req(bhttp::verb::get, "/api/v1/openapi.json"), {"127.0.0.1"},
+             http::Responder([&](http::Response r) { got = std::move(r); }));
+  EXPECT_EQ(got.result_int(), 503u);
+  EXPECT_EQ(got[bhttp::field::retry_after], "1");
+  EXPECT_EQ(ErrorCode(got), "busy");
+}
+
+// A change is answered only once audited: when the audit log cannot be written the answer says
+// so, and a login that cannot be audited opens no session.
+TEST_F(AdminApiTest, AnAuditWriteFailureIsA500AndALoginOpensNoSession) {
+  FaultInjectionEnv env(Env::Default());
+  AuditLog audit(DataDir(dir_.str()), &env, &clock_);
+  AdminApiOptions o;
+  o.credentials = credentials_.get();
+  o.audit = &audit;
+  o.clock = &clock_;
+  o.start_worker = false;
+  AdminApi api(o);
+  env.FailSyncs(1);
+  auto res = api.Serve(
+      Req(bhttp::verb::post, "/api/v1/login", R"({"user":"vi","password":"vi-password"})"),
+      {"127.0.0.1"});
+  EXPECT_EQ(res.result_int(), 500u);
+  EXPECT_EQ(ErrorCode(res), "audit_failed");
+  EXPECT_EQ(api.sessions().size(), 0u);
+  res = api.Serve(
+      Req(bhttp::verb::post, "/api/v1/login", R"({"user":"vi","password":"vi-password"})"),
+      {"127.0.0.1"});
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(api.sessions().size(), 1u);
+}
+
 // Through a real listener: the worker thread, the cookie header on the wire, and the size limit.
 TEST_F(AdminApiTest, ServedByARealListener) {
   AdminApiOptions o;
