@@ -8,6 +8,7 @@
 #include "base/logging.h"
 #include "base/thread_name.h"
 #include "base/time_format.h"
+#include "observe/render.h"
 
 namespace sy::admin {
 
@@ -264,31 +265,32 @@ struct AdminApi::Call {
 };
 
 // The route table; the order only matters for readability (templates do not overlap).
-#define SY_ADMIN_ROUTES(X)                                            \
-  X("POST", "/api/v1/login", kNothing, Login)                         \
-  X("POST", "/api/v1/logout", kViewer, Logout)                        \
-  X("GET", "/api/v1/session", kViewer, SessionInfo)                   \
-  X("GET", "/api/v1/openapi.json", kNothing, OpenApi)                 \
-  X("GET", "/api/v1/users", kAdmin, ListUsers)                        \
-  X("POST", "/api/v1/users", kAdmin, CreateUser)                      \
-  X("PATCH", "/api/v1/users/{name}", kAdmin, UpdateUser)              \
-  X("DELETE", "/api/v1/users/{name}", kAdmin, DeleteUser)             \
-  X("GET", "/api/v1/tokens", kAdmin, ListTokens)                      \
-  X("POST", "/api/v1/tokens", kAdmin, CreateToken)                    \
-  X("DELETE", "/api/v1/tokens/{name}", kAdmin, DeleteToken)           \
-  X("GET", "/api/v1/audit", kAdmin, Audit)                            \
-  X("GET", "/api/v1/sources", kViewer, ConfigCall)                    \
-  X("POST", "/api/v1/sources", kEditor, ConfigCall)                   \
-  X("GET", "/api/v1/sources/{name}", kViewer, ConfigCall)             \
-  X("PATCH", "/api/v1/sources/{name}", kEditor, ConfigCall)           \
-  X("DELETE", "/api/v1/sources/{name}", kEditor, ConfigCall)          \
-  X("POST", "/api/v1/sources/{name}/rotate-key", kEditor, ConfigCall) \
-  X("GET", "/api/v1/destinations", kViewer, ConfigCall)               \
-  X("POST", "/api/v1/destinations", kEditor, ConfigCall)              \
-  X("GET", "/api/v1/destinations/{name}", kViewer, ConfigCall)        \
-  X("PATCH", "/api/v1/destinations/{name}", kEditor, ConfigCall)      \
-  X("DELETE", "/api/v1/destinations/{name}", kEditor, ConfigCall)     \
-  X("GET", "/api/v1/destination-types", kViewer, ConfigCall)          \
+#define SY_ADMIN_ROUTES(X)                                                 \
+  X("POST", "/api/v1/login", kNothing, Login)                              \
+  X("POST", "/api/v1/logout", kViewer, Logout)                             \
+  X("GET", "/api/v1/session", kViewer, SessionInfo)                        \
+  X("GET", "/api/v1/openapi.json", kNothing, OpenApi)                      \
+  X("GET", "/api/v1/users", kAdmin, ListUsers)                             \
+  X("POST", "/api/v1/users", kAdmin, CreateUser)                           \
+  X("PATCH", "/api/v1/users/{name}", kAdmin, UpdateUser)                   \
+  X("DELETE", "/api/v1/users/{name}", kAdmin, DeleteUser)                  \
+  X("GET", "/api/v1/tokens", kAdmin, ListTokens)                           \
+  X("POST", "/api/v1/tokens", kAdmin, CreateToken)                         \
+  X("DELETE", "/api/v1/tokens/{name}", kAdmin, DeleteToken)                \
+  X("GET", "/api/v1/audit", kAdmin, Audit)                                 \
+  X("GET", "/api/v1/sources", kViewer, ConfigCall)                         \
+  X("POST", "/api/v1/sources", kEditor, ConfigCall)                        \
+  X("GET", "/api/v1/sources/{name}", kViewer, ConfigCall)                  \
+  X("PATCH", "/api/v1/sources/{name}", kEditor, ConfigCall)                \
+  X("DELETE", "/api/v1/sources/{name}", kEditor, ConfigCall)               \
+  X("POST", "/api/v1/sources/{name}/rotate-key", kEditor, ConfigCall)      \
+  X("GET", "/api/v1/destinations", kViewer, ConfigCall)                    \
+  X("POST", "/api/v1/destinations", kEditor, ConfigCall)                   \
+  X("GET", "/api/v1/destinations/{name}", kViewer, ConfigCall)             \
+  X("PATCH", "/api/v1/destinations/{name}", kEditor, ConfigCall)           \
+  X("DELETE", "/api/v1/destinations/{name}", kEditor, ConfigCall)          \
+  X("GET", "/api/v1/destinations/{name}/stats", kViewer, DestinationStats) \
+  X("GET", "/api/v1/destination-types", kViewer, ConfigCall)               \
   X("GET", "/api/v1/config/export", kViewer, ConfigCall)
 
 const std::vector<AdminApi::RouteDef>& AdminApi::RouteTable() {
@@ -680,6 +682,32 @@ http::Response AdminApi::Audit(Call& call) {
   auto page = options_.audit->Page(limit, before);
   if (!page.ok()) return StatusError(call.req, page.status());
   return JsonResponse(call.req, 200, std::move(*page));
+}
+
+http::Response AdminApi::DestinationStats(Call& call) {
+  const http::Request& req = call.req;
+  if (options_.delivery_stats == nullptr)
+    return Error(req, 503, "stats_unavailable", "delivery figures are not kept by this server");
+  // ?window=<duration>, whole minutes from 1m to 6h (what DeliveryStats keeps); default 1h.
+  int64_t window_ms = 3600'000;
+  if (std::string_view text = QueryParam(call.query, "window"); !text.empty()) {
+    std::optional<int64_t> parsed = ParseDurationMs(text);
+    if (!parsed || *parsed < 60'000 ||
+        *parsed > int64_t{observe::DeliveryStats::kKeepMinutes} * 60'000 || *parsed % 60'000) {
+      return Error(req, 400, "invalid_value",
+                   "window: expected whole minutes from 1m to 6h, e.g. 15m or 1h", "window");
+    }
+    window_ms = *parsed;
+  }
+  std::shared_ptr<observe::DeliveryStats> stats = options_.delivery_stats->Find(call.params[0]);
+  if (!stats) {
+    return Error(req, 404, "not_found",
+                 "no delivery figures for destination '" + call.params[0] +
+                     "': no such destination, or it has not run since the server started");
+  }
+  const int64_t now_ms = options_.clock->Now().value();
+  return JsonResponse(
+      req, 200, observe::StatsJson(stats->Snapshot(now_ms, static_cast<int>(window_ms / 60'000))));
 }
 
 http::Response AdminApi::ConfigCall(Call& call) {

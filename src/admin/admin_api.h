@@ -30,6 +30,7 @@
 #include "admin/sessions.h"
 #include "base/clock.h"
 #include "http/server.h"
+#include "observe/delivery_stats.h"
 
 namespace sy::admin {
 
@@ -43,6 +44,9 @@ struct AdminApiOptions {
   // wired: the configuration routes then answer 503 `config_unavailable`.
   ConfigApi* config = nullptr;
   Clock* clock = nullptr;
+  // Each destination's per-minute delivery figures (observe/), for
+  // GET /api/v1/destinations/{name}/stats. Null: that route answers 503.
+  observe::DeliveryStatsBook* delivery_stats = nullptr;
   SessionOptions sessions;
   LoginLimiterOptions login_limits;
   // Adds `Secure` to the session cookie: set when the admin listener is reached over HTTPS
@@ -108,6 +112,7 @@ class AdminApi final : public http::Handler {
   http::Response DeleteToken(Call& call);
   http::Response Audit(Call& call);
   http::Response ConfigCall(Call& call);
+  http::Response DestinationStats(Call& call);
 
   // Appends to the audit log; on failure the answer becomes 500 `audit_failed` (the change
   // stands: it was made before; the message says so).

@@ -533,6 +533,7 @@ TEST_F(AdminApiTest, EveryRouteForEveryRole) {
       {"GET /api/v1/destinations/{name}", Role::kViewer},
       {"PATCH /api/v1/destinations/{name}", Role::kEditor},
       {"DELETE /api/v1/destinations/{name}", Role::kEditor},
+      {"GET /api/v1/destinations/{name}/stats", Role::kViewer},
       {"GET /api/v1/destination-types", Role::kViewer},
       {"GET /api/v1/config/export", Role::kViewer},
   };
@@ -917,6 +918,44 @@ TEST_F(AdminApiTest, ConcurrentRequestsFromManyThreads) {
   for (const auto& e : AuditEntries())
     created += e.at("action").as_string() == "token.create";
   EXPECT_EQ(created, static_cast<size_t>(kThreads * kEach));
+}
+
+TEST_F(AdminApiTest, DestinationStatsFromTheObserveBook) {
+  observe::DeliveryStatsBook book;
+  const int64_t now = clock_.Now().value();
+  book.For("hook")->RecordDelivered(now - 5 * 60'000, 30);
+  book.For("hook")->RecordDelivered(now, 40);
+  book.For("hook")->Record(observe::DeliveryStats::Kind::kRetried, now - 30 * 60'000, 3);
+  AdminApiOptions o;
+  o.credentials = credentials_.get();
+  o.audit = audit_.get();
+  o.clock = &clock_;
+  o.delivery_stats = &book;
+  o.start_worker = false;
+  api_ = std::make_unique<AdminApi>(o);
+  auto res =
+      WithToken(Role::kViewer, bhttp::verb::get, "/api/v1/destinations/hook/stats?window=15m");
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  json::value v = json::parse(res.body());
+  EXPECT_EQ(v.at("window_minutes").as_int64(), 15);
+  EXPECT_EQ(v.at("totals").at("delivered").as_int64(), 2);
+  EXPECT_EQ(v.at("totals").at("retried").as_int64(), 0);  // 30 minutes ago: outside the window
+  EXPECT_EQ(v.at("minutes").as_array().size(), 15u);
+  res = WithToken(Role::kViewer, bhttp::verb::get, "/api/v1/destinations/hook/stats");
+  v = json::parse(res.body());
+  EXPECT_EQ(v.at("window_minutes").as_int64(), 60);
+  EXPECT_EQ(v.at("totals").at("retried").as_int64(), 3);
+  for (const char* bad : {"7h", "30s", "90s", "soon"}) {
+    res = WithToken(Role::kViewer, bhttp::verb::get,
+                    std::string("/api/v1/destinations/hook/stats?window=") + bad);
+    EXPECT_EQ(res.result_int(), 400u) << bad;
+    EXPECT_EQ(ErrorField(res), "window");
+  }
+  res = WithToken(Role::kViewer, bhttp::verb::get, "/api/v1/destinations/other/stats");
+  EXPECT_EQ(res.result_int(), 404u);
+  api_ = MakeApi(&config_);  // no book: 503
+  res = WithToken(Role::kViewer, bhttp::verb::get, "/api/v1/destinations/hook/stats");
+  EXPECT_EQ(res.result_int(), 503u);
 }
 
 TEST_F(AdminApiTest, AFullQueueIsAnswered503WithRetryAfter) {

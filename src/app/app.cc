@@ -337,6 +337,7 @@ Status App::StartAdmin() {
   ao.audit = admin_audit_.get();
   ao.config = nullptr;  // the config overlay's ConfigApi, once it lands
   ao.clock = SystemClock::Get();
+  ao.delivery_stats = &delivery_stats_;
   ao.sessions.idle_timeout_ms = config_.admin.session_idle_timeout_ms;
   ao.sessions.max_age_ms = config_.admin.session_max_age_ms;
   ao.secure_cookie = config_.admin.secure_cookie;

@@ -42,7 +42,7 @@ ALLOWED = {
     "replay": {"archive", "base", "config", "delivery", "event", "http", "log"},
     # The admin API (routes, auth, audit); configuration reaches it only through ConfigApi
     # (admin/config_api.h), which the wiring implements.
-    "admin": {"base", "http"},
+    "admin": {"base", "http", "observe"},
     # The wiring may use every module but the CLI; the CLI may use everything.
     "app": None,
     "cli": None,
