@@ -4,6 +4,7 @@ public Tracking API listener never serves /api/v1."""
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -24,7 +25,7 @@ class AdminServer:
         self.log_path = workdir / "server.log"
         self.proc = None
 
-    def write_config(self):
+    def write_config(self, extra=()):
         self.port, self.admin_port = free_port(), free_port()
         self.config.write_text("\n".join([
             "version: 1",
@@ -37,6 +38,7 @@ class AdminServer:
             "    write_key: wk_admin_e2e",
             "admin:",
             f"  listen: 127.0.0.1:{self.admin_port}",
+            *extra,
         ]) + "\n")
 
     def cli(self, *args, stdin=""):
@@ -45,8 +47,9 @@ class AdminServer:
 
     def start(self):
         log = open(self.log_path, "ab")
+        env = {**os.environ, "SWITCHYARD_TEST_DESTINATIONS": "1"}
         self.proc = subprocess.Popen([switchyard_bin(), "serve", "--config", str(self.config)],
-                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
         log.close()
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -184,6 +187,32 @@ def test_failed_logins_are_locked_out_with_retry_after(server):
     assert int(headers["retry-after"]) >= 1
     time.sleep(int(headers["retry-after"]) + 0.1)
     login(server, "carol", "carol-password")
+
+
+def test_destination_stats_count_what_the_server_delivered(server):
+    server.write_config(extra=["destinations:", "  - name: hole", "    type: blackhole"])
+    token = server.cli("tokens", "create", "watch", "--role", "viewer").stdout.strip()
+    server.start()
+    auth = {"Authorization": "Basic " + base64.b64encode(b"wk_admin_e2e:").decode(),
+            "Content-Type": "application/json"}
+    for i in range(3):
+        status, _, body = server.request("POST", "/v1/track",
+                                         {"event": "Signed Up", "userId": f"u{i}"},
+                                         headers=auth, admin=False)
+        assert status == 200, body
+    headers = {"Authorization": "Bearer " + token}
+    deadline = time.monotonic() + 15
+    while True:
+        status, _, body = server.request("GET", "/api/v1/destinations/hole/stats?window=5m",
+                                         headers=headers)
+        assert status in (200, 404), body  # 404 until the stream has recorded something
+        if status == 200 and json.loads(body)["totals"]["delivered"] == 3:
+            break
+        assert time.monotonic() < deadline, body
+        time.sleep(0.1)
+    assert json.loads(body)["window_minutes"] == 5
+    status, _, body = server.request("GET", "/api/v1/destinations/nothing/stats", headers=headers)
+    assert status == 404, body
 
 
 def test_no_admin_listener_without_the_section(tmp_path):
