@@ -225,6 +225,16 @@ std::string AccountJson(std::string_view name, Role role) {
   return json::serialize(json::object{{"name", name}, {"role", RoleName(role)}});
 }
 
+// At most `max` bytes of `text` (valid UTF-8, as every JSON string we parsed), never cutting a
+// character in two: the audit log's lines must stay valid JSON.
+std::string CutUtf8(std::string_view text, size_t max) {
+  if (text.size() <= max) return std::string(text);
+  size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80)
+    --end;
+  return std::string(text.substr(0, end));
+}
+
 // An ETag value is a quoted string: the version is sent quoted, and If-Match accepts it quoted
 // or bare.
 std::string QuoteEtag(const std::string& version) {
@@ -494,7 +504,7 @@ http::Response AdminApi::Login(Call& call) {
     limiter_.RecordFailure(user, call.peer.ip);
     auto res = Error(req, 401, "bad_credentials", "wrong user name or password");
     // The name as typed, cut: a failed login's name is the client's text.
-    Record(call, {user.substr(0, 128), "", "login.failed", "", "", 0, "", ""}, &res);
+    Record(call, {CutUtf8(user, 128), "", "login.failed", "", "", 0, "", ""}, &res);
     return res;
   }
   limiter_.RecordSuccess(user);
@@ -788,7 +798,7 @@ http::Response AdminApi::ConfigCall(Call& call) {
       if (!ec && v.is_object()) {
         auto it = v.as_object().find("name");
         if (it != v.as_object().end() && it->value().is_string())
-          target = std::string(it->value().as_string()).substr(0, 128);
+          target = CutUtf8(it->value().as_string(), 128);
       }
     }
     Record(call, {"", "", action, target, "", 0, r.audit_before, r.audit_after}, &res);

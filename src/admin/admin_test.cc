@@ -680,6 +680,16 @@ TEST_F(AdminApiTest, FailedLoginsAreRateLimitedPerUserAndAddress) {
     }
   }
   EXPECT_EQ(failed, 5u);
+  // A long name is cut for the audit log on a character boundary (é is two bytes).
+  std::string long_name;
+  for (int i = 0; i < 100; ++i)
+    long_name += "\xc3\xa9";
+  Call(Req(bhttp::verb::post, "/api/v1/login",
+           json::serialize(json::object{{"user", "x" + long_name}, {"password", "guess"}})),
+       "10.3.3.3");
+  auto newest = AuditEntries().at(0);
+  EXPECT_EQ(newest.at("action").as_string(), "login.failed");
+  EXPECT_EQ(newest.at("actor").as_string(), "x" + long_name.substr(0, 126));
 }
 
 TEST_F(AdminApiTest, SessionsExpireWhenIdleAndAtMaximumAge) {
