@@ -18,7 +18,7 @@ using Need = AdminApi::Need;
 
 namespace {
 
-std::shared_ptr<spdlog::logger> AdminLog() {
+std::shared_ptr<spdlog::logger> Logger() {
   static auto l = ModuleLogger("admin");
   return l;
 }
@@ -90,7 +90,7 @@ http::Response StatusError(const http::Request& req, const Status& s) {
     case StatusCode::kFailedPrecondition:
       return Error(req, 409, "last_admin", s.message());
     default:
-      AdminLog()->error("admin store failed status={}", s.ToString());
+      Logger()->error("admin store failed status={}", s.ToString());
       return Error(req, 500, "internal", "the change could not be stored; see the server log");
   }
 }
@@ -471,7 +471,7 @@ bool AdminApi::Record(Call& call, const AuditEntry& entry, http::Response* res) 
   e.status = static_cast<int>(res->result_int());
   Status s = options_.audit->Append(e);
   if (s.ok()) return true;
-  AdminLog()->error("audit append failed action={} status={}", e.action, s.ToString());
+  Logger()->error("audit append failed action={} status={}", e.action, s.ToString());
   *res = Error(call.req, 500, "audit_failed",
                "the change was made but could not be written to the audit log; see the server "
                "log");
