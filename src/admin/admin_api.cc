@@ -322,6 +322,7 @@ const std::vector<AdminRoute>& AdminRoutes() {
 
 AdminApi::AdminApi(AdminApiOptions options)
     : options_(std::move(options)),
+      config_(options_.config),
       sessions_(options_.sessions, options_.clock),
       limiter_(options_.login_limits, options_.clock) {
   if (options_.start_worker) worker_ = std::thread([this] { WorkLoop(); });
@@ -476,6 +477,10 @@ bool AdminApi::Record(Call& call, const AuditEntry& entry, http::Response* res) 
                "the change was made but could not be written to the audit log; see the server "
                "log");
   return false;
+}
+
+void AdminApi::SetConfigApi(ConfigApi* config) {
+  config_.store(config);
 }
 
 http::Response AdminApi::OpenApi(Call& call) {
@@ -722,7 +727,7 @@ http::Response AdminApi::DestinationStats(Call& call) {
 
 http::Response AdminApi::ConfigCall(Call& call) {
   const http::Request& req = call.req;
-  ConfigApi* api = options_.config;
+  ConfigApi* api = config_.load();
   if (api == nullptr) {
     auto res = Error(req, 503, "config_unavailable",
                      "configuration changes are not available on this server yet");
@@ -763,7 +768,23 @@ http::Response AdminApi::ConfigCall(Call& call) {
       action = "source.delete";
     }
   } else if (p == "/api/v1/sources/{name}/rotate-key") {
-    r = api->RotateSourceKey(call.actor, name);
+    // An optional body {"grace": "<duration>"} sets how long the old key keeps working (0s: it
+    // stops at once); without one the ConfigApi's default applies (24 h).
+    if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+      r = api->RotateSourceKey(call.actor, name);
+    } else {
+      json::object o;
+      http::Response error;
+      if (!ParseObject(req, body, {"grace"}, &o, &error)) return error;
+      std::string grace;
+      bool present = false;
+      if (!StringField(req, o, "grace", true, &grace, &present, &error)) return error;
+      std::optional<int64_t> grace_ms = ParseDurationMs(grace);
+      if (!grace_ms || *grace_ms < 0)
+        return Error(req, 400, "invalid_value", "grace: expected a duration such as 0s or 24h",
+                     "grace");
+      r = api->RotateSourceKeyWithGrace(call.actor, name, *grace_ms);
+    }
     action = "source.rotate_key";
   } else if (p == "/api/v1/destinations") {
     if (method == bhttp::verb::get) {

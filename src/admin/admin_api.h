@@ -15,6 +15,7 @@
 // Owns nothing it is given: the stores, the audit log and the ConfigApi must outlive it.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -40,8 +41,8 @@ inline constexpr std::string_view kSessionCookie = "sy_session";
 struct AdminApiOptions {
   CredentialStore* credentials = nullptr;
   AuditLog* audit = nullptr;
-  // The configuration side (engineer `overlay`, src/app/config_controller.*). Null until it is
-  // wired: the configuration routes then answer 503 `config_unavailable`.
+  // The configuration side (src/app/config_controller.*). Null until it is set (here or by
+  // SetConfigApi): the configuration routes then answer 503 `config_unavailable`.
   ConfigApi* config = nullptr;
   Clock* clock = nullptr;
   // Each destination's per-minute delivery figures (observe/), for
@@ -82,6 +83,11 @@ class AdminApi final : public http::Handler {
 
   SessionTable& sessions() { return sessions_; }
 
+  // Sets (or replaces) the ConfigApi after construction: the server hands over its config
+  // controller once it is attached to the running components. Thread-safe; requests already
+  // past the check use the old one.
+  void SetConfigApi(ConfigApi* config);
+
   // Who may call a route: nobody in particular (login, the OpenAPI document), any role, an
   // editor or admin (changes to sources and destinations), an admin (users, tokens, audit).
   enum class Need { kNothing, kViewer, kEditor, kAdmin };
@@ -119,6 +125,7 @@ class AdminApi final : public http::Handler {
   bool Record(Call& call, const AuditEntry& entry, http::Response* res);
 
   AdminApiOptions options_;
+  std::atomic<ConfigApi*> config_;
   SessionTable sessions_;
   LoginLimiter limiter_;
 

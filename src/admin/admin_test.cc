@@ -360,6 +360,10 @@ class FakeConfigApi final : public ConfigApi {
   ApiResult RotateSourceKey(const Actor& a, std::string_view n) override {
     return Reply("RotateSourceKey", &a, n, "", "");
   }
+  ApiResult RotateSourceKeyWithGrace(const Actor& a, std::string_view n,
+                                     int64_t grace_ms) override {
+    return Reply("RotateSourceKeyWithGrace", &a, n, std::to_string(grace_ms), "");
+  }
   ApiResult ListDestinations() override { return Reply("ListDestinations", nullptr, "", "", ""); }
   ApiResult GetDestination(std::string_view n) override {
     return Reply("GetDestination", nullptr, n, "", "");
@@ -857,11 +861,35 @@ TEST_F(AdminApiTest, ConfigRoutesMapOntoConfigApiWithEtagsIfMatchAndAudit) {
   EXPECT_EQ(entries[1].at("target").as_string(), "app");
 }
 
-TEST_F(AdminApiTest, ConfigRoutesAnswer503WithoutAConfigApi) {
+TEST_F(AdminApiTest, ConfigRoutesAnswer503UntilAConfigApiIsSet) {
   api_ = MakeApi(nullptr);
   auto res = WithToken(Role::kViewer, bhttp::verb::get, "/api/v1/sources");
   EXPECT_EQ(res.result_int(), 503u);
   EXPECT_EQ(ErrorCode(res), "config_unavailable");
+  api_->SetConfigApi(&config_);
+  EXPECT_EQ(WithToken(Role::kViewer, bhttp::verb::get, "/api/v1/sources").result_int(), 200u);
+}
+
+TEST_F(AdminApiTest, RotateKeyTakesAnOptionalGracePeriod) {
+  auto res = WithToken(Role::kEditor, bhttp::verb::post, "/api/v1/sources/web/rotate-key");
+  EXPECT_EQ(res.result_int(), 200u);
+  res = WithToken(Role::kEditor, bhttp::verb::post, "/api/v1/sources/web/rotate-key",
+                  R"({"grace":"1h"})");
+  EXPECT_EQ(res.result_int(), 200u);
+  res = WithToken(Role::kEditor, bhttp::verb::post, "/api/v1/sources/web/rotate-key",
+                  R"({"grace":"0s"})");
+  EXPECT_EQ(res.result_int(), 200u);
+  res = WithToken(Role::kEditor, bhttp::verb::post, "/api/v1/sources/web/rotate-key",
+                  R"({"grace":"later"})");
+  EXPECT_EQ(ErrorField(res), "grace");
+  res = WithToken(Role::kEditor, bhttp::verb::post, "/api/v1/sources/web/rotate-key",
+                  R"({"grace":"1h","now":true})");
+  EXPECT_EQ(ErrorField(res), "now");
+  ASSERT_EQ(config_.calls.size(), 3u);
+  EXPECT_EQ(config_.calls[0].method, "RotateSourceKey");
+  EXPECT_EQ(config_.calls[1].method, "RotateSourceKeyWithGrace");
+  EXPECT_EQ(config_.calls[1].body, "3600000");
+  EXPECT_EQ(config_.calls[2].body, "0");
 }
 
 TEST_F(AdminApiTest, AuditRouteIsPaged) {

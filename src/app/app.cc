@@ -335,7 +335,7 @@ Status App::StartAdmin() {
   admin::AdminApiOptions ao;
   ao.credentials = admin_credentials_.get();
   ao.audit = admin_audit_.get();
-  ao.config = nullptr;  // the config overlay's ConfigApi, once it lands
+  ao.config = nullptr;  // set by StartFromFile once the config controller is attached
   ao.clock = SystemClock::Get();
   ao.delivery_stats = &delivery_stats_;
   ao.sessions.idle_timeout_ms = config_.admin.session_idle_timeout_ms;
@@ -488,6 +488,8 @@ Status App::StartFromFile(ConfigController::Options options) {
     Logger()->warn("{}", note);
   SY_RETURN_IF_ERROR(Start(effective.config));
   controller_->Attach(this);
+  // Only once attached may the admin API change what runs (until then: 503).
+  if (admin_api_) admin_api_->SetConfigApi(controller_.get());
   return Status::Ok();
 }
 

@@ -135,8 +135,8 @@ class App {
   bool admin_busy_ = false;
   std::thread admin_thread_;
   std::unique_ptr<archive::Archiver> archiver_;  // when `archive:` is configured
-  // `admin:` — the admin listener and the admin API (src/admin). Its ConfigApi is not wired
-  // yet: the configuration routes answer 503 until the config overlay lands.
+  // `admin:` — the admin listener and the admin API (src/admin). Its ConfigApi is the config
+  // controller when started by StartFromFile (the configuration routes answer 503 otherwise).
   std::unique_ptr<admin::CredentialStore> admin_credentials_;
   std::unique_ptr<admin::AuditLog> admin_audit_;
   std::unique_ptr<admin::AdminApi> admin_api_;

@@ -150,20 +150,35 @@ def test_cli_user_logs_in_tokens_work_and_the_public_listener_serves_no_admin_ro
         assert "set-cookie" not in got
     assert server.request("GET", "/healthz", admin=False)[0] == 200
 
+    # Configuration through the server's config controller: a change with the version read.
+    status, _, body = server.request("GET", "/api/v1/sources", headers=viewer)
+    assert status == 200 and b'"web"' in body, body
+    status, got, body = server.request("GET", "/api/v1/sources/web", headers=cookie)
+    assert status == 200 and got.get("etag"), (status, got, body)
+    status, _, body = server.request("PATCH", "/api/v1/sources/web", {"enabled": False},
+                                     headers=viewer)
+    assert status == 403, body
+    status, _, body = server.request("PATCH", "/api/v1/sources/web", {"enabled": False},
+                                     headers={**cookie, "X-CSRF-Token": csrf,
+                                              "If-Match": got["etag"]})
+    assert status == 200, body
+    status, _, body = server.request("PATCH", "/api/v1/sources/web", {"enabled": True},
+                                     headers={**cookie, "X-CSRF-Token": csrf,
+                                              "If-Match": got["etag"]})
+    assert status == 412, body  # the version read before the first change is stale now
+
     # Every change and login is in the audit log, through the API and the CLI.
     status, _, body = server.request("GET", "/api/v1/audit?limit=100", headers=cookie)
     assert status == 200, body
     actions = [(e["actor"], e["action"]) for e in json.loads(body)["entries"]]
     for expected in [("cli", "user.add"), ("alice", "login"), ("alice", "login.failed"),
                      ("alice", "token.create"), ("cli", "token.create"), ("bob", "login"),
-                     ("cli", "user.remove"), ("cli", "token.revoke")]:
+                     ("cli", "user.remove"), ("cli", "token.revoke"),
+                     ("alice", "source.patch")]:
         assert expected in actions, (expected, actions)
     r = server.cli("audit", "--limit", "3")
     assert r.returncode == 0 and len(r.stdout.splitlines()) == 3, r
 
-    # Configuration routes wait for the config overlay; they say so.
-    status, _, body = server.request("GET", "/api/v1/sources", headers=cookie)
-    assert status == 503 and json.loads(body)["error"]["code"] == "config_unavailable"
 
     # Only hashes on disk, readable by the owner alone.
     creds = server.data_dir / "admin" / "credentials.json"
