@@ -9,7 +9,6 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -26,13 +25,23 @@ void Check(bool ok, const char* what) {
   }
 }
 
+// The scratch directory, removed when the process exits normally (libFuzzer's -max_total_time,
+// the corpus replay); a crash leaves it for inspection.
+struct ScratchDir {
+  std::string path;
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
 const std::string& Dir() {
-  static const std::string dir = [] {
+  static const ScratchDir dir{[] {
     auto d = std::filesystem::temp_directory_path() / ("sy_dlq_fuzz_" + std::to_string(::getpid()));
     std::filesystem::create_directories(d);
     return d.string();
-  }();
-  return dir;
+  }()};
+  return dir.path;
 }
 
 std::vector<std::string> Json(const std::vector<sy::delivery::DeadLetter>& letters) {
