@@ -1281,5 +1281,29 @@ TEST(EventFields, ReadsPathsAndSkipsEmptyValues) {
   EXPECT_EQ(out.at("b").as_string(), "v");
 }
 
+TEST(EventFields, ZerosWithHugeExponentsReachEncodersAsZerosNotNaN) {
+  // Ingest stores `0e400` as sent (a zero, within range); Boost.JSON 1.81 reads it as NaN and
+  // would serialize `NaN`, which no vendor accepts as JSON. Found by ingest_body_fuzz.
+  const std::string payload =
+      R"({"type":"track","event":"E","properties":{"a":0e400,"b":[-0.0E999,1.5],"c":{"d":0e-400}}})";
+  std::vector<RoutedEvent> batch(1);
+  batch[0].payload = payload;
+  batch[0].message_id = "m0";
+  EncodedBatch out;
+  std::string written;
+  MapEachEvent(batch, &out, [&](size_t, const boost::json::object& e, std::string_view) {
+    written = boost::json::serialize(e);
+    return EventMapping::Mapped();
+  });
+  EXPECT_TRUE(out.unmappable.empty());
+  EXPECT_EQ(written.find("NaN"), std::string::npos) << written;
+  auto back = boost::json::parse(written).as_object();
+  EXPECT_EQ(back.at("properties").at("a").as_double(), 0.0);
+  EXPECT_EQ(back.at("properties").at("b").as_array()[0].as_double(), 0.0);
+  EXPECT_EQ(back.at("properties").at("b").as_array()[1].as_double(), 1.5);
+  boost::json::value v = boost::json::parse("[0e400, 0e400, 1]");
+  EXPECT_EQ(RestoreZerosReadAsNaN(v), 2u);
+}
+
 }  // namespace
 }  // namespace sy::delivery

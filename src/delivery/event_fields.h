@@ -26,6 +26,13 @@ std::string FieldString(const boost::json::object& o, std::initializer_list<std:
 // Sets o[key] = value unless value is empty.
 void SetIfNotEmpty(boost::json::object& o, std::string_view key, const std::string& value);
 
+// Boost.JSON (1.81) reads a zero written with a huge exponent (`0e400`, `-0.0E999`) as NaN and
+// would write it back as `NaN`, which is not JSON. Ingest stores such numbers as sent — they are
+// zeros, within range — so every NaN in a stored event read by Boost.JSON is one of them (JSON
+// has no NaN, and numbers beyond a double's range are refused at ingest). Sets each back to 0.
+// Returns how many it set.
+size_t RestoreZerosReadAsNaN(boost::json::value& v);
+
 // What a vendor's mapping says about one event: mapped (it went into a request being built), or
 // unmappable with the reason that the dead-letter store will show.
 struct EventMapping {
@@ -47,6 +54,7 @@ void MapEachEvent(std::span<const RoutedEvent> batch, EncodedBatch* out, MapFn&&
       out->unmappable.emplace_back(i, "not a JSON object");
       continue;
     }
+    RestoreZerosReadAsNaN(doc);
     const boost::json::object& event = doc.as_object();
     const boost::json::value* type = event.if_contains("type");
     std::string_view type_name =
