@@ -10,6 +10,7 @@
 #include <cstring>
 #include <optional>
 
+#include "base/coding.h"
 #include "base/crc32c.h"
 #include "event/raw_json.h"
 
@@ -20,17 +21,6 @@ namespace {
 constexpr uint32_t kMagic = 0x4C445953;  // "SYDL" little-endian
 constexpr size_t kHeaderBytes = 12;
 constexpr uint32_t kMaxRecordBytes = 64u << 20;
-
-void PutU32(std::string* out, uint32_t v) {
-  for (int i = 0; i < 4; ++i)
-    out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-uint32_t GetU32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i)
-    v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
 
 // Holds an exclusive flock on a lock file for its lifetime.
 class FileLock {
@@ -57,9 +47,9 @@ class FileLock {
 std::string FramePayload(std::string_view payload) {
   std::string out;
   out.reserve(kHeaderBytes + payload.size());
-  PutU32(&out, kMagic);
-  PutU32(&out, static_cast<uint32_t>(payload.size()));
-  PutU32(&out, crc32c::Value(payload));
+  PutFixed32(&out, kMagic);
+  PutFixed32(&out, static_cast<uint32_t>(payload.size()));
+  PutFixed32(&out, crc32c::Value(payload));
   out += payload;
   return out;
 }
@@ -249,10 +239,10 @@ Result<DeadLetterScan> DeadLetterStore::Scan(std::string_view destination) const
     uint32_t len = 0;
     if (pos + kHeaderBytes <= bytes.size()) {
       const char* p = bytes.data() + pos;
-      len = GetU32(p + 4);
-      intact = GetU32(p) == kMagic && len <= kMaxRecordBytes &&
+      len = DecodeFixed32(p + 4);
+      intact = DecodeFixed32(p) == kMagic && len <= kMaxRecordBytes &&
                len <= bytes.size() - pos - kHeaderBytes &&
-               crc32c::Value(std::string_view(p + kHeaderBytes, len)) == GetU32(p + 8);
+               crc32c::Value(std::string_view(p + kHeaderBytes, len)) == DecodeFixed32(p + 8);
     }
     if (!intact) {
       ++scan.corrupt_bytes;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <tuple>
 
+#include "base/coding.h"
 #include "base/crc32c.h"
 #include "base/logging.h"
 #include "base/thread_name.h"
@@ -34,23 +35,6 @@ std::shared_ptr<spdlog::logger> Logger() {
   return l;
 }
 
-void Put32(char* p, uint32_t v) {
-  std::memcpy(p, &v, 4);
-}
-void Put64(char* p, uint64_t v) {
-  std::memcpy(p, &v, 8);
-}
-uint32_t Get32(const char* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-uint64_t Get64(const char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-
 std::string EncodeChunk(const std::deque<DedupeEntry>& order, size_t begin, size_t end,
                         Offset covered_end) {
   const size_t count = end - begin;
@@ -58,16 +42,16 @@ std::string EncodeChunk(const std::deque<DedupeEntry>& order, size_t begin, size
   for (size_t i = 0; i < count; ++i) {
     const DedupeEntry& e = order[begin + i];
     char* p = buf.data() + kHeader + i * kEntry;
-    Put64(p, e.key.lo);
-    Put64(p + 8, e.key.hi);
-    Put64(p + 16, static_cast<uint64_t>(e.time_ms));
+    EncodeFixed64(p, e.key.lo);
+    EncodeFixed64(p + 8, e.key.hi);
+    EncodeFixed64(p + 16, static_cast<uint64_t>(e.time_ms));
   }
-  Put32(buf.data(), kMagic);
-  Put32(buf.data() + 4, static_cast<uint32_t>(count));
-  Put64(buf.data() + 8, covered_end.value());
+  EncodeFixed32(buf.data(), kMagic);
+  EncodeFixed32(buf.data() + 4, static_cast<uint32_t>(count));
+  EncodeFixed64(buf.data() + 8, covered_end.value());
   uint32_t crc = crc32c::Value(buf.data() + kHeader, count * kEntry);
   crc = crc32c::Extend(crc, buf.data(), 16);
-  Put32(buf.data() + 16, crc);
+  EncodeFixed32(buf.data() + 16, crc);
   return buf;
 }
 
@@ -211,15 +195,16 @@ Status DedupeIndex::LoadJournal(Offset* covered_end) {
   size_t pos = 0;
   while (pos + kHeader <= data.size()) {
     const char* h = data.data() + pos;
-    uint32_t count = Get32(h + 4);
-    if (Get32(h) != kMagic || pos + kHeader + size_t{count} * kEntry > data.size()) break;
+    uint32_t count = DecodeFixed32(h + 4);
+    if (DecodeFixed32(h) != kMagic || pos + kHeader + size_t{count} * kEntry > data.size()) break;
     uint32_t crc = crc32c::Value(h + kHeader, size_t{count} * kEntry);
     crc = crc32c::Extend(crc, h, 16);
-    if (crc != Get32(h + 16)) break;
-    *covered_end = std::max(*covered_end, Offset(Get64(h + 8)));
+    if (crc != DecodeFixed32(h + 16)) break;
+    *covered_end = std::max(*covered_end, Offset(DecodeFixed64(h + 8)));
     for (uint32_t i = 0; i < count; ++i) {
       const char* e = h + kHeader + size_t{i} * kEntry;
-      Journaled j{{Get64(e), Get64(e + 8)}, static_cast<int64_t>(Get64(e + 16))};
+      Journaled j{{DecodeFixed64(e), DecodeFixed64(e + 8)},
+                  static_cast<int64_t>(DecodeFixed64(e + 16))};
       if (now - j.time_ms >= options_.window_ms) continue;
       *ShardOf(j.key).keys.TryEmplace(j.key, Entry{}).first = Entry{j.time_ms, 0};
       order_.push_back(j);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "base/coding.h"
 #include "base/crc32c.h"
 
 namespace sy::ingest {
@@ -23,33 +24,16 @@ constexpr uint64_t kFenceEvery = 128;
 constexpr size_t kReadBlock = 4096;
 constexpr size_t kWriteBuffer = 1 << 20;
 
-void Put32(char* p, uint32_t v) {
-  std::memcpy(p, &v, 4);
-}
-void Put64(char* p, uint64_t v) {
-  std::memcpy(p, &v, 8);
-}
-uint32_t Get32(const char* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-uint64_t Get64(const char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-
 DedupeEntry DecodeEntry(const char* p) {
-  return {{Get64(p + 8), Get64(p)}, static_cast<int64_t>(Get64(p + 16))};
+  return {{DecodeFixed64(p + 8), DecodeFixed64(p)}, static_cast<int64_t>(DecodeFixed64(p + 16))};
 }
 
 void EncodeHeader(char* h, uint64_t count, int64_t min_time, int64_t max_time) {
-  Put32(h, kMagic);
-  Put32(h + 4, kVersion);
-  Put64(h + 8, count);
-  Put64(h + 16, static_cast<uint64_t>(min_time));
-  Put64(h + 24, static_cast<uint64_t>(max_time));
+  EncodeFixed32(h, kMagic);
+  EncodeFixed32(h + 4, kVersion);
+  EncodeFixed64(h + 8, count);
+  EncodeFixed64(h + 16, static_cast<uint64_t>(min_time));
+  EncodeFixed64(h + 24, static_cast<uint64_t>(max_time));
 }
 
 struct Header {
@@ -61,10 +45,10 @@ struct Header {
 Result<Header> ReadHeader(const RandomAccessFile& file, const std::string& path) {
   char h[kHeader];
   SY_ASSIGN_OR_RETURN(size_t n, file.ReadAt(0, kHeader, h));
-  if (n != kHeader || Get32(h) != kMagic || Get32(h + 4) != kVersion)
+  if (n != kHeader || DecodeFixed32(h) != kMagic || DecodeFixed32(h + 4) != kVersion)
     return DataLoss("dedupe run " + path + ": bad header");
-  Header header{Get64(h + 8), static_cast<int64_t>(Get64(h + 16)),
-                static_cast<int64_t>(Get64(h + 24))};
+  Header header{DecodeFixed64(h + 8), static_cast<int64_t>(DecodeFixed64(h + 16)),
+                static_cast<int64_t>(DecodeFixed64(h + 24))};
   SY_ASSIGN_OR_RETURN(uint64_t size, file.Size());
   if (header.count > (size - kHeader) / kEntry ||
       size != kHeader + header.count * kEntry + kTrailer)
@@ -162,7 +146,7 @@ Result<std::shared_ptr<DedupeRun>> DedupeRun::Open(Env* env, const std::string& 
   char header[kHeader];
   EncodeHeader(header, h.count, h.min_time_ms, h.max_time_ms);
   crc = crc32c::Extend(crc, header, kHeader);
-  if (got != kTrailer || Get32(t) != crc || Get32(t + 4) != kMagic)
+  if (got != kTrailer || DecodeFixed32(t) != crc || DecodeFixed32(t + 4) != kMagic)
     return DataLoss("dedupe run " + path + ": checksum mismatch");
   return run;
 }
@@ -239,9 +223,9 @@ Status RunWriter::Add(const DedupeEntry& e) {
   run.filter_.Insert(e.key);
   ++run.count_;
   char b[kEntry];
-  Put64(b, e.key.hi);
-  Put64(b + 8, e.key.lo);
-  Put64(b + 16, static_cast<uint64_t>(e.time_ms));
+  EncodeFixed64(b, e.key.hi);
+  EncodeFixed64(b + 8, e.key.lo);
+  EncodeFixed64(b + 16, static_cast<uint64_t>(e.time_ms));
   buffer_.append(b, kEntry);
   if (buffer_.size() >= kWriteBuffer) return FlushBuffer();
   return Status::Ok();
@@ -262,8 +246,8 @@ Result<std::shared_ptr<DedupeRun>> RunWriter::Seal() {
   char header[kHeader];
   EncodeHeader(header, run.count_, run.min_time_ms_, run.max_time_ms_);
   char trailer[kTrailer];
-  Put32(trailer, crc32c::Extend(crc_, header, kHeader));
-  Put32(trailer + 4, kMagic);
+  EncodeFixed32(trailer, crc32c::Extend(crc_, header, kHeader));
+  EncodeFixed32(trailer + 4, kMagic);
   SY_RETURN_IF_ERROR(file_->WriteAt(kHeader + written_, std::string_view(trailer, kTrailer)));
   SY_RETURN_IF_ERROR(file_->WriteAt(0, std::string_view(header, kHeader)));
   // Read through its own descriptor, which follows the file through the rename.

@@ -5,50 +5,10 @@
 #include <cstring>
 #include <memory>
 
+#include "base/coding.h"
 #include "base/crc32c.h"
 
 namespace sy::log {
-namespace {
-
-void PutU16(std::string* out, uint16_t v) {
-  char b[2] = {static_cast<char>(v & 0xff), static_cast<char>(v >> 8)};
-  out->append(b, 2);
-}
-void PutU32(char* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i)
-    p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-void PutU64(char* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i)
-    p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-void AppendU32(std::string* out, uint32_t v) {
-  char b[4];
-  PutU32(b, v);
-  out->append(b, 4);
-}
-void AppendU64(std::string* out, uint64_t v) {
-  char b[8];
-  PutU64(b, v);
-  out->append(b, 8);
-}
-uint16_t GetU16(const char* p) {
-  return static_cast<uint16_t>(static_cast<uint8_t>(p[0]) | (static_cast<uint8_t>(p[1]) << 8));
-}
-uint32_t GetU32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i)
-    v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-uint64_t GetU64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i)
-    v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-
-}  // namespace
 
 size_t EncodedRecordSize(const LogRecord& record) {
   return kRecordHeaderSize + record.source.size() + record.message_id.size() +
@@ -61,10 +21,10 @@ size_t EncodedRecordSize(const LogRecord& record) {
 void EncodeRecord(const LogRecord& record, std::string* body) {
   std::string_view source(record.source.data(), std::min<size_t>(record.source.size(), 0xffff));
   std::string_view id(record.message_id.data(), std::min<size_t>(record.message_id.size(), 0xffff));
-  AppendU64(body, static_cast<uint64_t>(record.received_at.value()));
-  PutU16(body, static_cast<uint16_t>(source.size()));
-  PutU16(body, static_cast<uint16_t>(id.size()));
-  AppendU32(body, static_cast<uint32_t>(record.payload.size()));
+  PutFixed64(body, static_cast<uint64_t>(record.received_at.value()));
+  PutFixed16(body, static_cast<uint16_t>(source.size()));
+  PutFixed16(body, static_cast<uint16_t>(id.size()));
+  PutFixed32(body, static_cast<uint32_t>(record.payload.size()));
   body->append(source);
   body->append(id);
   body->append(record.payload);
@@ -90,31 +50,31 @@ void SealFrame(std::string* frame, uint64_t first_offset, uint32_t record_count,
   }
   char* h = frame->data();
   std::memset(h, 0, kFrameHeaderSize);  // reserved bytes stay zero
-  PutU32(h + 4, static_cast<uint32_t>(frame->size() - kFrameHeaderSize));
+  EncodeFixed32(h + 4, static_cast<uint32_t>(frame->size() - kFrameHeaderSize));
   h[8] = static_cast<char>(kFrameVersion);
   h[9] = static_cast<char>(flags);
-  PutU32(h + 12, record_count);
-  PutU64(h + 16, first_offset);
-  PutU64(h + 24, static_cast<uint64_t>(max_received_at));
-  PutU32(h + 32, static_cast<uint32_t>(raw_len));
-  PutU32(h, crc32c::Value(h + 4, frame->size() - 4));
+  EncodeFixed32(h + 12, record_count);
+  EncodeFixed64(h + 16, first_offset);
+  EncodeFixed64(h + 24, static_cast<uint64_t>(max_received_at));
+  EncodeFixed32(h + 32, static_cast<uint32_t>(raw_len));
+  EncodeFixed32(h, crc32c::Value(h + 4, frame->size() - 4));
 }
 
 Result<FrameHeader> ParseFrameHeader(std::string_view bytes) {
   if (bytes.size() < kFrameHeaderSize) return DataLoss("short frame header");
   const char* h = bytes.data();
   FrameHeader f;
-  f.crc = GetU32(h);
-  f.body_len = GetU32(h + 4);
+  f.crc = DecodeFixed32(h);
+  f.body_len = DecodeFixed32(h + 4);
   f.version = static_cast<uint8_t>(h[8]);
   f.flags = static_cast<uint8_t>(h[9]);
-  f.record_count = GetU32(h + 12);
-  f.first_offset = GetU64(h + 16);
-  f.max_received_at = static_cast<int64_t>(GetU64(h + 24));
-  f.raw_len = GetU32(h + 32);
+  f.record_count = DecodeFixed32(h + 12);
+  f.first_offset = DecodeFixed64(h + 16);
+  f.max_received_at = static_cast<int64_t>(DecodeFixed64(h + 24));
+  f.raw_len = DecodeFixed32(h + 32);
   if (f.version != kFrameVersion) return DataLoss("unknown frame version");
   if ((f.flags & ~kFrameFlagZstd) != 0) return DataLoss("unknown frame flags");
-  if (h[10] != 0 || h[11] != 0 || GetU32(h + 36) != 0) return DataLoss("reserved bytes set");
+  if (h[10] != 0 || h[11] != 0 || DecodeFixed32(h + 36) != 0) return DataLoss("reserved bytes set");
   if (f.body_len > kMaxFrameBody || f.raw_len > kMaxFrameBody) return DataLoss("frame too large");
   if (f.record_count == 0) return DataLoss("empty frame");
   if ((f.flags & kFrameFlagZstd) == 0 && f.raw_len != f.body_len) {
@@ -162,10 +122,10 @@ Result<std::vector<LogEntry>> DecodeFrame(const FrameHeader& header, std::string
   for (uint32_t i = 0; i < header.record_count; ++i) {
     if (body.size() - pos < kRecordHeaderSize) return DataLoss("truncated record header");
     const char* r = body.data() + pos;
-    int64_t received_at = static_cast<int64_t>(GetU64(r));
-    size_t source_len = GetU16(r + 8);
-    size_t id_len = GetU16(r + 10);
-    size_t payload_len = GetU32(r + 12);
+    int64_t received_at = static_cast<int64_t>(DecodeFixed64(r));
+    size_t source_len = DecodeFixed16(r + 8);
+    size_t id_len = DecodeFixed16(r + 10);
+    size_t payload_len = DecodeFixed32(r + 12);
     pos += kRecordHeaderSize;
     if (body.size() - pos < source_len + id_len + payload_len) return DataLoss("truncated record");
     LogEntry e;
