@@ -3,7 +3,7 @@
 #include <boost/json.hpp>
 #include <vector>
 
-#include "admin/file_lock.h"
+#include "base/file_lock.h"
 #include "base/time_format.h"
 
 namespace sy::admin {
@@ -33,7 +33,7 @@ json::value Embedded(const std::string& text) {
 Status AuditLog::Append(const AuditEntry& e) {
   std::lock_guard lock(mu_);
   SY_RETURN_IF_ERROR(env_->CreateDirIfMissing(dir_));
-  SY_ASSIGN_OR_RETURN(AdminFileLock file_lock, AdminFileLock::Take(lock_path_));
+  SY_ASSIGN_OR_RETURN(FileLock file_lock, FileLock::Take(lock_path_));
   const bool created = !env_->FileExists(path_);
   SY_ASSIGN_OR_RETURN(auto file, env_->OpenWritable(path_, /*truncate=*/false));
   SY_ASSIGN_OR_RETURN(uint64_t size, FileSize(env_, path_));

@@ -9,9 +9,9 @@
 #include <cstring>
 #include <optional>
 
-#include "admin/file_lock.h"
 #include "base/constant_time.h"
 #include "base/data_dir.h"
+#include "base/file_lock.h"
 #include "base/time_format.h"
 
 namespace sy::admin {
@@ -210,7 +210,7 @@ Status CredentialStore::Refresh() {
 
 template <typename F>
 Status CredentialStore::Mutate(F change) {
-  SY_ASSIGN_OR_RETURN(AdminFileLock file_lock, AdminFileLock::Take(lock_path_));
+  SY_ASSIGN_OR_RETURN(FileLock file_lock, FileLock::Take(lock_path_));
   SY_ASSIGN_OR_RETURN(Snapshot s, ReadFile());
   SY_RETURN_IF_ERROR(change(s));
   SY_RETURN_IF_ERROR(WriteFile(s));

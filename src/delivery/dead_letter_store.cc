@@ -12,6 +12,7 @@
 
 #include "base/coding.h"
 #include "base/crc32c.h"
+#include "base/file_lock.h"
 #include "event/raw_json.h"
 
 namespace sy::delivery {
@@ -21,28 +22,6 @@ namespace {
 constexpr uint32_t kMagic = 0x4C445953;  // "SYDL" little-endian
 constexpr size_t kHeaderBytes = 12;
 constexpr uint32_t kMaxRecordBytes = 64u << 20;
-
-// Holds an exclusive flock on a lock file for its lifetime.
-class FileLock {
- public:
-  static Result<FileLock> Acquire(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kFileMode);
-    if (fd < 0) return IoError("cannot open " + path + ": " + std::strerror(errno));
-    if (::flock(fd, LOCK_EX) != 0) {
-      ::close(fd);
-      return IoError("cannot lock " + path + ": " + std::strerror(errno));
-    }
-    return FileLock(fd);
-  }
-  FileLock(FileLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  ~FileLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
- private:
-  explicit FileLock(int fd) : fd_(fd) {}
-  int fd_;
-};
 
 std::string FramePayload(std::string_view payload) {
   std::string out;
@@ -201,7 +180,7 @@ Status DeadLetterStore::AppendAll(const std::vector<DeadLetter>& letters) {
     bytes += Frame(d);
   }
   SY_RETURN_IF_ERROR(EnsureDir());
-  SY_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(dir_ + "/" + destination + ".lock"));
+  SY_ASSIGN_OR_RETURN(FileLock lock, FileLock::Take(dir_ + "/" + destination + ".lock"));
   return AppendLocked(FilePath(destination), bytes);
 }
 
@@ -289,7 +268,7 @@ Status DeadLetterStore::Rewrite(
     const std::function<std::vector<DeadLetter>(std::vector<DeadLetter>)>& resend) {
   SY_RETURN_IF_ERROR(EnsureDir());
   SY_ASSIGN_OR_RETURN(FileLock lock,
-                      FileLock::Acquire(dir_ + "/" + std::string(destination) + ".lock"));
+                      FileLock::Take(dir_ + "/" + std::string(destination) + ".lock"));
   SY_ASSIGN_OR_RETURN(DeadLetterScan scan, Scan(destination));
   if (scan.letters.empty()) return Status::Ok();  // nothing to resend: the file stays as it is
   std::vector<DeadLetter> keep = resend(std::move(scan.letters));

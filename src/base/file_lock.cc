@@ -1,4 +1,4 @@
-#include "admin/file_lock.h"
+#include "base/file_lock.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -9,9 +9,9 @@
 
 #include "base/env.h"
 
-namespace sy::admin {
+namespace sy {
 
-Result<AdminFileLock> AdminFileLock::Take(const std::string& path) {
+Result<FileLock> FileLock::Take(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kFileMode);
   if (fd < 0) return IoError("cannot open " + path + ": " + std::strerror(errno));
   while (::flock(fd, LOCK_EX) != 0) {
@@ -20,11 +20,11 @@ Result<AdminFileLock> AdminFileLock::Take(const std::string& path) {
     ::close(fd);
     return IoError("cannot lock " + path + ": " + std::strerror(err));
   }
-  return AdminFileLock(fd);
+  return FileLock(fd);
 }
 
-AdminFileLock::~AdminFileLock() {
+FileLock::~FileLock() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-}  // namespace sy::admin
+}  // namespace sy
