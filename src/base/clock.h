@@ -29,13 +29,16 @@ class SystemClock final : public Clock {
 class FakeClock final : public Clock {
  public:
   explicit FakeClock(int64_t now_ms = 1'700'000'000'000) : now_ms_(now_ms) {}
-  TimestampMs Now() const override { return TimestampMs(now_ms_.load()); }
+  TimestampMs Now() const override { return TimestampMs(now_ms_.load() + wall_step_ms_.load()); }
   int64_t MonotonicNanos() const override { return now_ms_.load() * 1'000'000; }
   void Advance(std::chrono::milliseconds d) { now_ms_ += d.count(); }
   void Set(int64_t ms) { now_ms_ = ms; }
+  // Steps the wall clock alone (an NTP correction, a VM resumed): monotonic time does not move.
+  void StepWallClock(std::chrono::milliseconds d) { wall_step_ms_ += d.count(); }
 
  private:
   std::atomic<int64_t> now_ms_;
+  std::atomic<int64_t> wall_step_ms_{0};
 };
 
 }  // namespace sy

@@ -571,6 +571,30 @@ TEST_F(StreamTest, RetryAfterIsHonoured) {
   AdvanceUntil([&] { return s->delivered() == 1; }, std::chrono::milliseconds(0));
 }
 
+TEST_F(StreamTest, AWallClockStepNeitherRushesNorStallsARetry) {
+  // Retries are scheduled on the monotonic clock: a wall clock stepped forward (an NTP
+  // correction, a resumed VM) must not send before the receiver's Retry-After, and one stepped
+  // back must not hold the retry for the size of the step.
+  shared_->script[0] = {Outcome::Retry("429", 30'000), Outcome::Retry("429", 30'000)};
+  Append(1);
+  auto s = StartStream(StreamConfig());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (s->retried() < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(s->retried(), 1u);
+  clock_.StepWallClock(std::chrono::hours(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(s->retried(), 1u);  // not resent: 30 s have not passed
+  clock_.Advance(std::chrono::milliseconds(30'000));
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (s->retried() < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(s->retried(), 2u);
+  clock_.StepWallClock(-std::chrono::hours(2));
+  clock_.Advance(std::chrono::milliseconds(30'000));
+  AdvanceUntil([&] { return s->delivered() == 1; }, std::chrono::milliseconds(0));
+}
+
 TEST_F(StreamTest, RetriesStopAtTheWindowThenDeadLetter) {
   std::deque<Outcome> forever(1000, Outcome::Retry("http 503"));
   shared_->script[0] = forever;

@@ -132,7 +132,8 @@ void DestinationStream::Fill() {
       m_skipped_->Inc();
       // Events of other sources are not this destination's; the rest were filtered by a rule.
       if (d != RouteDecision::kOtherSource) {
-        if (options_.stats) options_.stats->Record(observe::DeliveryStats::Kind::kFiltered, now);
+        if (options_.stats)
+          options_.stats->Record(observe::DeliveryStats::Kind::kFiltered, WallMs());
         Observe(observe::Stage::kFiltered, entry.source, entry.message_id, entry.payload,
                 RouteDecisionName(d), 0);
       }
@@ -425,19 +426,20 @@ void DestinationStream::Apply(Offset offset, const Outcome& outcome, int status,
   p.last_status = status;
   p.last_response = response;
   p.last_reason = outcome.reason;
-  int64_t now = NowMs();
+  const int64_t now = NowMs();
+  const int64_t wall = WallMs();
   switch (outcome.kind) {
     case Outcome::Kind::kDelivered:
       delivered_++;
       m_delivered_->Inc();
-      if (options_.stats) options_.stats->RecordDelivered(now, now - p.event.received_at.value());
+      if (options_.stats) options_.stats->RecordDelivered(wall, wall - p.event.received_at.value());
       Observe(observe::Stage::kDelivered, p.event, "", status);
       pending_.erase(it);
       return;
     case Outcome::Kind::kRejected:
       rejected_++;
       m_rejected_->Inc();
-      if (options_.stats) options_.stats->Record(observe::DeliveryStats::Kind::kFailed, now);
+      if (options_.stats) options_.stats->Record(observe::DeliveryStats::Kind::kFailed, wall);
       QueueDeadLetter(p, outcome.reason);
       return;
     case Outcome::Kind::kRetry: {
@@ -449,7 +451,7 @@ void DestinationStream::Apply(Offset offset, const Outcome& outcome, int status,
       }
       retried_++;
       m_retried_->Inc();
-      if (options_.stats) options_.stats->Record(observe::DeliveryStats::Kind::kRetried, now);
+      if (options_.stats) options_.stats->Record(observe::DeliveryStats::Kind::kRetried, wall);
       Observe(observe::Stage::kRetrying, p.event, outcome.reason, status);
       if (draining_ && drain_error_.ok()) drain_error_ = Unavailable(outcome.reason);
       int64_t delay = backoff_.NextDelayMs(p.attempts, outcome.retry_after_ms);
@@ -469,7 +471,7 @@ void DestinationStream::Observe(observe::Stage stage, std::string_view source,
                                 std::string_view message_id, std::string_view payload,
                                 std::string_view detail, int http_status) {
   if (!options_.live) return;
-  const int64_t now = NowMs();
+  const int64_t now = WallMs();
   if (options_.live->Admit(observe::TopicKind::kDestination, name(), 1, now) == 0) return;
   std::vector<observe::LiveRecord> records;
   records.push_back(observe::LiveRecord::Of(stage, now, source, message_id, payload));
@@ -557,7 +559,7 @@ void DestinationStream::UpdateGauges() {
   double lag_s = 0;
   if (!pending_.empty()) {
     lag_s =
-        static_cast<double>(NowMs() - pending_.begin()->second.event.received_at.value()) / 1000.0;
+        static_cast<double>(WallMs() - pending_.begin()->second.event.received_at.value()) / 1000.0;
   }
   m_lag_seconds_->Set(std::max(0.0, lag_s));
 }

@@ -223,7 +223,11 @@ class DestinationStream {
   // Persists the commit point if it moved and (unless `force`) the interval has passed.
   void CommitProgress(bool force = false);
   void UpdateGauges();
-  int64_t NowMs() const { return options_.clock->Now().value(); }
+  // Scheduling (retries, holds, the retry window) runs on the monotonic clock, so a step of the
+  // wall clock neither rushes a retry past a receiver's Retry-After nor stalls one.
+  int64_t NowMs() const { return options_.clock->MonotonicNanos() / 1'000'000; }
+  // The wall clock, for what is compared with receivedAt or shown per minute (stats, live view).
+  int64_t WallMs() const { return options_.clock->Now().value(); }
 
   StreamOptions options_;
   EventRouter router_;
