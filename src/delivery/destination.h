@@ -64,6 +64,15 @@ struct Outcome {
     return {Kind::kRetry, after, std::move(reason)};
   }
   static Outcome Rejected(std::string reason) { return {Kind::kRejected, {}, std::move(reason)}; }
+  // The receiver refused the destination's credentials (a revoked key, a wrong token): not the
+  // event's fault, so it is retried, but the whole destination is held and probed slowly (it
+  // shows unhealthy) instead of retrying each event at the usual pace. See DestinationStream.
+  static Outcome AuthFailure(std::string reason) {
+    Outcome o = Retry(std::move(reason));
+    o.auth_failure = true;
+    return o;
+  }
+  bool auth_failure = false;  // kRetry only: see AuthFailure
 };
 
 // What the encoder produced: requests, plus events it cannot map (rejected without sending).
