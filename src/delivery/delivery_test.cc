@@ -1206,12 +1206,81 @@ TEST_F(StreamTest, AFailingInProcessDestinationIsHeldByTheSameBackoffAsHttp) {
     std::lock_guard lock(shared_->mu);
     calls = shared_->batch_sizes.size();
   }
-  // Backoff from 1 s doubling (capped at 60 s) with full jitter: a dozen or so probes in 60 s.
-  // Without the hold: every 250 ms step finds some of the 200 events due, well over 100 calls.
-  EXPECT_LE(calls, 30u);
-  EXPECT_GE(calls, 2u);
+  // Backoff from 1 s doubling (capped at 60 s) with full jitter: a dozen or so probe rounds in
+  // 60 s, each of 10 calls (its batch of 100 in chunks of 10; the chunks of one round count as
+  // one failure). Without the hold: every 250 ms step finds some of the 200 events due, well
+  // over 100 rounds.
+  EXPECT_LE(calls, 150u);
+  EXPECT_GE(calls, 20u);
   EXPECT_EQ(s->delivered(), 0u);
   s->Stop();
+}
+
+TEST_F(StreamTest, RefusedCredentialsHoldTheDestinationSlowlyAndShowIt) {
+  // Issue 15: a 401/403 is the destination's problem, not the events': the stream holds the
+  // whole destination at least auth_hold_min_ms (30 s, doubling), shows it, and recovers when a
+  // probe is delivered.
+  std::deque<Outcome> refused(3, Outcome::AuthFailure("http 401 (credentials refused)"));
+  for (uint64_t i = 0; i < 50; ++i)
+    shared_->script[i] = refused;
+  auto c = StreamConfig();
+  c.retry_window_ms = 3'600'000;
+  Append(50);
+  auto s = StartStream(c, /*max_events=*/10);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!s->health().credentials_refused && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_TRUE(s->health().credentials_refused);
+  EXPECT_EQ(s->health().reason, "http 401 (credentials refused)");
+  EXPECT_NE(metrics_.RenderPrometheus().find(
+                R"(switchyard_delivery_credentials_refused{destination="hooks"} 1)"),
+            std::string::npos);
+  auto calls = [&] {
+    std::lock_guard lock(shared_->mu);
+    return shared_->batch_sizes.size();
+  };
+  const size_t first = calls();
+  // 29 s of fake time: still inside the first 30 s hold, nothing is sent.
+  for (int step = 0; step < 58; ++step) {
+    clock_.Advance(std::chrono::milliseconds(500));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(calls(), first);
+  // A minute more: one probe round at 30 s (refused again; its 5 calls are the batch's chunks
+  // of 10), then the hold doubles to 60 s, so no second probe yet.
+  for (int step = 0; step < 120; ++step) {
+    clock_.Advance(std::chrono::milliseconds(500));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(calls(), 2 * first);
+  EXPECT_EQ(s->dead_lettered(), 0u);
+  // The key is fixed: the next probes are delivered and the destination is healthy again.
+  {
+    std::lock_guard lock(shared_->mu);
+    for (auto& [offset, q] : shared_->script)
+      q.clear();
+  }
+  AdvanceUntil([&] { return s->committed() == Offset(50); }, std::chrono::milliseconds(1000));
+  EXPECT_FALSE(s->health().credentials_refused);
+  EXPECT_FALSE(s->health().failing);
+  EXPECT_NE(metrics_.RenderPrometheus().find(
+                R"(switchyard_delivery_credentials_refused{destination="hooks"} 0)"),
+            std::string::npos);
+  s->Stop();
+}
+
+TEST(Classify, UnauthorizedAndForbiddenAreRefusedCredentialsNotRejectedEvents) {
+  HttpResponse r;
+  r.status = 401;
+  Outcome o = ClassifyByStatus(r);
+  EXPECT_EQ(o.kind, Outcome::Kind::kRetry);
+  EXPECT_TRUE(o.auth_failure);
+  r.status = 403;
+  EXPECT_TRUE(ClassifyByStatus(r).auth_failure);
+  r.status = 400;
+  EXPECT_EQ(ClassifyByStatus(r).kind, Outcome::Kind::kRejected);
+  r.status = 503;
+  EXPECT_FALSE(ClassifyByStatus(r).auth_failure);
 }
 
 TEST_F(StreamTest, DrainOnceDeliversUpToTheEndAndCommits) {

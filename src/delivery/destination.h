@@ -124,7 +124,8 @@ class Destination {
 
 // 2xx delivered; what http::IsTransientFailure calls transient (408, 429, 5xx, transport errors
 // other than a guard refusal) retried with the response's Retry-After (seconds or an HTTP date);
-// anything else — another status, a guard refusal — rejected. The reason names the status.
+// 401 and 403 an AuthFailure (the credentials, not the event); anything else — another status,
+// a guard refusal — rejected. The reason names the status.
 Outcome ClassifyByStatus(const HttpResponse& response);
 // Retry-After parsing lives with the client (http/client.h); the framework and destinations
 // use it from there.

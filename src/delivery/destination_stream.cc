@@ -80,6 +80,11 @@ Result<std::unique_ptr<DestinationStream>> DestinationStream::Open(StreamOptions
       m->GetGauge("switchyard_delivery_in_flight", "Events read but without a final outcome.", l);
   // Lag in events comes from the log (switchyard_consumer_lag_events, by cursor).
   s->m_lag_seconds_ = log::ConsumerLagSeconds(m)->With({CursorName(s->name())});
+  s->m_credentials_refused_ = m->GetGauge(
+      "switchyard_delivery_credentials_refused",
+      "1 while the destination's receiver refuses its credentials (401/403: held and probed "
+      "slowly), else 0.",
+      l);
   s->m_latency_ = m->GetHistogram("switchyard_delivery_request_seconds",
                                   "Latency of requests to the destination.", LatencyBuckets(), l);
   Logger()->info("destination stream started destination={} type={} resume_offset={}", s->name(),
@@ -236,23 +241,29 @@ void DestinationStream::StartRound(const std::vector<Offset>& batch) {
   const std::span<const RoutedEvent> all(events);
   std::vector<HttpRequest> requests;
   std::vector<std::pair<size_t, std::string>> unmappable;
+  // In-process chunks of this batch are one round for the failure hold: answers to the same
+  // failure, counted once (as the requests of one HTTP round are).
+  std::optional<uint64_t> in_process_round;
   for (const auto& [start, end] : chunks) {
     auto part_events = all.subspan(start, end - start);
     if (auto direct = options_.destination->DeliverInProcess(part_events)) {
+      if (!in_process_round) in_process_round = next_round_++;
       bool any_delivered = false, all_retry = end > start;
       std::optional<int64_t> retry_after;
+      std::string auth_failure;
       for (size_t i = start; i < end; ++i) {
         Outcome o = i - start < direct->size() ? (*direct)[i - start]
                                                : Outcome::Retry("destination returned no outcome");
         any_delivered = any_delivered || o.kind == Outcome::Kind::kDelivered;
         all_retry = all_retry && o.kind == Outcome::Kind::kRetry;
         if (o.retry_after_ms) retry_after = std::max(retry_after.value_or(0), *o.retry_after_ms);
+        if (o.auth_failure && auth_failure.empty()) auth_failure = o.reason;
         give_back(i);
         Apply(batch[i], o, 0, "");
       }
       // The same failure hold as an HTTP response (see the header, "Failure backoff"): an
       // in-process call is its own round.
-      NoteResponse(next_round_, any_delivered, all_retry, retry_after);
+      NoteResponse(*in_process_round, any_delivered, all_retry, retry_after, auth_failure);
       continue;
     }
     EncodedBatch part = options_.destination->Encode(part_events);
@@ -381,24 +392,31 @@ void DestinationStream::OnResponse(uint64_t id, size_t index, HttpResponse res) 
     std::string body = res.status ? Excerpt(res.body) : res.error;
     bool any_delivered = false, all_retry = !req.events.empty();
     std::optional<int64_t> retry_after;
+    std::string auth_failure;
     for (size_t k = 0; k < req.events.size(); ++k) {
       Outcome o = k < outcomes.size() ? outcomes[k] : ClassifyByStatus(res);
       any_delivered = any_delivered || o.kind == Outcome::Kind::kDelivered;
       all_retry = all_retry && o.kind == Outcome::Kind::kRetry;
       if (o.retry_after_ms) retry_after = std::max(retry_after.value_or(0), *o.retry_after_ms);
+      if (o.auth_failure && auth_failure.empty()) auth_failure = o.reason;
       ReturnEvent(round, req.events[k]);
       Apply(round.offsets[req.events[k]], o, res.status, body);
     }
-    NoteResponse(id, any_delivered, all_retry, retry_after);
+    NoteResponse(id, any_delivered, all_retry, retry_after, auth_failure);
   }
   if (round.outstanding == 0) rounds_.erase(it);
 }
 
 void DestinationStream::NoteResponse(uint64_t round, bool any_delivered, bool all_retry,
-                                     std::optional<int64_t> retry_after_ms) {
+                                     std::optional<int64_t> retry_after_ms,
+                                     const std::string& auth_failure) {
   if (any_delivered) {
     failure_streak_ = 0;
+    auth_streak_ = 0;
     hold_until_ms_ = 0;
+    m_credentials_refused_->Set(0);
+    std::lock_guard lock(health_mu_);
+    health_ = Health{};
     return;
   }
   // Rounds sent before the current hold are answers to the same failure: counted once.
@@ -406,6 +424,26 @@ void DestinationStream::NoteResponse(uint64_t round, bool any_delivered, bool al
   const int64_t now = NowMs();
   ++failure_streak_;
   int64_t delay = backoff_.NextDelayMs(failure_streak_, retry_after_ms);
+  if (!auth_failure.empty()) {
+    int64_t auth_hold = options_.auth_hold_min_ms;
+    for (int i = 0; i < auth_streak_ && auth_hold < options_.auth_hold_max_ms; ++i)
+      auth_hold *= 2;
+    delay = std::max(delay, std::min(auth_hold, options_.auth_hold_max_ms));
+    ++auth_streak_;
+    if (auth_streak_ == 1) {
+      Logger()->warn("credentials refused destination={} reason={} (held, probed every {} ms)",
+                     name(), auth_failure, delay);
+    }
+  } else {
+    auth_streak_ = 0;
+  }
+  m_credentials_refused_->Set(auth_failure.empty() ? 0 : 1);
+  {
+    std::lock_guard lock(health_mu_);
+    health_.failing = true;
+    health_.credentials_refused = !auth_failure.empty();
+    health_.reason = auth_failure;
+  }
   if (!pending_.empty()) {
     const Pending& oldest = pending_.begin()->second;
     if (oldest.attempts > 0) {
@@ -416,6 +454,11 @@ void DestinationStream::NoteResponse(uint64_t round, bool any_delivered, bool al
   }
   hold_until_ms_ = now + delay;
   hold_from_round_ = next_round_;
+}
+
+DestinationStream::Health DestinationStream::health() const {
+  std::lock_guard lock(health_mu_);
+  return health_;
 }
 
 void DestinationStream::Apply(Offset offset, const Outcome& outcome, int status,

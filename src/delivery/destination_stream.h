@@ -33,6 +33,12 @@
 // registered with the log), and Stop(). Otherwise it wakes only when something is due (a batch's
 // max_wait, a retry, the end of a failure hold) or after max_idle_wait_ms — never by polling.
 //
+// Credentials refused: a response whose events are all retries and at least one of them an
+// Outcome::AuthFailure holds the destination like any failure, but for at least
+// auth_hold_min_ms (doubling up to auth_hold_max_ms), and marks it unhealthy (credentials_refused,
+// with the reason, until a response delivers something). Events still dead-letter at the end of
+// their retry window, as for any retry.
+//
 // Failure backoff: an in-process delivery (DeliverInProcess: the warehouse) is a response like
 // any other: one whose every event is to be retried starts or lengthens the failure hold, so a
 // failing load is retried on the backoff schedule, not once per event coming due.
@@ -110,6 +116,11 @@ struct StreamOptions {
   int64_t commit_interval_ms = 100;
   // Longest real-time sleep between checks of the clock (FakeClock tests use ~1 ms).
   int64_t max_idle_wait_ms = 200;
+  // A receiver refusing the credentials (Outcome::AuthFailure) holds the destination for at
+  // least auth_hold_min_ms, doubling per refused probe up to auth_hold_max_ms: a revoked key is
+  // an operator's problem, not a transient one, and hammering the vendor with it helps nobody.
+  int64_t auth_hold_min_ms = 30'000;
+  int64_t auth_hold_max_ms = 600'000;
 };
 
 // The cursor name of a destination: "dest.<name>".
@@ -149,6 +160,16 @@ class DestinationStream {
   size_t in_flight() const { return in_flight_.load(); }
   // Turns of the stream thread's loop so far: how often it woke (tests show it does not poll).
   uint64_t wakeups() const { return wakeups_.load(); }
+
+  // Health as an operator sees it. `failing`: the last response retried every event it carried
+  // (the failure hold is on); `credentials_refused`: the last such response included an
+  // AuthFailure (`reason` is its reason). Both clear when a response delivers something.
+  struct Health {
+    bool failing = false;
+    bool credentials_refused = false;
+    std::string reason;
+  };
+  Health health() const;
 
  private:
   struct Pending {
@@ -247,8 +268,12 @@ class DestinationStream {
   int failure_streak_ = 0;
   int64_t hold_until_ms_ = 0;
   uint64_t hold_from_round_ = 0;  // responses of rounds older than this do not lengthen the hold
+  // `auth_failure`: the reason of an AuthFailure among the response's outcomes ("" if none).
   void NoteResponse(uint64_t round, bool any_delivered, bool all_retry,
-                    std::optional<int64_t> retry_after_ms);
+                    std::optional<int64_t> retry_after_ms, const std::string& auth_failure);
+  int auth_streak_ = 0;  // refused probes in a row (the auth hold doubles with it)
+  mutable std::mutex health_mu_;
+  Health health_;  // guarded by health_mu_ (read by other threads through health())
   Offset last_commit_;
   std::chrono::steady_clock::time_point last_commit_time_{};
 
@@ -273,7 +298,8 @@ class DestinationStream {
   Counter* m_dead_lettered_ = nullptr;
   Counter* m_skipped_ = nullptr;
   Gauge* m_in_flight_ = nullptr;
-  Gauge* m_lag_seconds_ = nullptr;  // switchyard_consumer_lag_seconds{cursor="dest.<name>"}
+  Gauge* m_lag_seconds_ = nullptr;
+  Gauge* m_credentials_refused_ = nullptr;  // switchyard_consumer_lag_seconds{cursor="dest.<name>"}
   Histogram* m_latency_ = nullptr;
 };
 

@@ -11,6 +11,7 @@ import hmac
 import json
 import signal
 import subprocess
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -392,6 +393,24 @@ def test_429_retry_after_is_honoured(make_delivery_server, sinks):
     first, second = sink.requests()[:2]
     assert second.at - first.at >= 1.9  # full jitter alone would retry within 1 s
     assert sink.message_ids() == ids * 2
+
+
+def test_refused_credentials_hold_the_destination_and_show_it(make_delivery_server, sinks):
+    # A 401 is the destination's problem, not the events': nothing is dead-lettered, the
+    # destination is held (one probe per 30 s at first) and shows unhealthy.
+    sink = sinks(answer=always(401, b'{"error":"invalid api key"}'))
+    server = make_delivery_server([webhook("hooks", sink.url())])
+    post_tracks(server, 3)
+    wait_for(lambda: server.metric("switchyard_delivery_credentials_refused", "hooks") == 1,
+             what="the destination shown as refused")
+    time.sleep(0.3)  # the first round's other requests (one event each) are answered
+    first_round = len(sink.requests())
+    assert 1 <= first_round <= 3
+    post_tracks(server, 3)
+    time.sleep(1.5)
+    assert len(sink.requests()) == first_round  # held: later events wait for the next probe
+    assert server.metric("switchyard_delivery_dead_lettered_total", "hooks") == 0
+    assert server.dlq_list("hooks") == []
 
 
 def test_connection_reset_is_retried(make_delivery_server, sinks):
