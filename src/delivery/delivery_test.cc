@@ -1086,6 +1086,70 @@ TEST_F(HttpStreamTest, PerUserOrderingNeverHasTwoEventsOfAUserInFlight) {
   s->Stop();
 }
 
+// PostArrays, but an event whose payload has "skip" is skipped (EncodedBatch::skipped), as a
+// vendor encoder skips a call the vendor has no concept for.
+class PostArraysSkipping final : public Destination {
+ public:
+  explicit PostArraysSkipping(std::string url) : url_(std::move(url)) {}
+  DestinationLimits limits() const override { return {10, 1 << 20}; }
+  EncodedBatch Encode(std::span<const RoutedEvent> batch) const override {
+    EncodedBatch out;
+    HttpRequest r;
+    r.url = url_;
+    r.body = "[";
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].payload.find("skip") != std::string::npos) {
+        out.skipped.emplace_back(i, "no concept for it");
+        continue;
+      }
+      r.body += (r.events.empty() ? "" : ",") + batch[i].payload;
+      r.events.push_back(i);
+    }
+    r.body += "]";
+    if (!r.events.empty()) out.requests.push_back(std::move(r));
+    return out;
+  }
+
+ private:
+  std::string url_;
+};
+
+TEST_F(HttpStreamTest, EventsTheEncoderSkipsAreFinalAndCountedAsFilteredNotDeadLettered) {
+  ScriptServer server([](const std::string&) {
+    return std::pair{200, std::chrono::milliseconds(0)};
+  });
+  stats_ = std::make_shared<observe::DeliveryStats>();
+  std::vector<log::LogRecord> r;
+  for (const char* e : {"A", "skip", "B", "skip"})
+    r.push_back({"web", std::string("m") + e, clock_.Now(),
+                 std::string(R"({"type":"track","event":")") + e + R"(","userId":"u"})"});
+  ASSERT_TRUE(log::testing::AppendSync(*log_, std::move(r)).status.ok());
+  auto c = StreamConfig();
+  c.batch.max_events = 2;  // a round of only skipped events sends nothing and still advances
+  c.allow_private_network = true;
+  StreamOptions o;
+  o.config = c;
+  o.destination = std::make_unique<PostArraysSkipping>(server.url());
+  o.log = log_.get();
+  o.http = client_.get();
+  o.dead_letters = store_.get();
+  o.clock = &clock_;
+  o.metrics = &metrics_;
+  o.max_idle_wait_ms = 1;
+  o.stats = stats_;
+  auto s = DestinationStream::Start(std::move(o));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_TRUE(WaitReal([&] { return (*s)->committed() == Offset(4); }));
+  EXPECT_EQ((*s)->delivered(), 2u);
+  EXPECT_EQ((*s)->skipped(), 2u);
+  EXPECT_EQ((*s)->dead_lettered(), 0u);
+  EXPECT_EQ((*s)->rejected(), 0u);
+  for (const auto& b : server.bodies())
+    EXPECT_EQ(b.find("skip"), std::string::npos) << b;
+  EXPECT_EQ(stats_->Snapshot(clock_.Now().value(), 60).total.filtered, 2u);
+  (*s)->Stop();
+}
+
 TEST_F(HttpStreamTest, A413SplitsTheRequestInHalvesUntilItFits) {
   // The receiver takes at most 2 events per request; a request of 8 is split 8 → 4+4 → 2+2+2+2.
   ScriptServer server([](const std::string& body) {

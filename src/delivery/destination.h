@@ -75,10 +75,13 @@ struct Outcome {
   bool auth_failure = false;  // kRetry only: see AuthFailure
 };
 
-// What the encoder produced: requests, plus events it cannot map (rejected without sending).
+// What the encoder produced: requests, events it cannot map (rejected without sending: dead
+// letters), and events it skips — calls the vendor has no concept for (an alias to a tool
+// without aliases), which are final without sending and counted as filtered, never an error.
 struct EncodedBatch {
   std::vector<HttpRequest> requests;
   std::vector<std::pair<size_t, std::string>> unmappable;  // (index in batch, reason)
+  std::vector<std::pair<size_t, std::string>> skipped;     // (index in batch, reason)
 };
 
 // Per-request limits of the vendor. The framework takes batches per the `batch:` config and
@@ -96,7 +99,7 @@ class Destination {
   virtual DestinationLimits limits() const = 0;
 
   // HTTP destinations: pure encoding of `batch` (within limits()) into requests; every event
-  // index appears in exactly one request or in `unmappable`.
+  // index appears in exactly one request, in `unmappable` or in `skipped`.
   virtual EncodedBatch Encode(std::span<const RoutedEvent> batch) const = 0;
 
   // One Outcome per event of `request.events`, in that order. The default is the convention of

@@ -74,7 +74,7 @@ Result<std::unique_ptr<DestinationStream>> DestinationStream::Open(StreamOptions
                     "Events written to the dead-letter store (rejected or out of retries).", l);
   s->m_skipped_ = m->GetCounter("switchyard_delivery_skipped_total",
                                 "Events not for this destination (sources, integrations, "
-                                "drop_events).",
+                                "drop_events, or a call the vendor has no concept for).",
                                 l);
   s->m_in_flight_ =
       m->GetGauge("switchyard_delivery_in_flight", "Events read but without a final outcome.", l);
@@ -240,7 +240,7 @@ void DestinationStream::StartRound(const std::vector<Offset>& batch) {
   }
   const std::span<const RoutedEvent> all(events);
   std::vector<HttpRequest> requests;
-  std::vector<std::pair<size_t, std::string>> unmappable;
+  std::vector<std::pair<size_t, std::string>> unmappable, skipped;
   // In-process chunks of this batch are one round for the failure hold: answers to the same
   // failure, counted once (as the requests of one HTTP round are).
   std::optional<uint64_t> in_process_round;
@@ -274,10 +274,16 @@ void DestinationStream::StartRound(const std::vector<Offset>& batch) {
     }
     for (auto& [i, reason] : part.unmappable)
       unmappable.emplace_back(i + start, std::move(reason));
+    for (auto& [i, reason] : part.skipped)
+      skipped.emplace_back(i + start, std::move(reason));
   }
   for (const auto& [index, reason] : unmappable) {
     give_back(index);
     Apply(batch[index], Outcome::Rejected("cannot encode: " + reason), 0, "");
+  }
+  for (const auto& [index, reason] : skipped) {
+    give_back(index);
+    SkipEncoded(batch[index], reason);
   }
   if (!options_.http) {
     for (const auto& req : requests)
@@ -382,6 +388,10 @@ void DestinationStream::OnResponse(uint64_t id, size_t index, HttpResponse res) 
         ReturnEvent(round, req.events[from + i]);
         Apply(round.offsets[req.events[from + i]], Outcome::Rejected("cannot encode: " + reason), 0,
               "");
+      }
+      for (const auto& [i, reason] : enc.skipped) {
+        ReturnEvent(round, req.events[from + i]);
+        SkipEncoded(round.offsets[req.events[from + i]], reason);
       }
     }
     Logger()->info("request too large (413): split in two destination={} events={}", name(),
@@ -503,6 +513,17 @@ void DestinationStream::Apply(Offset offset, const Outcome& outcome, int status,
       return;
     }
   }
+}
+
+void DestinationStream::SkipEncoded(Offset offset, const std::string& reason) {
+  auto it = pending_.find(offset);
+  if (it == pending_.end()) return;
+  // Final, like a routing skip: the vendor has no concept for the call (EncodedBatch::skipped).
+  skipped_++;
+  m_skipped_->Inc();
+  if (options_.stats) options_.stats->Record(observe::DeliveryStats::Kind::kFiltered, WallMs());
+  Observe(observe::Stage::kFiltered, it->second.event, reason, 0);
+  pending_.erase(it);
 }
 
 void DestinationStream::Observe(observe::Stage stage, const RoutedEvent& event,

@@ -144,7 +144,7 @@ class DestinationStream {
   struct DrainReport {
     uint64_t delivered = 0;
     uint64_t dead_lettered = 0;  // rejected events, now in the dead-letter store
-    uint64_t skipped = 0;        // not for this destination (routing)
+    uint64_t skipped = 0;        // not for this destination (routing, or skipped by the encoder)
   };
   Result<DrainReport> DrainOnce();
 
@@ -237,6 +237,8 @@ class DestinationStream {
   void FlushDeadLetters();
   // Tells the live feed (if anyone watches this destination) and the figures what became of
   // `event`.
+  // A pending event the encoder skipped (EncodedBatch::skipped): final, counted as filtered.
+  void SkipEncoded(Offset offset, const std::string& reason);
   void Observe(observe::Stage stage, const RoutedEvent& event, std::string_view detail,
                int http_status);
   void Observe(observe::Stage stage, std::string_view source, std::string_view message_id,

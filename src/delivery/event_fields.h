@@ -33,18 +33,22 @@ void SetIfNotEmpty(boost::json::object& o, std::string_view key, const std::stri
 // Returns how many it set.
 size_t RestoreZerosReadAsNaN(boost::json::value& v);
 
-// What a vendor's mapping says about one event: mapped (it went into a request being built), or
-// unmappable with the reason that the dead-letter store will show.
+// What a vendor's mapping says about one event: mapped (it went into a request being built),
+// unmappable with the reason that the dead-letter store will show, or skipped — a call the
+// vendor has no concept for, final and counted as filtered (EncodedBatch::skipped).
 struct EventMapping {
-  std::string unmappable_reason;  // "" = mapped
+  std::string unmappable_reason;  // "" = mapped (or skipped)
+  std::string skip_reason;        // "" = not skipped
   static EventMapping Mapped() { return {}; }
-  static EventMapping Unmappable(std::string reason) { return {std::move(reason)}; }
+  static EventMapping Unmappable(std::string reason) { return {std::move(reason), {}}; }
+  static EventMapping Skip(std::string reason) { return {{}, std::move(reason)}; }
 };
 
 // The preamble of every vendor encoder: parses each event of `batch` as a JSON object and calls
 // `map(index, event, type)` (type: the Segment `type` field, "" when absent), in batch order.
 // An event that is not a JSON object, or that `map` answers Unmappable, goes to
-// `out->unmappable` with the reason; `map` adds the events it maps to the requests it builds.
+// `out->unmappable` with the reason, one it answers Skip to `out->skipped`; `map` adds the
+// events it maps to the requests it builds.
 template <typename MapFn>
 void MapEachEvent(std::span<const RoutedEvent> batch, EncodedBatch* out, MapFn&& map) {
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -60,8 +64,11 @@ void MapEachEvent(std::span<const RoutedEvent> batch, EncodedBatch* out, MapFn&&
     std::string_view type_name =
         type && type->is_string() ? std::string_view(type->as_string()) : std::string_view();
     EventMapping m = map(i, event, type_name);
-    if (!m.unmappable_reason.empty())
+    if (!m.unmappable_reason.empty()) {
       out->unmappable.emplace_back(i, std::move(m.unmappable_reason));
+    } else if (!m.skip_reason.empty()) {
+      out->skipped.emplace_back(i, std::move(m.skip_reason));
+    }
   }
 }
 

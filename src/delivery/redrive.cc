@@ -22,6 +22,9 @@ Result<RedriveResult> RedriveDeadLetters(DeadLetterStore* store,
         EncodedBatch enc = destination->Encode(one);
         if (!enc.unmappable.empty()) {
           outcome = Outcome::Rejected("cannot encode: " + enc.unmappable[0].second);
+        } else if (!enc.skipped.empty()) {
+          // The vendor has no concept for the call: final, like a delivery (nothing to send).
+          outcome = Outcome::Delivered();
         } else if (enc.requests.empty() || !http) {
           outcome = Outcome::Retry("nothing sent");
         } else {

@@ -76,7 +76,8 @@ inline RoutedEvent Event(uint64_t offset, std::string payload, std::string messa
 
 // The text form golden files hold: per request "METHOD URL", one "Header: value" a line,
 // "events: i j …" (indexes into the batch), the body, a blank line; then one
-// "unmappable: i reason" line per event the encoder could not map.
+// "unmappable: i reason" line per event the encoder could not map and one "skipped: i reason"
+// line per event it skipped.
 inline std::string RenderRequests(const EncodedBatch& b) {
   std::string out;
   for (const auto& r : b.requests) {
@@ -90,6 +91,8 @@ inline std::string RenderRequests(const EncodedBatch& b) {
   }
   for (const auto& [i, reason] : b.unmappable)
     out += "unmappable: " + std::to_string(i) + " " + reason + "\n";
+  for (const auto& [i, reason] : b.skipped)
+    out += "skipped: " + std::to_string(i) + " " + reason + "\n";
   return out;
 }
 

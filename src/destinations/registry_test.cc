@@ -129,6 +129,11 @@ TEST_P(Conformance, EncodesEveryEventExactlyOnceAndClassifiesEach) {
     seen[i]++;
     EXPECT_FALSE(reason.empty());
   }
+  for (const auto& [i, reason] : b.skipped) {
+    ASSERT_LT(i, events.size());
+    seen[i]++;
+    EXPECT_FALSE(reason.empty());
+  }
   for (const auto& r : b.requests) {
     EXPECT_TRUE(r.url.starts_with("http://127.0.0.1:9/")) << t.type << ": endpoint not honoured";
     EXPECT_FALSE(r.method.empty());
