@@ -135,6 +135,15 @@ Outcome ClassifyByStatus(const HttpResponse& response);
 using http::ParseRetryAfterMs;
 using http::RetryAfterMs;
 
+// What a type supports, as docs/destinations/README.md lists it (generated; set by each type's
+// factory function, checked non-empty by the conformance suite). Short phrases, no pipes.
+struct DestinationSupport {
+  std::string event_types;  // the Segment calls it maps, and what it does with the rest
+  std::string batch;        // events per request (the vendor's documented limit), or "no"
+  std::string idempotency;  // the vendor's dedupe key Switchyard fills (messageId as …), or "none"
+  std::string deletion;     // the vendor's user-deletion API and whether Switchyard uses it
+};
+
 // What the framework knows about a destination type: one entry per built-in destination in the
 // list generated from src/destinations/CMakeLists.txt (destinations/registry.h). No
 // self-registration. Built by MakeDestinationType from a typed settings table and a factory.
@@ -143,6 +152,7 @@ struct DestinationType {
   std::string display_name;  // as written in an event's integrations object (`Webhooks`)
   std::string description;
   std::vector<SettingSpec> settings;  // the table's rows: help, docs, `switchyard destinations`
+  DestinationSupport support;         // for the generated index of docs/destinations/
   // Parses `raw` against the settings table and builds an instance. Errors, one per line:
   // "<file>:<line>: <path>.<key>: <problem>" for the table's checks, and
   // "<file>:<origin.line>: <path>: <problem>" for the factory's own.

@@ -77,6 +77,10 @@ std::string GeneratedBlock(const BuiltinDestination& b) {
         "`SWITCHYARD_TEST_DESTINATIONS=1` "
         "([../delivery.md](../delivery.md#test-destinations)).\n\n";
   }
+  const auto& sup = t.support;
+  out += "| supports | |\n|---|---|\n| event types | " + Cell(sup.event_types) + " |\n| batch | " +
+         Cell(sup.batch) + " |\n| idempotency | " + Cell(sup.idempotency) +
+         " |\n| deletion API | " + Cell(sup.deletion) + " |\n\n";
   if (t.settings.empty()) {
     out += "No settings.\n";
   } else {
@@ -149,10 +153,16 @@ std::string RenderDocIndex(const std::vector<BuiltinDestination>& types) {
       "Every built-in destination type, one page each, generated from its settings table (the "
       "same table that validates the config and that `switchyard destinations` prints). How "
       "delivery works for all of them: [../delivery.md](../delivery.md).\n\n"
-      "| type | name in `integrations` | what it does |\n|---|---|---|\n";
+      "Deletion API: whether Switchyard forwards user deletions to the vendor (none does yet; "
+      "the column names the vendor's API for that).\n\n"
+      "| type | name in `integrations` | what it does | event types | batch | idempotency | "
+      "deletion API |\n|---|---|---|---|---|---|---|\n";
   for (const auto& b : types) {
+    const auto& sup = b.type.support;
     out += "| [`" + b.type.type + "`](" + DocPageName(b) + ") | " + b.type.display_name + " | " +
-           Cell(b.type.description) + (b.test_double ? " (test double)" : "") + " |\n";
+           Cell(b.type.description) + (b.test_double ? " (test double)" : "") + " | " +
+           Cell(sup.event_types) + " | " + Cell(sup.batch) + " | " + Cell(sup.idempotency) + " | " +
+           Cell(sup.deletion) + " |\n";
   }
   return out;
 }

@@ -24,7 +24,8 @@ inline constexpr const char* kGeneratedEnd = "<!-- END GENERATED -->";
 // it is ("" when there is none yet: a page with the block and a hand-written stub is made).
 std::string RenderDocPage(const BuiltinDestination& type, const std::string& existing);
 
-// docs/destinations/README.md: the index of every type, generated whole.
+// docs/destinations/README.md: the index of every type with what it supports (event types,
+// batch, idempotency, deletion API: DestinationType::support), generated whole.
 std::string RenderDocIndex(const std::vector<BuiltinDestination>& types);
 
 // The file name of a type's page: "<type>.md".

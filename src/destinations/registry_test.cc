@@ -80,6 +80,11 @@ TEST_P(Conformance, TypeEntryAndSettingsTableAreWellFormed) {
   EXPECT_FALSE(t.type.empty());
   EXPECT_FALSE(t.display_name.empty());
   EXPECT_FALSE(t.description.empty());
+  // What it supports, for the generated index (docs/destinations/README.md).
+  EXPECT_FALSE(t.support.event_types.empty()) << t.type;
+  EXPECT_FALSE(t.support.batch.empty()) << t.type;
+  EXPECT_FALSE(t.support.idempotency.empty()) << t.type;
+  EXPECT_FALSE(t.support.deletion.empty()) << t.type;
   setenv("SWITCHYARD_TEST_DESTINATIONS", "1", 1);
   EXPECT_EQ(FindDestinationType(t.type), &t);
   unsetenv("SWITCHYARD_TEST_DESTINATIONS");
@@ -166,9 +171,22 @@ TEST(Registry, ListsEveryTypeOnceAndOffersTestDoublesOnlyWhenSwitchedOn) {
     EXPECT_TRUE(all.insert(b.type.type).second) << "listed twice: " << b.type.type;
     if (b.test_double) doubles.insert(b.type.type);
   }
-  EXPECT_EQ(all, (std::set<std::string>{"amplitude", "blackhole", "flaky", "google-analytics-4",
-                                        "mixpanel", "postgres", "segment", "slack", "sqlite",
-                                        "webhook"}));
+  // One name a line, so branches adding destinations merge cleanly.
+  // clang-format off
+  EXPECT_EQ(all, (std::set<std::string>{
+                     "amplitude",
+                     "blackhole",
+                     "flaky",
+                     "google-analytics-4",
+                     "mixpanel",
+                     "postgres",
+                     "posthog",
+                     "segment",
+                     "slack",
+                     "sqlite",
+                     "webhook",
+                 }));
+  // clang-format on
   EXPECT_EQ(doubles, (std::set<std::string>{"blackhole", "flaky"}));
 
   unsetenv("SWITCHYARD_TEST_DESTINATIONS");

@@ -434,7 +434,7 @@ Result<std::unique_ptr<delivery::Destination>> Make(std::unique_ptr<Loader> load
 
 delivery::DestinationType SqliteType() {
   using S = WarehouseSettings;
-  return delivery::MakeDestinationType<S>(
+  auto t = delivery::MakeDestinationType<S>(
       "sqlite", "SQLite",
       "Warehouse in SQLite files, one per source (<path>/<source>.sqlite), in Segment's schema.",
       WithBatchSettings(delivery::SettingsTable<S>()
@@ -446,11 +446,15 @@ delivery::DestinationType SqliteType() {
         if (s.path.empty()) return InvalidArgument("path must not be empty");
         return Make(std::make_unique<SqliteLoader>(s.path), s);
       });
+  t.support = {"all six, a table per call type and per event (Segment's schema)",
+               "loads every sync_interval, up to max_events rows",
+               "messageId as the rows' id (loads are idempotent)", "n/a (your own database)"};
+  return t;
 }
 
 delivery::DestinationType PostgresType() {
   using S = WarehouseSettings;
-  return delivery::MakeDestinationType<S>(
+  auto t = delivery::MakeDestinationType<S>(
       "postgres", "PostgreSQL",
       "Warehouse in PostgreSQL (or Redshift), one schema per source, Segment's schema.",
       WithBatchSettings(
@@ -462,6 +466,10 @@ delivery::DestinationType PostgresType() {
         // Connecting waits for the first load: check-config and reload validation stay offline.
         return Make(std::make_unique<PostgresLoader>(s.dsn), s);
       });
+  t.support = {"all six, a table per call type and per event (Segment's schema)",
+               "loads every sync_interval, up to max_events rows",
+               "messageId as the rows' id (loads are idempotent)", "n/a (your own database)"};
+  return t;
 }
 
 std::string SyncReportJson(const std::string& destination, const SyncReport& r) {

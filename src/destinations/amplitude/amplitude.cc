@@ -132,7 +132,7 @@ struct AmplitudeSettings {
 
 delivery::DestinationType AmplitudeType() {
   using S = AmplitudeSettings;
-  return delivery::MakeDestinationType<S>(
+  auto t = delivery::MakeDestinationType<S>(
       "amplitude", "Amplitude", "Sends events to Amplitude's HTTP V2 API.",
       delivery::SettingsTable<S>()
           .Secret("api_key", &S::api_key, "project API key")
@@ -149,6 +149,10 @@ delivery::DestinationType AmplitudeType() {
         return std::unique_ptr<delivery::Destination>(
             new Amplitude(s.endpoint, s.api_key, s.min_id_length));
       });
+  t.support = {"track, page, screen, identify; group and alias unmappable",
+               "≤ 2,000 events, < 1 MB per request", "messageId as insert_id",
+               "not forwarded (Amplitude: User Privacy API)"};
+  return t;
 }
 
 }  // namespace sy::destinations

@@ -25,11 +25,13 @@ struct BlackholeSettings {};
 
 delivery::DestinationType BlackholeType() {
   using S = BlackholeSettings;
-  return delivery::MakeDestinationType<S>(
+  auto t = delivery::MakeDestinationType<S>(
       "blackhole", "Blackhole", "Accepts every event and discards it (counts only).",
       delivery::SettingsTable<S>(), [](const S&) -> Result<std::unique_ptr<delivery::Destination>> {
         return std::unique_ptr<delivery::Destination>(new Blackhole());
       });
+  t.support = {"all six (discarded)", "in-process", "n/a", "n/a"};
+  return t;
 }
 
 }  // namespace sy::destinations

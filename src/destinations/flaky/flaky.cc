@@ -54,7 +54,7 @@ struct FlakySettings {
 
 delivery::DestinationType FlakyType() {
   using S = FlakySettings;
-  return delivery::MakeDestinationType<S>(
+  auto t = delivery::MakeDestinationType<S>(
       "flaky", "Flaky", "Test destination: answers ok / retry / reject per attempt, by pattern.",
       delivery::SettingsTable<S>()
           .List("pattern", &S::pattern,
@@ -74,6 +74,8 @@ delivery::DestinationType FlakyType() {
         return std::unique_ptr<delivery::Destination>(
             new Flaky(std::move(pattern), s.retry_after_ms, static_cast<size_t>(s.max_events)));
       });
+  t.support = {"all six (scripted answers)", "in-process", "n/a", "n/a"};
+  return t;
 }
 
 }  // namespace sy::destinations

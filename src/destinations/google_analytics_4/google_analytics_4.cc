@@ -211,7 +211,7 @@ struct GoogleAnalytics4Settings {
 
 delivery::DestinationType GoogleAnalytics4Type() {
   using S = GoogleAnalytics4Settings;
-  return delivery::MakeDestinationType<S>(
+  auto t = delivery::MakeDestinationType<S>(
       "google-analytics-4", "Google Analytics 4",
       "Sends events to GA4 through the Measurement Protocol.",
       delivery::SettingsTable<S>()
@@ -227,6 +227,10 @@ delivery::DestinationType GoogleAnalytics4Type() {
         return std::unique_ptr<delivery::Destination>(
             new GoogleAnalytics4(s.endpoint, s.measurement_id, s.api_secret));
       });
+  t.support = {"track, page; identify, group and alias unmappable",
+               "≤ 25 events per request, one client each", "none (GA4 has no dedupe key)",
+               "not forwarded (GA4: User Deletion API)"};
+  return t;
 }
 
 }  // namespace sy::destinations

@@ -153,7 +153,7 @@ struct MixpanelSettings {
 
 delivery::DestinationType MixpanelType() {
   using S = MixpanelSettings;
-  return delivery::MakeDestinationType<S>(
+  auto t = delivery::MakeDestinationType<S>(
       "mixpanel", "Mixpanel",
       "Imports events into Mixpanel (/import, strict) and sets profiles (/engage).",
       delivery::SettingsTable<S>()
@@ -169,6 +169,10 @@ delivery::DestinationType MixpanelType() {
         return std::unique_ptr<delivery::Destination>(
             new Mixpanel(s.endpoint, s.api_secret, s.project_token));
       });
+  t.support = {"track, page, screen, identify (with project_token); group and alias unmappable",
+               "≤ 2,000 events, 10 MB per request", "messageId as $insert_id",
+               "not forwarded (Mixpanel: GDPR deletion API)"};
+  return t;
 }
 
 }  // namespace sy::destinations

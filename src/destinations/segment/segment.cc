@@ -81,7 +81,7 @@ struct SegmentSettings {
 
 delivery::DestinationType SegmentType() {
   using S = SegmentSettings;
-  return delivery::MakeDestinationType<S>(
+  auto t = delivery::MakeDestinationType<S>(
       "segment", "Segment", "Forwards events to a Segment-compatible Tracking API (/v1/batch).",
       delivery::SettingsTable<S>()
           .Secret("write_key", &S::write_key, "write key of the receiving source")
@@ -93,6 +93,9 @@ delivery::DestinationType SegmentType() {
         if (s.write_key.empty()) return InvalidArgument("write_key: must not be empty");
         return std::unique_ptr<delivery::Destination>(new Segment(s.endpoint, s.write_key));
       });
+  t.support = {"all six, forwarded as stored", "≤ 500 events, 480 KB per request",
+               "messageId kept (the receiver dedupes)", "not forwarded"};
+  return t;
 }
 
 }  // namespace sy::destinations

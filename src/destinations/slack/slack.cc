@@ -100,7 +100,7 @@ struct SlackSettings {
 
 delivery::DestinationType SlackType() {
   using S = SlackSettings;
-  return delivery::MakeDestinationType<S>(
+  auto t = delivery::MakeDestinationType<S>(
       "slack", "Slack", "Posts one message per event to a Slack incoming webhook.",
       delivery::SettingsTable<S>()
           .Url("webhook_url", &S::webhook_url,
@@ -113,6 +113,8 @@ delivery::DestinationType SlackType() {
         if (s.template_text.empty()) return InvalidArgument("template: must not be empty");
         return std::unique_ptr<delivery::Destination>(new Slack(s.webhook_url, s.template_text));
       });
+  t.support = {"all six, rendered by the template", "no (one message per request)", "none", "n/a"};
+  return t;
 }
 
 }  // namespace sy::destinations

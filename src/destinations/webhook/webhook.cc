@@ -99,7 +99,7 @@ struct WebhookSettings {
 
 delivery::DestinationType WebhookType() {
   using S = WebhookSettings;
-  return delivery::MakeDestinationType<S>(
+  auto t = delivery::MakeDestinationType<S>(
       "webhook", "Webhooks",
       "POSTs each event (or a JSON array of events) to a URL, optionally signed.",
       delivery::SettingsTable<S>()
@@ -122,6 +122,9 @@ delivery::DestinationType WebhookType() {
         return std::unique_ptr<delivery::Destination>(
             new Webhook(s.url, s.headers, s.secret, s.batch, static_cast<size_t>(s.max_events)));
       });
+  t.support = {"all six, as stored", "optional (`batch: true`: a JSON array)",
+               "messageId in the event (the receiver's to use)", "n/a"};
+  return t;
 }
 
 }  // namespace sy::destinations
