@@ -176,6 +176,7 @@ TEST(Registry, ListsEveryTypeOnceAndOffersTestDoublesOnlyWhenSwitchedOn) {
   EXPECT_EQ(all, (std::set<std::string>{
                      "amplitude",
                      "blackhole",
+                     "braze",
                      "flaky",
                      "google-analytics-4",
                      "mixpanel",
