@@ -179,6 +179,8 @@ TEST(Registry, ListsEveryTypeOnceAndOffersTestDoublesOnlyWhenSwitchedOn) {
                      "braze",
                      "flaky",
                      "google-analytics-4",
+                     "heap",
+                     "iterable",
                      "mixpanel",
                      "postgres",
                      "posthog",
