@@ -27,6 +27,7 @@ const std::vector<std::pair<std::string, std::vector<std::pair<std::string, std:
     kSampleSettings = {
         {"amplitude", {{"api_key", "k"}}},
         {"braze", {{"api_key", "k"}}},
+        {"customerio", {{"site_id", "s"}, {"api_key", "k"}}},
         {"google-analytics-4", {{"measurement_id", "G-XXXX"}, {"api_secret", "s"}}},
         {"heap", {{"app_id", "12345"}}},
         {"iterable", {{"api_key", "k"}}},

@@ -177,6 +177,7 @@ TEST(Registry, ListsEveryTypeOnceAndOffersTestDoublesOnlyWhenSwitchedOn) {
                      "amplitude",
                      "blackhole",
                      "braze",
+                     "customerio",
                      "flaky",
                      "google-analytics-4",
                      "heap",

@@ -1,8 +1,9 @@
-"""Contract tests of the dest1 destinations (posthog, braze, heap, iterable) through the real
-server: events posted to the Tracking API reach a local stand-in that enforces the vendor's documented contract
-(tests/e2e/vendors/), mapped; a bad event is dead-lettered with the vendor's reason; a call the
+"""Contract tests of the dest1 destinations (posthog, braze, heap, iterable, customerio) through
+the real server: events posted to the Tracking API reach a local stand-in that enforces the
+vendor's documented contract (tests/e2e/vendors/), mapped; a bad event is dead-lettered with the vendor's reason; a call the
 vendor has no concept for is skipped and counted, not dead-lettered; a 429 is retried after its
-Retry-After / X-RateLimit-Reset; refused credentials are retried (held), never dead-lettered."""
+Retry-After / X-RateLimit-Reset; refused credentials hold the destination (shown by
+switchyard_delivery_credentials_refused), never dead-letter."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from conftest import Server, ServerFactory, new_id
-from vendors import braze, heap, iterable, posthog
+from vendors import braze, customerio, heap, iterable, posthog
 from webhook_sink import WebhookSink, wait_for
 
 
@@ -129,7 +130,12 @@ def test_posthog_refused_key_is_retried_never_dead_lettered(make_dest_server, si
     send(server, [{"type": "track", "userId": "u1", "event": "E"} for _ in range(3)])
     wait_for(lambda: len(sink.requests()) >= 1 and
              server.metric("switchyard_delivery_retried_total", "ph") >= 3, what="a 401")
-    time.sleep(0.5)
+    # Refused credentials hold the whole destination and show it (not a per-event retry storm).
+    wait_for(lambda: server.metric("switchyard_delivery_credentials_refused", "ph") == 1,
+             what="the destination shown as refusing credentials")
+    attempts = len(sink.requests())
+    time.sleep(1.0)
+    assert len(sink.requests()) == attempts  # held: no request in the next second
     assert server.metric("switchyard_delivery_dead_lettered_total", "ph") == 0
     assert server.metric("switchyard_delivery_delivered_total", "ph") == 0
     assert server.dlq_list("ph") == []
@@ -189,7 +195,8 @@ def test_braze_refused_key_is_retried_never_dead_lettered(make_dest_server, sink
     server = make_dest_server([dest("bz", "braze", sink.port, api_key="revoked")])
     send(server, [{"type": "track", "userId": "u1", "event": "E"}])
     wait_for(lambda: server.metric("switchyard_delivery_retried_total", "bz") >= 1, what="a 401")
-    time.sleep(0.5)
+    wait_for(lambda: server.metric("switchyard_delivery_credentials_refused", "bz") == 1,
+             what="the destination shown as refusing credentials")
     assert server.metric("switchyard_delivery_dead_lettered_total", "bz") == 0
     assert server.dlq_list("bz") == []
 
@@ -253,3 +260,63 @@ def test_iterable_bulk_partial_failure_and_429(make_dest_server, sinks):
     reqs = sink.requests()
     again = [r for r in reqs[1:] if r.path == reqs[0].path]
     assert again and again[0].at - reqs[0].at >= 0.9  # the 429's Retry-After
+
+
+def test_customerio_v1_calls_arrive_mapped_and_a_refused_event_is_dead_lettered(
+        make_dest_server, sinks):
+    sink = sinks(answer=customerio.answer)
+    server = make_dest_server([dest("cio", "customerio", sink.port, site_id=customerio.SITE_ID,
+                                    api_key=customerio.API_KEY)])
+    bad = new_id()
+    ids = send(server, [
+        {"type": "identify", "userId": "u/1", "traits": {"email": "a@x.io"}},
+        {"type": "track", "userId": "u/1", "event": "Signed Up", "properties": {"plan": "pro"}},
+        {"type": "track", "anonymousId": "a1", "event": "Browsed"},
+        {"type": "page", "userId": "u/1", "name": "Pricing",
+         "context": {"page": {"url": "https://x.example/pricing"}}},
+        {"type": "screen", "userId": "u/1", "name": "Home"},
+        {"type": "group", "userId": "u/1", "groupId": "acme"},
+        {"type": "page", "userId": "u/1", "messageId": bad, "properties": {"url": ""}},
+    ])
+    del ids
+    wait_for(lambda: counted(server, "cio", 5, dead=1, skipped=1),
+             what="5 delivered, the URL-less page dead-lettered, the group skipped")
+    got = customerio.calls(sink)
+    assert ("PUT", "/api/v1/customers/u/1", {"email": "a@x.io"}) in got
+    events = {b["name"]: (m, p, b) for m, p, b in got if p.endswith("events")}
+    assert events["Signed Up"][1] == "/api/v1/customers/u/1/events"
+    assert events["Signed Up"][2]["data"] == {"plan": "pro"}
+    assert events["Browsed"][1] == "/api/v1/events"
+    assert events["Browsed"][2]["anonymous_id"] == "a1"
+    assert events["https://x.example/pricing"][2]["type"] == "page"
+    assert events["Home"][2]["type"] == "screen"
+    assert all(customerio.ULID.match(b["id"]) for _, _, b in events.values())
+    [letter] = server.dlq_list("cio")
+    assert letter["event"]["messageId"] == bad
+    assert letter["reason"] == "cannot encode: page without a URL"
+
+
+def test_customerio_400_is_dead_lettered_and_429_retried_after_retry_after(make_dest_server,
+                                                                            sinks):
+    throttled = []
+
+    def answer(n, req):
+        name = json.loads(req.body).get("name")
+        if name == "First" and not throttled:
+            throttled.append(n)
+            return 429, b'{"meta":{"error":"rate limited"}}', {"Retry-After": "1"}
+        if name == "Rejected":
+            return 400, b'{"meta":{"error":"event data too large"}}', {}
+        return customerio.answer(n, req)
+
+    sink = sinks(answer=answer)
+    server = make_dest_server([dest("cio", "customerio", sink.port, site_id=customerio.SITE_ID,
+                                    api_key=customerio.API_KEY)])
+    [_, bad] = send(server, [{"type": "track", "userId": "u1", "event": "First"},
+                             {"type": "track", "userId": "u2", "event": "Rejected"}])
+    wait_for(lambda: counted(server, "cio", 1, dead=1), what="1 delivered, 1 refused")
+    [letter] = server.dlq_list("cio")
+    assert letter["event"]["messageId"] == bad
+    assert letter["reason"] == "customer.io: event data too large"
+    first = [r for r in sink.requests() if json.loads(r.body)["name"] == "First"]
+    assert len(first) == 2 and first[1].at - first[0].at >= 0.9

@@ -51,9 +51,12 @@ class WebhookSink:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as real receivers do
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_PUT(self) -> None:  # noqa: N802 (vendor APIs that upsert with PUT)
+                self.do_POST("PUT")
+
+            def do_POST(self, method: str = "POST") -> None:  # noqa: N802
                 n = int(self.headers.get("Content-Length") or 0)
-                req = Received(time.monotonic(), "POST", self.path, {k.lower(): v for k, v in self.headers.items()},
+                req = Received(time.monotonic(), method, self.path, {k.lower(): v for k, v in self.headers.items()},
                                self.rfile.read(n))
                 with sink.lock:
                     number = len(sink.received)
