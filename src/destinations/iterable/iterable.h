@@ -1,8 +1,9 @@
 // iterable: Iterable's bulk APIs with the `Api-Key` header — track → `POST
 // <endpoint>/api/events/trackBulk` `{"events": [{email, userId, eventName, id, createdAt,
 // dataFields}]}`; identify → `POST <endpoint>/api/users/bulkUpdate` `{"users": [{email, userId,
-// dataFields, preferUserId: true, mergeNestedObjects: true}]}`. ≤ 1,000 events or users and
-// ≤ 4 MB per request (Iterable's request cap).
+// dataFields, preferUserId: true, mergeNestedObjects: true}]}`. ≤ 4 MB per request (Iterable's
+// request cap); ≤ 1,000 events or users per request is Switchyard's own bound (Iterable
+// documents no count).
 // Mapping (Segment's Iterable destination): userId → userId; email ← traits.email, else
 // properties.email, else context.traits.email; a call with neither is skipped (Iterable keys
 // every profile and event on one of them). track: eventName ← event, id ← messageId (Iterable
