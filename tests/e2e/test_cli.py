@@ -158,8 +158,21 @@ def test_destinations_lists_every_type_with_its_settings(monkeypatch):
     r = run("destinations")
     assert r.returncode == 0, r
     types = [l.split(" ")[0] for l in r.stdout.splitlines() if l and not l.startswith(" ")]
-    assert types == ["amplitude", "google-analytics-4", "mixpanel", "postgres", "segment",
-                     "slack", "sqlite", "webhook"], r.stdout
+    assert types == [  # one a line, so branches adding destinations merge cleanly
+        "amplitude",
+        "braze",
+        "customerio",
+        "google-analytics-4",
+        "heap",
+        "iterable",
+        "mixpanel",
+        "postgres",
+        "posthog",
+        "segment",
+        "slack",
+        "sqlite",
+        "webhook",
+    ], r.stdout
     assert "webhook (Webhooks): POSTs each event" in r.stdout
     rows = {l.split()[0]: l for l in r.stdout.split("webhook (Webhooks)")[1].splitlines()[1:] if l}
     assert rows["url"].split()[1:4] == ["url", "-", "yes"], rows
