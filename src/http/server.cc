@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -75,6 +76,18 @@ struct Worker {
 
 void DrainReplies(Worker* w);
 
+// What a streamed response's writers (any thread) share with its session (the I/O thread).
+struct StreamState {
+  explicit StreamState(size_t max_bytes) : max_queued_bytes(max_bytes) {}
+  const size_t max_queued_bytes;
+  std::mutex mu;
+  std::deque<std::string> queue;  // bytes not yet handed to the socket; guarded by mu
+  size_t queued_bytes = 0;        // their size, but for the head; guarded by mu
+  bool closed = false;            // the connection ended; guarded by mu
+  bool ended = false;             // End() was called; guarded by mu
+  bool pump_posted = false;       // a Pump is posted to the I/O thread; guarded by mu
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Socket socket, Worker* worker, ServerShared* shared)
@@ -112,6 +125,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (post) asio::post(worker_->io, [w = worker_] { DrainReplies(w); });
   }
 
+  // Answers request `seq` with a streamed response, from any thread (see Responder::StartStream).
+  std::shared_ptr<Stream> StartStream(uint64_t seq, const Response& head, size_t max_queued_bytes);
+
   // Called on the session's I/O thread.
   void Send(Response response) {
     if (!socket_.is_open()) return Finish();  // cut off (send timeout, stop) meanwhile
@@ -139,8 +155,25 @@ class Session : public std::enable_shared_from_this<Session> {
         });
   }
 
+  // Server stop: closes the connection unless a request is being answered. A streamed
+  // response has no end of its own, so it ends here.
   void CloseIfIdle() {
+    if (phase_ == Phase::kStreaming) return Abort();
     if (!busy_) Close();
+  }
+
+  // Schedules Pump on the I/O thread (any thread; the caller holds the stream's mutex).
+  void PostPump() {
+    asio::post(worker_->io, [self = shared_from_this()] { self->Pump(); });
+  }
+
+  // After the server's I/O threads ended (Stop): writers see the stream closed from now on, so
+  // none of them reaches for this session (or its worker) again.
+  void MarkStreamClosed() {
+    if (!stream_) return;
+    std::lock_guard lock(stream_->mu);
+    stream_->closed = true;
+    stream_->queue.clear();
   }
 
   // Called by the worker's sweep: closes a connection whose read, write or lingering close is
@@ -149,7 +182,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void CloseIfOverdue(SteadyClock::time_point now) {
     if (now <= deadline_) return;
     deadline_ = SteadyClock::time_point::max();
-    if (phase_ == Phase::kWriting) {
+    if (phase_ == Phase::kWriting || phase_ == Phase::kStreaming) {
       if (shared_->send_timeouts) shared_->send_timeouts->Inc();
       SY_LOG_RATE_LIMITED(Logger(), info, "send timeout: closing peer={} timeout_ms={}", peer_.ip,
                           options_.send_timeout_ms);
@@ -160,7 +193,73 @@ class Session : public std::enable_shared_from_this<Session> {
   bool open() const { return socket_.is_open(); }
 
  private:
-  enum class Phase { kReading, kHandling, kWriting, kLingering };
+  enum class Phase { kReading, kHandling, kWriting, kLingering, kStreaming };
+
+  // On the I/O thread: the head of a streamed response is queued; from now on the session
+  // writes what its writers queue and reads only to notice the client leaving.
+  void BeginStream(std::shared_ptr<StreamState> state) {
+    stream_ = std::move(state);
+    if (!socket_.is_open() || shared_->stopping.load()) return Abort();
+    phase_ = Phase::kStreaming;
+    keep_alive_ = false;
+    deadline_ = SteadyClock::time_point::max();
+    buffer_.consume(buffer_.size());
+    WatchForLeaving();
+    Pump();
+  }
+
+  // Reads while streaming: the client sends nothing more, so EOF or an error means it left.
+  // Whatever it does send is discarded.
+  void WatchForLeaving() {
+    socket_.async_read_some(buffer_.prepare(kReadBufferBytes),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->buffer_.commit(n);
+                              self->buffer_.consume(self->buffer_.size());
+                              if (ec) return self->Abort();
+                              self->WatchForLeaving();
+                            });
+  }
+
+  // On the I/O thread: writes everything queued in one write, then looks again; when nothing
+  // is queued and the writer ended the stream, closes the connection.
+  void Pump() {
+    bool end = false;
+    {
+      std::lock_guard lock(stream_->mu);
+      stream_->pump_posted = false;
+      if (writing_ || stream_->closed) return;
+      if (stream_->queue.empty()) {
+        end = stream_->ended;
+      } else {
+        out_.clear();
+        for (std::string& chunk : stream_->queue)
+          out_.append(chunk);
+        stream_->queue.clear();
+        stream_->queued_bytes = 0;
+      }
+    }
+    if (end) return Abort();
+    if (out_.empty()) {
+      deadline_ = SteadyClock::time_point::max();
+      return;
+    }
+    writing_ = true;
+    deadline_ = SteadyClock::now() + std::chrono::milliseconds(options_.send_timeout_ms);
+    asio::async_write(
+        socket_, asio::buffer(out_),
+        [this](const beast::error_code& ec, size_t written) -> size_t {
+          if (ec) return 0;
+          if (written > 0 && written < out_.size())
+            deadline_ = SteadyClock::now() + std::chrono::milliseconds(options_.send_timeout_ms);
+          return out_.size() - written;
+        },
+        [self = shared_from_this()](beast::error_code ec, size_t) {
+          self->writing_ = false;
+          self->out_.clear();
+          if (ec) return self->Abort();
+          self->Pump();
+        });
+  }
 
   void ReadHeader() {
     framer_.emplace(limits_);
@@ -302,6 +401,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Close() {
+    MarkStreamClosed();
     if (closed_) return;
     closed_ = true;
     beast::error_code ec;
@@ -346,6 +446,31 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!no_body) out->append(res.body());
   }
 
+  // The head of a streamed response: the handler's fields but the framing ones, no length (the
+  // body ends when the connection does) and `Connection: close`.
+  static std::string SerializeStreamHead(const Response& res) {
+    std::string out;
+    out.append(res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    out.append(std::to_string(res.result_int()));
+    out.push_back(' ');
+    std::string_view reason = res.reason();
+    out.append(reason.data(), reason.size());
+    out.append("\r\n");
+    for (const auto& f : res) {
+      auto name = f.name();
+      if (name == bhttp::field::content_length || name == bhttp::field::transfer_encoding ||
+          name == bhttp::field::connection) {
+        continue;
+      }
+      out.append(f.name_string().data(), f.name_string().size());
+      out.append(": ");
+      out.append(f.value().data(), f.value().size());
+      out.append("\r\n");
+    }
+    out.append("Connection: close\r\n\r\n");
+    return out;
+  }
+
   static constexpr size_t kBodyPadding = 64;
   static constexpr size_t kReadBufferBytes = 4096;
   static constexpr size_t kMaxReadBytes = 64 * 1024;
@@ -370,7 +495,68 @@ class Session : public std::enable_shared_from_this<Session> {
   bool header_started_ = false;  // a byte of the current request arrived (header timeout runs)
   bool header_done_ = false;     // its header is parsed (body timeout runs)
   uint64_t lingered_bytes_ = 0;
+  std::shared_ptr<StreamState> stream_;  // a streamed response's queue; I/O thread sets it
+  bool writing_ = false;                 // a stream write is in flight; I/O thread only
 };
+
+namespace {
+
+class SessionStream final : public Stream {
+ public:
+  SessionStream(std::weak_ptr<Session> session, std::shared_ptr<StreamState> state)
+      : session_(std::move(session)), state_(std::move(state)) {}
+  ~SessionStream() override { End(); }
+
+  WriteResult Write(std::string bytes) override {
+    std::lock_guard lock(state_->mu);
+    if (state_->closed || state_->ended) return WriteResult::kClosed;
+    if (state_->queued_bytes + bytes.size() > state_->max_queued_bytes) return WriteResult::kFull;
+    state_->queued_bytes += bytes.size();
+    state_->queue.push_back(std::move(bytes));
+    if (!state_->pump_posted) {
+      // Posted under the mutex: once Stop marked the stream closed, nobody posts again.
+      auto session = session_.lock();
+      if (!session) return WriteResult::kClosed;
+      state_->pump_posted = true;
+      session->PostPump();
+    }
+    return WriteResult::kQueued;
+  }
+
+  void End() override {
+    std::lock_guard lock(state_->mu);
+    if (state_->closed || state_->ended) return;
+    state_->ended = true;
+    if (!state_->pump_posted) {
+      if (auto session = session_.lock()) {
+        state_->pump_posted = true;
+        session->PostPump();
+      }
+    }
+  }
+
+  bool open() const override {
+    std::lock_guard lock(state_->mu);
+    return !state_->closed && !state_->ended;
+  }
+
+ private:
+  std::weak_ptr<Session> session_;
+  std::shared_ptr<StreamState> state_;
+};
+
+}  // namespace
+
+std::shared_ptr<Stream> Session::StartStream(uint64_t seq, const Response& head,
+                                             size_t max_queued_bytes) {
+  uint64_t expected = seq - 1;
+  if (!answered_.compare_exchange_strong(expected, seq)) return nullptr;
+  auto state = std::make_shared<StreamState>(max_queued_bytes);
+  state->queue.push_back(SerializeStreamHead(head));
+  state->pump_posted = true;  // BeginStream pumps
+  asio::post(worker_->io, [self = shared_from_this(), state] { self->BeginStream(state); });
+  return std::make_shared<SessionStream>(weak_from_this(), std::move(state));
+}
 
 // On the worker's I/O thread: writes every queued answer.
 void DrainReplies(Worker* w) {
@@ -394,6 +580,12 @@ void Responder::operator()(Response response) const {
   if (session_) return session_->Respond(seq_, std::move(response));
   if (used_->exchange(true)) return;
   send_(std::move(response));
+}
+
+std::shared_ptr<Stream> Responder::StartStream(Response head, size_t max_queued_bytes) const {
+  if (session_) return session_->StartStream(seq_, head, max_queued_bytes);
+  if (!used_->exchange(true)) send_(std::move(head));
+  return nullptr;
 }
 
 int MaxConnectionsFor(int reserve) {
@@ -531,6 +723,11 @@ class BeastServer final : public Server {
       w->io.stop();
     for (auto& w : workers_)
       if (w->thread.joinable()) w->thread.join();
+    // The I/O threads are gone: streams still held by their writers are closed now, so no
+    // writer posts to an io_context that is about to go.
+    for (auto& w : workers_)
+      for (auto& ws : w->sessions)
+        if (auto s = ws.lock()) s->MarkStreamClosed();
   }
 
  private:

@@ -32,6 +32,28 @@ struct PeerInfo {
 
 class Session;
 
+// A streamed response (e.g. Server-Sent Events): the head was written without a Content-Length
+// and with `Connection: close`; the body is whatever is written until End() or until the
+// connection ends. Thread-safe: Write may be called from any thread; the bytes are written in
+// order on the connection's own I/O thread. Never blocks: a reader that falls behind fills the
+// stream's bounded queue, and what does not fit is refused (the writer counts it) rather than
+// waited for.
+//
+// The connection ends (and Write answers kClosed from then on) when the client closes it or
+// sends anything (the server reads while it streams, so a client that leaves is noticed at
+// once), when one write makes no progress for ServerOptions::send_timeout_ms, or when the
+// server stops.
+class Stream {
+ public:
+  enum class WriteResult { kQueued, kFull, kClosed };
+  virtual ~Stream() = default;
+  virtual WriteResult Write(std::string bytes) = 0;
+  // Ends the response once what is queued is written, then closes the connection.
+  virtual void End() = 0;
+  // False once the connection has ended (client gone, timeout, server stop, End done).
+  virtual bool open() const = 0;
+};
+
 // Sends the response for one request. Copyable; the first call wins, later calls are ignored.
 class Responder {
  public:
@@ -40,6 +62,13 @@ class Responder {
   // For tests and in-process callers: `send` receives the response.
   explicit Responder(std::function<void(Response)> send);
   void operator()(Response response) const;
+  // Answers with a streamed response instead: `head`'s status and fields (its body is ignored;
+  // Content-Length and Transfer-Encoding are left out, `Connection: close` is added) are
+  // written at once; the returned stream writes the body. At most `max_queued_bytes` wait to
+  // be written; Write answers kFull past it. Only the server's responders stream: any other
+  // (and a responder already used) answers nullptr, and for the in-process one `head` is sent
+  // as a whole response.
+  std::shared_ptr<Stream> StartStream(Response head, size_t max_queued_bytes = 256 * 1024) const;
 
  private:
   std::shared_ptr<Session> session_;  // the server's responders: no allocation per request

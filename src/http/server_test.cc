@@ -11,6 +11,7 @@
 #include <sys/time.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -502,6 +503,149 @@ TEST(ServerLimits, RaiseDescriptorLimitLiftsTheSoftLimitToTheHardLimit) {
   auto again = RaiseDescriptorLimit();
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->soft_before, again->soft);
+}
+
+// Streamed responses (Responder::StartStream): GET /stream starts one and keeps it for the test.
+class StreamHandler final : public Handler {
+ public:
+  void Handle(Request&& req, const PeerInfo&, Responder respond) override {
+    Response head{bhttp::status::ok, req.version()};
+    head.set(bhttp::field::content_type, "text/event-stream");
+    head.set(bhttp::field::content_length, "999");  // dropped: a stream has no length
+    head.body() = "ignored";
+    auto stream = respond.StartStream(std::move(head), kQueueBytes);
+    std::lock_guard lock(mu);
+    streams.push_back(std::move(stream));
+    cv.notify_all();
+  }
+  Response Reject(unsigned status, const std::string& reason, const Request&) override {
+    Response res{static_cast<bhttp::status>(status), 11};
+    res.body() = reason;
+    return res;
+  }
+  std::shared_ptr<Stream> WaitForStream(size_t n = 1) {
+    std::unique_lock lock(mu);
+    EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(5), [&] { return streams.size() >= n; }));
+    return streams.size() >= n ? streams[n - 1] : nullptr;
+  }
+  static constexpr size_t kQueueBytes = 64 * 1024;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::shared_ptr<Stream>> streams;
+};
+
+class StreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ServerOptions o;
+    o.threads = 1;
+    o.send_timeout_ms = 500;
+    o.max_connections = 100;
+    o.metrics = &metrics_;
+    server_ = std::move(*Server::Start(o, &handler_));
+  }
+  // Waits up to 5 s for `stream` to end.
+  static bool EndsSoon(const std::shared_ptr<Stream>& stream) {
+    for (int i = 0; i < 500 && stream->open(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return !stream->open();
+  }
+  MetricsRegistry metrics_;
+  StreamHandler handler_;
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(StreamTest, HeadThenChunksInOrderThenEnd) {
+  int fd = Connect(server_->port());
+  ASSERT_TRUE(SendAll(fd, "GET /stream HTTP/1.1\r\nHost: a\r\n\r\n"));
+  auto stream = handler_.WaitForStream();
+  ASSERT_TRUE(stream);
+  EXPECT_EQ(stream->Write("event: a\n\n"), Stream::WriteResult::kQueued);
+  EXPECT_EQ(stream->Write("event: b\n\n"), Stream::WriteResult::kQueued);
+  stream->End();
+  EXPECT_EQ(stream->Write("late"), Stream::WriteResult::kClosed);
+  std::string out = ReadAll(fd);  // until the server closes
+  ::close(fd);
+  EXPECT_EQ(out.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << out;
+  EXPECT_NE(out.find("Content-Type: text/event-stream\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Connection: close\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Content-Length"), std::string::npos) << out;
+  EXPECT_EQ(out.find("ignored"), std::string::npos) << out;
+  EXPECT_EQ(out.substr(out.find("\r\n\r\n") + 4), "event: a\n\nevent: b\n\n");
+}
+
+TEST_F(StreamTest, ClientLeavingEndsTheStreamAtOnce) {
+  int fd = Connect(server_->port());
+  ASSERT_TRUE(SendAll(fd, "GET /stream HTTP/1.1\r\nHost: a\r\n\r\n"));
+  auto stream = handler_.WaitForStream();
+  ASSERT_TRUE(stream);
+  char buf[512];
+  ASSERT_GT(::read(fd, buf, sizeof buf), 0);  // the head
+  EXPECT_TRUE(stream->open());
+  ::close(fd);
+  // Nothing is written meanwhile: the server's read notices the client leaving, not a write.
+  EXPECT_TRUE(EndsSoon(stream));
+  EXPECT_EQ(stream->Write("x"), Stream::WriteResult::kClosed);
+  for (int i = 0; i < 100 && server_->connections() > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(server_->connections(), 0);
+}
+
+TEST_F(StreamTest, SlowReaderFillsItsQueueWithoutBlockingTheWriterThenTimesOut) {
+  int fd = Connect(server_->port(), /*rcvbuf=*/4096);
+  ASSERT_TRUE(SendAll(fd, "GET /stream HTTP/1.1\r\nHost: a\r\n\r\n"));
+  auto stream = handler_.WaitForStream();
+  ASSERT_TRUE(stream);
+  // The client reads nothing. Once the socket buffers are full, the 64 KiB queue fills and
+  // writes are refused at once, never waited for; the write that cannot progress then hits
+  // the send timeout (0.5 s, swept once a second) and the stream ends.
+  const std::string chunk(8 * 1024, 'x');
+  size_t full = 0;
+  auto slowest = std::chrono::steady_clock::duration::zero();
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(8);
+  Stream::WriteResult r = Stream::WriteResult::kQueued;
+  while (r != Stream::WriteResult::kClosed && std::chrono::steady_clock::now() < until) {
+    auto start = std::chrono::steady_clock::now();
+    r = stream->Write(chunk);
+    slowest = std::max(slowest, std::chrono::steady_clock::now() - start);
+    if (r == Stream::WriteResult::kFull) {
+      ++full;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  EXPECT_EQ(r, Stream::WriteResult::kClosed);
+  EXPECT_GT(full, 0u);
+  EXPECT_LT(slowest, std::chrono::milliseconds(50));
+  EXPECT_FALSE(stream->open());
+  EXPECT_EQ(
+      metrics_.GetCounter("switchyard_http_send_timeouts_total", "", {{"listener", "public"}})
+          ->Value(),
+      1u);
+  ::close(fd);
+}
+
+TEST_F(StreamTest, StopEndsOpenStreamsWithoutWaitingForTheGrace) {
+  int fd = Connect(server_->port());
+  ASSERT_TRUE(SendAll(fd, "GET /stream HTTP/1.1\r\nHost: a\r\n\r\n"));
+  auto stream = handler_.WaitForStream();
+  ASSERT_TRUE(stream);
+  auto start = std::chrono::steady_clock::now();
+  server_->Stop(5000);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_FALSE(stream->open());
+  EXPECT_EQ(stream->Write("x"), Stream::WriteResult::kClosed);
+  ::close(fd);
+}
+
+// Only the server's responders stream; an in-process one gets the head as a whole response.
+TEST(Responder, InProcessResponderSendsTheHeadAndCannotStream) {
+  std::vector<Response> got;
+  Responder r([&](Response res) { got.push_back(std::move(res)); });
+  Response head{bhttp::status::ok, 11};
+  EXPECT_EQ(r.StartStream(std::move(head)), nullptr);
+  EXPECT_EQ(got.size(), 1u);
+  EXPECT_EQ(r.StartStream(Response{bhttp::status::ok, 11}), nullptr);
+  EXPECT_EQ(got.size(), 1u);
 }
 
 }  // namespace
