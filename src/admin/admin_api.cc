@@ -272,6 +272,8 @@ struct AdminApi::Call {
   bool by_session = false;
   std::string cookie;
   BrowserSession session;
+  const http::Responder* respond = nullptr;  // set when the answer may be streamed
+  bool streamed = false;                     // the answer was streamed through `respond`
 };
 
 // The route table; the order only matters for readability (templates do not overlap).
@@ -301,7 +303,8 @@ struct AdminApi::Call {
   X("DELETE", "/api/v1/destinations/{name}", kEditor, ConfigCall)          \
   X("GET", "/api/v1/destinations/{name}/stats", kViewer, DestinationStats) \
   X("GET", "/api/v1/destination-types", kViewer, ConfigCall)               \
-  X("GET", "/api/v1/config/export", kViewer, ConfigCall)
+  X("GET", "/api/v1/config/export", kViewer, ConfigCall)                   \
+  X("GET", "/api/v1/live", kViewer, Live)
 
 const std::vector<AdminApi::RouteDef>& AdminApi::RouteTable() {
 #define SY_ADMIN_ROUTE_DEF(m, p, need, fn) RouteDef{m, p, Need::need, &AdminApi::fn},
@@ -325,6 +328,11 @@ AdminApi::AdminApi(AdminApiOptions options)
       config_(options_.config),
       sessions_(options_.sessions, options_.clock),
       limiter_(options_.login_limits, options_.clock) {
+  if (options_.live_feed) {
+    LiveStreamsOptions lo = options_.live;
+    lo.feed = options_.live_feed;
+    live_ = std::make_unique<LiveStreams>(lo);
+  }
   if (options_.start_worker) worker_ = std::thread([this] { WorkLoop(); });
 }
 
@@ -340,11 +348,17 @@ AdminApi::~AdminApi() {
   for (Job& job : left) {
     job.respond(Error(job.request, 503, "stopping", "the server is stopping"));
   }
+  if (live_) live_->Stop();
 }
 
 void AdminApi::Handle(http::Request&& request, const http::PeerInfo& peer,
                       http::Responder respond) {
-  if (!options_.start_worker) return respond(Serve(request, peer));
+  if (!options_.start_worker) {
+    bool streamed = false;
+    auto res = ServeWith(request, peer, &respond, &streamed);
+    if (!streamed) respond(std::move(res));
+    return;
+  }
   {
     std::lock_guard lock(mu_);
     if (!stopping_ && queue_.size() < options_.max_queued) {
@@ -367,7 +381,9 @@ void AdminApi::WorkLoop() {
     Job job = std::move(queue_.front());
     queue_.pop_front();
     lock.unlock();
-    job.respond(Serve(job.request, job.peer));
+    bool streamed = false;
+    auto res = ServeWith(job.request, job.peer, &job.respond, &streamed);
+    if (!streamed) job.respond(std::move(res));
     lock.lock();
   }
 }
@@ -378,10 +394,22 @@ http::Response AdminApi::Reject(unsigned status, const std::string& reason,
 }
 
 http::Response AdminApi::Serve(const http::Request& req, const http::PeerInfo& peer) {
+  bool streamed = false;
+  return ServeWith(req, peer, nullptr, &streamed);
+}
+
+http::Response AdminApi::ServeWith(const http::Request& req, const http::PeerInfo& peer,
+                                   const http::Responder* respond, bool* streamed) {
   std::string_view target = req.target();
   size_t q = target.find('?');
   Call call(req, peer, target.substr(0, q),
             q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
+  call.respond = respond;
+  struct SetStreamed {
+    Call& call;
+    bool* out;
+    ~SetStreamed() { *out = call.streamed; }
+  } set_streamed{call, streamed};
   // Find the route: 404 when no template matches the path, 405 (with Allow) when one does but
   // not for this method. Paths outside /api/v1 are left for the console's assets (not built yet).
   const RouteDef* route = nullptr;
@@ -723,6 +751,55 @@ http::Response AdminApi::DestinationStats(Call& call) {
   const int64_t now_ms = options_.clock->Now().value();
   return JsonResponse(
       req, 200, observe::StatsJson(stats->Snapshot(now_ms, static_cast<int>(window_ms / 60'000))));
+}
+
+http::Response AdminApi::Live(Call& call) {
+  const http::Request& req = call.req;
+  if (!live_)
+    return Error(req, 503, "live_unavailable", "the live view is not available on this server");
+  std::string_view source = QueryParam(call.query, "source");
+  std::string_view destination = QueryParam(call.query, "destination");
+  if (source.empty() == destination.empty()) {
+    return Error(req, 400, "invalid_value",
+                 "give exactly one of ?source=NAME and ?destination=NAME",
+                 source.empty() ? "source" : "destination");
+  }
+  const bool is_source = !source.empty();
+  const std::string name(is_source ? source : destination);
+  // Names are [A-Za-z0-9_-] (config): anything else, percent-escapes included, names nothing.
+  if (name.size() > 64 || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
+                                                 "VWXYZ0123456789_-") != std::string::npos) {
+    return Error(req, 400, "invalid_value", "expected a source or destination name",
+                 is_source ? "source" : "destination");
+  }
+  if (ConfigApi* api = config_.load()) {
+    ApiResult found = is_source ? api->GetSource(name) : api->GetDestination(name);
+    if (found.http_status == 404) {
+      return Error(req, 404, "not_found",
+                   std::string(is_source ? "no source '" : "no destination '") + name + "'");
+    }
+  }
+  http::Response head{bhttp::status::ok, req.version() ? req.version() : 11u};
+  head.set(bhttp::field::content_type, "text/event-stream");
+  head.set(bhttp::field::cache_control, "no-store");
+  head.set("X-Content-Type-Options", "nosniff");
+  // Proxies that buffer (nginx) would hold the events back.
+  head.set("X-Accel-Buffering", "no");
+  if (!call.respond) return head;
+  switch (live_->Open(is_source ? observe::TopicKind::kSource : observe::TopicKind::kDestination,
+                      name, CanViewPayloads(call.role), head, *call.respond)) {
+    case LiveStreams::OpenResult::kStarted:
+    case LiveStreams::OpenResult::kNotStreamable:  // the head went out whole
+      call.streamed = true;
+      return head;
+    case LiveStreams::OpenResult::kFull:
+      break;
+  }
+  auto res = Error(req, 503, "too_many_streams",
+                   "the most live views this server keeps open (admin.max_live_streams) are open; "
+                   "retry later");
+  res.set(bhttp::field::retry_after, "5");
+  return res;
 }
 
 http::Response AdminApi::ConfigCall(Call& call) {

@@ -28,6 +28,7 @@
 #include "admin/audit_log.h"
 #include "admin/config_api.h"
 #include "admin/credentials.h"
+#include "admin/live_streams.h"
 #include "admin/sessions.h"
 #include "base/clock.h"
 #include "http/server.h"
@@ -48,6 +49,10 @@ struct AdminApiOptions {
   // Each destination's per-minute delivery figures (observe/), for
   // GET /api/v1/destinations/{name}/stats. Null: that route answers 503.
   observe::DeliveryStatsBook* delivery_stats = nullptr;
+  // The live view (GET /api/v1/live, admin/live_streams.h): the feed, and the streams' limits
+  // (`feed` is ignored). Null feed: that route answers 503.
+  observe::LiveFeed* live_feed = nullptr;
+  LiveStreamsOptions live;
   SessionOptions sessions;
   LoginLimiterOptions login_limits;
   // Adds `Secure` to the session cookie: set when the admin listener is reached over HTTPS
@@ -78,8 +83,12 @@ class AdminApi final : public http::Handler {
   http::Response Reject(unsigned status, const std::string& reason,
                         const http::Request& partial) override;
 
-  // Answers one request on the calling thread.
+  // Answers one request on the calling thread. GET /api/v1/live cannot stream here: its answer
+  // is the stream's head alone (status and fields), or its error.
   http::Response Serve(const http::Request& request, const http::PeerInfo& peer);
+
+  // Live view streams open now.
+  size_t live_streams() const { return live_ ? live_->open_streams() : 0; }
 
   SessionTable& sessions() { return sessions_; }
 
@@ -103,7 +112,11 @@ class AdminApi final : public http::Handler {
     http::Responder respond;
   };
   void WorkLoop();
-  http::Response Dispatch(Call& call);
+  // Serves `request`; with `respond`, GET /api/v1/live starts its stream through it and
+  // `*streamed` is set (the caller then answers nothing).
+  http::Response ServeWith(const http::Request& request, const http::PeerInfo& peer,
+                           const http::Responder* respond, bool* streamed);
+  http::Response Live(Call& call);
 
   http::Response OpenApi(Call& call);
   http::Response Login(Call& call);
@@ -128,6 +141,7 @@ class AdminApi final : public http::Handler {
   std::atomic<ConfigApi*> config_;
   SessionTable sessions_;
   LoginLimiter limiter_;
+  std::unique_ptr<LiveStreams> live_;  // when options_.live_feed is set
 
   std::mutex mu_;
   std::condition_variable cv_;

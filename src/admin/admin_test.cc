@@ -1,6 +1,10 @@
 // The admin API: credentials, sessions, login limits, audit log, and every route for every role
 // (through AdminApi::Serve with a fake ConfigApi, and a few through a real listener).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -540,6 +544,7 @@ TEST_F(AdminApiTest, EveryRouteForEveryRole) {
       {"GET /api/v1/destinations/{name}/stats", Role::kViewer},
       {"GET /api/v1/destination-types", Role::kViewer},
       {"GET /api/v1/config/export", Role::kViewer},
+      {"GET /api/v1/live", Role::kViewer},
   };
   auto rank = [](Role r) { return r == Role::kViewer ? 0 : r == Role::kEditor ? 1 : 2; };
   size_t checked = 0;
@@ -1084,6 +1089,203 @@ TEST_F(AdminApiTest, ServedByARealListener) {
   EXPECT_EQ(res.result_int(), 413u);
   EXPECT_EQ(ErrorCode(res), "request_too_large");
   (*server)->Stop();
+}
+
+// ---------------------------------------------------------------- the live view
+
+// A client of GET /api/v1/live on a real listener: reads what arrives, with a deadline.
+class LiveClient {
+ public:
+  LiveClient(uint16_t port, const std::string& target, const std::string& token) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    std::string req =
+        "GET " + target + " HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer " + token + "\r\n\r\n";
+    EXPECT_EQ(::send(fd_, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  }
+  ~LiveClient() { Close(); }
+  void Close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  // Reads until `what` has arrived (true) or `wait` passed or the server closed (false).
+  bool WaitFor(const std::string& what, std::chrono::milliseconds wait = 5s) {
+    auto until = std::chrono::steady_clock::now() + wait;
+    while (got.find(what) == std::string::npos) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[4096];
+      ssize_t n = ::read(fd_, buf, sizeof buf);
+      if (n <= 0) return got.find(what) != std::string::npos;
+      got.append(buf, static_cast<size_t>(n));
+    }
+    return true;
+  }
+  // The data of every SSE event named `event` received so far.
+  std::vector<json::value> Events(const std::string& event) const {
+    std::vector<json::value> out;
+    const std::string mark = "event: " + event + "\ndata: ";
+    for (size_t at = got.find(mark); at != std::string::npos; at = got.find(mark, at + 1)) {
+      size_t start = at + mark.size(), end = got.find('\n', start);
+      if (end == std::string::npos) break;
+      out.push_back(json::parse(got.substr(start, end - start)));
+    }
+    return out;
+  }
+  std::string got;
+
+ private:
+  int fd_ = -1;
+};
+
+class LiveViewTest : public AdminApiTest {
+ protected:
+  void StartLive(size_t max_streams, double rate, int heartbeat_ms = 15'000) {
+    AdminApiOptions o;
+    o.credentials = credentials_.get();
+    o.audit = audit_.get();
+    o.config = &config_;
+    o.clock = &clock_;
+    o.live_feed = &feed_;
+    o.live.max_streams = max_streams;
+    o.live.max_per_second = rate;
+    o.live.heartbeat_ms = heartbeat_ms;
+    live_api_ = std::make_unique<AdminApi>(o);
+    http::ServerOptions so;
+    so.threads = 1;
+    so.name = "admin";
+    so.thread_name = "sy-admin-io";
+    auto server = http::Server::Start(so, live_api_.get());
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(*server);
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+    live_api_.reset();
+  }
+  // Publishes `n` delivery outcomes for destination `hook`, as a destination stream does.
+  size_t PublishDelivered(size_t n) {
+    const int64_t now = clock_.Now().value();
+    size_t admitted = feed_.Admit(observe::TopicKind::kDestination, "hook", n, now);
+    std::vector<observe::LiveRecord> records;
+    for (size_t i = 0; i < admitted; ++i) {
+      auto r =
+          observe::LiveRecord::Of(observe::Stage::kDelivered, now, "web", "m" + std::to_string(i),
+                                  R"({"type":"track","event":"Signed Up","n":1})");
+      r.destination = "hook";
+      r.http_status = 200;
+      records.push_back(std::move(r));
+    }
+    feed_.Publish(observe::TopicKind::kDestination, "hook", std::move(records));
+    return admitted;
+  }
+  bool WaitForSubscribers(size_t n) {
+    for (int i = 0; i < 500 && feed_.subscribers() != n; ++i)
+      std::this_thread::sleep_for(10ms);
+    return feed_.subscribers() == n;
+  }
+  uint16_t port() const { return server_->port(); }
+
+  observe::LiveFeed feed_;
+  std::unique_ptr<AdminApi> live_api_;
+  std::unique_ptr<http::Server> server_;
+};
+
+TEST_F(LiveViewTest, RecordsStreamAsServerSentEventsWithPayloadsOnlyForViewPayloads) {
+  StartLive(4, 100, /*heartbeat_ms=*/300);
+  LiveClient editor(port(), "/api/v1/live?destination=hook", tokens_[Role::kEditor]);
+  LiveClient viewer(port(), "/api/v1/live?destination=hook", tokens_[Role::kViewer]);
+  ASSERT_TRUE(editor.WaitFor("event: hello\n"));
+  ASSERT_TRUE(viewer.WaitFor("event: hello\n"));
+  ASSERT_TRUE(WaitForSubscribers(2));
+  EXPECT_NE(editor.got.find("Content-Type: text/event-stream\r\n"), std::string::npos);
+  EXPECT_NE(editor.got.find("Cache-Control: no-store\r\n"), std::string::npos);
+  EXPECT_NE(editor.got.find("Connection: close\r\n"), std::string::npos);
+  json::value hello = editor.Events("hello").at(0);
+  EXPECT_EQ(hello.at("max_per_second").as_double(), 100.0);
+  EXPECT_EQ(hello.at("topic").at("name").as_string(), "hook");
+  EXPECT_EQ(hello.at("topic").at("kind").as_string(), "destination");
+  EXPECT_TRUE(hello.at("payloads").as_bool());
+  EXPECT_FALSE(viewer.Events("hello").at(0).at("payloads").as_bool());
+
+  ASSERT_EQ(PublishDelivered(1), 1u);
+  ASSERT_TRUE(editor.WaitFor("event: record\n"));
+  ASSERT_TRUE(viewer.WaitFor("event: record\n"));
+  json::value r = editor.Events("record").at(0);
+  EXPECT_EQ(r.at("stage").as_string(), "delivered");
+  EXPECT_EQ(r.at("messageId").as_string(), "m0");
+  EXPECT_EQ(r.at("event").as_string(), "Signed Up");
+  EXPECT_EQ(r.at("status").as_int64(), 200);
+  EXPECT_EQ(r.at("payload").at("n").as_int64(), 1);
+  json::value vr = viewer.Events("record").at(0);
+  EXPECT_EQ(vr.at("messageId").as_string(), "m0");
+  EXPECT_FALSE(vr.as_object().contains("payload"));
+  EXPECT_EQ(viewer.got.find("Signed Up\",\"n\""), std::string::npos);
+  // Nothing else to say: a heartbeat comment keeps the connection warm.
+  EXPECT_TRUE(editor.WaitFor(": heartbeat\n\n", 3s));
+  // The client leaving frees its subscription and its slot.
+  editor.Close();
+  EXPECT_TRUE(WaitForSubscribers(1));
+  EXPECT_EQ(live_api_->live_streams(), 1u);
+}
+
+TEST_F(LiveViewTest, SampledRecordsAreCountedInTheStream) {
+  StartLive(4, /*rate=*/5);
+  LiveClient c(port(), "/api/v1/live?destination=hook", tokens_[Role::kAdmin]);
+  ASSERT_TRUE(c.WaitFor("event: hello\n"));
+  ASSERT_TRUE(WaitForSubscribers(1));
+  EXPECT_EQ(PublishDelivered(50), 5u);  // the burst is one second's worth
+  ASSERT_TRUE(c.WaitFor("event: dropped\n"));
+  ASSERT_TRUE(c.WaitFor("\"total\":45}"));
+  ASSERT_TRUE(c.WaitFor("\"messageId\":\"m4\""));
+  EXPECT_EQ(c.Events("record").size(), 5u);
+  json::value d = c.Events("dropped").back();
+  EXPECT_EQ(d.at("total").as_int64(), 45);
+}
+
+TEST_F(LiveViewTest, StreamsPastTheCapAre503WithRetryAfterUntilOneEnds) {
+  StartLive(/*max_streams=*/2, 10);
+  LiveClient a(port(), "/api/v1/live?destination=hook", tokens_[Role::kViewer]);
+  LiveClient b(port(), "/api/v1/live?source=web", tokens_[Role::kViewer]);
+  ASSERT_TRUE(a.WaitFor("event: hello\n"));
+  ASSERT_TRUE(b.WaitFor("event: hello\n"));
+  LiveClient c(port(), "/api/v1/live?destination=hook", tokens_[Role::kViewer]);
+  ASSERT_TRUE(c.WaitFor("too_many_streams"));
+  EXPECT_EQ(c.got.rfind("HTTP/1.1 503", 0), 0u) << c.got;
+  EXPECT_NE(c.got.find("Retry-After: 5\r\n"), std::string::npos) << c.got;
+  a.Close();
+  bool reopened = false;
+  for (int i = 0; i < 50 && !reopened; ++i) {
+    std::this_thread::sleep_for(50ms);
+    LiveClient d(port(), "/api/v1/live?destination=hook", tokens_[Role::kViewer]);
+    reopened = d.WaitFor("event: hello\n", 2s);
+  }
+  EXPECT_TRUE(reopened);
+}
+
+TEST_F(LiveViewTest, QueriesNamingNotExactlyOneTopicAre400) {
+  StartLive(4, 10);
+  for (const char* target : {"/api/v1/live", "/api/v1/live?source=web&destination=hook",
+                             "/api/v1/live?source=%2e%2e", "/api/v1/live?source="}) {
+    auto res = WithToken(Role::kAdmin, bhttp::verb::get, target);  // no live feed here: checked
+    auto req = Req(bhttp::verb::get, target);
+    req.set(bhttp::field::authorization, "Bearer " + tokens_[Role::kAdmin]);
+    res = live_api_->Serve(req, {"127.0.0.1"});
+    EXPECT_EQ(res.result_int(), 400u) << target;
+    EXPECT_EQ(ErrorCode(res), "invalid_value") << target;
+    EXPECT_FALSE(ErrorField(res).empty()) << target;
+  }
+  // Without a feed the route answers 503.
+  auto res = WithToken(Role::kAdmin, bhttp::verb::get, "/api/v1/live?source=web");
+  EXPECT_EQ(res.result_int(), 503u);
+  EXPECT_EQ(ErrorCode(res), "live_unavailable");
 }
 
 }  // namespace

@@ -339,6 +339,9 @@ Status App::StartAdmin() {
   ao.config = nullptr;  // set by StartFromFile once the config controller is attached
   ao.clock = SystemClock::Get();
   ao.delivery_stats = &delivery_stats_;
+  ao.live_feed = &live_;
+  ao.live.max_streams = static_cast<size_t>(config_.admin.max_live_streams);
+  ao.live.max_per_second = static_cast<double>(config_.admin.live_rate);
   ao.sessions.idle_timeout_ms = config_.admin.session_idle_timeout_ms;
   ao.sessions.max_age_ms = config_.admin.session_max_age_ms;
   ao.secure_cookie = config_.admin.secure_cookie;

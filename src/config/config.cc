@@ -457,12 +457,16 @@ void ReadAdmin(SchemaReader& r, const YAML::Node& n, AdminConfig* a) {
   const std::string p = "admin";
   a->enabled = true;
   if (n.IsNull()) return;  // `admin:` alone: every default
-  if (!r.ExpectMap(n, p, {"listen", "session_idle_timeout", "session_max_age", "secure_cookie"}))
+  if (!r.ExpectMap(n, p,
+                   {"listen", "session_idle_timeout", "session_max_age", "secure_cookie",
+                    "max_live_streams", "live_rate"}))
     return;
   if (auto l = n["listen"]) ReadListen(r, l, "admin.listen", &a->listen_host, &a->listen_port);
   r.Duration(n, p, "session_idle_timeout", 60'000, &a->session_idle_timeout_ms);
   r.Duration(n, p, "session_max_age", 60'000, &a->session_max_age_ms);
   r.Bool(n, p, "secure_cookie", &a->secure_cookie);
+  r.Int(n, p, "max_live_streams", 0, 1024, &a->max_live_streams);
+  r.Int(n, p, "live_rate", 1, 10'000, &a->live_rate);
 }
 
 PartialConfig Parse(const YAML::Node& root, const std::string& file) {

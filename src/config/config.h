@@ -174,6 +174,10 @@ struct AdminConfig {
   int64_t session_max_age_ms = 12LL * 3600 * 1000;     // and this long after login in any case
   // `Secure` on the session cookie: for an admin listener reached through HTTPS (a proxy).
   bool secure_cookie = false;
+  // The live view (GET /api/v1/live): streams open at once at most, and records per second
+  // each stream is sampled at.
+  int64_t max_live_streams = 16;
+  int64_t live_rate = 20;
 };
 
 struct Config {

@@ -173,15 +173,23 @@ TEST(Config, AdminSection) {
   EXPECT_EQ(c->admin.session_idle_timeout_ms, 30 * 60'000);
   EXPECT_EQ(c->admin.session_max_age_ms, 12 * 3600'000);
   EXPECT_FALSE(c->admin.secure_cookie);
+  EXPECT_EQ(c->admin.max_live_streams, 16);
+  EXPECT_EQ(c->admin.live_rate, 20);
   c = LoadConfigString(std::string(kMinimal) +
                            "admin:\n  listen: 127.0.0.1:0\n  session_idle_timeout: 5m\n"
-                           "  session_max_age: 1h\n  secure_cookie: true\n",
+                           "  session_max_age: 1h\n  secure_cookie: true\n"
+                           "  max_live_streams: 2\n  live_rate: 50\n",
                        "f.yaml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->admin.listen_port, 0);
   EXPECT_EQ(c->admin.session_idle_timeout_ms, 5 * 60'000);
   EXPECT_EQ(c->admin.session_max_age_ms, 3600'000);
   EXPECT_TRUE(c->admin.secure_cookie);
+  EXPECT_EQ(c->admin.max_live_streams, 2);
+  EXPECT_EQ(c->admin.live_rate, 50);
+  ExpectError(std::string(kMinimal) + "admin:\n  live_rate: 0\n", "admin.live_rate");
+  ExpectError(std::string(kMinimal) + "admin:\n  max_live_streams: 5000\n",
+              "admin.max_live_streams");
   ExpectError(std::string(kMinimal) + "admin:\n  listen: nowhere\n",
               "admin.listen: expected host:port");
   ExpectError(std::string(kMinimal) + "admin:\n  session_max_age: 1s\n",
