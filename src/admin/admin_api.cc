@@ -304,7 +304,10 @@ struct AdminApi::Call {
   X("GET", "/api/v1/destinations/{name}/stats", kViewer, DestinationStats) \
   X("GET", "/api/v1/destination-types", kViewer, ConfigCall)               \
   X("GET", "/api/v1/config/export", kViewer, ConfigCall)                   \
-  X("GET", "/api/v1/live", kViewer, Live)
+  X("GET", "/api/v1/live", kViewer, Live)                                  \
+  X("GET", "/api/v1/destinations/{name}/dlq", kViewer, DeadLetters)        \
+  X("DELETE", "/api/v1/destinations/{name}/dlq", kEditor, DeadLetters)     \
+  X("POST", "/api/v1/destinations/{name}/dlq/redrive", kEditor, DeadLetters)
 
 const std::vector<AdminApi::RouteDef>& AdminApi::RouteTable() {
 #define SY_ADMIN_ROUTE_DEF(m, p, need, fn) RouteDef{m, p, Need::need, &AdminApi::fn},
@@ -333,7 +336,10 @@ AdminApi::AdminApi(AdminApiOptions options)
     lo.feed = options_.live_feed;
     live_ = std::make_unique<LiveStreams>(lo);
   }
-  if (options_.start_worker) worker_ = std::thread([this] { WorkLoop(); });
+  if (options_.start_worker) {
+    worker_ = std::thread([this] { WorkLoop(); });
+    slow_worker_ = std::thread([this] { SlowLoop(); });
+  }
 }
 
 AdminApi::~AdminApi() {
@@ -348,7 +354,50 @@ AdminApi::~AdminApi() {
   for (Job& job : left) {
     job.respond(Error(job.request, 503, "stopping", "the server is stopping"));
   }
+  std::deque<SlowJob> slow_left;
+  {
+    std::lock_guard lock(slow_mu_);
+    slow_stopping_ = true;
+    slow_left.swap(slow_queue_);
+  }
+  slow_cv_.notify_all();
+  if (slow_worker_.joinable()) slow_worker_.join();
+  for (SlowJob& job : slow_left) {
+    http::Request stub{bhttp::verb::post, "", job.version};
+    job.respond(Error(stub, 503, "stopping", "the server is stopping"));
+  }
   if (live_) live_->Stop();
+}
+
+void AdminApi::SlowLoop() {
+  SetThreadName("sy-admin-ops");
+  std::unique_lock lock(slow_mu_);
+  while (true) {
+    slow_cv_.wait(lock, [&] { return slow_stopping_ || !slow_queue_.empty(); });
+    if (slow_stopping_) return;
+    SlowJob job = std::move(slow_queue_.front());
+    slow_queue_.pop_front();
+    lock.unlock();
+    job.respond(job.work());
+    lock.lock();
+  }
+}
+
+http::Response AdminApi::RunSlow(Call& call, std::function<http::Response()> work) {
+  if (!call.respond || !options_.start_worker) return work();
+  {
+    std::lock_guard lock(slow_mu_);
+    if (!slow_stopping_ && slow_queue_.size() < options_.max_queued_slow) {
+      slow_queue_.push_back(SlowJob{std::move(work), *call.respond, call.req.version()});
+      slow_cv_.notify_one();
+      call.streamed = true;  // answered by the slow thread
+      return http::Response{};
+    }
+  }
+  auto res = Error(call.req, 503, "busy",
+                   "too many slow admin operations (redrives) are waiting; retry shortly");
+  res.set(bhttp::field::retry_after, "5");
+  return res;
 }
 
 void AdminApi::Handle(http::Request&& request, const http::PeerInfo& peer,
@@ -493,15 +542,20 @@ http::Response AdminApi::ServeWith(const http::Request& req, const http::PeerInf
 }
 
 bool AdminApi::Record(Call& call, const AuditEntry& entry, http::Response* res) {
+  return RecordAs(call.actor, call.peer.ip, call.req, entry, res);
+}
+
+bool AdminApi::RecordAs(const Actor& actor, const std::string& client, const http::Request& req,
+                        const AuditEntry& entry, http::Response* res) {
   AuditEntry e = entry;
-  if (e.actor.empty()) e.actor = call.actor.name;
-  if (e.role.empty()) e.role = call.actor.role;
-  e.client = call.peer.ip;
+  if (e.actor.empty()) e.actor = actor.name;
+  if (e.role.empty()) e.role = actor.role;
+  e.client = client;
   e.status = static_cast<int>(res->result_int());
   Status s = options_.audit->Append(e);
   if (s.ok()) return true;
   Logger()->error("audit append failed action={} status={}", e.action, s.ToString());
-  *res = Error(call.req, 500, "audit_failed",
+  *res = Error(req, 500, "audit_failed",
                "the change was made but could not be written to the audit log; see the server "
                "log");
   return false;
@@ -749,8 +803,16 @@ http::Response AdminApi::DestinationStats(Call& call) {
                      "': no such destination, or it has not run since the server started");
   }
   const int64_t now_ms = options_.clock->Now().value();
-  return JsonResponse(
-      req, 200, observe::StatsJson(stats->Snapshot(now_ms, static_cast<int>(window_ms / 60'000))));
+  std::string body =
+      observe::StatsJson(stats->Snapshot(now_ms, static_cast<int>(window_ms / 60'000)));
+  uint64_t events = 0;
+  double seconds = 0;
+  json::value backlog = nullptr;
+  if (options_.backlog && options_.backlog(call.params[0], &events, &seconds))
+    backlog = json::object{{"events", events}, {"seconds", seconds}};
+  body.pop_back();  // the object's '}'
+  body += ",\"backlog\":" + json::serialize(backlog) + "}";
+  return JsonResponse(req, 200, std::move(body));
 }
 
 http::Response AdminApi::Live(Call& call) {
@@ -800,6 +862,67 @@ http::Response AdminApi::Live(Call& call) {
                    "retry later");
   res.set(bhttp::field::retry_after, "5");
   return res;
+}
+
+http::Response AdminApi::DeadLetters(Call& call) {
+  const http::Request& req = call.req;
+  DeadLetterApi* api = options_.dead_letters;
+  if (api == nullptr)
+    return Error(req, 503, "dlq_unavailable", "dead letters are not available on this server");
+  const std::string name = call.params[0];
+  if (req.method() == bhttp::verb::get) {
+    uint64_t limit = 100;
+    if (std::string_view text = QueryParam(call.query, "limit"); !text.empty()) {
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
+      if (ec != std::errc() || end != text.data() + text.size() || limit < 1 || limit > 1000)
+        return Error(req, 400, "invalid_value", "limit: expected 1 to 1000", "limit");
+    }
+    ApiResult r = api->ListDeadLetters(name, limit, QueryParam(call.query, "after"),
+                                       CanViewPayloads(call.role));
+    return JsonResponse(req, static_cast<unsigned>(r.http_status), std::move(r.body));
+  }
+  const bool purge = req.method() == bhttp::verb::delete_;
+  std::string_view text = req.body();
+  // A redrive of everything may be sent without a body; a purge must name its letters.
+  if (!purge && text.find_first_not_of(" \t\r\n") == std::string_view::npos) text = "{}";
+  json::object body;
+  http::Response error;
+  if (!ParseObject(req, text, {"ids"}, &body, &error)) return error;
+  std::optional<std::vector<std::string>> ids;
+  if (auto it = body.find("ids"); it != body.end()) {
+    if (!it->value().is_array())
+      return Error(req, 400, "invalid_type", "'ids' must be an array of strings", "ids");
+    const json::array& list = it->value().as_array();
+    if (list.size() > kMaxDeadLetterIds)
+      return Error(req, 400, "invalid_value",
+                   "ids: at most " + std::to_string(kMaxDeadLetterIds) + " per request", "ids");
+    ids.emplace();
+    for (const json::value& v : list) {
+      if (!v.is_string())
+        return Error(req, 400, "invalid_type", "'ids' must be an array of strings", "ids");
+      ids->emplace_back(v.as_string());
+    }
+  }
+  if (purge && (!ids || ids->empty()))
+    return Error(req, 400, "missing_key", "'ids' is required: the letters to purge", "ids");
+  // The audit entry names the letters (or "all") before, and the result after.
+  json::value selection = ids ? json::value(json::array(ids->begin(), ids->end())) : "all";
+  std::string selection_json = json::serialize(json::object{{"ids", selection}});
+  auto work = [this, api, purge, name, ids = std::move(ids), actor = call.actor,
+               client = call.peer.ip, version = req.version(), method = req.method(),
+               selection_json = std::move(selection_json)]() {
+    ApiResult r = purge ? api->PurgeDeadLetters(actor, name, *ids)
+                        : api->RedriveDeadLetters(actor, name, ids ? &*ids : nullptr);
+    http::Request stub{method, "", version};
+    auto res = JsonResponse(stub, static_cast<unsigned>(r.http_status), r.body);
+    if (r.http_status >= 200 && r.http_status < 300) {
+      RecordAs(actor, client, stub,
+               {"", "", purge ? "dlq.purge" : "dlq.redrive", name, "", 0, selection_json, r.body},
+               &res);
+    }
+    return res;
+  };
+  return purge ? work() : RunSlow(call, std::move(work));
 }
 
 http::Response AdminApi::ConfigCall(Call& call) {

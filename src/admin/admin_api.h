@@ -18,6 +18,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,6 +29,7 @@
 #include "admin/audit_log.h"
 #include "admin/config_api.h"
 #include "admin/credentials.h"
+#include "admin/dead_letter_api.h"
 #include "admin/live_streams.h"
 #include "admin/sessions.h"
 #include "base/clock.h"
@@ -49,10 +51,18 @@ struct AdminApiOptions {
   // Each destination's per-minute delivery figures (observe/), for
   // GET /api/v1/destinations/{name}/stats. Null: that route answers 503.
   observe::DeliveryStatsBook* delivery_stats = nullptr;
+  // How far a destination's stream is behind the log's end, for the stats route's `backlog`:
+  // false when not known (the destination does not run). Empty: always unknown.
+  std::function<bool(std::string_view destination, uint64_t* events, double* seconds)> backlog;
   // The live view (GET /api/v1/live, admin/live_streams.h): the feed, and the streams' limits
   // (`feed` is ignored). Null feed: that route answers 503.
   observe::LiveFeed* live_feed = nullptr;
   LiveStreamsOptions live;
+  // The dead-letter routes (dead_letter_api.h). Null: they answer 503 `dlq_unavailable`.
+  DeadLetterApi* dead_letters = nullptr;
+  // Slow changes (a redrive sends one HTTP request per letter) run on their own thread
+  // (`sy-admin-ops`) so they never hold up the worker; at most this many wait, past it 503.
+  size_t max_queued_slow = 4;
   SessionOptions sessions;
   LoginLimiterOptions login_limits;
   // Adds `Secure` to the session cookie: set when the admin listener is reached over HTTPS
@@ -117,6 +127,11 @@ class AdminApi final : public http::Handler {
   http::Response ServeWith(const http::Request& request, const http::PeerInfo& peer,
                            const http::Responder* respond, bool* streamed);
   http::Response Live(Call& call);
+  http::Response DeadLetters(Call& call);
+  // Runs `work` on the slow-operations thread and answers with its response through
+  // call.respond (then call.streamed is set); without a responder (Serve), runs it here.
+  http::Response RunSlow(Call& call, std::function<http::Response()> work);
+  void SlowLoop();
 
   http::Response OpenApi(Call& call);
   http::Response Login(Call& call);
@@ -136,12 +151,27 @@ class AdminApi final : public http::Handler {
   // Appends to the audit log; on failure the answer becomes 500 `audit_failed` (the change
   // stands: it was made before; the message says so).
   bool Record(Call& call, const AuditEntry& entry, http::Response* res);
+  bool RecordAs(const Actor& actor, const std::string& client, const http::Request& req,
+                const AuditEntry& entry, http::Response* res);
+  // Dead letters named in one redrive or purge at most.
+  static constexpr size_t kMaxDeadLetterIds = 10'000;
 
   AdminApiOptions options_;
   std::atomic<ConfigApi*> config_;
   SessionTable sessions_;
   LoginLimiter limiter_;
   std::unique_ptr<LiveStreams> live_;  // when options_.live_feed is set
+
+  struct SlowJob {
+    std::function<http::Response()> work;
+    http::Responder respond;
+    unsigned version = 11;
+  };
+  std::mutex slow_mu_;
+  std::condition_variable slow_cv_;
+  std::deque<SlowJob> slow_queue_;  // guarded by slow_mu_
+  bool slow_stopping_ = false;      // guarded by slow_mu_
+  std::thread slow_worker_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -545,6 +545,9 @@ TEST_F(AdminApiTest, EveryRouteForEveryRole) {
       {"GET /api/v1/destination-types", Role::kViewer},
       {"GET /api/v1/config/export", Role::kViewer},
       {"GET /api/v1/live", Role::kViewer},
+      {"GET /api/v1/destinations/{name}/dlq", Role::kViewer},
+      {"DELETE /api/v1/destinations/{name}/dlq", Role::kEditor},
+      {"POST /api/v1/destinations/{name}/dlq/redrive", Role::kEditor},
   };
   auto rank = [](Role r) { return r == Role::kViewer ? 0 : r == Role::kEditor ? 1 : 2; };
   size_t checked = 0;
@@ -980,11 +983,19 @@ TEST_F(AdminApiTest, DestinationStatsFromTheObserveBook) {
   o.clock = &clock_;
   o.delivery_stats = &book;
   o.start_worker = false;
+  o.backlog = [](std::string_view name, uint64_t* events, double* seconds) {
+    if (name != "hook") return false;
+    *events = 42;
+    *seconds = 1.5;
+    return true;
+  };
   api_ = std::make_unique<AdminApi>(o);
   auto res =
       WithToken(Role::kViewer, bhttp::verb::get, "/api/v1/destinations/hook/stats?window=15m");
   ASSERT_EQ(res.result_int(), 200u) << res.body();
   json::value v = json::parse(res.body());
+  EXPECT_EQ(v.at("backlog").at("events").as_int64(), 42);
+  EXPECT_EQ(v.at("backlog").at("seconds").as_double(), 1.5);
   EXPECT_EQ(v.at("window_minutes").as_int64(), 15);
   EXPECT_EQ(v.at("totals").at("delivered").as_int64(), 2);
   EXPECT_EQ(v.at("totals").at("retried").as_int64(), 0);  // 30 minutes ago: outside the window
@@ -1286,6 +1297,117 @@ TEST_F(LiveViewTest, QueriesNamingNotExactlyOneTopicAre400) {
   auto res = WithToken(Role::kAdmin, bhttp::verb::get, "/api/v1/live?source=web");
   EXPECT_EQ(res.result_int(), 503u);
   EXPECT_EQ(ErrorCode(res), "live_unavailable");
+}
+
+// ---------------------------------------------------------------- dead letters
+
+ApiResult Ok(std::string body) {
+  ApiResult r;
+  r.body = std::move(body);
+  return r;
+}
+
+class FakeDeadLetterApi final : public DeadLetterApi {
+ public:
+  ApiResult ListDeadLetters(std::string_view destination, size_t limit, std::string_view after,
+                            bool show_payloads) override {
+    calls.push_back("list " + std::string(destination) + " " + std::to_string(limit) + " " +
+                    std::string(after) + (show_payloads ? " payloads" : ""));
+    return Ok(R"({"entries":[],"total":0,"next_after":null,"skipped_bytes":0})");
+  }
+  ApiResult RedriveDeadLetters(const Actor& actor, std::string_view destination,
+                               const std::vector<std::string>* ids) override {
+    calls.push_back("redrive " + std::string(destination) + " " + actor.name + " " +
+                    (ids ? std::to_string(ids->size()) : "all"));
+    return Ok(R"({"delivered":1,"kept":0,"not_found":[]})");
+  }
+  ApiResult PurgeDeadLetters(const Actor& actor, std::string_view destination,
+                             const std::vector<std::string>& ids) override {
+    calls.push_back("purge " + std::string(destination) + " " + actor.name + " " +
+                    std::to_string(ids.size()));
+    return Ok(R"({"purged":2,"not_found":[]})");
+  }
+  std::vector<std::string> calls;
+};
+
+TEST_F(AdminApiTest, DeadLetterRoutesCheckTheirInputAndAuditChanges) {
+  FakeDeadLetterApi dlq;
+  AdminApiOptions o;
+  o.credentials = credentials_.get();
+  o.audit = audit_.get();
+  o.clock = &clock_;
+  o.dead_letters = &dlq;
+  o.start_worker = false;
+  api_ = std::make_unique<AdminApi>(o);
+  const std::string base = "/api/v1/destinations/hook/dlq";
+
+  auto res = WithToken(Role::kViewer, bhttp::verb::get, base + "?limit=5&after=abc");
+  EXPECT_EQ(res.result_int(), 200u) << res.body();
+  res = WithToken(Role::kEditor, bhttp::verb::get, base);
+  EXPECT_EQ(res.result_int(), 200u);
+  ASSERT_EQ(dlq.calls.size(), 2u);
+  EXPECT_EQ(dlq.calls[0], "list hook 5 abc");  // a viewer: no payloads
+  EXPECT_EQ(dlq.calls[1], "list hook 100  payloads");
+  for (const char* bad : {"0", "1001", "x", "-1"}) {
+    res = WithToken(Role::kViewer, bhttp::verb::get, base + "?limit=" + bad);
+    EXPECT_EQ(res.result_int(), 400u) << bad;
+    EXPECT_EQ(ErrorField(res), "limit");
+  }
+
+  // Redrive: no body or {} is every letter; ids select.
+  res = WithToken(Role::kEditor, bhttp::verb::post, base + "/redrive");
+  EXPECT_EQ(res.result_int(), 200u) << res.body();
+  res = WithToken(Role::kEditor, bhttp::verb::post, base + "/redrive", R"({"ids":["a","b"]})");
+  EXPECT_EQ(res.result_int(), 200u) << res.body();
+  EXPECT_EQ(dlq.calls[2], "redrive hook token:editor-token all");
+  EXPECT_EQ(dlq.calls[3], "redrive hook token:editor-token 2");
+  // Purge needs ids.
+  res = WithToken(Role::kEditor, bhttp::verb::delete_, base, R"({"ids":["a","b"]})");
+  EXPECT_EQ(res.result_int(), 200u) << res.body();
+  EXPECT_EQ(dlq.calls[4], "purge hook token:editor-token 2");
+  const size_t calls = dlq.calls.size();
+  struct Bad {
+    bhttp::verb method;
+    std::string path, body, code, field;
+  };
+  std::string many = "[";
+  for (int i = 0; i <= 10'000; ++i)
+    many += std::string(i ? "," : "") + "\"x\"";
+  many += "]";
+  for (const Bad& b : std::vector<Bad>{
+           {bhttp::verb::delete_, base, "", "bad_json", ""},
+           {bhttp::verb::delete_, base, "{}", "missing_key", "ids"},
+           {bhttp::verb::delete_, base, R"({"ids":[]})", "missing_key", "ids"},
+           {bhttp::verb::delete_, base, R"({"ids":"a"})", "invalid_type", "ids"},
+           {bhttp::verb::delete_, base, R"({"ids":[1]})", "invalid_type", "ids"},
+           {bhttp::verb::delete_, base, R"({"ids":["a"],"all":true})", "unknown_key", "all"},
+           {bhttp::verb::post, base + "/redrive", "{", "bad_json", ""},
+           {bhttp::verb::post, base + "/redrive", R"({"id":["a"]})", "unknown_key", "id"},
+           {bhttp::verb::post, base + "/redrive", R"({"ids":)" + many + "}", "invalid_value",
+            "ids"},
+       }) {
+    res = WithToken(Role::kEditor, b.method, b.path, b.body);
+    EXPECT_EQ(res.result_int(), 400u) << b.body.substr(0, 40);
+    EXPECT_EQ(ErrorCode(res), b.code) << b.body.substr(0, 40);
+    if (!b.field.empty()) {
+      EXPECT_EQ(ErrorField(res), b.field) << b.body.substr(0, 40);
+    }
+  }
+  EXPECT_EQ(dlq.calls.size(), calls);  // refused requests reach nothing
+  // Viewers change nothing.
+  EXPECT_EQ(WithToken(Role::kViewer, bhttp::verb::post, base + "/redrive").result_int(), 403u);
+  EXPECT_EQ(dlq.calls.size(), calls);
+
+  std::vector<std::string> actions;
+  for (const auto& e : AuditEntries())
+    if (e.at("action").as_string().starts_with("dlq."))
+      actions.emplace_back(e.at("action").as_string());
+  EXPECT_EQ(actions, (std::vector<std::string>{"dlq.purge", "dlq.redrive", "dlq.redrive"}));
+
+  api_ = MakeApi(&config_);  // no dead-letter side: 503
+  res = WithToken(Role::kViewer, bhttp::verb::get, base);
+  EXPECT_EQ(res.result_int(), 503u);
+  EXPECT_EQ(ErrorCode(res), "dlq_unavailable");
 }
 
 }  // namespace

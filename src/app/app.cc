@@ -340,6 +340,35 @@ Status App::StartAdmin() {
   ao.clock = SystemClock::Get();
   ao.delivery_stats = &delivery_stats_;
   ao.live_feed = &live_;
+  ao.backlog = [this](std::string_view name, uint64_t* events, double* seconds) {
+    std::lock_guard streams_lock(streams_mu_);
+    if (!log_) return false;
+    for (const auto& s : streams_) {
+      if (s->name() != name) continue;
+      const uint64_t end = log_->EndOffset().value(), done = s->committed().value();
+      *events = end > done ? end - done : 0;
+      *seconds =
+          log::ConsumerLagSeconds(&metrics_)->With({delivery::CursorName(s->name())})->Value();
+      return true;
+    }
+    return false;
+  };
+  DeadLetterAdmin::Options dlo;
+  dlo.store = dead_letters_.get();
+  dlo.http = outbound_.get();
+  dlo.clock = SystemClock::Get();
+  dlo.config_file = config_.file;
+  dlo.find = [this](std::string_view name, config::DestinationConfig* out) {
+    std::lock_guard streams_lock(streams_mu_);  // config_.destinations changes under it
+    for (const auto& d : config_.destinations) {
+      if (d.name != name) continue;
+      *out = d;
+      return true;
+    }
+    return false;
+  };
+  dead_letter_admin_ = std::make_unique<DeadLetterAdmin>(std::move(dlo));
+  ao.dead_letters = dead_letter_admin_.get();
   ao.live.max_streams = static_cast<size_t>(config_.admin.max_live_streams);
   ao.live.max_per_second = static_cast<double>(config_.admin.live_rate);
   ao.sessions.idle_timeout_ms = config_.admin.session_idle_timeout_ms;

@@ -21,6 +21,7 @@
 #include "admin/audit_log.h"
 #include "admin/credentials.h"
 #include "app/config_controller.h"
+#include "app/dead_letter_admin.h"
 #include "archive/archiver.h"
 #include "base/metrics.h"
 #include "config/config.h"
@@ -139,6 +140,7 @@ class App {
   // controller when started by StartFromFile (the configuration routes answer 503 otherwise).
   std::unique_ptr<admin::CredentialStore> admin_credentials_;
   std::unique_ptr<admin::AuditLog> admin_audit_;
+  std::unique_ptr<DeadLetterAdmin> dead_letter_admin_;  // the admin API's DLQ routes
   std::unique_ptr<admin::AdminApi> admin_api_;
   std::unique_ptr<http::Server> admin_http_;
   std::atomic<bool> ready_{false};

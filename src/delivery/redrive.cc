@@ -5,11 +5,16 @@ namespace sy::delivery {
 Result<RedriveResult> RedriveDeadLetters(DeadLetterStore* store,
                                          const std::string& destination_name,
                                          Destination* destination, http::HttpClient* http,
-                                         bool allow_private_network, Clock* clock) {
+                                         bool allow_private_network, Clock* clock,
+                                         const std::function<bool(const DeadLetter&)>& select) {
   RedriveResult result;
   Status s = store->Rewrite(destination_name, [&](std::vector<DeadLetter> letters) {
     std::vector<DeadLetter> keep;
     for (auto& letter : letters) {
+      if (select && !select(letter)) {
+        keep.push_back(std::move(letter));
+        continue;
+      }
       RoutedEvent ev{letter.offset, letter.source, letter.message_id, letter.received_at,
                      letter.event};
       std::vector<RoutedEvent> one{ev};

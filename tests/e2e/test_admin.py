@@ -226,6 +226,8 @@ def test_destination_stats_count_what_the_server_delivered(server):
         assert time.monotonic() < deadline, body
         time.sleep(0.1)
     assert json.loads(body)["window_minutes"] == 5
+    backlog = json.loads(body)["backlog"]  # the stream runs: known, and caught up by now
+    assert backlog is not None and backlog["events"] >= 0 and backlog["seconds"] >= 0, body
     status, _, body = server.request("GET", "/api/v1/destinations/nothing/stats", headers=headers)
     assert status == 404, body
 
