@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <charconv>
 #include <set>
+#include <tuple>
 
 #include "base/constant_time.h"
 #include "base/logging.h"
@@ -277,37 +278,41 @@ struct AdminApi::Call {
 };
 
 // The route table; the order only matters for readability (templates do not overlap).
-#define SY_ADMIN_ROUTES(X)                                                 \
-  X("POST", "/api/v1/login", kNothing, Login)                              \
-  X("POST", "/api/v1/logout", kViewer, Logout)                             \
-  X("GET", "/api/v1/session", kViewer, SessionInfo)                        \
-  X("GET", "/api/v1/openapi.json", kNothing, OpenApi)                      \
-  X("GET", "/api/v1/users", kAdmin, ListUsers)                             \
-  X("POST", "/api/v1/users", kAdmin, CreateUser)                           \
-  X("PATCH", "/api/v1/users/{name}", kAdmin, UpdateUser)                   \
-  X("DELETE", "/api/v1/users/{name}", kAdmin, DeleteUser)                  \
-  X("GET", "/api/v1/tokens", kAdmin, ListTokens)                           \
-  X("POST", "/api/v1/tokens", kAdmin, CreateToken)                         \
-  X("DELETE", "/api/v1/tokens/{name}", kAdmin, DeleteToken)                \
-  X("GET", "/api/v1/audit", kAdmin, Audit)                                 \
-  X("GET", "/api/v1/sources", kViewer, ConfigCall)                         \
-  X("POST", "/api/v1/sources", kEditor, ConfigCall)                        \
-  X("GET", "/api/v1/sources/{name}", kViewer, ConfigCall)                  \
-  X("PATCH", "/api/v1/sources/{name}", kEditor, ConfigCall)                \
-  X("DELETE", "/api/v1/sources/{name}", kEditor, ConfigCall)               \
-  X("POST", "/api/v1/sources/{name}/rotate-key", kEditor, ConfigCall)      \
-  X("GET", "/api/v1/destinations", kViewer, ConfigCall)                    \
-  X("POST", "/api/v1/destinations", kEditor, ConfigCall)                   \
-  X("GET", "/api/v1/destinations/{name}", kViewer, ConfigCall)             \
-  X("PATCH", "/api/v1/destinations/{name}", kEditor, ConfigCall)           \
-  X("DELETE", "/api/v1/destinations/{name}", kEditor, ConfigCall)          \
-  X("GET", "/api/v1/destinations/{name}/stats", kViewer, DestinationStats) \
-  X("GET", "/api/v1/destination-types", kViewer, ConfigCall)               \
-  X("GET", "/api/v1/config/export", kViewer, ConfigCall)                   \
-  X("GET", "/api/v1/live", kViewer, Live)                                  \
-  X("GET", "/api/v1/destinations/{name}/dlq", kViewer, DeadLetters)        \
-  X("DELETE", "/api/v1/destinations/{name}/dlq", kEditor, DeadLetters)     \
-  X("POST", "/api/v1/destinations/{name}/dlq/redrive", kEditor, DeadLetters)
+#define SY_ADMIN_ROUTES(X)                                                   \
+  X("POST", "/api/v1/login", kNothing, Login)                                \
+  X("POST", "/api/v1/logout", kViewer, Logout)                               \
+  X("GET", "/api/v1/session", kViewer, SessionInfo)                          \
+  X("GET", "/api/v1/openapi.json", kNothing, OpenApi)                        \
+  X("GET", "/api/v1/users", kAdmin, ListUsers)                               \
+  X("POST", "/api/v1/users", kAdmin, CreateUser)                             \
+  X("PATCH", "/api/v1/users/{name}", kAdmin, UpdateUser)                     \
+  X("DELETE", "/api/v1/users/{name}", kAdmin, DeleteUser)                    \
+  X("GET", "/api/v1/tokens", kAdmin, ListTokens)                             \
+  X("POST", "/api/v1/tokens", kAdmin, CreateToken)                           \
+  X("DELETE", "/api/v1/tokens/{name}", kAdmin, DeleteToken)                  \
+  X("GET", "/api/v1/audit", kAdmin, Audit)                                   \
+  X("GET", "/api/v1/sources", kViewer, ConfigCall)                           \
+  X("POST", "/api/v1/sources", kEditor, ConfigCall)                          \
+  X("GET", "/api/v1/sources/{name}", kViewer, ConfigCall)                    \
+  X("PATCH", "/api/v1/sources/{name}", kEditor, ConfigCall)                  \
+  X("DELETE", "/api/v1/sources/{name}", kEditor, ConfigCall)                 \
+  X("POST", "/api/v1/sources/{name}/rotate-key", kEditor, ConfigCall)        \
+  X("GET", "/api/v1/destinations", kViewer, ConfigCall)                      \
+  X("POST", "/api/v1/destinations", kEditor, ConfigCall)                     \
+  X("GET", "/api/v1/destinations/{name}", kViewer, ConfigCall)               \
+  X("PATCH", "/api/v1/destinations/{name}", kEditor, ConfigCall)             \
+  X("DELETE", "/api/v1/destinations/{name}", kEditor, ConfigCall)            \
+  X("GET", "/api/v1/destinations/{name}/stats", kViewer, DestinationStats)   \
+  X("GET", "/api/v1/destination-types", kViewer, ConfigCall)                 \
+  X("GET", "/api/v1/config/export", kViewer, ConfigCall)                     \
+  X("GET", "/api/v1/live", kViewer, Live)                                    \
+  X("GET", "/api/v1/destinations/{name}/dlq", kViewer, DeadLetters)          \
+  X("DELETE", "/api/v1/destinations/{name}/dlq", kEditor, DeadLetters)       \
+  X("POST", "/api/v1/destinations/{name}/dlq/redrive", kEditor, DeadLetters) \
+  X("GET", "/api/v1/replays", kViewer, Replays)                              \
+  X("POST", "/api/v1/replays", kEditor, Replays)                             \
+  X("GET", "/api/v1/replays/{id}", kViewer, Replays)                         \
+  X("POST", "/api/v1/replays/{id}/cancel", kEditor, Replays)
 
 const std::vector<AdminApi::RouteDef>& AdminApi::RouteTable() {
 #define SY_ADMIN_ROUTE_DEF(m, p, need, fn) RouteDef{m, p, Need::need, &AdminApi::fn},
@@ -923,6 +928,69 @@ http::Response AdminApi::DeadLetters(Call& call) {
     return res;
   };
   return purge ? work() : RunSlow(call, std::move(work));
+}
+
+http::Response AdminApi::Replays(Call& call) {
+  const http::Request& req = call.req;
+  ReplayApi* api = options_.replays;
+  if (api == nullptr)
+    return Error(req, 503, "replay_unavailable", "replays are not available on this server");
+  const bool get = req.method() == bhttp::verb::get;
+  ApiResult r;
+  std::string action, target, audit_before;
+  if (call.pattern == "/api/v1/replays" && get) {
+    r = api->ListReplays();
+  } else if (call.pattern == "/api/v1/replays/{id}") {
+    r = api->GetReplay(call.params[0]);
+  } else if (call.pattern == "/api/v1/replays/{id}/cancel") {
+    r = api->CancelReplay(call.actor, call.params[0]);
+    action = "replay.cancel";
+    target = call.params[0];
+  } else {
+    json::object body;
+    http::Response error;
+    if (!ParseObject(req, req.body(), {"destination", "source", "from", "to", "rate"}, &body,
+                     &error))
+      return error;
+    ReplayRequest rr;
+    bool present = false;
+    std::string from, to;
+    if (!StringField(req, body, "destination", true, &rr.destination, &present, &error) ||
+        !StringField(req, body, "source", false, &rr.source, &present, &error) ||
+        !StringField(req, body, "from", false, &from, &present, &error) ||
+        !StringField(req, body, "to", false, &to, &present, &error))
+      return error;
+    for (auto [key, text, out] :
+         {std::tuple{"from", &from, &rr.from_ms}, std::tuple{"to", &to, &rr.to_ms}}) {
+      if (text->empty()) continue;
+      std::optional<TimestampMs> t = ParseIso8601(*text);
+      if (!t)
+        return Error(req, 400, "invalid_value",
+                     std::string(key) + ": expected an ISO-8601 time such as 2026-12-01T00:00:00Z",
+                     key);
+      *out = t->value();
+    }
+    if (rr.from_ms && rr.to_ms && *rr.from_ms >= *rr.to_ms)
+      return Error(req, 400, "invalid_value", "to: must be after from", "to");
+    if (auto it = body.find("rate"); it != body.end()) {
+      if (!it->value().is_int64() && !it->value().is_uint64())
+        return Error(req, 400, "invalid_type", "'rate' must be an integer", "rate");
+      const json::value& v = it->value();
+      if ((v.is_int64() && (v.as_int64() < 0 || v.as_int64() > 10'000'000)) ||
+          (v.is_uint64() && v.as_uint64() > 10'000'000))
+        return Error(req, 400, "invalid_value", "rate: expected 0 to 10000000 events per second",
+                     "rate");
+      rr.rate = v.is_int64() ? v.as_int64() : static_cast<int64_t>(v.as_uint64());
+    }
+    r = api->StartReplay(call.actor, rr);
+    action = "replay.start";
+    target = CutUtf8(rr.destination, 128);
+    audit_before = json::serialize(body);
+  }
+  auto res = JsonResponse(req, static_cast<unsigned>(r.http_status), std::move(r.body));
+  if (!action.empty() && r.http_status >= 200 && r.http_status < 300)
+    Record(call, {"", "", action, target, "", 0, audit_before, res.body()}, &res);
+  return res;
 }
 
 http::Response AdminApi::ConfigCall(Call& call) {

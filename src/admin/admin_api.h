@@ -31,6 +31,7 @@
 #include "admin/credentials.h"
 #include "admin/dead_letter_api.h"
 #include "admin/live_streams.h"
+#include "admin/replay_api.h"
 #include "admin/sessions.h"
 #include "base/clock.h"
 #include "http/server.h"
@@ -60,6 +61,8 @@ struct AdminApiOptions {
   LiveStreamsOptions live;
   // The dead-letter routes (dead_letter_api.h). Null: they answer 503 `dlq_unavailable`.
   DeadLetterApi* dead_letters = nullptr;
+  // The replay routes (replay_api.h). Null: they answer 503 `replay_unavailable`.
+  ReplayApi* replays = nullptr;
   // Slow changes (a redrive sends one HTTP request per letter) run on their own thread
   // (`sy-admin-ops`) so they never hold up the worker; at most this many wait, past it 503.
   size_t max_queued_slow = 4;
@@ -128,6 +131,7 @@ class AdminApi final : public http::Handler {
                            const http::Responder* respond, bool* streamed);
   http::Response Live(Call& call);
   http::Response DeadLetters(Call& call);
+  http::Response Replays(Call& call);
   // Runs `work` on the slow-operations thread and answers with its response through
   // call.respond (then call.streamed is set); without a responder (Serve), runs it here.
   http::Response RunSlow(Call& call, std::function<http::Response()> work);

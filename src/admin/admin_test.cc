@@ -548,6 +548,10 @@ TEST_F(AdminApiTest, EveryRouteForEveryRole) {
       {"GET /api/v1/destinations/{name}/dlq", Role::kViewer},
       {"DELETE /api/v1/destinations/{name}/dlq", Role::kEditor},
       {"POST /api/v1/destinations/{name}/dlq/redrive", Role::kEditor},
+      {"GET /api/v1/replays", Role::kViewer},
+      {"POST /api/v1/replays", Role::kEditor},
+      {"GET /api/v1/replays/{id}", Role::kViewer},
+      {"POST /api/v1/replays/{id}/cancel", Role::kEditor},
   };
   auto rank = [](Role r) { return r == Role::kViewer ? 0 : r == Role::kEditor ? 1 : 2; };
   size_t checked = 0;
@@ -1408,6 +1412,93 @@ TEST_F(AdminApiTest, DeadLetterRoutesCheckTheirInputAndAuditChanges) {
   res = WithToken(Role::kViewer, bhttp::verb::get, base);
   EXPECT_EQ(res.result_int(), 503u);
   EXPECT_EQ(ErrorCode(res), "dlq_unavailable");
+}
+
+// ---------------------------------------------------------------- replays
+
+class FakeReplayApi final : public ReplayApi {
+ public:
+  ApiResult StartReplay(const Actor& actor, const ReplayRequest& r) override {
+    started.push_back(r);
+    ApiResult res = Ok(R"({"id":"r1","state":"running"})");
+    res.http_status = 202;
+    (void)actor;
+    return res;
+  }
+  ApiResult ListReplays() override { return Ok(R"({"replays":[]})"); }
+  ApiResult GetReplay(std::string_view id) override {
+    ApiResult res = Ok(R"({"id":"r1"})");
+    if (id != "r1") res.http_status = 404;
+    return res;
+  }
+  ApiResult CancelReplay(const Actor&, std::string_view id) override {
+    cancelled.emplace_back(id);
+    return Ok(R"({"id":"r1","state":"running"})");
+  }
+  std::vector<ReplayRequest> started;
+  std::vector<std::string> cancelled;
+};
+
+TEST_F(AdminApiTest, ReplayRoutesCheckTheirInputAndAuditChanges) {
+  FakeReplayApi replays;
+  AdminApiOptions o;
+  o.credentials = credentials_.get();
+  o.audit = audit_.get();
+  o.clock = &clock_;
+  o.replays = &replays;
+  o.start_worker = false;
+  api_ = std::make_unique<AdminApi>(o);
+  auto res = WithToken(Role::kEditor, bhttp::verb::post, "/api/v1/replays",
+                       R"({"destination":"hook","source":"web","from":"2026-12-01T00:00:00Z",)"
+                       R"("to":"2026-12-02T00:00:00Z","rate":500})");
+  ASSERT_EQ(res.result_int(), 202u) << res.body();
+  ASSERT_EQ(replays.started.size(), 1u);
+  const ReplayRequest& r = replays.started[0];
+  EXPECT_EQ(r.destination, "hook");
+  EXPECT_EQ(r.source, "web");
+  EXPECT_EQ(*r.from_ms, 1796083200000);  // 2026-12-01T00:00:00Z
+  EXPECT_EQ(*r.to_ms - *r.from_ms, 86'400'000);
+  EXPECT_EQ(r.rate, 500);
+  res = WithToken(Role::kEditor, bhttp::verb::post, "/api/v1/replays", R"({"destination":"h"})");
+  ASSERT_EQ(res.result_int(), 202u);
+  EXPECT_FALSE(replays.started[1].from_ms);
+  EXPECT_EQ(replays.started[1].rate, 0);
+  struct Bad {
+    std::string body, code, field;
+  };
+  for (const Bad& b : std::vector<Bad>{
+           {"[]", "bad_json", ""},
+           {"{}", "missing_key", "destination"},
+           {R"({"destination":1})", "invalid_type", "destination"},
+           {R"({"destination":"h","when":"now"})", "unknown_key", "when"},
+           {R"({"destination":"h","from":"yesterday"})", "invalid_value", "from"},
+           {R"({"destination":"h","from":"2026-12-02T00:00:00Z","to":"2026-12-01T00:00:00Z"})",
+            "invalid_value", "to"},
+           {R"({"destination":"h","rate":-1})", "invalid_value", "rate"},
+           {R"({"destination":"h","rate":1.5})", "invalid_type", "rate"},
+           {R"({"destination":"h","rate":"fast"})", "invalid_type", "rate"},
+       }) {
+    res = WithToken(Role::kEditor, bhttp::verb::post, "/api/v1/replays", b.body);
+    EXPECT_EQ(res.result_int(), 400u) << b.body;
+    EXPECT_EQ(ErrorCode(res), b.code) << b.body;
+    if (!b.field.empty()) {
+      EXPECT_EQ(ErrorField(res), b.field) << b.body;
+    }
+  }
+  EXPECT_EQ(replays.started.size(), 2u);
+  EXPECT_EQ(WithToken(Role::kViewer, bhttp::verb::get, "/api/v1/replays").result_int(), 200u);
+  EXPECT_EQ(WithToken(Role::kViewer, bhttp::verb::get, "/api/v1/replays/r1").result_int(), 200u);
+  EXPECT_EQ(WithToken(Role::kViewer, bhttp::verb::get, "/api/v1/replays/r9").result_int(), 404u);
+  EXPECT_EQ(WithToken(Role::kViewer, bhttp::verb::post, "/api/v1/replays/r1/cancel").result_int(),
+            403u);
+  EXPECT_EQ(WithToken(Role::kEditor, bhttp::verb::post, "/api/v1/replays/r1/cancel").result_int(),
+            200u);
+  EXPECT_EQ(replays.cancelled, std::vector<std::string>{"r1"});
+  std::vector<std::string> actions;
+  for (const auto& e : AuditEntries())
+    if (e.at("action").as_string().starts_with("replay."))
+      actions.emplace_back(e.at("action").as_string());
+  EXPECT_EQ(actions, (std::vector<std::string>{"replay.cancel", "replay.start", "replay.start"}));
 }
 
 }  // namespace

@@ -367,8 +367,23 @@ Status App::StartAdmin() {
     }
     return false;
   };
-  dead_letter_admin_ = std::make_unique<DeadLetterAdmin>(std::move(dlo));
+  dead_letter_admin_ = std::make_unique<DeadLetterAdmin>(dlo);  // dlo.find is used again below
   ao.dead_letters = dead_letter_admin_.get();
+  ReplayAdmin::Options ro;
+  ro.data_dir = config_.data_dir;
+  ro.config_file = config_.file;
+  ro.archive = config_.archive;
+  ro.http = outbound_.get();
+  ro.dead_letters = dead_letters_.get();
+  ro.find_destination = dlo.find;
+  ro.has_source = [this](std::string_view name) {
+    std::lock_guard streams_lock(streams_mu_);
+    for (const auto& s : config_.sources)
+      if (s.name == name) return true;
+    return false;
+  };
+  replay_admin_ = std::make_unique<ReplayAdmin>(std::move(ro));
+  ao.replays = replay_admin_.get();
   ao.live.max_streams = static_cast<size_t>(config_.admin.max_live_streams);
   ao.live.max_per_second = static_cast<double>(config_.admin.live_rate);
   ao.sessions.idle_timeout_ms = config_.admin.session_idle_timeout_ms;
@@ -574,7 +589,8 @@ void App::Stop() {
   if (metrics_http_) metrics_http_->Stop();
   if (admin_http_) admin_http_->Stop();
   admin_http_.reset();
-  admin_api_.reset();  // its worker answers what is still queued
+  admin_api_.reset();     // its worker answers what is still queued
+  replay_admin_.reset();  // interrupts running replays (resumable) and waits for them
   {
     std::lock_guard lock(flush_mu_);
     stopping_ = true;
