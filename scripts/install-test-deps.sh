@@ -5,6 +5,7 @@
 #     the browser is Debian's chromium (scripts/install-deps.sh test), never a download
 #   - build/venv: a Python venv with the pinned pytest and segment-analytics-python
 #   - build/tools/weed: SeaweedFS for the archive's S3 tests (scripts/install-seaweedfs.sh)
+#   - build/tools/kafka-<version>: Apache Kafka for the `kafka` tests (scripts/install-kafka.sh)
 # Idempotent: each part is redone only when its pin file changed (a stamp holds its hash), so a
 # second run touches no network. Prints one line on success. Never downloads browsers.
 # Env: SY_VENV overrides the venv path (default build/venv).
@@ -64,5 +65,9 @@ if ! "$root/scripts/install-seaweedfs.sh" >"$log" 2>&1; then
   echo "install-test-deps: warning: SeaweedFS not built, the archive's S3 tests will fail:" >&2
   cat "$log" >&2
 fi
+
+# 4. Apache Kafka (KRaft broker jars) for the cluster-mode tests (tests/kafka, ctest label kafka);
+# Java 17 and Maven from Debian when missing. Instant when already assembled.
+"$root/scripts/install-kafka.sh" >"$log" 2>&1 || fail "scripts/install-kafka.sh"
 
 echo "install-test-deps: ok (node clients in tests/e2e/node_modules and tests/browser/node_modules, python venv at ${venv#$root/})"
