@@ -195,6 +195,10 @@ Status ConsumeAndCheck(const ChainOptions& o, const Deliveries& d, ChainReport& 
   SY_RETURN_IF_ERROR(conf.Set("isolation.level", "read_committed"));
   SY_RETURN_IF_ERROR(conf.Set("enable.auto.commit", "false"));
   SY_RETURN_IF_ERROR(conf.Set("auto.offset.reset", "earliest"));
+  // The broker's minimum (group.min.session.timeout.ms): a member that died without leaving
+  // (or one the group still remembers after a coordinator failover) holds a rebalance for at
+  // most this long, instead of the default 45 s.
+  SY_RETURN_IF_ERROR(conf.Set("session.timeout.ms", "6000"));
   SY_ASSIGN_OR_RETURN(Handle consumer, NewHandle(RD_KAFKA_CONSUMER, conf));
   rd_kafka_poll_set_consumer(consumer.get());
 

@@ -138,6 +138,10 @@ class KafkaCluster:
             "share.coordinator.state.topic.replication.factor": rf,
             "share.coordinator.state.topic.min.isr": min_isr,
             "group.initial.rebalance.delay.ms": 0,
+            # The controller fences a broker that stopped heartbeating after 6 s (default 9 s),
+            # so failure tests see leaders move sooner.
+            "broker.heartbeat.interval.ms": 1000,
+            "broker.session.timeout.ms": 6000,
         }
         node.dir.mkdir(parents=True, exist_ok=True)
         node.properties.write_text("".join(f"{k}={v}\n" for k, v in props.items()))

@@ -4,6 +4,9 @@
 //
 // Usage: kafka_smoke --brokers HOST:PORT[,…] --topic NAME [--partitions N]
 //                    [--replication-factor N] [--messages N] [--keys N] [--timeout-ms N]
+//                    [--no-create]
+// --no-create: the topic exists (an earlier run made it); produce to it and consume from the
+// group's committed offsets.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -15,6 +18,10 @@ int main(int argc, char** argv) {
   sy::kafka_test::ChainOptions o;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    if (arg == "--no-create") {
+      o.create_topic = false;
+      continue;
+    }
     if (i + 1 >= argc) {
       std::fprintf(stderr, "kafka_smoke: %s needs a value\n", arg.c_str());
       return 2;
