@@ -34,8 +34,15 @@ fi
 # half-filled lib/ behind that a later run would take as complete.
 mkdir -p "$out"
 tmp=$(mktemp -d "$out/.lib.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies -DoutputDirectory="$tmp" -DincludeScope=runtime
+trap 'rm -rf "$tmp" "$tmp.log"' EXIT
+if ! mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
+  -DoutputDirectory="$tmp" -DincludeScope=runtime >"$tmp.log" 2>&1; then
+  echo "install-kafka: mvn dependency:copy-dependencies failed:" >&2
+  cat "$tmp.log" >&2
+  rm -f "$tmp.log"
+  exit 1
+fi
+rm -f "$tmp.log"
 ls "$tmp"/kafka_2.13-"$version".jar >/dev/null
 rm -rf "$out/lib"
 mv "$tmp" "$out/lib"
