@@ -147,6 +147,24 @@ class KafkaCluster:
         node.properties.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
 
     def start(self, timeout: float = 60) -> "KafkaCluster":
+        # A free port can be taken between the check and the JVM's bind: then start afresh on
+        # new ports (new log dirs too: a controller remembers its voters' addresses).
+        for attempt in range(3):
+            try:
+                self._format_and_start(timeout)
+                return self
+            except RuntimeError:
+                self.stop()
+                if attempt == 2 or not any("Address already in use" in n.log_text(20000)
+                                           for n in self.nodes):
+                    raise
+                for node in self.nodes:
+                    shutil.rmtree(node.dir, ignore_errors=True)
+                self.nodes = [KafkaNode(n.node_id, self.root) for n in self.nodes]
+                self.cluster_id = _random_cluster_id()
+        return self
+
+    def _format_and_start(self, timeout: float) -> None:
         # Format every node's log dir with the one cluster id (in parallel: one JVM start each).
         formats = []
         for node in self.nodes:
@@ -162,12 +180,7 @@ class KafkaCluster:
                                    f"{out.decode(errors='replace')[-2000:]}")
         for node in self.nodes:
             self.start_node(node)
-        try:
-            self.wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        self.wait_ready(timeout)
 
     def start_node(self, node: KafkaNode) -> None:
         """Starts (or restarts, after kill_node) one node with its existing log dir."""
