@@ -2,7 +2,8 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include <cstdio>
+#include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>

@@ -9,7 +9,6 @@
 // group's committed offsets.
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "tests/kafka/kafka_chain.h"
