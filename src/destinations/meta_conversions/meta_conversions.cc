@@ -128,17 +128,16 @@ class MetaConversions final : public delivery::Destination {
           } else if (type == "page") {
             name = "PageView";
           } else {
-            return Skip("meta_conversions has no mapping for type '" + std::string(type) + "'");
+            return Skip("meta-conversions has no mapping for type '" + std::string(type) + "'");
           }
-          if (name.empty())
-            return delivery::EventMapping::Unmappable("meta_conversions: track without event");
+          if (name.empty()) return delivery::EventMapping::Unmappable("meta: track without event");
           ev["event_name"] = name;
           int64_t received = events[i].received_at.value();
           auto ts = ParseIso8601(delivery::FieldString(e, {"timestamp"}));
           int64_t at = ts ? ts->value() : received;
           if (received - at > kMaxEventAgeMs)
             return delivery::EventMapping::Unmappable(
-                "meta_conversions: event_time more than 7 days before the event arrived");
+                "meta: event_time more than 7 days before the event arrived");
           ev["event_time"] = at / 1000;
           ev["event_id"] = events[i].message_id;
           ev["action_source"] = action_source_;
@@ -146,7 +145,7 @@ class MetaConversions final : public delivery::Destination {
           std::string agent = delivery::FieldString(e, {"context", "userAgent"});
           if (action_source_ == "website" && (page_url.empty() || agent.empty()))
             return delivery::EventMapping::Unmappable(
-                "meta_conversions: website events need context.page.url and "
+                "meta: website events need context.page.url and "
                 "context.userAgent (event_source_url, client_user_agent)");
           delivery::SetIfNotEmpty(ev, "event_source_url", page_url);
 
@@ -171,7 +170,7 @@ class MetaConversions final : public delivery::Destination {
             json::object custom = CustomData(props);
             if (name == "Purchase" && !custom.contains("value"))
               return delivery::EventMapping::Unmappable(
-                  "meta_conversions: Purchase needs properties.revenue, total or value");
+                  "meta: Purchase needs properties.revenue, total or value");
             if (!custom.empty()) ev["custom_data"] = std::move(custom);
           }
           data.push_back(std::move(ev));
@@ -204,14 +203,14 @@ class MetaConversions final : public delivery::Destination {
     const json::value* err =
         !ec && doc.is_object() ? doc.as_object().if_contains("error") : nullptr;
     int64_t code = -1;
-    std::string reason = "meta_conversions: http " + std::to_string(response.status);
+    std::string reason = "meta: http " + std::to_string(response.status);
     bool transient = false;
     if (err != nullptr && err->is_object()) {
       const json::object& o = err->as_object();
       if (const json::value* c = o.if_contains("code"); c && c->is_int64()) code = c->as_int64();
       std::string message = delivery::FieldString(o, {"message"});
       std::string user_message = delivery::FieldString(o, {"error_user_msg"});
-      reason = "meta_conversions: " + (message.empty() ? std::string("error") : message);
+      reason = "meta: " + (message.empty() ? std::string("error") : message);
       if (!user_message.empty()) reason += ": " + user_message;
       reason += " (code " + std::to_string(code);
       if (const json::value* s = o.if_contains("error_subcode"); s && s->is_int64())
@@ -270,8 +269,15 @@ bool IsApiVersion(const std::string& v) {
   return true;
 }
 
-bool IsDigits(const std::string& s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+// An ID that goes into a URL path as one segment: letters, digits, '-', '_' and '.', not "." or
+// "..".
+bool IsPathSegment(const std::string& s) {
+  if (s.empty() || s == "." || s == "..") return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+          c == '_' || c == '.'))
+      return false;
+  return true;
 }
 
 struct MetaConversionsSettings {
@@ -288,7 +294,7 @@ struct MetaConversionsSettings {
 delivery::DestinationType MetaConversionsType() {
   using S = MetaConversionsSettings;
   return delivery::MakeDestinationType<S>(
-      "meta_conversions", "Facebook Conversions API",
+      "meta-conversions", "Facebook Conversions API",
       "Sends conversion events to Meta's Conversions API (hashed user data, event_id = "
       "messageId).",
       delivery::SettingsTable<S>()
@@ -309,7 +315,8 @@ delivery::DestinationType MetaConversionsType() {
           .Url("endpoint", &S::endpoint, "Graph API base URL")
           .Default("https://graph.facebook.com"),
       [](const S& s) -> Result<std::unique_ptr<delivery::Destination>> {
-        if (!IsDigits(s.pixel_id)) return InvalidArgument("pixel_id: must be digits");
+        if (!IsPathSegment(s.pixel_id))
+          return InvalidArgument("pixel_id: must be letters, digits, '-', '_' or '.'");
         if (s.access_token.empty()) return InvalidArgument("access_token: must not be empty");
         if (!IsApiVersion(s.api_version))
           return InvalidArgument("api_version: must look like v24.0");

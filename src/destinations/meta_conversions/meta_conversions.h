@@ -1,4 +1,4 @@
-// meta_conversions: Meta (Facebook) Conversions API — `POST <endpoint>/<api_version>/<pixel_id>/
+// meta: Meta (Facebook) Conversions API — `POST <endpoint>/<api_version>/<pixel_id>/
 // events` with `{"data": [...], "access_token": …}`, up to 1,000 events per request.
 //
 // Mapping (as Segment's and RudderStack's Facebook Conversions destinations do):

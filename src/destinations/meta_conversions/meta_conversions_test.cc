@@ -144,9 +144,9 @@ TEST(MetaConversions, BatchesWithinOneThousandEvents) {
 
 TEST(MetaConversions, SettingsAreCheckedAtConfigTime) {
   auto bad = delivery::testing::Create(MetaConversionsType(),
-                                       {Scalar("pixel_id", "12ab"), Scalar("access_token", "t")});
+                                       {Scalar("pixel_id", "12/ab"), Scalar("access_token", "t")});
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("pixel_id: must be digits"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("pixel_id: must be letters"), std::string::npos);
   bad = delivery::testing::Create(
       MetaConversionsType(),
       {Scalar("pixel_id", "1"), Scalar("access_token", "t"), Scalar("api_version", "24")});
@@ -180,8 +180,7 @@ TEST(MetaConversions, ClassifiesEveryGraphApiErrorClass) {
       d->Classify(req, Graph(400, 100, 2804003, R"(,"error_user_msg":"event_time too old")"));
   ASSERT_EQ(bad.size(), 2u);
   EXPECT_EQ(bad[0].kind, K::kRejected);
-  EXPECT_EQ(bad[1].reason,
-            "meta_conversions: Invalid parameter: event_time too old (code 100/2804003)");
+  EXPECT_EQ(bad[1].reason, "meta: Invalid parameter: event_time too old (code 100/2804003)");
 
   for (int code : {190, 102, 10, 200, 294}) {
     auto o = d->Classify(req, Graph(400, code))[0];

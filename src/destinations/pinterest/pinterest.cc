@@ -219,6 +219,17 @@ class Pinterest final : public delivery::Destination {
   std::string action_source_;
 };
 
+// An ID that goes into a URL path as one segment: letters, digits, '-', '_' and '.', not "." or
+// "..".
+bool IsPathSegment(const std::string& s) {
+  if (s.empty() || s == "." || s == "..") return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+          c == '_' || c == '.'))
+      return false;
+  return true;
+}
+
 struct PinterestSettings {
   std::string ad_account_id;
   std::string access_token;
@@ -245,9 +256,8 @@ delivery::DestinationType PinterestType() {
           .Url("endpoint", &S::endpoint, "API base URL")
           .Default("https://api.pinterest.com"),
       [](const S& s) -> Result<std::unique_ptr<delivery::Destination>> {
-        if (s.ad_account_id.empty() || !std::all_of(s.ad_account_id.begin(), s.ad_account_id.end(),
-                                                    [](char c) { return c >= '0' && c <= '9'; }))
-          return InvalidArgument("ad_account_id: must be digits");
+        if (!IsPathSegment(s.ad_account_id))
+          return InvalidArgument("ad_account_id: must be letters, digits, '-', '_' or '.'");
         if (s.access_token.empty()) return InvalidArgument("access_token: must not be empty");
         return std::unique_ptr<delivery::Destination>(
             new Pinterest(s.endpoint, s.ad_account_id, s.access_token, s.action_source));

@@ -127,9 +127,9 @@ TEST(Pinterest, ClassifiesEveryErrorClass) {
 
 TEST(Pinterest, SettingsAreCheckedAtConfigTime) {
   auto bad = delivery::testing::Create(
-      PinterestType(), {Scalar("ad_account_id", "abc"), Scalar("access_token", "t")});
+      PinterestType(), {Scalar("ad_account_id", ".."), Scalar("access_token", "t")});
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("ad_account_id: must be digits"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("ad_account_id: must be letters"), std::string::npos);
 }
 
 }  // namespace
