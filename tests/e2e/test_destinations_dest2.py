@@ -3,8 +3,9 @@ hubspot, mailchimp) through the real server: events posted to the Tracking API r
 stand-in that enforces the vendor's documented contract (tests/e2e/vendors/), mapped and hashed
 where the vendor requires it; an event the vendor refuses is dead-lettered with the vendor's
 reason; a call the vendor has no concept for is skipped and counted, not dead-lettered; a 429 is
-retried after its Retry-After (or the vendor's own rate-limit header); refused credentials are
-retried (held), never dead-lettered."""
+retried after its Retry-After (or the vendor's own rate-limit header); refused credentials (a
+401, or the vendor's own way of saying so: Graph code 190, TikTok's code 40105 in a 200) hold the
+destination and show it unhealthy, never dead-letter."""
 
 from __future__ import annotations
 
@@ -92,9 +93,15 @@ WEB = {"ip": "203.0.113.9", "userAgent": "Mozilla/5.0 (X11)",
 
 
 def refused_credentials_are_held(server, name: str, sink: WebhookSink) -> None:
-    wait_for(lambda: len(sink.requests()) >= 2 and
-             server.metric("switchyard_delivery_retried_total", name) >= 2,
-             what="the refused credentials retried")
+    """The vendor's answer is classified as refused credentials: the destination shows unhealthy
+    and is held (one probe per 30 s at first); nothing is dead-lettered or delivered."""
+    wait_for(lambda: server.metric("switchyard_delivery_credentials_refused", name) == 1,
+             what="the destination shown as refusing credentials")
+    first_round = len(sink.requests())
+    assert first_round >= 1
+    send(server, [{"type": "track", "userId": "u7", "event": "Later"}])
+    time.sleep(1.0)
+    assert len(sink.requests()) == first_round  # held: later events wait for the next probe
     assert server.metric("switchyard_delivery_dead_lettered_total", name) == 0
     assert server.metric("switchyard_delivery_delivered_total", name) == 0
     assert server.dlq_list(name) == []
