@@ -334,3 +334,24 @@ def test_mailchimp_invalid_key_is_held_not_dead_lettered(make_dest_server, sinks
                                     list_id=mailchimp.LIST_ID)])
     send(server, [{"type": "identify", "userId": "u1", "traits": {"email": "jane@example.com"}}])
     refused_credentials_are_held(server, "mc", sink)
+
+
+@pytest.mark.parametrize("type_, limit", [("tiktok", tiktok.MAX_EVENTS), ("hubspot", hubspot.MAX_INPUTS)])
+def test_batches_never_cross_the_vendors_per_request_limit(make_dest_server, sinks, type_, limit):
+    # `batch.max_events` above the vendor's limit is capped by the type's limits: limit + 1
+    # events go as two requests, each within what the stand-in accepts.
+    vendor = {"tiktok": tiktok, "hubspot": hubspot}[type_]
+    settings = ({"pixel_code": tiktok.PIXEL_CODE, "access_token": tiktok.ACCESS_TOKEN}
+                if type_ == "tiktok" else {"access_token": hubspot.TOKEN})
+    sink = sinks(answer=vendor.answer)
+    d = dest("big", type_, sink.port, **settings)
+    d["batch"] = {"max_events": 5000, "max_wait": "500ms"}
+    server = make_dest_server([d])
+    msg = ({"type": "track", "event": "Product Added"} if type_ == "tiktok" else
+           {"type": "identify"})
+    batch = [{**msg, "userId": f"u{i}", "traits": {"email": f"u{i}@example.com"}}
+             for i in range(limit + 1)]
+    send(server, batch)
+    wait_for(lambda: counted(server, "big", limit + 1), what=f"{limit + 1} delivered")
+    sizes = [len(r.json().get("data") or r.json().get("inputs")) for r in sink.requests()]
+    assert sum(sizes) == limit + 1 and max(sizes) <= limit and len(sizes) >= 2
