@@ -12,12 +12,6 @@ namespace sy::destinations {
 namespace {
 namespace json = boost::json;
 
-// A call HubSpot has no concept for. Skipped and counted as filtered once delivery offers
-// EventMapping::Skip; until then the framework's only way out is unmappable (a dead letter).
-delivery::EventMapping Skip(std::string reason) {
-  return delivery::EventMapping::Unmappable(std::move(reason));
-}
-
 constexpr std::string_view kUpsertPath = "/crm/v3/objects/contacts/batch/upsert";
 
 // The digest of an email that the upsert URL's fragment carries per event (16 hex digits of its
@@ -87,13 +81,15 @@ class Hubspot final : public delivery::Destination {
     delivery::MapEachEvent(
         events, &out, [&](size_t i, const json::object& e, std::string_view type) {
           if (type != "identify" && type != "track")
-            return Skip("hubspot has no mapping for type '" + std::string(type) + "'");
+            return delivery::EventMapping::Skip("hubspot has no mapping for type '" +
+                                                std::string(type) + "'");
           std::string email = delivery::TrimAndLowercase(delivery::UserEmail(e));
           if (type == "track") {
             std::string name = delivery::FieldString(e, {"event"});
             auto mapped = events_.find(name);
             if (mapped == events_.end())
-              return Skip("hubspot: event '" + name + "' is not mapped to a custom event");
+              return delivery::EventMapping::Skip("hubspot: event '" + name +
+                                                  "' is not mapped to a custom event");
             if (email.empty())
               return delivery::EventMapping::Unmappable(
                   "hubspot: custom events need the user's email");

@@ -10,12 +10,6 @@ namespace sy::destinations {
 namespace {
 namespace json = boost::json;
 
-// A call Klaviyo has no concept for. Skipped and counted as filtered once delivery offers
-// EventMapping::Skip; until then the framework's only way out is unmappable (a dead letter).
-delivery::EventMapping Skip(std::string reason) {
-  return delivery::EventMapping::Unmappable(std::move(reason));
-}
-
 // Traits that become profile fields rather than custom properties.
 constexpr std::string_view kProfileTraits[] = {"email",    "phone",     "firstName", "first_name",
                                                "lastName", "last_name", "company",   "title",
@@ -46,7 +40,8 @@ class Klaviyo final : public delivery::Destination {
     delivery::MapEachEvent(
         events, &out, [&](size_t i, const json::object& e, std::string_view type) {
           if (type != "track" && type != "identify")
-            return Skip("klaviyo has no mapping for type '" + std::string(type) + "'");
+            return delivery::EventMapping::Skip("klaviyo has no mapping for type '" +
+                                                std::string(type) + "'");
           json::object ids;
           delivery::SetIfNotEmpty(ids, "email", delivery::TrimAndLowercase(delivery::UserEmail(e)));
           delivery::SetIfNotEmpty(ids, "phone_number", Phone(e));

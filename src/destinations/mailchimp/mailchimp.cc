@@ -12,12 +12,6 @@ namespace sy::destinations {
 namespace {
 namespace json = boost::json;
 
-// A call Mailchimp has no concept for. Skipped and counted as filtered once delivery offers
-// EventMapping::Skip; until then the framework's only way out is unmappable (a dead letter).
-delivery::EventMapping Skip(std::string reason) {
-  return delivery::EventMapping::Unmappable(std::move(reason));
-}
-
 std::optional<std::string> ScalarString(const json::value& v) {
   if (v.is_string()) return std::string(v.as_string());
   if (v.is_bool()) return v.as_bool() ? "true" : "false";
@@ -63,7 +57,8 @@ class Mailchimp final : public delivery::Destination {
     delivery::MapEachEvent(
         events, &out, [&](size_t i, const json::object& e, std::string_view type) {
           if (type != "identify" && type != "track")
-            return Skip("mailchimp has no mapping for type '" + std::string(type) + "'");
+            return delivery::EventMapping::Skip("mailchimp has no mapping for type '" +
+                                                std::string(type) + "'");
           std::string email = delivery::UserEmail(e);
           std::string key = delivery::TrimAndLowercase(email);
           if (key.empty())

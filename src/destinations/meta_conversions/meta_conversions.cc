@@ -11,12 +11,6 @@ namespace sy::destinations {
 namespace {
 namespace json = boost::json;
 
-// A call Meta has no concept for. Skipped and counted as filtered once delivery offers
-// EventMapping::Skip; until then the framework's only way out is unmappable (a dead letter).
-delivery::EventMapping Skip(std::string reason) {
-  return delivery::EventMapping::Unmappable(std::move(reason));
-}
-
 // Meta refuses events whose event_time is more than 7 days in the past.
 constexpr int64_t kMaxEventAgeMs = 7LL * 24 * 3600 * 1000;
 
@@ -128,7 +122,8 @@ class MetaConversions final : public delivery::Destination {
           } else if (type == "page") {
             name = "PageView";
           } else {
-            return Skip("meta-conversions has no mapping for type '" + std::string(type) + "'");
+            return delivery::EventMapping::Skip("meta-conversions has no mapping for type '" +
+                                                std::string(type) + "'");
           }
           if (name.empty()) return delivery::EventMapping::Unmappable("meta: track without event");
           ev["event_name"] = name;

@@ -12,12 +12,6 @@ namespace sy::destinations {
 namespace {
 namespace json = boost::json;
 
-// A call Pinterest has no concept for. Skipped and counted as filtered once delivery offers
-// EventMapping::Skip; until then the framework's only way out is unmappable (a dead letter).
-delivery::EventMapping Skip(std::string reason) {
-  return delivery::EventMapping::Unmappable(std::move(reason));
-}
-
 std::string StandardEventName(std::string_view segment_name) {
   static const std::pair<std::string_view, std::string_view> kSpec[] = {
       {"Order Completed", "checkout"},
@@ -123,7 +117,8 @@ class Pinterest final : public delivery::Destination {
           } else if (type == "page") {
             name = "page_visit";
           } else {
-            return Skip("pinterest has no mapping for type '" + std::string(type) + "'");
+            return delivery::EventMapping::Skip("pinterest has no mapping for type '" +
+                                                std::string(type) + "'");
           }
           json::object user;
           auto hashed = [&](std::string_view key, const std::string& normalized) {

@@ -11,12 +11,6 @@ namespace sy::destinations {
 namespace {
 namespace json = boost::json;
 
-// A call TikTok has no concept for. Skipped and counted as filtered once delivery offers
-// EventMapping::Skip; until then the framework's only way out is unmappable (a dead letter).
-delivery::EventMapping Skip(std::string reason) {
-  return delivery::EventMapping::Unmappable(std::move(reason));
-}
-
 std::string StandardEventName(std::string_view segment_name) {
   static const std::pair<std::string_view, std::string_view> kSpec[] = {
       {"Product Viewed", "ViewContent"},
@@ -113,7 +107,8 @@ class Tiktok final : public delivery::Destination {
     delivery::MapEachEvent(
         events, &out, [&](size_t i, const json::object& e, std::string_view type) {
           if (type != "track")
-            return Skip("tiktok has no mapping for type '" + std::string(type) + "'");
+            return delivery::EventMapping::Skip("tiktok has no mapping for type '" +
+                                                std::string(type) + "'");
           std::string name = StandardEventName(delivery::FieldString(e, {"event"}));
           if (name.empty())
             return delivery::EventMapping::Unmappable("tiktok: track without event");
