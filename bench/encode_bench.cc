@@ -30,11 +30,17 @@ const std::vector<std::pair<std::string, std::vector<std::pair<std::string, std:
         {"customerio", {{"site_id", "s"}, {"api_key", "k"}}},
         {"google-analytics-4", {{"measurement_id", "G-XXXX"}, {"api_secret", "s"}}},
         {"heap", {{"app_id", "12345"}}},
+        {"hubspot", {{"access_token", "t"}}},
         {"iterable", {{"api_key", "k"}}},
+        {"klaviyo", {{"api_key", "pk"}}},
+        {"mailchimp", {{"api_key", "k-us6"}, {"list_id", "L1"}}},
+        {"meta-conversions", {{"pixel_id", "123"}, {"access_token", "t"}}},
         {"mixpanel", {{"api_secret", "s"}, {"project_token", "t"}}},
+        {"pinterest", {{"ad_account_id", "123"}, {"access_token", "t"}}},
         {"posthog", {{"api_key", "phc_k"}}},
         {"segment", {{"write_key", "wk"}}},
         {"slack", {{"webhook_url", "https://hooks.slack.com/services/T/B/X"}}},
+        {"tiktok", {{"pixel_code", "C1"}, {"access_token", "t"}}},
         {"webhook", {{"url", "https://hooks.example.com/in"}, {"batch", "true"}}},
 };
 

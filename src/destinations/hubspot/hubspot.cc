@@ -224,7 +224,7 @@ struct HubspotSettings {
 
 delivery::DestinationType HubspotType() {
   using S = HubspotSettings;
-  return delivery::MakeDestinationType<S>(
+  auto t = delivery::MakeDestinationType<S>(
       "hubspot", "HubSpot",
       "Upserts contacts by email (identify) and sends custom events (track) to HubSpot.",
       delivery::SettingsTable<S>()
@@ -244,6 +244,13 @@ delivery::DestinationType HubspotType() {
         return std::unique_ptr<delivery::Destination>(
             new Hubspot(s.endpoint, s.access_token, s.events));
       });
+  t.support = {
+      "identify → contact upsert by email, track → custom event (names mapped in settings); page, "
+      "screen, group, alias skipped",
+      "≤ 100 contacts per upsert; one custom event per request",
+      "none (an upsert by email repeats harmlessly)",
+      "not forwarded (HubSpot: GDPR delete of a contact)"};
+  return t;
 }
 
 }  // namespace sy::destinations

@@ -190,7 +190,7 @@ struct KlaviyoSettings {
 
 delivery::DestinationType KlaviyoType() {
   using S = KlaviyoSettings;
-  return delivery::MakeDestinationType<S>(
+  auto t = delivery::MakeDestinationType<S>(
       "klaviyo", "Klaviyo",
       "Sends events (/api/events) and profiles (/api/profile-import) to Klaviyo's JSON:API.",
       delivery::SettingsTable<S>()
@@ -209,6 +209,10 @@ delivery::DestinationType KlaviyoType() {
         return std::unique_ptr<delivery::Destination>(
             new Klaviyo(s.endpoint, s.api_key, s.revision));
       });
+  t.support = {"track → event, identify → profile import; page, screen, group, alias skipped",
+               "no: one event per request", "messageId as unique_id",
+               "not forwarded (Klaviyo: data privacy deletion jobs)"};
+  return t;
 }
 
 }  // namespace sy::destinations

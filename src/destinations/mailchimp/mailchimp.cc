@@ -163,7 +163,7 @@ std::string DataCentre(const std::string& key) {
 
 delivery::DestinationType MailchimpType() {
   using S = MailchimpSettings;
-  return delivery::MakeDestinationType<S>(
+  auto t = delivery::MakeDestinationType<S>(
       "mailchimp", "MailChimp",
       "Adds or updates audience members (identify) and records member events (track) in "
       "Mailchimp.",
@@ -193,6 +193,11 @@ delivery::DestinationType MailchimpType() {
         return std::unique_ptr<delivery::Destination>(
             new Mailchimp(base, s.api_key, s.list_id, s.status_if_new));
       });
+  t.support = {"identify → member upsert, track → member event; page, screen, group, alias skipped",
+               "no: one member per request",
+               "none (a member upsert by email hash repeats harmlessly)",
+               "not forwarded (Mailchimp: permanently delete a member)"};
+  return t;
 }
 
 }  // namespace sy::destinations

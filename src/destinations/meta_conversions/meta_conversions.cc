@@ -288,7 +288,7 @@ struct MetaConversionsSettings {
 
 delivery::DestinationType MetaConversionsType() {
   using S = MetaConversionsSettings;
-  return delivery::MakeDestinationType<S>(
+  auto t = delivery::MakeDestinationType<S>(
       "meta-conversions", "Facebook Conversions API",
       "Sends conversion events to Meta's Conversions API (hashed user data, event_id = "
       "messageId).",
@@ -319,6 +319,12 @@ delivery::DestinationType MetaConversionsType() {
             new MetaConversions(s.endpoint, s.api_version, s.pixel_id, s.access_token,
                                 s.action_source, s.test_event_code));
       });
+  t.support = {
+      "track (e-commerce → standard events, others custom), page → PageView; identify, screen, "
+      "group, alias skipped",
+      "≤ 1,000 events per request", "messageId as event_id",
+      "not forwarded (Meta has no deletion call for Conversions API events)"};
+  return t;
 }
 
 }  // namespace sy::destinations

@@ -236,7 +236,7 @@ struct PinterestSettings {
 
 delivery::DestinationType PinterestType() {
   using S = PinterestSettings;
-  return delivery::MakeDestinationType<S>(
+  auto t = delivery::MakeDestinationType<S>(
       "pinterest", "Pinterest Conversions API",
       "Sends conversion events to Pinterest's API for Conversions (hashed user data, event_id "
       "= messageId).",
@@ -257,6 +257,12 @@ delivery::DestinationType PinterestType() {
         return std::unique_ptr<delivery::Destination>(
             new Pinterest(s.endpoint, s.ad_account_id, s.access_token, s.action_source));
       });
+  t.support = {
+      "track (e-commerce → standard events, others custom), page → page_visit; identify, screen, "
+      "group, alias skipped",
+      "≤ 1,000 events per request", "messageId as event_id",
+      "not forwarded (Pinterest has no deletion call for conversion events)"};
+  return t;
 }
 
 }  // namespace sy::destinations

@@ -211,7 +211,7 @@ struct TiktokSettings {
 
 delivery::DestinationType TiktokType() {
   using S = TiktokSettings;
-  return delivery::MakeDestinationType<S>(
+  auto t = delivery::MakeDestinationType<S>(
       "tiktok", "TikTok Conversions",
       "Sends conversion events to TikTok's Events API (hashed user data, event_id = messageId).",
       delivery::SettingsTable<S>()
@@ -229,6 +229,12 @@ delivery::DestinationType TiktokType() {
         return std::unique_ptr<delivery::Destination>(
             new Tiktok(s.endpoint, s.pixel_code, s.access_token, s.test_event_code));
       });
+  t.support = {
+      "track (e-commerce → standard events, others custom); identify, page, screen, group, alias "
+      "skipped",
+      "≤ 1,000 events per request", "messageId as event_id",
+      "not forwarded (TikTok has no deletion call for Events API events)"};
+  return t;
 }
 
 }  // namespace sy::destinations
