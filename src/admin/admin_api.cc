@@ -407,6 +407,11 @@ http::Response AdminApi::RunSlow(Call& call, std::function<http::Response()> wor
 
 void AdminApi::Handle(http::Request&& request, const http::PeerInfo& peer,
                       http::Responder respond) {
+  // The console's pages and assets: from memory, never queued behind the worker.
+  std::string_view target = request.target();
+  if (console::Console::Serves(target.substr(0, target.find('?')))) {
+    return respond(console_.Handle(request));
+  }
   if (!options_.start_worker) {
     bool streamed = false;
     auto res = ServeWith(request, peer, &respond, &streamed);
@@ -464,8 +469,9 @@ http::Response AdminApi::ServeWith(const http::Request& req, const http::PeerInf
     bool* out;
     ~SetStreamed() { *out = call.streamed; }
   } set_streamed{call, streamed};
+  if (console::Console::Serves(call.path)) return console_.Handle(req);
   // Find the route: 404 when no template matches the path, 405 (with Allow) when one does but
-  // not for this method. Paths outside /api/v1 are left for the console's assets (not built yet).
+  // not for this method.
   const RouteDef* route = nullptr;
   std::set<std::string_view> allow;
   for (const RouteDef& d : RouteTable()) {

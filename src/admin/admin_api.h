@@ -12,6 +12,9 @@
 // bounds the memory Argon2id takes to one hash at a time. Past `max_queued` waiting requests
 // the answer is 503 with Retry-After. Serve() is thread-safe and may be called directly (tests).
 //
+// Paths outside /api/ are the console's pages and assets (console/console.h): answered on the
+// calling thread, never queued behind the worker, and without authentication (they hold no data).
+//
 // Owns nothing it is given: the stores, the audit log and the ConfigApi must outlive it.
 #pragma once
 
@@ -34,6 +37,7 @@
 #include "admin/replay_api.h"
 #include "admin/sessions.h"
 #include "base/clock.h"
+#include "console/console.h"
 #include "http/server.h"
 #include "observe/delivery_stats.h"
 
@@ -164,6 +168,7 @@ class AdminApi final : public http::Handler {
   std::atomic<ConfigApi*> config_;
   SessionTable sessions_;
   LoginLimiter limiter_;
+  const console::Console console_;
   std::unique_ptr<LiveStreams> live_;  // when options_.live_feed is set
 
   struct SlowJob {

@@ -496,6 +496,20 @@ TEST_F(AdminApiTest, UnknownRoutesAre404AndWrongMethods405WithAllow) {
   EXPECT_EQ(res[bhttp::field::allow], "POST");
 }
 
+// Paths outside /api/ are the console's (console/console.h): its page without authentication,
+// and /api/... stays the API's JSON whatever follows.
+TEST_F(AdminApiTest, PathsOutsideTheApiAreTheConsoles) {
+  auto res = Call(Req(bhttp::verb::get, "/"));
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res[bhttp::field::content_type], "text/html; charset=utf-8");
+  EXPECT_NE(res["Content-Security-Policy"].find("default-src 'self'"), std::string::npos);
+  EXPECT_EQ(Call(Req(bhttp::verb::get, "/destinations/hook")).result_int(), 200u);
+  EXPECT_EQ(Call(Req(bhttp::verb::get, "/no-such-page")).result_int(), 404u);
+  res = Call(Req(bhttp::verb::get, "/api/nothing"));
+  EXPECT_EQ(res.result_int(), 404u);
+  EXPECT_EQ(ErrorCode(res), "not_found");
+}
+
 TEST_F(AdminApiTest, EveryRouteButLoginAndOpenApiNeedsAuthentication) {
   for (const AdminRoute& r : AdminRoutes()) {
     std::string path(r.path);

@@ -42,7 +42,9 @@ ALLOWED = {
     "replay": {"archive", "base", "config", "delivery", "event", "http", "log"},
     # The admin API (routes, auth, audit); configuration reaches it only through ConfigApi
     # (admin/config_api.h), which the wiring implements.
-    "admin": {"base", "http", "observe"},
+    "admin": {"base", "console", "http", "observe"},
+    # The console's pages and assets, served by the admin listener (admin → console).
+    "console": {"base", "http"},
     # The wiring may use every module but the CLI; the CLI may use everything.
     "app": None,
     "cli": None,
