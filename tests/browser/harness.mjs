@@ -31,11 +31,14 @@ function freePort() {
 }
 
 // Starts `switchyard serve`; web: extra lines for the `web:` section (e.g. {cache_max_age: '5s'}).
-export async function startSwitchyard({ web = {}, ingest = {} } = {}) {
+// admin: true adds the admin listener (the console) on another free port (`adminBase`);
+// extra: more top-level YAML lines (e.g. an `archive:` section).
+export async function startSwitchyard({ web = {}, ingest = {}, admin = false, extra = [] } = {}) {
   if (!existsSync(BIN)) throw new Error(`switchyard binary not found at ${BIN}: build it or set SWITCHYARD_BIN`);
   const dir = mkdtempSync(join(tmpdir(), 'sy-browser-'));
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
+    const adminPort = admin ? await freePort() : 0;
     const config = join(dir, 'switchyard.yaml');
     const lines = [
       'version: 1',
@@ -53,6 +56,8 @@ export async function startSwitchyard({ web = {}, ingest = {} } = {}) {
     ];
     if (Object.keys(ingest).length) lines.push('ingest:', ...Object.entries(ingest).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`));
     if (Object.keys(web).length) lines.push('web:', ...Object.entries(web).map(([k, v]) => `  ${k}: ${v}`));
+    if (admin) lines.push('admin:', `  listen: 127.0.0.1:${adminPort}`);
+    lines.push(...extra);
     writeFileSync(config, lines.join('\n') + '\n');
     const logPath = join(dir, 'server.log');
     const proc = spawn(BIN, ['serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
@@ -77,10 +82,25 @@ export async function startSwitchyard({ web = {}, ingest = {} } = {}) {
       if (/address/i.test(log)) continue; // the port was taken meanwhile
       throw new Error(`switchyard did not start:\n${log}`);
     }
+    if (admin) {
+      const adminDeadline = Date.now() + 5000;
+      while (Date.now() < adminDeadline) {
+        try {
+          if ((await fetch(`http://127.0.0.1:${adminPort}/api/v1/openapi.json`)).status === 200) break;
+        } catch {}
+        await sleep(30);
+      }
+    }
     return {
       port,
       base,
+      adminBase: admin ? `http://127.0.0.1:${adminPort}` : undefined,
+      dir,
       config,
+      // `switchyard users add NAME --role ROLE` with the password on stdin (works while serving).
+      addUser(name, role, password) {
+        execFileSync(BIN, ['users', 'add', name, '--role', role, '--config', config], { input: password + '\n', encoding: 'utf8' });
+      },
       log: () => log,
       // Every stored event (`switchyard dump` works while the server runs).
       dump(source) {

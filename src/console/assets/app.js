@@ -77,6 +77,7 @@ document.addEventListener('click', (ev) => {
   if (!a || a.target || ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
   const url = new URL(a.href, location.href);
   if (url.origin !== location.origin || url.pathname.startsWith('/api/') || a.hasAttribute('download')) return;
+  if (url.hash && url.pathname === location.pathname && url.search === location.search) return;  // in-page anchor
   ev.preventDefault();
   navigate(url.pathname + url.search);
 });

@@ -10,11 +10,13 @@ function s(tag, attrs = {}, ...children) {
   return el;
 }
 
-function niceMax(v) {
-  if (v <= 0) return 1;
+// The y axis' top and its number of divisions, so that the grid lines fall on round values
+// (whole numbers whenever the top is 4 or more).
+function niceScale(v) {
+  if (v <= 0) return [4, 4];
   const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (v <= m * p) return m * p;
-  return 10 * p;
+  for (const [m, div] of [[1, 5], [2, 4], [4, 4], [5, 5], [10, 5]]) if (v <= m * p) return [m * p, div];
+  return [10 * p, 5];
 }
 
 const clock = (iso) => {
@@ -23,16 +25,16 @@ const clock = (iso) => {
 };
 
 // points: [{start, …values}], series: [{key, label}]. title: the chart's accessible name.
-export function lineChart(title, points, series, { height = 170 } = {}) {
-  const W = 640, H = height, L = 44, R = 10, T = 10, B = 24;
-  const max = niceMax(Math.max(0, ...points.flatMap((p) => series.map((se) => Number(p[se.key]) || 0))));
+export function lineChart(title, points, series, { height = 200 } = {}) {
+  const W = 1000, H = height, L = 48, R = 12, T = 10, B = 24;
+  const [max, divisions] = niceScale(Math.max(0, ...points.flatMap((p) => series.map((se) => Number(p[se.key]) || 0))));
   const n = points.length;
   const x = (i) => L + (n <= 1 ? (W - L - R) / 2 : (i * (W - L - R)) / (n - 1));
   const y = (v) => T + (H - T - B) * (1 - v / max);
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title });
   svg.append(s('title', {}, title));
-  for (let k = 0; k <= 4; k++) {
-    const v = (max * k) / 4;
+  for (let k = 0; k <= divisions; k++) {
+    const v = (max * k) / divisions;
     svg.append(s('line', { class: k ? 'grid-line' : 'axis', x1: L, x2: W - R, y1: y(v), y2: y(v) }));
     svg.append(s('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, Number.isInteger(v) ? v : v.toFixed(1)));
   }
@@ -43,7 +45,10 @@ export function lineChart(title, points, series, { height = 170 } = {}) {
       svg.append(s('text', { x: x(i), y: H - 6, 'text-anchor': k === 0 ? 'start' : k === ticks - 1 ? 'end' : 'middle' }, clock(points[i].start)));
     }
   }
-  series.forEach((se, idx) => {
+  // Drawn last first, so the first series (the main one) is on top; a series that is zero all
+  // along is left out of the plot (it would hide the axis) but kept in the legend.
+  [...series.entries()].reverse().forEach(([idx, se]) => {
+    if (!points.some((p) => Number(p[se.key]))) return;
     const pts = points.map((p, i) => `${x(i).toFixed(1)},${y(Number(p[se.key]) || 0).toFixed(1)}`).join(' ');
     if (n === 1) svg.append(s('circle', { cx: x(0), cy: y(Number(points[0][se.key]) || 0), r: 3, class: `series s${idx + 1}` }));
     else if (n) svg.append(s('polyline', { points: pts, class: `series s${idx + 1}` }));

@@ -69,7 +69,7 @@ export async function renderNew(ctx) {
   document.title = `New ${t.display_name} · Switchyard`;
   const sources = (await get('/api/v1/sources')).sources || [];
   ctx.main.append(pageHead(`New ${t.display_name} destination`, t.description, h('a', { href: '/catalogue' }, '← Catalogue')));
-  const name = h('input', { id: 'name', type: 'text', required: true, autocomplete: 'off', pattern: '[A-Za-z0-9_.@-]{1,64}' });
+  const name = h('input', { id: 'name', type: 'text', required: true, autocomplete: 'off', pattern: '[A-Za-z0-9_.@\\-]{1,64}' });
   const enabled = h('input', { id: 'enabled', type: 'checkbox' });
   const privateNet = h('input', { id: 'allow_private_network', type: 'checkbox' });
   const srcBox = sourceChecks(sources, sources.length === 1 ? [sources[0].name] : [], false);
@@ -109,6 +109,8 @@ export async function renderOne(ctx) {
     toggle((on) => (on ? 'Switched on' : 'Switched off'), d.enabled, async (on) => {
       await patch(`/api/v1/destinations/${enc(name)}`, { enabled: on });
       notify(`${name} ${on ? 'switched on' : 'switched off'}`);
+      d.enabled = on;
+      for (const fn of d.onSwitch || []) fn();
     }, { disabled: !mayEdit }),
     mayEdit ? h('button.danger', { type: 'button', onclick: async () => {
       if (!confirmText(`Delete destination ${name}? Its cursor and dead letters stay on disk.`)) return;
@@ -160,6 +162,7 @@ async function activity(ctx, d) {
     }
   };
   windowSel.addEventListener('change', load);
+  d.onSwitch = [load];
   await load();
   const timer = setInterval(load, 10000);
   ctx.onLeave(() => clearInterval(timer));

@@ -43,7 +43,7 @@ function sourcesTable(rows) {
     h('thead', h('tr', h('th', 'Source'), h('th', 'State'), h('th.num', 'Events, last hour'))),
     h('tbody', rows.map((s) => h('tr', { 'data-source': s.name },
       h('td', h('a', { href: `/sources/${enc(s.name)}` }, s.name)),
-      h('td', s.enabled ? health(true, 'receiving') : h('span.badge', 'disabled')),
+      h('td', s.enabled ? health(true, 'enabled') : h('span.badge', 'disabled')),
       h('td.num', s.events_last_hour === undefined ? '–' : fmtNum(s.events_last_hour))))));
 }
 

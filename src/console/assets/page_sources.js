@@ -68,7 +68,7 @@ export async function renderList(ctx) {
         h('td', Object.values(s.origin || {}).includes('console') ? origin({ x: 'console' }, 'x') : origin({ x: 'file' }, 'x'))))))));
   }
   if (mayEdit) {
-    const name = h('input', { id: 'name', type: 'text', required: true, pattern: '[A-Za-z0-9_.@-]{1,64}', autocomplete: 'off' });
+    const name = h('input', { id: 'name', type: 'text', required: true, pattern: '[A-Za-z0-9_.@\\-]{1,64}', autocomplete: 'off' });
     const form = h('form', { id: 'new-source' },
       row('name', 'Name', name, { required: true, help: '1–64 letters, digits, _ - . @' }),
       h('div.actions', h('button.primary', { type: 'submit' }, 'Create source')));
