@@ -150,8 +150,8 @@ async function activity(ctx, d) {
         h('div.figures',
           [['delivered', 'delivered'], ['retried', 'retried'], ['failed', 'failed'], ['dead_lettered', 'dead-lettered'], ['filtered', 'filtered']]
             .map(([k, l]) => h('div.figure', { 'data-figure': k }, h('div.n', fmtNum(t[k])), h('div.l', l))),
-          h('div.figure', h('div.n', lat.p50 === null || lat.p50 === undefined ? '–' : `${lat.p50} ms`), h('div.l', 'p50 latency')),
-          h('div.figure', h('div.n', lat.p95 === null || lat.p95 === undefined ? '–' : `${lat.p95} ms`), h('div.l', 'p95 latency')),
+          h('div.figure', h('div.n', lat.p50 === null || lat.p50 === undefined ? '–' : `≤ ${lat.p50} ms`), h('div.l', 'p50 latency')),
+          h('div.figure', h('div.n', lat.p95 === null || lat.p95 === undefined ? '–' : `≤ ${lat.p95} ms`), h('div.l', 'p95 latency')),
           st.backlog ? h('div.figure', h('div.n', `${fmtNum(st.backlog.events)}`), h('div.l', `backlog (${fmtSeconds(st.backlog.seconds)} behind)`)) : null),
         lineChart(`${d.name}: events per minute`, st.minutes || [], [
           { key: 'delivered', label: 'delivered' }, { key: 'retried', label: 'retried' }, { key: 'failed', label: 'failed' },
