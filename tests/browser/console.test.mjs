@@ -357,6 +357,25 @@ test('sign out: the pages ask for a login again', async () => {
   await page.waitForURL(/\/login\?next=%2Fdestinations/);
 });
 
+test('a viewer reads but cannot change, and has no admin pages', async () => {
+  sy.addUser('victor', 'viewer', 'viewer password 1');
+  await page.goto(sy.adminBase + '/login');
+  await page.fill('#login-user', 'victor');
+  await page.fill('#login-password', 'viewer password 1');
+  await page.press('#login-password', 'Enter');
+  await page.waitForURL(/\/overview$/);
+  assert.equal(await page.$('nav.side a[href="/users"]'), null, 'no admin links for a viewer');
+  await open('/destinations/sink?tab=settings');
+  await page.waitForSelector('form#settings');
+  assert.ok(await page.isDisabled('main .page-head button[role="switch"]'), 'the switch is disabled');
+  assert.equal(await page.$('form#settings button[type="submit"]'), null, 'no save button');
+  await open('/users');
+  assert.match(await page.textContent('main'), /cannot open this page/);
+  await shot('20-viewer-settings');
+  await page.click('button:text("Sign out")');
+  await page.waitForURL(/\/login/);
+});
+
 test('no console error, uncaught exception or failed request on any page', () => {
   for (const { text, url } of consoleErrors) {
     // Chromium logs every error answer as "Failed to load resource"; the expected ones are not defects.

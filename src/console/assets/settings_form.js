@@ -40,7 +40,7 @@ export function settingRow(setting, current, originMap) {
       control = h('input', { id, type: 'password', autocomplete: 'new-password',
         placeholder: isSet ? 'set: leave empty to keep it' : '' });
       read = () => (control.value === '' ? undefined : control.value);
-      if (current !== undefined) control = h('span.inline', control, secretState(current));
+      if (current !== undefined) control = h('span.inline', secretState(current), control);
       break;
     }
     case 'mapping': {
