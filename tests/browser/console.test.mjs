@@ -369,9 +369,9 @@ test('a viewer reads but cannot change, and has no admin pages', async () => {
   await page.waitForSelector('form#settings');
   assert.ok(await page.isDisabled('main .page-head button[role="switch"]'), 'the switch is disabled');
   assert.equal(await page.$('form#settings button[type="submit"]'), null, 'no save button');
+  await shot('20-viewer-settings');
   await open('/users');
   assert.match(await page.textContent('main'), /cannot open this page/);
-  await shot('20-viewer-settings');
   await page.click('button:text("Sign out")');
   await page.waitForURL(/\/login/);
 });
