@@ -128,5 +128,5 @@ export async function renderOne(ctx) {
       }
     } }, h('label', { for: 'grace' }, 'Old key keeps working'), grace, h('button', { type: 'submit' }, 'Rotate key')) : null);
   const snippetSlot = h('div', snippetPanel(null));
-  ctx.main.append(shown, keyPanel, snippetSlot, livePanel(ctx, 'source', name));
+  ctx.main.append(shown, keyPanel, livePanel(ctx, 'source', name), snippetSlot);
 }
