@@ -343,7 +343,10 @@ test('replay: start one and watch it reach 100 %', async (t) => {
   await shot('15-replay-done');
 });
 
-test('warehouse, users, tokens, audit: each page renders', async () => {
+test('overview, warehouse, users, tokens, audit: each page renders', async () => {
+  await open('/overview');
+  await page.waitForSelector('main tr[data-destination="sink"]');
+  await shot('16-overview-later');
   await open('/warehouse');
   await shot('16-warehouse');
   await open('/users');

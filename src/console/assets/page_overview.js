@@ -96,7 +96,7 @@ async function assembled(ctx) {
   return [
     panel('Events delivered per minute', minutes.length ? lineChart('Events delivered per minute', minutes, [{ key: 'out', label: 'out (delivered)' }])
       : empty('No delivery figures yet.', 'Switch a destination on and send events; figures appear per minute.'),
-    h('p.muted', 'Events received per minute, backlog and disk use need GET /api/v1/overview, which this server does not serve yet.')),
+    h('p.muted', 'Events received per minute and disk use need GET /api/v1/overview, which this server does not serve yet.')),
     h('div.grid', panel('Sources', sourcesTable(src.sources || [])), panel('Destinations', destinationsTable(rows))),
   ];
 }

@@ -9,7 +9,7 @@ function progressRow(r, mayEdit, refresh) {
   const pct = typeof r.percent === 'number' ? r.percent : r.state === 'done' ? 100 : 0;
   return h('tr', { 'data-replay': r.id, 'data-state': r.state },
     h('td', h('strong', r.destination), h('div.muted', r.source ? `from ${r.source}` : 'all its sources')),
-    h('td', h('div.muted', `${fmtTime(r.from)} → ${fmtTime(r.to)}`), r.rate ? h('div.muted', `at most ${fmtNum(r.rate)}/s`) : null),
+    h('td', h('div.muted', r.from || r.to ? `${r.from ? fmtTime(r.from) : 'the oldest'} → ${r.to ? fmtTime(r.to) : 'now'}` : 'everything archived'), r.rate ? h('div.muted', `at most ${fmtNum(r.rate)}/s`) : null),
     h('td', h('progress', { max: 100, value: pct, 'aria-label': `Replay ${r.id} progress` }),
       h('div.muted', { 'data-percent': pct.toFixed(1) }, `${pct.toFixed(1)} % · ${fmtNum(r.events_done)} of ${fmtNum(r.events_imported)} events · files ${fmtNum(r.files_done)}/${fmtNum(r.files_total)}`)),
     h('td', h('span.badge', { class: r.state === 'done' ? 'ok' : r.state === 'failed' ? 'bad' : r.state === 'cancelled' ? 'warn' : '' }, r.state),
