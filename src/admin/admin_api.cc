@@ -312,7 +312,8 @@ struct AdminApi::Call {
   X("GET", "/api/v1/replays", kViewer, Replays)                              \
   X("POST", "/api/v1/replays", kEditor, Replays)                             \
   X("GET", "/api/v1/replays/{id}", kViewer, Replays)                         \
-  X("POST", "/api/v1/replays/{id}/cancel", kEditor, Replays)
+  X("POST", "/api/v1/replays/{id}/cancel", kEditor, Replays)                 \
+  X("POST", "/api/v1/destinations/{name}/sync", kEditor, WarehouseSync)
 
 const std::vector<AdminApi::RouteDef>& AdminApi::RouteTable() {
 #define SY_ADMIN_ROUTE_DEF(m, p, need, fn) RouteDef{m, p, Need::need, &AdminApi::fn},
@@ -997,6 +998,32 @@ http::Response AdminApi::Replays(Call& call) {
   if (!action.empty() && r.http_status >= 200 && r.http_status < 300)
     Record(call, {"", "", action, target, "", 0, audit_before, res.body()}, &res);
   return res;
+}
+
+http::Response AdminApi::WarehouseSync(Call& call) {
+  const http::Request& req = call.req;
+  WarehouseApi* api = options_.warehouse;
+  if (api == nullptr) {
+    return Error(req, 503, "warehouse_unavailable",
+                 "warehouse loads are not available on this server");
+  }
+  // No options yet: an empty body, or an empty object.
+  if (std::string_view text = req.body();
+      text.find_first_not_of(" \t\r\n") != std::string_view::npos) {
+    json::object o;
+    http::Response error;
+    if (!ParseObject(req, text, {}, &o, &error)) return error;
+  }
+  auto work = [this, api, name = call.params[0], actor = call.actor, client = call.peer.ip,
+               version = req.version()]() {
+    ApiResult r = api->SyncWarehouse(actor, name);
+    http::Request stub{bhttp::verb::post, "", version};
+    auto res = JsonResponse(stub, static_cast<unsigned>(r.http_status), r.body);
+    if (r.http_status >= 200 && r.http_status < 300)
+      RecordAs(actor, client, stub, {"", "", "warehouse.sync", name, "", 0, "", r.body}, &res);
+    return res;
+  };
+  return RunSlow(call, std::move(work));
 }
 
 http::Response AdminApi::ConfigCall(Call& call) {

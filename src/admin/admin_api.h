@@ -36,6 +36,7 @@
 #include "admin/live_streams.h"
 #include "admin/replay_api.h"
 #include "admin/sessions.h"
+#include "admin/warehouse_api.h"
 #include "base/clock.h"
 #include "console/console.h"
 #include "http/server.h"
@@ -67,6 +68,8 @@ struct AdminApiOptions {
   DeadLetterApi* dead_letters = nullptr;
   // The replay routes (replay_api.h). Null: they answer 503 `replay_unavailable`.
   ReplayApi* replays = nullptr;
+  // POST /api/v1/destinations/{name}/sync (warehouse_api.h). Null: 503 `warehouse_unavailable`.
+  WarehouseApi* warehouse = nullptr;
   // Slow changes (a redrive sends one HTTP request per letter) run on their own thread
   // (`sy-admin-ops`) so they never hold up the worker; at most this many wait, past it 503.
   size_t max_queued_slow = 4;
@@ -136,6 +139,7 @@ class AdminApi final : public http::Handler {
   http::Response Live(Call& call);
   http::Response DeadLetters(Call& call);
   http::Response Replays(Call& call);
+  http::Response WarehouseSync(Call& call);
   // Runs `work` on the slow-operations thread and answers with its response through
   // call.respond (then call.streamed is set); without a responder (Serve), runs it here.
   http::Response RunSlow(Call& call, std::function<http::Response()> work);

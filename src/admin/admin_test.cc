@@ -566,6 +566,7 @@ TEST_F(AdminApiTest, EveryRouteForEveryRole) {
       {"POST /api/v1/replays", Role::kEditor},
       {"GET /api/v1/replays/{id}", Role::kViewer},
       {"POST /api/v1/replays/{id}/cancel", Role::kEditor},
+      {"POST /api/v1/destinations/{name}/sync", Role::kEditor},
   };
   auto rank = [](Role r) { return r == Role::kViewer ? 0 : r == Role::kEditor ? 1 : 2; };
   size_t checked = 0;
@@ -1513,6 +1514,46 @@ TEST_F(AdminApiTest, ReplayRoutesCheckTheirInputAndAuditChanges) {
     if (e.at("action").as_string().starts_with("replay."))
       actions.emplace_back(e.at("action").as_string());
   EXPECT_EQ(actions, (std::vector<std::string>{"replay.cancel", "replay.start", "replay.start"}));
+}
+
+// ---------------------------------------------------------------- warehouse
+
+class FakeWarehouseApi final : public WarehouseApi {
+ public:
+  ApiResult SyncWarehouse(const Actor& actor, std::string_view destination) override {
+    synced.push_back(std::string(destination) + " " + actor.name);
+    ApiResult r = Ok(R"({"destination":"dw","loaded":3,"report":{}})");
+    if (destination != "dw") r.http_status = 404;
+    return r;
+  }
+  std::vector<std::string> synced;
+};
+
+TEST_F(AdminApiTest, WarehouseSyncChecksItsBodyAndIsAudited) {
+  FakeWarehouseApi wh;
+  AdminApiOptions o;
+  o.credentials = credentials_.get();
+  o.audit = audit_.get();
+  o.clock = &clock_;
+  o.warehouse = &wh;
+  o.start_worker = false;
+  api_ = std::make_unique<AdminApi>(o);
+  const std::string path = "/api/v1/destinations/dw/sync";
+  EXPECT_EQ(WithToken(Role::kEditor, bhttp::verb::post, path).result_int(), 200u);
+  EXPECT_EQ(WithToken(Role::kEditor, bhttp::verb::post, path, "{}").result_int(), 200u);
+  auto res = WithToken(Role::kEditor, bhttp::verb::post, path, R"({"now":true})");
+  EXPECT_EQ(res.result_int(), 400u);
+  EXPECT_EQ(ErrorField(res), "now");
+  EXPECT_EQ(WithToken(Role::kEditor, bhttp::verb::post, path, "[").result_int(), 400u);
+  EXPECT_EQ(WithToken(Role::kViewer, bhttp::verb::post, path).result_int(), 403u);
+  EXPECT_EQ(WithToken(Role::kEditor, bhttp::verb::post, "/api/v1/destinations/x/sync").result_int(),
+            404u);
+  EXPECT_EQ(wh.synced, (std::vector<std::string>{"dw token:editor-token", "dw token:editor-token",
+                                                 "x token:editor-token"}));
+  size_t audited = 0;
+  for (const auto& e : AuditEntries())
+    audited += e.at("action").as_string() == "warehouse.sync";
+  EXPECT_EQ(audited, 2u);  // the 404 changed nothing
 }
 
 }  // namespace

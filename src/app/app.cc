@@ -384,6 +384,8 @@ Status App::StartAdmin() {
   };
   replay_admin_ = std::make_unique<ReplayAdmin>(std::move(ro));
   ao.replays = replay_admin_.get();
+  warehouse_api_ = std::make_unique<WarehouseSyncApi>(this);
+  ao.warehouse = warehouse_api_.get();
   ao.live.max_streams = static_cast<size_t>(config_.admin.max_live_streams);
   ao.live.max_per_second = static_cast<double>(config_.admin.live_rate);
   ao.sessions.idle_timeout_ms = config_.admin.session_idle_timeout_ms;

@@ -23,6 +23,7 @@
 #include "app/config_controller.h"
 #include "app/dead_letter_admin.h"
 #include "app/replay_admin.h"
+#include "app/warehouse_admin.h"
 #include "archive/archiver.h"
 #include "base/metrics.h"
 #include "config/config.h"
@@ -143,6 +144,7 @@ class App {
   std::unique_ptr<admin::AuditLog> admin_audit_;
   std::unique_ptr<DeadLetterAdmin> dead_letter_admin_;  // the admin API's DLQ routes
   std::unique_ptr<ReplayAdmin> replay_admin_;           // the admin API's replay routes
+  std::unique_ptr<WarehouseSyncApi> warehouse_api_;     // the admin API's warehouse sync
   std::unique_ptr<admin::AdminApi> admin_api_;
   std::unique_ptr<http::Server> admin_http_;
   std::atomic<bool> ready_{false};

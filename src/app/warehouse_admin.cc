@@ -11,6 +11,8 @@
 #include <random>
 #include <sstream>
 
+#include <boost/json.hpp>
+
 #include "app/app.h"
 #include "base/constant_time.h"
 #include "base/data_dir.h"
@@ -99,6 +101,33 @@ Result<std::string> App::SyncWarehouses(const std::string& destination) {
     return NotFound("no enabled warehouse destination" +
                     (destination.empty() ? std::string() : " named '" + destination + "'"));
   }
+  return out;
+}
+
+admin::ApiResult WarehouseSyncApi::SyncWarehouse(const admin::Actor& actor,
+                                                 std::string_view destination) {
+  admin::ApiResult out;
+  Logger()->info("warehouse sync destination={} by={}", destination, actor.name);
+  auto r = app_->SyncWarehouses(std::string(destination));
+  if (!r.ok()) {
+    const bool missing = r.status().code() == StatusCode::kNotFound;
+    out.http_status = missing ? 404 : 500;
+    out.body = boost::json::serialize(boost::json::object{
+        {"error", boost::json::object{{"code", missing ? "not_found" : "sync_failed"},
+                                      {"message", r.status().message()}}}});
+    return out;
+  }
+  boost::system::error_code ec;
+  boost::json::value report = boost::json::parse(*r, ec);  // one line: this destination's
+  int64_t loaded = 0;
+  if (!ec && report.is_object()) {
+    if (const auto* e = report.as_object().if_contains("events"); e && e->is_int64())
+      loaded = e->as_int64();
+    else if (e && e->is_uint64())
+      loaded = static_cast<int64_t>(e->as_uint64());
+  }
+  out.body = boost::json::serialize(boost::json::object{
+      {"destination", destination}, {"loaded", loaded}, {"report", std::move(report)}});
   return out;
 }
 

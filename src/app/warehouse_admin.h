@@ -7,9 +7,23 @@
 
 #include <string>
 
+#include "admin/warehouse_api.h"
 #include "base/status.h"
 
 namespace sy::app {
+
+class App;
+
+// The admin API's POST /api/v1/destinations/{name}/sync (admin/warehouse_api.h): App's
+// SyncWarehouses for one destination, its report wrapped as {"destination","loaded","report"}.
+class WarehouseSyncApi final : public admin::WarehouseApi {
+ public:
+  explicit WarehouseSyncApi(App* app) : app_(app) {}
+  admin::ApiResult SyncWarehouse(const admin::Actor& actor, std::string_view destination) override;
+
+ private:
+  App* const app_;
+};
 
 inline constexpr const char* kAdminTokenHeader = "X-Switchyard-Admin-Token";
 inline constexpr const char* kWarehouseSyncPath = "/admin/warehouse/sync";
