@@ -445,7 +445,7 @@ bool SameSettings(const std::vector<config::RawSetting>& a,
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (a[i].key != b[i].key || a[i].kind != b[i].kind || a[i].scalar != b[i].scalar ||
-        a[i].list != b[i].list || a[i].map != b[i].map)
+        a[i].list != b[i].list || a[i].map != b[i].map || a[i].json != b[i].json)
       return false;
   }
   return true;

@@ -153,6 +153,12 @@ json::object SettingsJson(const config::DestinationConfig& d) {
         out[raw.key] = std::move(m);
         break;
       }
+      case config::RawSetting::Kind::kTree: {
+        boost::system::error_code ec;
+        json::value tree = json::parse(raw.json, ec);
+        out[raw.key] = ec ? json::value(nullptr) : std::move(tree);
+        break;
+      }
       case config::RawSetting::Kind::kMalformed:
         out[raw.key] = nullptr;
         break;

@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
+#include <boost/json.hpp>
+
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -13,6 +15,10 @@
 
 namespace sy::config {
 namespace {
+
+// How deep a destination's settings value may nest (the mapped HTTP destination's `mappings`
+// need a few levels; the bound keeps the conversion's recursion shallow).
+constexpr int kMaxSettingDepth = 32;
 
 // Walks YAML nodes against the expected schema, collecting every error with its line.
 class SchemaReader {
@@ -242,6 +248,56 @@ void ReadWeb(SchemaReader& r, const YAML::Node& n, WebConfig* web) {
   }
 }
 
+// A settings value as JSON (RawSetting::json): mappings in document order; a plain scalar that
+// reads as YAML 1.2 core null/bool/int/float becomes null/a bool/a number, any other scalar (and
+// every quoted one) a string. False when nested deeper than `depth` levels.
+bool YamlToJson(const YAML::Node& v, int depth, boost::json::value* out) {
+  if (depth <= 0) return false;
+  if (v.IsMap()) {
+    boost::json::object o;
+    for (const auto& e : v) {
+      boost::json::value child;
+      if (!e.first.IsScalar() || !YamlToJson(e.second, depth - 1, &child)) return false;
+      o[e.first.Scalar()] = std::move(child);
+    }
+    *out = std::move(o);
+    return true;
+  }
+  if (v.IsSequence()) {
+    boost::json::array a;
+    for (const auto& e : v) {
+      boost::json::value child;
+      if (!YamlToJson(e, depth - 1, &child)) return false;
+      a.push_back(std::move(child));
+    }
+    *out = std::move(a);
+    return true;
+  }
+  if (!v.IsScalar()) {
+    *out = nullptr;  // `key:` with no value
+    return true;
+  }
+  const std::string& s = v.Scalar();
+  if (v.Tag() == "?") {  // plain, not quoted
+    if (s == "null" || s == "~") {
+      *out = nullptr;
+      return true;
+    }
+    if (s == "true" || s == "false") {
+      *out = s == "true";
+      return true;
+    }
+    boost::system::error_code ec;
+    boost::json::value num = boost::json::parse(s, ec);
+    if (!ec && num.is_number() && s.find_first_of(" \t\n") == std::string::npos) {
+      *out = std::move(num);
+      return true;
+    }
+  }
+  *out = s;
+  return true;
+}
+
 void ReadDestinations(SchemaReader& r, const YAML::Node& n, Config* c) {
   if (!n.IsSequence()) return r.Error(n, "destinations", "expected a list of destinations");
   std::set<std::string> names;
@@ -327,12 +383,26 @@ void ReadDestinations(SchemaReader& r, const YAML::Node& n, Config* c) {
           } else {
             ok = false;
           }
-          if (!ok) {
+          if (v.IsMap() || v.IsSequence()) {
+            // Lists and mappings are kept as JSON too; nested ones only as JSON (kTree): the
+            // settings table says whether the key takes one (delivery/settings.h).
+            boost::json::value tree;
+            if (!YamlToJson(v, kMaxSettingDepth, &tree)) {
+              r.Error(kv.first, sp + "." + rs.key,
+                      "nested more than " + std::to_string(kMaxSettingDepth) + " levels deep");
+              rs.kind = RawSetting::Kind::kMalformed;
+            } else {
+              rs.json = boost::json::serialize(tree);
+              if (!ok) rs.kind = RawSetting::Kind::kTree;
+            }
+            if (!ok) {
+              rs.list.clear();
+              rs.map.clear();
+            }
+          } else if (!ok) {
             r.Error(kv.first, sp + "." + rs.key,
                     "expected a scalar, a list of scalars or a mapping of scalars");
             rs.kind = RawSetting::Kind::kMalformed;
-            rs.list.clear();
-            rs.map.clear();
           }
           d.settings.push_back(std::move(rs));
         }

@@ -80,15 +80,20 @@ struct WebConfig {
 // types (core never includes a destination). The delivery module validates these against the
 // destination's own settings table (delivery::ParseSettings), reporting file:line:key.
 struct RawSetting {
-  // kMalformed: a value config could not read (nested deeper than a list or mapping of scalars);
-  // config reported it, and keeps the key so later checks count it as given.
-  enum class Kind { kScalar, kList, kMap, kMalformed };
+  // kMalformed: a value config could not read; config reported it, and keeps the key so later
+  // checks count it as given. kTree: a value nested deeper than a list or mapping of scalars,
+  // kept only as `json`; the settings table decides whether its key takes one (SettingType::kJson)
+  // and names the key in its error otherwise.
+  enum class Kind { kScalar, kList, kMap, kMalformed, kTree };
   std::string key;
   int line = 0;
   Kind kind = Kind::kScalar;
   std::string scalar;
   std::vector<std::string> list;                         // kList: scalars only
   std::vector<std::pair<std::string, std::string>> map;  // kMap: scalar values only
+  // kList, kMap, kTree: the value as JSON text, mappings in document order. Plain scalars that
+  // read as YAML 1.2 core null/bool/int/float become JSON null/bools/numbers; quoted ones strings.
+  std::string json;
 };
 
 enum class Ordering { kNone, kPerUser };

@@ -390,9 +390,35 @@ TEST(Config, DestinationErrorsNameFileLineAndKey) {
               "destinations[0].timeout: must be at least 1ms");
   ExpectError(base + "  - {name: a, type: x, filters: {drop: [x]}}\n",
               "destinations[0].filters.drop: unknown key");
-  ExpectError(base + "  - {name: a, type: x, settings: {h: {a: [1]}}}\n",
+  ExpectError(base + "  - {name: a, type: x, settings: {h: }}\n",
               "destinations[0].settings.h: expected a scalar");
+  ExpectError(base + "  - {name: a, type: x, settings: {h: " + std::string(40, '[') +
+                  std::string(40, ']') + "}}\n",
+              "destinations[0].settings.h: nested more than 32 levels deep");
   ExpectError(base + "  - {name: 'a b', type: x}\n", "destinations[0].name: use 1-64");
+}
+
+TEST(Config, NestedSettingsAreKeptAsJsonForTheTableToJudge) {
+  auto p = ParseConfigString(std::string(kMinimal) +
+                                 "destinations:\n"
+                                 "  - name: h\n"
+                                 "    type: x\n"
+                                 "    settings:\n"
+                                 "      headers: {A: '1', B: 2}\n"
+                                 "      mappings:\n"
+                                 "        track: {body: {n: 1.5, q: '7', t: true, z: ~, s: a b, "
+                                 "l: [x, {y: 2}]}}\n",
+                             "f.yaml");
+  ASSERT_TRUE(p.errors.empty()) << p.errors;
+  const auto& s = p.config.destinations.at(0).settings;
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[0].kind, RawSetting::Kind::kMap);
+  EXPECT_EQ(s[0].json, R"({"A":"1","B":2})");
+  EXPECT_EQ(s[1].kind, RawSetting::Kind::kTree);
+  EXPECT_EQ(s[1].line, 14);
+  EXPECT_EQ(
+      s[1].json,
+      R"({"track":{"body":{"n":1.5E0,"q":"7","t":true,"z":null,"s":"a b","l":["x",{"y":2}]}}})");
 }
 
 TEST(Config, PartialConfigKeepsWhatWasReadBesideTheErrors) {
@@ -402,7 +428,7 @@ TEST(Config, PartialConfigKeepsWhatWasReadBesideTheErrors) {
       ParseConfigString(std::string(kMinimal) + "log: {fsync: sometimes}\n" +
                             "destinations:\n"
                             "  - {name: a, type: webhookz, settings: {url: http://x.example}}\n"
-                            "  - {name: b, settings: {deep: {x: [1]}}}\n",
+                            "  - {name: b, settings: {deep: }}\n",
                         "f.yaml");
   EXPECT_NE(p.errors.find("f.yaml:9: log.fsync: expected one of"), std::string::npos) << p.errors;
   EXPECT_NE(p.errors.find("f.yaml:12: destinations[1].type: required key is missing"),

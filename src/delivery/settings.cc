@@ -1,5 +1,7 @@
 #include "delivery/settings.h"
 
+#include <boost/json.hpp>
+
 #include <algorithm>
 #include <set>
 #include <sstream>
@@ -79,12 +81,46 @@ std::string ConvertScalar(const SettingSpec& spec, const std::string& s, Setting
       return "expected a mapping";
     case SettingType::kStringList:
       return "expected a list";
+    case SettingType::kJson: {
+      // A scalar here is JSON text (a default, or a value written as a JSON string).
+      boost::system::error_code ec;
+      boost::json::value v = boost::json::parse(s, ec);
+      if (ec || !(v.is_object() || v.is_array())) return "expected a mapping or a list";
+      *out = boost::json::serialize(v);
+      return "";
+    }
   }
   return "unsupported type";
 }
 
 // Converts a raw value of any shape to the spec's type; returns the problem, or "".
 std::string Convert(const SettingSpec& spec, const config::RawSetting& r, SettingValue* out) {
+  if (spec.type == SettingType::kJson) {
+    if (r.kind == config::RawSetting::Kind::kScalar) return ConvertScalar(spec, r.scalar, out);
+    if (!r.json.empty()) {
+      *out = r.json;
+      return "";
+    }
+    // Built in memory without JSON (tests' Map/List): scalars as strings.
+    boost::json::value v;
+    if (r.kind == config::RawSetting::Kind::kMap) {
+      boost::json::object o;
+      for (const auto& [k, item] : r.map)
+        o[k] = item;
+      v = std::move(o);
+    } else {
+      boost::json::array a;
+      for (const auto& item : r.list)
+        a.push_back(boost::json::string(item));
+      v = std::move(a);
+    }
+    *out = boost::json::serialize(v);
+    return "";
+  }
+  if (r.kind == config::RawSetting::Kind::kTree) {
+    if (spec.type == SettingType::kStringMap) return "expected a mapping of scalars";
+    if (spec.type == SettingType::kStringList) return "expected a list of scalars";
+  }
   if (spec.type == SettingType::kStringMap) {
     if (r.kind != config::RawSetting::Kind::kMap) return "expected a mapping";
     *out = std::map<std::string, std::string>(r.map.begin(), r.map.end());
@@ -131,6 +167,8 @@ std::string_view SettingTypeName(SettingType t) {
       return "mapping";
     case SettingType::kStringList:
       return "list";
+    case SettingType::kJson:
+      return "json";
   }
   return "?";
 }

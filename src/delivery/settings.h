@@ -45,6 +45,9 @@ enum class SettingType {
   kEnum,        // one of `allowed`
   kStringMap,   // {Header: value}
   kStringList,  // [a, b]; each item one of `allowed` when that is not empty
+  kJson,        // any mapping or list, nested (or JSON text); bound to a std::string of JSON text,
+                // which the destination's factory parses and checks itself (the mapped `http`
+                // destination's `mappings`)
 };
 
 // One row of a table, as the docs, the CLI and the conformance suite read it.
@@ -69,7 +72,7 @@ struct SettingsOrigin {
   int line = 0;
 };
 
-// "string", "secret", "url", "integer", "bool", "duration", "enum", "mapping", "list".
+// "string", "secret", "url", "integer", "bool", "duration", "enum", "mapping", "list", "json".
 std::string_view SettingTypeName(SettingType type);
 
 // The type-erased core of ParseSettings: one value per spec, in the table's order (nullopt: not
@@ -88,7 +91,7 @@ std::string SettingsHelp(const std::vector<SettingSpec>& specs);
 
 // A settings table bound to the fields of S. Each type method adds a row; Required, Default,
 // Range, Min and Items qualify the row added last. The field's C++ type must match the setting
-// type (std::string for String/Secret/Url/Enum, int64_t for Int/Duration, bool, std::map,
+// type (std::string for String/Secret/Url/Enum/Json, int64_t for Int/Duration, bool, std::map,
 // std::vector<std::string>): a mismatch does not compile.
 template <typename S>
 class SettingsTable {
@@ -125,6 +128,10 @@ class SettingsTable {
   }
   SettingsTable& List(std::string name, StringList S::*field, std::string description) {
     return Add(std::move(name), SettingType::kStringList, field, std::move(description));
+  }
+
+  SettingsTable& Json(std::string name, std::string S::*field, std::string description) {
+    return Add(std::move(name), SettingType::kJson, field, std::move(description));
   }
 
   SettingsTable& Required() {
