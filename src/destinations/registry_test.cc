@@ -45,6 +45,10 @@ std::vector<config::RawSetting> MinimalSettings(const std::vector<delivery::Sett
       case delivery::SettingType::kStringList:
         r.kind = config::RawSetting::Kind::kList;
         break;
+      case delivery::SettingType::kJson:  // the http type's mappings
+        r.kind = config::RawSetting::Kind::kTree;
+        r.json = R"({"track":{"body":{"event":"{{ event }}"}}})";
+        break;
       default:
         r.scalar = "x-example";
     }
@@ -181,6 +185,7 @@ TEST(Registry, ListsEveryTypeOnceAndOffersTestDoublesOnlyWhenSwitchedOn) {
                      "flaky",
                      "google-analytics-4",
                      "heap",
+                     "http",
                      "hubspot",
                      "iterable",
                      "klaviyo",
