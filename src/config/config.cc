@@ -278,7 +278,9 @@ bool YamlToJson(const YAML::Node& v, int depth, boost::json::value* out) {
     return true;
   }
   const std::string& s = v.Scalar();
-  if (v.Tag() == "?") {  // plain, not quoted
+  // Plain (not quoted) in a file, or built in memory from the console's JSON (overlay.cc), where
+  // a number or bool arrives as its text.
+  if (v.Tag() == "?" || v.Tag().empty()) {
     if (s == "null" || s == "~") {
       *out = nullptr;
       return true;

@@ -148,7 +148,8 @@ def test_mixpanel_as_a_mapping_meets_the_import_and_engage_contract(make_server,
     assert any(e["event"] == "Viewed Pricing Page" for e in imports)
     [engage] = [r for r in sink.requests() if r.path.startswith("/engage")]
     assert engage.json() == [{"$token": "tok123", "$distinct_id": "u1",
-                              "$set": {"email": "a@example.com"}}]
+                              "$set": {"email": "a@example.com"},
+                              "$ip": "127.0.0.1"}]  # context.ip, which ingest fills in
 
 
 CUSTOM = """\
