@@ -164,6 +164,7 @@ def test_destinations_lists_every_type_with_its_settings(monkeypatch):
         "customerio",
         "google-analytics-4",
         "heap",
+        "http",
         "hubspot",
         "iterable",
         "klaviyo",

@@ -1,9 +1,9 @@
 """The mapped HTTP destination (type `http`) through the real server: Amplitude and Mixpanel
 configured purely as mappings (the same settings files as http_mapped_test's golden checks)
 against local stand-ins enforcing their contracts; a custom API with a templated URL and an
-HMAC-signed body; a bad event dead-lettered with the receiver's reason; a 429 retried after
-Retry-After; a 401 held as an auth failure (retried, never dead-lettered); config errors naming
-the key."""
+HMAC-signed body; a type without a mapping skipped; a bad event dead-lettered with the
+receiver's reason; a 429 retried after Retry-After; a 401 marking the destination refused and
+holding it (never dead-lettering); config errors naming the key."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,10 +104,11 @@ def test_amplitude_as_a_mapping_meets_the_http_v2_contract(make_server, sinks):
     assert track["event_properties"] == {"genre": "jazz"} and track["library"] == "switchyard"
     assert ident["event_type"] == "$identify" and ident["user_properties"] == {"$set": {"plan": "pro"}}
     assert page["event_type"] == "Viewed Pricing Page" and page["device_id"] == "a1"
-    # group has no mapping: not sent (dead-lettered with the reason until delivery can skip).
-    [letter] = server.dlq_list("amp")
-    assert letter["event"]["messageId"] == batch[3]["messageId"]
-    assert "no mapping for type 'group'" in letter["reason"]
+    # group has no mapping: skipped, counted as filtered, never an error.
+    wait_for(lambda: server.metric("switchyard_delivery_skipped_total", "amp") == 1,
+             what="the group call skipped")
+    assert server.metric("switchyard_delivery_dead_lettered_total", "amp") == 0
+    assert server.dlq_list("amp") == []
 
 
 def test_mixpanel_as_a_mapping_meets_the_import_and_engage_contract(make_server, sinks):
@@ -205,28 +207,40 @@ def test_a_custom_api_gets_templated_urls_signed_bodies_and_dead_letters_with_it
     assert letter["reason"] == 'http 422: {"error":"total must not be negative"}'
 
 
-def test_a_429_is_retried_after_retry_after_and_a_401_is_never_dead_lettered(make_server, sinks):
+SIMPLE = "url: http://127.0.0.1:{port}/e\nmappings: {{track: {{body: {{e: '{{{{ event }}}}'}}}}}}\n"
+
+
+def test_a_429_is_retried_after_retry_after(make_server, sinks):
     def limited(n, req):
         return (429, b'{"error":"rate limited"}', {"Retry-After": "1"}) if n == 0 else \
             (200, b"{}", {})
 
-    def revoked(n, req):
-        return (401, b'{"error":"invalid token"}', {}) if n < 2 else (200, b"{}", {})
-
-    slow, locked = sinks(answer=limited), sinks(answer=revoked)
-    settings = "url: http://127.0.0.1:{port}/e\nmappings: {{track: {{body: {{e: '{{{{ event }}}}'}}}}}}\n"
-    server = make_server([("slow", settings.format(port=slow.port)),
-                          ("locked", settings.format(port=locked.port))])
+    sink = sinks(answer=limited)
+    server = make_server([("slow", SIMPLE.format(port=sink.port))])
     assert server.post("/v1/track", {"userId": "u", "event": "E", "messageId": new_id()}).status == 200
     wait_for(lambda: server.metric("switchyard_delivery_delivered_total", "slow") == 1,
              what="delivered after the 429", timeout=30)
-    first, second = slow.requests()[:2]
+    first, second = sink.requests()[:2]
     assert second.at - first.at >= 0.9, "retried before Retry-After"
-    # 401: an auth failure, retried (the stream holds the destination), never dead-lettered.
-    wait_for(lambda: server.metric("switchyard_delivery_delivered_total", "locked") == 1,
-             what="delivered once the credentials work again", timeout=60)
+    assert server.metric("switchyard_delivery_dead_lettered_total", "slow") == 0
+
+
+def test_a_401_marks_the_destination_as_refused_and_holds_it(make_server, sinks):
+    sink = sinks(answer=always(401, b'{"error":"invalid token"}'))
+    server = make_server([("locked", SIMPLE.format(port=sink.port))])
+    for _ in range(3):
+        assert server.post("/v1/track", {"userId": "u", "event": "E",
+                                         "messageId": new_id()}).status == 200
+    wait_for(lambda: server.metric("switchyard_delivery_credentials_refused", "locked") == 1,
+             what="the destination shown as refused")
+    time.sleep(0.3)  # the first round's other requests (one event each) are answered
+    first_round = len(sink.requests())
+    assert 1 <= first_round <= 3
+    assert server.post("/v1/track", {"userId": "u", "event": "E", "messageId": new_id()}).status == 200
+    time.sleep(1.5)
+    assert len(sink.requests()) == first_round  # held: no retry per event
     assert server.metric("switchyard_delivery_dead_lettered_total", "locked") == 0
-    assert len(locked.requests()) == 3
+    assert server.dlq_list("locked") == []
 
 
 def test_check_config_names_the_key_of_a_bad_mapping(make_server, tmp_path):

@@ -152,16 +152,16 @@ class HttpMapped final : public delivery::Destination {
           const Mapping* m = nullptr;
           for (size_t t = 0; t < kEventTypes.size(); ++t)
             if (kEventTypes[t] == type && p_.mappings[t]) m = &*p_.mappings[t];
-          if (!m) {
-            return delivery::EventMapping::Unmappable("no mapping for type '" + std::string(type) +
-                                                      "'");
+          if (!m) {  // a call the user chose not to send: filtered, never an error
+            return delivery::EventMapping::Skip("http: no mapping for type '" + std::string(type) +
+                                                "'");
           }
           Scope scope{&e, events[i].message_id, events[i].received_at.value(), events[i].source,
                       p_.api_key};
           auto url = m->url.EvaluateText(scope, /*url_encode=*/true);
           if (!url) {
             return delivery::EventMapping::Unmappable(
-                "the url reads a value this event does not have");
+                "http: the url reads a value this event does not have");
           }
           auto body = m->body.Evaluate(scope);
           std::string text = body ? json::serialize(*body) : "null";
@@ -189,7 +189,7 @@ class HttpMapped final : public delivery::Destination {
     for (auto& g : groups)
       flush(g);
     for (auto& [i, reason] : out.unmappable)
-      reason = "http: " + reason;
+      if (!reason.starts_with("http: ")) reason = "http: " + reason;
     return out;
   }
 
@@ -526,7 +526,7 @@ delivery::DestinationType HttpMappedType() {
             "api_key: '{{ $api_key }}'}; without it the body is the events' JSON array")
       .Json("mappings", &S::mappings,
             "per event type (track, identify, page, screen, group, alias): {body: …, url?, "
-            "method?, auth: none?}; a type without one is not sent (docs/destinations/http.md)")
+            "method?, auth: none?}; a type without one is skipped (docs/destinations/http.md)")
       .Required()
       .List("retry_statuses", &S::retry_statuses,
             "statuses retried besides 408, 429 and 5xx (e.g. 409)")

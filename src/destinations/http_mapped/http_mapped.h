@@ -4,7 +4,7 @@
 // header, hex or base64), batching on or off with a batch envelope (`{{ events }}` marks where the
 // events go), and per event type (`mappings: {track: {body: …}, identify: …}`) a body built from
 // a mapping of output fields to event paths, literals and a few functions (mapping.h). A type
-// without a mapping is not sent (unmappable, with the reason).
+// without a mapping is skipped (counted as filtered, never an error).
 //
 // Everything is validated and compiled at config time: every path, function and key, errors
 // naming the key ("destinations[2].settings.mappings.track.body.email: unknown function
