@@ -288,6 +288,40 @@ TEST_F(ConfigApiTest, CreatedDestinationDeliversAndSecretsAreWriteOnly) {
   EXPECT_EQ(api_->DeleteDestination(kAdmin, "apihook").http_status, 404);
 }
 
+// The http type's nested mappings go through the API as JSON: typed values kept, the api_key
+// secret write-only, a bad mapping refused naming its key path.
+TEST_F(ConfigApiTest, MappedHttpDestinationTakesNestedSettings) {
+  auto r = api_->CreateDestination(
+      kAdmin, R"({"name":"mapped","type":"http","sources":["app"],"allow_private_network":true,)"
+              R"("batch":{"max_wait":"10ms"},"settings":{"url":")" +
+                  sink_->endpoint() +
+                  R"(/m/{{ userId }}","api_key":"k-secret-1",)"
+                  R"("mappings":{"track":{"body":{"n":7,"s":"seven","e":"{{ event }}"}}}}})");
+  ASSERT_EQ(r.http_status, 201) << r.body;
+  EXPECT_EQ(r.body.find("k-secret-1"), std::string::npos);
+  EXPECT_EQ(Body(r).at("settings").at("api_key").at("set").as_bool(), true);
+  EXPECT_EQ(Body(r).at("settings").at("mappings"),
+            json::parse(R"({"track":{"body":{"n":7,"s":"seven","e":"{{ event }}"}}})"));
+  ASSERT_EQ(Track(port(), "wk_app"), 200);
+  auto delivered = [&] {
+    for (const auto& line : sink_->request_lines())
+      if (line.starts_with("POST /m/")) return true;
+    return false;
+  };
+  for (int i = 0; i < 200 && !delivered(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  EXPECT_TRUE(delivered());
+  auto bad = api_->PatchDestination(
+      kAdmin, "mapped",
+      R"({"settings":{"mappings":{"track":{"body":{"x":"{{ sha265(event) }}"}}}}})", "");
+  EXPECT_EQ(bad.http_status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("mappings.track.body.x: unknown function 'sha265'"), std::string::npos)
+      << bad.body;
+  Restart();
+  EXPECT_EQ(Body(api_->GetDestination("mapped")).at("settings").at("mappings"),
+            json::parse(R"({"track":{"body":{"n":7,"s":"seven","e":"{{ event }}"}}})"));
+}
+
 // A source still routed to is 409; a file object deleted through the API stays deleted
 // (tombstone) across restarts; deleting a console-made one leaves nothing.
 TEST_F(ConfigApiTest, DeleteRefusesReferencedSourcesAndTombstonesFileObjects) {
