@@ -251,13 +251,18 @@ void ReadWeb(SchemaReader& r, const YAML::Node& n, WebConfig* web) {
 // A settings value as JSON (RawSetting::json): mappings in document order; a plain scalar that
 // reads as YAML 1.2 core null/bool/int/float becomes null/a bool/a number, any other scalar (and
 // every quoted one) a string. False when nested deeper than `depth` levels.
-bool YamlToJson(const YAML::Node& v, int depth, boost::json::value* out) {
+// `lines` (may be null) receives the line of each key and list item by its path below `path`.
+bool YamlToJson(const YAML::Node& v, int depth, boost::json::value* out, const std::string& path,
+                std::vector<std::pair<std::string, int>>* lines) {
   if (depth <= 0) return false;
   if (v.IsMap()) {
     boost::json::object o;
     for (const auto& e : v) {
       boost::json::value child;
-      if (!e.first.IsScalar() || !YamlToJson(e.second, depth - 1, &child)) return false;
+      if (!e.first.IsScalar()) return false;
+      std::string child_path = path.empty() ? e.first.Scalar() : path + "." + e.first.Scalar();
+      if (lines) lines->emplace_back(child_path, e.first.Mark().line + 1);
+      if (!YamlToJson(e.second, depth - 1, &child, child_path, lines)) return false;
       o[e.first.Scalar()] = std::move(child);
     }
     *out = std::move(o);
@@ -267,7 +272,9 @@ bool YamlToJson(const YAML::Node& v, int depth, boost::json::value* out) {
     boost::json::array a;
     for (const auto& e : v) {
       boost::json::value child;
-      if (!YamlToJson(e, depth - 1, &child)) return false;
+      std::string child_path = path + "[" + std::to_string(a.size()) + "]";
+      if (lines) lines->emplace_back(child_path, e.Mark().line + 1);
+      if (!YamlToJson(e, depth - 1, &child, child_path, lines)) return false;
       a.push_back(std::move(child));
     }
     *out = std::move(a);
@@ -389,10 +396,11 @@ void ReadDestinations(SchemaReader& r, const YAML::Node& n, Config* c) {
             // Lists and mappings are kept as JSON too; nested ones only as JSON (kTree): the
             // settings table says whether the key takes one (delivery/settings.h).
             boost::json::value tree;
-            if (!YamlToJson(v, kMaxSettingDepth, &tree)) {
+            if (!YamlToJson(v, kMaxSettingDepth, &tree, "", &rs.tree_lines)) {
               r.Error(kv.first, sp + "." + rs.key,
                       "nested more than " + std::to_string(kMaxSettingDepth) + " levels deep");
               rs.kind = RawSetting::Kind::kMalformed;
+              rs.tree_lines.clear();
             } else {
               rs.json = boost::json::serialize(tree);
               if (!ok) rs.kind = RawSetting::Kind::kTree;

@@ -94,6 +94,10 @@ struct RawSetting {
   // kList, kMap, kTree: the value as JSON text, mappings in document order. Plain scalars that
   // read as YAML 1.2 core null/bool/int/float become JSON null/bools/numbers; quoted ones strings.
   std::string json;
+  // kList, kMap, kTree: the line of each key inside the value, by path below the setting
+  // ("track.body.email", list items as "[i]": "body.items[1]"), so errors about nested keys can
+  // name their line.
+  std::vector<std::pair<std::string, int>> tree_lines;
 };
 
 enum class Ordering { kNone, kPerUser };

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace sy::config {
 namespace {
 
@@ -419,6 +421,10 @@ TEST(Config, NestedSettingsAreKeptAsJsonForTheTableToJudge) {
   EXPECT_EQ(
       s[1].json,
       R"({"track":{"body":{"n":1.5E0,"q":"7","t":true,"z":null,"s":"a b","l":["x",{"y":2}]}}})");
+  // Each nested key's line, for errors about it.
+  EXPECT_NE(std::find(s[1].tree_lines.begin(), s[1].tree_lines.end(),
+                      std::pair<std::string, int>("track.body.l[1].y", 15)),
+            s[1].tree_lines.end());
 }
 
 TEST(Config, PartialConfigKeepsWhatWasReadBesideTheErrors) {

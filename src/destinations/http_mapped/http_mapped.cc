@@ -547,14 +547,28 @@ delivery::DestinationType HttpMappedType() {
     std::vector<std::string> errors;
     Program program = Compile(settings, &errors);
     if (!errors.empty()) {
-      // Each problem names its key path; the line is the top-level key's (JSON keeps no lines).
+      // Each problem names its key path, on the line of the deepest key config saw on it.
       std::string out;
       for (const auto& e : errors) {
-        size_t end = e.find_first_of(".:[");
-        std::string key = e.substr(0, end);
+        std::string path = e.substr(0, e.find(": "));
+        size_t end = path.find_first_of(".[");
+        std::string key = path.substr(0, end);
+        std::string below =
+            end == std::string::npos ? "" : path.substr(end + (path[end] == '.' ? 1 : 0));
         int line = origin.line;
-        for (const auto& r : raw)
-          if (r.key == key) line = r.line;
+        for (const auto& r : raw) {
+          if (r.key != key) continue;
+          line = r.line;
+          size_t best = 0;
+          for (const auto& [p, l] : r.tree_lines) {
+            bool prefix = below == p || (below.starts_with(p) && below.size() > p.size() &&
+                                         (below[p.size()] == '.' || below[p.size()] == '['));
+            if (prefix && p.size() > best && l > 0) {
+              best = p.size();
+              line = l;
+            }
+          }
+        }
         out += origin.file + ":" + std::to_string(line) + ": " + origin.path + "." + e + "\n";
       }
       return InvalidArgument(out);

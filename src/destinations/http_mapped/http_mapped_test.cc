@@ -132,12 +132,15 @@ TEST(HttpMapped, MixpanelAsAMappingMatchesTheMixpanelGolden) {
 TEST(HttpMapped, ErrorsNameTheKeyAtConfigTime) {
   std::string base = "url: https://api.example.com/v1\nmappings:\n  track:\n    body:\n";
   EXPECT_NE(ErrorOf(base + "      email: '{{ sha265(context.traits.email) }}'\n")
-                .find("f.yaml:13: destinations[0].settings.mappings.track.body.email: unknown "
+                .find("f.yaml:16: destinations[0].settings.mappings.track.body.email: unknown "
                       "function 'sha265'"),
             std::string::npos)
       << ErrorOf(base + "      email: '{{ sha265(context.traits.email) }}'\n");
   EXPECT_NE(ErrorOf(base + "      total: '{{ propertes.total }}'\n")
                 .find("mappings.track.body.total: unknown field 'propertes'"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(base + "      a: 1\n      items:\n        - 1\n        - '{{ trim() }}'\n")
+                .find("f.yaml:19: destinations[0].settings.mappings.track.body.items[1]: trim"),
             std::string::npos);
   EXPECT_NE(ErrorOf(base + "      items: [1, '{{ trim() }}']\n")
                 .find("mappings.track.body.items[1]: trim takes 1 argument, not 0"),
