@@ -30,6 +30,28 @@ const std::vector<std::pair<std::string, std::vector<std::pair<std::string, std:
         {"customerio", {{"site_id", "s"}, {"api_key", "k"}}},
         {"google-analytics-4", {{"measurement_id", "G-XXXX"}, {"api_secret", "s"}}},
         {"heap", {{"app_id", "12345"}}},
+        // The mapped destination doing Amplitude's job (its testdata/amplitude.yaml, in short).
+        {"http",
+         {{"url", "https://api.example.com/2/httpapi"},
+          {"batch", "true"},
+          {"max_events", "2000"},
+          {"api_key", "k"},
+          {"batch_envelope", R"({"api_key":"{{ $api_key }}","events":"{{ events }}"})"},
+          {"mappings",
+           R"({"track":{"body":{"event_type":"{{ event }}","user_id":"{{ userId }}",)"
+           R"("device_id":"{{ anonymousId }}",)"
+           R"("time":"{{ default(to_unix_millis(timestamp), $received_at) }}",)"
+           R"("insert_id":"{{ $message_id }}","event_properties":"{{ properties }}",)"
+           R"("ip":"{{ context.ip }}","language":"{{ context.locale }}","library":"switchyard"}},)"
+           R"("page":{"body":{"event_type":)"
+           R"("{{ default(concat('Viewed ', name, ' Page'), 'Loaded a Page') }}",)"
+           R"("user_id":"{{ userId }}","device_id":"{{ anonymousId }}",)"
+           R"("time":"{{ default(to_unix_millis(timestamp), $received_at) }}",)"
+           R"("insert_id":"{{ $message_id }}","event_properties":"{{ properties }}"}},)"
+           R"("identify":{"body":{"event_type":"$identify",)"
+           R"("user_properties":{"$set":"{{ traits }}"},"user_id":"{{ userId }}",)"
+           R"("email_sha256":"{{ sha256(lowercase(trim(traits.email))) }}",)"
+           R"("insert_id":"{{ $message_id }}"}}})"}}},
         {"hubspot", {{"access_token", "t"}}},
         {"iterable", {{"api_key", "k"}}},
         {"klaviyo", {{"api_key", "pk"}}},

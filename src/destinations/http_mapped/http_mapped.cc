@@ -540,6 +540,11 @@ delivery::DestinationType HttpMappedType() {
       "Sends events to any HTTP API, mapped per event type in the config (URL, headers, auth, "
       "batching, body).";
   t.settings = table.specs();
+  t.support = {"the types given a mapping; the others skipped",
+               "optional (batch: true: ≤ max_events events and max_bytes per request, in "
+               "batch_envelope)",
+               "what the mapping sends (e.g. {{ $message_id }} as the receiver's key)",
+               "not forwarded"};
   t.create = [table](const std::vector<config::RawSetting>& raw,
                      const delivery::SettingsOrigin& origin)
       -> Result<std::unique_ptr<delivery::Destination>> {
