@@ -1,6 +1,7 @@
-// Tests of the mapped HTTP destination (type `http`): two vendors configured purely as mappings
-// reproduce their folder destinations' golden requests (issue 15); config-time checks name the
-// key; templates, functions, auth, batching limits and every error class.
+// Tests of the mapped HTTP destination (type `http`): vendors configured purely as mappings
+// (Amplitude, Mixpanel, PostHog) reproduce their folder destinations' golden requests (issue 15);
+// config-time checks name the key; templates, functions, auth, batching limits and every error
+// class.
 #include "destinations/http_mapped/http_mapped.h"
 
 #include <gtest/gtest.h>
@@ -127,6 +128,32 @@ TEST(HttpMapped, MixpanelAsAMappingMatchesTheMixpanelGolden) {
   EXPECT_EQ(RequestsOf(delivery::testing::RenderRequests(b)), RequestsOf(golden));
   ASSERT_EQ(b.skipped.size(), 1u);
   EXPECT_EQ(b.skipped[0].first, 3u);
+}
+
+TEST(HttpMapped, PosthogAsAMappingMatchesThePosthogGoldens) {
+  // The calls of posthog_test's OneGoldenPerCall that the mapping covers.
+  const std::string context =
+      R"("context":{"ip":"1.2.3.4","page":{"url":"https://x.example/pricing"}},)"
+      R"("timestamp":"2024-01-02T03:04:05.678Z")";
+  const std::vector<std::pair<std::string, std::string>> calls = {
+      {"track", R"({"type":"track","event":"Order Completed","userId":"u1","anonymousId":"a1",)"
+                R"("properties":{"revenue":9.5},)" +
+                    context + "}"},
+      {"page", R"({"type":"page","name":"Pricing","anonymousId":"a2",)" + context + "}"},
+      {"screen", R"({"type":"screen","name":"Home","userId":"u1","properties":{"tab":1}})"},
+      {"identify", R"({"type":"identify","userId":"u1","anonymousId":"a1",)"
+                   R"("traits":{"email":"a@example.com","plan":"pro"}})"},
+  };
+  auto d = Make(Vendor("posthog"));
+  ASSERT_TRUE(d);
+  for (const auto& [name, payload] : calls) {
+    auto b = d->Encode(std::vector<delivery::RoutedEvent>{
+        delivery::testing::Event(0, payload, "0b4c5e7a-0d3e-4d7b-9c55-1a2b3c4d5e6f")});
+    std::string golden = delivery::testing::ReadFile(std::string(SY_DESTINATIONS_DIR) +
+                                                     "/posthog/testdata/" + name + ".golden");
+    ASSERT_FALSE(golden.empty()) << name;
+    EXPECT_EQ(RequestsOf(delivery::testing::RenderRequests(b)), RequestsOf(golden)) << name;
+  }
 }
 
 TEST(HttpMapped, ErrorsNameTheKeyAtConfigTime) {
