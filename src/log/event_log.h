@@ -29,12 +29,41 @@
 
 namespace sy::log {
 
+// A key/value pair stored with a record, outside its payload (a Kafka record header in the
+// scale-out backend; the local backend's frame flag bit 1, docs/formats/log.md). The log treats
+// both as opaque bytes; keys are short ASCII names (below), values at most 64 KiB.
+struct RecordHeader {
+  std::string key;
+  std::string value;
+  bool operator==(const RecordHeader&) const = default;
+};
+
+// Well-known header keys. Governance marks what a consumer must know about a record without
+// parsing its payload, so the mark travels with the record on either backend.
+// - kHeaderBlocked: a tracking plan blocked the event (value: the plan's name). Every destination
+//   skips it (counted as filtered); `switchyard violations` lists and releases it.
+// - kHeaderViolations: the violations found (value: a JSON array of {path, rule, message}).
+// - kHeaderReleasedFrom: this record is a released copy of a blocked record (value: the
+//   original's offset, decimal), appended by `switchyard violations release`.
+inline constexpr std::string_view kHeaderBlocked = "sy-blocked";
+inline constexpr std::string_view kHeaderViolations = "sy-violations";
+inline constexpr std::string_view kHeaderReleasedFrom = "sy-released-from";
+
+// The value of the first header named `key`, or null.
+inline const std::string* FindHeader(const std::vector<RecordHeader>& headers,
+                                     std::string_view key) {
+  for (const auto& h : headers)
+    if (h.key == key) return &h.value;
+  return nullptr;
+}
+
 // One event as handed to the log. The log treats `payload` as opaque bytes.
 struct LogRecord {
   std::string source;       // source name the event came in through ("web")
   std::string message_id;   // the event's messageId (dedupe key part; Kafka header later)
   TimestampMs received_at;  // server receive time; the log's time index uses it
   std::string payload;      // the stored event, UTF-8 JSON
+  std::vector<RecordHeader> headers = {};  // usually none (no allocation then)
 };
 
 // One event as read back, with its position.
@@ -44,6 +73,7 @@ struct LogEntry {
   std::string source;
   std::string message_id;
   std::string payload;
+  std::vector<RecordHeader> headers = {};
 };
 
 // Outcome of an Append: on success, the offset given to the first record (the others follow

@@ -11,14 +11,17 @@
 namespace sy::log {
 
 size_t EncodedRecordSize(const LogRecord& record) {
+  size_t headers = 0;
+  for (const auto& h : record.headers)
+    headers += 6 + h.key.size() + h.value.size();
   return kRecordHeaderSize + record.source.size() + record.message_id.size() +
-         record.payload.size();
+         record.payload.size() + (record.headers.empty() ? 0 : 4 + headers);
 }
 
 // Record layout: i64 received_at, u16 source_len, u16 message_id_len, u32 payload_len, then the
 // three byte strings. Source and message id are truncated to 65535 bytes (ingest limits them far
 // below that).
-void EncodeRecord(const LogRecord& record, std::string* body) {
+void EncodeRecord(const LogRecord& record, std::string* body, bool with_headers) {
   std::string_view source(record.source.data(), std::min<size_t>(record.source.size(), 0xffff));
   std::string_view id(record.message_id.data(), std::min<size_t>(record.message_id.size(), 0xffff));
   PutFixed64(body, static_cast<uint64_t>(record.received_at.value()));
@@ -28,12 +31,29 @@ void EncodeRecord(const LogRecord& record, std::string* body) {
   body->append(source);
   body->append(id);
   body->append(record.payload);
+  if (!with_headers) return;
+  // u32 headers_len, then per header: u16 key_len, u32 value_len, key, value. Keys are cut to
+  // 255 bytes and values to 64 KiB, and a record's headers stop before kMaxRecordHeaderBytes.
+  const size_t len_at = body->size();
+  PutFixed32(body, 0);
+  size_t len = 0;
+  for (const auto& h : record.headers) {
+    std::string_view key(h.key.data(), std::min<size_t>(h.key.size(), 255));
+    std::string_view value(h.value.data(), std::min<size_t>(h.value.size(), 64 << 10));
+    if (len + 6 + key.size() + value.size() > kMaxRecordHeaderBytes) break;
+    PutFixed16(body, static_cast<uint16_t>(key.size()));
+    PutFixed32(body, static_cast<uint32_t>(value.size()));
+    body->append(key);
+    body->append(value);
+    len += 6 + key.size() + value.size();
+  }
+  EncodeFixed32(body->data() + len_at, static_cast<uint32_t>(len));
 }
 
 void SealFrame(std::string* frame, uint64_t first_offset, uint32_t record_count,
-               int64_t max_received_at, bool zstd, void* zstd_ctx) {
+               int64_t max_received_at, bool zstd, void* zstd_ctx, bool with_headers) {
   const size_t raw_len = frame->size() - kFrameHeaderSize;
-  uint8_t flags = 0;
+  uint8_t flags = with_headers ? kFrameFlagHeaders : 0;
   if (zstd && raw_len > 0) {
     std::string_view raw(frame->data() + kFrameHeaderSize, raw_len);
     std::string packed(kFrameHeaderSize + ZSTD_compressBound(raw_len), '\0');
@@ -45,7 +65,7 @@ void SealFrame(std::string* frame, uint64_t first_offset, uint32_t record_count,
     if (!ZSTD_isError(n) && n < raw_len) {
       packed.resize(kFrameHeaderSize + n);
       frame->swap(packed);
-      flags = kFrameFlagZstd;
+      flags |= kFrameFlagZstd;
     }
   }
   char* h = frame->data();
@@ -73,7 +93,8 @@ Result<FrameHeader> ParseFrameHeader(std::string_view bytes) {
   f.max_received_at = static_cast<int64_t>(DecodeFixed64(h + 24));
   f.raw_len = DecodeFixed32(h + 32);
   if (f.version != kFrameVersion) return DataLoss("unknown frame version");
-  if ((f.flags & ~kFrameFlagZstd) != 0) return DataLoss("unknown frame flags");
+  if ((f.flags & ~(kFrameFlagZstd | kFrameFlagHeaders)) != 0)
+    return DataLoss("unknown frame flags");
   if (h[10] != 0 || h[11] != 0 || DecodeFixed32(h + 36) != 0) return DataLoss("reserved bytes set");
   if (f.body_len > kMaxFrameBody || f.raw_len > kMaxFrameBody) return DataLoss("frame too large");
   if (f.record_count == 0) return DataLoss("empty frame");
@@ -137,6 +158,24 @@ Result<std::vector<LogEntry>> DecodeFrame(const FrameHeader& header, std::string
     pos += id_len;
     e.payload.assign(body.data() + pos, payload_len);
     pos += payload_len;
+    if ((header.flags & kFrameFlagHeaders) != 0) {
+      if (body.size() - pos < 4) return DataLoss("truncated record headers");
+      const size_t headers_len = DecodeFixed32(body.data() + pos);
+      pos += 4;
+      if (headers_len > kMaxRecordHeaderBytes || body.size() - pos < headers_len)
+        return DataLoss("truncated record headers");
+      std::string_view hs(body.data() + pos, headers_len);
+      pos += headers_len;
+      while (!hs.empty()) {
+        if (hs.size() < 6) return DataLoss("truncated record header");
+        const size_t key_len = DecodeFixed16(hs.data());
+        const size_t value_len = DecodeFixed32(hs.data() + 2);
+        if (hs.size() - 6 < key_len + value_len) return DataLoss("truncated record header");
+        e.headers.push_back(RecordHeader{std::string(hs.substr(6, key_len)),
+                                         std::string(hs.substr(6 + key_len, value_len))});
+        hs.remove_prefix(6 + key_len + value_len);
+      }
+    }
     entries.push_back(std::move(e));
   }
   if (pos != body.size()) return DataLoss("trailing bytes in frame");

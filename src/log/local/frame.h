@@ -21,6 +21,11 @@ inline constexpr size_t kRecordHeaderSize = 16;
 // Upper bound on a frame body, so a corrupt length cannot make a reader allocate gigabytes.
 inline constexpr uint32_t kMaxFrameBody = 512u << 20;
 inline constexpr uint8_t kFrameFlagZstd = 0x01;
+// Every record of the frame is followed by its headers (docs/formats/log.md). Set only on frames
+// that hold a record with headers, so logs without them keep format 1 byte for byte.
+inline constexpr uint8_t kFrameFlagHeaders = 0x02;
+// Upper bound on one record's encoded headers.
+inline constexpr uint32_t kMaxRecordHeaderBytes = 1u << 20;
 
 // The fixed header of a frame (all integers little-endian on disk).
 struct FrameHeader {
@@ -37,9 +42,10 @@ struct FrameHeader {
   uint64_t frame_size() const { return kFrameHeaderSize + body_len; }
 };
 
-// Appends one record's encoding to `body` (the uncompressed frame body).
-void EncodeRecord(const LogRecord& record, std::string* body);
-// Bytes EncodeRecord will add.
+// Appends one record's encoding to `body` (the uncompressed frame body); `with_headers` for a
+// frame with kFrameFlagHeaders (then every record carries its headers, perhaps none).
+void EncodeRecord(const LogRecord& record, std::string* body, bool with_headers = false);
+// Bytes EncodeRecord will add (4 more for a record without headers in a frame with them).
 size_t EncodedRecordSize(const LogRecord& record);
 
 // Turns `frame` into a complete frame. On entry it holds kFrameHeaderSize placeholder bytes
@@ -47,7 +53,7 @@ size_t EncodedRecordSize(const LogRecord& record);
 // in place without a copy. With `zstd` the body is compressed (kept raw if compression does not
 // shrink it); `zstd_ctx` is an optional reusable ZSTD_CCtx*.
 void SealFrame(std::string* frame, uint64_t first_offset, uint32_t record_count,
-               int64_t max_received_at, bool zstd, void* zstd_ctx);
+               int64_t max_received_at, bool zstd, void* zstd_ctx, bool with_headers = false);
 
 // Parses and sanity-checks a header (version, flags, lengths). Does not verify the CRC, which
 // needs the body. kDataLoss when the bytes cannot be a header.

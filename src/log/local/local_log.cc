@@ -826,16 +826,20 @@ void LocalLogImpl::WriteGroup(std::vector<PendingAppend>& group) {
   frame.reserve(kFrameHeaderSize + group_bytes);
   uint32_t count = 0;
   int64_t max_time = std::numeric_limits<int64_t>::min();
+  bool with_headers = false;  // format 1 byte for byte unless a record has headers
+  for (const auto& a : group)
+    for (const auto& r : a.records)
+      with_headers = with_headers || !r.headers.empty();
   for (auto& a : group) {
     a.first = Offset(next_offset_ + count);
     for (const auto& r : a.records) {
-      EncodeRecord(r, &frame);
+      EncodeRecord(r, &frame, with_headers);
       max_time = std::max(max_time, r.received_at.value());
       ++count;
     }
   }
   SealFrame(&frame, next_offset_, count, max_time, opt_.compression == LogCompression::kZstd,
-            zstd_ctx_);
+            zstd_ctx_, with_headers);
   if (prealloc_) prealloc_->BeforeWrite(written_bytes_, frame.size());
   Status st = active_file_->WriteAt(written_bytes_, frame);
   if (!st.ok() && st.code() == StatusCode::kResourceExhausted && ReleaseReserve()) {

@@ -7,6 +7,7 @@
 
 #include "base/clock.h"
 #include "base/metrics.h"
+#include "log/local/frame.h"
 #include "log/local/log_test_util.h"
 
 namespace sy::log {
@@ -50,6 +51,55 @@ TEST(LocalLogTest, AppendReadRoundTripWithContiguousOffsets) {
   EXPECT_EQ((*all)[0].message_id, "msg-0");
   EXPECT_EQ((*all)[14].payload, "44");
   EXPECT_FALSE((*reader)->Commit(Offset(1)).ok());
+}
+
+// Record headers (a blocked event's mark) survive a reopen, in frames that mix records with and
+// without them, compressed or not; a frame without any keeps format 1 (no flag bit 1).
+TEST(LocalLogTest, RecordHeadersRoundTripInMixedFrames) {
+  for (bool zstd : {false, true}) {
+    TempDir dir;
+    LocalLogOptions opt{.dir = dir.path()};
+    if (zstd) opt.compression = LogCompression::kZstd;
+    {
+      auto log = MustOpen(opt);
+      LogRecord blocked = MakeRecord(std::string(300, 'b'));
+      blocked.headers = {{std::string(kHeaderBlocked), "plan-a"},
+                         {std::string(kHeaderViolations), R"([{"rule":"required"}])"},
+                         {"empty", ""}};
+      ASSERT_TRUE(
+          AppendSync(*log, {MakeRecord("plain"), blocked, MakeRecord("plain2")}).status.ok());
+      ASSERT_TRUE(AppendSync(*log, {MakeRecord("alone")}).status.ok());
+      ASSERT_TRUE(log->Close().ok());
+    }
+    auto log = MustOpen(opt);
+    auto reader = log->OpenReader();
+    auto all = ReadAll(**reader);
+    ASSERT_TRUE(all.ok()) << all.status().ToString();
+    ASSERT_EQ(all->size(), 4u);
+    EXPECT_TRUE((*all)[0].headers.empty());
+    ASSERT_EQ((*all)[1].headers.size(), 3u);
+    EXPECT_EQ(*FindHeader((*all)[1].headers, kHeaderBlocked), "plan-a");
+    EXPECT_EQ(*FindHeader((*all)[1].headers, kHeaderViolations), R"([{"rule":"required"}])");
+    EXPECT_EQ(*FindHeader((*all)[1].headers, "empty"), "");
+    EXPECT_EQ(FindHeader((*all)[1].headers, kHeaderReleasedFrom), nullptr);
+    EXPECT_EQ((*all)[1].payload, std::string(300, 'b'));
+    EXPECT_EQ((*all)[2].payload, "plain2");
+    EXPECT_TRUE((*all)[3].headers.empty());
+  }
+}
+
+// A frame whose headers length runs past the record is data loss, not a misread.
+TEST(LocalLogTest, TruncatedRecordHeadersAreDataLoss) {
+  LogRecord r = MakeRecord("p");
+  r.headers = {{"k", "v"}};
+  std::string frame(kFrameHeaderSize, '\0');
+  EncodeRecord(r, &frame, true);
+  frame[frame.size() - 12] = 9;  // headers_len (8: u16, u32, "k", "v") claims 9
+  SealFrame(&frame, 0, 1, 0, false, nullptr, true);
+  auto header = ParseFrameHeader(frame);
+  ASSERT_TRUE(header.ok());
+  auto decoded = DecodeFrame(*header, frame);
+  EXPECT_EQ(decoded.status().code(), StatusCode::kDataLoss);
 }
 
 TEST(LocalLogTest, RollsBySizeAndReopenKeepsEverything) {
