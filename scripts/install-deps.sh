@@ -7,10 +7,11 @@ level=${1:-build}
 build_pkgs=(build-essential cmake ninja-build pkg-config nodejs npm
   libboost1.81-dev libboost-json1.81-dev libsimdjson-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
   zlib1g-dev libdeflate-dev libzstd-dev libxxhash-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libpq-dev
-  libjemalloc-dev libsodium-dev librdkafka-dev
+  libjemalloc-dev libsodium-dev librdkafka-dev libvalijson-dev
   sqlite3 libgtest-dev libgmock-dev googletest clang-format clang-format-14)
 # libsodium-dev: Argon2id password hashes, random tokens and SHA-256 of the admin API (src/admin).
 # librdkafka-dev: the Kafka client (2.0.2) of the coming cluster mode; today only tests/kafka uses it.
+# libvalijson-dev: JSON Schema (draft-07) for tracking plans (src/governance), header-only.
 # sqlite3: the CLI the README queries the embedded warehouse with.
 # postgresql: the warehouse tests start a real PostgreSQL 15 (tests/e2e/pg.py).
 # kcat: a Kafka command-line client, handy to look into the test broker (tests/kafka).

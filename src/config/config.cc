@@ -549,14 +549,94 @@ void ReadAdmin(SchemaReader& r, const YAML::Node& n, AdminConfig* a) {
   r.Int(n, p, "live_rate", 1, 10'000, &a->live_rate);
 }
 
+// `unplanned:` / `violations:` of a plan.
+void ReadPlanAction(SchemaReader& r, const YAML::Node& item, const std::string& path,
+                    const std::string& key, PlanAction* out) {
+  YAML::Node n = item[key];
+  if (!n) return;
+  const std::string v = n.IsScalar() ? n.Scalar() : "";
+  if (v == "allow")
+    *out = PlanAction::kAllow;
+  else if (v == "flag")
+    *out = PlanAction::kFlag;
+  else if (v == "block")
+    *out = PlanAction::kBlock;
+  else
+    r.Error(n, SchemaReader::Join(path, key), "expected one of: allow, flag, block");
+}
+
+// `{schema: FILE}` under `path`; "" when missing (an error is recorded).
+std::string ReadSchemaRef(SchemaReader& r, const YAML::Node& n, const std::string& path) {
+  if (!r.ExpectMap(n, path, {"schema"}) || !r.Required(n, path, "schema")) return "";
+  std::string file;
+  r.String(n, path, "schema", &file);
+  if (file.empty()) r.Error(n["schema"], path + ".schema", "must name a file");
+  return file;
+}
+
+// Tracking plans (docs/governance.md). Checks names and references only; the schema files are
+// read and compiled by governance::TrackingPlans::Compile, which app/ runs with these checks.
+void ReadTrackingPlans(SchemaReader& r, const YAML::Node& n, Config* c) {
+  if (n.IsNull()) return;
+  if (!n.IsSequence()) return r.Error(n, "tracking_plans", "expected a list of plans");
+  std::set<std::string> names, sources_known, sources_taken;
+  for (const auto& s : c->sources)
+    sources_known.insert(s.name);
+  for (size_t i = 0; i < n.size(); ++i) {
+    YAML::Node item = n[i];
+    const std::string path = "tracking_plans[" + std::to_string(i) + "]";
+    if (!r.ExpectMap(item, path,
+                     {"name", "sources", "events", "identify", "group", "page", "screen", "alias",
+                      "unplanned", "violations"}))
+      continue;
+    TrackingPlanConfig plan;
+    if (r.Required(item, path, "name")) r.String(item, path, "name", &plan.name);
+    if (!plan.name.empty() && !ValidName(plan.name))
+      r.Error(item["name"], path + ".name", "use 1-64 letters, digits, '_' or '-'");
+    if (!names.insert(plan.name).second)
+      r.Error(item["name"], path + ".name", "duplicate plan name '" + plan.name + "'");
+    if (r.Required(item, path, "sources")) {
+      r.StringList(item, path, "sources", &plan.sources);
+      if (plan.sources.empty()) r.Error(item["sources"], path + ".sources", "list a source");
+      for (const auto& s : plan.sources) {
+        if (!sources_known.contains(s))
+          r.Error(item["sources"], path + ".sources", "unknown source '" + s + "'");
+        else if (!sources_taken.insert(s).second)
+          r.Error(item["sources"], path + ".sources",
+                  "source '" + s + "' is already in another plan (one plan per source)");
+      }
+    }
+    if (YAML::Node ev = item["events"]) {
+      if (!ev.IsMap()) {
+        r.Error(ev, path + ".events", "expected a mapping of event names to {schema: FILE}");
+      } else {
+        for (const auto& kv : ev) {
+          const std::string name = kv.first.as<std::string>();
+          const std::string file = ReadSchemaRef(r, kv.second, path + ".events." + name);
+          if (name.empty()) r.Error(kv.first, path + ".events", "an event name must not be empty");
+          plan.events.emplace_back(name, file);
+        }
+      }
+    }
+    for (const char* type : {"identify", "group", "page", "screen", "alias"}) {
+      if (YAML::Node t = item[type])
+        plan.types.emplace_back(type, ReadSchemaRef(r, t, path + "." + type));
+    }
+    ReadPlanAction(r, item, path, "unplanned", &plan.unplanned);
+    ReadPlanAction(r, item, path, "violations", &plan.violations);
+    c->tracking_plans.push_back(std::move(plan));
+  }
+}
+
 PartialConfig Parse(const YAML::Node& root, const std::string& file) {
   SchemaReader r(file);
   PartialConfig out;
   Config& c = out.config;
   c.file = file;
-  if (!r.ExpectMap(root, "",
-                   {"version", "listen", "data_dir", "io_threads", "log_level", "sources", "log",
-                    "ingest", "web", "destinations", "archive", "http", "metrics", "admin"})) {
+  if (!r.ExpectMap(
+          root, "",
+          {"version", "listen", "data_dir", "io_threads", "log_level", "sources", "log", "ingest",
+           "web", "destinations", "archive", "http", "metrics", "admin", "tracking_plans"})) {
     out.errors = r.errors();
     return out;
   }
@@ -656,6 +736,7 @@ PartialConfig Parse(const YAML::Node& root, const std::string& file) {
   if (auto n = root["http"]) ReadHttp(r, n, &c.http);
   if (auto n = root["metrics"]) ReadMetrics(r, n, &c.metrics);
   if (auto n = root["admin"]) ReadAdmin(r, n, &c.admin);
+  if (auto n = root["tracking_plans"]) ReadTrackingPlans(r, n, &c);
   if (c.web.public_api_host.empty()) {
     bool v6 = c.listen_host.find(':') != std::string::npos;
     c.web.public_api_host = (v6 ? "[" + c.listen_host + "]" : c.listen_host) + ":" +
@@ -676,6 +757,18 @@ PartialConfig ParseConfigNode(const YAML::Node& root, const std::string& file) {
     out.errors = file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg + "\n";
     return out;
   }
+}
+
+std::string_view PlanActionName(PlanAction a) {
+  switch (a) {
+    case PlanAction::kAllow:
+      return "allow";
+    case PlanAction::kFlag:
+      return "flag";
+    case PlanAction::kBlock:
+      return "block";
+  }
+  return "?";
 }
 
 std::string Sha256Hex(std::string_view data) {

@@ -189,6 +189,24 @@ struct AdminConfig {
   int64_t live_rate = 20;
 };
 
+// What a tracking plan does with an event it finds wrong (docs/governance.md).
+enum class PlanAction { kAllow, kFlag, kBlock };
+std::string_view PlanActionName(PlanAction a);
+
+// One entry of `tracking_plans:`. Schema files are paths as written (relative ones are read
+// relative to the config file's directory); their contents are read and compiled by
+// governance::TrackingPlans, not here.
+struct TrackingPlanConfig {
+  std::string name;
+  std::vector<std::string> sources;  // names from `sources:`; each source in at most one plan
+  // Track events: the event name → its schema file, in file order.
+  std::vector<std::pair<std::string, std::string>> events;
+  // Other types: "identify", "group", "page", "screen", "alias" → schema file.
+  std::vector<std::pair<std::string, std::string>> types;
+  PlanAction unplanned = PlanAction::kAllow;  // a track event whose name is not in `events`
+  PlanAction violations = PlanAction::kFlag;  // an event its schema refuses
+};
+
 struct Config {
   std::string file;  // where it was loaded from
   std::string listen_host = "127.0.0.1";
@@ -205,6 +223,7 @@ struct Config {
   HttpConfig http;
   MetricsConfig metrics;
   AdminConfig admin;
+  std::vector<TrackingPlanConfig> tracking_plans;
 };
 
 // Parses and validates. Errors read "<file>:<line>: <key>: <problem>", one per line, all of them.

@@ -1,0 +1,108 @@
+// Tracking plans (docs/governance.md): JSON Schema (draft-07, valijson) per track event name and
+// per event type, per source; each event of a planned source is judged at ingest on the event as
+// stored, and the plan's action decides what happens to it: allow (stored and delivered as is),
+// flag (stored and delivered with `context.violations`), block (stored with the log header
+// `sy-blocked`, kept out of every destination until `switchyard violations release`).
+//
+// Who calls it: app/ compiles the plans at start and at every config change (Compile; an error
+// names the file and the problem, and nothing is applied), ingest/ judges each event on its I/O
+// thread (Judge), the CLI re-judges released events.
+//
+// Thread safety: a compiled TrackingPlans is immutable; Judge is const and may run on any number
+// of threads at once. PlanMetrics is thread-safe.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "base/metrics.h"
+#include "base/status.h"
+#include "config/config.h"
+
+namespace valijson {
+class Schema;
+}
+
+namespace sy::governance {
+
+// Why a schema file is refused: its size is capped so a config cannot make the server read and
+// compile a huge document at every reload (real plans' schemas are a few KB).
+inline constexpr size_t kMaxSchemaFileBytes = 1 << 20;
+// Nesting of a schema document (JSON objects and arrays); deeper is refused.
+inline constexpr size_t kMaxSchemaDepth = 64;
+// Violations kept per event (the rest are counted in the last one's message): an event from a
+// hostile client could break every rule of a large schema.
+inline constexpr size_t kMaxViolationsPerEvent = 20;
+
+// One thing wrong with an event: `path` the field in the event (dotted, "properties.price"),
+// `rule` the JSON Schema keyword that refused it ("required", "type", … or "unplanned"),
+// `message` what the validator said.
+struct Violation {
+  std::string path;
+  std::string rule;
+  std::string message;
+};
+
+// [{"path":…,"rule":…,"message":…}, …] — what `context.violations` and the header
+// `sy-violations` hold.
+std::string ViolationsJson(std::span<const Violation> violations);
+
+// The judgement of one event.
+struct PlanVerdict {
+  // kAllow: store and deliver unchanged (valid, no plan, or the plan allows what is wrong).
+  config::PlanAction action = config::PlanAction::kAllow;
+  // The plan that judged (empty: the source has none) and the metric label of the event: a name
+  // of the plan's `events`, the type for other types, or "__unplanned__" — a bounded set,
+  // whatever the client sent.
+  std::string_view plan;
+  std::string_view event_label;
+  bool planned = false;  // a schema applied (or the type has none, which is not "unplanned")
+  std::vector<Violation> violations;
+};
+
+class TrackingPlans {
+ public:
+  ~TrackingPlans();
+  // Reads and compiles every schema file of `config.tracking_plans` (relative paths against the
+  // config file's directory). Errors, all of them, one per line:
+  // "<config file>: tracking_plans[i].events.<name>.schema: <schema file>: <problem>".
+  static Result<std::shared_ptr<const TrackingPlans>> Compile(const config::Config& config);
+
+  // True when no source has a plan (ingest skips judging).
+  bool empty() const { return by_source_.empty(); }
+  bool HasPlan(std::string_view source) const;
+
+  // Judges one event as stored (`stored_event` is JSON ingest validated) of `source`.
+  PlanVerdict Judge(std::string_view source, std::string_view stored_event) const;
+
+ private:
+  struct Plan;
+  TrackingPlans() = default;
+  std::vector<std::unique_ptr<Plan>> plans_;
+  std::unordered_map<std::string, const Plan*> by_source_;
+};
+
+// The stored event with `"violations":<violations_json>` as the last member of its `context`
+// object (a `context` is added when the event has none or it is not an object, replacing it),
+// every other byte as it was (the client's numbers stay as sent). `stored_event` is a JSON
+// object ingest validated.
+std::string WithContextViolations(std::string_view stored_event, std::string_view violations_json);
+
+// Metrics of the plans, one vocabulary (docs/metrics.md):
+// switchyard_plan_events_total{plan, event, outcome} (outcome: valid, flagged, blocked, allowed)
+// and switchyard_plan_violations_total{plan, event, rule}.
+class PlanMetrics {
+ public:
+  explicit PlanMetrics(MetricsRegistry* metrics);
+  void Count(const PlanVerdict& verdict);
+
+ private:
+  CounterFamily* events_;
+  CounterFamily* violations_;
+};
+
+}  // namespace sy::governance
