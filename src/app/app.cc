@@ -16,6 +16,7 @@
 #include "base/logging.h"
 #include "base/thread_name.h"
 #include "destinations/registry.h"
+#include "governance/tracking_plans.h"
 #include "log/local/local_log.h"
 #include "replay/replay.h"
 
@@ -264,6 +265,10 @@ Status App::Start(const config::Config& config) {
   api_ = std::make_unique<ingest::TrackingApi>(config.ingest, sources_.get(), log_.get(),
                                                dedupe_.get(), SystemClock::Get(), &metrics_);
   api_->set_live_feed(&live_);
+  {
+    SY_ASSIGN_OR_RETURN(auto plans, governance::TrackingPlans::Compile(config));
+    api_->SetTrackingPlans(std::move(plans));
+  }
   SY_ASSIGN_OR_RETURN(
       web_, web::WebEndpoints::Create(
                 config.web,
@@ -551,6 +556,9 @@ Status App::ReloadFromFile(std::string* ignored) {
 Status App::ApplyConfig(const config::Config& config, std::string* ignored) {
   SY_RETURN_IF_ERROR(destinations::ValidateDestinations(config));
   if (!sources_ || !log_) return FailedPrecondition("server is not running");
+  // Compiled before anything is applied: a schema that does not compile changes nothing.
+  SY_ASSIGN_OR_RETURN(auto plans, governance::TrackingPlans::Compile(config));
+  api_->SetTrackingPlans(std::move(plans));
   sources_->Replace(config.sources);
   if (web_) web_->ForgetSources();
   {

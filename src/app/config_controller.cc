@@ -14,6 +14,7 @@
 #include "base/logging.h"
 #include "base/time_format.h"
 #include "destinations/registry.h"
+#include "governance/tracking_plans.h"
 
 namespace sy::app {
 namespace json = boost::json;
@@ -296,6 +297,9 @@ Result<EffectiveConfig> MergeChecked(const std::string& text, const std::string&
   if (Status s = destinations::ValidateDestinations(m.parsed.config); !s.ok())
     errors += s.message();
   if (errors.empty()) {
+    // Tracking plans' schema files: an error names the file and the problem.
+    if (auto plans = governance::TrackingPlans::Compile(m.parsed.config); !plans.ok())
+      return plans.status();
     EffectiveConfig e;
     e.config = std::move(m.parsed.config);
     e.overlay = overlay;

@@ -72,10 +72,14 @@ Result<std::unique_ptr<DestinationStream>> DestinationStream::Open(StreamOptions
   s->m_dead_lettered_ =
       m->GetCounter("switchyard_delivery_dead_lettered_total",
                     "Events written to the dead-letter store (rejected or out of retries).", l);
-  s->m_skipped_ = m->GetCounter("switchyard_delivery_skipped_total",
-                                "Events not for this destination (sources, integrations, "
-                                "drop_events, or a call the vendor has no concept for).",
-                                l);
+  s->m_skipped_ =
+      m->GetCounter("switchyard_delivery_skipped_total",
+                    "Events not for this destination (sources, integrations, "
+                    "drop_events, tracking plans, or a call the vendor has no concept for).",
+                    l);
+  s->m_plan_blocked_ =
+      m->GetCounter("switchyard_delivery_plan_blocked_total",
+                    "Events skipped because a tracking plan blocked them (of skipped).", l);
   s->m_in_flight_ =
       m->GetGauge("switchyard_delivery_in_flight", "Events read but without a final outcome.", l);
   // Lag in events comes from the log (switchyard_consumer_lag_events, by cursor).
@@ -135,6 +139,7 @@ void DestinationStream::Fill() {
     if (d != RouteDecision::kSend) {
       skipped_++;
       m_skipped_->Inc();
+      if (d == RouteDecision::kBlockedByPlan) m_plan_blocked_->Inc();
       // Events of other sources are not this destination's; the rest were filtered by a rule.
       if (d != RouteDecision::kOtherSource) {
         if (options_.stats)

@@ -67,6 +67,8 @@ std::string_view RouteDecisionName(RouteDecision d) {
       return "drop_events";
     case RouteDecision::kUnparseable:
       return "unparseable";
+    case RouteDecision::kBlockedByPlan:
+      return "tracking_plan";
   }
   return "?";
 }
@@ -123,6 +125,8 @@ std::optional<RouteDecision> EventRouter::DecideByRawIntegrations(std::string_vi
 RouteDecision EventRouter::Decide(const log::LogEntry& entry,
                                   std::optional<std::string>* rewritten_payload) const {
   if (!sources_.empty() && !sources_.contains(entry.source)) return RouteDecision::kOtherSource;
+  if (!entry.headers.empty() && log::FindHeader(entry.headers, log::kHeaderBlocked) != nullptr)
+    return RouteDecision::kBlockedByPlan;
   const std::string_view payload = entry.payload;
   if (integrations_preset_ && drop_events_.empty() && drop_properties_.empty()) {
     return RouteDecision::kSend;

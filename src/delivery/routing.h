@@ -1,6 +1,9 @@
 // EventRouter: decides whether a stored event goes to one destination, and applies that
 // destination's filters. The rules, in order:
 //   1. the event's source is in the destination's `sources` (an empty list means every source);
+//   1b. a record a tracking plan blocked (log header `sy-blocked`) goes to no destination
+//      (kBlockedByPlan, counted as filtered; `switchyard violations release` appends a copy
+//      without the mark);
 //   2. the event's `integrations` object: the destination's display name or configured name, if
 //      present, decides (false → skip; true or an options object → send); otherwise "All"
 //      decides (default true). Segment semantics.
@@ -23,7 +26,14 @@
 
 namespace sy::delivery {
 
-enum class RouteDecision { kSend, kOtherSource, kIntegrationsOff, kDroppedEvent, kUnparseable };
+enum class RouteDecision {
+  kSend,
+  kOtherSource,
+  kIntegrationsOff,
+  kDroppedEvent,
+  kUnparseable,
+  kBlockedByPlan
+};
 std::string_view RouteDecisionName(RouteDecision d);
 
 class EventRouter {

@@ -204,6 +204,7 @@ TrackingApi::TrackingApi(const config::IngestConfig& options, const SourceTable*
                          log::EventLog* log, DedupeIndex* dedupe, Clock* clock,
                          MetricsRegistry* metrics)
     : options_(options), sources_(sources), log_(log), dedupe_(dedupe), clock_(clock) {
+  plan_metrics_ = std::make_unique<governance::PlanMetrics>(metrics);
   m_ = std::make_unique<Metrics>();
   m_->requests = metrics->Counters("switchyard_http_requests_total",
                                    "HTTP requests by path and status.", {"path", "status"});
@@ -360,6 +361,7 @@ struct TrackingApi::RequestState {
   std::vector<log::LogRecord> records;  // the valid events that are new
   std::vector<Hash128> claimed;         // their keys, claimed by `claimant`
   size_t duplicates = 0;
+  size_t blocked = 0;  // of `records`: blocked by a tracking plan (stored, not delivered)
 };
 
 void TrackingApi::RejectRequest(RequestState& rq, unsigned status, std::string_view code,
@@ -551,6 +553,9 @@ void TrackingApi::ValidateEvents(RequestState& rq, const http::PeerInfo& peer) {
   rq.keys.reserve(rq.items.size());
   const std::string_view text = rq.body;
   size_t next_out_of_range = 0;
+  // The plans this request is judged by (one load: a config change applies to whole requests).
+  std::shared_ptr<const governance::TrackingPlans> plans = plans_.load();
+  if (plans && !plans->HasPlan(rq.source)) plans.reset();
   for (size_t i = 0; i < rq.items.size(); ++i) {
     const event::RawItem& raw = rq.items[i];
     const auto members = rq.all_members.subspan(raw.first_member, raw.member_count);
@@ -580,23 +585,42 @@ void TrackingApi::ValidateEvents(RequestState& rq, const http::PeerInfo& peer) {
       rq.rejected.emplace_back(std::move(r));
       continue;
     }
+    std::vector<log::RecordHeader> headers;
+    if (plans) {
+      // On the event as stored (enriched), so a schema sees what destinations would.
+      governance::PlanVerdict verdict = plans->Judge(rq.source, stored);
+      plan_metrics_->Count(verdict);
+      if (!verdict.violations.empty() && verdict.action != config::PlanAction::kAllow) {
+        std::string violations = governance::ViolationsJson(verdict.violations);
+        if (verdict.action == config::PlanAction::kFlag) {
+          stored = governance::WithContextViolations(stored, violations);
+        } else {  // block: stored with its mark, which every destination honours
+          headers.push_back({std::string(log::kHeaderBlocked), std::string(verdict.plan)});
+          headers.push_back({std::string(log::kHeaderViolations), std::move(violations)});
+        }
+      }
+    }
     rq.keys.push_back(DedupeIndex::Key(rq.source, message_id));
-    rq.valid.push_back(
-        log::LogRecord{rq.source, std::move(message_id), rq.ctx.received_at, std::move(stored)});
+    rq.valid.push_back(log::LogRecord{rq.source, std::move(message_id), rq.ctx.received_at,
+                                      std::move(stored), std::move(headers)});
   }
 }
 
 http::Response TrackingApi::OkResponse(unsigned version, size_t stored, size_t duplicates,
-                                       json::array rejected) {
+                                       size_t blocked, json::array rejected) {
   http::Response res{http::bhttp::status::ok, version};
   res.set(http::bhttp::field::content_type, "application/json");
-  if (rejected.empty()) {
+  if (rejected.empty() && blocked == 0) {
     res.body() = R"({"success":true})";
+  } else if (rejected.empty()) {
+    // Every event is stored; `blocked` of them are kept from destinations by a tracking plan.
+    res.body() = R"({"success":true,"blocked":)" + std::to_string(blocked) + "}";
   } else {
     json::object b;
     b["success"] = false;
     b["stored"] = stored;
     b["duplicates"] = duplicates;
+    b["blocked"] = blocked;
     b["rejected"] = std::move(rejected);
     res.body() = json::serialize(b);
   }
@@ -625,6 +649,9 @@ bool TrackingApi::ClaimDedupeKeys(RequestState& rq) {
         unavailable = true;
         break;
       case DedupeIndex::ClaimResult::kNew:
+        if (!rq.valid[j].headers.empty() &&
+            log::FindHeader(rq.valid[j].headers, log::kHeaderBlocked) != nullptr)
+          ++rq.blocked;
         rq.claimed.push_back(rq.keys[j]);
         rq.records.push_back(std::move(rq.valid[j]));
         break;
@@ -674,8 +701,8 @@ bool TrackingApi::ClaimDedupeKeys(RequestState& rq) {
   }
 
   if (rq.records.empty()) {  // every valid event was a duplicate
-    Finish(rq.origin, OkResponse(rq.version, 0, rq.duplicates, std::move(rq.rejected)), rq.respond,
-           rq.path, rq.start_ns);
+    Finish(rq.origin, OkResponse(rq.version, 0, rq.duplicates, 0, std::move(rq.rejected)),
+           rq.respond, rq.path, rq.start_ns);
     return false;
   }
   return true;
@@ -701,7 +728,7 @@ void TrackingApi::AppendAndAnswer(RequestState& rq) {
                [this, origin = std::string(rq.origin), version = rq.version, respond = rq.respond,
                 path = rq.path, start_ns = rq.start_ns, claimant = rq.claimant, n, src = rq.source,
                 claimed = std::move(rq.claimed), rejected = std::move(rq.rejected),
-                duplicates = rq.duplicates, received_at = rq.ctx.received_at,
+                duplicates = rq.duplicates, blocked = rq.blocked, received_at = rq.ctx.received_at,
                 watched = std::move(watched)](const log::AppendResult& r) mutable {
                  if (!r.status.ok()) {
                    dedupe_->Release(claimed, claimant);
@@ -721,8 +748,8 @@ void TrackingApi::AppendAndAnswer(RequestState& rq) {
                  m_->Accepted(src)->Inc(n);
                  if (!watched.empty())
                    live_->Publish(observe::TopicKind::kSource, src, std::move(watched));
-                 Finish(origin, OkResponse(version, n, duplicates, std::move(rejected)), respond,
-                        path, start_ns);
+                 Finish(origin, OkResponse(version, n, duplicates, blocked, std::move(rejected)),
+                        respond, path, start_ns);
                });
 }
 

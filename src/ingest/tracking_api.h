@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/metrics.h"
 #include "config/config.h"
+#include "governance/tracking_plans.h"
 #include "http/server.h"
 #include "ingest/dedupe_index.h"
 #include "ingest/source_table.h"
@@ -35,6 +36,12 @@ class TrackingApi {
 
   // The live feed that sees each stored event (sampled by it; null: none). Set before serving.
   void set_live_feed(observe::LiveFeed* feed) { live_ = feed; }
+
+  // The tracking plans events are judged by (docs/governance.md); null or empty: none. Any
+  // thread, any time (a config change): each request uses the plans it started with.
+  void SetTrackingPlans(std::shared_ptr<const governance::TrackingPlans> plans) {
+    plans_.store(std::move(plans));
+  }
 
   // True for the paths this API serves (so a router can dispatch to it).
   static bool Serves(std::string_view path);
@@ -75,8 +82,9 @@ class TrackingApi {
   void AppendAndAnswer(RequestState& rq);
   void RejectRequest(RequestState& rq, unsigned status, std::string_view code,
                      std::string_view message);
+  // `blocked`: stored events a tracking plan keeps from destinations (named in the body).
   static http::Response OkResponse(unsigned version, size_t stored, size_t duplicates,
-                                   boost::json::array rejected);
+                                   size_t blocked, boost::json::array rejected);
   // `path` labels the request in metrics: a route of kRoutes or "other" (a bounded set).
   void Finish(std::string_view origin, http::Response response, const http::Responder& respond,
               std::string_view path, int64_t start_ns);
@@ -89,6 +97,8 @@ class TrackingApi {
   Clock* clock_;
   std::unique_ptr<Metrics> m_;
   std::atomic<uint64_t> next_claimant_{1};
+  std::atomic<std::shared_ptr<const governance::TrackingPlans>> plans_;
+  std::unique_ptr<governance::PlanMetrics> plan_metrics_;
 };
 
 }  // namespace sy::ingest

@@ -4,7 +4,7 @@
 Dependencies point one way (the table ALLOWED below; docs/architecture.md draws the same chain):
     cli → app → {ingest, web, destination registry, replay}
     destination registry → {destinations/<type>/, warehouse} → delivery;  replay → {archive, delivery}
-    {ingest, delivery} → observe → event;  ingest → governance → {config, event}
+    {ingest, delivery} → observe → event;  ingest → governance → {config, event, log}
     {ingest, web, delivery, archive} → {log, event, config, http} → base
 A destination may use delivery, event, http, config and base only, never another destination;
 core code never includes a destination (the generated list of built-in destinations is compiled
@@ -29,7 +29,7 @@ ALLOWED = {
     # What the console watches (live feed, per-minute delivery figures).
     "observe": {"base", "event"},
     # Tracking plans (JSON Schema through valijson); ingest judges events with it.
-    "governance": {"base", "config", "event"},
+    "governance": {"base", "config", "event", "log"},
     "ingest": {"base", "config", "event", "governance", "http", "log", "observe"},
     "web": {"base", "config", "http"},
     "delivery": {"base", "config", "event", "http", "log", "observe"},
