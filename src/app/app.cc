@@ -122,6 +122,8 @@ class App::Router final : public http::Handler {
       return respond(app_->Metrics(req));
     if (path == kWarehouseSyncPath)
       return app_->HandleWarehouseSync(std::move(req), peer, std::move(respond));
+    if (path == kViolationsReleasePath)
+      return app_->HandleViolationsRelease(std::move(req), peer, std::move(respond));
     if (web::WebEndpoints::Serves(path)) return respond(app_->web_->Handle(req));
     if (ingest::TrackingApi::Serves(path))
       return app_->api_->Handle(std::move(req), peer, std::move(respond));

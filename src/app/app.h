@@ -110,6 +110,10 @@ class App {
   Status StartDestinations();
   Status StartStream(const config::DestinationConfig& d);
   // POST /admin/warehouse/sync: runs SyncWarehouses on admin_thread_, off the I/O thread.
+  // POST /admin/violations/release: governance::ReleaseBlocked on admin_thread_ with the plans
+  // ingest runs (app/violations_admin.cc).
+  void HandleViolationsRelease(http::Request&& req, const http::PeerInfo& peer,
+                               http::Responder respond);
   void HandleWarehouseSync(http::Request&& req, const http::PeerInfo& peer,
                            http::Responder respond);
 

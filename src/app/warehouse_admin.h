@@ -27,6 +27,9 @@ class WarehouseSyncApi final : public admin::WarehouseApi {
 
 inline constexpr const char* kAdminTokenHeader = "X-Switchyard-Admin-Token";
 inline constexpr const char* kWarehouseSyncPath = "/admin/warehouse/sync";
+// `switchyard violations release` on a running server (app/violations_admin.cc); JSON body
+// {"plan", "event", "offsets", "force"}, answered with the release report.
+inline constexpr const char* kViolationsReleasePath = "/admin/violations/release";
 
 // Writes a fresh random token to <data_dir>/ADMIN_TOKEN (0600) and returns it.
 Result<std::string> WriteAdminToken(const std::string& data_dir);

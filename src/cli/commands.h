@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace sy::cli {
 
@@ -42,6 +43,18 @@ int Replay(const ReplayArgs& args);
 // Loads what the warehouse destinations (all, or the one named) have not loaded yet, now, and
 // prints one JSON report a line. Asks the running server when there is one (cli/warehouse_sync.cc).
 int WarehouseSync(const std::string& config_path, const std::string& destination);
+
+// Blocked events (docs/governance.md, cli/violations.cc). `list` prints one JSON object a line
+// (works beside a running server: it reads a snapshot of the log); `release` appends released
+// copies once each, through the running server when there is one, else itself under
+// data_dir/LOCK, and prints one JSON report.
+struct ViolationsArgs {
+  std::string config_path, plan, event;
+  std::vector<uint64_t> offsets;
+  bool force = false;
+};
+int ViolationsList(const ViolationsArgs& args);
+int ViolationsRelease(const ViolationsArgs& args);
 
 }  // namespace sy::cli
 

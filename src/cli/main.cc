@@ -102,6 +102,26 @@ int main(int argc, char** argv) {
   replay->add_flag("--restart", replay_args.restart,
                    "Discard an interrupted replay into this destination with another selection");
 
+  sy::cli::ViolationsArgs vio;
+  auto* violations = app.add_subcommand(
+      "violations", "Events a tracking plan blocked: list them, release them to destinations.");
+  violations->require_subcommand(1);
+  auto* vio_list = violations->add_subcommand(
+      "list",
+      "Print every blocked event, one JSON object a line, oldest first, with its "
+      "violations and whether it was released.");
+  auto* vio_release = violations->add_subcommand(
+      "release",
+      "Release blocked events to destinations, each once: judged again by today's plans (those "
+      "still blocked stay blocked) unless --force. Through the running server when there is one.");
+  for (auto* c : {vio_list, vio_release}) {
+    c->add_option("--config,-c", vio.config_path, "YAML config file")->required();
+    c->add_option("--plan", vio.plan, "Only events of this plan");
+    c->add_option("--event", vio.event, "Only events of this name (track) or type (others)");
+  }
+  vio_release->add_option("--offset", vio.offsets, "Only the event at this log offset (repeat)");
+  vio_release->add_flag("--force", vio.force, "Release without judging by today's plans");
+
   auto* warehouse = app.add_subcommand("warehouse", "The SQL warehouse (sqlite, postgres).");
   warehouse->require_subcommand(1);
   std::string wh_destination;
@@ -160,6 +180,8 @@ int main(int argc, char** argv) {
   if (*archive_ls) return sy::cli::ArchiveLs(config_path, arc_source, arc_from, arc_to);
   if (*replay) return sy::cli::Replay(replay_args);
   if (*wh_sync) return sy::cli::WarehouseSync(config_path, wh_destination);
+  if (*vio_list) return sy::cli::ViolationsList(vio);
+  if (*vio_release) return sy::cli::ViolationsRelease(vio);
   if (*users_add) return sy::cli::UsersAdd(config_path, account_name, account_role);
   if (*users_list) return sy::cli::UsersList(config_path);
   if (*users_remove) return sy::cli::UsersRemove(config_path, account_name);

@@ -12,6 +12,7 @@
 #include "app/warehouse_admin.h"
 #include "base/data_dir.h"
 #include "base/logging.h"
+#include "cli/admin_door.h"
 #include "cli/commands.h"
 #include "config/config.h"
 #include "delivery/dead_letter_store.h"
@@ -27,11 +28,13 @@ bool IsWarehouse(const config::DestinationConfig& d) {
   return d.enabled && (d.type == "sqlite" || d.type == "postgres");
 }
 
+}  // namespace
+
 // POST to the running server's loopback admin door through the process's outbound client
 // (http/client.h). One attempt: a sync that failed is reported, and running the command again
 // loads whatever is still pending (loads are idempotent by messageId).
 Result<http::ClientResponse> PostLocal(std::string host, uint16_t port, const std::string& target,
-                                       const std::string& token) {
+                                       const std::string& token, std::string body) {
   if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
   if (host == "::" || host == "[::]") host = "::1";
   const std::string authority =
@@ -43,6 +46,10 @@ Result<http::ClientResponse> PostLocal(std::string host, uint16_t port, const st
   req.method = "POST";
   req.url = "http://" + authority + target;
   req.headers = {{app::kAdminTokenHeader, token}};
+  if (!body.empty()) {
+    req.headers.push_back({"Content-Type", "application/json"});
+    req.body = std::move(body);
+  }
   req.timeout_ms = 900'000;           // a load of a large backlog may take minutes
   req.max_response_bytes = 16 << 20;  // one JSON line per destination
   // The server's own loopback door: the private-network guard does not apply.
@@ -52,6 +59,8 @@ Result<http::ClientResponse> PostLocal(std::string host, uint16_t port, const st
     return Unavailable("cannot reach the server at " + authority + ": " + res.error);
   return res;
 }
+
+namespace {
 
 int SyncOnServer(const config::Config& cfg, const std::string& destination) {
   auto token = app::ReadAdminToken(cfg.data_dir);

@@ -43,6 +43,8 @@ class TrackingApi {
     plans_.store(std::move(plans));
   }
 
+  std::shared_ptr<const governance::TrackingPlans> tracking_plans() const { return plans_.load(); }
+
   // True for the paths this API serves (so a router can dispatch to it).
   static bool Serves(std::string_view path);
 
