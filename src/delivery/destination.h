@@ -23,6 +23,7 @@
 #include "base/types.h"
 #include "delivery/settings.h"
 #include "http/client.h"
+#include "log/event_log.h"
 
 namespace sy {
 class MetricsRegistry;
@@ -39,6 +40,8 @@ struct RoutedEvent {
   std::string message_id;
   TimestampMs received_at;
   std::string payload;  // Segment message JSON (drop_properties already applied)
+  // The stored record's headers (log/event_log.h): a tracking plan's marks. Usually none.
+  std::vector<log::RecordHeader> headers = {};
 };
 
 using HeaderList = http::HeaderList;
@@ -118,6 +121,11 @@ class Destination {
   // Batching a destination derives from its own settings, replacing the `batch:` section (a
   // warehouse loads every `sync_interval`, up to a row cap). nullopt: `batch:` applies.
   virtual std::optional<config::BatchConfig> BatchOverride() const { return std::nullopt; }
+
+  // True for a destination that is handed the events a tracking plan blocked (header
+  // `sy-blocked`) instead of skipping them: the warehouse, which loads only their `violations`
+  // rows, never the events themselves. Every other destination skips them (filtered).
+  virtual bool TakesBlockedEvents() const { return false; }
 
   // Called once by DestinationStream::Start (and by `warehouse sync`), with the configured name
   // and the metrics registry (never null), for destinations that export metrics

@@ -136,6 +136,14 @@ void DestinationStream::Fill() {
     Pending p;
     const Offset offset = entry.offset;
     RouteDecision d = router_.Route(std::move(entry), &p.event);
+    if (d == RouteDecision::kBlockedByPlan && options_.destination->TakesBlockedEvents()) {
+      // Route leaves `entry` whole when it does not send it.
+      p.event =
+          RoutedEvent{entry.offset,      std::move(entry.source),  std::move(entry.message_id),
+                      entry.received_at, std::move(entry.payload), std::move(entry.headers)};
+      m_plan_blocked_->Inc();
+      d = RouteDecision::kSend;
+    }
     if (d != RouteDecision::kSend) {
       skipped_++;
       m_skipped_->Inc();

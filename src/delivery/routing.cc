@@ -182,6 +182,7 @@ RouteDecision EventRouter::Route(log::LogEntry&& entry, RoutedEvent* out) const 
   out->message_id = std::move(entry.message_id);
   out->received_at = entry.received_at;
   out->payload = rewritten ? std::move(*rewritten) : std::move(entry.payload);
+  out->headers = std::move(entry.headers);
   return RouteDecision::kSend;
 }
 

@@ -116,6 +116,7 @@ Result<ReleaseReport> ReleaseBlocked(log::EventLog* log, const TrackingPlans* pl
       continue;
     }
     std::string payload = std::move(b.entry.payload);
+    log::LogRecord r{b.entry.source, b.entry.message_id, b.entry.received_at, std::string()};
     if (!force && plans != nullptr) {
       PlanVerdict v = plans->Judge(b.entry.source, payload);
       if (!v.violations.empty() && v.action == config::PlanAction::kBlock) {
@@ -124,10 +125,14 @@ Result<ReleaseReport> ReleaseBlocked(log::EventLog* log, const TrackingPlans* pl
           report.still_blocked_offsets.push_back(b.entry.offset.value());
         continue;
       }
-      if (!v.violations.empty() && v.action == config::PlanAction::kFlag)
-        payload = WithContextViolations(payload, ViolationsJson(v.violations));
+      if (!v.violations.empty() && v.action == config::PlanAction::kFlag) {
+        std::string json_violations = ViolationsJson(v.violations);
+        payload = WithContextViolations(payload, json_violations);
+        r.headers.push_back({std::string(log::kHeaderPlan), std::string(v.plan)});
+        r.headers.push_back({std::string(log::kHeaderViolations), std::move(json_violations)});
+      }
     }
-    log::LogRecord r{b.entry.source, b.entry.message_id, b.entry.received_at, std::move(payload)};
+    r.payload = std::move(payload);
     r.headers.push_back(
         {std::string(log::kHeaderReleasedFrom), std::to_string(b.entry.offset.value())});
     copies.push_back(std::move(r));

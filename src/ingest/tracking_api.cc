@@ -594,6 +594,8 @@ void TrackingApi::ValidateEvents(RequestState& rq, const http::PeerInfo& peer) {
         std::string violations = governance::ViolationsJson(verdict.violations);
         if (verdict.action == config::PlanAction::kFlag) {
           stored = governance::WithContextViolations(stored, violations);
+          headers.push_back({std::string(log::kHeaderPlan), std::string(verdict.plan)});
+          headers.push_back({std::string(log::kHeaderViolations), std::move(violations)});
         } else {  // block: stored with its mark, which every destination honours
           headers.push_back({std::string(log::kHeaderBlocked), std::string(verdict.plan)});
           headers.push_back({std::string(log::kHeaderViolations), std::move(violations)});

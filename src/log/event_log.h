@@ -42,11 +42,13 @@ struct RecordHeader {
 // parsing its payload, so the mark travels with the record on either backend.
 // - kHeaderBlocked: a tracking plan blocked the event (value: the plan's name). Every destination
 //   skips it (counted as filtered); `switchyard violations` lists and releases it.
-// - kHeaderViolations: the violations found (value: a JSON array of {path, rule, message}).
+// - kHeaderViolations: the violations found (value: a JSON array of {path, rule, message}), on
+//   blocked and on flagged records; kHeaderPlan names the plan of a flagged one.
 // - kHeaderReleasedFrom: this record is a released copy of a blocked record (value: the
 //   original's offset, decimal), appended by `switchyard violations release`.
 inline constexpr std::string_view kHeaderBlocked = "sy-blocked";
 inline constexpr std::string_view kHeaderViolations = "sy-violations";
+inline constexpr std::string_view kHeaderPlan = "sy-plan";
 inline constexpr std::string_view kHeaderReleasedFrom = "sy-released-from";
 
 // The value of the first header named `key`, or null.

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <boost/json.hpp>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -188,8 +190,9 @@ constexpr std::string_view kReserved[] = {
     "without",
 };
 
-constexpr std::array<std::string_view, 8> kSystemTables = {
-    "aliases", "discards", "groups", "identifies", "pages", "screens", "tracks", "users",
+constexpr std::array<std::string_view, 9> kSystemTables = {
+    "aliases", "discards", "groups", "identifies", "pages",
+    "screens", "tracks",   "users",  "violations",
 };
 
 bool LooksLikeDate(std::string_view s) {
@@ -891,6 +894,40 @@ std::vector<TableBatch> GroupRows(std::vector<Row>& rows, uint64_t* repeats) {
     into->received_at = row.received_at;
   }
   return out;
+}
+
+Status AppendViolationRows(std::string_view message_id, std::string_view plan,
+                           std::string_view violations_json, std::string_view received_at,
+                           std::string_view load_time, MappedEvent* out) {
+  boost::system::error_code ec;
+  boost::json::value doc = boost::json::parse(violations_json, ec);
+  if (ec || !doc.is_array()) return InvalidArgument("violations header is not a JSON array");
+  const boost::json::array& list = doc.as_array();
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (!list[i].is_object()) return InvalidArgument("a violation is not a JSON object");
+    const boost::json::object& v = list[i].as_object();
+    Row row;
+    row.table = "violations";
+    row.id = out->arena.Copy(std::string(message_id) + "#" + std::to_string(i));
+    row.received_at = out->arena.Copy(received_at);
+    auto text = [&](const char* column, std::string_view value) {
+      row.cells.push_back(Cell{column, ColumnType::kText, false, out->arena.Copy(value)});
+    };
+    auto field = [&](const char* key) -> std::string_view {
+      const boost::json::value* f = v.if_contains(key);
+      return f != nullptr && f->is_string() ? std::string_view(f->get_string()) : "";
+    };
+    text("id", row.id);
+    text("event_id", message_id);
+    text("plan", plan);
+    text("path", field("path"));
+    text("rule", field("rule"));
+    text("message", field("message"));
+    row.cells.push_back(Cell{"received_at", ColumnType::kTimestamp, false, row.received_at});
+    row.cells.push_back(Cell{"uuid_ts", ColumnType::kTimestamp, false, out->arena.Copy(load_time)});
+    out->rows.push_back(std::move(row));
+  }
+  return Status::Ok();
 }
 
 }  // namespace sy::warehouse

@@ -161,6 +161,14 @@ class EventMapper {
   bool has_last_event_ = false;
 };
 
+// The rows of the `violations` table (docs/governance.md) for one event's tracking-plan
+// violations: `violations_json` is the log header `sy-violations` (a JSON array of {path, rule,
+// message}); one row per element, id "<messageId>#<index>", columns id, event_id, plan, path,
+// rule, message, received_at, uuid_ts. kInvalidArgument when the header is not such an array.
+Status AppendViolationRows(std::string_view message_id, std::string_view plan,
+                           std::string_view violations_json, std::string_view received_at,
+                           std::string_view load_time, MappedEvent* out);
+
 // The shape of one table as a loader knows it.
 struct TableDef {
   std::string name;

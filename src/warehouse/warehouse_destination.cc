@@ -243,9 +243,24 @@ WarehouseDestination::SourceLoad WarehouseDestination::LoadEvents(
     const size_t limit = load.parts.empty() ? kFirstPartEvents : kPartEvents;
     for (; next < indexes.size() && mapped < limit; ++next) {
       const size_t i = indexes[next];
-      if (Status s = mapper_.Map(batch[i].payload, load_time, part.get()); !s.ok()) {
-        (*outcomes)[i] = Outcome::Rejected("warehouse: " + s.message());
-        continue;
+      const auto& headers = batch[i].headers;
+      const std::string* blocked =
+          headers.empty() ? nullptr : log::FindHeader(headers, log::kHeaderBlocked);
+      // A blocked event is not loaded, only its violations (below).
+      if (blocked == nullptr) {
+        if (Status s = mapper_.Map(batch[i].payload, load_time, part.get()); !s.ok()) {
+          (*outcomes)[i] = Outcome::Rejected("warehouse: " + s.message());
+          continue;
+        }
+      }
+      if (const std::string* violations =
+              headers.empty() ? nullptr : log::FindHeader(headers, log::kHeaderViolations)) {
+        const std::string* plan = blocked ? blocked : log::FindHeader(headers, log::kHeaderPlan);
+        Status s = AppendViolationRows(batch[i].message_id, plan ? *plan : "", *violations,
+                                       FormatIso8601(batch[i].received_at), load_time, part.get());
+        if (!s.ok())
+          Logger()->warn("violations not loaded message_id={}: {}", batch[i].message_id,
+                         s.message());
       }
       ++mapped;
       load.events.push_back(i);

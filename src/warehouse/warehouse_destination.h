@@ -52,6 +52,9 @@ class WarehouseDestination final : public delivery::Destination {
   std::optional<std::vector<delivery::Outcome>> DeliverInProcess(
       std::span<const delivery::RoutedEvent> batch) override;
   std::optional<config::BatchConfig> BatchOverride() const override;
+  // Blocked events come too: their tracking-plan violations are loaded into `violations`, the
+  // events themselves are not (docs/governance.md).
+  bool TakesBlockedEvents() const override { return true; }
   // Required before the first DeliverInProcess (DestinationStream::Start calls it; callers of
   // SyncNow call it themselves).
   void Attach(const std::string& name, MetricsRegistry* metrics) override;

@@ -198,3 +198,61 @@ def test_schemas_that_do_not_compile_are_config_errors(make_plan_server, sink):
     # The old plan still runs.
     r = server.post("/v1/track", order(new_id(), total="lots"))
     assert r.json() == {"success": True, "blocked": 1}, r
+
+
+# ---- the warehouse's `violations` table, SQLite and PostgreSQL ------------------------------------
+
+from pg import pg_server  # noqa: E402,F401  (session fixture)
+from test_warehouse import (PgReader, SqliteReader, WarehouseServer, pg_db,  # noqa: E402,F401
+                            pg_dest, sqlite_dest)
+
+
+@dataclass
+class PlanWarehouseServer(WarehouseServer):
+    def write_config(self) -> None:
+        super().write_config()
+        for name, schema in (("order.json", ORDER_SCHEMA), ("identify.json", IDENTIFY_SCHEMA)):
+            (self.workdir / name).write_text(json.dumps(schema))
+        plan = {"name": "shop", "sources": [SOURCE],
+                "events": {"Order Completed": {"schema": "order.json"}},
+                "identify": {"schema": "identify.json"}, "violations": "flag",
+                "unplanned": "block"}
+        with open(self.config_path, "a") as f:
+            f.write("tracking_plans: " + json.dumps([plan]) + "\n")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_warehouse_violations_table(kind, tmp_path, request):
+    make = ServerFactory(tmp_path, PlanWarehouseServer, "pwh")
+    try:
+        server = make(start=False)
+        if kind == "postgres":
+            pg = request.getfixturevalue("pg_server")
+            db, dsn = request.getfixturevalue("pg_db")
+            server.destinations = [pg_dest(dsn)]
+            name, reader, prefix = "pg", (lambda: PgReader(pg, db, "web")), "web."
+        else:
+            server.destinations = [sqlite_dest(server.workdir)]
+            name, prefix = "dw", ""
+            reader = lambda: SqliteReader(server.workdir / "warehouse" / "web.sqlite")  # noqa: E731
+        server.start()
+        ok, flagged, blocked = new_id(), new_id(), new_id()
+        r = server.post("/v1/batch", {"batch": [
+            order(ok, total=1), order(flagged, total="x"),
+            {"type": "track", "event": "Mystery", "userId": "u1", "messageId": blocked}]})
+        assert r.json() == {"success": True, "blocked": 1}, r
+        server.wait_delivered(name, 3)  # the blocked one: its violations only
+        db_ = reader()
+        rows = db_.rows("SELECT event_id, plan, path, rule, message, received_at IS NOT NULL "
+                        f"FROM {prefix}violations ORDER BY rule")
+        norm = [[str(v) for v in row[:5]] for row in rows]
+        assert norm == [
+            [flagged, "shop", "properties.total", "type",
+             "Value type not permitted by 'type' constraint."],
+            [blocked, "shop", "event", "unplanned", "event 'Mystery' is not in tracking plan 'shop'"],
+        ], rows
+        # The blocked event itself is not in the warehouse; the other two are.
+        ids = sorted(str(r[0]) for r in db_.rows(f"SELECT id FROM {prefix}tracks"))
+        assert ids == sorted([ok, flagged])
+    finally:
+        make.kill_all()
