@@ -163,6 +163,9 @@ void Archiver::Run() {
 }
 
 void Archiver::Add(const log::LogEntry& e) {
+  // An event a tracking plan blocked is not archived: replay would deliver it (archive lines carry
+  // no headers). Its released copy, a record of its own, is archived (docs/governance.md).
+  if (!e.headers.empty() && log::FindHeader(e.headers, log::kHeaderBlocked) != nullptr) return;
   SourceProgress& p = progress_[e.source];
   if (e.offset < p.next) return;  // archived before a restart
   auto [it, fresh] = open_.try_emplace(e.source);
