@@ -75,6 +75,7 @@ TEST(TrackingPlans, RefusesSchemasThatDoNotCompileNamingFileAndProblem) {
       {R"({"properties": {"sku": {"type": "string", "pattern": "^[A-Z]+$"}}})", "'pattern'"},
       {R"({"patternProperties": {"^x": {}}})", "'patternProperties'"},
       {R"({"properties": {"at": {"format": "date-time"}}})", "'format: date-time'"},
+      {R"({"properties": {"tags": {"type": "array", "uniqueItems": true}}})", "'uniqueItems'"},
       {R"({"$ref": "#"})", "$ref '#' is not supported"},
       {R"({"$ref": "http://example.com/s.json"})", "is not supported"},
       {R"({"definitions": {"a": {"$ref": "#/definitions/b"}, "b": {"items": {"$ref": "#/definitions/a"}}},
