@@ -376,6 +376,27 @@ TEST(ArchiverTest, RollsBySizePerSourceAndKeepsEventsExactly) {
   }
 }
 
+// A blocked event (log header sy-blocked) is not archived — replay would deliver it — and its
+// released copy is.
+TEST(ArchiverTest, SkipsEventsATrackingPlanBlocked) {
+  Fixture fx;
+  auto before = fx.Append(3, 0);
+  log::LogRecord blocked{"web", "m-blocked", TimestampMs(kT0 + 3), Event(3, kT0 + 3, "web")};
+  blocked.headers = {{std::string(log::kHeaderBlocked), "shop"}};
+  log::LogRecord released = blocked;
+  released.headers = {{std::string(log::kHeaderReleasedFrom), "3"}};
+  ASSERT_TRUE(AppendSync(*fx.log, {blocked}).status.ok());
+  auto after = fx.Append(2, 5);
+  ASSERT_TRUE(AppendSync(*fx.log, {released}).status.ok());
+  auto a = fx.Start(Borrow(fx.local.get()), 1 << 20);
+  ASSERT_TRUE(WaitFor([&] { return a->read_position() == Offset(7); }));
+  a->Stop();
+  std::vector<std::string> want = before;
+  want.insert(want.end(), after.begin(), after.end());
+  want.push_back(released.payload);
+  EXPECT_EQ(fx.Archived()["web"], want);
+}
+
 TEST(ArchiverTest, RollsByAgeWithoutNewEvents) {
   Fixture fx;
   auto web = fx.Append(3, 0);
