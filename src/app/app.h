@@ -109,11 +109,11 @@ class App {
   void WatchReplays();
   Status StartDestinations();
   Status StartStream(const config::DestinationConfig& d);
-  // POST /admin/warehouse/sync: runs SyncWarehouses on admin_thread_, off the I/O thread.
   // POST /admin/violations/release: governance::ReleaseBlocked on admin_thread_ with the plans
   // ingest runs (app/violations_admin.cc).
   void HandleViolationsRelease(http::Request&& req, const http::PeerInfo& peer,
                                http::Responder respond);
+  // POST /admin/warehouse/sync: runs SyncWarehouses on admin_thread_, off the I/O thread.
   void HandleWarehouseSync(http::Request&& req, const http::PeerInfo& peer,
                            http::Responder respond);
 
