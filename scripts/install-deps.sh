@@ -7,8 +7,9 @@ level=${1:-build}
 build_pkgs=(build-essential cmake ninja-build pkg-config nodejs npm
   libboost1.81-dev libboost-json1.81-dev libsimdjson-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
   zlib1g-dev libdeflate-dev libzstd-dev libxxhash-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libpq-dev
-  libjemalloc-dev libsodium-dev librdkafka-dev libvalijson-dev
+  libjemalloc-dev libsodium-dev librdkafka-dev libvalijson-dev libmozjs-102-dev
   sqlite3 libgtest-dev libgmock-dev googletest clang-format clang-format-14)
+# libmozjs-102-dev: SpiderMonkey 102, the JavaScript engine of user functions (src/functions).
 # libsodium-dev: Argon2id password hashes, random tokens and SHA-256 of the admin API (src/admin).
 # librdkafka-dev: the Kafka client (2.0.2) of the coming cluster mode; today only tests/kafka uses it.
 # libvalijson-dev: JSON Schema (draft-07) for tracking plans (src/governance), header-only.
