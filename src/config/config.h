@@ -32,6 +32,19 @@ struct SourceConfig {
   // none. Written by the admin API's rotate-key; kept in the file by `config export`.
   std::string previous_write_key_sha256{};
   int64_t previous_write_key_expires_ms = 0;  // Unix milliseconds
+  // `functions: [a, b]` — names from the top-level `functions:`, run (in this order, before the
+  // destination's own) for every destination this source's events go to (docs/functions.md).
+  std::vector<std::string> functions{};
+};
+
+// One entry of the top-level `functions:` (docs/functions.md): a user function in JavaScript.
+struct FunctionConfig {
+  std::string name;  // [A-Za-z0-9_-]{1,64}, unique
+  // The .js file; a relative path is taken from the config file's directory.
+  std::string file;
+  // `settings:` as a JSON object: the function's ctx.props (Jitsu) / settings (Segment).
+  std::string settings_json = "{}";
+  int line = 0;
 };
 
 enum class FsyncPolicy { kAlways, kInterval, kNever };
@@ -125,6 +138,9 @@ struct DestinationConfig {
   std::vector<std::string> drop_events;
   std::vector<std::string> drop_properties;
   std::vector<RawSetting> settings;
+  // `functions: [a, b]` — a chain of user functions run on each event after routing and
+  // filters, before encoding (docs/functions.md). Names from the top-level `functions:`.
+  std::vector<std::string> functions{};
 };
 
 // The `archive:` section (src/archive, docs/archive.md): every stored event as gzip NDJSON files
@@ -224,6 +240,7 @@ struct Config {
   MetricsConfig metrics;
   AdminConfig admin;
   std::vector<TrackingPlanConfig> tracking_plans;
+  std::vector<FunctionConfig> functions;  // the top-level `functions:`
 };
 
 // Parses and validates. Errors read "<file>:<line>: <key>: <problem>", one per line, all of them.

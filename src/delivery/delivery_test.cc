@@ -455,6 +455,7 @@ class StreamTest : public ::testing::Test {
     o.max_idle_wait_ms = 1;
     o.live = live_;
     o.stats = stats_;
+    if (make_transform_) o.transform = make_transform_();
     auto s = DestinationStream::Start(std::move(o));
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return std::move(*s);
@@ -479,8 +480,9 @@ class StreamTest : public ::testing::Test {
   std::shared_ptr<ScriptedDestination::Shared> shared_ =
       std::make_shared<ScriptedDestination::Shared>();
   int next_id_ = 0;
-  observe::LiveFeed* live_ = nullptr;              // set by a test that watches
-  std::shared_ptr<observe::DeliveryStats> stats_;  // likewise
+  observe::LiveFeed* live_ = nullptr;                                // set by a test that watches
+  std::shared_ptr<observe::DeliveryStats> stats_;                    // likewise
+  std::function<std::unique_ptr<EventTransform>()> make_transform_;  // likewise
 };
 
 config::DestinationConfig StreamConfig() {
@@ -616,6 +618,87 @@ TEST_F(StreamTest, RetriesStopAtTheWindowThenDeadLetter) {
   // Exponential backoff: far fewer attempts than one per 250 ms step over 60 s.
   EXPECT_GE((*letters)[0].attempts, 4);
   EXPECT_LE((*letters)[0].attempts, 40);
+}
+
+// A transform scripted by the event's "n": n%5 0 keep, 1 drop, 2 three copies, 3 error,
+// 4 RetryError on the first try, then keep.
+class ScriptedTransform final : public EventTransform {
+ public:
+  explicit ScriptedTransform(std::shared_ptr<std::atomic<int>> calls) : calls_(std::move(calls)) {}
+  std::vector<TransformResult> Transform(std::span<const RoutedEvent> events) override {
+    std::vector<TransformResult> out;
+    for (const auto& e : events) {
+      (*calls_)++;
+      const size_t at = e.payload.find("\"n\":");
+      const int n = std::stoi(e.payload.substr(at + 4));
+      TransformResult r;
+      switch (n % 5) {
+        case 0:
+          break;
+        case 1:
+          r.kind = TransformResult::Kind::kEvents;
+          break;
+        case 2:
+          r.kind = TransformResult::Kind::kEvents;
+          for (int i = 0; i < 3; ++i)
+            r.payloads.push_back(R"({"type":"track","event":"copy","userId":"u","n":)" +
+                                 std::to_string(n) + "}");
+          break;
+        case 3:
+          r.kind = TransformResult::Kind::kDeadLetter;
+          r.reason = "function f: thrown: TypeError: x is undefined\nf@f.js:2:3";
+          break;
+        case 4:
+          if (retried_.insert(n).second) {
+            r.kind = TransformResult::Kind::kRetry;
+            r.reason = "function f: RetryError: busy";
+          }
+          break;
+      }
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+  void ThreadDone() override { done_ = true; }
+  static inline std::atomic<bool> done_{false};
+
+ private:
+  std::shared_ptr<std::atomic<int>> calls_;
+  std::set<int> retried_;
+};
+
+TEST_F(StreamTest, FunctionsKeepDropFanOutDeadLetterAndRetry) {
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  make_transform_ = [calls] { return std::make_unique<ScriptedTransform>(calls); };
+  // One copy of offset 2 is retried once: the cursor must not pass 2 before it is delivered.
+  shared_->script[2] = {Outcome::Retry("503")};
+  Append(5);
+  auto s = StartStream(StreamConfig());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  // 0 kept, 2's three copies (one retried): 3 deliveries before any time passes.
+  while (s->delivered() < 3 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // The commit point reaches 2 (1 was dropped) and stays there while a copy of 2 waits.
+  while (s->committed() < Offset(2) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // past a commit interval
+  EXPECT_EQ(s->committed(), Offset(2));
+  AdvanceUntil([&] { return s->committed() == Offset(5); });
+  EXPECT_EQ(s->delivered(), 5u);  // 0, three copies of 2, 4 after its retry
+  EXPECT_EQ(s->skipped(), 1u);    // 1, dropped by the function
+  EXPECT_EQ(s->dead_lettered(), 1u);
+  EXPECT_EQ(s->retried(), 2u);  // 4's RetryError and 2's copy answered 503
+  EXPECT_EQ(calls->load(), 6);  // 4 ran twice
+  auto letters = store_->List("hooks");
+  ASSERT_EQ(letters->size(), 1u);
+  EXPECT_EQ((*letters)[0].offset, Offset(3));
+  EXPECT_EQ((*letters)[0].reason, "function f: thrown: TypeError: x is undefined\nf@f.js:2:3");
+  // The stored event, before functions.
+  EXPECT_EQ((*letters)[0].event, R"({"type":"track","event":"E","userId":"u1","n":3})");
+  s->Stop();
+  EXPECT_TRUE(ScriptedTransform::done_.load());  // on the stream's thread, at its end
+  std::lock_guard lock(shared_->mu);
+  EXPECT_EQ(std::count(shared_->attempts.begin(), shared_->attempts.end(), 2u), 4);
 }
 
 TEST_F(StreamTest, RejectedGoesToDeadLettersAtOnceWithReason) {

@@ -116,7 +116,7 @@ void DestinationStream::Stop() {
 
 size_t DestinationStream::WindowUsed() const {
   if (pending_.empty()) return 0;
-  return static_cast<size_t>(cursor_->position().value() - pending_.begin()->first.value());
+  return static_cast<size_t>(cursor_->position().value() - pending_.begin()->first.offset.value());
 }
 
 void DestinationStream::Fill() {
@@ -132,15 +132,15 @@ void DestinationStream::Fill() {
     return;
   }
   int64_t now = NowMs();
+  std::vector<RoutedEvent> to_transform;  // with functions: routed, run through them below
   for (auto& entry : *read) {
-    Pending p;
+    RoutedEvent event;
     const Offset offset = entry.offset;
-    RouteDecision d = router_.Route(std::move(entry), &p.event);
+    RouteDecision d = router_.Route(std::move(entry), &event);
     if (d == RouteDecision::kBlockedByPlan && options_.destination->TakesBlockedEvents()) {
       // Route leaves `entry` whole when it does not send it.
-      p.event =
-          RoutedEvent{entry.offset,      std::move(entry.source),  std::move(entry.message_id),
-                      entry.received_at, std::move(entry.payload), std::move(entry.headers)};
+      event = RoutedEvent{entry.offset,      std::move(entry.source),  std::move(entry.message_id),
+                          entry.received_at, std::move(entry.payload), std::move(entry.headers)};
       m_plan_blocked_->Inc();
       d = RouteDecision::kSend;
     }
@@ -157,25 +157,121 @@ void DestinationStream::Fill() {
       }
       continue;
     }
-    if (options_.config.ordering == config::Ordering::kPerUser) p.user = UserKeyOf(p.event.payload);
-    p.first_seen_ms = now;
-    p.next_attempt_ms = now;
-    pending_.emplace_hint(pending_.end(), offset, std::move(p));
+    event.offset = offset;
+    if (options_.transform) {
+      to_transform.push_back(std::move(event));
+    } else {
+      AddPending(DeliveryKey{offset, 0}, std::move(event), now);
+    }
+  }
+  if (!to_transform.empty()) TransformInto(std::move(to_transform), now);
+}
+
+void DestinationStream::AddPending(DeliveryKey key, RoutedEvent event, int64_t now) {
+  Pending p;
+  p.key = key;
+  p.event = std::move(event);
+  if (options_.config.ordering == config::Ordering::kPerUser) p.user = UserKeyOf(p.event.payload);
+  p.first_seen_ms = now;
+  p.next_attempt_ms = now;
+  pending_.emplace_hint(pending_.end(), key, std::move(p));
+}
+
+void DestinationStream::TransformInto(std::vector<RoutedEvent> events, int64_t now, int attempts,
+                                      int64_t first_attempt_ms) {
+  std::vector<TransformResult> results = options_.transform->Transform(events);
+  for (size_t i = 0; i < events.size(); ++i) {
+    RoutedEvent& event = events[i];
+    const Offset offset = event.offset;
+    TransformResult r = i < results.size() ? std::move(results[i]) : TransformResult{};
+    switch (r.kind) {
+      case TransformResult::Kind::kKeep:
+        AddPending(DeliveryKey{offset, 0}, std::move(event), now);
+        break;
+      case TransformResult::Kind::kEvents: {
+        if (r.payloads.empty()) {
+          // Dropped by a function: final, like a filter rule.
+          skipped_++;
+          m_skipped_->Inc();
+          if (options_.stats)
+            options_.stats->Record(observe::DeliveryStats::Kind::kFiltered, WallMs());
+          Observe(observe::Stage::kFiltered, event, "dropped by a function", 0);
+          break;
+        }
+        for (size_t j = 0; j < r.payloads.size(); ++j) {
+          RoutedEvent part;
+          part.offset = offset;
+          part.source = event.source;
+          part.message_id = event.message_id;
+          part.received_at = event.received_at;
+          part.payload = std::move(r.payloads[j]);
+          AddPending(DeliveryKey{offset, static_cast<uint32_t>(j)}, std::move(part), now);
+        }
+        break;
+      }
+      case TransformResult::Kind::kDeadLetter: {
+        // The stored event (before functions) goes to the dead-letter store with the reason.
+        AddPending(DeliveryKey{offset, 0}, std::move(event), now);
+        Pending& p = pending_.at(DeliveryKey{offset, 0});
+        p.attempts = attempts + 1;
+        rejected_++;
+        m_rejected_->Inc();
+        if (options_.stats) options_.stats->Record(observe::DeliveryStats::Kind::kFailed, WallMs());
+        QueueDeadLetter(p, r.reason);
+        break;
+      }
+      case TransformResult::Kind::kRetry: {
+        AddPending(DeliveryKey{offset, 0}, std::move(event), now);
+        Pending& p = pending_.at(DeliveryKey{offset, 0});
+        p.transform_pending = true;
+        p.attempts = attempts + 1;
+        p.first_attempt_ms = first_attempt_ms ? first_attempt_ms : now;
+        p.last_reason = r.reason;
+        const int64_t window_end = p.first_attempt_ms + options_.config.retry_window_ms;
+        if (now >= window_end) {
+          QueueDeadLetter(p, "retry window exceeded after " + std::to_string(p.attempts) +
+                                 " attempts: " + r.reason);
+          break;
+        }
+        retried_++;
+        m_retried_->Inc();
+        if (options_.stats)
+          options_.stats->Record(observe::DeliveryStats::Kind::kRetried, WallMs());
+        Observe(observe::Stage::kRetrying, p.event, r.reason, 0);
+        if (draining_ && drain_error_.ok()) drain_error_ = Unavailable(r.reason);
+        p.next_attempt_ms =
+            std::min(now + backoff_.NextDelayMs(p.attempts, std::nullopt), window_end);
+        break;
+      }
+    }
   }
 }
 
-std::vector<Offset> DestinationStream::PickBatch(int64_t now, int64_t* wake_at) {
+void DestinationStream::RetryTransforms(const std::vector<DeliveryKey>& due, int64_t now) {
+  for (DeliveryKey k : due) {
+    auto it = pending_.find(k);
+    if (it == pending_.end()) continue;
+    Pending p = std::move(it->second);
+    pending_.erase(it);
+    std::vector<RoutedEvent> one;
+    one.push_back(std::move(p.event));
+    TransformInto(std::move(one), now, p.attempts, p.first_attempt_ms);
+  }
+}
+
+std::vector<DeliveryKey> DestinationStream::PickBatch(int64_t now, int64_t* wake_at) {
   // A batch is what one round sends (the `batch:` config); StartRound splits it into requests that
   // fit the destination's per-request limits, sent in parallel.
   size_t max_events = static_cast<size_t>(options_.config.batch.max_events);
   size_t max_bytes = static_cast<size_t>(options_.config.batch.max_bytes);
-  std::vector<Offset> batch;
+  std::vector<DeliveryKey> batch;
   size_t bytes = 0;
   bool has_retry = false;
   int64_t oldest_seen = INT64_MAX;
   std::set<std::string, std::less<>> held_users;
   const bool per_user = options_.config.ordering == config::Ordering::kPerUser;
-  std::vector<Offset> dead_letter_again;
+  std::vector<DeliveryKey> dead_letter_again;
+  std::vector<DeliveryKey> transform_again;
   for (auto& [offset, p] : pending_) {
     if (per_user && !p.user.empty() && held_users.contains(p.user)) continue;
     if (p.in_flight) {
@@ -192,6 +288,11 @@ std::vector<Offset> DestinationStream::PickBatch(int64_t now, int64_t* wake_at) 
       dead_letter_again.push_back(offset);
       continue;
     }
+    if (p.transform_pending) {
+      transform_again.push_back(offset);
+      if (per_user && !p.user.empty()) held_users.insert(p.user);
+      continue;
+    }
     if (batch.size() >= max_events) break;
     if (!batch.empty() && bytes + p.event.payload.size() > max_bytes) break;
     batch.push_back(offset);
@@ -202,9 +303,14 @@ std::vector<Offset> DestinationStream::PickBatch(int64_t now, int64_t* wake_at) 
     has_retry = has_retry || p.attempts > 0;
     oldest_seen = std::min(oldest_seen, p.first_seen_ms);
   }
-  for (Offset o : dead_letter_again) {
+  for (DeliveryKey o : dead_letter_again) {
     Pending& p = pending_.at(o);
     QueueDeadLetter(p, p.last_reason);
+  }
+  // Picked up again by the next turn (their outputs are new pending entries).
+  if (!transform_again.empty()) {
+    RetryTransforms(transform_again, now);
+    *wake_at = now;
   }
   FlushDeadLetters();
   if (batch.empty()) return batch;
@@ -216,12 +322,12 @@ std::vector<Offset> DestinationStream::PickBatch(int64_t now, int64_t* wake_at) 
   return {};
 }
 
-void DestinationStream::StartRound(const std::vector<Offset>& batch) {
+void DestinationStream::StartRound(const std::vector<DeliveryKey>& batch) {
   Round round;
   round.offsets = batch;
   round.events.reserve(batch.size());
   int64_t now = NowMs();
-  for (Offset o : batch) {
+  for (DeliveryKey o : batch) {
     Pending& p = pending_.at(o);
     if (p.attempts == 0) p.first_attempt_ms = now;
     p.attempts++;
@@ -484,7 +590,7 @@ DestinationStream::Health DestinationStream::health() const {
   return health_;
 }
 
-void DestinationStream::Apply(Offset offset, const Outcome& outcome, int status,
+void DestinationStream::Apply(DeliveryKey offset, const Outcome& outcome, int status,
                               const std::string& response) {
   auto it = pending_.find(offset);
   if (it == pending_.end()) return;
@@ -528,7 +634,7 @@ void DestinationStream::Apply(Offset offset, const Outcome& outcome, int status,
   }
 }
 
-void DestinationStream::SkipEncoded(Offset offset, const std::string& reason) {
+void DestinationStream::SkipEncoded(DeliveryKey offset, const std::string& reason) {
   auto it = pending_.find(offset);
   if (it == pending_.end()) return;
   // Final, like a routing skip: the vendor has no concept for the call (EncodedBatch::skipped).
@@ -562,7 +668,7 @@ void DestinationStream::QueueDeadLetter(Pending& p, const std::string& reason) {
   p.dead_letter_pending = true;
   p.last_reason = reason;
   p.next_attempt_ms = INT64_MAX;  // not picked again while queued
-  dead_letter_queue_.push_back(p.event.offset);
+  dead_letter_queue_.push_back(p.key);
 }
 
 void DestinationStream::FlushDeadLetters() {
@@ -570,11 +676,11 @@ void DestinationStream::FlushDeadLetters() {
   std::vector<delivery::DeadLetter> letters;
   letters.reserve(dead_letter_queue_.size());
   const TimestampMs now = options_.clock->Now();
-  for (Offset o : dead_letter_queue_) {
+  for (DeliveryKey o : dead_letter_queue_) {
     const Pending& p = pending_.at(o);
     delivery::DeadLetter d;
     d.destination = name();
-    d.offset = o;
+    d.offset = o.offset;
     d.source = p.event.source;
     d.message_id = p.event.message_id;
     d.received_at = p.event.received_at;
@@ -591,7 +697,7 @@ void DestinationStream::FlushDeadLetters() {
     Logger()->error("dead-letter append failed destination={} events={} status={}", name(),
                     letters.size(), s.ToString());
     if (draining_ && drain_error_.ok()) drain_error_ = s;
-    for (Offset o : dead_letter_queue_)
+    for (DeliveryKey o : dead_letter_queue_)
       pending_.at(o).next_attempt_ms = NowMs() + 1000;
     dead_letter_queue_.clear();
     return;
@@ -614,7 +720,7 @@ void DestinationStream::FlushDeadLetters() {
 }
 
 void DestinationStream::CommitProgress(bool force) {
-  Offset next = pending_.empty() ? cursor_->position() : pending_.begin()->first;
+  Offset next = pending_.empty() ? cursor_->position() : pending_.begin()->first.offset;
   if (next <= last_commit_) return;
   const auto now = std::chrono::steady_clock::now();
   if (!force && now - last_commit_time_ < std::chrono::milliseconds(options_.commit_interval_ms) &&
@@ -657,7 +763,7 @@ void DestinationStream::Run() {
     int64_t now = NowMs();
     int64_t wake_at = INT64_MAX;
     if (CanStartRound()) {
-      std::vector<Offset> batch = PickBatch(now, &wake_at);
+      std::vector<DeliveryKey> batch = PickBatch(now, &wake_at);
       if (!batch.empty()) {
         StartRound(batch);
         FlushDeadLetters();
@@ -699,6 +805,7 @@ void DestinationStream::Run() {
   FlushDeadLetters();
   CommitProgress(/*force=*/true);
   UpdateGauges();
+  if (options_.transform) options_.transform->ThreadDone();
   Logger()->info("destination stream stopped destination={} committed={} in_flight={}", name(),
                  last_commit_.value(), pending_.size());
 }
@@ -721,7 +828,7 @@ Result<DestinationStream::DrainReport> DestinationStream::DrainOnce() {
     if (pending_.empty() && rounds_.empty() && cursor_->position() >= drain_end_) break;
     int64_t wake_at = INT64_MAX;
     if (CanStartRound()) {
-      std::vector<Offset> batch = PickBatch(NowMs(), &wake_at);
+      std::vector<DeliveryKey> batch = PickBatch(NowMs(), &wake_at);
       if (!batch.empty()) {
         StartRound(batch);
         FlushDeadLetters();

@@ -69,6 +69,7 @@
 #include "delivery/dead_letter_store.h"
 #include "delivery/destination.h"
 #include "delivery/routing.h"
+#include "delivery/transform.h"
 #include "http/client.h"
 #include "log/event_log.h"
 #include "observe/delivery_stats.h"
@@ -93,6 +94,9 @@ struct StreamOptions {
   // destination on (replay rewrites it to {"All": false, "<name>": true}): routing skips that
   // rule (a parse per event) and applies only the sources and filters.
   bool integrations_preset = false;
+  // User functions to run on each routed event before batching (docs/functions.md); null: none,
+  // and the stream's path has no engine on it. Called on the stream's thread only.
+  std::unique_ptr<EventTransform> transform;
   BackoffPolicy backoff;
   uint64_t backoff_seed = 0;  // 0: random
   // The in-flight window: how far reading may run ahead of the first event without a final
@@ -121,6 +125,16 @@ struct StreamOptions {
   // an operator's problem, not a transient one, and hammering the vendor with it helps nobody.
   int64_t auth_hold_min_ms = 30'000;
   int64_t auth_hold_max_ms = 600'000;
+};
+
+// One delivery of the stream: an event's log offset and, when a function fanned the event out
+// into several events, which of them (0 otherwise). Ordered by offset first, so the first
+// pending key's offset is the commit point: the cursor passes an offset only when every
+// delivery made from it has a final outcome.
+struct DeliveryKey {
+  Offset offset;
+  uint32_t part = 0;
+  auto operator<=>(const DeliveryKey&) const = default;
 };
 
 // The cursor name of a destination: "dest.<name>".
@@ -173,6 +187,7 @@ class DestinationStream {
 
  private:
   struct Pending {
+    DeliveryKey key;
     RoutedEvent event;
     std::string user;  // per_user ordering key ("" = none)
     int attempts = 0;
@@ -185,13 +200,16 @@ class DestinationStream {
     std::string last_response;
     // Set when the outcome is final but the dead-letter append failed: retry the append only.
     bool dead_letter_pending = false;
+    // A function asked to retry (RetryError): `event` is the routed event before functions; when
+    // due, the functions run on it again (RetryTransforms) instead of a send.
+    bool transform_pending = false;
   };
 
   // A batch sent and not yet fully answered. `events` were moved out of pending_ and handed to
   // Encode (kept for splitting a request answered 413); each goes back to pending_ when its
   // request is answered. Requests keep everything but their body, which went to the client.
   struct Round {
-    std::vector<Offset> offsets;  // index in `events` → log offset
+    std::vector<DeliveryKey> offsets;  // index in `events` → its pending_ key
     std::vector<RoutedEvent> events;
     std::vector<HttpRequest> requests;  // events[] index into `events`
     size_t outstanding = 0;             // requests without a response yet
@@ -217,11 +235,11 @@ class DestinationStream {
   // Reads up to the window's room (and, draining, not past drain_end_).
   void Fill();
   size_t WindowUsed() const;  // cursor position − first pending offset
-  std::vector<Offset> PickBatch(int64_t now, int64_t* wake_at);
+  std::vector<DeliveryKey> PickBatch(int64_t now, int64_t* wake_at);
   bool CanStartRound() const;  // under both in-flight limits
   // Starts a round with `batch`: encodes it into requests within the destination's limits (or
   // delivers it in process) and dispatches the requests; sends nothing itself (Dispatch does).
-  void StartRound(const std::vector<Offset>& batch);
+  void StartRound(const std::vector<DeliveryKey>& batch);
   // Hands `requests` of round `id` to the HttpClient.
   void Dispatch(uint64_t id, Round& round, std::vector<HttpRequest> requests);
   // Applies the responses in the mailbox (waiting up to `wait_ms` for one if there is none, or,
@@ -230,7 +248,16 @@ class DestinationStream {
   void OnResponse(uint64_t id, size_t request, HttpResponse response);
   // Moves event `i` of `round` back into its pending_ entry (no longer in flight).
   void ReturnEvent(Round& round, size_t i);
-  void Apply(Offset offset, const Outcome& outcome, int status, const std::string& response);
+  void Apply(DeliveryKey key, const Outcome& outcome, int status, const std::string& response);
+  // Runs the functions on `events` (routed, not yet pending) and makes pending entries of what
+  // they return: one per output event (parts of one offset), a queued dead letter for an error,
+  // an entry waiting to run them again for a retry. `attempts`/`first_attempt_ms` carry over
+  // from an earlier RetryError.
+  void TransformInto(std::vector<RoutedEvent> events, int64_t now, int attempts = 0,
+                     int64_t first_attempt_ms = 0);
+  // Runs the functions again on the entries whose RetryError delay has passed.
+  void RetryTransforms(const std::vector<DeliveryKey>& due, int64_t now);
+  void AddPending(DeliveryKey key, RoutedEvent event, int64_t now);
   // Queues `p` for the dead-letter store; FlushDeadLetters writes the queue with one fdatasync
   // and only then makes those events final (erased, so the cursor may pass them).
   void QueueDeadLetter(Pending& p, const std::string& reason);
@@ -238,7 +265,7 @@ class DestinationStream {
   // Tells the live feed (if anyone watches this destination) and the figures what became of
   // `event`.
   // A pending event the encoder skipped (EncodedBatch::skipped): final, counted as filtered.
-  void SkipEncoded(Offset offset, const std::string& reason);
+  void SkipEncoded(DeliveryKey offset, const std::string& reason);
   void Observe(observe::Stage stage, const RoutedEvent& event, std::string_view detail,
                int http_status);
   void Observe(observe::Stage stage, std::string_view source, std::string_view message_id,
@@ -256,9 +283,9 @@ class DestinationStream {
   EventRouter router_;
   Backoff backoff_;
   std::unique_ptr<log::LogCursor> cursor_;
-  std::map<Offset, Pending> pending_;      // stream thread only
-  std::vector<Offset> dead_letter_queue_;  // stream thread only
-  std::map<uint64_t, Round> rounds_;       // stream thread only
+  std::map<DeliveryKey, Pending> pending_;      // stream thread only
+  std::vector<DeliveryKey> dead_letter_queue_;  // stream thread only
+  std::map<uint64_t, Round> rounds_;            // stream thread only
   uint64_t next_round_ = 1;
   size_t requests_in_flight_ = 0;  // over all rounds
   // A failing destination (a response whose every event is to be retried: 5xx, 429, timeouts,

@@ -4,8 +4,8 @@
 //
 // Threads: an Engine is one JavaScript context and is single-threaded: create it, compile, run
 // and destroy it on one thread (a destination stream's), and never have two on one thread at a
-// time (SpiderMonkey allows one context per thread). InitJavaScriptOnce() must have been called (it is
-// idempotent) before the first engine is created; the process shuts the engine down at exit.
+// time (SpiderMonkey allows one context per thread). InitJavaScriptOnce() must have been called (it
+// is idempotent) before the first engine is created; the process shuts the engine down at exit.
 #pragma once
 
 #include <cstdint>
@@ -82,8 +82,8 @@ struct RunResult {
   Kind kind = Kind::kKeep;
   std::vector<std::string> events;  // JSON text of each output event
   ErrorKind error = ErrorKind::kNone;
-  std::string message;  // kError/kRetry: "<Name>: <message>"
-  std::string stack;    // kError: the JavaScript stack, when the thrown value had one
+  std::string message;              // kError/kRetry: "<Name>: <message>"
+  std::string stack;                // kError: the JavaScript stack, when the thrown value had one
   bool dropped_explicitly = false;  // DropEvent, "drop", null, [] (for the `dropped` metric)
 };
 

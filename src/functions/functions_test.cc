@@ -13,9 +13,8 @@
 namespace sy::functions {
 namespace {
 
-const char* kTrack =
-    R"({"type":"track","event":"Order Completed","userId":"u1","messageId":"m1",)"
-    R"("properties":{"email":"a@b.c","total":9.99}})";
+const char* kTrack = R"({"type":"track","event":"Order Completed","userId":"u1","messageId":"m1",)"
+                     R"("properties":{"email":"a@b.c","total":9.99}})";
 
 class EngineTest : public ::testing::Test {
  protected:
@@ -210,9 +209,9 @@ TEST_F(EngineTest, InfiniteLoopIsStoppedAndTheEngineStaysUsable) {
   auto loop = Def("function transformEvent(e) { for (;;) {} }");
   const auto t0 = std::chrono::steady_clock::now();
   RunResult r = Run(loop);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::steady_clock::now() - t0)
-                      .count();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
   EXPECT_EQ(r.error, ErrorKind::kTimeout);
   EXPECT_GE(ms, 150);
   EXPECT_LT(ms, 2000);
@@ -274,7 +273,8 @@ TEST_F(EngineTest, HugeOutputIsCapped) {
   RunResult r = Run(many);
   EXPECT_EQ(r.error, ErrorKind::kOutputTooLarge);
   EXPECT_EQ(r.message, "101 events (at most 100)");
-  auto big = Def("function transformEvent(e) { e.properties.blob = 'x'.repeat(2 << 20); return e; }");
+  auto big =
+      Def("function transformEvent(e) { e.properties.blob = 'x'.repeat(2 << 20); return e; }");
   r = Run(big);
   EXPECT_EQ(r.error, ErrorKind::kOutputTooLarge);
 }
@@ -290,8 +290,7 @@ TEST_F(EngineTest, CompileErrorsNameFileAndLine) {
   auto none = Def("function hello() {}");
   EXPECT_NE(engine_->Compile(none).message().find("defines none of"), std::string::npos);
   auto top_throw = Def("throw new Error('at load');\nfunction transformEvent(e) { return e; }");
-  EXPECT_NE(engine_->Compile(top_throw).message().find("f.js:1: Error: at load"),
-            std::string::npos)
+  EXPECT_NE(engine_->Compile(top_throw).message().find("f.js:1: Error: at load"), std::string::npos)
       << engine_->Compile(top_throw).message();
   auto top_loop = Def("while (true) {}");
   EXPECT_NE(engine_->Compile(top_loop).message().find("time limit"), std::string::npos);
@@ -331,9 +330,10 @@ TEST_F(EngineTest, TheGlobalHasOnlyECMAScript) {
 }
 
 TEST_F(EngineTest, FunctionsDoNotShareGlobals) {
-  FunctionDef a = Def("var shared = 'a'; function transformEvent(e) { e.event = shared; return e; }");
-  FunctionDef b = Def(
-      "function transformEvent(e) { e.event = typeof shared; shared = 'b'; return e; }");
+  FunctionDef a =
+      Def("var shared = 'a'; function transformEvent(e) { e.event = shared; return e; }");
+  FunctionDef b =
+      Def("function transformEvent(e) { e.event = typeof shared; shared = 'b'; return e; }");
   b.name = "g";
   Run(a);
   RunResult r = Run(b);
@@ -342,7 +342,8 @@ TEST_F(EngineTest, FunctionsDoNotShareGlobals) {
 }
 
 TEST_F(EngineTest, CompiledOncePerVersion) {
-  FunctionDef d = Def("var calls = 0; function transformEvent(e) { e.event = String(++calls); return e; }");
+  FunctionDef d =
+      Def("var calls = 0; function transformEvent(e) { e.event = String(++calls); return e; }");
   Run(d);
   EXPECT_NE(Run(d).events[0].find(R"("event":"2")"), std::string::npos);
   d.version = ++version_;  // a reload: a fresh global
@@ -413,7 +414,8 @@ TEST_F(EngineTest, StoreFullThrowsInTheFunction) {
   FakeClock clock(1000);
   StoreLimits limits;
   limits.max_keys = 1;
-  FunctionDef d = Def(R"(export default function (e, ctx) { ctx.store.set('a', 1); ctx.store.set('b', 2); })");
+  FunctionDef d =
+      Def(R"(export default function (e, ctx) { ctx.store.set('a', 1); ctx.store.set('b', 2); })");
   d.store = KeyValueStore::Open(Env::Default(), "", &clock, limits).value();
   RunResult r = Run(d);
   EXPECT_EQ(r.kind, RunResult::Kind::kError);

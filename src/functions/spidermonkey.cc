@@ -45,13 +45,12 @@
 
 namespace sy::functions {
 
-
 namespace {
 
 std::atomic<int> g_live_contexts{0};
 
-const JSClass kGlobalClass = {"global", JSCLASS_GLOBAL_FLAGS, &JS::DefaultGlobalClassOps,
-                              nullptr,  nullptr,              nullptr};
+const JSClass kGlobalClass = {
+    "global", JSCLASS_GLOBAL_FLAGS, &JS::DefaultGlobalClassOps, nullptr, nullptr, nullptr};
 
 std::string ToUtf8(JSContext* cx, JS::HandleValue v) {
   JS::RootedString s(cx, JS::ToString(cx, v));
@@ -396,8 +395,8 @@ class SpiderMonkeyEngine final : public Engine {
     if (!store) return false;
     double ttl = 0;
     if (!JS::ToNumber(cx, args.get(2), &ttl)) return false;
-    Status s = store->Set(ToUtf8(cx, args.get(0)), ToUtf8(cx, args.get(1)),
-                          static_cast<int64_t>(ttl));
+    Status s =
+        store->Set(ToUtf8(cx, args.get(0)), ToUtf8(cx, args.get(1)), static_cast<int64_t>(ttl));
     if (!s.ok()) {
       JS_ReportErrorUTF8(cx, "ctx.store: %s", s.message().c_str());
       return false;
@@ -507,10 +506,18 @@ class SpiderMonkeyEngine final : public Engine {
       return InvalidArgument(PendingError(def.file));
     }
     switch (static_cast<int>(style.toNumber())) {
-      case 0: c->style = Style::kRudderEvent; break;
-      case 1: c->style = Style::kRudderBatch; break;
-      case 2: c->style = Style::kJitsu; break;
-      case 3: c->style = Style::kSegment; break;
+      case 0:
+        c->style = Style::kRudderEvent;
+        break;
+      case 1:
+        c->style = Style::kRudderBatch;
+        break;
+      case 2:
+        c->style = Style::kJitsu;
+        break;
+      case 3:
+        c->style = Style::kSegment;
+        break;
       default:
         return InvalidArgument(def.file +
                                ":1: defines none of transformEvent, transformBatch, a default "
@@ -554,7 +561,9 @@ class SpiderMonkeyEngine final : public Engine {
       if (JS::IsPromiseObject(obj)) {
         js::RunJobs(cx_);
         switch (JS::GetPromiseState(obj)) {
-          case JS::PromiseState::Fulfilled: out.set(JS::GetPromiseResult(obj)); break;
+          case JS::PromiseState::Fulfilled:
+            out.set(JS::GetPromiseResult(obj));
+            break;
           case JS::PromiseState::Rejected: {
             JS::RootedValue reason(cx_, JS::GetPromiseResult(obj));
             JS_SetPendingException(cx_, reason);
@@ -627,7 +636,9 @@ class SpiderMonkeyEngine final : public Engine {
     JS::RootedObject o(cx_, &res.toObject());
     RunResult r;
     switch (GetInt(cx_, o, "k")) {
-      case 0: r.kind = RunResult::Kind::kKeep; return r;
+      case 0:
+        r.kind = RunResult::Kind::kKeep;
+        return r;
       case 1: {
         r.kind = RunResult::Kind::kEvents;
         JS::RootedValue d(cx_);
@@ -742,24 +753,36 @@ class SpiderMonkeyEngine final : public Engine {
 
 std::string_view StyleName(Style s) {
   switch (s) {
-    case Style::kRudderEvent: return "rudderstack";
-    case Style::kRudderBatch: return "rudderstack_batch";
-    case Style::kJitsu: return "jitsu";
-    case Style::kSegment: return "segment";
+    case Style::kRudderEvent:
+      return "rudderstack";
+    case Style::kRudderBatch:
+      return "rudderstack_batch";
+    case Style::kJitsu:
+      return "jitsu";
+    case Style::kSegment:
+      return "segment";
   }
   return "?";
 }
 
 std::string_view ErrorKindName(ErrorKind k) {
   switch (k) {
-    case ErrorKind::kNone: return "none";
-    case ErrorKind::kThrown: return "thrown";
-    case ErrorKind::kTimeout: return "timeout";
-    case ErrorKind::kMemory: return "memory";
-    case ErrorKind::kRecursion: return "recursion";
-    case ErrorKind::kInvalidOutput: return "invalid_output";
-    case ErrorKind::kOutputTooLarge: return "output_too_large";
-    case ErrorKind::kValidation: return "validation";
+    case ErrorKind::kNone:
+      return "none";
+    case ErrorKind::kThrown:
+      return "thrown";
+    case ErrorKind::kTimeout:
+      return "timeout";
+    case ErrorKind::kMemory:
+      return "memory";
+    case ErrorKind::kRecursion:
+      return "recursion";
+    case ErrorKind::kInvalidOutput:
+      return "invalid_output";
+    case ErrorKind::kOutputTooLarge:
+      return "output_too_large";
+    case ErrorKind::kValidation:
+      return "validation";
   }
   return "?";
 }

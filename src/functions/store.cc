@@ -4,8 +4,8 @@
 
 namespace sy::functions {
 
-Result<std::shared_ptr<KeyValueStore>> KeyValueStore::Open(Env* env, std::string path,
-                                                           Clock* clock, StoreLimits limits) {
+Result<std::shared_ptr<KeyValueStore>> KeyValueStore::Open(Env* env, std::string path, Clock* clock,
+                                                           StoreLimits limits) {
   std::shared_ptr<KeyValueStore> s(new KeyValueStore(env, std::move(path), clock, limits));
   if (s->path_.empty() || !env->FileExists(s->path_)) return s;
   SY_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(env, s->path_));

@@ -29,7 +29,7 @@ class KeyValueStore {
  public:
   // `path` empty: memory only (`functions test`). Loads what is there (expired keys dropped).
   static Result<std::shared_ptr<KeyValueStore>> Open(Env* env, std::string path, Clock* clock,
-                                                      StoreLimits limits = {});
+                                                     StoreLimits limits = {});
 
   // Values are JSON text. ttl_ms 0: no expiry.
   std::optional<std::string> Get(const std::string& key);
