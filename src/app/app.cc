@@ -240,6 +240,14 @@ Status App::Start(const config::Config& config) {
   SY_RETURN_IF_ERROR(destinations::ValidateDestinations(config));
   SY_ASSIGN_OR_RETURN(lock_fd_, LockDataDir(config.data_dir));
   SY_ASSIGN_OR_RETURN(admin_token_, WriteAdminToken(config.data_dir));
+  {
+    // Every function compiles before anything starts (file, line and message otherwise).
+    functions::FunctionRegistry::Options fo;
+    fo.data_dir = config.data_dir;
+    fo.metrics = &metrics_;
+    functions_ = std::make_unique<functions::FunctionRegistry>(fo);
+    SY_RETURN_IF_ERROR(functions_->Load(config));
+  }
   SY_ASSIGN_OR_RETURN(auto log, log::OpenLocalLog(LogOptions(config, &metrics_)));
   log_ = std::move(log);
   ingest::DedupeIndex::Options dedupe_options;
@@ -440,6 +448,8 @@ Status App::StartStream(const config::DestinationConfig& d) {
   o.metrics = &metrics_;
   o.live = &live_;
   o.stats = delivery_stats_.For(d.name);
+  // Only destinations whose events run functions get a chain (and, on their thread, an engine).
+  if (functions_ && functions::HasFunctions(config_, d)) o.transform = functions_->NewChain(d.name);
   SY_ASSIGN_OR_RETURN(auto stream, delivery::DestinationStream::Start(std::move(o)));
   streams_.push_back(std::move(stream));
   return Status::Ok();
@@ -497,7 +507,10 @@ Status App::ReloadDestinations(const config::Config& config, std::string* ignore
   for (auto& stream : streams_) {
     const config::DestinationConfig* now = FindDestination(config, stream->name());
     const config::DestinationConfig* before = FindDestination(config_, stream->name());
-    if (now && before && now->enabled && SameDestination(*now, *before)) {
+    // Which functions run and their code come from the registry at each batch: a stream restarts
+    // only when it gains or loses functions altogether (a chain or none).
+    if (now && before && now->enabled && SameDestination(*now, *before) &&
+        functions::HasFunctions(config, *now) == functions::HasFunctions(config_, *before)) {
       keep.push_back(std::move(stream));
       continue;
     }
@@ -522,6 +535,8 @@ Status App::ReloadDestinations(const config::Config& config, std::string* ignore
   // Start what is new, enabled or changed.
   std::string file = config_.file;
   config_.destinations = config.destinations;
+  config_.sources = config.sources;  // HasFunctions reads the sources' functions
+  config_.functions = config.functions;
   Status result;
   for (const auto& d : config.destinations) {
     if (!d.enabled) continue;
@@ -560,6 +575,21 @@ Status App::ApplyConfig(const config::Config& config, std::string* ignored) {
   if (!sources_ || !log_) return FailedPrecondition("server is not running");
   // Compiled before anything is applied: a schema that does not compile changes nothing.
   SY_ASSIGN_OR_RETURN(auto plans, governance::TrackingPlans::Compile(config));
+  // Functions first: a new function that does not compile rejects the whole change; a changed
+  // one that does not compile keeps its previous version running, and the rest applies (the
+  // error is still returned, so SIGHUP and the admin API report it).
+  Status functions_status = Status::Ok();
+  if (functions_) {
+    functions_status = functions_->Load(config);
+    if (!functions_status.ok()) {
+      Logger()->error("reload: functions: {}", functions_status.message());
+      bool all_known = true;
+      const auto set = functions_->Snapshot();
+      for (const auto& f : config.functions)
+        all_known = all_known && set->defs.contains(f.name);
+      if (!all_known) return functions_status;
+    }
+  }
   api_->SetTrackingPlans(std::move(plans));
   sources_->Replace(config.sources);
   if (web_) web_->ForgetSources();
@@ -567,7 +597,8 @@ Status App::ApplyConfig(const config::Config& config, std::string* ignored) {
     std::lock_guard streams_lock(streams_mu_);
     config_.sources = config.sources;
   }
-  return ReloadDestinations(config, ignored);
+  Status s = ReloadDestinations(config, ignored);
+  return s.ok() ? functions_status : s;
 }
 
 void App::FlushLoop() {

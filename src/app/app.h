@@ -29,6 +29,7 @@
 #include "config/config.h"
 #include "delivery/dead_letter_store.h"
 #include "delivery/destination_stream.h"
+#include "functions/registry.h"
 #include "http/client.h"
 #include "http/server.h"
 #include "ingest/dedupe_index.h"
@@ -135,6 +136,9 @@ class App {
   std::unique_ptr<http::Server> metrics_http_;
   std::unique_ptr<http::HttpClient> outbound_;
   std::unique_ptr<delivery::DeadLetterStore> dead_letters_;
+  // User functions (src/functions): loaded by Start, reloaded by ApplyConfig; the streams of
+  // destinations with functions run chains from it.
+  std::unique_ptr<functions::FunctionRegistry> functions_;
   std::vector<std::unique_ptr<delivery::DestinationStream>> streams_;
   std::mutex streams_mu_;  // streams_: the control thread (reload, stop) and admin_thread_
   std::string admin_token_;

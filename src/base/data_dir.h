@@ -31,6 +31,8 @@ class DataDir {
   std::string AdminToken() const { return root_ + "/ADMIN_TOKEN"; }
   std::string Log() const { return root_ + "/log"; }
   std::string Dlq() const { return root_ + "/dlq"; }
+  // ctx.store of user functions: <name>.store.json each (src/functions/store.h).
+  std::string Functions() const { return root_ + "/functions"; }
   std::string Dedupe() const { return root_ + "/dedupe"; }
   std::string ArchiveState() const { return root_ + "/archive-state"; }
   std::string ConfigOverlay() const { return root_ + "/config-overlay.json"; }

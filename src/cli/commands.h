@@ -56,6 +56,13 @@ struct ViolationsArgs {
 int ViolationsList(const ViolationsArgs& args);
 int ViolationsRelease(const ViolationsArgs& args);
 
+// User functions (docs/functions.md, cli/functions_commands.cc). `functions test` runs one
+// function on the event in a JSON file and prints the result, its logs and the time taken
+// (ctx.store in memory only); `functions check` compiles every function of the config.
+int FunctionsTest(const std::string& config_path, const std::string& function,
+                  const std::string& event_path);
+int FunctionsCheck(const std::string& config_path);
+
 }  // namespace sy::cli
 
 namespace sy::cli {

@@ -1,5 +1,5 @@
 // switchyard: the single binary. Subcommands: serve, dump, reload, dlq, archive, replay,
-// check-config, config export, destinations, users, tokens, audit, version.
+// check-config, config export, destinations, users, tokens, audit, functions, version.
 #include <signal.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
@@ -162,6 +162,18 @@ int main(int argc, char** argv) {
   audit->add_option("--config,-c", config_path, "YAML config file")->required();
   audit->add_option("--limit", audit_limit, "How many entries (default 100)");
 
+  auto* functions_cmd = app.add_subcommand("functions", "User functions in JavaScript.");
+  functions_cmd->require_subcommand(1);
+  std::string function_name, event_path;
+  auto* functions_test = functions_cmd->add_subcommand(
+      "test", "Run one function on a sample event; print the result, its logs and the time.");
+  functions_test->add_option("--config,-c", config_path, "YAML config file")->required();
+  functions_test->add_option("--function", function_name, "The function's name")->required();
+  functions_test->add_option("--event", event_path, "A JSON file with one event")->required();
+  auto* functions_check =
+      functions_cmd->add_subcommand("check", "Compile every function of the config.");
+  functions_check->add_option("--config,-c", config_path, "YAML config file")->required();
+
   auto* version = app.add_subcommand("version", "Print the version.");
 
   CLI11_PARSE(app, argc, argv);
@@ -171,6 +183,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*check) return sy::cli::CheckConfig(check_path);
+  if (*functions_test) return sy::cli::FunctionsTest(config_path, function_name, event_path);
+  if (*functions_check) return sy::cli::FunctionsCheck(config_path);
   if (*config_export) return sy::cli::ConfigExport(config_path);
   if (*dests) return sy::cli::Destinations(type_name);
   if (*dump) return sy::cli::Dump(config_path, source);

@@ -5,8 +5,9 @@
 namespace sy::functions {
 
 Result<std::shared_ptr<KeyValueStore>> KeyValueStore::Open(Env* env, std::string path, Clock* clock,
-                                                           StoreLimits limits) {
+                                                           StoreLimits limits, bool persist) {
   std::shared_ptr<KeyValueStore> s(new KeyValueStore(env, std::move(path), clock, limits));
+  s->persist_ = persist;
   if (s->path_.empty() || !env->FileExists(s->path_)) return s;
   SY_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(env, s->path_));
   boost::system::error_code ec;
@@ -93,7 +94,7 @@ Status KeyValueStore::Flush() {
   std::string text;
   {
     std::lock_guard lock(mu_);
-    if (!dirty_ || path_.empty()) return Status::Ok();
+    if (!dirty_ || path_.empty() || !persist_) return Status::Ok();
     boost::json::object doc;
     for (const auto& [key, e] : entries_) {
       boost::json::object o;

@@ -28,8 +28,9 @@ struct StoreLimits {
 class KeyValueStore {
  public:
   // `path` empty: memory only (`functions test`). Loads what is there (expired keys dropped).
+  // `persist` false: loads `path` but never writes it (a replay beside a running server).
   static Result<std::shared_ptr<KeyValueStore>> Open(Env* env, std::string path, Clock* clock,
-                                                     StoreLimits limits = {});
+                                                     StoreLimits limits = {}, bool persist = true);
 
   // Values are JSON text. ttl_ms 0: no expiry.
   std::optional<std::string> Get(const std::string& key);
@@ -58,6 +59,7 @@ class KeyValueStore {
   std::map<std::string, Entry> entries_;
   size_t bytes_ = 0;
   bool dirty_ = false;
+  bool persist_ = true;
 };
 
 }  // namespace sy::functions

@@ -438,6 +438,7 @@ Result<ReplayProgress> RunReplay(ReplayOptions o) {
   so.dead_letters = o.dead_letters;
   so.clock = clock;
   so.metrics = o.metrics;
+  so.transform = std::move(o.transform);
   // Every imported event's integrations object is {"All": false, "<destination>": true}
   // (Rewrite): routing need not look at it again.
   so.integrations_preset = true;

@@ -36,6 +36,7 @@
 #include "config/config.h"
 #include "delivery/dead_letter_store.h"
 #include "delivery/destination.h"
+#include "delivery/transform.h"
 #include "http/client.h"
 
 namespace sy::replay {
@@ -63,7 +64,10 @@ struct ReplayOptions {
   bool restart = false;  // discard an interrupted replay of another selection
   http::HttpClient* http = nullptr;
   delivery::DeadLetterStore* dead_letters = nullptr;
-  MetricsRegistry* metrics = nullptr;                      // required
+  MetricsRegistry* metrics = nullptr;  // required
+  // The destination's functions (docs/functions.md): a replay runs today's functions on the
+  // archived (raw) events. Null: none.
+  std::unique_ptr<delivery::EventTransform> transform;
   std::function<void(const ReplayProgress&)> on_progress;  // ~5 times a second, calling thread
   const std::atomic<bool>* interrupt = nullptr;            // set → stop, resumable
 };

@@ -2,7 +2,8 @@
 """Fails when a module of src/ includes a module it must not (docs/architecture.md, "Modules").
 
 Dependencies point one way (the table ALLOWED below; docs/architecture.md draws the same chain):
-    cli → app → {ingest, web, destination registry, replay}
+    cli → app → {ingest, web, destination registry, replay, functions}
+    functions → delivery (it implements delivery's EventTransform hook)
     destination registry → {destinations/<type>/, warehouse} → delivery;  replay → {archive, delivery}
     {ingest, delivery} → observe → event;  ingest → governance → {config, event, log}
     {ingest, web, delivery, archive} → {log, event, config, http} → base
@@ -33,6 +34,9 @@ ALLOWED = {
     "ingest": {"base", "config", "event", "governance", "http", "log", "observe"},
     "web": {"base", "config", "http"},
     "delivery": {"base", "config", "event", "http", "log", "observe"},
+    # User functions (SpiderMonkey behind functions/engine.h); they implement delivery's
+    # EventTransform hook, which the wiring hands to the streams.
+    "functions": {"base", "config", "delivery"},
     "destinations": {"base", "config", "delivery", "event", "http"},
     # The files directly in src/destinations/ (not in a destination's folder): the registry
     # compiled from the generated list (destinations/registry.h). It knows every destination and
