@@ -575,7 +575,7 @@ Status App::ApplyConfig(const config::Config& config, std::string* ignored) {
   if (!sources_ || !log_) return FailedPrecondition("server is not running");
   // Compiled before anything is applied: a schema that does not compile changes nothing.
   SY_ASSIGN_OR_RETURN(auto plans, governance::TrackingPlans::Compile(config));
-  // Functions first: a new function that does not compile rejects the whole change; a changed
+  // Then functions: a new function that does not compile rejects the whole change; a changed
   // one that does not compile keeps its previous version running, and the rest applies (the
   // error is still returned, so SIGHUP and the admin API report it).
   Status functions_status = Status::Ok();
