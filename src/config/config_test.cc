@@ -65,6 +65,52 @@ TEST(Config, WrongTypesAreNamed) {
       "f.yaml:5: ingest.dedupe_window: expected a duration");
 }
 
+TEST(Config, FunctionsSection) {
+  const std::string yaml = R"(version: 1
+data_dir: d
+functions:
+  - name: scrub
+    file: fn/scrub.js
+    settings: {marker: v1, n: 3, ratio: 0.5, on: true, quoted: "7", list: [a, 2], none: ~}
+  - name: abs
+    file: /opt/fn/abs.js
+sources:
+  - name: web
+    write_key: k
+    functions: [scrub]
+destinations:
+  - name: hooks
+    type: webhook
+    functions: [abs, scrub]
+)";
+  auto c = LoadConfigString(yaml, "/etc/sy/switchyard.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->functions.size(), 2u);
+  EXPECT_EQ(c->functions[0].name, "scrub");
+  EXPECT_EQ(c->functions[0].file, "/etc/sy/fn/scrub.js");  // relative to the config file
+  EXPECT_EQ(c->functions[0].settings_json,
+            R"({"marker":"v1","n":3,"ratio":0.5,"on":true,"quoted":"7","list":["a",2],"none":null})");
+  EXPECT_EQ(c->functions[1].file, "/opt/fn/abs.js");
+  EXPECT_EQ(c->functions[1].settings_json, "{}");
+  EXPECT_EQ(c->sources[0].functions, std::vector<std::string>{"scrub"});
+  EXPECT_EQ(c->destinations[0].functions, (std::vector<std::string>{"abs", "scrub"}));
+}
+
+TEST(Config, FunctionErrorsNameFileLineAndKey) {
+  const std::string base = "version: 1\ndata_dir: d\nsources: [{name: web, write_key: k}]\n";
+  ExpectError(base + "functions:\n  - name: a\n", "f.yaml:5: functions[0].file: required key");
+  ExpectError(base + "functions:\n  - {name: a, file: a.js}\n  - {name: a, file: b.js}\n",
+              "f.yaml:6: functions[1].name: duplicate function name 'a'");
+  ExpectError(base + "functions:\n  - {name: a, file: a.js, settings: [1]}\n",
+              "f.yaml:5: functions[0].settings: expected a mapping");
+  ExpectError(base + "destinations:\n  - {name: h, type: webhook, functions: [nope]}\n",
+              "f.yaml:5: destinations[0].functions: no function named 'nope' in functions:");
+  ExpectError(
+      "version: 1\ndata_dir: d\nfunctions: [{name: a, file: a.js}]\n"
+      "sources: [{name: web, write_key: k, functions: [a, a]}]\n",
+      "f.yaml:4: sources[0].functions: function 'a' is listed twice");
+}
+
 TEST(Config, DedupeMaxMemory) {
   auto c = LoadConfigString(kMinimal, "f.yaml");
   ASSERT_TRUE(c.ok());
