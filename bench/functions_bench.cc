@@ -19,7 +19,8 @@ using namespace sy;
 
 namespace {
 
-const char* kTrivial = "export default function (event) { event.properties.seen = true; return event; }";
+const char* kTrivial =
+    "export default function (event) { event.properties.seen = true; return event; }";
 
 const char* kRealistic = R"(
 export function transformEvent(event, metadata) {
@@ -54,8 +55,8 @@ std::string Event(int i) {
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 200'000;
   const int rounds = argc > 2 ? std::atoi(argv[2]) : 3;
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("sy_functions_bench_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("sy_functions_bench_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "trivial.js") << kTrivial;
   std::ofstream(dir / "realistic.js") << kRealistic;
@@ -113,8 +114,7 @@ int main(int argc, char** argv) {
           batch.clear();
         }
       }
-      const double s =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (out != static_cast<size_t>(n)) std::fprintf(stderr, "unexpected output count %zu\n", out);
       std::printf("%-10s %12.0f %14.2f\n", d->name.c_str(), n / s, s * 1e6 / n);
       if (chain) chain->ThreadDone();

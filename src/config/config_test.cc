@@ -88,8 +88,9 @@ destinations:
   ASSERT_EQ(c->functions.size(), 2u);
   EXPECT_EQ(c->functions[0].name, "scrub");
   EXPECT_EQ(c->functions[0].file, "/etc/sy/fn/scrub.js");  // relative to the config file
-  EXPECT_EQ(c->functions[0].settings_json,
-            R"({"marker":"v1","n":3,"ratio":0.5,"on":true,"quoted":"7","list":["a",2],"none":null})");
+  EXPECT_EQ(
+      c->functions[0].settings_json,
+      R"({"marker":"v1","n":3,"ratio":0.5,"on":true,"quoted":"7","list":["a",2],"none":null})");
   EXPECT_EQ(c->functions[1].file, "/opt/fn/abs.js");
   EXPECT_EQ(c->functions[1].settings_json, "{}");
   EXPECT_EQ(c->sources[0].functions, std::vector<std::string>{"scrub"});

@@ -109,6 +109,12 @@ FunctionRegistry::Metrics* FunctionRegistry::MetricsFor(const std::string& name)
                                "Calls that asked for a retry (Segment's RetryError).", l);
     m->seconds = r->GetHistogram("switchyard_function_seconds",
                                  "Time of one function call on one event.", CallBuckets(), l);
+    // Every kind shows from the start (at 0), so a rate or an alert needs no first error.
+    for (ErrorKind k :
+         {ErrorKind::kThrown, ErrorKind::kTimeout, ErrorKind::kMemory, ErrorKind::kRecursion,
+          ErrorKind::kInvalidOutput, ErrorKind::kOutputTooLarge, ErrorKind::kValidation}) {
+      m->Errors(k);
+    }
   }
   return m.get();
 }

@@ -34,6 +34,7 @@ _LABEL_NAME = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="(?:[^"\\]|\\.)*"')
 class MetricsServer(Server):
     archive: dict[str, Any] = field(default_factory=dict)
     destinations: list[dict[str, Any]] = field(default_factory=list)
+    functions: list[dict[str, Any]] = field(default_factory=list)
 
     def write_config(self) -> None:
         super().write_config()
@@ -42,6 +43,8 @@ class MetricsServer(Server):
                 f.write("archive: " + json.dumps(self.archive) + "\n")
             if self.destinations:
                 f.write("destinations: " + json.dumps(self.destinations) + "\n")
+            if self.functions:
+                f.write("functions: " + json.dumps(self.functions) + "\n")
 
 
 @pytest.fixture
@@ -102,9 +105,13 @@ def test_served_metrics_match_the_documented_list(make_metrics_server):
         server = make_metrics_server(start=False)
         server.archive = {"store": "local", "path": "./data/archive", "roll_size": "16KB",
                           "roll_age": "300ms"}
+        # A user function on the hook, so the switchyard_function_* series exist.
+        (server.workdir / "tag.js").write_text("export default (e) => ({...e, tagged: true});\n")
+        server.functions = [{"name": "tag", "file": str(server.workdir / "tag.js")}]
         server.destinations = [
             {"name": "hook", "type": "webhook", "allow_private_network": True,
-             "batch": {"max_events": 50, "max_wait": "20ms"}, "settings": {"url": sink.url()}},
+             "batch": {"max_events": 50, "max_wait": "20ms"}, "settings": {"url": sink.url()},
+             "functions": ["tag"]},
             warehouse(server.workdir),
         ]
         server.start()
