@@ -4,10 +4,15 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 
 #include "base/clock.h"
 #include "base/env.h"
+#include "base/metrics.h"
+#include "config/config.h"
+#include "delivery/transform.h"
 #include "functions/engine.h"
+#include "functions/registry.h"
 #include "functions/store.h"
 
 namespace sy::functions {
@@ -420,6 +425,98 @@ TEST_F(EngineTest, StoreFullThrowsInTheFunction) {
   RunResult r = Run(d);
   EXPECT_EQ(r.kind, RunResult::Kind::kError);
   EXPECT_NE(r.message.find("the store is full"), std::string::npos) << r.message;
+}
+
+// The registry and the chains: sources' functions before the destination's, each output the
+// next one's input; reload keeps the last good version.
+class RegistryTest : public ::testing::Test {
+ protected:
+  void Write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_.file(name)) << text;
+  }
+  config::Config Config() {
+    config::Config c;
+    c.functions = {{"tag", dir_.file("tag.js"), R"({"v":"one"})", 1},
+                   {"split", dir_.file("split.js"), "{}", 2}};
+    config::SourceConfig web;
+    web.name = "web";
+    web.functions = {"tag"};
+    c.sources = {web};
+    config::DestinationConfig hook;
+    hook.name = "hook";
+    hook.functions = {"split"};
+    c.destinations = {hook};
+    return c;
+  }
+  std::vector<delivery::TransformResult> Run(delivery::EventTransform& chain,
+                                             const std::string& payload,
+                                             const std::string& source = "web") {
+    delivery::RoutedEvent e;
+    e.source = source;
+    e.message_id = "m";
+    e.payload = payload;
+    std::vector<delivery::RoutedEvent> batch{e};
+    return chain.Transform(batch);
+  }
+  TempDir dir_;
+  MetricsRegistry metrics_;
+};
+
+TEST_F(RegistryTest, ChainRunsSourceThenDestinationFunctionsAndReloadKeepsTheLastGoodVersion) {
+  Write("tag.js", "export default (e, ctx) => ({...e, tag: ctx.props.v});");
+  Write("split.js",
+        "function transformEvent(e) { return e.tag ? [e, {...e, event: 'copy'}] : e; }");
+  FunctionRegistry::Options o;
+  o.metrics = &metrics_;
+  FunctionRegistry registry(o);
+  ASSERT_TRUE(registry.Load(Config()).ok());
+  auto chain = registry.NewChain("hook");
+  const std::string ev = R"({"type":"track","event":"A","userId":"u"})";
+  auto r = Run(*chain, ev);
+  ASSERT_EQ(r[0].kind, delivery::TransformResult::Kind::kEvents) << r[0].reason;
+  ASSERT_EQ(r[0].payloads.size(), 2u);
+  EXPECT_EQ(r[0].payloads[0], R"({"type":"track","event":"A","userId":"u","tag":"one"})");
+  EXPECT_EQ(r[0].payloads[1], R"({"type":"track","event":"copy","userId":"u","tag":"one"})");
+  // Another source: only the destination's function (it returns the event: a replacement).
+  r = Run(*chain, ev, "backend");
+  ASSERT_EQ(r[0].payloads.size(), 1u);
+  EXPECT_EQ(r[0].payloads[0], ev);
+
+  // A broken new version: rejected with file and line; the old one keeps running.
+  Write("tag.js", "export default (e) => {\n  return e +;\n};");
+  Status s = registry.Load(Config());
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("tag.js:2: SyntaxError"), std::string::npos) << s.message();
+  EXPECT_EQ(Run(*chain, ev)[0].payloads[0],
+            R"({"type":"track","event":"A","userId":"u","tag":"one"})");
+  // A good one replaces it in the running chain.
+  Write("tag.js", "export default (e) => ({...e, tag: 'two'});");
+  ASSERT_TRUE(registry.Load(Config()).ok());
+  EXPECT_EQ(Run(*chain, ev)[0].payloads[0],
+            R"({"type":"track","event":"A","userId":"u","tag":"two"})");
+  // A new function that does not compile: the whole load is refused, nothing changes.
+  Write("bad.js", "function (");
+  config::Config with_bad = Config();
+  with_bad.functions.push_back({"bad", dir_.file("bad.js"), "{}", 3});
+  EXPECT_FALSE(registry.Load(with_bad).ok());
+  EXPECT_FALSE(registry.Snapshot()->defs.contains("bad"));
+  EXPECT_EQ(Run(*chain, ev)[0].payloads.size(), 2u);
+
+  // Errors dead-letter with the function's name, kind, message and stack.
+  Write("split.js", "function transformEvent(e) {\n  throw new Error('nope');\n}");
+  ASSERT_TRUE(registry.Load(Config()).ok());
+  r = Run(*chain, ev);
+  EXPECT_EQ(r[0].kind, delivery::TransformResult::Kind::kDeadLetter);
+  EXPECT_EQ(r[0].reason.substr(0, r[0].reason.find('\n')), "function split: thrown: Error: nope");
+  EXPECT_NE(r[0].reason.find("transformEvent@"), std::string::npos) << r[0].reason;
+  chain->ThreadDone();
+  const std::string m = metrics_.RenderPrometheus();
+  EXPECT_NE(m.find(R"(switchyard_function_errors_total{function="split",kind="thrown"} 1)"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find(R"(switchyard_function_fanned_out_total{function="split"} 4)"),
+            std::string::npos)
+      << m;
 }
 
 }  // namespace
