@@ -79,9 +79,11 @@ Result<std::string> App::SyncWarehouses(const std::string& destination) {
     if (made.ok()) {
       (*made)->Attach(d.name, &metrics_);
       auto* wh = dynamic_cast<warehouse::WarehouseDestination*>(made->get());
-      auto report =
-          warehouse::SyncNow(log_.get(), d, destinations::FindDestinationType(d.type)->display_name,
-                             wh, dead_letters_.get());
+      auto report = warehouse::SyncNow(
+          log_.get(), d, destinations::FindDestinationType(d.type)->display_name, wh,
+          dead_letters_.get(),
+          functions_ && functions::HasFunctions(config_, d) ? functions_->NewChain(d.name)
+                                                            : nullptr);
       if (report.ok()) {
         out += warehouse::SyncReportJson(d.name, *report) + "\n";
       } else {

@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "delivery/dead_letter_store.h"
 #include "destinations/registry.h"
+#include "functions/registry.h"
 #include "http/client.h"
 #include "log/local/local_log.h"
 #include "warehouse/warehouse_destination.h"
@@ -111,9 +112,24 @@ int SyncHere(const config::Config& cfg, const std::vector<const config::Destinat
     }
     (*made)->Attach(d->name, &metrics);
     auto* wh = dynamic_cast<warehouse::WarehouseDestination*>(made->get());
+    // The destination's functions run as in the server's stream (docs/functions.md).
+    std::unique_ptr<functions::FunctionRegistry> function_registry;
+    std::unique_ptr<delivery::EventTransform> chain;
+    if (functions::HasFunctions(cfg, *d)) {
+      functions::FunctionRegistry::Options fo;
+      fo.data_dir = cfg.data_dir;
+      fo.metrics = &metrics;
+      function_registry = std::make_unique<functions::FunctionRegistry>(fo);
+      if (Status s = function_registry->Load(cfg); !s.ok()) {
+        std::fprintf(stderr, "warehouse sync: %s\n", s.message().c_str());
+        rc = 2;
+        continue;
+      }
+      chain = function_registry->NewChain(d->name);
+    }
     auto r = warehouse::SyncNow(opened->get(), *d,
                                 destinations::FindDestinationType(d->type)->display_name, wh,
-                                &dead_letters);
+                                &dead_letters, std::move(chain));
     if (!r.ok()) {
       std::fprintf(stderr, "warehouse sync: %s: %s\n", d->name.c_str(),
                    r.status().ToString().c_str());

@@ -528,7 +528,8 @@ class BorrowedWarehouse final : public delivery::Destination {
 
 Result<SyncReport> SyncNow(log::EventLog* log, const config::DestinationConfig& config,
                            const std::string& display_name, WarehouseDestination* destination,
-                           delivery::DeadLetterStore* dead_letters) {
+                           delivery::DeadLetterStore* dead_letters,
+                           std::unique_ptr<delivery::EventTransform> transform) {
   const auto started = std::chrono::steady_clock::now();
   SyncReport report;
   const LoadStats before = destination->totals();
@@ -539,6 +540,7 @@ Result<SyncReport> SyncNow(log::EventLog* log, const config::DestinationConfig& 
   o.destination = std::make_unique<BorrowedWarehouse>(destination);
   o.log = log;
   o.dead_letters = dead_letters;
+  o.transform = std::move(transform);
   // The drain's own stream counters are not served (the warehouse's metrics, attached by the
   // caller, are); a registry the stream can require.
   MetricsRegistry stream_metrics;

@@ -32,6 +32,7 @@
 #include "config/config.h"
 #include "delivery/dead_letter_store.h"
 #include "delivery/destination.h"
+#include "delivery/transform.h"
 #include "log/event_log.h"
 #include "warehouse/loader.h"
 
@@ -108,9 +109,11 @@ std::string SyncReportJson(const std::string& destination, const SyncReport& r);
 
 // Loads what the cursor "dest.<name>" has not passed, up to the end of the log as it is now,
 // and commits the cursor after each committed transaction. A load failure stops the sync with
-// its error (what was committed before stays committed).
+// its error (what was committed before stays committed). `transform`: the destination's user
+// functions (docs/functions.md), run as the server's stream runs them; null when it has none.
 Result<SyncReport> SyncNow(log::EventLog* log, const config::DestinationConfig& config,
                            const std::string& display_name, WarehouseDestination* destination,
-                           delivery::DeadLetterStore* dead_letters);
+                           delivery::DeadLetterStore* dead_letters,
+                           std::unique_ptr<delivery::EventTransform> transform = nullptr);
 
 }  // namespace sy::warehouse
