@@ -688,16 +688,21 @@ class SpiderMonkeyEngine final : public Engine {
   }
 
   // The watchdog: stops the current call at its deadline.
+  // Arm/Disarm cost a lock and no wake-up while calls keep coming: the watchdog ticks every
+  // kMemoryCheckMs while active and sleeps for good only after kWatchIdleMs without a call, so
+  // only the first call after a quiet spell signals it.
   void Arm(int64_t timeout_ms) {
+    std::lock_guard lock(watch_mu_);
     timed_out_ = false;
-    {
-      std::lock_guard lock(watch_mu_);
-      const auto now = std::chrono::steady_clock::now();
-      deadline_ = now + std::chrono::milliseconds(timeout_ms);
-      next_memory_check_ = now + std::chrono::milliseconds(kMemoryCheckMs);
-      armed_ = true;
+    const auto now = std::chrono::steady_clock::now();
+    deadline_ = now + std::chrono::milliseconds(timeout_ms);
+    next_memory_check_ = now + std::chrono::milliseconds(kMemoryCheckMs);
+    armed_ = true;
+    last_armed_ = now;
+    if (watch_idle_) {
+      watch_idle_ = false;
+      watch_cv_.notify_all();
     }
-    watch_cv_.notify_all();
   }
   void Disarm() {
     std::lock_guard lock(watch_mu_);
@@ -706,11 +711,16 @@ class SpiderMonkeyEngine final : public Engine {
   void Watch() {
     std::unique_lock lock(watch_mu_);
     while (!watch_quit_) {
+      const auto now = std::chrono::steady_clock::now();
       if (!armed_) {
-        watch_cv_.wait(lock);
+        if (now - last_armed_ >= std::chrono::milliseconds(kWatchIdleMs)) {
+          watch_idle_ = true;
+          watch_cv_.wait(lock, [this] { return watch_quit_ || !watch_idle_; });
+        } else {
+          watch_cv_.wait_for(lock, std::chrono::milliseconds(kMemoryCheckMs));
+        }
         continue;
       }
-      const auto now = std::chrono::steady_clock::now();
       if (now >= deadline_) {
         armed_ = false;
         timed_out_ = true;
@@ -736,6 +746,7 @@ class SpiderMonkeyEngine final : public Engine {
   // How often a running call's memory is checked (interrupt callback): a bomb overshoots the
   // cap by at most what it allocates in this time (or by one single huge allocation).
   static constexpr int64_t kMemoryCheckMs = 5;
+  static constexpr int64_t kWatchIdleMs = 1000;
   std::atomic<bool> timed_out_{false};
   std::atomic<bool> memory_check_{false};
   bool over_memory_ = false;  // engine thread only
@@ -745,6 +756,8 @@ class SpiderMonkeyEngine final : public Engine {
   std::condition_variable watch_cv_;
   std::chrono::steady_clock::time_point deadline_{};
   bool armed_ = false;
+  bool watch_idle_ = false;  // waiting for a notify (Arm after a quiet spell)
+  std::chrono::steady_clock::time_point last_armed_{};
   bool watch_quit_ = false;
   std::thread watchdog_;
 };
