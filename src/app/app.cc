@@ -397,6 +397,12 @@ Status App::StartAdmin() {
       if (s.name == name) return true;
     return false;
   };
+  ro.make_transform =
+      [this](const config::DestinationConfig& d) -> std::unique_ptr<delivery::EventTransform> {
+    std::lock_guard streams_lock(streams_mu_);
+    if (!functions_ || !functions::HasFunctions(config_, d)) return nullptr;
+    return functions_->NewChain(d.name);
+  };
   replay_admin_ = std::make_unique<ReplayAdmin>(std::move(ro));
   ao.replays = replay_admin_.get();
   warehouse_api_ = std::make_unique<WarehouseSyncApi>(this);

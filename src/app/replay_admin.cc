@@ -143,6 +143,7 @@ admin::ApiResult ReplayAdmin::StartReplay(const admin::Actor& actor,
   o.rate = request.rate;
   o.http = options_.http;
   o.dead_letters = options_.dead_letters;
+  if (options_.make_transform) o.transform = options_.make_transform(d);
 
   std::lock_guard lock(mu_);
   for (const auto& j : jobs_)  // checked again: another start may have won meanwhile

@@ -23,6 +23,7 @@
 
 #include "admin/replay_api.h"
 #include "config/config.h"
+#include "delivery/transform.h"
 #include "delivery/dead_letter_store.h"
 #include "http/client.h"
 #include "replay/replay.h"
@@ -40,6 +41,10 @@ class ReplayAdmin final : public admin::ReplayApi {
     // The destination's / source's current configuration; false when there is none.
     std::function<bool(std::string_view name, config::DestinationConfig* out)> find_destination;
     std::function<bool(std::string_view name)> has_source;
+    // The destination's user functions (docs/functions.md: a replay runs today's functions);
+    // null result: none. Unset: replays run no functions.
+    std::function<std::unique_ptr<delivery::EventTransform>(const config::DestinationConfig&)>
+        make_transform;
   };
   static constexpr size_t kMaxRunning = 2;
   static constexpr size_t kKeepFinished = 50;
