@@ -23,8 +23,8 @@
 
 #include "admin/replay_api.h"
 #include "config/config.h"
-#include "delivery/transform.h"
 #include "delivery/dead_letter_store.h"
+#include "delivery/transform.h"
 #include "http/client.h"
 #include "replay/replay.h"
 
