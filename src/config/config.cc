@@ -307,549 +307,549 @@ bool YamlToJson(const YAML::Node& v, int depth, boost::json::value* out, const s
   }
   *out = s;
   return true;
-  // `functions: [a, b]` of a source or destination: names from the top-level `functions:`.
-  void ReadFunctionList(SchemaReader & r, const YAML::Node& item, const std::string& p,
-                        const Config& c, std::vector<std::string>* out) {
-    r.StringList(item, p, "functions", out);
-    std::set<std::string> seen;
-    for (const auto& f : *out) {
-      bool known = false;
-      for (const auto& fc : c.functions)
-        known = known || fc.name == f;
-      if (!known)
-        r.Error(item["functions"], p + ".functions", "no function named '" + f + "' in functions:");
-      if (!seen.insert(f).second) {
-        r.Error(item["functions"], p + ".functions", "function '" + f + "' is listed twice");
-      }
+}
+
+// `functions: [a, b]` of a source or destination: names from the top-level `functions:`.
+void ReadFunctionList(SchemaReader& r, const YAML::Node& item, const std::string& p,
+                      const Config& c, std::vector<std::string>* out) {
+  r.StringList(item, p, "functions", out);
+  std::set<std::string> seen;
+  for (const auto& f : *out) {
+    bool known = false;
+    for (const auto& fc : c.functions)
+      known = known || fc.name == f;
+    if (!known)
+      r.Error(item["functions"], p + ".functions", "no function named '" + f + "' in functions:");
+    if (!seen.insert(f).second) {
+      r.Error(item["functions"], p + ".functions", "function '" + f + "' is listed twice");
     }
   }
+}
 
-  // A YAML node as JSON (function settings): scalars that read as null, booleans or numbers are
-  // written as such, everything else as strings; mappings and lists nest.
-  void YamlToJson(const YAML::Node& n, std::string* out) {
-    auto quote = [out](const std::string& s) {
-      out->push_back('"');
-      for (unsigned char ch : s) {
-        if (ch == '"' || ch == '\\') {
-          out->push_back('\\');
-          out->push_back(static_cast<char>(ch));
-        } else if (ch < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", ch);
-          out->append(buf);
-        } else {
-          out->push_back(static_cast<char>(ch));
-        }
-      }
-      out->push_back('"');
-    };
-    if (n.IsMap()) {
-      out->push_back('{');
-      bool first = true;
-      for (const auto& kv : n) {
-        if (!first) out->push_back(',');
-        first = false;
-        quote(kv.first.as<std::string>());
-        out->push_back(':');
-        YamlToJson(kv.second, out);
-      }
-      out->push_back('}');
-    } else if (n.IsSequence()) {
-      out->push_back('[');
-      for (size_t i = 0; i < n.size(); ++i) {
-        if (i) out->push_back(',');
-        YamlToJson(n[i], out);
-      }
-      out->push_back(']');
-    } else if (n.IsNull()) {
-      out->append("null");
-    } else {
-      const std::string& v = n.Scalar();
-      static const std::regex kJsonNumber(R"(-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?)");
-      if (n.Tag() != "!" && (v == "true" || v == "false" || std::regex_match(v, kJsonNumber))) {
-        out->append(v);  // unquoted in the file and JSON as it stands
+// A YAML node as JSON (function settings): scalars that read as null, booleans or numbers are
+// written as such, everything else as strings; mappings and lists nest.
+void YamlToJson(const YAML::Node& n, std::string* out) {
+  auto quote = [out](const std::string& s) {
+    out->push_back('"');
+    for (unsigned char ch : s) {
+      if (ch == '"' || ch == '\\') {
+        out->push_back('\\');
+        out->push_back(static_cast<char>(ch));
+      } else if (ch < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", ch);
+        out->append(buf);
       } else {
-        quote(v);
+        out->push_back(static_cast<char>(ch));
       }
     }
-  }
-
-  void ReadFunctions(SchemaReader & r, const YAML::Node& n, Config* c) {
-    if (!n.IsSequence()) return r.Error(n, "functions", "expected a list of functions");
-    std::set<std::string> names;
-    const std::filesystem::path base = std::filesystem::path(c->file).parent_path();
+    out->push_back('"');
+  };
+  if (n.IsMap()) {
+    out->push_back('{');
+    bool first = true;
+    for (const auto& kv : n) {
+      if (!first) out->push_back(',');
+      first = false;
+      quote(kv.first.as<std::string>());
+      out->push_back(':');
+      YamlToJson(kv.second, out);
+    }
+    out->push_back('}');
+  } else if (n.IsSequence()) {
+    out->push_back('[');
     for (size_t i = 0; i < n.size(); ++i) {
-      YAML::Node item = n[i];
-      std::string p = "functions[" + std::to_string(i) + "]";
-      if (!r.ExpectMap(item, p, {"name", "file", "settings"})) continue;
-      FunctionConfig f;
-      f.line = item.Mark().line + 1;
-      if (r.Required(item, p, "name")) r.String(item, p, "name", &f.name);
-      if (!f.name.empty() && !ValidName(f.name)) {
-        r.Error(item["name"], p + ".name", "use 1-64 letters, digits, '_' or '-'");
-      } else if (!f.name.empty() && !names.insert(f.name).second) {
-        r.Error(item["name"], p + ".name", "duplicate function name '" + f.name + "'");
-      }
-      if (r.Required(item, p, "file")) r.String(item, p, "file", &f.file);
-      if (!f.file.empty() && std::filesystem::path(f.file).is_relative() && !base.empty()) {
-        f.file = (base / f.file).lexically_normal().string();
-      }
-      if (auto s = item["settings"]) {
-        if (!s.IsMap()) {
-          r.Error(s, p + ".settings", "expected a mapping");
-        } else {
-          f.settings_json.clear();
-          YamlToJson(s, &f.settings_json);
-        }
-      }
-      c->functions.push_back(std::move(f));
+      if (i) out->push_back(',');
+      YamlToJson(n[i], out);
+    }
+    out->push_back(']');
+  } else if (n.IsNull()) {
+    out->append("null");
+  } else {
+    const std::string& v = n.Scalar();
+    static const std::regex kJsonNumber(R"(-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?)");
+    if (n.Tag() != "!" && (v == "true" || v == "false" || std::regex_match(v, kJsonNumber))) {
+      out->append(v);  // unquoted in the file and JSON as it stands
+    } else {
+      quote(v);
     }
   }
+}
 
-  void ReadDestinations(SchemaReader & r, const YAML::Node& n, Config* c) {
-    if (!n.IsSequence()) return r.Error(n, "destinations", "expected a list of destinations");
-    std::set<std::string> names;
-    std::set<std::string> source_names;
-    for (const auto& s : c->sources)
-      source_names.insert(s.name);
-    for (size_t i = 0; i < n.size(); ++i) {
-      YAML::Node item = n[i];
-      std::string p = "destinations[" + std::to_string(i) + "]";
-      if (!r.ExpectMap(
-              item, p,
-              {"name", "type", "enabled", "sources", "allow_private_network", "retry_window",
-               "timeout", "batch", "ordering", "filters", "settings", "functions"}))
-        continue;
-      DestinationConfig d;
-      d.line = item.Mark().line + 1;
-      if (r.Required(item, p, "name")) r.String(item, p, "name", &d.name);
-      if (!d.name.empty() && !ValidName(d.name)) {
-        r.Error(item["name"], p + ".name", "use 1-64 letters, digits, '_' or '-'");
-      } else if (!d.name.empty() && !names.insert(d.name).second) {
-        r.Error(item["name"], p + ".name", "duplicate destination name '" + d.name + "'");
-      }
-      if (r.Required(item, p, "type")) r.String(item, p, "type", &d.type);
-      r.Bool(item, p, "enabled", &d.enabled);
-      r.Bool(item, p, "allow_private_network", &d.allow_private_network);
-      r.StringList(item, p, "sources", &d.sources);
-      for (const auto& s : d.sources) {
-        if (!source_names.contains(s)) {
-          r.Error(item["sources"], p + ".sources", "no source named '" + s + "' in sources:");
-        }
-      }
-      ReadFunctionList(r, item, p, *c, &d.functions);
-      r.Duration(item, p, "retry_window", 0, &d.retry_window_ms);
-      r.Duration(item, p, "timeout", 1, &d.timeout_ms);
-      if (auto b = item["batch"]) {
-        std::string bp = p + ".batch";
-        if (r.ExpectMap(b, bp, {"max_events", "max_bytes", "max_wait"})) {
-          r.Int(b, bp, "max_events", 1, 100'000, &d.batch.max_events);
-          r.Size(b, bp, "max_bytes", 1024, &d.batch.max_bytes);
-          r.Duration(b, bp, "max_wait", 0, &d.batch.max_wait_ms);
-        }
-      }
-      if (auto o = item["ordering"]) {
-        std::string v = o.IsScalar() ? o.Scalar() : "";
-        if (v == "none")
-          d.ordering = Ordering::kNone;
-        else if (v == "per_user")
-          d.ordering = Ordering::kPerUser;
-        else
-          r.Error(o, p + ".ordering", "expected one of: none, per_user");
-      }
-      if (auto f = item["filters"]) {
-        std::string fp = p + ".filters";
-        if (r.ExpectMap(f, fp, {"drop_events", "drop_properties"})) {
-          r.StringList(f, fp, "drop_events", &d.drop_events);
-          r.StringList(f, fp, "drop_properties", &d.drop_properties);
-        }
-      }
-      if (auto s = item["settings"]) {
-        std::string sp = p + ".settings";
-        if (!s.IsMap()) {
-          r.Error(s, sp, "expected a mapping");
-        } else {
-          for (const auto& kv : s) {
-            RawSetting rs;
-            rs.key = kv.first.as<std::string>();
-            rs.line = kv.first.Mark().line + 1;
-            const YAML::Node& v = kv.second;
-            bool ok = true;
-            if (v.IsScalar()) {
-              rs.kind = RawSetting::Kind::kScalar;
-              rs.scalar = v.Scalar();
-            } else if (v.IsSequence()) {
-              rs.kind = RawSetting::Kind::kList;
-              for (const auto& e : v) {
-                if (!e.IsScalar()) ok = false;
-                if (ok) rs.list.push_back(e.Scalar());
-              }
-            } else if (v.IsMap()) {
-              rs.kind = RawSetting::Kind::kMap;
-              for (const auto& e : v) {
-                if (!e.second.IsScalar()) ok = false;
-                if (ok) rs.map.emplace_back(e.first.as<std::string>(), e.second.Scalar());
-              }
-            } else {
-              ok = false;
-            }
-            if (v.IsMap() || v.IsSequence()) {
-              // Lists and mappings are kept as JSON too; nested ones only as JSON (kTree): the
-              // settings table says whether the key takes one (delivery/settings.h).
-              boost::json::value tree;
-              if (!YamlToJson(v, kMaxSettingDepth, &tree, "", &rs.tree_lines)) {
-                r.Error(kv.first, sp + "." + rs.key,
-                        "nested more than " + std::to_string(kMaxSettingDepth) + " levels deep");
-                rs.kind = RawSetting::Kind::kMalformed;
-                rs.tree_lines.clear();
-              } else {
-                rs.json = boost::json::serialize(tree);
-                if (!ok) rs.kind = RawSetting::Kind::kTree;
-              }
-              if (!ok) {
-                rs.list.clear();
-                rs.map.clear();
-              }
-            } else if (!ok) {
-              r.Error(kv.first, sp + "." + rs.key,
-                      "expected a scalar, a list of scalars or a mapping of scalars");
-              rs.kind = RawSetting::Kind::kMalformed;
-            }
-            d.settings.push_back(std::move(rs));
-          }
-        }
-      }
-      c->destinations.push_back(std::move(d));
+void ReadFunctions(SchemaReader& r, const YAML::Node& n, Config* c) {
+  if (!n.IsSequence()) return r.Error(n, "functions", "expected a list of functions");
+  std::set<std::string> names;
+  const std::filesystem::path base = std::filesystem::path(c->file).parent_path();
+  for (size_t i = 0; i < n.size(); ++i) {
+    YAML::Node item = n[i];
+    std::string p = "functions[" + std::to_string(i) + "]";
+    if (!r.ExpectMap(item, p, {"name", "file", "settings"})) continue;
+    FunctionConfig f;
+    f.line = item.Mark().line + 1;
+    if (r.Required(item, p, "name")) r.String(item, p, "name", &f.name);
+    if (!f.name.empty() && !ValidName(f.name)) {
+      r.Error(item["name"], p + ".name", "use 1-64 letters, digits, '_' or '-'");
+    } else if (!f.name.empty() && !names.insert(f.name).second) {
+      r.Error(item["name"], p + ".name", "duplicate function name '" + f.name + "'");
     }
+    if (r.Required(item, p, "file")) r.String(item, p, "file", &f.file);
+    if (!f.file.empty() && std::filesystem::path(f.file).is_relative() && !base.empty()) {
+      f.file = (base / f.file).lexically_normal().string();
+    }
+    if (auto s = item["settings"]) {
+      if (!s.IsMap()) {
+        r.Error(s, p + ".settings", "expected a mapping");
+      } else {
+        f.settings_json.clear();
+        YamlToJson(s, &f.settings_json);
+      }
+    }
+    c->functions.push_back(std::move(f));
   }
+}
 
-  void ReadArchive(SchemaReader & r, const YAML::Node& n, ArchiveConfig* a) {
-    const std::string p = "archive";
-    if (!r.ExpectMap(
-            n, p,
-            {"store", "path", "roll_size", "roll_age", "prefix", "bucket", "region", "endpoint",
-             "path_style", "access_key_id", "secret_access_key", "multipart_size"}))
-      return;
-    a->enabled = true;
-    if (r.Required(n, p, "store")) {
-      auto s = n["store"];
-      std::string v = s.IsScalar() ? s.Scalar() : "";
-      if (v == "local")
-        a->store = ArchiveStore::kLocal;
-      else if (v == "s3")
-        a->store = ArchiveStore::kS3;
+void ReadDestinations(SchemaReader& r, const YAML::Node& n, Config* c) {
+  if (!n.IsSequence()) return r.Error(n, "destinations", "expected a list of destinations");
+  std::set<std::string> names;
+  std::set<std::string> source_names;
+  for (const auto& s : c->sources)
+    source_names.insert(s.name);
+  for (size_t i = 0; i < n.size(); ++i) {
+    YAML::Node item = n[i];
+    std::string p = "destinations[" + std::to_string(i) + "]";
+    if (!r.ExpectMap(item, p,
+                     {"name", "type", "enabled", "sources", "allow_private_network", "retry_window",
+                      "timeout", "batch", "ordering", "filters", "settings", "functions"}))
+      continue;
+    DestinationConfig d;
+    d.line = item.Mark().line + 1;
+    if (r.Required(item, p, "name")) r.String(item, p, "name", &d.name);
+    if (!d.name.empty() && !ValidName(d.name)) {
+      r.Error(item["name"], p + ".name", "use 1-64 letters, digits, '_' or '-'");
+    } else if (!d.name.empty() && !names.insert(d.name).second) {
+      r.Error(item["name"], p + ".name", "duplicate destination name '" + d.name + "'");
+    }
+    if (r.Required(item, p, "type")) r.String(item, p, "type", &d.type);
+    r.Bool(item, p, "enabled", &d.enabled);
+    r.Bool(item, p, "allow_private_network", &d.allow_private_network);
+    r.StringList(item, p, "sources", &d.sources);
+    for (const auto& s : d.sources) {
+      if (!source_names.contains(s)) {
+        r.Error(item["sources"], p + ".sources", "no source named '" + s + "' in sources:");
+      }
+    }
+    ReadFunctionList(r, item, p, *c, &d.functions);
+    r.Duration(item, p, "retry_window", 0, &d.retry_window_ms);
+    r.Duration(item, p, "timeout", 1, &d.timeout_ms);
+    if (auto b = item["batch"]) {
+      std::string bp = p + ".batch";
+      if (r.ExpectMap(b, bp, {"max_events", "max_bytes", "max_wait"})) {
+        r.Int(b, bp, "max_events", 1, 100'000, &d.batch.max_events);
+        r.Size(b, bp, "max_bytes", 1024, &d.batch.max_bytes);
+        r.Duration(b, bp, "max_wait", 0, &d.batch.max_wait_ms);
+      }
+    }
+    if (auto o = item["ordering"]) {
+      std::string v = o.IsScalar() ? o.Scalar() : "";
+      if (v == "none")
+        d.ordering = Ordering::kNone;
+      else if (v == "per_user")
+        d.ordering = Ordering::kPerUser;
       else
-        r.Error(s, "archive.store", "expected one of: local, s3");
+        r.Error(o, p + ".ordering", "expected one of: none, per_user");
     }
-    r.String(n, p, "path", &a->path);
-    r.Size(n, p, "roll_size", 1024, &a->roll_bytes);
-    // Archive reads stop at 1 GiB of decompressed data per file (archive/gzip.h, a gzip-bomb
-    // bound): a file must stay well below it, one event past roll_size included.
-    if (a->roll_bytes > (512LL << 20))
-      r.Error(n["roll_size"], "archive.roll_size", "must be at most 512MB");
-    r.Duration(n, p, "roll_age", 100, &a->roll_age_ms);
-    r.String(n, p, "prefix", &a->prefix);
-    r.String(n, p, "bucket", &a->bucket);
-    r.String(n, p, "region", &a->region);
-    r.String(n, p, "endpoint", &a->endpoint);
-    r.Bool(n, p, "path_style", &a->path_style);
-    r.String(n, p, "access_key_id", &a->access_key_id);
-    r.String(n, p, "secret_access_key", &a->secret_access_key);
-    r.Size(n, p, "multipart_size", 5LL << 20, &a->multipart_size);
-    if (a->prefix.find("..") != std::string::npos || a->prefix.starts_with("/"))
-      r.Error(n["prefix"], "archive.prefix", "must be a relative key prefix without '..'");
-    if (a->store == ArchiveStore::kLocal) {
-      if (a->path.empty()) r.Error(n, "archive.path", "required with store: local");
-      for (const char* k : {"bucket", "endpoint", "access_key_id", "secret_access_key"})
-        if (n[k]) r.Error(n[k], SchemaReader::Join(p, k), "only used with store: s3");
-    } else {
-      if (a->bucket.empty()) r.Error(n, "archive.bucket", "required with store: s3");
-      if (n["path"]) r.Error(n["path"], "archive.path", "only used with store: local");
-      if (n["access_key_id"].IsDefined() != n["secret_access_key"].IsDefined())
-        r.Error(n, "archive.access_key_id", "give access_key_id and secret_access_key together");
-      if (!a->endpoint.empty() && !a->endpoint.starts_with("http://") &&
-          !a->endpoint.starts_with("https://"))
-        r.Error(n["endpoint"], "archive.endpoint", "expected http://host[:port] or https://…");
-    }
-  }
-
-  // host:port ([::1]:port for IPv6) into `host` and `port`.
-  void ReadListen(SchemaReader & r, const YAML::Node& l, const std::string& key, std::string* host,
-                  uint16_t* out_port) {
-    std::string s = l.IsScalar() ? l.Scalar() : "";
-    auto colon = s.rfind(':');
-    int port = -1;
-    if (colon != std::string::npos) {
-      try {
-        size_t used = 0;
-        port = std::stoi(s.substr(colon + 1), &used);
-        if (used != s.size() - colon - 1) port = -1;
-      } catch (...) {
-        port = -1;
+    if (auto f = item["filters"]) {
+      std::string fp = p + ".filters";
+      if (r.ExpectMap(f, fp, {"drop_events", "drop_properties"})) {
+        r.StringList(f, fp, "drop_events", &d.drop_events);
+        r.StringList(f, fp, "drop_properties", &d.drop_properties);
       }
     }
-    if (colon == std::string::npos || colon == 0 || port < 0 || port > 65535) {
-      r.Error(l, key, "expected host:port, e.g. 127.0.0.1:8080");
-    } else {
-      *host = s.substr(0, colon);
-      if (host->size() > 2 && host->front() == '[' && host->back() == ']')
-        *host = host->substr(1, host->size() - 2);
-      *out_port = static_cast<uint16_t>(port);
-    }
-  }
-
-  void ReadHttp(SchemaReader & r, const YAML::Node& n, HttpConfig* h) {
-    const std::string p = "http";
-    if (!r.ExpectMap(n, p,
-                     {"max_connections", "send_timeout", "lingering_time", "idle_timeout",
-                      "header_timeout", "body_timeout"}))
-      return;
-    r.Int(n, p, "max_connections", 0, 1 << 20, &h->max_connections);
-    // The server checks read timeouts once a second: under 1 s would not mean what it says; over
-    // an hour holds a connection for no client's good.
-    r.Duration(n, p, "idle_timeout", 1000, 3'600'000, &h->idle_timeout_ms);
-    r.Duration(n, p, "header_timeout", 1000, 3'600'000, &h->header_timeout_ms);
-    r.Duration(n, p, "body_timeout", 1000, 3'600'000, &h->body_timeout_ms);
-    r.Duration(n, p, "send_timeout", 100, &h->send_timeout_ms);
-    r.Duration(n, p, "lingering_time", 0, &h->lingering_time_ms);
-  }
-
-  void ReadMetrics(SchemaReader & r, const YAML::Node& n, MetricsConfig* m) {
-    const std::string p = "metrics";
-    if (!r.ExpectMap(n, p, {"listen", "token", "token_sha256"})) return;
-    if (auto l = n["listen"]) ReadListen(r, l, "metrics.listen", &m->listen_host, &m->listen_port);
-    std::string token, hash;
-    r.String(n, p, "token", &token);
-    r.String(n, p, "token_sha256", &hash);
-    if (n["token"] && n["token_sha256"]) {
-      r.Error(n, "metrics.token", "give token or token_sha256, not both");
-    } else if (n["token"]) {
-      // Guessable tokens would make the check pointless: ask for at least 16 characters.
-      if (token.size() < 16) r.Error(n["token"], "metrics.token", "use at least 16 characters");
-      m->token_sha256 = Sha256Hex(token);
-    } else if (n["token_sha256"]) {
-      if (hash.size() != 64 || hash.find_first_not_of("0123456789abcdef") != std::string::npos)
-        r.Error(n["token_sha256"], "metrics.token_sha256", "expected 64 lowercase hex digits");
-      m->token_sha256 = hash;
-    }
-  }
-
-  void ReadAdmin(SchemaReader & r, const YAML::Node& n, AdminConfig* a) {
-    const std::string p = "admin";
-    a->enabled = true;
-    if (n.IsNull()) return;  // `admin:` alone: every default
-    if (!r.ExpectMap(n, p,
-                     {"listen", "session_idle_timeout", "session_max_age", "secure_cookie",
-                      "max_live_streams", "live_rate"}))
-      return;
-    if (auto l = n["listen"]) ReadListen(r, l, "admin.listen", &a->listen_host, &a->listen_port);
-    r.Duration(n, p, "session_idle_timeout", 60'000, &a->session_idle_timeout_ms);
-    r.Duration(n, p, "session_max_age", 60'000, &a->session_max_age_ms);
-    r.Bool(n, p, "secure_cookie", &a->secure_cookie);
-    r.Int(n, p, "max_live_streams", 0, 1024, &a->max_live_streams);
-    r.Int(n, p, "live_rate", 1, 10'000, &a->live_rate);
-  }
-
-  // `unplanned:` / `violations:` of a plan.
-  void ReadPlanAction(SchemaReader & r, const YAML::Node& item, const std::string& path,
-                      const std::string& key, PlanAction* out) {
-    YAML::Node n = item[key];
-    if (!n) return;
-    const std::string v = n.IsScalar() ? n.Scalar() : "";
-    if (v == "allow")
-      *out = PlanAction::kAllow;
-    else if (v == "flag")
-      *out = PlanAction::kFlag;
-    else if (v == "block")
-      *out = PlanAction::kBlock;
-    else
-      r.Error(n, SchemaReader::Join(path, key), "expected one of: allow, flag, block");
-  }
-
-  // `{schema: FILE}` under `path`; "" when missing (an error is recorded).
-  std::string ReadSchemaRef(SchemaReader & r, const YAML::Node& n, const std::string& path) {
-    if (!r.ExpectMap(n, path, {"schema"}) || !r.Required(n, path, "schema")) return "";
-    std::string file;
-    r.String(n, path, "schema", &file);
-    if (file.empty()) r.Error(n["schema"], path + ".schema", "must name a file");
-    return file;
-  }
-
-  // Tracking plans (docs/governance.md). Checks names and references only; the schema files are
-  // read and compiled by governance::TrackingPlans::Compile, which app/ runs with these checks.
-  void ReadTrackingPlans(SchemaReader & r, const YAML::Node& n, Config* c) {
-    if (n.IsNull()) return;
-    if (!n.IsSequence()) return r.Error(n, "tracking_plans", "expected a list of plans");
-    std::set<std::string> names, sources_known, sources_taken;
-    for (const auto& s : c->sources)
-      sources_known.insert(s.name);
-    for (size_t i = 0; i < n.size(); ++i) {
-      YAML::Node item = n[i];
-      const std::string path = "tracking_plans[" + std::to_string(i) + "]";
-      if (!r.ExpectMap(item, path,
-                       {"name", "sources", "events", "identify", "group", "page", "screen", "alias",
-                        "unplanned", "violations"}))
-        continue;
-      TrackingPlanConfig plan;
-      if (r.Required(item, path, "name")) r.String(item, path, "name", &plan.name);
-      if (!plan.name.empty() && !ValidName(plan.name))
-        r.Error(item["name"], path + ".name", "use 1-64 letters, digits, '_' or '-'");
-      if (!names.insert(plan.name).second)
-        r.Error(item["name"], path + ".name", "duplicate plan name '" + plan.name + "'");
-      if (r.Required(item, path, "sources")) {
-        r.StringList(item, path, "sources", &plan.sources);
-        if (plan.sources.empty()) r.Error(item["sources"], path + ".sources", "list a source");
-        for (const auto& s : plan.sources) {
-          if (!sources_known.contains(s))
-            r.Error(item["sources"], path + ".sources", "unknown source '" + s + "'");
-          else if (!sources_taken.insert(s).second)
-            r.Error(item["sources"], path + ".sources",
-                    "source '" + s + "' is already in another plan (one plan per source)");
-        }
-      }
-      if (YAML::Node ev = item["events"]) {
-        if (!ev.IsMap()) {
-          r.Error(ev, path + ".events", "expected a mapping of event names to {schema: FILE}");
-        } else {
-          for (const auto& kv : ev) {
-            const std::string name = kv.first.as<std::string>();
-            const std::string file = ReadSchemaRef(r, kv.second, path + ".events." + name);
-            if (name.empty())
-              r.Error(kv.first, path + ".events", "an event name must not be empty");
-            plan.events.emplace_back(name, file);
-          }
-        }
-      }
-      for (const char* type : {"identify", "group", "page", "screen", "alias"}) {
-        if (YAML::Node t = item[type])
-          plan.types.emplace_back(type, ReadSchemaRef(r, t, path + "." + type));
-      }
-      ReadPlanAction(r, item, path, "unplanned", &plan.unplanned);
-      ReadPlanAction(r, item, path, "violations", &plan.violations);
-      c->tracking_plans.push_back(std::move(plan));
-    }
-  }
-
-  PartialConfig Parse(const YAML::Node& root, const std::string& file) {
-    SchemaReader r(file);
-    PartialConfig out;
-    Config& c = out.config;
-    c.file = file;
-    if (!r.ExpectMap(root, "",
-                     {"version", "listen", "data_dir", "io_threads", "log_level", "sources", "log",
-                      "ingest", "web", "destinations", "archive", "http", "metrics", "admin",
-                      "tracking_plans", "functions"})) {
-      out.errors = r.errors();
-      return out;
-    }
-    if (r.Required(root, "", "version")) {
-      int64_t v = 0;
-      r.Int(root, "", "version", 1, 1, &v);
-    }
-    if (auto l = root["listen"]) ReadListen(r, l, "listen", &c.listen_host, &c.listen_port);
-    if (r.Required(root, "", "data_dir")) r.String(root, "", "data_dir", &c.data_dir);
-    r.Int(root, "", "io_threads", 0, 256, &c.io_threads);
-    r.String(root, "", "log_level", &c.log_level);
-    if (!std::set<std::string>{"debug", "info", "warn", "error", "off"}.contains(c.log_level)) {
-      r.Error(root["log_level"], "log_level", "expected one of: debug, info, warn, error, off");
-    }
-    // Before sources and destinations, which name them.
-    if (auto n = root["functions"]) ReadFunctions(r, n, &c);
-    if (r.Required(root, "", "sources")) {
-      YAML::Node s = root["sources"];
-      if (!s.IsSequence() || s.size() == 0) {
-        r.Error(s, "sources", "expected a non-empty list of sources");
+    if (auto s = item["settings"]) {
+      std::string sp = p + ".settings";
+      if (!s.IsMap()) {
+        r.Error(s, sp, "expected a mapping");
       } else {
-        std::set<std::string> names, keys;
-        for (size_t i = 0; i < s.size(); ++i) {
-          YAML::Node item = s[i];
-          std::string path = "sources[" + std::to_string(i) + "]";
-          if (!r.ExpectMap(item, path,
-                           {"name", "write_key", "write_key_sha256", "rate_limit", "enabled",
-                            "previous_write_key", "functions"}))
-            continue;
-          SourceConfig src;
-          if (r.Required(item, path, "name")) r.String(item, path, "name", &src.name);
-          if (!src.name.empty() && !ValidName(src.name)) {
-            r.Error(item["name"], path + ".name", "use 1-64 letters, digits, '_' or '-'");
-          }
-          if (!names.insert(src.name).second) {
-            r.Error(item["name"], path + ".name", "duplicate source name '" + src.name + "'");
-          }
-          std::string key, key_hash;
-          r.String(item, path, "write_key", &key);
-          r.String(item, path, "write_key_sha256", &key_hash);
-          if (item["write_key"] && item["write_key_sha256"]) {
-            r.Error(item, path, "give write_key or write_key_sha256, not both");
-          } else if (item["write_key"]) {
-            if (key.empty()) r.Error(item["write_key"], path + ".write_key", "must not be empty");
-            src.write_key_sha256 = Sha256Hex(key);
-          } else if (item["write_key_sha256"]) {
-            bool hex = key_hash.size() == 64 &&
-                       key_hash.find_first_not_of("0123456789abcdef") == std::string::npos;
-            if (!hex)
-              r.Error(item["write_key_sha256"], path + ".write_key_sha256",
-                      "expected 64 lowercase hex digits");
-            src.write_key_sha256 = key_hash;
+        for (const auto& kv : s) {
+          RawSetting rs;
+          rs.key = kv.first.as<std::string>();
+          rs.line = kv.first.Mark().line + 1;
+          const YAML::Node& v = kv.second;
+          bool ok = true;
+          if (v.IsScalar()) {
+            rs.kind = RawSetting::Kind::kScalar;
+            rs.scalar = v.Scalar();
+          } else if (v.IsSequence()) {
+            rs.kind = RawSetting::Kind::kList;
+            for (const auto& e : v) {
+              if (!e.IsScalar()) ok = false;
+              if (ok) rs.list.push_back(e.Scalar());
+            }
+          } else if (v.IsMap()) {
+            rs.kind = RawSetting::Kind::kMap;
+            for (const auto& e : v) {
+              if (!e.second.IsScalar()) ok = false;
+              if (ok) rs.map.emplace_back(e.first.as<std::string>(), e.second.Scalar());
+            }
           } else {
-            r.Error(item, path + ".write_key", "required key is missing");
+            ok = false;
           }
-          if (!src.write_key_sha256.empty() && !keys.insert(src.write_key_sha256).second) {
-            r.Error(item, path + ".write_key", "the same write key is used by two sources");
-          }
-          r.Bool(item, path, "enabled", &src.enabled);
-          ReadFunctionList(r, item, path, c, &src.functions);
-          if (YAML::Node pk = item["previous_write_key"]) {
-            const std::string pk_path = path + ".previous_write_key";
-            if (r.ExpectMap(pk, pk_path, {"sha256", "expires"}) &&
-                r.Required(pk, pk_path, "sha256") && r.Required(pk, pk_path, "expires")) {
-              std::string hash, expires;
-              r.String(pk, pk_path, "sha256", &hash);
-              r.String(pk, pk_path, "expires", &expires);
-              if (hash.size() != 64 ||
-                  hash.find_first_not_of("0123456789abcdef") != std::string::npos)
-                r.Error(pk["sha256"], pk_path + ".sha256", "expected 64 lowercase hex digits");
-              else if (!keys.insert(hash).second)
-                r.Error(pk, pk_path, "the same write key is used twice");
-              src.previous_write_key_sha256 = hash;
-              if (auto t = ParseIso8601(expires))
-                src.previous_write_key_expires_ms = t->value();
-              else
-                r.Error(pk["expires"], pk_path + ".expires",
-                        "expected an ISO-8601 time such as 2026-12-04T12:00:00Z");
+          if (v.IsMap() || v.IsSequence()) {
+            // Lists and mappings are kept as JSON too; nested ones only as JSON (kTree): the
+            // settings table says whether the key takes one (delivery/settings.h).
+            boost::json::value tree;
+            if (!YamlToJson(v, kMaxSettingDepth, &tree, "", &rs.tree_lines)) {
+              r.Error(kv.first, sp + "." + rs.key,
+                      "nested more than " + std::to_string(kMaxSettingDepth) + " levels deep");
+              rs.kind = RawSetting::Kind::kMalformed;
+              rs.tree_lines.clear();
+            } else {
+              rs.json = boost::json::serialize(tree);
+              if (!ok) rs.kind = RawSetting::Kind::kTree;
             }
-          }
-          if (YAML::Node rl = item["rate_limit"]) {
-            const std::string rl_path = path + ".rate_limit";
-            if (r.ExpectMap(rl, rl_path, {"events_per_second", "burst"}) &&
-                r.Required(rl, rl_path, "events_per_second")) {
-              r.Int(rl, rl_path, "events_per_second", 1, 10'000'000,
-                    &src.rate_limit_events_per_second);
-              src.rate_limit_burst = src.rate_limit_events_per_second;
-              r.Int(rl, rl_path, "burst", 1, 100'000'000, &src.rate_limit_burst);
+            if (!ok) {
+              rs.list.clear();
+              rs.map.clear();
             }
+          } else if (!ok) {
+            r.Error(kv.first, sp + "." + rs.key,
+                    "expected a scalar, a list of scalars or a mapping of scalars");
+            rs.kind = RawSetting::Kind::kMalformed;
           }
-          c.sources.push_back(std::move(src));
+          d.settings.push_back(std::move(rs));
         }
       }
     }
-    if (auto n = root["log"]) ReadLog(r, n, &c.log);
-    if (auto n = root["ingest"]) ReadIngest(r, n, &c.ingest);
-    if (auto n = root["web"]) ReadWeb(r, n, &c.web);
-    if (auto n = root["destinations"]) ReadDestinations(r, n, &c);
-    if (auto n = root["archive"]) ReadArchive(r, n, &c.archive);
-    if (auto n = root["http"]) ReadHttp(r, n, &c.http);
-    if (auto n = root["metrics"]) ReadMetrics(r, n, &c.metrics);
-    if (auto n = root["admin"]) ReadAdmin(r, n, &c.admin);
-    if (auto n = root["tracking_plans"]) ReadTrackingPlans(r, n, &c);
-    if (c.web.public_api_host.empty()) {
-      bool v6 = c.listen_host.find(':') != std::string::npos;
-      c.web.public_api_host = (v6 ? "[" + c.listen_host + "]" : c.listen_host) + ":" +
-                              std::to_string(c.listen_port) + "/v1";
+    c->destinations.push_back(std::move(d));
+  }
+}
+
+void ReadArchive(SchemaReader& r, const YAML::Node& n, ArchiveConfig* a) {
+  const std::string p = "archive";
+  if (!r.ExpectMap(
+          n, p,
+          {"store", "path", "roll_size", "roll_age", "prefix", "bucket", "region", "endpoint",
+           "path_style", "access_key_id", "secret_access_key", "multipart_size"}))
+    return;
+  a->enabled = true;
+  if (r.Required(n, p, "store")) {
+    auto s = n["store"];
+    std::string v = s.IsScalar() ? s.Scalar() : "";
+    if (v == "local")
+      a->store = ArchiveStore::kLocal;
+    else if (v == "s3")
+      a->store = ArchiveStore::kS3;
+    else
+      r.Error(s, "archive.store", "expected one of: local, s3");
+  }
+  r.String(n, p, "path", &a->path);
+  r.Size(n, p, "roll_size", 1024, &a->roll_bytes);
+  // Archive reads stop at 1 GiB of decompressed data per file (archive/gzip.h, a gzip-bomb
+  // bound): a file must stay well below it, one event past roll_size included.
+  if (a->roll_bytes > (512LL << 20))
+    r.Error(n["roll_size"], "archive.roll_size", "must be at most 512MB");
+  r.Duration(n, p, "roll_age", 100, &a->roll_age_ms);
+  r.String(n, p, "prefix", &a->prefix);
+  r.String(n, p, "bucket", &a->bucket);
+  r.String(n, p, "region", &a->region);
+  r.String(n, p, "endpoint", &a->endpoint);
+  r.Bool(n, p, "path_style", &a->path_style);
+  r.String(n, p, "access_key_id", &a->access_key_id);
+  r.String(n, p, "secret_access_key", &a->secret_access_key);
+  r.Size(n, p, "multipart_size", 5LL << 20, &a->multipart_size);
+  if (a->prefix.find("..") != std::string::npos || a->prefix.starts_with("/"))
+    r.Error(n["prefix"], "archive.prefix", "must be a relative key prefix without '..'");
+  if (a->store == ArchiveStore::kLocal) {
+    if (a->path.empty()) r.Error(n, "archive.path", "required with store: local");
+    for (const char* k : {"bucket", "endpoint", "access_key_id", "secret_access_key"})
+      if (n[k]) r.Error(n[k], SchemaReader::Join(p, k), "only used with store: s3");
+  } else {
+    if (a->bucket.empty()) r.Error(n, "archive.bucket", "required with store: s3");
+    if (n["path"]) r.Error(n["path"], "archive.path", "only used with store: local");
+    if (n["access_key_id"].IsDefined() != n["secret_access_key"].IsDefined())
+      r.Error(n, "archive.access_key_id", "give access_key_id and secret_access_key together");
+    if (!a->endpoint.empty() && !a->endpoint.starts_with("http://") &&
+        !a->endpoint.starts_with("https://"))
+      r.Error(n["endpoint"], "archive.endpoint", "expected http://host[:port] or https://…");
+  }
+}
+
+// host:port ([::1]:port for IPv6) into `host` and `port`.
+void ReadListen(SchemaReader& r, const YAML::Node& l, const std::string& key, std::string* host,
+                uint16_t* out_port) {
+  std::string s = l.IsScalar() ? l.Scalar() : "";
+  auto colon = s.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos) {
+    try {
+      size_t used = 0;
+      port = std::stoi(s.substr(colon + 1), &used);
+      if (used != s.size() - colon - 1) port = -1;
+    } catch (...) {
+      port = -1;
     }
+  }
+  if (colon == std::string::npos || colon == 0 || port < 0 || port > 65535) {
+    r.Error(l, key, "expected host:port, e.g. 127.0.0.1:8080");
+  } else {
+    *host = s.substr(0, colon);
+    if (host->size() > 2 && host->front() == '[' && host->back() == ']')
+      *host = host->substr(1, host->size() - 2);
+    *out_port = static_cast<uint16_t>(port);
+  }
+}
+
+void ReadHttp(SchemaReader& r, const YAML::Node& n, HttpConfig* h) {
+  const std::string p = "http";
+  if (!r.ExpectMap(n, p,
+                   {"max_connections", "send_timeout", "lingering_time", "idle_timeout",
+                    "header_timeout", "body_timeout"}))
+    return;
+  r.Int(n, p, "max_connections", 0, 1 << 20, &h->max_connections);
+  // The server checks read timeouts once a second: under 1 s would not mean what it says; over
+  // an hour holds a connection for no client's good.
+  r.Duration(n, p, "idle_timeout", 1000, 3'600'000, &h->idle_timeout_ms);
+  r.Duration(n, p, "header_timeout", 1000, 3'600'000, &h->header_timeout_ms);
+  r.Duration(n, p, "body_timeout", 1000, 3'600'000, &h->body_timeout_ms);
+  r.Duration(n, p, "send_timeout", 100, &h->send_timeout_ms);
+  r.Duration(n, p, "lingering_time", 0, &h->lingering_time_ms);
+}
+
+void ReadMetrics(SchemaReader& r, const YAML::Node& n, MetricsConfig* m) {
+  const std::string p = "metrics";
+  if (!r.ExpectMap(n, p, {"listen", "token", "token_sha256"})) return;
+  if (auto l = n["listen"]) ReadListen(r, l, "metrics.listen", &m->listen_host, &m->listen_port);
+  std::string token, hash;
+  r.String(n, p, "token", &token);
+  r.String(n, p, "token_sha256", &hash);
+  if (n["token"] && n["token_sha256"]) {
+    r.Error(n, "metrics.token", "give token or token_sha256, not both");
+  } else if (n["token"]) {
+    // Guessable tokens would make the check pointless: ask for at least 16 characters.
+    if (token.size() < 16) r.Error(n["token"], "metrics.token", "use at least 16 characters");
+    m->token_sha256 = Sha256Hex(token);
+  } else if (n["token_sha256"]) {
+    if (hash.size() != 64 || hash.find_first_not_of("0123456789abcdef") != std::string::npos)
+      r.Error(n["token_sha256"], "metrics.token_sha256", "expected 64 lowercase hex digits");
+    m->token_sha256 = hash;
+  }
+}
+
+void ReadAdmin(SchemaReader& r, const YAML::Node& n, AdminConfig* a) {
+  const std::string p = "admin";
+  a->enabled = true;
+  if (n.IsNull()) return;  // `admin:` alone: every default
+  if (!r.ExpectMap(n, p,
+                   {"listen", "session_idle_timeout", "session_max_age", "secure_cookie",
+                    "max_live_streams", "live_rate"}))
+    return;
+  if (auto l = n["listen"]) ReadListen(r, l, "admin.listen", &a->listen_host, &a->listen_port);
+  r.Duration(n, p, "session_idle_timeout", 60'000, &a->session_idle_timeout_ms);
+  r.Duration(n, p, "session_max_age", 60'000, &a->session_max_age_ms);
+  r.Bool(n, p, "secure_cookie", &a->secure_cookie);
+  r.Int(n, p, "max_live_streams", 0, 1024, &a->max_live_streams);
+  r.Int(n, p, "live_rate", 1, 10'000, &a->live_rate);
+}
+
+// `unplanned:` / `violations:` of a plan.
+void ReadPlanAction(SchemaReader& r, const YAML::Node& item, const std::string& path,
+                    const std::string& key, PlanAction* out) {
+  YAML::Node n = item[key];
+  if (!n) return;
+  const std::string v = n.IsScalar() ? n.Scalar() : "";
+  if (v == "allow")
+    *out = PlanAction::kAllow;
+  else if (v == "flag")
+    *out = PlanAction::kFlag;
+  else if (v == "block")
+    *out = PlanAction::kBlock;
+  else
+    r.Error(n, SchemaReader::Join(path, key), "expected one of: allow, flag, block");
+}
+
+// `{schema: FILE}` under `path`; "" when missing (an error is recorded).
+std::string ReadSchemaRef(SchemaReader& r, const YAML::Node& n, const std::string& path) {
+  if (!r.ExpectMap(n, path, {"schema"}) || !r.Required(n, path, "schema")) return "";
+  std::string file;
+  r.String(n, path, "schema", &file);
+  if (file.empty()) r.Error(n["schema"], path + ".schema", "must name a file");
+  return file;
+}
+
+// Tracking plans (docs/governance.md). Checks names and references only; the schema files are
+// read and compiled by governance::TrackingPlans::Compile, which app/ runs with these checks.
+void ReadTrackingPlans(SchemaReader& r, const YAML::Node& n, Config* c) {
+  if (n.IsNull()) return;
+  if (!n.IsSequence()) return r.Error(n, "tracking_plans", "expected a list of plans");
+  std::set<std::string> names, sources_known, sources_taken;
+  for (const auto& s : c->sources)
+    sources_known.insert(s.name);
+  for (size_t i = 0; i < n.size(); ++i) {
+    YAML::Node item = n[i];
+    const std::string path = "tracking_plans[" + std::to_string(i) + "]";
+    if (!r.ExpectMap(item, path,
+                     {"name", "sources", "events", "identify", "group", "page", "screen", "alias",
+                      "unplanned", "violations"}))
+      continue;
+    TrackingPlanConfig plan;
+    if (r.Required(item, path, "name")) r.String(item, path, "name", &plan.name);
+    if (!plan.name.empty() && !ValidName(plan.name))
+      r.Error(item["name"], path + ".name", "use 1-64 letters, digits, '_' or '-'");
+    if (!names.insert(plan.name).second)
+      r.Error(item["name"], path + ".name", "duplicate plan name '" + plan.name + "'");
+    if (r.Required(item, path, "sources")) {
+      r.StringList(item, path, "sources", &plan.sources);
+      if (plan.sources.empty()) r.Error(item["sources"], path + ".sources", "list a source");
+      for (const auto& s : plan.sources) {
+        if (!sources_known.contains(s))
+          r.Error(item["sources"], path + ".sources", "unknown source '" + s + "'");
+        else if (!sources_taken.insert(s).second)
+          r.Error(item["sources"], path + ".sources",
+                  "source '" + s + "' is already in another plan (one plan per source)");
+      }
+    }
+    if (YAML::Node ev = item["events"]) {
+      if (!ev.IsMap()) {
+        r.Error(ev, path + ".events", "expected a mapping of event names to {schema: FILE}");
+      } else {
+        for (const auto& kv : ev) {
+          const std::string name = kv.first.as<std::string>();
+          const std::string file = ReadSchemaRef(r, kv.second, path + ".events." + name);
+          if (name.empty()) r.Error(kv.first, path + ".events", "an event name must not be empty");
+          plan.events.emplace_back(name, file);
+        }
+      }
+    }
+    for (const char* type : {"identify", "group", "page", "screen", "alias"}) {
+      if (YAML::Node t = item[type])
+        plan.types.emplace_back(type, ReadSchemaRef(r, t, path + "." + type));
+    }
+    ReadPlanAction(r, item, path, "unplanned", &plan.unplanned);
+    ReadPlanAction(r, item, path, "violations", &plan.violations);
+    c->tracking_plans.push_back(std::move(plan));
+  }
+}
+
+PartialConfig Parse(const YAML::Node& root, const std::string& file) {
+  SchemaReader r(file);
+  PartialConfig out;
+  Config& c = out.config;
+  c.file = file;
+  if (!r.ExpectMap(root, "",
+                   {"version", "listen", "data_dir", "io_threads", "log_level", "sources", "log",
+                    "ingest", "web", "destinations", "archive", "http", "metrics", "admin",
+                    "tracking_plans", "functions"})) {
     out.errors = r.errors();
     return out;
   }
+  if (r.Required(root, "", "version")) {
+    int64_t v = 0;
+    r.Int(root, "", "version", 1, 1, &v);
+  }
+  if (auto l = root["listen"]) ReadListen(r, l, "listen", &c.listen_host, &c.listen_port);
+  if (r.Required(root, "", "data_dir")) r.String(root, "", "data_dir", &c.data_dir);
+  r.Int(root, "", "io_threads", 0, 256, &c.io_threads);
+  r.String(root, "", "log_level", &c.log_level);
+  if (!std::set<std::string>{"debug", "info", "warn", "error", "off"}.contains(c.log_level)) {
+    r.Error(root["log_level"], "log_level", "expected one of: debug, info, warn, error, off");
+  }
+  // Before sources and destinations, which name them.
+  if (auto n = root["functions"]) ReadFunctions(r, n, &c);
+  if (r.Required(root, "", "sources")) {
+    YAML::Node s = root["sources"];
+    if (!s.IsSequence() || s.size() == 0) {
+      r.Error(s, "sources", "expected a non-empty list of sources");
+    } else {
+      std::set<std::string> names, keys;
+      for (size_t i = 0; i < s.size(); ++i) {
+        YAML::Node item = s[i];
+        std::string path = "sources[" + std::to_string(i) + "]";
+        if (!r.ExpectMap(item, path,
+                         {"name", "write_key", "write_key_sha256", "rate_limit", "enabled",
+                          "previous_write_key", "functions"}))
+          continue;
+        SourceConfig src;
+        if (r.Required(item, path, "name")) r.String(item, path, "name", &src.name);
+        if (!src.name.empty() && !ValidName(src.name)) {
+          r.Error(item["name"], path + ".name", "use 1-64 letters, digits, '_' or '-'");
+        }
+        if (!names.insert(src.name).second) {
+          r.Error(item["name"], path + ".name", "duplicate source name '" + src.name + "'");
+        }
+        std::string key, key_hash;
+        r.String(item, path, "write_key", &key);
+        r.String(item, path, "write_key_sha256", &key_hash);
+        if (item["write_key"] && item["write_key_sha256"]) {
+          r.Error(item, path, "give write_key or write_key_sha256, not both");
+        } else if (item["write_key"]) {
+          if (key.empty()) r.Error(item["write_key"], path + ".write_key", "must not be empty");
+          src.write_key_sha256 = Sha256Hex(key);
+        } else if (item["write_key_sha256"]) {
+          bool hex = key_hash.size() == 64 &&
+                     key_hash.find_first_not_of("0123456789abcdef") == std::string::npos;
+          if (!hex)
+            r.Error(item["write_key_sha256"], path + ".write_key_sha256",
+                    "expected 64 lowercase hex digits");
+          src.write_key_sha256 = key_hash;
+        } else {
+          r.Error(item, path + ".write_key", "required key is missing");
+        }
+        if (!src.write_key_sha256.empty() && !keys.insert(src.write_key_sha256).second) {
+          r.Error(item, path + ".write_key", "the same write key is used by two sources");
+        }
+        r.Bool(item, path, "enabled", &src.enabled);
+        ReadFunctionList(r, item, path, c, &src.functions);
+        if (YAML::Node pk = item["previous_write_key"]) {
+          const std::string pk_path = path + ".previous_write_key";
+          if (r.ExpectMap(pk, pk_path, {"sha256", "expires"}) &&
+              r.Required(pk, pk_path, "sha256") && r.Required(pk, pk_path, "expires")) {
+            std::string hash, expires;
+            r.String(pk, pk_path, "sha256", &hash);
+            r.String(pk, pk_path, "expires", &expires);
+            if (hash.size() != 64 ||
+                hash.find_first_not_of("0123456789abcdef") != std::string::npos)
+              r.Error(pk["sha256"], pk_path + ".sha256", "expected 64 lowercase hex digits");
+            else if (!keys.insert(hash).second)
+              r.Error(pk, pk_path, "the same write key is used twice");
+            src.previous_write_key_sha256 = hash;
+            if (auto t = ParseIso8601(expires))
+              src.previous_write_key_expires_ms = t->value();
+            else
+              r.Error(pk["expires"], pk_path + ".expires",
+                      "expected an ISO-8601 time such as 2026-12-04T12:00:00Z");
+          }
+        }
+        if (YAML::Node rl = item["rate_limit"]) {
+          const std::string rl_path = path + ".rate_limit";
+          if (r.ExpectMap(rl, rl_path, {"events_per_second", "burst"}) &&
+              r.Required(rl, rl_path, "events_per_second")) {
+            r.Int(rl, rl_path, "events_per_second", 1, 10'000'000,
+                  &src.rate_limit_events_per_second);
+            src.rate_limit_burst = src.rate_limit_events_per_second;
+            r.Int(rl, rl_path, "burst", 1, 100'000'000, &src.rate_limit_burst);
+          }
+        }
+        c.sources.push_back(std::move(src));
+      }
+    }
+  }
+  if (auto n = root["log"]) ReadLog(r, n, &c.log);
+  if (auto n = root["ingest"]) ReadIngest(r, n, &c.ingest);
+  if (auto n = root["web"]) ReadWeb(r, n, &c.web);
+  if (auto n = root["destinations"]) ReadDestinations(r, n, &c);
+  if (auto n = root["archive"]) ReadArchive(r, n, &c.archive);
+  if (auto n = root["http"]) ReadHttp(r, n, &c.http);
+  if (auto n = root["metrics"]) ReadMetrics(r, n, &c.metrics);
+  if (auto n = root["admin"]) ReadAdmin(r, n, &c.admin);
+  if (auto n = root["tracking_plans"]) ReadTrackingPlans(r, n, &c);
+  if (c.web.public_api_host.empty()) {
+    bool v6 = c.listen_host.find(':') != std::string::npos;
+    c.web.public_api_host = (v6 ? "[" + c.listen_host + "]" : c.listen_host) + ":" +
+                            std::to_string(c.listen_port) + "/v1";
+  }
+  out.errors = r.errors();
+  return out;
+}
 
 }  // namespace
 
