@@ -369,8 +369,8 @@ AdminApi::~AdminApi() {
   slow_cv_.notify_all();
   if (slow_worker_.joinable()) slow_worker_.join();
   for (SlowJob& job : slow_left) {
-    http::Request stub{bhttp::verb::post, "", job.version};
-    job.respond(Error(stub, 503, "stopping", "the server is stopping"));
+    http::Request head_only{bhttp::verb::post, "", job.version};
+    job.respond(Error(head_only, 503, "stopping", "the server is stopping"));
   }
   if (live_) live_->Stop();
 }
@@ -925,10 +925,10 @@ http::Response AdminApi::DeadLetters(Call& call) {
                selection_json = std::move(selection_json)]() {
     ApiResult r = purge ? api->PurgeDeadLetters(actor, name, *ids)
                         : api->RedriveDeadLetters(actor, name, ids ? &*ids : nullptr);
-    http::Request stub{method, "", version};
-    auto res = JsonResponse(stub, static_cast<unsigned>(r.http_status), r.body);
+    http::Request head_only{method, "", version};
+    auto res = JsonResponse(head_only, static_cast<unsigned>(r.http_status), r.body);
     if (r.http_status >= 200 && r.http_status < 300) {
-      RecordAs(actor, client, stub,
+      RecordAs(actor, client, head_only,
                {"", "", purge ? "dlq.purge" : "dlq.redrive", name, "", 0, selection_json, r.body},
                &res);
     }
@@ -1017,10 +1017,10 @@ http::Response AdminApi::WarehouseSync(Call& call) {
   auto work = [this, api, name = call.params[0], actor = call.actor, client = call.peer.ip,
                version = req.version()]() {
     ApiResult r = api->SyncWarehouse(actor, name);
-    http::Request stub{bhttp::verb::post, "", version};
-    auto res = JsonResponse(stub, static_cast<unsigned>(r.http_status), r.body);
+    http::Request head_only{bhttp::verb::post, "", version};
+    auto res = JsonResponse(head_only, static_cast<unsigned>(r.http_status), r.body);
     if (r.http_status >= 200 && r.http_status < 300)
-      RecordAs(actor, client, stub, {"", "", "warehouse.sync", name, "", 0, "", r.body}, &res);
+      RecordAs(actor, client, head_only, {"", "", "warehouse.sync", name, "", 0, "", r.body}, &res);
     return res;
   };
   return RunSlow(call, std::move(work));

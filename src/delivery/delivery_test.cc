@@ -1521,6 +1521,31 @@ TEST(EventFields, ReadsPathsAndSkipsEmptyValues) {
   EXPECT_EQ(out.at("b").as_string(), "v");
 }
 
+TEST(EventFields, NumbersCountsIdsAndPathSegmentsAsClientsSendThem) {
+  auto v = [](std::string_view text) { return boost::json::parse(text); };
+  auto price = v(R"("9.99")"), n = v("12.5"), word = v(R"("cheap")"), half = v("2.5");
+  EXPECT_EQ(NumberOf(&price), 9.99);
+  EXPECT_EQ(NumberOf(&n), 12.5);
+  EXPECT_FALSE(NumberOf(&word).has_value());
+  EXPECT_FALSE(NumberOf(nullptr).has_value());
+  auto two = v("2"), two_text = v(R"("2")"), huge = v("1e300"), neg = v("-3");
+  EXPECT_EQ(CountOf(&two), 2);
+  EXPECT_EQ(CountOf(&two_text), 2);
+  EXPECT_EQ(CountOf(&neg), -3);
+  EXPECT_FALSE(CountOf(&half).has_value());
+  EXPECT_FALSE(CountOf(&huge).has_value());  // never a float-to-integer overflow
+  auto id_text = v(R"("A1")"), id_num = v("1001"), id_obj = v("{}");
+  EXPECT_EQ(IdText(&id_text), "A1");
+  EXPECT_EQ(IdText(&id_num), "1001");
+  EXPECT_EQ(IdText(&id_obj), "");
+  EXPECT_TRUE(IsPathSegment("1234567890"));
+  EXPECT_TRUE(IsPathSegment("act_1.x-y"));
+  EXPECT_FALSE(IsPathSegment(""));
+  EXPECT_FALSE(IsPathSegment(".."));
+  EXPECT_FALSE(IsPathSegment("a/b"));
+  EXPECT_FALSE(IsPathSegment("a?b"));
+}
+
 TEST(EventFields, ZerosWithHugeExponentsReachEncodersAsZerosNotNaN) {
   // Ingest stores `0e400` as sent (a zero, within range); Boost.JSON 1.81 reads it as NaN and
   // would serialize `NaN`, which no vendor accepts as JSON. Found by ingest_body_fuzz.

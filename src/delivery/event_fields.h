@@ -5,7 +5,9 @@
 
 #include <boost/json.hpp>
 
+#include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -25,6 +27,21 @@ std::string FieldString(const boost::json::object& o, std::initializer_list<std:
 
 // Sets o[key] = value unless value is empty.
 void SetIfNotEmpty(boost::json::object& o, std::string_view key, const std::string& value);
+
+// A number, or a string that reads wholly as one ("9.99": clients send prices both ways), as a
+// double; nullopt for anything else (and for nullptr).
+std::optional<double> NumberOf(const boost::json::value* v);
+
+// NumberOf as a whole count (quantity: 2, "2", 2.0), or nullopt when it is not a whole number
+// within ±2^53 (a client's 1e300 must not reach a float-to-integer conversion).
+std::optional<int64_t> CountOf(const boost::json::value* v);
+
+// An identifier given as a string or an integer (order_id: "A1" or 1001), as text; "" otherwise.
+std::string IdText(const boost::json::value* v);
+
+// Whether `s` may stand as one segment of a URL path a setting names (a pixel, ad account or
+// list ID): letters, digits, '-', '_' and '.', not empty, "." or "..".
+bool IsPathSegment(std::string_view s);
 
 // Boost.JSON (1.81) reads a zero written with a huge exponent (`0e400`, `-0.0E999`) as NaN and
 // would write it back as `NaN`, which is not JSON. Ingest stores such numbers as sent — they are

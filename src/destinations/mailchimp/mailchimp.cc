@@ -131,17 +131,6 @@ class Mailchimp final : public delivery::Destination {
   std::string members_;
 };
 
-// An ID that goes into a URL path as one segment: letters, digits, '-', '_' and '.', not "." or
-// "..".
-bool IsPathSegment(const std::string& s) {
-  if (s.empty() || s == "." || s == "..") return false;
-  for (char c : s)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-          c == '_' || c == '.'))
-      return false;
-  return true;
-}
-
 struct MailchimpSettings {
   std::string api_key;
   std::string list_id;
@@ -180,7 +169,7 @@ delivery::DestinationType MailchimpType() {
                "API base URL; none: https://<data centre>.api.mailchimp.com from the key"),
       [](const S& s) -> Result<std::unique_ptr<delivery::Destination>> {
         if (s.list_id.empty()) return InvalidArgument("list_id: must not be empty");
-        if (!IsPathSegment(s.list_id))
+        if (!delivery::IsPathSegment(s.list_id))
           return InvalidArgument("list_id: must be letters, digits, '-', '_' or '.'");
         std::string base = s.endpoint;
         if (base.empty()) {

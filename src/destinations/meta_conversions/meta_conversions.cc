@@ -26,27 +26,6 @@ std::string StandardEventName(std::string_view segment_name) {
   return std::string(segment_name);
 }
 
-// A JSON number, or a string that reads as one ("9.99"), as a double.
-std::optional<double> Number(const json::value* v) {
-  if (v == nullptr) return std::nullopt;
-  if (v->is_number()) return v->to_number<double>();
-  if (v->is_string()) {
-    const std::string s(v->as_string());
-    char* end = nullptr;
-    double d = std::strtod(s.c_str(), &end);
-    if (!s.empty() && end == s.c_str() + s.size()) return d;
-  }
-  return std::nullopt;
-}
-
-std::string IdString(const json::value* v) {
-  if (v == nullptr) return "";
-  if (v->is_string()) return std::string(v->as_string());
-  if (v->is_int64()) return std::to_string(v->as_int64());
-  if (v->is_uint64()) return std::to_string(v->as_uint64());
-  return "";
-}
-
 // custom_data from Segment's e-commerce properties; see the header.
 json::object CustomData(const json::object& props) {
   json::object c;
@@ -54,20 +33,20 @@ json::object CustomData(const json::object& props) {
     if (k != "email" && k != "phone" && k != "products") c[k] = v;
   std::optional<double> value;
   for (const char* key : {"revenue", "total", "value", "price"})
-    if (!value) value = Number(props.if_contains(key));
+    if (!value) value = delivery::NumberOf(props.if_contains(key));
   if (value) {
     c["value"] = *value;
     if (!props.contains("currency")) c["currency"] = "USD";
   }
   json::array ids, contents;
   auto add_product = [&](const json::object& p) {
-    std::string id = IdString(p.if_contains("product_id"));
-    if (id.empty()) id = IdString(p.if_contains("sku"));
+    std::string id = delivery::IdText(p.if_contains("product_id"));
+    if (id.empty()) id = delivery::IdText(p.if_contains("sku"));
     if (id.empty()) return;
     ids.push_back(json::value(id));
     json::object item{{"id", id}};
-    if (auto q = Number(p.if_contains("quantity"))) item["quantity"] = static_cast<int64_t>(*q);
-    if (auto price = Number(p.if_contains("price"))) item["item_price"] = *price;
+    if (auto q = delivery::CountOf(p.if_contains("quantity"))) item["quantity"] = *q;
+    if (auto price = delivery::NumberOf(p.if_contains("price"))) item["item_price"] = *price;
     contents.push_back(std::move(item));
   };
   if (const json::value* products = props.if_contains("products");
@@ -264,17 +243,6 @@ bool IsApiVersion(const std::string& v) {
   return true;
 }
 
-// An ID that goes into a URL path as one segment: letters, digits, '-', '_' and '.', not "." or
-// "..".
-bool IsPathSegment(const std::string& s) {
-  if (s.empty() || s == "." || s == "..") return false;
-  for (char c : s)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-          c == '_' || c == '.'))
-      return false;
-  return true;
-}
-
 struct MetaConversionsSettings {
   std::string pixel_id;
   std::string access_token;
@@ -310,7 +278,7 @@ delivery::DestinationType MetaConversionsType() {
           .Url("endpoint", &S::endpoint, "Graph API base URL")
           .Default("https://graph.facebook.com"),
       [](const S& s) -> Result<std::unique_ptr<delivery::Destination>> {
-        if (!IsPathSegment(s.pixel_id))
+        if (!delivery::IsPathSegment(s.pixel_id))
           return InvalidArgument("pixel_id: must be letters, digits, '-', '_' or '.'");
         if (s.access_token.empty()) return InvalidArgument("access_token: must not be empty");
         if (!IsApiVersion(s.api_version))

@@ -26,18 +26,6 @@ std::string StandardEventName(std::string_view segment_name) {
   return "custom";
 }
 
-std::optional<double> Number(const json::value* v) {
-  if (v == nullptr) return std::nullopt;
-  if (v->is_number()) return v->to_number<double>();
-  if (v->is_string()) {
-    const std::string s(v->as_string());
-    char* end = nullptr;
-    double d = std::strtod(s.c_str(), &end);
-    if (!s.empty() && end == s.c_str() + s.size()) return d;
-  }
-  return std::nullopt;
-}
-
 // Pinterest takes prices and values as decimal strings ("25.5").
 std::string Decimal(double d) {
   char buf[64];
@@ -45,31 +33,24 @@ std::string Decimal(double d) {
   return buf;
 }
 
-std::string IdString(const json::value* v) {
-  if (v == nullptr) return "";
-  if (v->is_string()) return std::string(v->as_string());
-  if (v->is_int64()) return std::to_string(v->as_int64());
-  if (v->is_uint64()) return std::to_string(v->as_uint64());
-  return "";
-}
-
 json::object CustomData(const json::object& props) {
   json::object c;
   std::optional<double> value;
   for (const char* key : {"revenue", "total", "value", "price"})
-    if (!value) value = Number(props.if_contains(key));
+    if (!value) value = delivery::NumberOf(props.if_contains(key));
   if (value) c["value"] = Decimal(*value);
   if (const json::value* cur = props.if_contains("currency"); cur && cur->is_string())
     c["currency"] = *cur;
   json::array ids, contents;
   auto add = [&](const json::object& p) {
-    std::string id = IdString(p.if_contains("product_id"));
-    if (id.empty()) id = IdString(p.if_contains("sku"));
+    std::string id = delivery::IdText(p.if_contains("product_id"));
+    if (id.empty()) id = delivery::IdText(p.if_contains("sku"));
     if (id.empty()) return;
     ids.push_back(json::value(id));
     json::object item{{"id", id}};
-    if (auto price = Number(p.if_contains("price"))) item["item_price"] = Decimal(*price);
-    if (auto q = Number(p.if_contains("quantity"))) item["quantity"] = static_cast<int64_t>(*q);
+    if (auto price = delivery::NumberOf(p.if_contains("price")))
+      item["item_price"] = Decimal(*price);
+    if (auto q = delivery::CountOf(p.if_contains("quantity"))) item["quantity"] = *q;
     contents.push_back(std::move(item));
   };
   if (const json::value* products = props.if_contains("products");
@@ -84,7 +65,8 @@ json::object CustomData(const json::object& props) {
     c["content_ids"] = std::move(ids);
     c["contents"] = std::move(contents);
   }
-  if (std::string o = IdString(props.if_contains("order_id")); !o.empty()) c["order_id"] = o;
+  if (std::string o = delivery::IdText(props.if_contains("order_id")); !o.empty())
+    c["order_id"] = o;
   if (const json::value* q = props.if_contains("query"); q && q->is_string())
     c["search_string"] = *q;
   return c;
@@ -214,17 +196,6 @@ class Pinterest final : public delivery::Destination {
   std::string action_source_;
 };
 
-// An ID that goes into a URL path as one segment: letters, digits, '-', '_' and '.', not "." or
-// "..".
-bool IsPathSegment(const std::string& s) {
-  if (s.empty() || s == "." || s == "..") return false;
-  for (char c : s)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-          c == '_' || c == '.'))
-      return false;
-  return true;
-}
-
 struct PinterestSettings {
   std::string ad_account_id;
   std::string access_token;
@@ -251,7 +222,7 @@ delivery::DestinationType PinterestType() {
           .Url("endpoint", &S::endpoint, "API base URL")
           .Default("https://api.pinterest.com"),
       [](const S& s) -> Result<std::unique_ptr<delivery::Destination>> {
-        if (!IsPathSegment(s.ad_account_id))
+        if (!delivery::IsPathSegment(s.ad_account_id))
           return InvalidArgument("ad_account_id: must be letters, digits, '-', '_' or '.'");
         if (s.access_token.empty()) return InvalidArgument("access_token: must not be empty");
         return std::unique_ptr<delivery::Destination>(

@@ -26,46 +26,26 @@ std::string StandardEventName(std::string_view segment_name) {
   return std::string(segment_name);
 }
 
-std::optional<double> Number(const json::value* v) {
-  if (v == nullptr) return std::nullopt;
-  if (v->is_number()) return v->to_number<double>();
-  if (v->is_string()) {
-    const std::string s(v->as_string());
-    char* end = nullptr;
-    double d = std::strtod(s.c_str(), &end);
-    if (!s.empty() && end == s.c_str() + s.size()) return d;
-  }
-  return std::nullopt;
-}
-
-std::string IdString(const json::value* v) {
-  if (v == nullptr) return "";
-  if (v->is_string()) return std::string(v->as_string());
-  if (v->is_int64()) return std::to_string(v->as_int64());
-  if (v->is_uint64()) return std::to_string(v->as_uint64());
-  return "";
-}
-
 json::object Properties(const json::object& props) {
   json::object out;
   std::optional<double> value;
   for (const char* key : {"revenue", "total", "value", "price"})
-    if (!value) value = Number(props.if_contains(key));
+    if (!value) value = delivery::NumberOf(props.if_contains(key));
   if (value) out["value"] = *value;
   if (const json::value* c = props.if_contains("currency"); c && c->is_string())
     out["currency"] = *c;
   json::array contents;
   auto add = [&](const json::object& p) {
-    std::string id = IdString(p.if_contains("product_id"));
-    if (id.empty()) id = IdString(p.if_contains("sku"));
+    std::string id = delivery::IdText(p.if_contains("product_id"));
+    if (id.empty()) id = delivery::IdText(p.if_contains("sku"));
     if (id.empty()) return;
     json::object item{{"content_id", id}};
     if (const json::value* n = p.if_contains("name"); n && n->is_string())
       item["content_name"] = *n;
     if (const json::value* n = p.if_contains("category"); n && n->is_string())
       item["content_category"] = *n;
-    if (auto price = Number(p.if_contains("price"))) item["price"] = *price;
-    if (auto q = Number(p.if_contains("quantity"))) item["quantity"] = static_cast<int64_t>(*q);
+    if (auto price = delivery::NumberOf(p.if_contains("price"))) item["price"] = *price;
+    if (auto q = delivery::CountOf(p.if_contains("quantity"))) item["quantity"] = *q;
     contents.push_back(std::move(item));
   };
   if (const json::value* products = props.if_contains("products");
@@ -79,8 +59,8 @@ json::object Properties(const json::object& props) {
     out["contents"] = std::move(contents);
     out["content_type"] = "product";
   }
-  if (const json::value* o = props.if_contains("order_id"); o && !IdString(o).empty())
-    out["order_id"] = IdString(o);
+  if (const json::value* o = props.if_contains("order_id"); o && !delivery::IdText(o).empty())
+    out["order_id"] = delivery::IdText(o);
   if (const json::value* q = props.if_contains("query"); q && q->is_string()) out["query"] = *q;
   return out;
 }
