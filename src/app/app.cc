@@ -482,6 +482,8 @@ bool SameDestination(const config::DestinationConfig& a, const config::Destinati
          a.batch.max_events == b.batch.max_events && a.batch.max_bytes == b.batch.max_bytes &&
          a.batch.max_wait_ms == b.batch.max_wait_ms && a.ordering == b.ordering &&
          a.drop_events == b.drop_events && a.drop_properties == b.drop_properties &&
+         a.consent_categories == b.consent_categories &&
+         a.consent_deny_by_default_sources == b.consent_deny_by_default_sources &&
          SameSettings(a.settings, b.settings);
 }
 

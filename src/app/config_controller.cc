@@ -105,6 +105,7 @@ json::object SourceJson(const config::SourceConfig& s) {
   } else {
     o["previous_write_key"] = nullptr;
   }
+  o["consent"] = json::object{{"default", s.consent_default_deny ? "deny" : "grant"}};
   return o;
 }
 
@@ -195,6 +196,7 @@ json::object DestinationJson(const config::DestinationConfig& d) {
   o["ordering"] = d.ordering == config::Ordering::kPerUser ? "per_user" : "none";
   o["filters"] = json::object{{"drop_events", Strings(d.drop_events)},
                               {"drop_properties", Strings(d.drop_properties)}};
+  o["consent_categories"] = Strings(d.consent_categories);
   o["settings"] = SettingsJson(d);
   return o;
 }

@@ -419,7 +419,8 @@ void ReadDestinations(SchemaReader& r, const YAML::Node& n, Config* c) {
     std::string p = "destinations[" + std::to_string(i) + "]";
     if (!r.ExpectMap(item, p,
                      {"name", "type", "enabled", "sources", "allow_private_network", "retry_window",
-                      "timeout", "batch", "ordering", "filters", "settings", "functions"}))
+                      "timeout", "batch", "ordering", "filters", "settings", "functions",
+                      "consent_categories"}))
       continue;
     DestinationConfig d;
     d.line = item.Mark().line + 1;
@@ -439,6 +440,23 @@ void ReadDestinations(SchemaReader& r, const YAML::Node& n, Config* c) {
       }
     }
     ReadFunctionList(r, item, p, *c, &d.functions);
+    r.StringList(item, p, "consent_categories", &d.consent_categories);
+    {
+      std::set<std::string> seen;
+      for (const auto& cat : d.consent_categories) {
+        if (cat.empty() || cat.size() > 64) {
+          r.Error(item["consent_categories"], p + ".consent_categories",
+                  "a category is 1 to 64 characters");
+        } else if (!seen.insert(cat).second) {
+          r.Error(item["consent_categories"], p + ".consent_categories",
+                  "category '" + cat + "' is listed twice");
+        }
+      }
+      if (!d.consent_categories.empty()) {
+        for (const auto& s : c->sources)
+          if (s.consent_default_deny) d.consent_deny_by_default_sources.push_back(s.name);
+      }
+    }
     r.Duration(item, p, "retry_window", 0, &d.retry_window_ms);
     r.Duration(item, p, "timeout", 1, &d.timeout_ms);
     if (auto b = item["batch"]) {
@@ -766,7 +784,7 @@ PartialConfig Parse(const YAML::Node& root, const std::string& file) {
         std::string path = "sources[" + std::to_string(i) + "]";
         if (!r.ExpectMap(item, path,
                          {"name", "write_key", "write_key_sha256", "rate_limit", "enabled",
-                          "previous_write_key", "functions"}))
+                          "previous_write_key", "functions", "consent"}))
           continue;
         SourceConfig src;
         if (r.Required(item, path, "name")) r.String(item, path, "name", &src.name);
@@ -817,6 +835,18 @@ PartialConfig Parse(const YAML::Node& root, const std::string& file) {
             else
               r.Error(pk["expires"], pk_path + ".expires",
                       "expected an ISO-8601 time such as 2026-12-04T12:00:00Z");
+          }
+        }
+        if (YAML::Node cn = item["consent"]) {
+          const std::string cn_path = path + ".consent";
+          if (r.ExpectMap(cn, cn_path, {"default"})) {
+            if (YAML::Node dv = cn["default"]) {
+              const std::string v = dv.IsScalar() ? dv.Scalar() : "";
+              if (v == "deny")
+                src.consent_default_deny = true;
+              else if (v != "grant")
+                r.Error(dv, cn_path + ".default", "expected one of: grant, deny");
+            }
           }
         }
         if (YAML::Node rl = item["rate_limit"]) {

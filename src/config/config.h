@@ -35,6 +35,11 @@ struct SourceConfig {
   // `functions: [a, b]` — names from the top-level `functions:`, run (in this order, before the
   // destination's own) for every destination this source's events go to (docs/functions.md).
   std::vector<std::string> functions{};
+  // `consent: {default: grant|deny}` — how an event WITHOUT
+  // `context.consent.categoryPreferences` is routed to destinations that list
+  // `consent_categories`: as if every category were granted (the default, Segment's behaviour
+  // for events that carry no consent) or none. Events that carry preferences follow them.
+  bool consent_default_deny = false;
 };
 
 // One entry of the top-level `functions:` (docs/functions.md): a user function in JavaScript.
@@ -141,6 +146,14 @@ struct DestinationConfig {
   // `functions: [a, b]` — a chain of user functions run on each event after routing and
   // filters, before encoding (docs/functions.md). Names from the top-level `functions:`.
   std::vector<std::string> functions{};
+  // `consent_categories: [analytics, advertising]` — the consent categories this destination
+  // needs: an event reaches it only when its `context.consent.categoryPreferences` grants every
+  // one of them (`true`); a category missing from the preferences is not granted. Empty: consent
+  // does not restrict this destination (docs/delivery.md, "Consent").
+  std::vector<std::string> consent_categories{};
+  // Derived at load, not read from the file: the sources whose `consent.default` is deny, so the
+  // router needs no source table. Empty unless `consent_categories` is set.
+  std::vector<std::string> consent_deny_by_default_sources{};
 };
 
 // The `archive:` section (src/archive, docs/archive.md): every stored event as gzip NDJSON files

@@ -65,6 +65,49 @@ TEST(Config, WrongTypesAreNamed) {
       "f.yaml:5: ingest.dedupe_window: expected a duration");
 }
 
+TEST(Config, ConsentCategoriesAndSourceDefault) {
+  const std::string base = R"(version: 1
+data_dir: d
+sources:
+  - name: web
+    write_key: k1
+    consent: {default: deny}
+  - name: app
+    write_key: k2
+)";
+  auto c = LoadConfigString(base + R"(destinations:
+  - name: ads
+    type: webhook
+    consent_categories: [advertising, analytics]
+  - name: plain
+    type: webhook
+)",
+                            "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->sources[0].consent_default_deny);
+  EXPECT_FALSE(c->sources[1].consent_default_deny);
+  EXPECT_EQ(c->destinations[0].consent_categories,
+            (std::vector<std::string>{"advertising", "analytics"}));
+  EXPECT_EQ(c->destinations[0].consent_deny_by_default_sources, std::vector<std::string>{"web"});
+  // A destination without categories is not restricted, so it needs no source list.
+  EXPECT_TRUE(c->destinations[1].consent_deny_by_default_sources.empty());
+
+  ExpectError(base + "destinations:\n  - {name: a, type: webhook, consent_categories: [x, x]}\n",
+              "destinations[0].consent_categories: category 'x' is listed twice");
+  ExpectError(base + "destinations:\n  - {name: a, type: webhook, consent_categories: ['']}\n",
+              "destinations[0].consent_categories: a category is 1 to 64 characters");
+  ExpectError(base + "destinations:\n  - {name: a, type: webhook, consent_categories: ads}\n",
+              "destinations[0].consent_categories: expected a list of strings");
+  ExpectError(
+      "version: 1\ndata_dir: d\nsources:\n  - {name: w, write_key: k, consent: "
+      "{default: maybe}}\n",
+      "sources[0].consent.default: expected one of: grant, deny");
+  ExpectError(
+      "version: 1\ndata_dir: d\nsources:\n  - {name: w, write_key: k, consent: "
+      "{fallback: deny}}\n",
+      "sources[0].consent.fallback: unknown key");
+}
+
 TEST(Config, FunctionsSection) {
   const std::string yaml = R"(version: 1
 data_dir: d

@@ -179,6 +179,53 @@ TEST(Routing, IntegrationsObjectMatchesDisplayNameOrConfiguredName) {
   EXPECT_EQ(route(R"({"Mixpanel":false})"), RouteDecision::kSend);
 }
 
+TEST(Routing, ConsentCategoriesMustAllBeGranted) {
+  auto c = DestConfig();
+  c.consent_categories = {"advertising", "analytics"};
+  c.consent_deny_by_default_sources = {"shop"};
+  EventRouter r(c, "Test Display");
+  RoutedEvent out;
+  auto route = [&](const std::string& context, const std::string& source = "web") {
+    return r.Route(Entry(1, R"({"type":"track","context":)" + context + "}", source), &out);
+  };
+  EXPECT_EQ(route(R"({"consent":{"categoryPreferences":{"advertising":true,"analytics":true}}})"),
+            RouteDecision::kSend);
+  EXPECT_EQ(route(R"({"consent":{"categoryPreferences":{"advertising":true,"analytics":false}}})"),
+            RouteDecision::kConsentDenied);
+  // A category the preferences do not mention is not granted; nor is a truthy non-boolean.
+  EXPECT_EQ(route(R"({"consent":{"categoryPreferences":{"advertising":true}}})"),
+            RouteDecision::kConsentDenied);
+  EXPECT_EQ(route(R"({"consent":{"categoryPreferences":{"advertising":1,"analytics":"yes"}}})"),
+            RouteDecision::kConsentDenied);
+  // Keys compare decoded, and the last of duplicates counts (as a parse would read it).
+  EXPECT_EQ(route(R"({"consent":{"categoryPreferences":{"adv\u0065rtising":true,)"
+                  R"("analytics":false,"analytics":true}}})"),
+            RouteDecision::kSend);
+  EXPECT_EQ(route(R"({"consent":{"categoryPreferences":{"advertising":true,)"
+                  R"("analytics":true,"analytics":false}}})"),
+            RouteDecision::kConsentDenied);
+  // Without preferences: the source's default (grant for "web", deny for "shop").
+  EXPECT_EQ(route(R"({})"), RouteDecision::kSend);
+  EXPECT_EQ(route(R"({"consent":{}})"), RouteDecision::kSend);
+  EXPECT_EQ(route(R"({"consent":{"categoryPreferences":null}})"), RouteDecision::kSend);
+  EXPECT_EQ(route(R"({})", "shop"), RouteDecision::kConsentDenied);
+  EXPECT_EQ(
+      route(R"({"consent":{"categoryPreferences":{"advertising":true,"analytics":true}}})", "shop"),
+      RouteDecision::kSend);
+  // Replay's preset integrations do not bypass consent.
+  EventRouter replay(c, "Test Display", /*integrations_preset=*/true);
+  EXPECT_EQ(replay.Route(Entry(1, R"({"type":"track","context":{"consent":{"categoryPreferences":)"
+                                  R"({"advertising":false}}}})"),
+                         &out),
+            RouteDecision::kConsentDenied);
+  // A destination without categories ignores consent entirely.
+  EventRouter open(DestConfig(), "Test Display");
+  EXPECT_EQ(
+      open.Route(Entry(1, R"({"context":{"consent":{"categoryPreferences":{}}}})", "shop"), &out),
+      RouteDecision::kSend);
+  EXPECT_EQ(RouteDecisionName(RouteDecision::kConsentDenied), "consent");
+}
+
 // Without filters the router decides from the raw text (no DOM); a filter forces the parse.
 // Both must agree on every shape of integrations object, including duplicates and escapes.
 TEST(Routing, RawIntegrationsDecisionMatchesTheParsedOne) {

@@ -72,14 +72,19 @@ Result<std::unique_ptr<DestinationStream>> DestinationStream::Open(StreamOptions
   s->m_dead_lettered_ =
       m->GetCounter("switchyard_delivery_dead_lettered_total",
                     "Events written to the dead-letter store (rejected or out of retries).", l);
-  s->m_skipped_ =
-      m->GetCounter("switchyard_delivery_skipped_total",
-                    "Events not for this destination (sources, integrations, "
-                    "drop_events, tracking plans, or a call the vendor has no concept for).",
-                    l);
+  s->m_skipped_ = m->GetCounter(
+      "switchyard_delivery_skipped_total",
+      "Events not for this destination (sources, integrations, "
+      "drop_events, tracking plans, consent, or a call the vendor has no concept for).",
+      l);
   s->m_plan_blocked_ =
       m->GetCounter("switchyard_delivery_plan_blocked_total",
                     "Events skipped because a tracking plan blocked them (of skipped).", l);
+  s->m_consent_denied_ = m->GetCounter(
+      "switchyard_delivery_consent_filtered_total",
+      "Events skipped because their consent preferences do not grant the destination's "
+      "consent_categories (of skipped).",
+      l);
   s->m_in_flight_ =
       m->GetGauge("switchyard_delivery_in_flight", "Events read but without a final outcome.", l);
   // Lag in events comes from the log (switchyard_consumer_lag_events, by cursor).
@@ -148,6 +153,7 @@ void DestinationStream::Fill() {
       skipped_++;
       m_skipped_->Inc();
       if (d == RouteDecision::kBlockedByPlan) m_plan_blocked_->Inc();
+      if (d == RouteDecision::kConsentDenied) m_consent_denied_->Inc();
       // Events of other sources are not this destination's; the rest were filtered by a rule.
       if (d != RouteDecision::kOtherSource) {
         if (options_.stats)

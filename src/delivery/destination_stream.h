@@ -327,6 +327,7 @@ class DestinationStream {
   Counter* m_dead_lettered_ = nullptr;
   Counter* m_skipped_ = nullptr;
   Counter* m_plan_blocked_ = nullptr;
+  Counter* m_consent_denied_ = nullptr;
   Gauge* m_in_flight_ = nullptr;
   Gauge* m_lag_seconds_ = nullptr;
   Gauge* m_credentials_refused_ = nullptr;  // switchyard_consumer_lag_seconds{cursor="dest.<name>"}

@@ -69,6 +69,8 @@ std::string_view RouteDecisionName(RouteDecision d) {
       return "unparseable";
     case RouteDecision::kBlockedByPlan:
       return "tracking_plan";
+    case RouteDecision::kConsentDenied:
+      return "consent";
   }
   return "?";
 }
@@ -80,7 +82,17 @@ EventRouter::EventRouter(const config::DestinationConfig& config, std::string di
       display_name_(std::move(display_name)),
       drop_events_(config.drop_events.begin(), config.drop_events.end()),
       drop_properties_(config.drop_properties.begin(), config.drop_properties.end()),
-      integrations_preset_(integrations_preset) {}
+      integrations_preset_(integrations_preset),
+      consent_categories_(config.consent_categories),
+      consent_deny_sources_(config.consent_deny_by_default_sources.begin(),
+                            config.consent_deny_by_default_sources.end()) {}
+
+bool EventRouter::ConsentAllows(const log::LogEntry& entry) const {
+  if (consent_categories_.empty()) return true;
+  std::optional<bool> granted = ConsentGrantsAll(entry.payload, consent_categories_);
+  if (granted) return *granted;
+  return !consent_deny_sources_.contains(entry.source);
+}
 
 namespace {
 
@@ -127,6 +139,7 @@ RouteDecision EventRouter::Decide(const log::LogEntry& entry,
   if (!sources_.empty() && !sources_.contains(entry.source)) return RouteDecision::kOtherSource;
   if (!entry.headers.empty() && log::FindHeader(entry.headers, log::kHeaderBlocked) != nullptr)
     return RouteDecision::kBlockedByPlan;
+  if (!ConsentAllows(entry)) return RouteDecision::kConsentDenied;
   const std::string_view payload = entry.payload;
   if (integrations_preset_ && drop_events_.empty() && drop_properties_.empty()) {
     return RouteDecision::kSend;
@@ -195,6 +208,45 @@ std::string UserKeyOf(std::string_view payload) {
       return std::string(v->get_string());
   }
   return "";
+}
+
+namespace {
+
+// The value of the member named `key` in the JSON object `object` (decoded keys; the last of
+// duplicates), or empty when absent or `object` is not an object.
+std::string_view MemberValue(std::string_view object, std::string_view key) {
+  std::vector<event::RawMember> members;
+  if (!event::SplitObject(object, &members)) return {};
+  std::string storage;
+  std::vector<std::string_view> keys;
+  event::DecodedKeys(members, &storage, &keys);
+  std::string_view found;
+  for (size_t i = 0; i < members.size(); ++i)
+    if (keys[i] == key) found = members[i].value;
+  return found;
+}
+
+}  // namespace
+
+std::optional<bool> ConsentGrantsAll(std::string_view payload,
+                                     const std::vector<std::string>& needed) {
+  std::string_view v = payload;
+  for (std::string_view key : {"context", "consent", "categoryPreferences"}) {
+    v = MemberValue(v, key);
+    if (v.empty() || event::KindOf(v) != event::RawKind::kObject) return std::nullopt;
+  }
+  std::vector<event::RawMember> members;
+  if (!event::SplitObject(v, &members)) return std::nullopt;
+  std::string storage;
+  std::vector<std::string_view> keys;
+  event::DecodedKeys(members, &storage, &keys);
+  for (const auto& category : needed) {
+    std::string_view value;
+    for (size_t i = 0; i < members.size(); ++i)
+      if (keys[i] == category) value = members[i].value;
+    if (value != "true") return false;
+  }
+  return true;
 }
 
 }  // namespace sy::delivery

@@ -4,6 +4,9 @@
 //   1b. a record a tracking plan blocked (log header `sy-blocked`) goes to no destination
 //      (kBlockedByPlan, counted as filtered; `switchyard violations release` appends a copy
 //      without the mark);
+//   1c. consent: a destination with `consent_categories` receives an event only when its
+//      `context.consent.categoryPreferences` grants every one of them (`true`); an event without
+//      preferences follows its source's `consent.default` (kConsentDenied, counted as filtered);
 //   2. the event's `integrations` object: the destination's display name or configured name, if
 //      present, decides (false → skip; true or an options object → send); otherwise "All"
 //      decides (default true). Segment semantics.
@@ -32,7 +35,8 @@ enum class RouteDecision {
   kIntegrationsOff,
   kDroppedEvent,
   kUnparseable,
-  kBlockedByPlan
+  kBlockedByPlan,
+  kConsentDenied
 };
 std::string_view RouteDecisionName(RouteDecision d);
 
@@ -56,6 +60,8 @@ class EventRouter {
   // Rule 2 from the raw text (event/raw_json.h), for a destination without filters: no DOM, no
   // allocation. nullopt when the raw text cannot settle it exactly (escapes in the keys).
   std::optional<RouteDecision> DecideByRawIntegrations(std::string_view payload) const;
+  // Rule 1c, from the raw text: false when consent keeps the event from this destination.
+  bool ConsentAllows(const log::LogEntry& entry) const;
 
   std::set<std::string, std::less<>> sources_;
   std::string name_;
@@ -63,10 +69,19 @@ class EventRouter {
   std::set<std::string, std::less<>> drop_events_;
   std::set<std::string, std::less<>> drop_properties_;
   bool integrations_preset_;
+  std::vector<std::string> consent_categories_;
+  std::set<std::string, std::less<>> consent_deny_sources_;
   mutable std::vector<event::RawMember> scratch_;  // DecideByRawIntegrations; reused
 };
 
 // The user an event belongs to for per-user ordering: userId, else anonymousId, else "".
 std::string UserKeyOf(std::string_view payload);
+
+// Whether `payload` (a stored event) carries `context.consent.categoryPreferences` as an object,
+// and if so whether it grants every category in `needed` (value `true`; anything else, or a
+// missing category, does not grant). Keys are compared decoded; of duplicate keys the last
+// counts, as in a parse. nullopt: no preferences object.
+std::optional<bool> ConsentGrantsAll(std::string_view payload,
+                                     const std::vector<std::string>& needed);
 
 }  // namespace sy::delivery
