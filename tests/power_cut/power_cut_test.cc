@@ -1,12 +1,17 @@
 // Power cuts (issue 18): the durable state of a server — the event log (appends, segment rolls,
-// retention, a consumer cursor), the dead-letter store (appends and redrive rewrites) and the
-// archive state file — driven from several threads through FaultInjectionEnv while the power is
-// cut at a random file operation. The cut drops everything not made durable: unsynced file
-// bytes (a random part of an unsynced tail may remain) and directory entries (new files and
-// directories, renames, unlinks) not covered by a directory fsync (base/fault_injection_env.h).
-// After each cut everything is reopened as a restarted server would, and
+// retention, a consumer cursor), the dedupe index (claims committed after each append, journal
+// flushes, spills to run files and their merges), the dead-letter store (appends and redrive
+// rewrites) and the archive state file — driven from several threads through FaultInjectionEnv
+// while the power is cut at a random file operation. The cut drops everything not made durable:
+// unsynced file bytes (a random part of an unsynced tail may remain) and directory entries (new
+// files and directories, renames, unlinks) not covered by a directory fsync
+// (base/fault_injection_env.h). After each cut everything is reopened as a restarted server would,
+// and
 //  - every acknowledged log record is there, byte for byte (or was removed by retention);
 //  - the consumer cursor is at or past its last acknowledged commit and not past the log's end;
+//  - the dedupe index reopens (journal, runs and the log's tail) and still knows the key of every
+//    acknowledged record that is still in the log or that a successful Flush covered: a client's
+//    retry of it would be answered as a duplicate;
 //  - every acknowledged dead letter that a redrive did not deliver is listed exactly once, and
 //    no intact record is unreadable;
 //  - the archive state reads back as the last acknowledged state or a later attempted one.
@@ -22,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <mutex>
 #include <random>
@@ -34,13 +40,13 @@
 #include "base/fault_injection_env.h"
 #include "base/logging.h"
 #include "delivery/dead_letter_store.h"
+#include "ingest/dedupe_index.h"
 #include "log/local/local_log.h"
 #include "log/local/log_test_util.h"
 
 namespace sy {
 namespace {
 
-using log::testing::AppendSync;
 using log::testing::MakeRecord;
 using log::testing::ReadAll;
 using log::testing::TempDir;
@@ -57,10 +63,22 @@ struct Acknowledged {
   std::mutex mu;
   std::map<uint64_t, std::string> records;  // log offset → payload
   uint64_t cursor_commit = 0;               // last acknowledged commit of the cursor
-  std::set<uint64_t> letters;               // dead letters appended (by offset)
-  std::set<uint64_t> delivered;             // dead letters a redrive took out (may reappear)
-  uint64_t state = 0;                       // last acknowledged archive state
-  uint64_t state_attempted = 0;             // last archive state a write was attempted for
+  // Dedupe keys of acknowledged records, in commit order, with the record's offset. `flushed`:
+  // a Flush of the round that committed the key began after the commit and succeeded, so the
+  // key is in the journal or a run file. (A key not flushed before a cut is known only from the
+  // log's tail: retention may delete its record first, and then a retry of it would be stored
+  // again — docs/formats/dedupe.md, "Power cuts".)
+  struct Key {
+    Hash128 key;
+    uint64_t offset;
+    bool flushed = false;
+  };
+  std::vector<Key> keys;
+  size_t unmarked = 0;           // keys below this index were considered by a successful Flush
+  std::set<uint64_t> letters;    // dead letters appended (by offset)
+  std::set<uint64_t> delivered;  // dead letters a redrive took out (may reappear)
+  uint64_t state = 0;            // last acknowledged archive state
+  uint64_t state_attempted = 0;  // last archive state a write was attempted for
 };
 
 delivery::DeadLetter Letter(uint64_t n) {
@@ -89,13 +107,27 @@ class PowerCutTest : public ::testing::Test {
   // Each store in a parent directory of its own (made before the test, so durable): a store that
   // does not make its own directory's entry durable cannot be covered by another's fsync.
   PowerCutTest() {
-    for (const char* parent : {"/l", "/d", "/s"})
+    for (const char* parent : {"/l", "/d", "/s", "/x"})
       std::filesystem::create_directories(dir_.path() + parent);
   }
   std::string LogDir() const { return dir_.path() + "/l/log"; }
   std::string DlqDir() const { return dir_.path() + "/d/dlq"; }
   std::string StateDir() const { return dir_.path() + "/s/archive-state"; }
   std::string StatePath() const { return StateDir() + "/state"; }
+  std::string DedupeDir() const { return dir_.path() + "/x/dedupe"; }
+
+  // A small memory budget, so every round spills keys to run files and merges them.
+  Result<std::unique_ptr<ingest::DedupeIndex>> OpenDedupe(FaultInjectionEnv* env,
+                                                          log::EventLog* log) {
+    ingest::DedupeIndex::Options o;
+    o.dir = DedupeDir();
+    o.env = env;
+    o.clock = SystemClock::Get();
+    o.max_memory_bytes = 48 * 1024;
+    o.spill_in_background = false;  // Flush spills, on the flusher thread below
+    if (Status s = CreateDirDurably(env, o.dir); !s.ok()) return s;  // as the server does
+    return ingest::DedupeIndex::Open(o, log);
+  }
 
   Result<std::unique_ptr<log::LocalEventLog>> OpenLog(FaultInjectionEnv* env,
                                                       std::mt19937_64& rng) {
@@ -134,6 +166,8 @@ class PowerCutTest : public ::testing::Test {
     EXPECT_GE((*cursor)->committed().value(), ack_.cursor_commit)
         << "cursor behind its acknowledged commit";
     EXPECT_LE((*cursor)->committed().value(), end) << "cursor ahead of its data";
+    cursor->reset();
+    VerifyDedupe(env, log, start, rng);
     ASSERT_TRUE(log.Close().ok());
 
     delivery::DeadLetterStore dlq(DlqDir(), env);
@@ -169,6 +203,30 @@ class PowerCutTest : public ::testing::Test {
     }
   }
 
+  // The keys of this round's acknowledged records and a sample of older ones: each must be a
+  // duplicate when its record is still in the log (the recovery scan finds it) or a Flush
+  // covered it (journal or run file).
+  void VerifyDedupe(FaultInjectionEnv* env, log::EventLog& log, uint64_t log_start,
+                    std::mt19937_64& rng) {
+    auto opened = OpenDedupe(env, &log);
+    ASSERT_TRUE(opened.ok()) << "dedupe recovery: " << opened.status().ToString();
+    auto& index = **opened;
+    std::vector<const Acknowledged::Key*> check;
+    for (size_t i = keys_before_round_; i < ack_.keys.size(); ++i)
+      check.push_back(&ack_.keys[i]);
+    for (size_t n = 0; n < 200 && keys_before_round_ > 0; ++n)
+      check.push_back(&ack_.keys[rng() % keys_before_round_]);
+    size_t required = 0;
+    for (const auto* k : check) {
+      if (k->offset < log_start && !k->flushed) continue;  // may be forgotten (see Key)
+      ++required;
+      ASSERT_EQ(index.Claim(k->key, /*claimant=*/1), ingest::DedupeIndex::ClaimResult::kDuplicate)
+          << "dedupe forgot the key of acknowledged offset " << k->offset
+          << (k->flushed ? " (flushed)" : " (still in the log)");
+    }
+    dedupe_checked_ += required;
+  }
+
   // One round: open, run the writers until the power goes, join.
   void Round(FaultInjectionEnv* env, std::mt19937_64& rng) {
     auto opened = OpenLog(env, rng);
@@ -177,6 +235,10 @@ class PowerCutTest : public ::testing::Test {
     auto cursor_r = log->OpenCursor("dest.hooks");
     ASSERT_TRUE(cursor_r.ok()) << cursor_r.status().ToString();
     std::unique_ptr<log::LogCursor> cursor = std::move(*cursor_r);
+    auto dedupe_r = OpenDedupe(env, log.get());
+    ASSERT_TRUE(dedupe_r.ok()) << dedupe_r.status().ToString();
+    std::unique_ptr<ingest::DedupeIndex> dedupe = std::move(*dedupe_r);
+    keys_before_round_ = ack_.keys.size();
     delivery::DeadLetterStore dlq(DlqDir(), env);
     ASSERT_TRUE(CreateDirDurably(env, StateDir()).ok());  // as Archiver::Start does
 
@@ -189,18 +251,44 @@ class PowerCutTest : public ::testing::Test {
         for (int i = 0; i < 200 && !stop.load(); ++i) {
           std::vector<log::LogRecord> batch;
           std::vector<std::string> payloads;
+          std::vector<Hash128> keys;
           const int n = 1 + static_cast<int>(r() % 4);
+          const uint64_t claimant = (static_cast<uint64_t>(t) << 32) + 1 + static_cast<uint64_t>(i);
+          const TimestampMs now = SystemClock::Get()->Now();
           for (int j = 0; j < n; ++j) {
             payloads.push_back("r" + std::to_string(round_) + "-t" + std::to_string(t) + "-" +
                                std::to_string(i) + "-" + std::to_string(j) + "-" +
                                std::string(r() % 300, static_cast<char>('a' + r() % 26)));
-            batch.push_back(MakeRecord(payloads.back()));
+            batch.push_back(MakeRecord(payloads.back(), now.value()));
+            keys.push_back(ingest::DedupeIndex::Key(batch.back().source, batch.back().message_id));
           }
-          auto res = AppendSync(*log, std::move(batch));
-          if (!res.status.ok()) return;
+          // As ingest does: claim, append, then commit (or release when the append failed).
+          for (size_t j = 0; j < keys.size(); ++j) {
+            if (dedupe->Claim(keys[j], claimant) != ingest::DedupeIndex::ClaimResult::kNew) {
+              dedupe->Release(std::vector<Hash128>(keys.begin(), keys.begin() + j), claimant);
+              return;  // unavailable after the cut (every payload is new)
+            }
+          }
+          // The commit runs in the append's callback, on the log's completion thread, as in
+          // the server: so commits reach the index in offset order.
+          std::promise<log::AppendResult> done;
+          log->Append(std::move(batch), [&](const log::AppendResult& res) {
+            if (res.status.ok()) {
+              dedupe->Commit(keys, now, res.first.Plus(static_cast<uint64_t>(n)));
+              std::lock_guard lock(ack_.mu);
+              for (int j = 0; j < n; ++j) {
+                ack_.records[res.first.value() + j] = payloads[j];
+                ack_.keys.push_back({keys[j], res.first.value() + j});
+              }
+            }
+            done.set_value(res);
+          });
+          auto res = done.get_future().get();
+          if (!res.status.ok()) {
+            dedupe->Release(keys, claimant);
+            return;
+          }
           std::lock_guard lock(ack_.mu);
-          for (int j = 0; j < n; ++j)
-            ack_.records[res.first.value() + j] = payloads[j];
           records_acked_ += static_cast<uint64_t>(n);
         }
       });
@@ -218,6 +306,25 @@ class PowerCutTest : public ::testing::Test {
         if (!cursor->Commit(Offset(next)).ok()) return;
         std::lock_guard lock(ack_.mu);
         ack_.cursor_commit = std::max(ack_.cursor_commit, next);
+      }
+    });
+    // The server's flusher: journal writes, spills and merges of the dedupe index.
+    std::thread flusher([&] {
+      while (!stop.load()) {
+        size_t committed;
+        {
+          std::lock_guard lock(ack_.mu);
+          committed = ack_.keys.size();
+        }
+        if (dedupe->Flush().ok()) {
+          std::lock_guard lock(ack_.mu);
+          // Only this round's keys: an earlier round's key lost at its cut is not in this
+          // process's index, so no Flush here covers it.
+          for (size_t i = std::max(ack_.unmarked, keys_before_round_); i < committed; ++i)
+            ack_.keys[i].flushed = true;
+          ack_.unmarked = std::max(ack_.unmarked, committed);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
     });
     // Dead letters and the archive state.
@@ -274,7 +381,9 @@ class PowerCutTest : public ::testing::Test {
       th.join();
     stop = true;
     consumer.join();
+    flusher.join();
     env->Crash(/*torn_tail=*/rng() % 2 == 0);  // if the armed cut did not come yet
+    dedupe.reset();
     cursor.reset();
     log.reset();  // a dead process: nothing it does now reaches the disk
     env->CrashAtOperation(0);
@@ -285,6 +394,8 @@ class PowerCutTest : public ::testing::Test {
   Acknowledged ack_;
   uint64_t next_letter_ = 1;
   uint64_t records_acked_ = 0;
+  size_t keys_before_round_ = 0;
+  uint64_t dedupe_checked_ = 0;
   int round_ = 0;
 };
 
@@ -306,9 +417,12 @@ TEST_F(PowerCutTest, AcknowledgedStateSurvivesRandomPowerCuts) {
     ASSERT_NO_FATAL_FAILURE(Verify(&env, rng));
     if (HasFailure()) return;
   }
-  std::printf("power cut: %llu records, %zu dead letters, archive state %llu acknowledged\n",
-              static_cast<unsigned long long>(records_acked_), ack_.letters.size(),
-              static_cast<unsigned long long>(ack_.state));
+  std::printf(
+      "power cut: %llu records, %zu dead letters, archive state %llu acknowledged; %llu dedupe "
+      "keys checked, %zu committed\n",
+      static_cast<unsigned long long>(records_acked_), ack_.letters.size(),
+      static_cast<unsigned long long>(ack_.state), static_cast<unsigned long long>(dedupe_checked_),
+      ack_.keys.size());
 }
 
 }  // namespace
