@@ -29,22 +29,26 @@ ALLOWED = {
     "log": {"base"},
     # What the console watches (live feed, per-minute delivery figures).
     "observe": {"base", "event"},
+    # privacy/user_set.h alone: the set of users a privacy request names, header-only and
+    # dependency-free, so every module holding a copy of events may take one (its deleters, the
+    # suppression checks at ingest and in delivery).
+    "privacy_ids": set(),
     # Tracking plans (JSON Schema through valijson); ingest judges events with it.
     "governance": {"base", "config", "event", "log"},
-    "ingest": {"base", "config", "event", "governance", "http", "log", "observe"},
+    "ingest": {"base", "config", "event", "governance", "http", "log", "observe", "privacy_ids"},
     "web": {"base", "config", "http"},
-    "delivery": {"base", "config", "event", "http", "log", "observe"},
+    "delivery": {"base", "config", "event", "http", "log", "observe", "privacy_ids"},
     # User functions (SpiderMonkey behind functions/engine.h); they implement delivery's
     # EventTransform hook, which the wiring hands to the streams.
     "functions": {"base", "config", "delivery"},
-    "destinations": {"base", "config", "delivery", "event", "http"},
+    "destinations": {"base", "config", "delivery", "event", "http", "privacy_ids"},
     # The files directly in src/destinations/ (not in a destination's folder): the registry
     # compiled from the generated list (destinations/registry.h). It knows every destination and
     # the warehouse types; only the wiring and the CLI include it.
     "destination_registry": {"base", "config", "delivery", "destinations", "event", "http",
                              "warehouse"},
-    "warehouse": {"base", "config", "delivery", "event", "http", "log"},
-    "archive": {"base", "config", "event", "http", "log"},
+    "warehouse": {"base", "config", "delivery", "event", "http", "log", "privacy_ids"},
+    "archive": {"base", "config", "event", "http", "log", "privacy_ids"},
     "replay": {"archive", "base", "config", "delivery", "event", "http", "log"},
     # The admin API (routes, auth, audit); configuration reaches it only through ConfigApi
     # (admin/config_api.h), which the wiring implements.
@@ -62,6 +66,8 @@ def module_of(rel: pathlib.PurePosixPath) -> str:
     top = rel.parts[0]
     if top == "destinations" and len(rel.parts) == 2:
         return "destination_registry"
+    if top == "privacy" and rel.as_posix() == "privacy/user_set.h":
+        return "privacy_ids"
     return top
 
 
