@@ -56,6 +56,15 @@ class LocalObjectStore final : public ObjectStore {
     return out;
   }
 
+  Status Delete(const std::string& key) override {
+    if (key.empty() || key.find("..") != std::string::npos || key.front() == '/')
+      return InvalidArgument("bad object key " + key);
+    const std::string path = (fs::path(root_) / key).string();
+    if (!env_->FileExists(path)) return Status::Ok();
+    SY_RETURN_IF_ERROR(env_->RemoveFile(path));
+    return env_->SyncDir(DirName(path));
+  }
+
   std::string Describe() const override { return "local:" + root_; }
 
  private:

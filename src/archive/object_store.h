@@ -7,6 +7,9 @@
 //   putting the same key again replaces the object whole. A failed Put leaves either no object or
 //   the previous one, never a partial one.
 // - List(prefix) returns every object whose key starts with `prefix`, in key order.
+// - Delete(key) removes the object; deleting a missing key is OK (idempotent). Once it returns OK
+//   the removal is durable (local: the directory fsync'ed). Used by privacy deletion only
+//   (archive_eraser.h): the archiver never removes an object.
 // Keys are '/'-separated relative names; the archive only uses [A-Za-z0-9_.-/].
 //
 // Thread safety: an instance may be used from several threads at once.
@@ -47,6 +50,10 @@ class ObjectStore {
   }
   virtual Result<std::string> Get(const std::string& key) = 0;
   virtual Result<std::vector<ObjectInfo>> List(const std::string& prefix) = 0;
+  // Stores that cannot delete (test doubles) keep this default.
+  virtual Status Delete(const std::string& key) {
+    return FailedPrecondition("delete " + key + ": not supported by " + Describe());
+  }
   // For logs: "local:/path" or "s3://bucket".
   virtual std::string Describe() const = 0;
 };

@@ -138,6 +138,13 @@ class S3ObjectStore final : public ObjectStore {
     return out;
   }
 
+  // DELETE is idempotent (S3 answers 204 for a missing key too), so it is retried like a read.
+  Status Delete(const std::string& key) override {
+    HttpResult r = RequestWithRetries("DELETE", key, {});
+    if (r.status == 404) return Status::Ok();
+    return Check(r, "DELETE " + key);
+  }
+
   std::string Describe() const override { return "s3://" + o_.bucket + " at " + o_.endpoint; }
 
  private:

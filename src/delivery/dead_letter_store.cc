@@ -14,6 +14,7 @@
 #include "base/crc32c.h"
 #include "base/file_lock.h"
 #include "event/raw_json.h"
+#include "event/user_ids.h"
 
 namespace sy::delivery {
 namespace json = boost::json;
@@ -79,6 +80,20 @@ std::optional<std::string_view> RawEventText(std::string_view payload) {
     if (keys[i] == "event") return members[i].value;
   }
   return std::nullopt;
+}
+
+// The length of the payload of the intact record at `pos` (magic, length and CRC agree), or
+// nullopt when the bytes there are not one.
+std::optional<uint32_t> IntactRecordAt(std::string_view bytes, size_t pos) {
+  if (pos + kHeaderBytes > bytes.size()) return std::nullopt;
+  const char* p = bytes.data() + pos;
+  const uint32_t len = DecodeFixed32(p + 4);
+  if (DecodeFixed32(p) != kMagic || len > kMaxRecordBytes ||
+      len > bytes.size() - pos - kHeaderBytes ||
+      crc32c::Value(std::string_view(p + kHeaderBytes, len)) != DecodeFixed32(p + 8)) {
+    return std::nullopt;
+  }
+  return len;
 }
 
 }  // namespace
@@ -214,20 +229,13 @@ Result<DeadLetterScan> DeadLetterStore::Scan(std::string_view destination) const
   // records after it.
   size_t pos = 0;
   while (pos < bytes.size()) {
-    bool intact = false;
-    uint32_t len = 0;
-    if (pos + kHeaderBytes <= bytes.size()) {
-      const char* p = bytes.data() + pos;
-      len = DecodeFixed32(p + 4);
-      intact = DecodeFixed32(p) == kMagic && len <= kMaxRecordBytes &&
-               len <= bytes.size() - pos - kHeaderBytes &&
-               crc32c::Value(std::string_view(p + kHeaderBytes, len)) == DecodeFixed32(p + 8);
-    }
+    const std::optional<uint32_t> intact = IntactRecordAt(bytes, pos);
     if (!intact) {
       ++scan.corrupt_bytes;
       ++pos;
       continue;
     }
+    const uint32_t len = *intact;
     std::string_view payload(bytes.data() + pos + kHeaderBytes, len);
     auto letter = DeadLetterFromJson(payload);
     if (letter.ok()) {
@@ -278,6 +286,74 @@ Status DeadLetterStore::Rewrite(
   for (const auto& d : keep)
     bytes += Frame(d);
   return WriteFileAtomically(env_, FilePath(destination), bytes);
+}
+
+Status DeadLetterStore::EraseUsers(std::string_view destination, const privacy::UserSet& users,
+                                   DeadLetterEraseProgress* progress) {
+  DeadLetterEraseProgress local;
+  DeadLetterEraseProgress& p = progress ? *progress : local;
+  const std::string path = FilePath(destination);
+  const std::string temp = path + ".tmp";  // WriteFileAtomically's
+  if (!env_->FileExists(path) && !env_->FileExists(temp)) return Status::Ok();
+  SY_ASSIGN_OR_RETURN(FileLock lock,
+                      FileLock::Take(dir_ + "/" + std::string(destination) + ".lock"));
+  if (env_->FileExists(temp)) {
+    SY_RETURN_IF_ERROR(env_->RemoveFile(temp));
+    SY_RETURN_IF_ERROR(env_->SyncDir(dir_));
+    ++p.stale_temp_files_removed;
+  }
+  if (users.empty() || !env_->FileExists(path)) return Status::Ok();
+  SY_ASSIGN_OR_RETURN(const std::string bytes, ReadWholeFile(env_, path));
+  ++p.files_scanned;
+  std::string kept;
+  kept.reserve(bytes.size());
+  uint64_t removed = 0;
+  uint64_t corrupt = 0;
+  event::EventUserIds ids;
+  size_t pos = 0;
+  while (pos < bytes.size()) {
+    const std::optional<uint32_t> intact = IntactRecordAt(bytes, pos);
+    if (!intact) {
+      ++corrupt;
+      ++pos;
+      continue;
+    }
+    const std::string_view record(bytes.data() + pos, kHeaderBytes + *intact);
+    pos += record.size();
+    auto letter = DeadLetterFromJson(record.substr(kHeaderBytes));
+    // An event kept as a JSON string (it was not an embeddable object) is read as the text it
+    // holds: it may still be an object with ids.
+    if (letter.ok() && event::ReadEventUserIds(TrimJsonSpace(letter->event), &ids) &&
+        users.Contains(ids.user_id, ids.anonymous_id)) {
+      ++removed;
+      continue;
+    }
+    kept += record;
+  }
+  if (removed == 0) return Status::Ok();  // nothing of theirs: the file stays as it is
+  SY_RETURN_IF_ERROR(WriteFileAtomically(env_, path, kept));
+  ++p.files_rewritten;
+  p.letters_removed += removed;
+  p.corrupt_bytes_dropped += corrupt;
+  return Status::Ok();
+}
+
+Status DeadLetterStore::EraseUsersEverywhere(const privacy::UserSet& users,
+                                             DeadLetterEraseProgress* progress) {
+  std::vector<std::string> destinations = Destinations();
+  // A destination whose only trace is a stale temp file (its .dlq renamed away by hand).
+  if (auto names = env_->ListDir(dir_); names.ok()) {
+    for (const auto& name : *names) {
+      if (name.size() > 8 && name.ends_with(".dlq.tmp")) {
+        std::string d = name.substr(0, name.size() - 8);
+        if (std::find(destinations.begin(), destinations.end(), d) == destinations.end())
+          destinations.push_back(std::move(d));
+      }
+    }
+  }
+  for (const auto& d : destinations)
+    SY_RETURN_IF_ERROR(EraseUsers(d, users, progress));
+  return Status::Ok();
 }
 
 }  // namespace sy::delivery

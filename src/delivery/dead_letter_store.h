@@ -22,6 +22,7 @@
 #include "base/env.h"
 #include "base/status.h"
 #include "base/types.h"
+#include "privacy/user_set.h"
 
 namespace sy::delivery {
 
@@ -56,6 +57,18 @@ struct DeadLetterScan {
   uint64_t corrupt_bytes = 0;
 };
 
+// What EraseUsers did (issue 17, docs/privacy-copies.md), summed over the files it went through.
+struct DeadLetterEraseProgress {
+  uint64_t files_scanned = 0;    // destinations' files read
+  uint64_t files_rewritten = 0;  // files replaced because they held the users' letters
+  uint64_t letters_removed = 0;  // the users' dead letters removed
+  // Bytes that were not an intact record (a torn tail, damage) in the rewritten files: dropped
+  // with the rewrite, as redrive does — no reader could read them, and they may hold the users'
+  // data.
+  uint64_t corrupt_bytes_dropped = 0;
+  uint64_t stale_temp_files_removed = 0;  // <destination>.dlq.tmp left by an interrupted rewrite
+};
+
 class DeadLetterStore {
  public:
   explicit DeadLetterStore(std::string dir, Env* env = Env::Default())
@@ -82,6 +95,21 @@ class DeadLetterStore {
   // checksummed record) are dropped. On error the old file stays.
   Status Rewrite(std::string_view destination,
                  const std::function<std::vector<DeadLetter>(std::vector<DeadLetter>)>& resend);
+
+  // Privacy deletion: removes, under the destination's lock, every dead letter whose event
+  // belongs to `users` (its top-level userId or anonymousId, event/user_ids.h), and atomically
+  // replaces the file (WriteFileAtomically) with every other intact record, byte for byte and in
+  // order (unreadable records included: they are not JSON objects, so they hold no ids). A file
+  // without such letters is left untouched. A `<destination>.dlq.tmp` found under the lock is a
+  // rewrite that never reached its rename (a crash): it is removed, since it may hold any letter.
+  //
+  // Idempotent (a second run finds nothing) and safe to interrupt at any point: a crash leaves
+  // the old file or the new one, never a mix, so running it again converges. Appends wait for
+  // the lock, so no letter of another user is lost. `progress` (may be null) accumulates.
+  Status EraseUsers(std::string_view destination, const privacy::UserSet& users,
+                    DeadLetterEraseProgress* progress);
+  // The same for every destination that has a file (Destinations()); stops at the first error.
+  Status EraseUsersEverywhere(const privacy::UserSet& users, DeadLetterEraseProgress* progress);
 
   static constexpr size_t kMaxResponseExcerpt = 512;
 

@@ -334,5 +334,152 @@ TEST(DeadLetterStoreFaults, CrashAtEveryOperationLosesNothingAcknowledged) {
   }
 }
 
+// ---- Privacy deletion (EraseUsers, issue 17) ---------------------------------------------------
+
+// A letter of `user` (userId) or, with `anonymous`, of that anonymousId.
+DeadLetter LetterOf(uint64_t offset, const std::string& ids) {
+  return Letter(offset, R"({"type":"track","event":"E","messageId":"m)" + std::to_string(offset) +
+                            "\"," + ids + "}");
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// The file a store that never held the users' letters would have: the others, byte for byte.
+std::string FramedLetters(const std::vector<DeadLetter>& letters) {
+  std::string out;
+  for (const auto& d : letters)
+    out += FrameRaw(DeadLetterToJson(d));
+  return out;
+}
+
+TEST(DeadLetterStoreErase, RemovesTheUsersLettersAndKeepsEveryOtherRecordByteForByte) {
+  TempDir dir;
+  DeadLetterStore store(dir.path() + "/dlq");
+  const DeadLetter keep1 = LetterOf(1, R"("userId":"u2","anonymousId":"a2")");
+  const DeadLetter keep2 = LetterOf(4, R"("userId":"u1x","properties":{"userId":"u1"})");
+  const DeadLetter keep3 = LetterOf(7, R"("anonymousId":"u1")");  // the other namespace
+  const DeadLetter keep4 = Letter(8, "not an object");            // no ids at all
+  std::vector<DeadLetter> all = {
+      keep1,
+      LetterOf(2, R"("userId":"u1","anonymousId":"a9")"),
+      LetterOf(3, R"("anonymousId":"a3")"),
+      keep2,
+      LetterOf(5, R"("userId":"\u0075\u0031")"),  // "u1", escaped
+      LetterOf(6, R"("userId":42)"),              // a number: its text "42"
+      keep3,
+      keep4,
+  };
+  for (const auto& d : all)
+    ASSERT_TRUE(store.Append(d).ok());
+  // An unreadable record (intact framing, not a JSON object) in the middle is kept too.
+  const std::string path = dir.path() + "/dlq/hooks.dlq";
+  AppendBytes(path, FrameRaw("[1,2,3]"));
+  ASSERT_TRUE(store.Append(LetterOf(9, R"("userId":"u1")")).ok());
+  // A stale temp file of an interrupted rewrite (it could hold anyone's letters).
+  AppendBytes(path + ".tmp", FramedLetters({LetterOf(10, R"("userId":"u1")")}));
+
+  DeadLetterEraseProgress progress;
+  const privacy::UserSet users({"u1", "42"}, {"a3"});
+  ASSERT_TRUE(store.EraseUsersEverywhere(users, &progress).ok());
+  EXPECT_EQ(progress.letters_removed, 5u);
+  EXPECT_EQ(progress.files_rewritten, 1u);
+  EXPECT_EQ(progress.stale_temp_files_removed, 1u);
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  EXPECT_EQ(ReadFile(path), FramedLetters({keep1, keep2, keep3, keep4}) + FrameRaw("[1,2,3]"));
+
+  // Idempotent: nothing more to remove, the file is not even rewritten.
+  const std::string before = ReadFile(path);
+  DeadLetterEraseProgress again;
+  ASSERT_TRUE(store.EraseUsersEverywhere(users, &again).ok());
+  EXPECT_EQ(again.letters_removed, 0u);
+  EXPECT_EQ(again.files_rewritten, 0u);
+  EXPECT_EQ(ReadFile(path), before);
+}
+
+TEST(DeadLetterStoreErase, CorruptBytesDoNotHideTheLettersAfterThem) {
+  TempDir dir;
+  DeadLetterStore store(dir.path() + "/dlq");
+  const std::string path = dir.path() + "/dlq/hooks.dlq";
+  ASSERT_TRUE(store.Append(LetterOf(1, R"("userId":"u2")")).ok());
+  AppendBytes(path, "torn bytes of a record that never finished");
+  ASSERT_TRUE(store.Append(LetterOf(2, R"("userId":"u1")")).ok());
+  ASSERT_TRUE(store.Append(LetterOf(3, R"("userId":"u2")")).ok());
+  DeadLetterEraseProgress progress;
+  ASSERT_TRUE(store.EraseUsers("hooks", privacy::UserSet({"u1"}, {}), &progress).ok());
+  EXPECT_EQ(progress.letters_removed, 1u);
+  EXPECT_GT(progress.corrupt_bytes_dropped, 0u);
+  auto listed = store.List("hooks");
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(Offsets(*listed), (std::vector<uint64_t>{1, 3}));
+}
+
+TEST(DeadLetterStoreErase, UnknownUsersLeaveTheFileUntouched) {
+  TempDir dir;
+  DeadLetterStore store(dir.path() + "/dlq");
+  ASSERT_TRUE(store.Append(LetterOf(1, R"("userId":"u2")")).ok());
+  const std::string path = dir.path() + "/dlq/hooks.dlq";
+  const std::string before = ReadFile(path);
+  DeadLetterEraseProgress progress;
+  ASSERT_TRUE(store.EraseUsersEverywhere(privacy::UserSet({"nobody"}, {"u2"}), &progress).ok());
+  ASSERT_TRUE(store.EraseUsersEverywhere(privacy::UserSet(), &progress).ok());
+  EXPECT_EQ(progress.letters_removed, 0u);
+  EXPECT_EQ(ReadFile(path), before);
+}
+
+// A power cut at every mutating file operation of an erase, then the erase run again (a
+// restarted process): the users' letters are gone and every other letter is there, once.
+TEST(DeadLetterStoreErase, CrashAtEveryOperationConvergesWhenRunAgain) {
+  const privacy::UserSet users({"u1"}, {});
+  auto fill = [](DeadLetterStore& store) {
+    for (uint64_t i = 1; i <= 6; ++i) {
+      ASSERT_TRUE(store.Append(LetterOf(i, i % 2 ? R"("userId":"u1")" : R"("userId":"u2")")).ok());
+      ASSERT_TRUE(store.Append(LetterOf(i, R"("userId":"u3")")).ok());
+    }
+  };
+  uint64_t total = 0;
+  {
+    TempDir dir;
+    FaultInjectionEnv env;
+    DeadLetterStore store(dir.path() + "/dlq", &env);
+    fill(store);
+    const uint64_t before = env.operations();
+    ASSERT_TRUE(store.EraseUsers("hooks", users, nullptr).ok());
+    total = env.operations() - before;
+  }
+  ASSERT_GE(total, 3u);  // write, sync, rename, directory sync
+  for (uint64_t at = 1; at <= total; ++at) {
+    for (bool torn : {false, true}) {
+      SCOPED_TRACE("crash at operation " + std::to_string(at) + (torn ? " (torn tail)" : ""));
+      TempDir dir;
+      FaultInjectionEnv env(Env::Default(), /*real_sync=*/false, /*seed=*/at);
+      {
+        DeadLetterStore store(dir.path() + "/dlq", &env);
+        fill(store);
+        env.CrashAtOperation(at, torn);
+        EXPECT_FALSE(store.EraseUsers("hooks", users, nullptr).ok());
+      }
+      env.Revive();
+      DeadLetterStore restarted(dir.path() + "/dlq", &env);
+      ASSERT_TRUE(restarted.EraseUsers("hooks", users, nullptr).ok());
+      auto scan = restarted.Scan("hooks");
+      ASSERT_TRUE(scan.ok());
+      EXPECT_EQ(scan->corrupt_bytes, 0u);
+      std::multiset<std::string> events;
+      for (const auto& d : scan->letters)
+        events.insert(d.event);
+      EXPECT_EQ(events.size(), 9u);  // 3 of u2 and 6 of u3
+      for (uint64_t i = 1; i <= 6; ++i) {
+        EXPECT_EQ(events.count(LetterOf(i, R"("userId":"u3")").event), 1u) << i;
+        EXPECT_EQ(events.count(LetterOf(i, R"("userId":"u2")").event), i % 2 ? 0u : 1u) << i;
+        EXPECT_EQ(events.count(LetterOf(i, R"("userId":"u1")").event), 0u) << i;
+      }
+      EXPECT_FALSE(std::filesystem::exists(dir.path() + "/dlq/hooks.dlq.tmp"));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace sy::delivery
