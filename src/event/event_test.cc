@@ -1,5 +1,6 @@
 #include "event/event.h"
 #include "event/raw_json.h"
+#include "event/user_ids.h"
 
 #include "base/time_format.h"
 
@@ -787,6 +788,28 @@ TEST(RawJson, IndexedSplitMatchesTheScanner) {
   // Not an object at the top: refused by both.
   EXPECT_FALSE(ByIndex(parser, "[1]").ok);
   EXPECT_FALSE(ByIndex(parser, "\"s\"").ok);
+}
+
+// The ids a privacy request matches an event by (event/user_ids.h).
+TEST(EventUserIds, ReadsTheTopLevelIdsAsAParserWould) {
+  EventUserIds ids;
+  ASSERT_TRUE(ReadEventUserIds(R"({"userId":"u1","anonymousId":"a1"})", &ids));
+  EXPECT_EQ(ids.user_id, "u1");
+  EXPECT_EQ(ids.anonymous_id, "a1");
+  // Escapes decoded, in values and keys; the last of duplicate keys wins.
+  ASSERT_TRUE(ReadEventUserIds(R"({"userId":"x","user\u0049d":"\u0075\u00e9"})", &ids));
+  EXPECT_EQ(ids.user_id, "u\xc3\xa9");
+  // A number is its JSON text; null and absent are empty; nested ids are not the event's.
+  ASSERT_TRUE(ReadEventUserIds(R"({"userId":42,"anonymousId":null})", &ids));
+  EXPECT_EQ(ids.user_id, "42");
+  EXPECT_EQ(ids.anonymous_id, "");
+  ASSERT_TRUE(
+      ReadEventUserIds(R"({"properties":{"userId":"u1"},"context":{"anonymousId":"a"}})", &ids));
+  EXPECT_EQ(ids.user_id, "");
+  EXPECT_EQ(ids.anonymous_id, "");
+  EXPECT_FALSE(ReadEventUserIds(R"(["userId","u1"])", &ids));
+  EXPECT_FALSE(ReadEventUserIds("not json", &ids));
+  EXPECT_EQ(ids.user_id, "");
 }
 
 }  // namespace

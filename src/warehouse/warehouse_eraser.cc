@@ -507,4 +507,26 @@ std::unique_ptr<WarehouseEraser> NewPostgresEraser(std::string dsn,
   return std::make_unique<PostgresEraser>(std::move(dsn), std::move(sources));
 }
 
+Result<std::unique_ptr<WarehouseEraser>> NewWarehouseEraserFor(
+    const config::DestinationConfig& destination, const std::vector<std::string>& all_sources) {
+  auto setting = [&](std::string_view key) -> std::string {
+    for (const auto& raw : destination.settings) {
+      if (raw.key == key && raw.kind == config::RawSetting::Kind::kScalar) return raw.scalar;
+    }
+    return "";
+  };
+  if (destination.type == "sqlite") {
+    std::string path = setting("path");
+    return NewSqliteEraser(path.empty() ? "./data/warehouse" : path);  // the type's default
+  }
+  if (destination.type == "postgres") {
+    std::string dsn = setting("dsn");
+    if (dsn.empty()) return InvalidArgument("destination " + destination.name + ": no dsn");
+    return NewPostgresEraser(std::move(dsn),
+                             destination.sources.empty() ? all_sources : destination.sources);
+  }
+  return InvalidArgument("destination " + destination.name + " (type " + destination.type +
+                         ") is not a warehouse");
+}
+
 }  // namespace sy::warehouse

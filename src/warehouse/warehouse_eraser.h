@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "config/config.h"
 #include "privacy/user_set.h"
 
 namespace sy::warehouse {
@@ -74,5 +75,12 @@ std::unique_ptr<WarehouseEraser> NewSqliteEraser(std::string dir);
 // schemas of the database are never touched.
 std::unique_ptr<WarehouseEraser> NewPostgresEraser(std::string dsn,
                                                    std::vector<std::string> sources);
+
+// The eraser of a configured warehouse destination, for the privacy deletion run: type `sqlite`
+// (its `path` setting, default ./data/warehouse, as the destination uses it) or `postgres` (its
+// `dsn`; the schemas of its `sources:`, or of `all_sources` — every source of the config — when
+// it lists none). kInvalidArgument for any other type.
+Result<std::unique_ptr<WarehouseEraser>> NewWarehouseEraserFor(
+    const config::DestinationConfig& destination, const std::vector<std::string>& all_sources);
 
 }  // namespace sy::warehouse

@@ -137,6 +137,31 @@ TEST_F(SqliteErase, NoDeletedBytesLeftInTheFiles) {
   }
 }
 
+TEST_F(SqliteErase, ErasersFromTheDestinationsConfig) {
+  config::DestinationConfig d;
+  d.name = "dw";
+  d.type = "sqlite";
+  auto scalar = [](std::string key, std::string value) {
+    config::RawSetting r;
+    r.key = std::move(key);
+    r.scalar = std::move(value);
+    return r;
+  };
+  d.settings.push_back(scalar("path", dir_.string()));
+  auto eraser = NewWarehouseEraserFor(d, {"web"});
+  ASSERT_TRUE(eraser.ok()) << eraser.status().ToString();
+  WarehouseEraseProgress progress;
+  ASSERT_TRUE((*eraser)->EraseUsers(fx::Request(), &progress).ok());
+  EXPECT_EQ(progress.sources, 2u);  // every database file of the directory
+  EXPECT_GT(progress.rows_deleted, 0u);
+  d.type = "postgres";
+  EXPECT_EQ(NewWarehouseEraserFor(d, {"web"}).status().code(), StatusCode::kInvalidArgument);
+  d.settings = {scalar("dsn", "postgresql://127.0.0.1:1/x")};
+  EXPECT_TRUE(NewWarehouseEraserFor(d, {"web"}).ok());  // connects on first use
+  d.type = "webhook";
+  EXPECT_EQ(NewWarehouseEraserFor(d, {"web"}).status().code(), StatusCode::kInvalidArgument);
+}
+
 // kill -9 after the k-th committed table, for every k: the rerun converges to the same result.
 TEST_F(SqliteErase, KilledAfterAnyTableConvergesWhenRunAgain) {
   auto before_web = fx::RowsByOwner(ProbeOf("web"));
