@@ -111,6 +111,28 @@ TEST_F(SqliteErase, UnknownIdsAndEmptyRequestsRemoveNothing) {
   EXPECT_EQ(fx::RowsByOwner(ProbeOf("web")), before);
 }
 
+// An alias links two ids of one person: a request naming its previousId (either kind of id)
+// reaches the alias row too.
+TEST_F(SqliteErase, AnAliasIsReachedThroughItsPreviousId) {
+  SqliteLoader loader(dir_.string());
+  EventMapper mapper;
+  MappedEvent mapped;
+  for (const char* e :
+       {R"({"type":"alias","messageId":"al-1","userId":"u7","previousId":"legacy-7"})",
+        R"({"type":"alias","messageId":"al-2","userId":"u8","previousId":"legacy-8"})"}) {
+    ASSERT_TRUE(mapper.Map(e, fx::kLoadTime, &mapped).ok());
+  }
+  ASSERT_TRUE(loader.Load("crm", mapped.rows, mapped.discards, fx::kLoadTime).ok());
+  const std::string path = SqliteLoader::PathFor(dir_.string(), "crm");
+  ASSERT_TRUE(
+      NewSqliteEraser(dir_.string())->EraseUsers(privacy::UserSet({}, {"legacy-7"}), nullptr).ok());
+  EXPECT_EQ(Query(path, "SELECT id FROM aliases"),
+            (std::vector<std::vector<std::string>>{{"al-2"}}));
+  ASSERT_TRUE(
+      NewSqliteEraser(dir_.string())->EraseUsers(privacy::UserSet({"legacy-8"}, {}), nullptr).ok());
+  EXPECT_TRUE(Query(path, "SELECT id FROM aliases").empty());
+}
+
 TEST_F(SqliteErase, IdsAreDataNotSql) {
   auto before = fx::RowsByOwner(ProbeOf("web"));
   WarehouseEraseProgress progress;
