@@ -55,7 +55,7 @@ struct ArchiveEraseOptions {
   int gzip_level = 1;  // of the rewritten members (the archiver's default)
   // Called after each file was handled (rewritten, deleted or left), with its key: progress
   // reports, and tests that stop a run at a given file.
-  std::function<void(const std::string& key)> after_file;
+  std::function<void(const std::string& key)> after_file = nullptr;
 };
 
 // Removes the events of `users` from every archive file under options.prefix. `progress` (may

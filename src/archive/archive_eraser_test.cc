@@ -21,8 +21,7 @@ TEST(ArchiveErase, RewritesTheFilesWithoutTheUsersAndDeletesTheirOwn) {
   TempDir dir;
   auto store = NewLocalObjectStore(dir.path() + "/archive");
   auto files = fx::Write(store.get(), "sy/");
-  ArchiveEraseOptions options;
-  options.prefix = "sy/";
+  ArchiveEraseOptions options{.prefix = "sy/"};
   ArchiveEraseProgress progress;
   ASSERT_TRUE(EraseUsersFromArchive(store.get(), fx::Request(), options, &progress).ok());
   fx::ExpectErased(store.get(), "sy/", files);
