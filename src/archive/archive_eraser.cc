@@ -18,6 +18,15 @@ constexpr size_t kMemberBytes = 1 << 20;
 
 }  // namespace
 
+std::string ArchiveEraseProgress::Summary() const {
+  return "events_removed=" + std::to_string(events_removed) +
+         " files_rewritten=" + std::to_string(files_rewritten) +
+         " files_deleted=" + std::to_string(files_deleted) +
+         " files_scanned=" + std::to_string(files_scanned) +
+         " bytes_scanned=" + std::to_string(bytes_scanned) +
+         " files_unreadable=" + std::to_string(files_unreadable);
+}
+
 Status EraseUsersFromArchive(ObjectStore* store, const privacy::UserSet& users,
                              const ArchiveEraseOptions& options, ArchiveEraseProgress* progress) {
   ArchiveEraseProgress local;

@@ -48,6 +48,8 @@ struct ArchiveEraseProgress {
   uint64_t files_deleted = 0;     // held only the users' events
   uint64_t events_removed = 0;    // the users' events removed
   uint64_t files_unreadable = 0;  // left as they are; the call then returns kDataLoss
+  // One line for a request's record ("events_removed=3 files_rewritten=2 …").
+  std::string Summary() const;
 };
 
 struct ArchiveEraseOptions {

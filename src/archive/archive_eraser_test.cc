@@ -29,6 +29,8 @@ TEST(ArchiveErase, RewritesTheFilesWithoutTheUsersAndDeletesTheirOwn) {
   EXPECT_EQ(progress.files_rewritten, 4u);
   EXPECT_EQ(progress.files_deleted, 1u);
   EXPECT_EQ(progress.events_removed, 2u + 1u + 4u + 1u + 43u);
+  EXPECT_EQ(progress.Summary().rfind("events_removed=51 files_rewritten=4 files_deleted=1 ", 0), 0u)
+      << progress.Summary();
 
   // Idempotent: everything is read again, nothing is written.
   ArchiveEraseProgress again;

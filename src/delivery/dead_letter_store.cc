@@ -288,6 +288,14 @@ Status DeadLetterStore::Rewrite(
   return WriteFileAtomically(env_, FilePath(destination), bytes);
 }
 
+std::string DeadLetterEraseProgress::Summary() const {
+  return "letters_removed=" + std::to_string(letters_removed) +
+         " files_rewritten=" + std::to_string(files_rewritten) +
+         " files_scanned=" + std::to_string(files_scanned) +
+         " corrupt_bytes_dropped=" + std::to_string(corrupt_bytes_dropped) +
+         " stale_temp_files_removed=" + std::to_string(stale_temp_files_removed);
+}
+
 Status DeadLetterStore::EraseUsers(std::string_view destination, const privacy::UserSet& users,
                                    DeadLetterEraseProgress* progress) {
   DeadLetterEraseProgress local;

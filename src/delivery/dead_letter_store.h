@@ -67,6 +67,8 @@ struct DeadLetterEraseProgress {
   // data.
   uint64_t corrupt_bytes_dropped = 0;
   uint64_t stale_temp_files_removed = 0;  // <destination>.dlq.tmp left by an interrupted rewrite
+  // One line for a request's record ("letters_removed=2 files_rewritten=1 …").
+  std::string Summary() const;
 };
 
 class DeadLetterStore {

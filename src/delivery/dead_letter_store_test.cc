@@ -387,6 +387,8 @@ TEST(DeadLetterStoreErase, RemovesTheUsersLettersAndKeepsEveryOtherRecordByteFor
   EXPECT_EQ(progress.letters_removed, 5u);
   EXPECT_EQ(progress.files_rewritten, 1u);
   EXPECT_EQ(progress.stale_temp_files_removed, 1u);
+  EXPECT_EQ(progress.Summary().rfind("letters_removed=5 files_rewritten=1 ", 0), 0u)
+      << progress.Summary();
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
   EXPECT_EQ(ReadFile(path), FramedLetters({keep1, keep2, keep3, keep4}) + FrameRaw("[1,2,3]"));
 

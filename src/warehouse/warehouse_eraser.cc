@@ -498,6 +498,15 @@ class PostgresEraser final : public WarehouseEraser {
 
 }  // namespace
 
+std::string WarehouseEraseProgress::Summary() const {
+  std::string out = "rows_deleted=" + std::to_string(rows_deleted) +
+                    " sources=" + std::to_string(sources) +
+                    " tables=" + std::to_string(tables_scanned);
+  for (const auto& [table, n] : rows_per_table)
+    out += " " + table + "=" + std::to_string(n);
+  return out;
+}
+
 std::unique_ptr<WarehouseEraser> NewSqliteEraser(std::string dir) {
   return std::make_unique<SqliteEraser>(std::move(dir));
 }

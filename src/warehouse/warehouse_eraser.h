@@ -51,6 +51,9 @@ struct WarehouseEraseProgress {
   uint64_t tables_scanned = 0;  // tables looked at
   uint64_t rows_deleted = 0;    // over every table, discards and violations included
   std::map<std::string, uint64_t> rows_per_table;  // "<source>.<table>" → rows deleted
+  // One line for a request's record ("rows_deleted=12 sources=2 tables=24 web.tracks=3 …"):
+  // counts and table names only, no ids.
+  std::string Summary() const;
 };
 
 class WarehouseEraser {

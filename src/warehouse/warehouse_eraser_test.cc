@@ -92,6 +92,11 @@ TEST_F(SqliteErase, RemovesEveryRowOfTheUsersAndNothingElse) {
   EXPECT_GT(progress.rows_per_table["web.violations"], 0u);
   EXPECT_GT(progress.rows_per_table["web.discards"], 0u);
   EXPECT_GT(progress.rows_per_table["web.order_completed"], 0u);
+  const std::string summary = progress.Summary();
+  EXPECT_EQ(
+      summary.rfind("rows_deleted=" + std::to_string(progress.rows_deleted) + " sources=2", 0), 0u)
+      << summary;
+  EXPECT_EQ(summary.find("u1"), std::string::npos) << summary;  // no ids in the record
 
   // Idempotent: the second run finds nothing and changes nothing.
   WarehouseEraseProgress again;
