@@ -114,12 +114,14 @@ struct SqliteDb {
   Status Error(std::string_view what) const {
     return IoError("sqlite: " + std::string(what) + ": " + sqlite3_errmsg(db));
   }
+  // A lock held past the busy timeout (a long load) is transient: kUnavailable.
   Status Exec(const std::string& sql) {
     char* err = nullptr;
-    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-      std::string m = err ? err : "unknown error";
+    if (int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err); rc != SQLITE_OK) {
+      std::string m = "sqlite: " + std::string(err ? err : "unknown error") +
+                      " (in: " + sql.substr(0, 200) + ")";
       sqlite3_free(err);
-      return IoError("sqlite: " + m + " (in: " + sql.substr(0, 200) + ")");
+      return (rc & 0xff) == SQLITE_BUSY ? Unavailable(std::move(m)) : IoError(std::move(m));
     }
     return Status::Ok();
   }
