@@ -8,6 +8,7 @@
 #include <iterator>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "base/clock.h"
 #include "base/crc32c.h"
@@ -429,6 +430,37 @@ TEST(DeadLetterStoreErase, UnknownUsersLeaveTheFileUntouched) {
   ASSERT_TRUE(store.EraseUsersEverywhere(privacy::UserSet(), &progress).ok());
   EXPECT_EQ(progress.letters_removed, 0u);
   EXPECT_EQ(ReadFile(path), before);
+}
+
+// Erases racing the server's appends (another thread; the lock serializes them): every letter of
+// another user appended meanwhile is there once, and none of the erased user's that were appended
+// before the last erase began.
+TEST(DeadLetterStoreErase, AppendsDuringAnEraseAreNeverLost) {
+  TempDir dir;
+  DeadLetterStore store(dir.path() + "/dlq");
+  const privacy::UserSet users({"u1"}, {});
+  std::atomic<bool> appending{true};
+  std::thread appender([&] {
+    for (uint64_t i = 1; i <= 300; ++i) {
+      Status st = store.Append(LetterOf(i, i % 3 ? R"("userId":"u2")" : R"("userId":"u1")"));
+      EXPECT_TRUE(st.ok()) << st.ToString();
+      if (!st.ok()) break;
+    }
+    appending = false;
+  });
+  int erases = 0;
+  while (appending || erases == 0) {
+    EXPECT_TRUE(store.EraseUsers("hooks", users, nullptr).ok());
+    ++erases;
+  }
+  appender.join();
+  ASSERT_TRUE(store.EraseUsers("hooks", users, nullptr).ok());
+  auto listed = store.List("hooks");
+  ASSERT_TRUE(listed.ok());
+  std::vector<uint64_t> expected;
+  for (uint64_t i = 1; i <= 300; ++i)
+    if (i % 3) expected.push_back(i);
+  EXPECT_EQ(Offsets(*listed), expected);
 }
 
 // A power cut at every mutating file operation of an erase, then the erase run again (a
