@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "tests/erase/warehouse_fixture.h"
 #include "warehouse/sqlite_loader.h"
@@ -136,6 +137,44 @@ TEST_F(SqliteErase, AnAliasIsReachedThroughItsPreviousId) {
   ASSERT_TRUE(
       NewSqliteEraser(dir_.string())->EraseUsers(privacy::UserSet({"legacy-8"}, {}), nullptr).ok());
   EXPECT_TRUE(Query(path, "SELECT id FROM aliases").empty());
+}
+
+// Erases racing loads of another user's events (the loader on its own thread, as the warehouse
+// destination runs it): every row loaded meanwhile is there.
+TEST_F(SqliteErase, LoadsDuringAnEraseAreNeverLost) {
+  std::atomic<bool> loading{true};
+  std::thread loader_thread([&] {
+    SqliteLoader loader(dir_.string());
+    EventMapper mapper;
+    for (int batch = 0; batch < 20; ++batch) {
+      MappedEvent mapped;
+      for (int i = 0; i < 5; ++i) {
+        const std::string id = "p5-" + std::to_string(batch) + "-" + std::to_string(i);
+        EXPECT_TRUE(mapper
+                        .Map(R"({"type":"track","event":"Order Completed","messageId":")" + id +
+                                 R"(","userId":"u5","properties":{"revenue":1}})",
+                             fx::kLoadTime, &mapped)
+                        .ok());
+      }
+      auto stats = loader.Load("web", mapped.rows, mapped.discards, fx::kLoadTime);
+      EXPECT_TRUE(stats.ok()) << stats.status().ToString();
+    }
+    loading = false;
+  });
+  int erases = 0;
+  while (loading || erases == 0) {
+    Status st = NewSqliteEraser(dir_.string())->EraseUsers(fx::Request(), nullptr);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    ++erases;
+  }
+  loader_thread.join();
+  const std::string path = SqliteLoader::PathFor(dir_.string(), "web");
+  EXPECT_EQ(Query(path, "SELECT count(*) FROM tracks WHERE user_id = 'u5'"),
+            (std::vector<std::vector<std::string>>{{"100"}}));
+  EXPECT_EQ(Query(path, "SELECT count(*) FROM order_completed WHERE user_id = 'u5'"),
+            (std::vector<std::vector<std::string>>{{"100"}}));
+  EXPECT_EQ(Query(path, "SELECT count(*) FROM tracks WHERE user_id = 'u1'"),
+            (std::vector<std::vector<std::string>>{{"0"}}));
 }
 
 TEST_F(SqliteErase, IdsAreDataNotSql) {
