@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "event/raw_json.h"
+#include "governance/compiled_schema.h"
 
 namespace sy::governance {
 namespace json = boost::json;
@@ -213,8 +214,8 @@ struct TrackingPlans::Plan {
   config::PlanAction unplanned = config::PlanAction::kAllow;
   config::PlanAction violations = config::PlanAction::kFlag;
   // Track events by name, and other types by type; the keys own the label strings.
-  std::unordered_map<std::string, std::unique_ptr<valijson::Schema>> events;
-  std::unordered_map<std::string, std::unique_ptr<valijson::Schema>> types;
+  std::unordered_map<std::string, std::unique_ptr<EventSchema>> events;
+  std::unordered_map<std::string, std::unique_ptr<EventSchema>> types;
 };
 
 TrackingPlans::~TrackingPlans() = default;
@@ -222,7 +223,7 @@ TrackingPlans::~TrackingPlans() = default;
 namespace {
 
 // Reads and compiles one schema file; "" and `*out` set, or the problem.
-std::string LoadSchema(const std::filesystem::path& file, std::unique_ptr<valijson::Schema>* out) {
+std::string LoadSchema(const std::filesystem::path& file, std::unique_ptr<EventSchema>* out) {
   std::error_code ec;
   const auto size = std::filesystem::file_size(file, ec);
   if (ec) return "cannot read: " + ec.message();
@@ -234,6 +235,57 @@ std::string LoadSchema(const std::filesystem::path& file, std::unique_ptr<valijs
   std::string text(static_cast<size_t>(size), '\0');
   in.read(text.data(), static_cast<std::streamsize>(size));
   if (static_cast<size_t>(in.gcount()) != size) return "cannot read the file";
+  return EventSchema::FromText(text, out);
+}
+
+// valijson's errors as the compiled checker words them: the context as a dotted path.
+void ValijsonErrors(const valijson::ValidationResults& results, std::vector<SchemaError>* out) {
+  for (const auto& error : results)
+    out->push_back(SchemaError{PathOf(error.context), error.description});
+}
+
+// What Judge reports for an event that failed its schema: Segment shows the failing fields, so
+// container messages are left out; a rule per message; at most kMaxViolationsPerEvent.
+std::vector<Violation> ViolationsOf(const std::vector<SchemaError>& errors) {
+  std::vector<Violation> violations;
+  size_t more = 0;
+  for (const auto& error : errors) {
+    if (IsContainerMessage(error.message)) continue;
+    if (violations.size() >= kMaxViolationsPerEvent) {
+      ++more;
+      continue;
+    }
+    Violation x;
+    x.rule = std::string(RuleOf(error.message));
+    x.path = error.path;
+    if (x.rule == "required") {
+      // "Missing required property 'sku'." names the field; the context is its parent.
+      const auto open = error.message.find('\'');
+      const auto close = error.message.rfind('\'');
+      if (open != std::string::npos && close > open) {
+        if (!x.path.empty()) x.path += '.';
+        x.path += error.message.substr(open + 1, close - open - 1);
+      }
+    }
+    x.message = Cut(error.message, 300);
+    violations.push_back(std::move(x));
+  }
+  if (more > 0) violations.back().message += " (and " + std::to_string(more) + " more)";
+  if (violations.empty()) {
+    // Only container messages (keep the first), or none at all: a `false` schema says nothing.
+    violations.push_back(errors.empty()
+                             ? Violation{"", "schema", "the schema allows no value here"}
+                             : Violation{"", "schema", Cut(errors.front().message, 300)});
+  }
+  return violations;
+}
+
+}  // namespace
+
+EventSchema::~EventSchema() = default;
+
+std::string EventSchema::FromText(std::string_view text, std::unique_ptr<EventSchema>* out) {
+  std::error_code ec;
   json::parse_options popts;
   popts.max_depth = kMaxSchemaDepth;
   json::value doc = json::parse(text, ec, {}, popts);
@@ -248,26 +300,59 @@ std::string LoadSchema(const std::filesystem::path& file, std::unique_ptr<valijs
            "' is not supported: on a long string or array from a client it could crash or stall "
            "the server (use maxLength, maxItems, enum or const)";
   if (auto bad = CheckRefs(doc); !bad.empty()) return bad;
-  auto schema = std::make_unique<valijson::Schema>();
+  std::unique_ptr<EventSchema> schema(new EventSchema());
+  schema->valijson_ = std::make_unique<valijson::Schema>();
   try {
     valijson::SchemaParser parser(valijson::SchemaParser::kDraft7);
     valijson::adapters::BoostJsonAdapter adapter(doc);
-    parser.populateSchema(adapter, *schema);
+    parser.populateSchema(adapter, *schema->valijson_);
   } catch (const std::exception& e) {
     return std::string("not a valid JSON Schema (draft-07): ") + e.what();
   }
+  // Only what valijson accepted is compiled, so a schema error is always valijson's words.
+  schema->compiled_ = CompiledSchema::Compile(doc, &schema->not_compiled_);
   *out = std::move(schema);
   return "";
 }
 
-}  // namespace
+std::optional<std::vector<Violation>> EventSchema::Check(std::string_view event,
+                                                         std::span<const event::RawMember> members,
+                                                         Engine engine) const {
+  std::vector<SchemaError> errors;
+  if (engine != Engine::kValijson && compiled_ != nullptr) {
+    const CheckOutcome outcome = compiled_->Check(event, members, &errors);
+    if (outcome == CheckOutcome::kValid) return std::vector<Violation>();
+    if (outcome == CheckOutcome::kInvalid) return ViolationsOf(errors);
+    errors.clear();
+  }
+  if (engine == Engine::kCompiled) return std::nullopt;
+  // valijson over a Boost.JSON DOM of the event. The DOM lives only for this call: its nodes
+  // come from one monotonic buffer (a per-node heap allocation was a large part of the cost).
+  thread_local std::unique_ptr<unsigned char[]> arena(new unsigned char[kDomArenaBytes]);
+  json::monotonic_resource memory(arena.get(), kDomArenaBytes);
+  boost::system::error_code ec;
+  json::value doc = json::parse(event, ec, &memory);
+  if (ec) return std::vector<Violation>();  // ingest validated it; cannot happen
+  valijson::ValidationResults results;
+  try {
+    valijson::Validator validator;
+    valijson::adapters::BoostJsonAdapter target(doc);
+    if (validator.validate(*valijson_, target, &results)) return std::vector<Violation>();
+  } catch (const std::exception& e) {
+    // Not expected (schemas are checked at compile time); judged as a violation, not a crash.
+    return std::vector<Violation>{
+        Violation{"", "schema", std::string("validator error: ") + e.what()}};
+  }
+  ValijsonErrors(results, &errors);
+  return ViolationsOf(errors);
+}
 
 Result<std::shared_ptr<const TrackingPlans>> TrackingPlans::Compile(const config::Config& config) {
   std::shared_ptr<TrackingPlans> plans(new TrackingPlans());
   std::string errors;
   const std::filesystem::path base = std::filesystem::path(config.file).parent_path();
   auto load = [&](const std::string& where, const std::string& file,
-                  std::unique_ptr<valijson::Schema>* out) {
+                  std::unique_ptr<EventSchema>* out) {
     std::filesystem::path p(file);
     if (p.is_relative()) p = base / p;
     if (std::string problem = LoadSchema(p, out); !problem.empty())
@@ -316,7 +401,7 @@ PlanVerdict TrackingPlans::Judge(std::string_view source, std::string_view store
       event::UnescapeJsonString(m.value.substr(1, m.value.size() - 2), &name);
     }
   }
-  const valijson::Schema* schema = nullptr;
+  const EventSchema* schema = nullptr;
   if (type == "track") {
     auto it = plan.events.find(name);
     if (it == plan.events.end()) {
@@ -344,51 +429,8 @@ PlanVerdict TrackingPlans::Judge(std::string_view source, std::string_view store
     schema = it->second.get();
   }
   v.planned = true;
-  boost::system::error_code ec;
-  // The DOM lives only for this call: its nodes come from one monotonic buffer (a per-node heap
-  // allocation was a large part of the cost).
-  thread_local std::unique_ptr<unsigned char[]> arena(new unsigned char[kDomArenaBytes]);
-  json::monotonic_resource memory(arena.get(), kDomArenaBytes);
-  json::value doc = json::parse(stored_event, ec, &memory);
-  if (ec) return v;  // ingest validated it; cannot happen
-  valijson::ValidationResults results;
-  bool valid = true;
-  try {
-    valijson::Validator validator;
-    valijson::adapters::BoostJsonAdapter target(doc);
-    valid = validator.validate(*schema, target, &results);
-  } catch (const std::exception& e) {
-    // Not expected (schemas are checked at compile time); judged as a violation, not a crash.
-    valid = false;
-    v.violations.push_back(Violation{"", "schema", std::string("validator error: ") + e.what()});
-  }
-  if (valid) return v;
-  size_t more = 0;
-  for (const auto& error : results) {
-    if (IsContainerMessage(error.description)) continue;
-    if (v.violations.size() >= kMaxViolationsPerEvent) {
-      ++more;
-      continue;
-    }
-    Violation x;
-    x.rule = std::string(RuleOf(error.description));
-    x.path = PathOf(error.context);
-    if (x.rule == "required") {
-      // "Missing required property 'sku'." names the field; the context is its parent.
-      const auto open = error.description.find('\'');
-      const auto close = error.description.rfind('\'');
-      if (open != std::string::npos && close > open) {
-        if (!x.path.empty()) x.path += '.';
-        x.path += error.description.substr(open + 1, close - open - 1);
-      }
-    }
-    x.message = Cut(error.description, 300);
-    v.violations.push_back(std::move(x));
-  }
-  if (more > 0) v.violations.back().message += " (and " + std::to_string(more) + " more)";
-  if (v.violations.empty())  // only container messages: keep the first
-    v.violations.push_back(Violation{"", "schema", Cut(results.begin()->description, 300)});
-  v.action = plan.violations;
+  v.violations = std::move(*schema->Check(stored_event, members));
+  if (!v.violations.empty()) v.action = plan.violations;
   return v;
 }
 

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -22,6 +23,7 @@
 #include "base/metrics.h"
 #include "base/status.h"
 #include "config/config.h"
+#include "event/raw_json.h"
 
 namespace valijson {
 class Schema;
@@ -62,6 +64,37 @@ struct PlanVerdict {
   std::string_view event_label;
   bool planned = false;  // a schema applied (or the type has none, which is not "unplanned")
   std::vector<Violation> violations;
+};
+
+class CompiledSchema;
+
+// One schema file, compiled twice: by valijson, and into the compiled checker's program
+// (compiled_schema.h) when it uses only the keywords that compiles. Events are checked by the
+// program; valijson checks them when the schema is not compiled, or when the program leaves an
+// event to it (a duplicate key in a checked object, an integer above 2^63 - 1, U+0000 in a
+// checked string). Both report the same violations (compiled_schema_test.cc compares them).
+// Immutable; Check runs on any number of threads at once.
+class EventSchema {
+ public:
+  enum class Engine { kAuto, kValijson, kCompiled };
+  ~EventSchema();
+  // Compiles a schema document: "" and `*out` set, or the problem (not JSON, too deep, a refused
+  // keyword, a $ref that is not local or is cyclic, what valijson refuses).
+  static std::string FromText(std::string_view text, std::unique_ptr<EventSchema>* out);
+  // The keyword (or construct) that keeps the schema from being compiled; "" when compiled.
+  const std::string& not_compiled() const { return not_compiled_; }
+  // The violations of `event`, a JSON object ingest validated, `members` its top-level members
+  // (event::SplitObject); empty when it is valid. kCompiled answers nullopt when the program does
+  // not decide (not compiled, or an event left to valijson); the others always answer.
+  std::optional<std::vector<Violation>> Check(std::string_view event,
+                                              std::span<const event::RawMember> members,
+                                              Engine engine = Engine::kAuto) const;
+
+ private:
+  EventSchema() = default;
+  std::unique_ptr<valijson::Schema> valijson_;
+  std::unique_ptr<CompiledSchema> compiled_;
+  std::string not_compiled_;
 };
 
 class TrackingPlans {
