@@ -64,6 +64,12 @@ struct CompiledSchema::Node {
   // key_property[i] is the index in property_names, or -1.
   std::vector<std::string> keys;
   std::vector<int32_t> key_property;
+  // Per key: its size and first 8 bytes, so a member key is told apart without a call; and an
+  // open-addressing table of key indexes (-1 empty) over KeyHash, at most half full.
+  std::vector<std::pair<uint32_t, uint64_t>> key_probes;
+  std::vector<int32_t> key_table;
+  uint32_t key_shift = 0;
+  std::vector<uint32_t> required_keys;  // required[i] is keys[required_keys[i]]
   bool has_type = false;
   uint8_t types = 0;  // `"type": []` leaves it 0, which valijson reads as permitting nothing
   bool LooksIntoObjects() const { return has_properties || !required.empty(); }
@@ -72,6 +78,19 @@ struct CompiledSchema::Node {
 CompiledSchema::~CompiledSchema() = default;
 
 namespace {
+
+// A key's first 8 bytes (zero-padded) as one integer.
+uint64_t HeadOf(std::string_view key) {
+  uint64_t head = 0;
+  std::memcpy(&head, key.data(), std::min<size_t>(8, key.size()));
+  return head;
+}
+
+// The slot of a key in a table of 2^(64 - shift) slots (Fibonacci hashing of its head and size).
+size_t KeySlot(uint64_t head, size_t size, uint32_t shift) {
+  return static_cast<size_t>(((head ^ (size * 0x9E3779B97F4A7C15ULL)) * 0x9E3779B97F4A7C15ULL) >>
+                             shift);
+}
 
 class Compiler {
  public:
@@ -223,11 +242,29 @@ class Compiler {
       std::sort(node->keys.begin(), node->keys.end());
       node->keys.erase(std::unique(node->keys.begin(), node->keys.end()), node->keys.end());
       for (const auto& k : node->keys) {
+        node->key_probes.emplace_back(static_cast<uint32_t>(k.size()), HeadOf(k));
         auto it = std::lower_bound(node->property_names.begin(), node->property_names.end(), k);
         node->key_property.push_back(it != node->property_names.end() && *it == k
                                          ? static_cast<int32_t>(it - node->property_names.begin())
                                          : -1);
       }
+      size_t slots = 4;
+      uint32_t bits = 2;
+      while (slots < 2 * node->keys.size()) {
+        slots *= 2;
+        ++bits;
+      }
+      node->key_shift = 64 - bits;
+      node->key_table.assign(slots, -1);
+      for (size_t i = 0; i < node->keys.size(); ++i) {
+        size_t slot = KeySlot(node->key_probes[i].second, node->keys[i].size(), node->key_shift);
+        while (node->key_table[slot] >= 0)
+          slot = (slot + 1) & (slots - 1);
+        node->key_table[slot] = static_cast<int32_t>(i);
+      }
+      for (const auto& r : node->required)
+        node->required_keys.push_back(static_cast<uint32_t>(
+            std::lower_bound(node->keys.begin(), node->keys.end(), r) - node->keys.begin()));
     }
     if (const json::value* v = o.if_contains("type")) {
       auto bit = [](std::string_view t) -> uint8_t {
@@ -374,16 +411,50 @@ struct Scratch {
   std::string string;
 };
 
+// The state of one check. Its scratch memory and path stack belong to the thread and keep their
+// capacity across events (no allocation per event on the valid path).
+struct ThreadMemory {
+  std::deque<Scratch> pool;  // by level: references stay valid as it grows
+  std::vector<std::string> path;
+};
+
+// The kind of a raw value from its first byte (event::KindOf, inlined on this hot path).
+event::RawKind KindOf(std::string_view v) {
+  switch (v.empty() ? 'n' : v.front()) {
+    case '{':
+      return event::RawKind::kObject;
+    case '[':
+      return event::RawKind::kArray;
+    case '"':
+      return event::RawKind::kString;
+    case 't':
+      return event::RawKind::kTrue;
+    case 'f':
+      return event::RawKind::kFalse;
+    case 'n':
+      return event::RawKind::kNull;
+    default:
+      return event::RawKind::kNumber;
+  }
+}
+
 class Run {
  public:
-  explicit Run(std::vector<SchemaError>* errors) : errors_(errors) {}
+  Run(std::vector<SchemaError>* errors, ThreadMemory* memory)
+      : errors_(errors), memory_(memory), path_(memory->path) {
+    path_.clear();
+  }
   bool undecided = false;
 
   bool Validate(const CompiledSchema::Node& n, std::string_view value,
                 const std::span<const event::RawMember>* members, size_t level) {
     if (n.always_invalid) return false;
-    Scratch& s = ScratchAt(level);
-    const event::RawKind kind = event::KindOf(value);
+    const event::RawKind kind = KindOf(value);
+    Scratch* scratch = nullptr;
+    auto scratch_at_level = [&]() -> Scratch& {
+      if (scratch == nullptr) scratch = &ScratchAt(level);
+      return *scratch;
+    };
     bool valid = true;
     if (n.has_all_of) {
       for (size_t i = 0; i < n.all_of.size(); ++i) {
@@ -415,7 +486,7 @@ class Run {
         valid = false;
       }
     }
-    if (n.const_value && !Equal(*n.const_value, kind, value, s)) {
+    if (n.const_value && !Equal(*n.const_value, kind, value, scratch_at_level())) {
       if (undecided) return false;
       Push("Failed to match expected value set by 'const' constraint.");
       valid = false;
@@ -423,7 +494,7 @@ class Run {
     if (n.has_enum) {
       bool any = false;
       for (const auto& e : n.enum_values) {
-        if (Equal(e, kind, value, s)) {
+        if (Equal(e, kind, value, scratch_at_level())) {
           any = true;
           break;
         }
@@ -436,9 +507,9 @@ class Run {
     }
     bool split_array = false;
     auto elements = [&]() -> const std::vector<std::string_view>& {
-      if (!split_array) event::SplitArray(value, &s.elements);
+      if (!split_array) event::SplitArray(value, &scratch_at_level().elements);
       split_array = true;
-      return s.elements;
+      return scratch->elements;
     };
     if (n.items != nullptr && kind == event::RawKind::kArray) {
       const auto& items = elements();
@@ -473,7 +544,7 @@ class Run {
     std::string_view text;
     const bool is_string = kind == event::RawKind::kString;
     if (is_string && (n.max_length || n.min_length)) {
-      if (!StringOf(value, s, &text)) return Undecided();
+      if (!StringOf(value, scratch_at_level(), &text)) return Undecided();
     }
     if (is_string && n.max_length && CodePoints(text) > *n.max_length) {
       Push("String should be no more than " + std::to_string(*n.max_length) +
@@ -522,7 +593,7 @@ class Run {
       }
     }
     if (n.LooksIntoObjects() && kind == event::RawKind::kObject) {
-      if (!ObjectChecks(n, value, members, level, s)) valid = false;
+      if (!ObjectChecks(n, value, members, level, scratch_at_level())) valid = false;
       if (undecided) return false;
     }
     if (n.has_type && !TypeMatches(n.types, kind, value)) {
@@ -535,10 +606,9 @@ class Run {
 
  private:
   Scratch& ScratchAt(size_t level) {
-    thread_local std::deque<Scratch> pool;
-    while (pool.size() <= level)
-      pool.emplace_back();
-    return pool[level];
+    while (memory_->pool.size() <= level)
+      memory_->pool.emplace_back();
+    return memory_->pool[level];
   }
   bool Undecided() {
     undecided = true;
@@ -619,18 +689,19 @@ class Run {
     return false;
   }
 
-  // Index of `key` in the sorted `keys`, or -1.
-  static int32_t Find(const std::vector<std::string>& keys, std::string_view key) {
-    if (keys.size() <= 16) {
-      for (size_t i = 0; i < keys.size(); ++i)
-        if (keys[i].size() == key.size() &&
-            std::memcmp(keys[i].data(), key.data(), key.size()) == 0)
-          return static_cast<int32_t>(i);
-      return -1;
+  // Index of `key` in the node's sorted keys, or -1.
+  static int32_t Find(const CompiledSchema::Node& n, std::string_view key) {
+    const uint64_t head = HeadOf(key);
+    const size_t mask = n.key_table.size() - 1;
+    for (size_t slot = KeySlot(head, key.size(), n.key_shift);; slot = (slot + 1) & mask) {
+      const int32_t i = n.key_table[slot];
+      if (i < 0) return -1;
+      const auto& [size, probe] = n.key_probes[static_cast<size_t>(i)];
+      if (size == key.size() && probe == head &&
+          (size <= 8 ||
+           std::memcmp(n.keys[static_cast<size_t>(i)].data() + 8, key.data() + 8, size - 8) == 0))
+        return i;
     }
-    auto it = std::lower_bound(keys.begin(), keys.end(), key,
-                               [](const std::string& a, std::string_view b) { return a < b; });
-    return it != keys.end() && *it == key ? static_cast<int32_t>(it - keys.begin()) : -1;
   }
 
   // valijson's PropertiesConstraint, then its RequiredConstraint, on an object value.
@@ -647,7 +718,7 @@ class Run {
     if (s.key_storage.find('\0') != std::string::npos) return Undecided();
     s.seen.assign(n.keys.size(), -1);
     for (size_t i = 0; i < members.size(); ++i) {
-      const int32_t k = Find(n.keys, s.keys[i]);
+      const int32_t k = Find(n, s.keys[i]);
       if (k < 0) continue;
       // A duplicate of a checked key: valijson sees the last value at the first's position.
       if (s.seen[static_cast<size_t>(k)] >= 0) return Undecided();
@@ -671,7 +742,7 @@ class Run {
         }
       }
       auto unmatched = [&](size_t i) {
-        const int32_t k = Find(n.keys, s.keys[i]);
+        const int32_t k = Find(n, s.keys[i]);
         return k < 0 || n.key_property[static_cast<size_t>(k)] < 0;
       };
       if (n.additional == Additional::kNone) {
@@ -699,10 +770,9 @@ class Run {
         }
       }
     }
-    for (const auto& name : n.required) {
-      const int32_t k = Find(n.keys, name);
-      if (s.seen[static_cast<size_t>(k)] < 0) {
-        Push("Missing required property '" + name + "'.");
+    for (size_t i = 0; i < n.required.size(); ++i) {
+      if (s.seen[n.required_keys[i]] < 0) {
+        Push("Missing required property '" + n.required[i] + "'.");
         valid = false;
       }
     }
@@ -710,7 +780,8 @@ class Run {
   }
 
   std::vector<SchemaError>* errors_;
-  std::vector<std::string> path_;
+  ThreadMemory* memory_;
+  std::vector<std::string>& path_;
 };
 
 }  // namespace
@@ -731,7 +802,8 @@ std::unique_ptr<CompiledSchema> CompiledSchema::Compile(const json::value& schem
 CheckOutcome CompiledSchema::Check(std::string_view event,
                                    std::span<const event::RawMember> members,
                                    std::vector<SchemaError>* errors) const {
-  Run run(errors);
+  thread_local ThreadMemory memory;
+  Run run(errors, &memory);
   const bool valid = run.Validate(*nodes_[0], event, &members, 0);
   if (run.undecided) return CheckOutcome::kUndecided;
   return valid ? CheckOutcome::kValid : CheckOutcome::kInvalid;

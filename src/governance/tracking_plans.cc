@@ -209,13 +209,19 @@ std::string Cut(std::string_view s, size_t max) {
 
 }  // namespace
 
+// Lets the plans' maps be searched with a view of the event's text.
+struct NameHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+};
+
 struct TrackingPlans::Plan {
   std::string name;
   config::PlanAction unplanned = config::PlanAction::kAllow;
   config::PlanAction violations = config::PlanAction::kFlag;
   // Track events by name, and other types by type; the keys own the label strings.
-  std::unordered_map<std::string, std::unique_ptr<EventSchema>> events;
-  std::unordered_map<std::string, std::unique_ptr<EventSchema>> types;
+  std::unordered_map<std::string, std::unique_ptr<EventSchema>, NameHash, std::equal_to<>> events;
+  std::unordered_map<std::string, std::unique_ptr<EventSchema>, NameHash, std::equal_to<>> types;
 };
 
 TrackingPlans::~TrackingPlans() = default;
@@ -387,18 +393,24 @@ PlanVerdict TrackingPlans::Judge(std::string_view source, std::string_view store
   if (pit == by_source_.end()) return v;
   const Plan& plan = *pit->second;
   v.plan = plan.name;
-  // The type and event name from the raw text first: an unplanned event is judged without
-  // building a DOM.
+  // The type and event name from the top-level members, which the compiled checker then reuses.
   thread_local std::vector<event::RawMember> members;
   if (!event::SplitObject(stored_event, &members)) return v;
-  std::string type, name;
+  // Views of the text when unescaped (the usual case), decoded copies otherwise.
+  std::string_view type, name;
+  std::string type_storage, name_storage;
+  auto content = [](std::string_view raw, std::string* storage) {
+    std::string_view plain;
+    if (event::PlainString(raw, &plain)) return plain;
+    storage->clear();
+    event::UnescapeJsonString(raw.substr(1, raw.size() - 2), storage);
+    return std::string_view(*storage);
+  };
   for (const auto& m : members) {
     if (m.key == "type" && event::KindOf(m.value) == event::RawKind::kString) {
-      type.clear();
-      event::UnescapeJsonString(m.value.substr(1, m.value.size() - 2), &type);
+      type = content(m.value, &type_storage);
     } else if (m.key == "event" && event::KindOf(m.value) == event::RawKind::kString) {
-      name.clear();
-      event::UnescapeJsonString(m.value.substr(1, m.value.size() - 2), &name);
+      name = content(m.value, &name_storage);
     }
   }
   const EventSchema* schema = nullptr;
