@@ -17,6 +17,7 @@
 #include "base/clock.h"
 #include "base/logging.h"
 #include "base/metrics.h"
+#include "event/raw_json.h"
 #include "governance/tracking_plans.h"
 #include "ingest/dedupe_index.h"
 #include "ingest/source_table.h"
@@ -118,6 +119,25 @@ int Measure(const std::filesystem::path& dir) {
     if (ok != requests) std::fprintf(stderr, "only %d of %d answered 200\n", ok, requests);
     return cpu / (requests * 100.0);
   };
+  // The judgement alone (no ingest around it), on the client's event text: what the plan adds.
+  auto judge = [&](bool conforming) {
+    const std::string event = Event(1, conforming);
+    std::vector<sy::event::RawMember> members;  // as ingest has them from the enrichment
+    sy::event::SplitObject(event, &members);
+    const int n = requests * 100;
+    size_t flagged = 0;
+    const std::clock_t c0 = std::clock();
+    for (int i = 0; i < n; ++i)
+      flagged += (*plans)->Judge("web", event, members).violations.size();
+    const double cpu = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
+    if ((flagged != 0) == conforming) std::fprintf(stderr, "unexpected judgement\n");
+    return cpu / n;
+  };
+  // PLAN_BENCH_JUDGE_ONLY: the valid judgement alone, once, for a profiler.
+  if (std::getenv("PLAN_BENCH_JUDGE_ONLY") != nullptr) {
+    std::printf("judgement alone, valid %.2f us\n", judge(true) * 1e6);
+    return 0;
+  }
   run(false, true);  // warm-up: parser buffers, dedupe table
   const int rounds = EnvInt("PLAN_BENCH_ROUNDS", 5);
   std::vector<double> none, valid, invalid, r_valid, r_invalid;
@@ -131,18 +151,6 @@ int Measure(const std::filesystem::path& dir) {
   auto median = [](std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
-  };
-  // The judgement alone (no ingest around it), on the client's event text: what the plan adds.
-  auto judge = [&](bool conforming) {
-    const std::string event = Event(1, conforming);
-    const int n = requests * 100;
-    size_t flagged = 0;
-    const std::clock_t c0 = std::clock();
-    for (int i = 0; i < n; ++i)
-      flagged += (*plans)->Judge("web", event).violations.size();
-    const double cpu = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
-    if ((flagged != 0) == conforming) std::fprintf(stderr, "unexpected judgement\n");
-    return cpu / n;
   };
   const double judge_valid = judge(true), judge_invalid = judge(false);
   std::printf("ingest CPU per event (batches of 100 x ~900 B, median of %d rounds)\n", rounds);

@@ -303,7 +303,8 @@ std::optional<Rejection> ValidateAndEnrich(std::string_view text,
 std::optional<Rejection> ValidateAndEnrich(std::string_view text, std::span<const RawMember> m,
                                            std::optional<EventType> path_type,
                                            const EnrichContext& ctx, const Limits& limits,
-                                           std::string* out, std::string* message_id) {
+                                           std::string* out, std::string* message_id,
+                                           std::vector<RawMember>* out_members) {
   auto too_large = [&](size_t size) {
     return Rejection{"event_too_large", "event is " + std::to_string(size) +
                                             " bytes; the limit is " +
@@ -470,11 +471,24 @@ std::optional<Rejection> ValidateAndEnrich(std::string_view text, std::span<cons
   out->clear();
   out->reserve(text.size() + 256);
   out->push_back('{');
+  // Offsets of each member's key and value in `*out` (for `out_members`): a value ends where the
+  // next member, or the object, begins.
+  struct MemberOffsets {
+    size_t key, key_size, value, value_end;
+  };
+  thread_local std::vector<MemberOffsets> offsets;
+  offsets.clear();
+  auto end_member = [&]() {
+    if (!offsets.empty()) offsets.back().value_end = out->size();
+  };
   auto begin_member = [&](std::string_view key) {
+    end_member();
     if (out->size() > 1) out->push_back(',');
     out->push_back('"');
+    const size_t key_at = out->size();
     out->append(key);
     out->append("\":");
+    offsets.push_back(MemberOffsets{key_at, key.size(), out->size(), 0});
   };
   bool context_written = false;
   auto write_context = [&]() {
@@ -554,7 +568,15 @@ std::optional<Rejection> ValidateAndEnrich(std::string_view text, std::span<cons
   out->append(EventTypeName(type));
   out->push_back('"');
   if (!context_written) write_context();  // no context member: absent from the event
+  end_member();
   out->push_back('}');
+  if (out_members != nullptr) {
+    out_members->clear();
+    const std::string_view stored = *out;
+    for (const auto& o : offsets)
+      out_members->push_back(RawMember{stored.substr(o.key, o.key_size),
+                                       stored.substr(o.value, o.value_end - o.value)});
+  }
   return std::nullopt;
 }
 

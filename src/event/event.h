@@ -93,11 +93,15 @@ struct EnrichContext {
 // decoded) the last is kept, as at each level of a merged context or integrations object.
 // Cost: linear in `text` plus what is written (never quadratic in the number of members).
 // The size limit applies first to `text` as sent, then to it with the batch defaults merged in.
+// `out_members`, when given, receives the stored event's top-level members (as SplitObject would
+// split `*out`; views into `*out`, valid until it changes), so a caller that reads the stored
+// event (tracking plans) does not split it again.
 std::optional<Rejection> ValidateAndEnrich(std::string_view text,
                                            std::span<const RawMember> members,
                                            std::optional<EventType> path_type,
                                            const EnrichContext& ctx, const Limits& limits,
-                                           std::string* out, std::string* message_id);
+                                           std::string* out, std::string* message_id,
+                                           std::vector<RawMember>* out_members = nullptr);
 // The same, splitting `text` itself; a `text` that is not an object is rejected (not_an_object).
 std::optional<Rejection> ValidateAndEnrich(std::string_view text,
                                            std::optional<EventType> path_type,

@@ -369,6 +369,39 @@ TEST(Enrich, BatchDefaultsMergeUnderItemValues) {
   }
 }
 
+// The stored event's members as ValidateAndEnrich reports them are what splitting the stored
+// text gives, on every path (batch defaults, context with and without ip, null context,
+// duplicate and dropped keys, escaped keys).
+TEST(Enrich, ReportsTheStoredMembers) {
+  BatchDefaults bctx(R"({"library":{"name":"lib"},"locale":"en"})");
+  BatchDefaults bint(R"({"All":false})");
+  const EnrichContext plain{TimestampMs(kNow), "", "203.0.113.9"};
+  const EnrichContext batch{
+      TimestampMs(kNow), "", "", &bctx, &bint, R"("2023-11-14T22:13:21.000Z")"};
+  const char* events[] = {
+      R"({"type":"track","userId":"u","event":"e"})",
+      R"({"type":"track","userId":"u","event":"e","context":{ "locale" : "fr" } ,"properties":{"a":[1,{"b":2}]}})",
+      R"({"type":"track","userId":"u","event":"e","context":null,"writeKey":"k","receivedAt":"x"})",
+      R"({"type":"track","userId":"u","event":"e","userId":"v","\u0065vent":"f","messageId":"m","timestamp":"2023-11-14T22:13:20.000Z","sentAt":"2023-11-14T22:13:21.000Z"})",
+      R"({"type":"track","userId":"u","event":"e","context":{"ip":"1.2.3.4"},"integrations":{"x":1}})",
+  };
+  for (const auto* ctx : {&plain, &batch}) {
+    for (const char* text : events) {
+      std::vector<RawMember> members, reported, split;
+      ASSERT_TRUE(SplitObject(text, &members));
+      std::string stored, message_id;
+      ASSERT_FALSE(ValidateAndEnrich(text, members, std::nullopt, *ctx, Limits{}, &stored,
+                                     &message_id, &reported));
+      ASSERT_TRUE(SplitObject(stored, &split));
+      ASSERT_EQ(reported.size(), split.size()) << stored;
+      for (size_t i = 0; i < split.size(); ++i) {
+        EXPECT_EQ(reported[i].key, split[i].key) << stored;
+        EXPECT_EQ(reported[i].value, split[i].value) << stored;
+      }
+    }
+  }
+}
+
 // Numbers are stored as the client wrote them, on every path: plain events, duplicate keys,
 // escaped keys, and events with batch defaults merged in (the libraries for Go and Java send a
 // batch-level context).

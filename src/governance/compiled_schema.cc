@@ -39,6 +39,14 @@ struct Scalar {
 
 enum class Additional { kAny, kNone, kSchema };
 
+// Groups of a node's checks, so a value skips at once what cannot apply to it.
+enum CheckGroup : uint8_t {
+  kFirstChecks = 1,   // allOf, anyOf, const, enum
+  kNumberChecks = 2,  // exclusiveMaximum, maximum, exclusiveMinimum, minimum
+  kStringChecks = 4,  // maxLength, minLength
+  kArrayChecks = 8,   // items, maxItems, minItems
+};
+
 }  // namespace
 
 struct CompiledSchema::Node {
@@ -71,7 +79,8 @@ struct CompiledSchema::Node {
   uint32_t key_shift = 0;
   std::vector<uint32_t> required_keys;  // required[i] is keys[required_keys[i]]
   bool has_type = false;
-  uint8_t types = 0;  // `"type": []` leaves it 0, which valijson reads as permitting nothing
+  uint8_t types = 0;   // `"type": []` leaves it 0, which valijson reads as permitting nothing
+  uint8_t checks = 0;  // which groups of checks the node has (CheckGroup bits)
   bool LooksIntoObjects() const { return has_properties || !required.empty(); }
 };
 
@@ -82,7 +91,12 @@ namespace {
 // A key's first 8 bytes (zero-padded) as one integer.
 uint64_t HeadOf(std::string_view key) {
   uint64_t head = 0;
-  std::memcpy(&head, key.data(), std::min<size_t>(8, key.size()));
+  if (key.size() >= 8) {
+    std::memcpy(&head, key.data(), 8);
+  } else {
+    for (size_t i = 0; i < key.size(); ++i)
+      head |= static_cast<uint64_t>(static_cast<unsigned char>(key[i])) << (8 * i);
+  }
   return head;
 }
 
@@ -291,6 +305,12 @@ class Compiler {
       if (v->is_string() && node->types == 0) return Fail("an unknown type name");
       node->has_type = true;
     }
+    if (node->has_all_of || node->has_any_of || node->const_value || node->has_enum)
+      node->checks |= kFirstChecks;
+    if (node->exclusive_maximum || node->maximum || node->exclusive_minimum || node->minimum)
+      node->checks |= kNumberChecks;
+    if (node->max_length || node->min_length) node->checks |= kStringChecks;
+    if (node->items != nullptr || node->max_items || node->min_items) node->checks |= kArrayChecks;
     return node;
   }
 
@@ -369,6 +389,39 @@ enum class NumberKind { kInt64, kUint64, kDouble };
 // The kind Boost.JSON gives a number's text (an integer within int64, within uint64, else a
 // double) and its value as a double (exact for int64 as valijson converts it).
 NumberKind ReadNumber(std::string_view raw, double* value) {
+  // The usual case without a library call: at most 15 digits, an optional fraction, no
+  // exponent. The digits as an integer m < 2^53 and 10^k (k <= 15) are exact doubles, so m / 10^k
+  // is the correctly rounded value, as from_chars gives it.
+  static constexpr double kPowers[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+  {
+    size_t i = raw.empty() || raw[0] != '-' ? 0 : 1;
+    const bool negative = i == 1;
+    uint64_t m = 0;
+    int digits = 0, fraction = -1;
+    for (; i < raw.size() && digits <= 15; ++i) {
+      const char c = raw[i];
+      if (c >= '0' && c <= '9') {
+        m = m * 10 + static_cast<uint64_t>(c - '0');
+        ++digits;
+        if (fraction >= 0) ++fraction;
+      } else if (c == '.' && fraction < 0) {
+        fraction = 0;
+      } else {
+        break;
+      }
+    }
+    if (i == raw.size() && digits <= 15) {
+      if (fraction < 0) {
+        const int64_t v = negative ? -static_cast<int64_t>(m) : static_cast<int64_t>(m);
+        *value = static_cast<double>(v);
+        return NumberKind::kInt64;
+      }
+      const double d = static_cast<double>(m) / kPowers[fraction];
+      *value = negative ? -d : d;
+      return NumberKind::kDouble;
+    }
+  }
   const bool integral = raw.find_first_of(".eE") == std::string_view::npos;
   if (integral) {
     int64_t i = 0;
@@ -446,32 +499,70 @@ class Run {
   }
   bool undecided = false;
 
+  // valijson's validateSchema: every constraint of `n`, in its order, errors appended.
+  // Constraints apply to one kind of value each (valijson ignores the others), so after the
+  // combinators and values come the checks of this value's kind, then oneOf, the object checks
+  // and type: the same order, without looking at checks that cannot apply.
   bool Validate(const CompiledSchema::Node& n, std::string_view value,
                 const std::span<const event::RawMember>* members, size_t level) {
     if (n.always_invalid) return false;
     const event::RawKind kind = KindOf(value);
-    Scratch* scratch = nullptr;
-    auto scratch_at_level = [&]() -> Scratch& {
-      if (scratch == nullptr) scratch = &ScratchAt(level);
-      return *scratch;
-    };
+    bool valid = true;
+    if (n.checks & kFirstChecks) {
+      if (!FirstChecks(n, kind, value, members, level)) valid = false;
+      if (undecided) return false;
+    }
+    switch (kind) {
+      case event::RawKind::kNumber:
+        if ((n.checks & kNumberChecks) && !NumberChecks(n, value)) valid = false;
+        break;
+      case event::RawKind::kString:
+        if ((n.checks & kStringChecks) && !StringChecks(n, value, level)) valid = false;
+        break;
+      case event::RawKind::kArray:
+        if ((n.checks & kArrayChecks) && !ArrayChecks(n, value, level)) valid = false;
+        break;
+      default:
+        break;
+    }
+    if (undecided) return false;
+    if (n.has_one_of) {
+      if (!OneOf(n, value, members, level)) valid = false;
+      if (undecided) return false;
+    }
+    if (kind == event::RawKind::kObject && n.LooksIntoObjects()) {
+      if (!ObjectChecks(n, value, members, level, ScratchAt(level))) valid = false;
+      if (undecided) return false;
+    }
+    if (n.has_type && !TypeMatches(n.types, kind, value)) {
+      if (undecided) return false;
+      Push("Value type not permitted by 'type' constraint.");
+      valid = false;
+    }
+    return valid;
+  }
+
+ private:
+  // allOf, anyOf, const, enum.
+  bool FirstChecks(const CompiledSchema::Node& n, event::RawKind kind, std::string_view value,
+                   const std::span<const event::RawMember>* members, size_t level) {
     bool valid = true;
     if (n.has_all_of) {
       for (size_t i = 0; i < n.all_of.size(); ++i) {
         if (!Validate(*n.all_of[i], value, members, level + 1)) {
+          if (undecided) return false;
           Push("Failed to validate against child schema #" + std::to_string(i) + ".");
           valid = false;
           break;
         }
       }
-      if (undecided) return false;
     }
     if (n.has_any_of) {
       std::vector<SchemaError> child;
       std::vector<SchemaError>* saved = errors_;
       errors_ = &child;
       bool any = false;
-      for (size_t i = 0; i < n.any_of.size() && !any; ++i) {
+      for (size_t i = 0; i < n.any_of.size() && !any && !undecided; ++i) {
         if (Validate(*n.any_of[i], value, members, level + 1)) {
           any = true;
         } else {
@@ -486,7 +577,7 @@ class Run {
         valid = false;
       }
     }
-    if (n.const_value && !Equal(*n.const_value, kind, value, scratch_at_level())) {
+    if (n.const_value && !Equal(*n.const_value, kind, value, ScratchAt(level))) {
       if (undecided) return false;
       Push("Failed to match expected value set by 'const' constraint.");
       valid = false;
@@ -494,7 +585,7 @@ class Run {
     if (n.has_enum) {
       bool any = false;
       for (const auto& e : n.enum_values) {
-        if (Equal(e, kind, value, scratch_at_level())) {
+        if (Equal(e, kind, value, ScratchAt(level))) {
           any = true;
           break;
         }
@@ -505,17 +596,59 @@ class Run {
         valid = false;
       }
     }
-    bool split_array = false;
-    auto elements = [&]() -> const std::vector<std::string_view>& {
-      if (!split_array) event::SplitArray(value, &scratch_at_level().elements);
-      split_array = true;
-      return scratch->elements;
-    };
-    if (n.items != nullptr && kind == event::RawKind::kArray) {
-      const auto& items = elements();
-      for (size_t i = 0; i < items.size(); ++i) {
+    return valid;
+  }
+
+  bool NumberChecks(const CompiledSchema::Node& n, std::string_view value) {
+    double number = 0;
+    if (ReadNumber(value, &number) == NumberKind::kUint64) return Undecided();
+    bool valid = true;
+    if (n.exclusive_maximum && number >= *n.exclusive_maximum) {
+      Push("Expected number less than " + std::to_string(*n.exclusive_maximum));
+      valid = false;
+    }
+    if (n.maximum && number > *n.maximum) {
+      Push("Expected number less than or equal to " + std::to_string(*n.maximum));
+      valid = false;
+    }
+    if (n.exclusive_minimum && number <= *n.exclusive_minimum) {
+      Push("Expected number greater than " + std::to_string(*n.exclusive_minimum));
+      valid = false;
+    }
+    if (n.minimum && number < *n.minimum) {
+      Push("Expected number greater than or equal to " + std::to_string(*n.minimum));
+      valid = false;
+    }
+    return valid;
+  }
+
+  bool StringChecks(const CompiledSchema::Node& n, std::string_view value, size_t level) {
+    std::string_view text;
+    if (!StringOf(value, ScratchAt(level), &text)) return Undecided();
+    const uint64_t length = CodePoints(text);
+    bool valid = true;
+    if (n.max_length && length > *n.max_length) {
+      Push("String should be no more than " + std::to_string(*n.max_length) +
+           " characters in length.");
+      valid = false;
+    }
+    if (n.min_length && length < *n.min_length) {
+      Push("String should be no fewer than " + std::to_string(*n.min_length) +
+           " characters in length.");
+      valid = false;
+    }
+    return valid;
+  }
+
+  // items, maxItems, minItems.
+  bool ArrayChecks(const CompiledSchema::Node& n, std::string_view value, size_t level) {
+    Scratch& s = ScratchAt(level);
+    event::SplitArray(value, &s.elements);
+    bool valid = true;
+    if (n.items != nullptr) {
+      for (size_t i = 0; i < s.elements.size(); ++i) {
         path_.push_back(std::to_string(i));
-        const bool ok = Validate(*n.items, items[i], nullptr, level + 1);
+        const bool ok = Validate(*n.items, s.elements[i], nullptr, level + 1);
         path_.pop_back();
         if (undecided) return false;
         if (!ok) {
@@ -524,87 +657,44 @@ class Run {
         }
       }
     }
-    const bool numeric = kind == event::RawKind::kNumber;
-    double number = 0;
-    if (numeric && (n.exclusive_maximum || n.maximum || n.exclusive_minimum || n.minimum)) {
-      if (ReadNumber(value, &number) == NumberKind::kUint64) return Undecided();
-    }
-    if (numeric && n.exclusive_maximum && number >= *n.exclusive_maximum) {
-      Push("Expected number less than " + std::to_string(*n.exclusive_maximum));
-      valid = false;
-    }
-    if (numeric && n.maximum && number > *n.maximum) {
-      Push("Expected number less than or equal to " + std::to_string(*n.maximum));
-      valid = false;
-    }
-    if (n.max_items && kind == event::RawKind::kArray && elements().size() > *n.max_items) {
+    if (n.max_items && s.elements.size() > *n.max_items) {
       Push("Array should contain no more than " + std::to_string(*n.max_items) + " elements.");
       valid = false;
     }
-    std::string_view text;
-    const bool is_string = kind == event::RawKind::kString;
-    if (is_string && (n.max_length || n.min_length)) {
-      if (!StringOf(value, scratch_at_level(), &text)) return Undecided();
-    }
-    if (is_string && n.max_length && CodePoints(text) > *n.max_length) {
-      Push("String should be no more than " + std::to_string(*n.max_length) +
-           " characters in length.");
-      valid = false;
-    }
-    if (numeric && n.exclusive_minimum && number <= *n.exclusive_minimum) {
-      Push("Expected number greater than " + std::to_string(*n.exclusive_minimum));
-      valid = false;
-    }
-    if (numeric && n.minimum && number < *n.minimum) {
-      Push("Expected number greater than or equal to " + std::to_string(*n.minimum));
-      valid = false;
-    }
-    if (n.min_items && kind == event::RawKind::kArray && elements().size() < *n.min_items) {
+    if (n.min_items && s.elements.size() < *n.min_items) {
       Push("Array should contain no fewer than " + std::to_string(*n.min_items) + " elements.");
-      valid = false;
-    }
-    if (is_string && n.min_length && CodePoints(text) < *n.min_length) {
-      Push("String should be no fewer than " + std::to_string(*n.min_length) +
-           " characters in length.");
-      valid = false;
-    }
-    if (n.has_one_of) {
-      std::vector<SchemaError> child;
-      std::vector<SchemaError>* saved = errors_;
-      errors_ = &child;
-      size_t passed = 0;
-      for (size_t i = 0; i < n.one_of.size(); ++i) {
-        if (Validate(*n.one_of[i], value, members, level + 1)) {
-          ++passed;
-        } else {
-          Push("Failed to validate against child schema #" + std::to_string(i) + ".");
-        }
-        if (undecided) break;
-      }
-      errors_ = saved;
-      if (undecided) return false;
-      if (passed == 0) {
-        Append(&child);
-        Push("Failed to validate against any child schemas allowed by oneOf constraint.");
-        valid = false;
-      } else if (passed > 1) {
-        Push("Failed to validate against exactly one child schema.");
-        valid = false;
-      }
-    }
-    if (n.LooksIntoObjects() && kind == event::RawKind::kObject) {
-      if (!ObjectChecks(n, value, members, level, scratch_at_level())) valid = false;
-      if (undecided) return false;
-    }
-    if (n.has_type && !TypeMatches(n.types, kind, value)) {
-      if (undecided) return false;
-      Push("Value type not permitted by 'type' constraint.");
       valid = false;
     }
     return valid;
   }
 
- private:
+  bool OneOf(const CompiledSchema::Node& n, std::string_view value,
+             const std::span<const event::RawMember>* members, size_t level) {
+    std::vector<SchemaError> child;
+    std::vector<SchemaError>* saved = errors_;
+    errors_ = &child;
+    size_t passed = 0;
+    for (size_t i = 0; i < n.one_of.size() && !undecided; ++i) {
+      if (Validate(*n.one_of[i], value, members, level + 1)) {
+        ++passed;
+      } else {
+        Push("Failed to validate against child schema #" + std::to_string(i) + ".");
+      }
+    }
+    errors_ = saved;
+    if (undecided) return false;
+    if (passed == 0) {
+      Append(&child);
+      Push("Failed to validate against any child schemas allowed by oneOf constraint.");
+      return false;
+    }
+    if (passed > 1) {
+      Push("Failed to validate against exactly one child schema.");
+      return false;
+    }
+    return true;
+  }
+
   Scratch& ScratchAt(size_t level) {
     while (memory_->pool.size() <= level)
       memory_->pool.emplace_back();

@@ -388,14 +388,24 @@ bool TrackingPlans::HasPlan(std::string_view source) const {
 }
 
 PlanVerdict TrackingPlans::Judge(std::string_view source, std::string_view stored_event) const {
+  if (!HasPlan(source)) return PlanVerdict();
+  thread_local std::vector<event::RawMember> members;
+  if (!event::SplitObject(stored_event, &members)) {
+    PlanVerdict v;
+    v.plan = by_source_.find(std::string(source))->second->name;
+    return v;
+  }
+  return Judge(source, stored_event, members);
+}
+
+PlanVerdict TrackingPlans::Judge(std::string_view source, std::string_view stored_event,
+                                 std::span<const event::RawMember> members) const {
   PlanVerdict v;
   auto pit = by_source_.find(std::string(source));
   if (pit == by_source_.end()) return v;
   const Plan& plan = *pit->second;
   v.plan = plan.name;
   // The type and event name from the top-level members, which the compiled checker then reuses.
-  thread_local std::vector<event::RawMember> members;
-  if (!event::SplitObject(stored_event, &members)) return v;
   // Views of the text when unescaped (the usual case), decoded copies otherwise.
   std::string_view type, name;
   std::string type_storage, name_storage;

@@ -111,6 +111,10 @@ class TrackingPlans {
 
   // Judges one event as stored (`stored_event` is JSON ingest validated) of `source`.
   PlanVerdict Judge(std::string_view source, std::string_view stored_event) const;
+  // The same, given the stored event's top-level members (as event::SplitObject splits it;
+  // ingest has them from event::ValidateAndEnrich), so the event is not split again.
+  PlanVerdict Judge(std::string_view source, std::string_view stored_event,
+                    std::span<const event::RawMember> stored_members) const;
 
  private:
   struct Plan;

@@ -556,6 +556,7 @@ void TrackingApi::ValidateEvents(RequestState& rq, const http::PeerInfo& peer) {
   // The plans this request is judged by (one load: a config change applies to whole requests).
   std::shared_ptr<const governance::TrackingPlans> plans = plans_.load();
   if (plans && !plans->HasPlan(rq.source)) plans.reset();
+  thread_local std::vector<event::RawMember> stored_members;  // of `stored`, for the plan
   for (size_t i = 0; i < rq.items.size(); ++i) {
     const event::RawItem& raw = rq.items[i];
     const auto members = rq.all_members.subspan(raw.first_member, raw.member_count);
@@ -569,7 +570,7 @@ void TrackingApi::ValidateEvents(RequestState& rq, const http::PeerInfo& peer) {
                              "the event holds a number outside the range of a double"};
     } else {
       why = event::ValidateAndEnrich(raw.text, members, rq.route->type, rq.ctx, limits, &stored,
-                                     &message_id);
+                                     &message_id, plans ? &stored_members : nullptr);
     }
     if (why) {
       m_->Rejected(why->code)->Inc();
@@ -588,7 +589,8 @@ void TrackingApi::ValidateEvents(RequestState& rq, const http::PeerInfo& peer) {
     std::vector<log::RecordHeader> headers;
     if (plans) {
       // On the event as stored (enriched), so a schema sees what destinations would.
-      governance::PlanVerdict verdict = plans->Judge(rq.source, stored);
+      // Its members from the enrichment above: the compiled checker does not split it again.
+      governance::PlanVerdict verdict = plans->Judge(rq.source, stored, stored_members);
       plan_metrics_->Count(verdict);
       if (!verdict.violations.empty() && verdict.action != config::PlanAction::kAllow) {
         std::string violations = governance::ViolationsJson(verdict.violations);
