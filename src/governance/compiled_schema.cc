@@ -462,13 +462,16 @@ struct Scratch {
   std::vector<uint8_t> shadowed;
   std::vector<std::string_view> elements;
   std::string string;
+  std::string index;  // the text of the array index in the path
 };
 
 // The state of one check. Its scratch memory and path stack belong to the thread and keep their
 // capacity across events (no allocation per event on the valid path).
 struct ThreadMemory {
   std::deque<Scratch> pool;  // by level: references stay valid as it grows
-  std::vector<std::string> path;
+  // The context: views of the schema's property names, of decoded keys and index texts in the
+  // scratch of the level that pushed them (alive until it pops them).
+  std::vector<std::string_view> path;
 };
 
 // The kind of a raw value from its first byte (event::KindOf, inlined on this hot path).
@@ -647,7 +650,8 @@ class Run {
     bool valid = true;
     if (n.items != nullptr) {
       for (size_t i = 0; i < s.elements.size(); ++i) {
-        path_.push_back(std::to_string(i));
+        s.index = std::to_string(i);
+        path_.push_back(s.index);
         const bool ok = Validate(*n.items, s.elements[i], nullptr, level + 1);
         path_.pop_back();
         if (undecided) return false;
@@ -804,11 +808,25 @@ class Run {
       event::SplitObject(value, &s.members);
       members = s.members;
     }
-    event::DecodedKeys(members, &s.key_storage, &s.keys);
-    if (s.key_storage.find('\0') != std::string::npos) return Undecided();
+    // Every key decoded when additionalProperties looks at the others; otherwise only escaped
+    // keys are (a key without a backslash is its own decoding).
+    const bool all_keys = n.additional != Additional::kAny;
+    if (all_keys) {
+      event::DecodedKeys(members, &s.key_storage, &s.keys);
+      if (s.key_storage.find('\0') != std::string::npos) return Undecided();
+    }
     s.seen.assign(n.keys.size(), -1);
+    // Keys are decoded one by one only if the object's text holds a backslash at all.
+    const bool escapes = !all_keys && std::memchr(value.data(), '\\', value.size()) != nullptr;
     for (size_t i = 0; i < members.size(); ++i) {
-      const int32_t k = Find(n, s.keys[i]);
+      std::string_view key = all_keys ? s.keys[i] : members[i].key;
+      if (escapes && std::find(key.begin(), key.end(), '\\') != key.end()) {
+        s.key_storage.clear();
+        event::UnescapeJsonString(key, &s.key_storage);
+        if (s.key_storage.find('\0') != std::string::npos) return Undecided();
+        key = s.key_storage;
+      }
+      const int32_t k = Find(n, key);
       if (k < 0) continue;
       // A duplicate of a checked key: valijson sees the last value at the first's position.
       if (s.seen[static_cast<size_t>(k)] >= 0) return Undecided();
@@ -849,7 +867,7 @@ class Run {
         if (event::MarkShadowedKeys(s.keys, &s.shadowed)) return Undecided();
         for (size_t i = 0; i < members.size(); ++i) {
           if (!unmatched(i)) continue;
-          path_.push_back(std::string(s.keys[i]));
+          path_.push_back(s.keys[i]);
           const bool ok = Validate(*n.additional_schema, members[i].value, nullptr, level + 1);
           path_.pop_back();
           if (undecided) return false;
@@ -871,7 +889,7 @@ class Run {
 
   std::vector<SchemaError>* errors_;
   ThreadMemory* memory_;
-  std::vector<std::string>& path_;
+  std::vector<std::string_view>& path_;
 };
 
 }  // namespace
