@@ -18,6 +18,7 @@
 #include <functional>
 #include <sstream>
 
+#include "event/event.h"
 #include "event/raw_json.h"
 #include "governance/compiled_schema.h"
 
@@ -457,22 +458,31 @@ PlanVerdict TrackingPlans::Judge(std::string_view source, std::string_view store
 }
 
 std::string ViolationsJson(std::span<const Violation> violations) {
-  json::array a;
-  a.reserve(violations.size());
-  for (const auto& x : violations) {
-    json::object o;
-    o["path"] = x.path;
-    o["rule"] = x.rule;
-    o["message"] = x.message;
-    a.emplace_back(std::move(o));
+  // Written directly (a DOM and its serializer cost more than the check on a flagged event).
+  std::string out = "[";
+  for (size_t i = 0; i < violations.size(); ++i) {
+    const Violation& x = violations[i];
+    out += i == 0 ? "{\"path\":" : ",{\"path\":";
+    event::AppendJsonString(x.path, &out);
+    out += ",\"rule\":";
+    event::AppendJsonString(x.rule, &out);
+    out += ",\"message\":";
+    event::AppendJsonString(x.message, &out);
+    out += '}';
   }
-  return json::serialize(a);
+  out += ']';
+  return out;
 }
 
 std::string WithContextViolations(std::string_view stored_event, std::string_view violations_json) {
   std::vector<event::RawMember> top;
-  std::string out;
   if (!event::SplitObject(stored_event, &top)) return std::string(stored_event);
+  return WithContextViolations(stored_event, violations_json, top);
+}
+
+std::string WithContextViolations(std::string_view stored_event, std::string_view violations_json,
+                                  std::span<const event::RawMember> top) {
+  std::string out;
   // The last "context" counts (duplicate keys: the last wins).
   std::string_view context;
   for (const auto& m : top)
@@ -481,8 +491,8 @@ std::string WithContextViolations(std::string_view stored_event, std::string_vie
     // Insert before the context's closing brace, after its last member if it has one.
     const size_t close =
         static_cast<size_t>(context.data() - stored_event.data()) + context.size() - 1;
-    std::vector<event::RawMember> inner;
-    const bool has_members = event::SplitObject(context, &inner) && !inner.empty();
+    const size_t first = context.find_first_not_of(" \t\r\n", 1);
+    const bool has_members = first != std::string_view::npos && context[first] != '}';
     out.reserve(stored_event.size() + violations_json.size() + 16);
     out.append(stored_event.substr(0, close));
     out += has_members ? ",\"violations\":" : "\"violations\":";
@@ -492,6 +502,7 @@ std::string WithContextViolations(std::string_view stored_event, std::string_vie
   }
   // No context object: add one as the last member (a later key wins over a non-object one).
   const size_t close = stored_event.rfind('}');
+  out.reserve(stored_event.size() + violations_json.size() + 32);
   out.append(stored_event.substr(0, close));
   out += top.empty() ? "\"context\":{\"violations\":" : ",\"context\":{\"violations\":";
   out += violations_json;

@@ -128,6 +128,9 @@ class TrackingPlans {
 // every other byte as it was (the client's numbers stay as sent). `stored_event` is a JSON
 // object ingest validated.
 std::string WithContextViolations(std::string_view stored_event, std::string_view violations_json);
+// The same, given the stored event's top-level members (event::SplitObject's split of it).
+std::string WithContextViolations(std::string_view stored_event, std::string_view violations_json,
+                                  std::span<const event::RawMember> stored_members);
 
 // Metrics of the plans, one vocabulary (docs/metrics.md):
 // switchyard_plan_events_total{plan, event, outcome} (outcome: valid, flagged, blocked, allowed)

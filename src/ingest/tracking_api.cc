@@ -595,7 +595,7 @@ void TrackingApi::ValidateEvents(RequestState& rq, const http::PeerInfo& peer) {
       if (!verdict.violations.empty() && verdict.action != config::PlanAction::kAllow) {
         std::string violations = governance::ViolationsJson(verdict.violations);
         if (verdict.action == config::PlanAction::kFlag) {
-          stored = governance::WithContextViolations(stored, violations);
+          stored = governance::WithContextViolations(stored, violations, stored_members);
           headers.push_back({std::string(log::kHeaderPlan), std::string(verdict.plan)});
           headers.push_back({std::string(log::kHeaderViolations), std::move(violations)});
         } else {  // block: stored with its mark, which every destination honours
