@@ -352,5 +352,66 @@ TEST(CompiledSchema, CountsLengthsInCodePointsAndComparesDecodedStrings) {
             "  [s] maxLength: String should be no more than 5 characters in length.\n");
 }
 
+// A chain of definitions deeper than the program may nest is left to valijson (which checks it).
+TEST(CompiledSchema, AProgramNestedTooDeepThroughRefsIsLeftToValijson) {
+  auto chain = [](int n) {
+    std::string defs;
+    for (int i = 0; i < n; ++i) {
+      if (i > 0) defs += ",";
+      defs += "\"d" + std::to_string(i) + "\":";
+      defs += i + 1 < n ? R"({"properties":{"a":{"$ref":"#/definitions/d)" + std::to_string(i + 1) +
+                              "\"}}}"
+                        : R"({"type":"integer"})";
+    }
+    return R"({"properties":{"a":{"$ref":"#/definitions/d0"}},"definitions":{)" + defs + "}}";
+  };
+  std::unique_ptr<EventSchema> shallow, deep;
+  ASSERT_EQ(EventSchema::FromText(chain(60), &shallow), "");
+  EXPECT_EQ(shallow->not_compiled(), "");
+  ASSERT_EQ(EventSchema::FromText(chain(70), &deep), "");
+  EXPECT_EQ(deep->not_compiled(), "nesting deeper than 128");
+  // N levels of "a", then a string where an integer belongs (deeper than Boost.JSON's default
+  // limit of 32, which once made valijson's side judge such an event valid unseen).
+  auto nested = [](int n) {
+    std::string e = "{";
+    for (int i = 0; i < n; ++i)
+      e += R"("a":{)";
+    e.resize(e.size() - 1);
+    e += R"("x")";
+    for (int i = 0; i < n; ++i)
+      e += "}";
+    return e;
+  };
+  std::vector<event::RawMember> members;
+  const std::string shallow_event = nested(60);
+  ASSERT_TRUE(event::SplitObject(shallow_event, &members));
+  const auto compiled = shallow->Check(shallow_event, members, Engine::kCompiled);
+  ASSERT_TRUE(compiled.has_value());
+  ASSERT_EQ(compiled->size(), 1u);
+  EXPECT_EQ(Describe(*compiled),
+            Describe(*shallow->Check(shallow_event, members, Engine::kValijson)));
+  const std::string event = nested(70);
+  ASSERT_TRUE(event::SplitObject(event, &members));
+  const auto v = deep->Check(event, members);
+  ASSERT_TRUE(v.has_value());
+  ASSERT_EQ(v->size(), 1u) << Describe(*v);
+  EXPECT_EQ((*v)[0].rule, "type");
+  EXPECT_EQ((*v)[0].path.size(), 70u * 2 - 1);  // "a.a.…a"
+}
+
+// valijson reports nothing at all for a `false` root; the judgement still names a violation.
+TEST(CompiledSchema, AFalseSchemaRefusesEveryEventWithOneViolation) {
+  std::unique_ptr<EventSchema> schema;
+  ASSERT_EQ(EventSchema::FromText("false", &schema), "");
+  std::vector<event::RawMember> members;
+  const std::string event = R"({"a":1})";
+  ASSERT_TRUE(event::SplitObject(event, &members));
+  for (auto engine : {Engine::kCompiled, Engine::kValijson}) {
+    const auto v = schema->Check(event, members, engine);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(Describe(*v), "  [] schema: the schema allows no value here\n");
+  }
+}
+
 }  // namespace
 }  // namespace sy::governance

@@ -27,6 +27,8 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::string_view kUnplannedLabel = "__unplanned__";
+// Nesting valijson's DOM accepts: ingest's own cap (ingest.max_json_depth) is at most this.
+constexpr size_t kMaxEventDepth = 1024;
 // The first block of an event's DOM (a 32 KB event needs more; the resource then allocates).
 constexpr size_t kDomArenaBytes = 64 << 10;
 
@@ -338,8 +340,15 @@ std::optional<std::vector<Violation>> EventSchema::Check(std::string_view event,
   thread_local std::unique_ptr<unsigned char[]> arena(new unsigned char[kDomArenaBytes]);
   json::monotonic_resource memory(arena.get(), kDomArenaBytes);
   boost::system::error_code ec;
-  json::value doc = json::parse(event, ec, &memory);
-  if (ec) return std::vector<Violation>();  // ingest validated it; cannot happen
+  // Ingest caps nesting (ingest.max_json_depth, at most 1024); Boost.JSON's own default of 32
+  // would refuse a deeper event, which was then judged valid unseen.
+  json::parse_options popts;
+  popts.max_depth = kMaxEventDepth;
+  json::value doc = json::parse(event, ec, &memory, popts);
+  if (ec) {  // not expected: ingest validated the event
+    return std::vector<Violation>{
+        Violation{"", "schema", "the event could not be read: " + ec.message()}};
+  }
   valijson::ValidationResults results;
   try {
     valijson::Validator validator;
