@@ -130,8 +130,8 @@ class Compiler {
     }
     for (const auto& m : o) {
       const std::string_view k = m.key();
-      // What valijson's parser implements beyond that (schema_parser.hpp); any other member
-      // is an annotation valijson ignores, and so does the program.
+      // What valijson's parser implements and the program does not (schema_parser.hpp); any
+      // member the program neither compiles nor lists here is one valijson ignores too.
       static constexpr std::string_view kNotCompiled[] = {
           "id",         "contains", "dependencies", "divisibleBy",       "additionalItems",
           "if",         "then",     "else",         "maxProperties",     "minProperties",

@@ -110,7 +110,9 @@ class Generator {
     if (!root && depth >= 3) return Chance(80) ? R"({"type":)" + TypeName() + "}" : "true";
     if (!root && Chance(4)) return Chance(50) ? "true" : "false";
     if (!root && defs_ > 0 && Chance(10))
-      return R"({"$ref":"#/definitions/d)" + std::to_string(Pick(defs_)) + "\"}";
+      // Keywords beside a $ref are ignored (valijson follows the reference alone).
+      return R"({"$ref":"#/definitions/d)" + std::to_string(Pick(defs_)) + "\"" +
+             (Chance(30) ? R"(,"type":"null","required":["a"])" : "") + "}";
     std::vector<std::string> kw;
     if (root || Chance(60)) {
       if (Chance(80)) {
