@@ -1,8 +1,9 @@
-// Tracking plans (docs/governance.md): JSON Schema (draft-07, valijson) per track event name and
-// per event type, per source; each event of a planned source is judged at ingest on the event as
-// stored, and the plan's action decides what happens to it: allow (stored and delivered as is),
-// flag (stored and delivered with `context.violations`), block (stored with the log header
-// `sy-blocked`, kept out of every destination until `switchyard violations release`).
+// Tracking plans (docs/governance.md): JSON Schema (draft-07; a compiled checker, valijson for
+// what it does not compile) per track event name and per event type, per source; each event of a
+// planned source is judged at ingest on the event as stored, and the plan's action decides what
+// happens to it: allow (stored and delivered as is), flag (stored and delivered with
+// `context.violations`), block (stored with the log header `sy-blocked`, kept out of every
+// destination until `switchyard violations release`).
 //
 // Who calls it: app/ compiles the plans at start and at every config change (Compile; an error
 // names the file and the problem, and nothing is applied), ingest/ judges each event on its I/O
@@ -69,8 +70,8 @@ struct PlanVerdict {
 class CompiledSchema;
 
 // One schema file, compiled twice: by valijson, and into the compiled checker's program
-// (compiled_schema.h) when it uses only the keywords that compiles. Events are checked by the
-// program; valijson checks them when the schema is not compiled, or when the program leaves an
+// (compiled_schema.h) when it uses only the keywords the program compiles. Events are checked by
+// the program; valijson checks them when the schema is not compiled, or when the program leaves an
 // event to it (a duplicate key in a checked object, an integer above 2^63 - 1, U+0000 in a
 // checked string). Both report the same violations (compiled_schema_test.cc compares them).
 // Immutable; Check runs on any number of threads at once.
