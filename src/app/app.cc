@@ -19,6 +19,7 @@
 #include "governance/tracking_plans.h"
 #include "log/local/local_log.h"
 #include "replay/replay.h"
+#include "web/browser_integrations.h"
 
 namespace sy::app {
 namespace {
@@ -286,6 +287,7 @@ Status App::Start(const config::Config& config) {
                 [api = api_.get()](const http::Request& req, http::Response* res) {
                   api->AddCorsHeaders(req, res);
                 }));
+  web_->SetDestinations(config.destinations);  // device-mode entries of the documents
   SY_RETURN_IF_ERROR(StartDestinations());
   if (config.archive.enabled) {
     archive::ArchiverOptions ao;
@@ -437,6 +439,10 @@ Status App::StartDestinations() {
       Logger()->info("destination disabled destination={} (its cursor stays put)", d.name);
       continue;
     }
+    if (!web::RunsInCloud(d)) {
+      Logger()->info("destination in device mode destination={} (the browser sends)", d.name);
+      continue;
+    }
     SY_RETURN_IF_ERROR(StartStream(d));
   }
   return Status::Ok();
@@ -517,7 +523,7 @@ Status App::ReloadDestinations(const config::Config& config, std::string* ignore
     const config::DestinationConfig* before = FindDestination(config_, stream->name());
     // Which functions run and their code come from the registry at each batch: a stream restarts
     // only when it gains or loses functions altogether (a chain or none).
-    if (now && before && now->enabled && SameDestination(*now, *before) &&
+    if (now && before && now->enabled && web::RunsInCloud(*now) && SameDestination(*now, *before) &&
         functions::HasFunctions(config, *now) == functions::HasFunctions(config_, *before)) {
       keep.push_back(std::move(stream));
       continue;
@@ -547,7 +553,7 @@ Status App::ReloadDestinations(const config::Config& config, std::string* ignore
   config_.functions = config.functions;
   Status result;
   for (const auto& d : config.destinations) {
-    if (!d.enabled) continue;
+    if (!d.enabled || !web::RunsInCloud(d)) continue;
     bool running = false;
     for (const auto& s : streams_)
       running = running || s->name() == d.name;
@@ -600,7 +606,7 @@ Status App::ApplyConfig(const config::Config& config, std::string* ignored) {
   }
   api_->SetTrackingPlans(std::move(plans));
   sources_->Replace(config.sources);
-  if (web_) web_->ForgetSources();
+  if (web_) web_->SetDestinations(config.destinations);  // also forgets the sources
   {
     std::lock_guard streams_lock(streams_mu_);
     config_.sources = config.sources;

@@ -420,7 +420,7 @@ void ReadDestinations(SchemaReader& r, const YAML::Node& n, Config* c) {
     if (!r.ExpectMap(item, p,
                      {"name", "type", "enabled", "sources", "allow_private_network", "retry_window",
                       "timeout", "batch", "ordering", "filters", "settings", "functions",
-                      "consent_categories"}))
+                      "consent_categories", "mode"}))
       continue;
     DestinationConfig d;
     d.line = item.Mark().line + 1;
@@ -475,6 +475,17 @@ void ReadDestinations(SchemaReader& r, const YAML::Node& n, Config* c) {
         d.ordering = Ordering::kPerUser;
       else
         r.Error(o, p + ".ordering", "expected one of: none, per_user");
+    }
+    if (auto m = item["mode"]) {
+      std::string v = m.IsScalar() ? m.Scalar() : "";
+      if (v == "cloud")
+        d.mode = DeliveryMode::kCloud;
+      else if (v == "device")
+        d.mode = DeliveryMode::kDevice;
+      else if (v == "both")
+        d.mode = DeliveryMode::kBoth;
+      else
+        r.Error(m, p + ".mode", "expected one of: cloud, device, both");
     }
     if (auto f = item["filters"]) {
       std::string fp = p + ".filters";

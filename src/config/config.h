@@ -120,6 +120,12 @@ struct RawSetting {
 
 enum class Ordering { kNone, kPerUser };
 
+// `mode:` of a destination (docs/browser.md): where its events reach the tool. kCloud: the
+// server's stream delivers them; kDevice: the vendor's tag in the visitor's browser does (no
+// stream runs); kBoth: both, for tools that drop the second copy. Which types allow device and
+// both is checked against the browser integrations (web/browser_integrations.h).
+enum class DeliveryMode { kCloud, kDevice, kBoth };
+
 struct BatchConfig {
   int64_t max_events = 100;
   int64_t max_bytes = 1 << 20;
@@ -154,6 +160,7 @@ struct DestinationConfig {
   // Derived at load, not read from the file: the sources whose `consent.default` is deny, so the
   // router needs no source table. Empty unless `consent_categories` is set.
   std::vector<std::string> consent_deny_by_default_sources{};
+  DeliveryMode mode = DeliveryMode::kCloud;  // `mode: cloud|device|both`
 };
 
 // The `archive:` section (src/archive, docs/archive.md): every stored event as gzip NDJSON files

@@ -452,12 +452,23 @@ TEST(Config, DestinationDefaults) {
   EXPECT_EQ(d.retry_window_ms, 4LL * 3600 * 1000);
   EXPECT_EQ(d.timeout_ms, 30'000);
   EXPECT_EQ(d.ordering, Ordering::kNone);
+  EXPECT_EQ(d.mode, DeliveryMode::kCloud);
   EXPECT_TRUE(d.sources.empty());
   auto t = LoadConfigString(
       std::string(kMinimal) + "destinations:\n  - {name: b, type: blackhole, timeout: 2500ms}\n",
       "f.yaml");
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   EXPECT_EQ(t->destinations[0].timeout_ms, 2500);
+  for (auto [text, mode] :
+       {std::pair{"cloud", DeliveryMode::kCloud}, std::pair{"device", DeliveryMode::kDevice},
+        std::pair{"both", DeliveryMode::kBoth}}) {
+    auto m =
+        LoadConfigString(std::string(kMinimal) +
+                             "destinations:\n  - {name: b, type: blackhole, mode: " + text + "}\n",
+                         "f.yaml");
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    EXPECT_EQ(m->destinations[0].mode, mode) << text;
+  }
 }
 
 TEST(Config, DestinationErrorsNameFileLineAndKey) {
@@ -472,6 +483,8 @@ TEST(Config, DestinationErrorsNameFileLineAndKey) {
   ExpectError(base + "  - {name: a}\n", "destinations[0].type: required key is missing");
   ExpectError(base + "  - {name: a, type: x, ordering: strict}\n",
               "destinations[0].ordering: expected one of: none, per_user");
+  ExpectError(base + "  - {name: a, type: x, mode: browser}\n",
+              "destinations[0].mode: expected one of: cloud, device, both");
   ExpectError(base + "  - {name: a, type: x, enabled: maybe}\n",
               "destinations[0].enabled: expected true or false");
   ExpectError(base + "  - {name: a, type: x, batch: {max_events: 0}}\n",

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "web/browser_integrations.h"
+
 namespace sy::destinations {
 
 const std::vector<BuiltinDestination>& AllBuiltinDestinations() {
@@ -41,7 +43,11 @@ std::string UnknownTypeProblem(const std::string& type) {
   std::string known;
   for (const auto* t : OfferedDestinationTypes())
     known += (known.empty() ? "" : ", ") + t->type;
-  std::string problem = "unknown destination type '" + type + "' (known: " + known + ")";
+  std::string device;
+  for (const auto& b : web::BrowserIntegrations())
+    if (b.device_only) device += (device.empty() ? "" : ", ") + b.type;
+  std::string problem = "unknown destination type '" + type + "' (known: " + known +
+                        "; in the browser only, with mode: device: " + device + ")";
   for (const auto& b : AllBuiltinDestinations()) {
     if (b.type.type == type && b.test_double)
       problem +=
@@ -54,9 +60,12 @@ std::string UnknownTypeProblem(const std::string& type) {
 
 Result<std::unique_ptr<delivery::Destination>> CreateDestination(const config::DestinationConfig& d,
                                                                  const std::string& file) {
+  if (!web::RunsInCloud(d))
+    return InvalidArgument("destination '" + d.name +
+                           "' is in device mode: the visitor's browser sends its events");
   const delivery::DestinationType* t = FindDestinationType(d.type);
   if (!t) return InvalidArgument(UnknownTypeProblem(d.type));
-  return t->create(d.settings, {file, "settings", d.line});
+  return t->create(web::CloudSettings(d), {file, "settings", d.line});
 }
 
 Status ValidateDestinations(const config::Config& config) {
@@ -64,13 +73,19 @@ Status ValidateDestinations(const config::Config& config) {
   for (size_t i = 0; i < config.destinations.size(); ++i) {
     const auto& d = config.destinations[i];
     if (d.type.empty()) continue;  // config reported the missing key
+    // `mode` against the type; a device-only type's settings against its browser table (it has
+    // no server type); a cloud type's browser-only keys (tag_url).
+    std::string device = web::CheckDeviceMode(d, config.file, Path(i));
+    errors += device;
+    if (web::IsDeviceOnlyType(d.type)) continue;
     const delivery::DestinationType* t = FindDestinationType(d.type);
     if (!t) {
       errors += config.file + ":" + std::to_string(d.line) + ": " + Path(i) +
                 ".type: " + UnknownTypeProblem(d.type) + "\n";
       continue;
     }
-    auto made = t->create(d.settings, {config.file, Path(i) + ".settings", d.line});
+    if (!device.empty() && d.mode != config::DeliveryMode::kCloud) continue;
+    auto made = t->create(web::CloudSettings(d), {config.file, Path(i) + ".settings", d.line});
     if (!made.ok()) errors += made.status().message();
   }
   if (!errors.empty()) return InvalidArgument(errors);

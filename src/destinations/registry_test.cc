@@ -232,6 +232,51 @@ TEST(Registry, ListsEveryTypeOnceAndOffersTestDoublesOnlyWhenSwitchedOn) {
   unsetenv("SWITCHYARD_TEST_DESTINATIONS");
 }
 
+TEST(Registry, DeviceModeDestinationsAreCheckedAgainstTheBrowserIntegrations) {
+  auto cfg = config::LoadConfigString(
+      "version: 1\ndata_dir: d\nsources: [{name: web, write_key: k}]\n"
+      "destinations:\n"
+      "  - {name: ga, type: ga4-gtag, mode: device, settings: {measurement_id: G-1}}\n"
+      "  - name: fb\n    type: meta-conversions\n    mode: both\n"
+      "    settings: {pixel_id: '12', access_token: t, tag_url: 'https://t.example/f.js'}\n",
+      "f.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  Status ok = ValidateDestinations(*cfg);
+  EXPECT_TRUE(ok.ok()) << ok.message();
+  // The server builds the Conversions API half without tag_url; never the device-only one.
+  EXPECT_TRUE(CreateDestination(cfg->destinations[1], "f.yaml").ok());
+  auto device = CreateDestination(cfg->destinations[0], "f.yaml");
+  ASSERT_FALSE(device.ok());
+  EXPECT_NE(device.status().message().find("device mode"), std::string::npos);
+
+  auto bad = config::LoadConfigString(
+      "version: 1\ndata_dir: d\nsources: [{name: web, write_key: k}]\n"
+      "destinations:\n"
+      "  - {name: ga, type: ga4-gtag, settings: {measurement_id: G-1}}\n"
+      "  - {name: fb, type: meta-conversions, settings: {pixel_id: '1', access_token: t, "
+      "tag_url: 'https://t.example/f.js'}}\n"
+      "  - {name: w, type: webhook, mode: device, settings: {url: 'https://h.example/'}}\n"
+      "  - {name: hj, type: hotjar, mode: device, settings: {site: 1}}\n",
+      "f.yaml");
+  ASSERT_TRUE(bad.ok()) << bad.status().ToString();
+  Status s = ValidateDestinations(*bad);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("f.yaml:5: destinations[0].mode: type 'ga4-gtag' exists only in "
+                             "the browser: set mode: device"),
+            std::string::npos)
+      << s.message();
+  // tag_url in cloud mode is the server table's unknown key.
+  EXPECT_NE(s.message().find("destinations[1].settings.tag_url"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("f.yaml:7: destinations[2].mode: type 'webhook' has no browser tag"),
+            std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("destinations[3].settings.site: unknown key"), std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("destinations[3].settings.site_id: required key is missing"),
+            std::string::npos)
+      << s.message();
+}
+
 INSTANTIATE_TEST_SUITE_P(BuiltinDestinations, Conformance,
                          ::testing::Range<size_t>(0, AllBuiltinDestinations().size()),
                          [](const ::testing::TestParamInfo<size_t>& param) {

@@ -11,4 +11,10 @@ inline constexpr std::string_view kSettingsPlaceholder = "\"@@SWITCHYARD_SETTING
 
 std::string_view AnalyticsJsBundle();
 
+// The browser integrations (sdk/js/src/integrations/*.js), each minified on its own, as one text:
+// for each, a line "@@SY_INTEGRATION <id>" then its code (which registers the integration in
+// window.__syIntegrations for the library to find). Thread-safe (static, immutable bytes).
+inline constexpr std::string_view kIntegrationMarker = "@@SY_INTEGRATION ";
+std::string_view AnalyticsJsIntegrations();
+
 }  // namespace sy::web

@@ -4,7 +4,9 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <mutex>
+#include <set>
 
 #include "web/analytics_js.h"
 
@@ -109,6 +111,64 @@ bool TagListHas(std::string_view list, std::string_view tag) {
   return false;
 }
 
+// Splits the embedded integrations text (analytics_js.h) into code by integration id.
+Result<std::unordered_map<std::string, std::string>> SplitIntegrations(std::string_view text) {
+  std::unordered_map<std::string, std::string> out;
+  size_t at = text.find(kIntegrationMarker);
+  if (at != 0 && !text.empty())
+    return InvalidArgument("integrations text must start with a marker");
+  while (at != std::string_view::npos) {
+    size_t id_start = at + kIntegrationMarker.size();
+    size_t eol = text.find('\n', id_start);
+    if (eol == std::string_view::npos) return InvalidArgument("integration marker without code");
+    std::string id(text.substr(id_start, eol - id_start));
+    size_t next = text.find("\n" + std::string(kIntegrationMarker), eol);
+    std::string_view code = text.substr(
+        eol + 1, next == std::string_view::npos ? std::string_view::npos : next + 1 - (eol + 1));
+    out[id] = std::string(code);
+    at = next == std::string_view::npos ? next : next + 1;
+  }
+  for (const auto& b : BrowserIntegrations())
+    if (!out.contains(b.id)) return InvalidArgument("no code for browser integration " + b.id);
+  return out;
+}
+
+// A setting's value as the browser reads it (typed by the integration's table).
+json::value SettingValue(const config::RawSetting& raw, BrowserSetting::Kind kind) {
+  if (kind == BrowserSetting::Kind::kBool) return json::value(raw.scalar == "true");
+  if (raw.kind == config::RawSetting::Kind::kMap) {
+    json::object m;
+    for (const auto& [k, v] : raw.map)
+      m[k] = v;
+    return m;
+  }
+  return json::value(raw.scalar);
+}
+
+// The document entry of one device-mode destination: only browser-safe settings.
+json::object DeviceEntry(const config::DestinationConfig& d, const BrowserIntegration& b) {
+  json::object settings;
+  std::string tag_url = b.tag_url;
+  for (const auto& row : b.settings) {
+    for (const auto& raw : d.settings) {
+      if (raw.key != row.key) continue;
+      if (row.key == "tag_url") {
+        tag_url = raw.scalar;
+      } else if (row.browser_safe) {
+        settings[row.key] = SettingValue(raw, row.kind);
+      }
+    }
+  }
+  return json::object{
+      {"integration", b.id},
+      {"type", d.type},
+      {"displayName", b.display_name},
+      {"tagUrl", tag_url},
+      {"consentCategories", json::array{}},
+      {"settings", std::move(settings)},
+  };
+}
+
 }  // namespace
 
 struct WebEndpoints::Representation {
@@ -128,30 +188,35 @@ struct WebEndpoints::Entry {
 };
 
 WebEndpoints::WebEndpoints(const config::WebConfig& options, SourceLookup lookup, CorsHeaders cors,
-                           std::string_view bundle)
+                           std::string_view bundle,
+                           std::unordered_map<std::string, std::string> code)
     : options_(options),
       lookup_(std::move(lookup)),
       cors_(std::move(cors)),
       bundle_(bundle),
+      integration_code_(std::move(code)),
       cache_control_("public, max-age=" + std::to_string(options.cache_max_age_ms / 1000)) {}
 
 WebEndpoints::~WebEndpoints() = default;
 
 Result<std::unique_ptr<WebEndpoints>> WebEndpoints::Create(const config::WebConfig& options,
                                                            SourceLookup lookup, CorsHeaders cors,
-                                                           std::string_view bundle) {
+                                                           std::string_view bundle,
+                                                           std::string_view integrations) {
   size_t first = bundle.find(kSettingsPlaceholder);
   if (first == std::string_view::npos ||
       bundle.find(kSettingsPlaceholder, first + 1) != std::string_view::npos) {
     return InvalidArgument("the browser library must hold the settings placeholder exactly once");
   }
+  SY_ASSIGN_OR_RETURN(auto code, SplitIntegrations(integrations));
   return std::unique_ptr<WebEndpoints>(
-      new WebEndpoints(options, std::move(lookup), std::move(cors), bundle));
+      new WebEndpoints(options, std::move(lookup), std::move(cors), bundle, std::move(code)));
 }
 
 Result<std::unique_ptr<WebEndpoints>> WebEndpoints::Create(const config::WebConfig& options,
                                                            SourceLookup lookup, CorsHeaders cors) {
-  return Create(options, std::move(lookup), std::move(cors), AnalyticsJsBundle());
+  return Create(options, std::move(lookup), std::move(cors), AnalyticsJsBundle(),
+                AnalyticsJsIntegrations());
 }
 
 bool WebEndpoints::Serves(std::string_view path) {
@@ -159,11 +224,33 @@ bool WebEndpoints::Serves(std::string_view path) {
          (path.starts_with(kScriptPrefix) && path.ends_with(kScriptSuffix));
 }
 
+std::vector<const config::DestinationConfig*> WebEndpoints::DeviceDestinationsOf(
+    std::string_view source, const std::vector<config::DestinationConfig>& destinations) {
+  std::vector<const config::DestinationConfig*> out;
+  for (const auto& d : destinations) {
+    if (!d.enabled || d.mode == config::DeliveryMode::kCloud) continue;
+    if (!FindBrowserIntegration(d.type)) continue;
+    if (!d.sources.empty() &&
+        std::find(d.sources.begin(), d.sources.end(), source) == d.sources.end())
+      continue;
+    out.push_back(&d);
+  }
+  return out;
+}
+
 std::string WebEndpoints::SettingsJson(std::string_view write_key,
                                        const config::WebConfig& options) {
+  return SettingsJson(write_key, options, "", {});
+}
+
+std::string WebEndpoints::SettingsJson(std::string_view write_key, const config::WebConfig& options,
+                                       std::string_view source,
+                                       const std::vector<config::DestinationConfig>& destinations) {
   // The minimal document analytics-next accepts, plus what keeps it from calling Segment's own
-  // services: no remote plugins, metrics sampling off. Device-side destination settings would
-  // sit beside "Segment.io"; no destination has any yet.
+  // services: no remote plugins, metrics sampling off. Device-mode destinations sit beside
+  // "Segment.io", keyed by destination name: analytics-next installs an entry only when it says
+  // `type: "browser"` or `versionSettings.componentTypes: ["browser"]`, which these never do, so
+  // it ignores them (tests/browser/analytics_next.test.mjs); Switchyard's library reads them.
   json::object segment{
       {"apiKey", write_key},
       {"apiHost", options.public_api_host},
@@ -179,8 +266,11 @@ std::string WebEndpoints::SettingsJson(std::string_view write_key,
       {"identify", json::object{{"__default", json::object{{"enabled", true}}}}},
       {"group", json::object{{"__default", json::object{{"enabled", true}}}}},
   };
+  json::object integrations{{"Segment.io", std::move(segment)}};
+  for (const config::DestinationConfig* d : DeviceDestinationsOf(source, destinations))
+    integrations[d->name] = DeviceEntry(*d, *FindBrowserIntegration(d->type));
   json::object doc{
-      {"integrations", json::object{{"Segment.io", std::move(segment)}}},
+      {"integrations", std::move(integrations)},
       {"plan", std::move(plan)},
       {"edgeFunction", json::object{}},
       {"analyticsNextEnabled", true},
@@ -199,7 +289,15 @@ std::shared_ptr<const WebEndpoints::Entry> WebEndpoints::Find(const std::string&
     auto it = by_write_key_.find(write_key);
     if (it != by_write_key_.end()) return it->second;
   }
-  if (!lookup_(write_key)) return nullptr;
+  std::optional<std::string> source = lookup_(write_key);
+  if (!source) return nullptr;
+  std::shared_ptr<const std::vector<config::DestinationConfig>> destinations;
+  {
+    std::shared_lock lock(mu_);
+    destinations = destinations_;
+  }
+  static const std::vector<config::DestinationConfig> kNone;
+  const auto& dests = destinations ? *destinations : kNone;
   auto make = [](std::string_view type, std::string body) {
     Document d;
     d.content_type = type;
@@ -209,13 +307,24 @@ std::shared_ptr<const WebEndpoints::Entry> WebEndpoints::Find(const std::string&
       d.gzip = Representation{*gz, "\"" + digest + "-gz\""};
     return d;
   };
-  std::string settings = SettingsJson(write_key, options_);
-  std::string script = bundle_;
-  script.replace(script.find(kSettingsPlaceholder), kSettingsPlaceholder.size(), settings);
+  std::string settings = SettingsJson(write_key, options_, *source, dests);
+  // The integrations' code first (each registers itself), once per integration, in table order;
+  // then the library, which finds them when it starts.
+  std::set<std::string> used;
+  for (const config::DestinationConfig* d : DeviceDestinationsOf(*source, dests))
+    used.insert(FindBrowserIntegration(d->type)->id);
+  std::string script;
+  for (const auto& b : BrowserIntegrations()) {
+    if (used.erase(b.id)) script += integration_code_.at(b.id);
+  }
+  script += bundle_;
+  script.replace(script.rfind(kSettingsPlaceholder), kSettingsPlaceholder.size(), settings);
   auto entry = std::make_shared<Entry>();
   entry->settings = make("application/json; charset=utf-8", std::move(settings));
   entry->script = make("application/javascript; charset=utf-8", std::move(script));
   std::unique_lock lock(mu_);
+  // Destinations changed while building: serve these bytes once, cache nothing stale.
+  if (destinations_ != destinations) return entry;
   // Another thread may have published first: keep one, both are identical.
   auto [it, inserted] = by_write_key_.emplace(write_key, std::move(entry));
   return it->second;
@@ -223,6 +332,14 @@ std::shared_ptr<const WebEndpoints::Entry> WebEndpoints::Find(const std::string&
 
 void WebEndpoints::ForgetSources() {
   std::unique_lock lock(mu_);
+  by_write_key_.clear();
+}
+
+void WebEndpoints::SetDestinations(std::vector<config::DestinationConfig> destinations) {
+  auto next =
+      std::make_shared<const std::vector<config::DestinationConfig>>(std::move(destinations));
+  std::unique_lock lock(mu_);
+  destinations_ = std::move(next);
   by_write_key_.clear();
 }
 

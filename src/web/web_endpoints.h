@@ -11,6 +11,11 @@
 // at most one entry per source, never for an unknown key. A settings change (a new config) builds
 // a new WebEndpoints; new ETags reach browsers within max-age with no invalidation step.
 //
+// Device mode (docs/browser.md): the settings document lists the source's enabled device-mode
+// destinations with their browser-safe settings (web/browser_integrations.h), and the script
+// carries the code of their integrations ahead of the library; a source with none gets the
+// library alone, byte for byte.
+//
 // Threads: Handle() is called on HTTP I/O threads, concurrently. A hit takes a shared lock and
 // copies the precomputed bytes; a first request per source builds and gzips its documents (about
 // a millisecond) under no lock, then publishes them under an exclusive one.
@@ -28,6 +33,7 @@
 #include "base/status.h"
 #include "config/config.h"
 #include "http/server.h"
+#include "web/browser_integrations.h"
 
 namespace sy::web {
 
@@ -39,10 +45,13 @@ class WebEndpoints {
   using CorsHeaders = std::function<void(const http::Request&, http::Response*)>;
 
   // `bundle` is the library (default: the embedded build, AnalyticsJsBundle()); it must hold
-  // kSettingsPlaceholder exactly once (kInvalidArgument otherwise).
+  // kSettingsPlaceholder exactly once (kInvalidArgument otherwise). `integrations` is the code
+  // of the browser integrations in the embedded format (default: AnalyticsJsIntegrations());
+  // every integration of BrowserIntegrations() must be there.
   static Result<std::unique_ptr<WebEndpoints>> Create(const config::WebConfig& options,
                                                       SourceLookup lookup, CorsHeaders cors,
-                                                      std::string_view bundle);
+                                                      std::string_view bundle,
+                                                      std::string_view integrations);
   static Result<std::unique_ptr<WebEndpoints>> Create(const config::WebConfig& options,
                                                       SourceLookup lookup, CorsHeaders cors);
   ~WebEndpoints();
@@ -57,8 +66,21 @@ class WebEndpoints {
   // removed, disabled or rotated out is looked up again, and refused. Thread-safe.
   void ForgetSources();
 
-  // The settings document for a source (exposed for tests and the benchmark).
+  // The destinations whose device-mode entries the documents carry (validated config: every
+  // device-mode type has an integration). Drops every cached document. Thread-safe.
+  void SetDestinations(std::vector<config::DestinationConfig> destinations);
+
+  // The settings document for a source (exposed for tests and the benchmark): `source` is its
+  // name; `destinations` those of the config (only enabled device-mode ones for that source
+  // appear).
   static std::string SettingsJson(std::string_view write_key, const config::WebConfig& options);
+  static std::string SettingsJson(std::string_view write_key, const config::WebConfig& options,
+                                  std::string_view source,
+                                  const std::vector<config::DestinationConfig>& destinations);
+
+  // The device-mode destinations of `destinations` that reach `source`, in config order.
+  static std::vector<const config::DestinationConfig*> DeviceDestinationsOf(
+      std::string_view source, const std::vector<config::DestinationConfig>& destinations);
 
  private:
   struct Representation;
@@ -66,7 +88,7 @@ class WebEndpoints {
   struct Entry;
 
   WebEndpoints(const config::WebConfig& options, SourceLookup lookup, CorsHeaders cors,
-               std::string_view bundle);
+               std::string_view bundle, std::unordered_map<std::string, std::string> code);
   std::shared_ptr<const Entry> Find(const std::string& write_key);
   http::Response Serve(const http::Request& request, const Document& doc) const;
   http::Response NotFound(const http::Request& request) const;
@@ -75,10 +97,12 @@ class WebEndpoints {
   SourceLookup lookup_;
   CorsHeaders cors_;
   std::string bundle_;
+  std::unordered_map<std::string, std::string> integration_code_;  // by integration id
   std::string cache_control_;
 
   std::shared_mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<const Entry>> by_write_key_;  // guarded by mu_
+  std::shared_ptr<const std::vector<config::DestinationConfig>> destinations_;  // guarded by mu_
 };
 
 }  // namespace sy::web

@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 
 #include <atomic>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -94,7 +95,7 @@ TEST_F(WebEndpointsTest, SettingsDocumentPointsAnalyticsNextBackHere) {
   EXPECT_EQ(seg.at("apiKey").as_string(), "wk_web");
   EXPECT_EQ(seg.at("apiHost").as_string(), "127.0.0.1:8080/v1");
   EXPECT_EQ(seg.at("protocol").as_string(), "http");
-  EXPECT_EQ(doc.at("integrations").as_object().size(), 1u);  // no device-side destinations yet
+  EXPECT_EQ(doc.at("integrations").as_object().size(), 1u);  // no device-mode destinations
   EXPECT_TRUE(doc.at("plan").at("track").at("__default").at("enabled").as_bool());
   EXPECT_TRUE(doc.at("plan").at("identify").at("__default").at("enabled").as_bool());
   EXPECT_EQ(doc.at("metrics").at("sampleRate").to_number<double>(), 0);
@@ -234,11 +235,181 @@ TEST_F(WebEndpointsTest, OnlyGet) {
 TEST(WebCreate, RejectsALibraryWithoutOnePlaceholder) {
   auto none = [](std::string_view) -> std::optional<std::string> { return std::nullopt; };
   auto cors = [](const http::Request&, http::Response*) {};
-  EXPECT_FALSE(WebEndpoints::Create({}, none, cors, "var x=1;").ok());
+  auto code = AnalyticsJsIntegrations();
+  EXPECT_FALSE(WebEndpoints::Create({}, none, cors, "var x=1;", code).ok());
   std::string twice = std::string(kSettingsPlaceholder) + std::string(kSettingsPlaceholder);
-  EXPECT_FALSE(WebEndpoints::Create({}, none, cors, twice).ok());
+  EXPECT_FALSE(WebEndpoints::Create({}, none, cors, twice, code).ok());
   EXPECT_TRUE(
-      WebEndpoints::Create({}, none, cors, "var s=" + std::string(kSettingsPlaceholder)).ok());
+      WebEndpoints::Create({}, none, cors, "var s=" + std::string(kSettingsPlaceholder), code)
+          .ok());
+  // Every integration of the table needs its code.
+  EXPECT_FALSE(
+      WebEndpoints::Create({}, none, cors, "var s=" + std::string(kSettingsPlaceholder), "").ok());
+}
+
+// ---- device mode ----
+
+config::RawSetting Scalar(std::string key, std::string value) {
+  config::RawSetting s;
+  s.key = std::move(key);
+  s.scalar = std::move(value);
+  return s;
+}
+
+config::DestinationConfig Dest(std::string name, std::string type, config::DeliveryMode mode,
+                               std::vector<config::RawSetting> settings,
+                               std::vector<std::string> sources = {}) {
+  config::DestinationConfig d;
+  d.name = std::move(name);
+  d.type = std::move(type);
+  d.mode = mode;
+  d.settings = std::move(settings);
+  d.sources = std::move(sources);
+  return d;
+}
+
+constexpr std::string_view kSecret = "EAAB-very-secret-access-token";
+
+std::vector<config::DestinationConfig> DeviceDestinations() {
+  using M = config::DeliveryMode;
+  std::vector<config::DestinationConfig> out;
+  out.push_back(Dest("ga", "ga4-gtag", M::kDevice, {Scalar("measurement_id", "G-TEST1")}, {"web"}));
+  out.push_back(Dest("fb", "meta-conversions", M::kBoth,
+                     {Scalar("pixel_id", "1234"), Scalar("access_token", std::string(kSecret)),
+                      Scalar("tag_url", "http://tags.test/fbevents.js")}));
+  out.push_back(Dest("fb2", "meta-pixel", M::kDevice, {Scalar("pixel_id", "999")}));
+  auto off = Dest("hj", "hotjar", M::kDevice, {Scalar("site_id", "42")});
+  off.enabled = false;
+  out.push_back(off);
+  out.push_back(
+      Dest("ic", "intercom", M::kDevice, {Scalar("app_id", "abc")}, {"other"}));  // not for web
+  out.push_back(Dest("hook", "webhook", M::kCloud, {Scalar("url", "http://h.test/")}));
+  return out;
+}
+
+// The code of one integration in the embedded text.
+std::string IntegrationCode(std::string_view id) {
+  std::string_view all = AnalyticsJsIntegrations();
+  std::string marker = std::string(kIntegrationMarker) + std::string(id) + "\n";
+  size_t at = all.find(marker);
+  EXPECT_NE(at, std::string_view::npos) << id;
+  if (at == std::string_view::npos) return "";
+  at += marker.size();
+  size_t end = all.find(std::string("\n") + std::string(kIntegrationMarker), at);
+  return std::string(
+      all.substr(at, end == std::string_view::npos ? all.size() - at : end + 1 - at));
+}
+
+TEST_F(WebEndpointsTest, SettingsListEnabledDeviceModeDestinationsOfTheSourceOnly) {
+  web_->SetDestinations(DeviceDestinations());
+  json::value doc = json::parse(Get(kSettings).body());
+  const auto& integ = doc.at("integrations").as_object();
+  ASSERT_EQ(integ.size(), 4u) << doc;  // Segment.io, ga, fb, fb2: not hj (off), ic, hook
+  const auto& ga = integ.at("ga").as_object();
+  EXPECT_EQ(ga.at("integration").as_string(), "ga4");
+  EXPECT_EQ(ga.at("type").as_string(), "ga4-gtag");
+  EXPECT_EQ(ga.at("displayName").as_string(), "Google Analytics 4 Web");
+  EXPECT_EQ(ga.at("tagUrl").as_string(),
+            "https://www.googletagmanager.com/gtag/js?id={measurement_id}");
+  EXPECT_EQ(ga.at("settings").at("measurement_id").as_string(), "G-TEST1");
+  EXPECT_TRUE(ga.at("consentCategories").is_array());
+  const auto& fb = integ.at("fb").as_object();
+  EXPECT_EQ(fb.at("integration").as_string(), "meta-pixel");
+  EXPECT_EQ(fb.at("tagUrl").as_string(), "http://tags.test/fbevents.js");  // overridden
+  EXPECT_EQ(fb.at("settings").as_object().size(), 1u) << fb;
+  EXPECT_EQ(fb.at("settings").at("pixel_id").as_string(), "1234");
+  // analytics-next installs only entries saying they are browser components.
+  for (const auto& [name, v] : integ) {
+    if (name == "Segment.io") continue;
+    EXPECT_FALSE(v.as_object().contains("versionSettings")) << name;
+    EXPECT_NE(v.at("type").as_string(), "browser") << name;
+  }
+}
+
+TEST_F(WebEndpointsTest, ASecretNeverReachesTheBrowser) {
+  web_->SetDestinations(DeviceDestinations());
+  for (const char* path : {kSettings, kScript})
+    EXPECT_EQ(Get(path).body().find(kSecret), std::string::npos) << path;
+  // Every row that is not browser-safe is left out, whatever the type.
+  for (const auto& b : BrowserIntegrations()) {
+    std::vector<config::RawSetting> all;
+    for (const auto& row : b.settings)
+      all.push_back(Scalar(row.key, "value-of-" + row.key));
+    auto d = Dest("x", b.type,
+                  b.device_only ? config::DeliveryMode::kDevice : config::DeliveryMode::kBoth, all);
+    std::string doc = WebEndpoints::SettingsJson("wk", options_, "web", {d});
+    for (const auto& row : b.settings) {
+      bool present = doc.find("value-of-" + row.key) != std::string::npos;
+      EXPECT_EQ(present, row.browser_safe) << b.type << "." << row.key;
+    }
+  }
+}
+
+TEST_F(WebEndpointsTest, ScriptCarriesOnlyTheIntegrationsTheSourceUses) {
+  web_->SetDestinations(DeviceDestinations());
+  std::string script = Get(kScript).body();
+  std::string settings = Get(kSettings).body();
+  // ga4 then meta-pixel (table order), each once although two destinations use the pixel.
+  std::string expected = IntegrationCode("ga4") + IntegrationCode("meta-pixel");
+  ASSERT_GT(script.size(), expected.size());
+  EXPECT_EQ(script.substr(0, expected.size()), expected);
+  std::string library(AnalyticsJsBundle());
+  library.replace(library.find(kSettingsPlaceholder), kSettingsPlaceholder.size(), settings);
+  EXPECT_EQ(script.substr(expected.size()), library);
+  for (const char* other : {"hotjar", "intercom", "mixpanel", "amplitude"})
+    EXPECT_EQ(script.find(IntegrationCode(other)), std::string::npos) << other;
+}
+
+TEST_F(WebEndpointsTest, ASourceWithoutDeviceModeGetsTheLibraryAlone) {
+  std::string before = Get(kScript).body();
+  std::string before_settings = Get(kSettings).body();
+  auto dests = DeviceDestinations();
+  for (auto& d : dests)
+    if (d.mode != config::DeliveryMode::kCloud) d.sources = {"other"};
+  web_->SetDestinations(dests);
+  std::string after = Get(kScript).body();
+  EXPECT_EQ(after, before);  // byte for byte
+  EXPECT_EQ(Get(kSettings).body(), before_settings);
+  std::string library(AnalyticsJsBundle());
+  library.replace(library.find(kSettingsPlaceholder), kSettingsPlaceholder.size(), before_settings);
+  EXPECT_EQ(after, library);
+}
+
+TEST_F(WebEndpointsTest, NewDestinationsGiveNewTags) {
+  std::string before(Get(kScript)[bhttp::field::etag]);
+  web_->SetDestinations(DeviceDestinations());
+  std::string after(Get(kScript)[bhttp::field::etag]);
+  EXPECT_NE(after, before);
+  EXPECT_EQ(Get(kScript, {{bhttp::field::if_none_match, after}}).result_int(), 304);
+}
+
+size_t GzippedSize(const std::string& in) {
+  z_stream zs{};
+  EXPECT_EQ(deflateInit2(&zs, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY),
+            Z_OK);
+  std::string out(deflateBound(&zs, static_cast<uLong>(in.size())) + 32, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
+  size_t n = zs.total_out;
+  deflateEnd(&zs);
+  return n;
+}
+
+TEST(WebIntegrations, EachIntegrationIsAtMostTwoKilobytesGzipped) {
+  std::set<std::string> ids;
+  for (const auto& b : BrowserIntegrations())
+    ids.insert(b.id);
+  EXPECT_EQ(ids.size(), 10u);
+  for (const auto& id : ids) {
+    std::string code = IntegrationCode(id);
+    EXPECT_GT(code.size(), 100u) << id;
+    EXPECT_LE(GzippedSize(code), 2048u) << id << " grew past 2 KB gzipped";
+    // Each registers itself under its id for the library.
+    EXPECT_NE(code.find("__syIntegrations"), std::string::npos) << id;
+  }
 }
 
 }  // namespace

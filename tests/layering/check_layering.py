@@ -45,8 +45,9 @@ ALLOWED = {
     # The files directly in src/destinations/ (not in a destination's folder): the registry
     # compiled from the generated list (destinations/registry.h). It knows every destination and
     # the warehouse types; only the wiring and the CLI include it.
+    # It checks device-mode destinations against the browser integrations (web).
     "destination_registry": {"base", "config", "delivery", "destinations", "event", "http",
-                             "warehouse"},
+                             "warehouse", "web"},
     "warehouse": {"base", "config", "delivery", "event", "http", "log", "privacy_ids"},
     "archive": {"base", "config", "event", "http", "log", "privacy_ids"},
     "replay": {"archive", "base", "config", "delivery", "event", "http", "log"},

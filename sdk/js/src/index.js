@@ -12,7 +12,11 @@
 // jitter, honouring Retry-After; other 4xx drop the batch. On pagehide what is left is handed to
 // sendBeacon. An event may be sent twice (a batch in flight when the page closes); the server
 // drops the duplicate by messageId.
+//
+// Device mode and consent: device.js. Every event carries context.consent.categoryPreferences
+// once any consent source has spoken.
 import { cookieGet, cookieSet, lsGet, lsSet } from './store.js';
+import { Consent, Device } from './device.js';
 
 const VERSION = '0.1.0';
 const LIBRARY = 'analytics.js-switchyard';
@@ -261,6 +265,29 @@ class Analytics {
     this._dl = new Delivery(proto + '://' + host + '/b', this.writeKey, (m, d) => this._log(m, d));
     this.VERSION = VERSION;
     this.initialized = true;
+    this._devices = [];
+    this._consent = new Consent(opts && opts.consent, () => this._devices.forEach((d) => d.update()));
+    const found = w.__syIntegrations || {};
+    const kit = { user: () => ({ id: this._user.id(), traits: this._user.traits() }) };
+    const all = settings.integrations || {};
+    for (const name in all) {
+      const e = all[name];
+      if (!isObj(e) || !e.integration) continue;
+      const f = found[e.integration];
+      if (isFn(f)) this._devices.push(new Device(name, e, f, kit, this._consent));
+      else console.warn('[switchyard] no code for device-mode destination ' + name);
+    }
+  }
+  // Updates the visitor's consent: {category: bool} or {categoryPreferences: {…}}.
+  consent(prefs) {
+    this._consent.set(prefs);
+    return this;
+  }
+  // What the library knows: consent so far and each device-mode destination's state and counters.
+  debugView() {
+    const integrations = {};
+    for (const d of this._devices) integrations[d.name] = d.view();
+    return { consent: Object.assign({}, this._consent.prefs), integrations };
   }
   _log(msg, data) {
     if (this._debug) console.log('[switchyard]', msg, data || '');
@@ -395,6 +422,11 @@ class Analytics {
     );
     const camp = campaign(page.search);
     if (Object.keys(camp).length) context.campaign = camp;
+    const consent = this._consent;
+    consent.watchTcf(); // a CMP that arrived after the library
+    consent.scanDataLayer();
+    if (consent.known() && !(options.context && options.context.consent))
+      context.consent = { categoryPreferences: Object.assign({}, consent.prefs) };
     const event = Object.assign(
       {
         type,
@@ -424,6 +456,13 @@ class Analytics {
       }
       this._log(type, payload.obj);
       this._dl.push(payload.obj);
+      for (const d of this._devices) {
+        try {
+          d.handle(payload.obj);
+        } catch (e) {
+          this._log('device-mode destination failed', e);
+        }
+      }
     };
     next({ obj: event });
     if (isFn(cb)) setTimeout(cb, 0);
@@ -453,4 +492,5 @@ class Analytics {
     }
   }
   a._bpc = null;
+  for (const d of a._devices) d.update(); // loads what needs no consent or has it already
 })();
