@@ -1,16 +1,26 @@
 // The official @segment/analytics-next (npm) in headless Chromium, bundled for the test page with
 // esbuild, loading its settings from Switchyard (cdnURL) and sending events to it (apiHost), in
-// standard and batching delivery. Events are checked in `switchyard dump`.
+// standard and batching delivery. Events are checked in `switchyard dump`. The source has
+// device-mode destinations: analytics-next ignores their entries in the settings document (it
+// installs only entries marked as browser components) and loads no tag (docs/browser.md).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { build } from 'esbuild';
 import { join } from 'node:path';
 import { startSwitchyard, startStatic, launchChromium, waitFor, HERE, WRITE_KEY } from './harness.mjs';
+import { startTagServer } from './tags.mjs';
 
-let sy, site, browser;
+let sy, site, browser, tags;
 
 before(async () => {
-  sy = await startSwitchyard();
+  tags = await startTagServer();
+  sy = await startSwitchyard({
+    extra: [
+      'destinations:',
+      '  - {name: ga, type: ga4-gtag, mode: device, settings: {measurement_id: G-N, tag_url: "' + tags.base + '/gtag.js"}}',
+      '  - {name: fb, type: meta-pixel, mode: device, settings: {pixel_id: "9", tag_url: "' + tags.base + '/fbevents.js"}}',
+    ],
+  });
   const bundle = await build({
     stdin: {
       contents: "import { AnalyticsBrowser } from '@segment/analytics-next'; window.AnalyticsBrowser = AnalyticsBrowser;",
@@ -38,6 +48,7 @@ after(async () => {
   await browser?.close();
   await site?.close();
   await sy?.stop();
+  await tags?.close();
 });
 
 async function runPage(delivery) {
@@ -84,6 +95,13 @@ for (const delivery of ['standard', 'batching']) {
     const { events, requests } = await runPage(delivery);
     assert.ok(requests.includes(`${sy.base}/v1/projects/${WRITE_KEY}/settings`), 'settings fetched from Switchyard');
     assert.ok(!requests.some((u) => /segment\.(io|com)/.test(u)), `no request to Segment: ${requests.join(' ')}`);
+    // The device-mode entries are there, and analytics-next neither loads their tags nor asks
+    // for integration code (next-integrations/…).
+    const settings = await (await fetch(`${sy.base}/v1/projects/${WRITE_KEY}/settings`)).json();
+    assert.deepEqual(Object.keys(settings.integrations).sort(), ['Segment.io', 'fb', 'ga']);
+    assert.deepEqual(tags.requests, []);
+    const elsewhere = requests.filter((u) => !u.startsWith(sy.base) && !u.startsWith(site.base));
+    assert.deepEqual(elsewhere, []);
     const posts = requests.filter((u) => u.startsWith(sy.base + '/v1/') && !u.includes('/projects/'));
     if (delivery === 'batching') assert.ok(posts.length > 0 && posts.every((u) => u === sy.base + '/v1/b'), posts.join(' '));
     else assert.deepEqual([...new Set(posts)].sort(), ['a', 'g', 'i', 'p', 't'].map((l) => `${sy.base}/v1/${l}`));
