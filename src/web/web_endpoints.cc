@@ -164,7 +164,7 @@ json::object DeviceEntry(const config::DestinationConfig& d, const BrowserIntegr
       {"type", d.type},
       {"displayName", b.display_name},
       {"tagUrl", tag_url},
-      {"consentCategories", json::array{}},
+      {"consentCategories", json::array(d.consent_categories.begin(), d.consent_categories.end())},
       {"settings", std::move(settings)},
   };
 }

@@ -274,6 +274,7 @@ std::vector<config::DestinationConfig> DeviceDestinations() {
   using M = config::DeliveryMode;
   std::vector<config::DestinationConfig> out;
   out.push_back(Dest("ga", "ga4-gtag", M::kDevice, {Scalar("measurement_id", "G-TEST1")}, {"web"}));
+  out.back().consent_categories = {"analytics", "personalization"};
   out.push_back(Dest("fb", "meta-conversions", M::kBoth,
                      {Scalar("pixel_id", "1234"), Scalar("access_token", std::string(kSecret)),
                       Scalar("tag_url", "http://tags.test/fbevents.js")}));
@@ -312,12 +313,13 @@ TEST_F(WebEndpointsTest, SettingsListEnabledDeviceModeDestinationsOfTheSourceOnl
   EXPECT_EQ(ga.at("tagUrl").as_string(),
             "https://www.googletagmanager.com/gtag/js?id={measurement_id}");
   EXPECT_EQ(ga.at("settings").at("measurement_id").as_string(), "G-TEST1");
-  EXPECT_TRUE(ga.at("consentCategories").is_array());
+  EXPECT_EQ(ga.at("consentCategories"), (json::array{"analytics", "personalization"}));
   const auto& fb = integ.at("fb").as_object();
   EXPECT_EQ(fb.at("integration").as_string(), "meta-pixel");
   EXPECT_EQ(fb.at("tagUrl").as_string(), "http://tags.test/fbevents.js");  // overridden
   EXPECT_EQ(fb.at("settings").as_object().size(), 1u) << fb;
   EXPECT_EQ(fb.at("settings").at("pixel_id").as_string(), "1234");
+  EXPECT_EQ(fb.at("consentCategories"), json::array{});  // none: consent does not restrict it
   // analytics-next installs only entries saying they are browser components.
   for (const auto& [name, v] : integ) {
     if (name == "Segment.io") continue;
