@@ -73,8 +73,8 @@ before(async () => {
     '/tcf.html': html(WRITE_KEY_2, { head: tcfStub([1, 8, 9, 10]), body: "<script>analytics.track('TCF Event')</script>" }),
     '/demo.html': {
       body: readFileSync(join(REPO, 'examples/device-mode/index.html'), 'utf8')
-        .replace('https://SWITCHYARD_HOST', sy.base)
-        .replace('YOUR_WRITE_KEY', WRITE_KEY),
+        .replaceAll('https://SWITCHYARD_HOST', sy.base)
+        .replaceAll('YOUR_WRITE_KEY', WRITE_KEY),
     },
     '/gcm.html': html(WRITE_KEY_2, {
       head: `<script>window.dataLayer = window.dataLayer || []; function gtag(){dataLayer.push(arguments);}
@@ -95,8 +95,11 @@ after(async () => {
 const calls = (tab, vendor) => tab.evaluate((v) => (window.__tagCalls || []).filter((c) => c[0] == v).map((c) => c.slice(1)), vendor);
 const view = (tab) => tab.evaluate(() => window.analytics && analytics.debugView && analytics.debugView());
 const state = async (tab, name) => ((await view(tab)) || { integrations: {} }).integrations[name]?.state;
+// The events this page sent (the visitor's anonymousId persists across the suite's pages).
 const events = (tab, source) =>
-  tab.evaluate(() => analytics.user().anonymousId()).then((anon) => sy.dump(source).filter((e) => e.anonymousId === anon));
+  tab
+    .evaluate(() => [analytics.user().anonymousId(), location.pathname])
+    .then(([anon, path]) => sy.dump(source).filter((e) => e.anonymousId === anon && e.context.page.path === path));
 
 test('load options: granted tags load, denied ones do not; a grant mid-visit loads; a revocation stops calls', async () => {
   const tab = await browser.context.newPage();

@@ -8,7 +8,7 @@ import { startTagServer } from './tags.mjs';
 
 let sy, site, browser, tags;
 
-// Every device-only type on source `web` (tags held 300 ms, so the page's first calls are made
+// Every device-only type on source `web` (tags held 1 s, so the page's first calls are made
 // before any tag has run); a broken, a missing and a working tag on source `other`.
 function destinations(t) {
   const d = (name, type, sources, settings) => [
@@ -23,24 +23,24 @@ function destinations(t) {
   ];
   return [
     'destinations:',
-    ...d('ga', 'ga4-gtag', 'web', { measurement_id: 'G-TEST', tag_url: `${t}/gtag.js?id={measurement_id}&delay=300` }),
+    ...d('ga', 'ga4-gtag', 'web', { measurement_id: 'G-TEST', tag_url: `${t}/gtag.js?id={measurement_id}&delay=1000` }),
     ...d('ads', 'google-ads', 'web', {
       conversion_id: 'AW-1',
       conversions: { 'Order Completed': 'purchase-label' },
-      tag_url: `${t}/gtag.js?id={conversion_id}&delay=300`,
+      tag_url: `${t}/gtag.js?id={conversion_id}&delay=1000`,
     }),
-    ...d('fb', 'meta-pixel', 'web', { pixel_id: '1234', tag_url: `${t}/fbevents.js?delay=300` }),
-    ...d('tt', 'tiktok-pixel', 'web', { pixel_code: 'CTEST', tag_url: `${t}/events.js?sdkid={pixel_code}&lib=ttq&delay=300` }),
+    ...d('fb', 'meta-pixel', 'web', { pixel_id: '1234', tag_url: `${t}/fbevents.js?delay=1000` }),
+    ...d('tt', 'tiktok-pixel', 'web', { pixel_code: 'CTEST', tag_url: `${t}/events.js?sdkid={pixel_code}&lib=ttq&delay=1000` }),
     ...d('li', 'linkedin-insight', 'web', {
       partner_id: '555',
       conversions: { 'Order Completed': '777' },
-      tag_url: `${t}/insight.min.js?delay=300`,
+      tag_url: `${t}/insight.min.js?delay=1000`,
     }),
-    ...d('hj', 'hotjar', 'web', { site_id: '42', tag_url: `${t}/hotjar.js?id={site_id}&delay=300` }),
-    ...d('ic', 'intercom', 'web', { app_id: 'abc', tag_url: `${t}/intercom.js?app={app_id}&delay=300` }),
-    ...d('hs', 'hubspot-tracking', 'web', { portal_id: '999', tag_url: `${t}/hs.js?portal={portal_id}&delay=300` }),
-    ...d('mp', 'mixpanel-browser', 'web', { token: 'tok', tag_url: `${t}/mixpanel.js?delay=300` }),
-    ...d('amp', 'amplitude-browser', 'web', { api_key: 'key1', tag_url: `${t}/amplitude.js?delay=300` }),
+    ...d('hj', 'hotjar', 'web', { site_id: '42', tag_url: `${t}/hotjar.js?id={site_id}&delay=1000` }),
+    ...d('ic', 'intercom', 'web', { app_id: 'abc', tag_url: `${t}/intercom.js?app={app_id}&delay=1000` }),
+    ...d('hs', 'hubspot-tracking', 'web', { portal_id: '999', tag_url: `${t}/hs.js?portal={portal_id}&delay=1000` }),
+    ...d('mp', 'mixpanel-browser', 'web', { token: 'tok', tag_url: `${t}/mixpanel.js?delay=1000` }),
+    ...d('amp', 'amplitude-browser', 'web', { api_key: 'key1', tag_url: `${t}/amplitude.js?delay=1000` }),
     ...d('broken', 'meta-pixel', 'other', { pixel_id: '1', tag_url: `${t}/fbevents.js?throw=1` }),
     ...d('missing', 'tiktok-pixel', 'other', { pixel_code: 'X', tag_url: `${t}/nope.js` }),
     ...d('fine', 'hotjar', 'other', { site_id: '7', tag_url: `${t}/hotjar.js?id={site_id}` }),
@@ -92,8 +92,9 @@ async function openDevicePage() {
   const tab = await browser.context.newPage();
   const warnings = [];
   tab.on('console', (m) => m.type() == 'warning' && warnings.push(m.text()));
-  await tab.goto(site.base + '/device.html');
-  // Calls made before the tags arrived are queued (the tags are held 300 ms).
+  // Not waiting for the load event: it waits for the tags too.
+  await tab.goto(site.base + '/device.html', { waitUntil: 'commit' });
+  // Calls made before the tags arrived are queued (the tags are held 1 s).
   const early = await tab.waitForFunction(() => window.analytics && analytics.debugView && analytics.debugView());
   const view = await early.jsonValue();
   await waitFor(
