@@ -197,6 +197,9 @@ json::object DestinationJson(const config::DestinationConfig& d) {
   o["filters"] = json::object{{"drop_events", Strings(d.drop_events)},
                               {"drop_properties", Strings(d.drop_properties)}};
   o["consent_categories"] = Strings(d.consent_categories);
+  o["mode"] = d.mode == config::DeliveryMode::kDevice ? "device"
+              : d.mode == config::DeliveryMode::kBoth ? "both"
+                                                      : "cloud";
   o["settings"] = SettingsJson(d);
   return o;
 }
