@@ -11,7 +11,7 @@ build_pkgs=(build-essential cmake ninja-build pkg-config nodejs npm
   sqlite3 libgtest-dev libgmock-dev googletest clang-format clang-format-14)
 # libmozjs-102-dev: SpiderMonkey 102, the JavaScript engine of user functions (src/functions).
 # libsodium-dev: Argon2id password hashes, random tokens and SHA-256 of the admin API (src/admin).
-# librdkafka-dev: the Kafka client (2.0.2) of the coming cluster mode; today only tests/kafka uses it.
+# librdkafka-dev: the Kafka client (2.0.2): the kafka destination, and the coming cluster mode.
 # libvalijson-dev: JSON Schema (draft-07) for tracking plans (src/governance), header-only.
 # sqlite3: the CLI the README queries the embedded warehouse with.
 # postgresql: the warehouse tests start a real PostgreSQL 15 (tests/e2e/pg.py).

@@ -188,6 +188,7 @@ TEST(Registry, ListsEveryTypeOnceAndOffersTestDoublesOnlyWhenSwitchedOn) {
                      "http",
                      "hubspot",
                      "iterable",
+                     "kafka",
                      "klaviyo",
                      "mailchimp",
                      "meta-conversions",

@@ -62,6 +62,13 @@ Status CreateTopic(const ChainOptions& o) {
   rd_kafka_NewTopic_t* topic =
       rd_kafka_NewTopic_new(o.topic.c_str(), o.partitions, o.replication_factor, err, sizeof(err));
   if (topic == nullptr) return InvalidArgument(std::string("NewTopic: ") + err);
+  for (const auto& [name, value] : o.topic_config) {
+    if (rd_kafka_NewTopic_set_config(topic, name.c_str(), value.c_str()) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_NewTopic_destroy(topic);
+      return InvalidArgument("NewTopic config " + name);
+    }
+  }
   rd_kafka_AdminOptions_t* opts =
       rd_kafka_AdminOptions_new(admin.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
   int timeout_ms = static_cast<int>(o.timeout.count());
@@ -286,6 +293,10 @@ Status ConsumeAndCheck(const ChainOptions& o, const Deliveries& d, ChainReport& 
 }
 
 }  // namespace
+
+Status CreateTopicOnly(const ChainOptions& options) {
+  return CreateTopic(options);
+}
 
 Result<ChainReport> RunChain(const ChainOptions& options) {
   if (options.messages <= 0 || options.keys <= 0 || options.partitions <= 0) {

@@ -6,11 +6,14 @@
 // end of every partition.
 //
 // Used by kafka_smoke (a real broker, tests/kafka/test_kafka_smoke.py) and kafka_mock_test
-// (librdkafka's in-process mock cluster). Test code only: nothing in src/ uses Kafka yet.
+// (librdkafka's in-process mock cluster). Test code only; kafka_smoke --create-only also makes
+// the topics of the kafka destination's e2e (tests/e2e/test_destinations_kafka.py).
 #pragma once
 
 #include <chrono>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "src/base/status.h"
 
@@ -26,6 +29,8 @@ struct ChainOptions {
   // Create the topic through the Admin API (CreateTopics). False when the caller made it
   // already (the mock cluster's own call).
   bool create_topic = true;
+  // Topic-level configs for CreateTopics (max.message.bytes=2000, …).
+  std::vector<std::pair<std::string, std::string>> topic_config;
   std::chrono::milliseconds timeout{20000};  // for each phase: create, produce, consume
 };
 
@@ -34,6 +39,10 @@ struct ChainReport {
   int consumed = 0;                // messages read back by the group
   std::string rebalance_protocol;  // what the consumer group ran: "COOPERATIVE" expected
 };
+
+// Creates options.topic (with options.topic_config) through the Admin API and returns once the
+// controller has made it: for tests that only need a topic (tests/e2e's kafka destination).
+Status CreateTopicOnly(const ChainOptions& options);
 
 // Runs the whole chain; any failure (a delivery error, a message missing, duplicated or out of
 // order, a commit that did not reach the end) is an error naming what went wrong.

@@ -4,9 +4,10 @@
 //
 // Usage: kafka_smoke --brokers HOST:PORT[,…] --topic NAME [--partitions N]
 //                    [--replication-factor N] [--messages N] [--keys N] [--timeout-ms N]
-//                    [--no-create]
+//                    [--no-create] [--create-only] [--topic-config NAME=VALUE]…
 // --no-create: the topic exists (an earlier run made it); produce to it and consume from the
-// group's committed offsets.
+// group's committed offsets. --create-only: create the topic (with the --topic-config entries)
+// and stop there (tests/e2e/test_destinations_kafka.py makes its topics so).
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -15,10 +16,15 @@
 
 int main(int argc, char** argv) {
   sy::kafka_test::ChainOptions o;
+  bool create_only = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--no-create") {
       o.create_topic = false;
+      continue;
+    }
+    if (arg == "--create-only") {
+      create_only = true;
       continue;
     }
     if (i + 1 >= argc) {
@@ -38,6 +44,14 @@ int main(int argc, char** argv) {
       o.messages = std::atoi(value);
     } else if (arg == "--keys") {
       o.keys = std::atoi(value);
+    } else if (arg == "--topic-config") {
+      std::string kv = value;
+      size_t eq = kv.find('=');
+      if (eq == std::string::npos) {
+        std::fprintf(stderr, "kafka_smoke: --topic-config wants NAME=VALUE\n");
+        return 2;
+      }
+      o.topic_config.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
     } else if (arg == "--timeout-ms") {
       o.timeout = std::chrono::milliseconds(std::atoi(value));
     } else {
@@ -48,6 +62,15 @@ int main(int argc, char** argv) {
   if (o.brokers.empty() || o.topic.empty()) {
     std::fprintf(stderr, "usage: kafka_smoke --brokers HOST:PORT --topic NAME [options]\n");
     return 2;
+  }
+  if (create_only) {
+    sy::Status made = sy::kafka_test::CreateTopicOnly(o);
+    if (!made.ok()) {
+      std::fprintf(stderr, "kafka_smoke: FAILED: %s\n", made.ToString().c_str());
+      return 1;
+    }
+    std::printf("kafka_smoke: created %s\n", o.topic.c_str());
+    return 0;
   }
   sy::Result<sy::kafka_test::ChainReport> r = sy::kafka_test::RunChain(o);
   if (!r.ok()) {
