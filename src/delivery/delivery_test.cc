@@ -1280,6 +1280,82 @@ TEST_F(HttpStreamTest, EventsTheEncoderSkipsAreFinalAndCountedAsFilteredNotDeadL
   (*s)->Stop();
 }
 
+// A two-step destination: asks "token" first, then sends the events with what the first answer
+// allowed; a refusal of the second step (409) gets one more step ("again"), a loop is cut off.
+class TwoStep final : public Destination {
+ public:
+  explicit TwoStep(std::string url) : url_(std::move(url)) {}
+  DestinationLimits limits() const override { return {8, 1 << 20}; }
+  EncodedBatch Encode(std::span<const RoutedEvent> batch) const override {
+    EncodedBatch out;
+    HttpRequest r;
+    r.url = url_;
+    r.body = "token";
+    r.step = "token";
+    for (size_t i = 0; i < batch.size(); ++i) {
+      r.carry += (i ? "," : "") + batch[i].payload;
+      r.events.push_back(i);
+    }
+    out.requests.push_back(std::move(r));
+    return out;
+  }
+  std::optional<HttpRequest> FollowUp(const HttpRequest& sent, const HttpResponse& res) override {
+    follow_ups++;
+    if (sent.step == "loop" || (sent.step == "token" && res.status == 200)) {
+      HttpRequest next;
+      next.url = url_;
+      next.step = sent.carry.find("loop") != std::string::npos ? "loop" : "call";
+      next.body = "[" + sent.carry + "]";
+      next.carry = sent.carry;
+      next.events = {};  // the framework carries the events on
+      return next;
+    }
+    return std::nullopt;
+  }
+  int follow_ups = 0;
+
+ private:
+  std::string url_;
+};
+
+TEST_F(HttpStreamTest, FollowUpSendsTheNextStepForTheSameEventsAndStopsALoop) {
+  ScriptServer server([](const std::string& body) {
+    return std::pair{body == "token" || EventsIn(body) > 0 ? 200 : 400,
+                     std::chrono::milliseconds(0)};
+  });
+  auto c = StreamConfig();
+  c.batch.max_events = 4;
+  Append(4);
+  auto d = std::make_unique<TwoStep>(server.url());
+  TwoStep* two = d.get();
+  auto s = StartHttp(c, std::move(d));
+  ASSERT_TRUE(WaitReal([&] { return s->committed() == Offset(4); }));
+  EXPECT_EQ(s->delivered(), 4u);
+  EXPECT_EQ(s->retried(), 0u);
+  auto bodies = server.bodies();
+  ASSERT_EQ(bodies.size(), 2u);
+  EXPECT_EQ(bodies[0], "token");
+  EXPECT_EQ(EventsIn(bodies[1]), 4u);  // the same four events, in the second step
+  EXPECT_EQ(two->follow_ups, 2);       // asked after each response
+  s->Stop();
+}
+
+TEST_F(HttpStreamTest, FollowUpsEndAfterTheCapAndTheLastResponseIsClassified) {
+  ScriptServer server([](const std::string&) {
+    return std::pair{200, std::chrono::milliseconds(0)};
+  });
+  auto c = StreamConfig();
+  Append(1, "loop");  // its payload names the user "loop": every step asks for another
+  auto d = std::make_unique<TwoStep>(server.url());
+  TwoStep* two = d.get();
+  auto s = StartHttp(c, std::move(d));
+  ASSERT_TRUE(WaitReal([&] { return s->committed() == Offset(1); }));
+  EXPECT_EQ(s->delivered(), 1u);
+  EXPECT_EQ(two->follow_ups, Destination::kMaxFollowUps);
+  EXPECT_EQ(server.bodies().size(), 1u + Destination::kMaxFollowUps);
+  s->Stop();
+}
+
 TEST_F(HttpStreamTest, A413SplitsTheRequestInHalvesUntilItFits) {
   // The receiver takes at most 2 events per request; a request of 8 is split 8 → 4+4 → 2+2+2+2.
   ScriptServer server([](const std::string& body) {

@@ -52,6 +52,13 @@ struct HttpRequest : http::ClientRequest {
   // Indexes (into the batch passed to Encode) of the events this request carries. (The stream
   // sets timeout_ms to the destination's `timeout:`; a timeout is a transport error, retried.)
   std::vector<size_t> events;
+  // Two-step requests (Destination::FollowUp): which step this is, as the destination names it
+  // ("" for an ordinary request), and what the destination carries to the next step (the call's
+  // body while a token is fetched, the contact while it is searched for). Delivery keeps both
+  // with the request and never reads them.
+  std::string step;
+  std::string carry;
+  int follow_ups = 0;  // set by the framework: how many FollowUp answers led to this request
 };
 
 // What came back (status 0: no HTTP response; see http::ClientResponse).
@@ -111,6 +118,18 @@ class Destination {
   // several events never reaches Classify: the framework splits the request instead.
   virtual std::vector<Outcome> Classify(const HttpRequest& request,
                                         const HttpResponse& response) const;
+
+  // Two-step requests: called with each response before Classify. A request to send next for
+  // the same events (a token fetched, now the call; a contact searched for, now its update or
+  // its creation) is sent in place of classifying this response; nullopt classifies it. The
+  // framework copies `events` from `sent` and stops following after kMaxFollowUps (then it
+  // classifies). Called on the stream's thread only, so it may update the destination's own
+  // state (a cached token); it does no I/O. Default: nullopt.
+  static constexpr int kMaxFollowUps = 4;
+  virtual std::optional<HttpRequest> FollowUp(const HttpRequest& /*sent*/,
+                                              const HttpResponse& /*response*/) {
+    return std::nullopt;
+  }
 
   // In-process destinations (blackhole, flaky, later kafka) deliver without HTTP: they return
   // one Outcome per event here; HTTP destinations return nullopt (the default).

@@ -495,6 +495,17 @@ void DestinationStream::OnResponse(uint64_t id, size_t index, HttpResponse res) 
   m_latency_->Observe(res.seconds);
   // Copied: splitting below may grow round.requests.
   const HttpRequest req = round.requests[index];
+  if (req.follow_ups < Destination::kMaxFollowUps) {
+    if (std::optional<HttpRequest> next = options_.destination->FollowUp(req, res)) {
+      // The second step of a two-step request: the same events travel on with it.
+      next->events = req.events;
+      next->follow_ups = req.follow_ups + 1;
+      std::vector<HttpRequest> one;
+      one.push_back(std::move(*next));
+      Dispatch(id, round, std::move(one));
+      return;
+    }
+  }
   if (res.status == 413 && req.events.size() > 1) {
     // Too large for the receiver: not a verdict on any event. Send each half again at once.
     const size_t half = req.events.size() / 2;
