@@ -20,14 +20,23 @@
 #include "archive/archiver.h"
 #include "archive/gzip.h"
 #include "archive/object_store.h"
-#include "archive/sigv4.h"
 #include "base/time_format.h"
+#include "http/sigv4.h"
 #include "log/local/log_test_util.h"
 #include "replay/replay.h"
 #include "tests/support/canned_http_server.h"
 
 namespace sy::archive {
 namespace {
+// SigV4 lives with the HTTP client (http/sigv4.h), shared with the kinesis destination.
+using http::CanonicalQuery;
+using http::HexEncode;
+using http::Sha256Hex;
+using http::SigV4Authorization;
+using http::SigV4Request;
+using http::SigV4Scope;
+using http::SigV4SigningKey;
+using http::UriEncode;
 
 using log::testing::AppendSync;
 using log::testing::TempDir;

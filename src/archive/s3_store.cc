@@ -21,12 +21,21 @@
 #include <thread>
 
 #include "archive/object_store.h"
-#include "archive/sigv4.h"
 #include "base/backoff.h"
 #include "base/logging.h"
+#include "http/sigv4.h"
 
 namespace sy::archive {
 namespace {
+// SigV4 lives with the HTTP client (http/sigv4.h), shared with the kinesis destination.
+using http::CanonicalQuery;
+using http::HexEncode;
+using http::Sha256Hex;
+using http::SigV4Authorization;
+using http::SigV4Request;
+using http::SigV4Scope;
+using http::SigV4SigningKey;
+using http::UriEncode;
 
 std::shared_ptr<spdlog::logger> Logger() {
   static auto l = ModuleLogger("archive");

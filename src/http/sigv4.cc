@@ -1,4 +1,4 @@
-#include "archive/sigv4.h"
+#include "http/sigv4.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cctype>
 
-namespace sy::archive {
+namespace sy::http {
 
 std::string HexEncode(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -127,4 +127,4 @@ std::string SigV4Authorization(const SigV4Request& request, const SigV4Scope& sc
          ", SignedHeaders=" + signed_headers + ", Signature=" + signature;
 }
 
-}  // namespace sy::archive
+}  // namespace sy::http

@@ -1,5 +1,6 @@
-// AWS Signature Version 4 for S3 requests (header-based signing). Checked against AWS's published
-// test vectors (sigv4_test.cc). Pure functions; thread-safe.
+// AWS Signature Version 4 (header-based signing), for the archive's S3 store and the kinesis
+// destination. Checked against AWS's published test vectors (src/archive/archive_test.cc).
+// Pure functions; thread-safe.
 #pragma once
 
 #include <string>
@@ -7,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-namespace sy::archive {
+namespace sy::http {
 
 struct SigV4Request {
   std::string method;         // "GET", "PUT", …
@@ -21,7 +22,7 @@ struct SigV4Scope {
   std::string access_key_id;
   std::string secret_access_key;
   std::string region;
-  std::string service;   // "s3"
+  std::string service;   // "s3", "kinesis"
   std::string amz_date;  // "20150830T123600Z"; the date part is the first 8 characters
 };
 
@@ -41,4 +42,4 @@ std::string CanonicalQuery(std::vector<std::pair<std::string, std::string>> quer
 std::string SigV4SigningKey(std::string_view secret, std::string_view date, std::string_view region,
                             std::string_view service);
 
-}  // namespace sy::archive
+}  // namespace sy::http
