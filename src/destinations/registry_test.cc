@@ -17,9 +17,11 @@ namespace {
 
 // Settings a destination accepts: every required key synthesized from its type, and the vendor
 // `endpoint` (every HTTP destination has one, so tests can point it at local servers).
-// Values no type can synthesize: a credential the factory parses (a service account's key).
-// Test keys only, from the destination's testdata; their token URIs point at 127.0.0.1:9.
+// Values no type can synthesize: a credential the factory parses (a service account's key;
+// test keys only, from the destination's testdata, token URIs at 127.0.0.1:9), and names whose
+// alphabet excludes the '-' of "x-example" (BigQuery datasets).
 std::optional<std::string> FixtureValue(const std::string& name) {
+  if (name == "dataset_id") return "x_example";
   if (name == "service_account_json") {
     return delivery::testing::ReadFile(std::string(SY_DESTINATIONS_DIR) +
                                        "/bigquery/testdata/service_account.json");
