@@ -15,6 +15,11 @@
 # "delivered/s" counts events the sink acknowledged during wrk's run; "end to end" is all
 # ingested events over the time until the last one was acknowledged (load + catch-up).
 #
+#   MODE=new-destinations  instead of the above: three of issue 15's destinations at once —
+#             bigquery, kinesis and intercom — against one local vendor sink
+#             (delivery_sink --vendors 1, which answers as those vendors do); each one's
+#             delivered/s from Switchyard's metrics (intercom sends one event per request).
+#
 # Usage: bench/delivery_bench.sh [BUILD_DIR]   (default build/release)
 #        DURATION=10s to change the length of each run; CONNS (16) for wrk's connections.
 set -euo pipefail
@@ -42,9 +47,9 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 SY_PORT=$(free_port)
 
-start_sink() {  # start_sink STATUS → sets SINK_PID, SINK_PORT
-  local out="$WORK/sink-$1.out"
-  "$SINK_BIN" --status "$1" >"$out" &
+start_sink() {  # start_sink STATUS [VENDORS] → sets SINK_PID, SINK_PORT
+  local out="$WORK/sink-$1-${2:-0}.out"
+  "$SINK_BIN" --status "$1" --vendors "${2:-0}" >"$out" &
   SINK_PID=$!
   SINK_PIDS+=("$SINK_PID")  # killed at exit even if this run fails before using it
   for _ in $(seq 100); do
@@ -156,6 +161,49 @@ delivery_run() {
     "$1" "$IN_RATE" "$DELIVERED_RATE" "$E2E_RATE" "$got" "$(echo "$T_DONE - $T_END" | bc -l)" \
     "$([ "$got" -ge "$INGESTED" ] || echo "  MISSING $((INGESTED - got))")"
 }
+
+# Three new destinations at once (issue 15's figure): bigquery, kinesis, intercom.
+new_destinations_yaml() {  # new_destinations_yaml PORT
+  local sa
+  sa=$(python3 -c 'import json,sys; sa=json.load(open("src/destinations/bigquery/testdata/service_account.json")); sa["token_uri"]=f"http://127.0.0.1:{sys.argv[1]}/token"; print(json.dumps(sa))' "$1")
+  cat <<YAML
+  - name: bq
+    type: bigquery
+    allow_private_network: true
+    batch: {max_events: 500, max_wait: 5ms}
+    settings: {project_id: bench, dataset_id: bench, endpoint: "http://127.0.0.1:$1", service_account_json: '$sa'}
+  - name: kin
+    type: kinesis
+    allow_private_network: true
+    batch: {max_events: 500, max_wait: 5ms}
+    settings: {stream_name: bench, region: us-east-1, access_key_id: AKIDEXAMPLE, secret_access_key: bench, endpoint: "http://127.0.0.1:$1"}
+  - name: ic
+    type: intercom
+    allow_private_network: true
+    batch: {max_events: 100, max_wait: 5ms}
+    settings: {access_token: bench, endpoint: "http://127.0.0.1:$1"}
+YAML
+}
+if [ "${MODE:-}" = new-destinations ]; then
+  echo "== $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), wrk -t2 -c$CONNS, $DURATION, fsync: always; bigquery + kinesis + intercom =="
+  start_sink 200 1; VENDOR_PORT=$SINK_PORT
+  start_switchyard "$(new_destinations_yaml "$VENDOR_PORT")"
+  load batch.lua "$CONNS"
+  for d in bq kin ic; do
+    during=$(metric switchyard_delivery_delivered_total "\"$d\"")
+    printf '%-4s delivered during load %8.0f ev/s\n' "$d" "$(echo "$during / ($T_END - $T_START)" | bc -l)"
+  done
+  for d in bq kin; do
+    wait_delivered "$d"
+    printf '%-4s end to end %8.0f ev/s (%s events, caught up %.1f s after load)\n' "$d" \
+      "$(echo "$(metric switchyard_delivery_delivered_total "\"$d\"") / ($T_DONE - $T_START)" | bc -l)" \
+      "$(metric switchyard_delivery_delivered_total "\"$d\"")" "$(echo "$T_DONE - $T_END" | bc -l)"
+  done
+  printf 'ingest %.0f ev/s with the three destinations; the vendor sink took %s events in %s requests\n' \
+    "$IN_RATE" "$(sink_stat "$VENDOR_PORT" events)" "$(sink_stat "$VENDOR_PORT" requests)"
+  stop_switchyard
+  exit 0
+fi
 
 echo "== $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), wrk -t2 -c$CONNS, $DURATION per run, fsync: always =="
 

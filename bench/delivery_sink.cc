@@ -8,7 +8,14 @@
 //   GET /stats  → {"requests":N,"events":N,"p50_ms":…,"p99_ms":…,"max_ms":…,"latency_events":N}
 //   GET /reset  → clears the latency samples (counts stay; the script takes differences)
 //
-// Usage: delivery_sink [--port P] [--status S]; prints "port P" on stdout once listening.
+// --vendors 1: answers as the vendors of the dest3 destinations do, so they can be benchmarked
+// against it (bench/delivery_bench.sh MODE=new-destinations): BigQuery's token endpoint
+// (`POST /token` → an access token) and insertAll (rows counted by "insertId"), Kinesis
+// PutRecords (records counted by "PartitionKey", one success entry each), Intercom (a contact
+// search finds nothing; /contacts, /events, /companies count one each). Latency is not measured
+// there (the bodies carry no receivedAt as sent).
+//
+// Usage: delivery_sink [--port P] [--status S] [--vendors 1]; prints "port P" once listening.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -114,6 +121,46 @@ void CountEvents(std::string_view body, Stats& s, int64_t now) {
   }
 }
 
+size_t Occurrences(std::string_view body, std::string_view key) {
+  size_t n = 0;
+  for (size_t pos = 0; (pos = body.find(key, pos)) != std::string_view::npos; pos += key.size())
+    ++n;
+  return n;
+}
+
+std::string Ok(std::string_view status_line, std::string_view body) {
+  return "HTTP/1.1 " + std::string(status_line) +
+         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + std::string(body);
+}
+
+// --vendors: the answer a vendor of the dest3 destinations gives; counts the events it takes.
+std::string VendorAnswer(std::string_view head, std::string_view body, Stats& s) {
+  if (head.starts_with("POST /token ")) {
+    return Ok("200 OK", R"({"access_token":"ya29.bench","expires_in":3599,"token_type":"Bearer"})");
+  }
+  if (head.find("/insertAll ") != std::string_view::npos) {
+    s.events += Occurrences(body, "\"insertId\":\"");
+    return Ok("200 OK", R"({"kind":"bigquery#tableDataInsertAllResponse"})");
+  }
+  if (head.find("Kinesis_20131202.PutRecords") != std::string_view::npos) {
+    const size_t n = Occurrences(body, "\"PartitionKey\":\"");
+    s.events += n;
+    std::string out = R"({"FailedRecordCount":0,"Records":[)";
+    for (size_t i = 0; i < n; ++i)
+      out +=
+          std::string(i ? "," : "") + R"({"SequenceNumber":"1","ShardId":"shardId-000000000000"})";
+    return Ok("200 OK", out + "]}");
+  }
+  if (head.starts_with("POST /contacts/search ")) {
+    return Ok("200 OK", R"({"type":"list","data":[],"total_count":0})");
+  }
+  s.events++;  // Intercom: /contacts, /events, /companies — one object each
+  if (head.starts_with("POST /events "))
+    return "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n";
+  return Ok("200 OK", R"({"type":"contact","id":"65a1b2"})");
+}
+
 // Case-insensitive search for a header's value in the head of a request.
 std::string_view HeaderValue(std::string_view head, std::string_view name) {
   size_t pos = 0;
@@ -139,10 +186,12 @@ std::string_view HeaderValue(std::string_view head, std::string_view name) {
 int main(int argc, char** argv) {
   int port = 0;
   int status = 200;
+  bool vendors = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string_view a = argv[i];
     if (a == "--port") port = std::atoi(argv[i + 1]);
     if (a == "--status") status = std::atoi(argv[i + 1]);
+    if (a == "--vendors") vendors = std::atoi(argv[i + 1]) != 0;
   }
   int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
@@ -223,6 +272,9 @@ int main(int argc, char** argv) {
         } else if (head.starts_with("GET /reset")) {
           stats.latency_ms.clear();
           out += "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        } else if (vendors) {
+          stats.requests++;
+          out += VendorAnswer(head, req_body, stats);
         } else {
           stats.requests++;
           if (status / 100 == 2) CountEvents(req_body, stats, NowUnixMs());
