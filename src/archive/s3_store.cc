@@ -1,5 +1,5 @@
 // S3ObjectStore: S3's REST API over the process's outbound client (http/client.h: TLS,
-// timeouts, connection reuse), every request signed with SigV4 (sigv4.h) including the
+// timeouts, connection reuse), every request signed with SigV4 (http/sigv4.h) including the
 // payload's SHA-256. Objects above multipart_part_bytes go up as a multipart upload (parts of
 // that size; aborted on failure).
 //
