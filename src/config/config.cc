@@ -376,6 +376,26 @@ void YamlToJson(const YAML::Node& n, std::string* out) {
   }
 }
 
+// `function_limits:` and a function's `limits:`: each key given replaces the one in `out`.
+void ReadFunctionLimits(SchemaReader& r, const YAML::Node& n, const std::string& p,
+                        FunctionLimitsConfig* out) {
+  if (!r.ExpectMap(n, p, {"event_timeout", "batch_timeout", "memory"})) return;
+  // At most a minute: a stream waits for its functions, so a longer call would only hide a
+  // runaway (and the watchdog's deadline would hold a destination for that long).
+  r.Duration(n, p, "event_timeout", 1, 60'000, &out->event_timeout_ms);
+  r.Duration(n, p, "batch_timeout", 1, 60'000, &out->batch_timeout_ms);
+  // At least 16 MiB: SpiderMonkey's own code and the prelude need a few MiB of every context.
+  // At most 1 GiB: the heap cap is a 32-bit engine parameter, and one context runs per stream.
+  constexpr int64_t kMinMemory = 16LL << 20, kMaxMemory = 1LL << 30;
+  int64_t memory = out->memory_bytes;
+  r.Size(n, p, "memory", kMinMemory, &memory);
+  if (memory > kMaxMemory) {
+    r.Error(n["memory"], p + ".memory", "must be at most 1GB");
+  } else {
+    out->memory_bytes = memory;
+  }
+}
+
 void ReadFunctions(SchemaReader& r, const YAML::Node& n, Config* c) {
   if (!n.IsSequence()) return r.Error(n, "functions", "expected a list of functions");
   std::set<std::string> names;
@@ -383,16 +403,25 @@ void ReadFunctions(SchemaReader& r, const YAML::Node& n, Config* c) {
   for (size_t i = 0; i < n.size(); ++i) {
     YAML::Node item = n[i];
     std::string p = "functions[" + std::to_string(i) + "]";
-    if (!r.ExpectMap(item, p, {"name", "file", "settings"})) continue;
+    if (!r.ExpectMap(item, p, {"name", "file", "source", "settings", "limits"})) continue;
     FunctionConfig f;
     f.line = item.Mark().line + 1;
+    f.limits = c->function_limits;
+    if (auto l = item["limits"]) ReadFunctionLimits(r, l, p + ".limits", &f.limits);
     if (r.Required(item, p, "name")) r.String(item, p, "name", &f.name);
     if (!f.name.empty() && !ValidName(f.name)) {
       r.Error(item["name"], p + ".name", "use 1-64 letters, digits, '_' or '-'");
     } else if (!f.name.empty() && !names.insert(f.name).second) {
       r.Error(item["name"], p + ".name", "duplicate function name '" + f.name + "'");
     }
-    if (r.Required(item, p, "file")) r.String(item, p, "file", &f.file);
+    if (item["file"] && item["source"]) {
+      r.Error(item, p, "give file or source, not both");
+    } else if (item["source"]) {
+      r.String(item, p, "source", &f.source);
+      if (f.source.empty()) r.Error(item["source"], p + ".source", "must not be empty");
+    } else if (r.Required(item, p, "file")) {
+      r.String(item, p, "file", &f.file);
+    }
     if (!f.file.empty() && std::filesystem::path(f.file).is_relative() && !base.empty()) {
       f.file = (base / f.file).lexically_normal().string();
     }
@@ -767,7 +796,7 @@ PartialConfig Parse(const YAML::Node& root, const std::string& file) {
   if (!r.ExpectMap(root, "",
                    {"version", "listen", "data_dir", "io_threads", "log_level", "sources", "log",
                     "ingest", "web", "destinations", "archive", "http", "metrics", "admin",
-                    "tracking_plans", "functions"})) {
+                    "tracking_plans", "functions", "function_limits"})) {
     out.errors = r.errors();
     return out;
   }
@@ -782,6 +811,9 @@ PartialConfig Parse(const YAML::Node& root, const std::string& file) {
   if (!std::set<std::string>{"debug", "info", "warn", "error", "off"}.contains(c.log_level)) {
     r.Error(root["log_level"], "log_level", "expected one of: debug, info, warn, error, off");
   }
+  // Every function's default limits, before the functions that override them.
+  if (auto n = root["function_limits"])
+    ReadFunctionLimits(r, n, "function_limits", &c.function_limits);
   // Before sources and destinations, which name them.
   if (auto n = root["functions"]) ReadFunctions(r, n, &c);
   if (r.Required(root, "", "sources")) {

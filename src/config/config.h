@@ -42,14 +42,28 @@ struct SourceConfig {
   bool consent_default_deny = false;
 };
 
+// The sandbox limits of a user function (docs/functions.md, "Limits"). The top-level
+// `function_limits:` sets every function's default; a function's own `limits:` overrides it key
+// by key. The defaults are three orders of magnitude above what a real function takes (20-35 µs
+// per event, a few MiB), so only a runaway reaches them.
+struct FunctionLimitsConfig {
+  int64_t event_timeout_ms = 100;     // `event_timeout`: one call on one event
+  int64_t batch_timeout_ms = 1000;    // `batch_timeout`: one transformBatch call, the top level
+  int64_t memory_bytes = 64LL << 20;  // `memory`: the context's GC heap plus its malloc memory
+};
+
 // One entry of the top-level `functions:` (docs/functions.md): a user function in JavaScript.
 struct FunctionConfig {
   std::string name;  // [A-Za-z0-9_-]{1,64}, unique
-  // The .js file; a relative path is taken from the config file's directory.
+  // The .js file; a relative path is taken from the config file's directory. Empty when the
+  // source is given inline (`source:`, as the admin API stores it).
   std::string file;
   // `settings:` as a JSON object: the function's ctx.props (Jitsu) / settings (Segment).
   std::string settings_json = "{}";
   int line = 0;
+  // `source:` — the JavaScript text itself, instead of `file` (exactly one of the two).
+  std::string source{};
+  FunctionLimitsConfig limits{};  // `function_limits:` with the function's `limits:` over it
 };
 
 enum class FsyncPolicy { kAlways, kInterval, kNever };
@@ -261,6 +275,7 @@ struct Config {
   AdminConfig admin;
   std::vector<TrackingPlanConfig> tracking_plans;
   std::vector<FunctionConfig> functions;  // the top-level `functions:`
+  FunctionLimitsConfig function_limits;   // the top-level `function_limits:`
 };
 
 // Parses and validates. Errors read "<file>:<line>: <key>: <problem>", one per line, all of them.

@@ -155,6 +155,64 @@ TEST(Config, FunctionErrorsNameFileLineAndKey) {
       "f.yaml:4: sources[0].functions: function 'a' is listed twice");
 }
 
+TEST(Config, FunctionLimitsDefaultAndOverride) {
+  const std::string yaml = R"(version: 1
+data_dir: d
+function_limits: {event_timeout: 250ms, memory: 128MB}
+functions:
+  - {name: plain, file: a.js}
+  - name: slow
+    file: b.js
+    limits: {batch_timeout: 5s, memory: 32MB}
+  - name: inline
+    source: "export default (e) => e;"
+sources: [{name: web, write_key: k}]
+)";
+  auto c = LoadConfigString(yaml, "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->function_limits.event_timeout_ms, 250);
+  EXPECT_EQ(c->function_limits.batch_timeout_ms, 1000);  // the built-in default
+  const FunctionLimitsConfig& plain = c->functions[0].limits;
+  EXPECT_EQ(plain.event_timeout_ms, 250);
+  EXPECT_EQ(plain.batch_timeout_ms, 1000);
+  EXPECT_EQ(plain.memory_bytes, 128LL << 20);
+  const FunctionLimitsConfig& slow = c->functions[1].limits;
+  EXPECT_EQ(slow.event_timeout_ms, 250);  // not overridden: the section's
+  EXPECT_EQ(slow.batch_timeout_ms, 5000);
+  EXPECT_EQ(slow.memory_bytes, 32LL << 20);
+  EXPECT_EQ(c->functions[2].file, "");
+  EXPECT_EQ(c->functions[2].source, "export default (e) => e;");
+  // Nothing given: the documented defaults.
+  auto d =
+      LoadConfigString(std::string(kMinimal) + "functions: [{name: a, file: a.js}]\n", "f.yaml");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->functions[0].limits.event_timeout_ms, 100);
+  EXPECT_EQ(d->functions[0].limits.batch_timeout_ms, 1000);
+  EXPECT_EQ(d->functions[0].limits.memory_bytes, 64LL << 20);
+}
+
+TEST(Config, FunctionLimitsOutOfRangeNameTheKey) {
+  const std::string base = "version: 1\ndata_dir: d\nsources: [{name: web, write_key: k}]\n";
+  ExpectError(base + "function_limits: {event_timeout: 0ms}\n",
+              "f.yaml:4: function_limits.event_timeout: must be at least 1ms");
+  ExpectError(base + "function_limits: {batch_timeout: 61s}\n",
+              "f.yaml:4: function_limits.batch_timeout: must be at most 60s");
+  ExpectError(base + "function_limits: {memory: 8MB}\n",
+              "f.yaml:4: function_limits.memory: must be at least 16777216 bytes");
+  ExpectError(base + "function_limits: {memory: 2GB}\n",
+              "f.yaml:4: function_limits.memory: must be at most 1GB");
+  ExpectError(base + "function_limits: {heap: 1GB}\n",
+              "f.yaml:4: function_limits.heap: unknown key");
+  ExpectError(base + "functions:\n  - {name: a, file: a.js, limits: {event_timeout: 2m}}\n",
+              "f.yaml:5: functions[0].limits.event_timeout: must be at most 60s");
+  ExpectError(base + "functions:\n  - {name: a, file: a.js, limits: {memory: lots}}\n",
+              "f.yaml:5: functions[0].limits.memory: expected a size");
+  ExpectError(base + "functions:\n  - {name: a, file: a.js, source: x}\n",
+              "f.yaml:5: functions[0]: give file or source, not both");
+  ExpectError(base + "functions:\n  - {name: a, source: ''}\n",
+              "f.yaml:5: functions[0].source: must not be empty");
+}
+
 TEST(Config, DedupeMaxMemory) {
   auto c = LoadConfigString(kMinimal, "f.yaml");
   ASSERT_TRUE(c.ok());

@@ -21,6 +21,17 @@ namespace sy::functions {
 
 class KeyValueStore;
 
+// One function's own limits (config: `function_limits:` with its `limits:` over it). A value of 0
+// means the engine's (Limits below). They apply to each call of this function: a context is
+// shared by the functions of one stream, so `heap_bytes` caps the whole context while this
+// function runs (the other functions' globals count too; they are small).
+struct FunctionLimits {
+  int64_t event_timeout_ms = 0;
+  int64_t batch_timeout_ms = 0;
+  int64_t heap_bytes = 0;
+  bool operator==(const FunctionLimits&) const = default;
+};
+
 // One version of one user function: what `functions: [{name, file, settings}]` says, with the
 // source read. Immutable; a reload makes a new version (a new `version` number).
 struct FunctionDef {
@@ -29,6 +40,7 @@ struct FunctionDef {
   std::string source;         // the JavaScript text
   std::string settings_json;  // `settings:` as a JSON object ("{}" when absent)
   uint64_t version = 0;       // unique per process; a context caches compiled code by it
+  FunctionLimits limits;
   // ctx.store of Jitsu-style functions (null: ctx.store throws).
   std::shared_ptr<KeyValueStore> store;
 };
@@ -42,6 +54,7 @@ enum class Style {
 };
 std::string_view StyleName(Style s);
 
+// The engine's limits; a function's own FunctionLimits replace the first three for its calls.
 struct Limits {
   // The context's GC heap (JSGC_MAX_BYTES): an allocation bomb fails with kMemory.
   int64_t heap_bytes = 64LL << 20;

@@ -235,6 +235,40 @@ TEST_F(EngineTest, BatchDeadline) {
   EXPECT_EQ(b.error.error, ErrorKind::kTimeout);
 }
 
+TEST_F(EngineTest, AFunctionsOwnLimitsReplaceTheEngines) {
+  // The fixture's engine: 200 ms per event. This function's own: 20 ms — a loop stops there.
+  auto quick = Def("function transformEvent(e) { while (true) {} }");
+  quick.limits.event_timeout_ms = 20;
+  const auto t0 = std::chrono::steady_clock::now();
+  RunResult r = Run(quick);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(r.error, ErrorKind::kTimeout);
+  EXPECT_LT(took, std::chrono::milliseconds(180));
+  // A longer limit than the engine's lets a call past 200 ms finish.
+  auto slow = Def(R"(function transformEvent(e) {
+    const end = Date.now() + 300; while (Date.now() < end) {} return e;
+  })");
+  slow.limits.event_timeout_ms = 5'000;
+  r = Run(slow);
+  EXPECT_EQ(r.kind, RunResult::Kind::kEvents) << r.message;
+  // The batch deadline is the function's own too.
+  auto batch = Def("function transformBatch(events) { while (true) {} }");
+  batch.limits.batch_timeout_ms = 20;
+  BatchResult b = engine_->RunBatch(batch, {kTrack}, EventMeta{});
+  EXPECT_EQ(b.error.error, ErrorKind::kTimeout);
+  // A memory cap below the engine's (32 MiB) stops a bomb at the function's; the next function
+  // runs under its own (the engine's) again.
+  auto bomb = Def(R"(function transformEvent(e) {
+    const a = []; for (;;) a.push('y'.repeat(1 << 16) + a.length);
+  })");
+  bomb.limits.heap_bytes = 16LL << 20;
+  bomb.limits.event_timeout_ms = 10'000;
+  r = Run(bomb);
+  EXPECT_EQ(r.error, ErrorKind::kMemory) << r.message;
+  auto keep = Def("function transformEvent(e) { return e; }");
+  EXPECT_EQ(Run(keep).kind, RunResult::Kind::kEvents);
+}
+
 TEST_F(EngineTest, AllocationBombHitsTheHeapCap) {
   // A longer deadline than the fixture's, so the cap (not the clock) stops them on a busy machine.
   Limits l;

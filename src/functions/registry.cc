@@ -35,17 +35,28 @@ auto OnScratchThread(F f) {
 
 }  // namespace
 
+std::string FunctionFileLabel(const config::FunctionConfig& fc) {
+  return fc.file.empty() ? fc.name + ".js" : fc.file;
+}
+
 Result<std::shared_ptr<FunctionDef>> ReadFunction(const config::FunctionConfig& fc,
                                                   std::shared_ptr<KeyValueStore> store) {
-  auto text = ReadWholeFile(Env::Default(), fc.file);
-  if (!text.ok()) {
-    return InvalidArgument(fc.file + ": function '" + fc.name +
-                           "': cannot read the file: " + text.status().message());
-  }
   auto def = std::make_shared<FunctionDef>();
+  if (fc.file.empty()) {
+    def->source = fc.source;
+  } else {
+    auto text = ReadWholeFile(Env::Default(), fc.file);
+    if (!text.ok()) {
+      return InvalidArgument(fc.file + ": function '" + fc.name +
+                             "': cannot read the file: " + text.status().message());
+    }
+    def->source = std::move(*text);
+  }
   def->name = fc.name;
-  def->file = fc.file;
-  def->source = std::move(*text);
+  def->file = FunctionFileLabel(fc);
+  def->limits.event_timeout_ms = fc.limits.event_timeout_ms;
+  def->limits.batch_timeout_ms = fc.limits.batch_timeout_ms;
+  def->limits.heap_bytes = fc.limits.memory_bytes;
   def->settings_json = fc.settings_json;
   def->version = g_next_version++;
   def->store = std::move(store);
@@ -155,7 +166,7 @@ Status FunctionRegistry::Load(const config::Config& config) {
     }
     if (before != old->defs.end() && before->second->source == (*def)->source &&
         before->second->settings_json == (*def)->settings_json &&
-        before->second->file == (*def)->file) {
+        before->second->file == (*def)->file && before->second->limits == (*def)->limits) {
       next->defs[fc.name] = before->second;  // unchanged: same version, no recompiling
       continue;
     }

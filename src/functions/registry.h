@@ -30,7 +30,11 @@
 
 namespace sy::functions {
 
-// Reads `fc.file` into a new version (ids unique in the process). `store` may be null.
+// Reads `fc.file` (or takes its inline `source`) into a new version (ids unique in the
+// process), with its limits. `store` may be null.
+// The name errors give a function's source: its file, or "<name>.js" for inline source.
+std::string FunctionFileLabel(const config::FunctionConfig& fc);
+
 Result<std::shared_ptr<FunctionDef>> ReadFunction(const config::FunctionConfig& fc,
                                                   std::shared_ptr<KeyValueStore> store);
 

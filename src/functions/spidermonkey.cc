@@ -118,6 +118,7 @@ class SpiderMonkeyEngine final : public Engine {
   }
 
   Status Compile(const FunctionDef& def) override {
+    UseLimitsOf(def);
     ResetIfNeeded();
     if (!cx_) SY_RETURN_IF_ERROR(CreateContext());
     auto it = compiled_.find(def.name);
@@ -144,6 +145,7 @@ class SpiderMonkeyEngine final : public Engine {
 
   RunResult Run(const FunctionDef& def, std::string_view event_json,
                 const EventMeta& meta) override {
+    UseLimitsOf(def);
     logs_.clear();
     logs_dropped_ = 0;
     if (Status s = Compile(def); !s.ok()) return Failure(ErrorKind::kThrown, s.message());
@@ -168,7 +170,7 @@ class SpiderMonkeyEngine final : public Engine {
     args[0].setString(text);
     args[1].setObject(*m);
     JS::RootedValue out(cx_);
-    const bool ok = CallWithDeadline(c, "__sy_call", args, &out, limits_.event_timeout_ms);
+    const bool ok = CallWithDeadline(c, "__sy_call", args, &out, event_timeout_ms_);
     if (!ok) return AfterFailure(c, true);
     JS::RootedValueArray<4> fin(cx_);
     fin[0].set(out);
@@ -176,7 +178,7 @@ class SpiderMonkeyEngine final : public Engine {
     fin[2].setNumber(static_cast<double>(limits_.max_outputs));
     fin[3].setNumber(static_cast<double>(limits_.max_output_bytes));
     JS::RootedValue res(cx_);
-    if (!CallWithDeadline(c, "__sy_finish", fin, &res, limits_.event_timeout_ms)) {
+    if (!CallWithDeadline(c, "__sy_finish", fin, &res, event_timeout_ms_)) {
       return AfterFailure(c, true);
     }
     current_store_ = nullptr;
@@ -185,6 +187,7 @@ class SpiderMonkeyEngine final : public Engine {
 
   BatchResult RunBatch(const FunctionDef& def, const std::vector<std::string_view>& events,
                        const EventMeta& meta) override {
+    UseLimitsOf(def);
     logs_.clear();
     logs_dropped_ = 0;
     BatchResult b;
@@ -230,7 +233,7 @@ class SpiderMonkeyEngine final : public Engine {
       JS_ClearPendingException(cx_);
       if (!JS_SetElement(cx_, ids, i, id)) JS_ClearPendingException(cx_);
     }
-    if (!CallWithDeadline(c, "__sy_call_batch", args, &out, limits_.batch_timeout_ms)) {
+    if (!CallWithDeadline(c, "__sy_call_batch", args, &out, batch_timeout_ms_)) {
       b.error = AfterFailure(c, true);
       return b;
     }
@@ -241,7 +244,7 @@ class SpiderMonkeyEngine final : public Engine {
     fin[3].setNumber(
         static_cast<double>(limits_.max_output_bytes * std::max<size_t>(1, events.size())));
     JS::RootedValue res(cx_);
-    if (!CallWithDeadline(c, "__sy_batch_finish", fin, &res, limits_.batch_timeout_ms)) {
+    if (!CallWithDeadline(c, "__sy_batch_finish", fin, &res, batch_timeout_ms_)) {
       b.error = AfterFailure(c, true);
       return b;
     }
@@ -278,10 +281,10 @@ class SpiderMonkeyEngine final : public Engine {
 
   Status CreateContext() {
     SY_RETURN_IF_ERROR(InitJavaScriptOnce());
-    cx_ = JS_NewContext(static_cast<uint32_t>(limits_.heap_bytes));
+    cx_ = JS_NewContext(static_cast<uint32_t>(heap_cap_));
     if (!cx_) return Internal("JavaScript: cannot create a context");
     g_live_contexts++;
-    JS_SetGCParameter(cx_, JSGC_MAX_BYTES, static_cast<uint32_t>(limits_.heap_bytes));
+    JS_SetGCParameter(cx_, JSGC_MAX_BYTES, static_cast<uint32_t>(heap_cap_));
     JS_SetContextPrivate(cx_, this);
     // No WebAssembly: its memory lives outside the GC heap cap, and it is not ECMAScript.
     JS::ContextOptionsRef(cx_).setWasm(false);
@@ -304,7 +307,7 @@ class SpiderMonkeyEngine final : public Engine {
     JS_AddInterruptCallback(cx_, [](JSContext* cx) {
       auto* self = static_cast<SpiderMonkeyEngine*>(JS_GetContextPrivate(cx));
       if (self->timed_out_.load()) return false;
-      if (self->memory_check_.exchange(false) && self->MemoryInUse() > self->limits_.heap_bytes) {
+      if (self->memory_check_.exchange(false) && self->MemoryInUse() > self->heap_cap_) {
         self->over_memory_ = true;
         return false;
       }
@@ -529,7 +532,7 @@ class SpiderMonkeyEngine final : public Engine {
   // Top-level code runs under the per-batch deadline too (an infinite loop at load time).
   template <typename F>
   bool RunTopLevel(F run) {
-    Arm(limits_.batch_timeout_ms);
+    Arm(batch_timeout_ms_);
     bool ok = run();
     if (ok) js::RunJobs(cx_);
     Disarm();
@@ -620,7 +623,7 @@ class SpiderMonkeyEngine final : public Engine {
     JS::RootedValueArray<1> a(cx_);
     a[0].set(exc);
     JS::RootedValue res(cx_);
-    Arm(limits_.event_timeout_ms);
+    Arm(event_timeout_ms_);
     const bool ok = JS_CallFunctionName(cx_, c->global, "__sy_fail", a, &res);
     Disarm();
     if (!ok || timed_out_.exchange(false)) {
@@ -674,6 +677,18 @@ class SpiderMonkeyEngine final : public Engine {
       default:
         return Failure(KindFromName(GetString(cx_, o, "kind")), GetString(cx_, o, "m"),
                        GetString(cx_, o, "s"));
+    }
+  }
+
+  // The deadlines and the memory cap of `def`'s calls: its own limits, else the engine's.
+  void UseLimitsOf(const FunctionDef& def) {
+    const FunctionLimits& f = def.limits;
+    event_timeout_ms_ = f.event_timeout_ms > 0 ? f.event_timeout_ms : limits_.event_timeout_ms;
+    batch_timeout_ms_ = f.batch_timeout_ms > 0 ? f.batch_timeout_ms : limits_.batch_timeout_ms;
+    const int64_t heap = f.heap_bytes > 0 ? f.heap_bytes : limits_.heap_bytes;
+    if (heap != heap_cap_) {
+      heap_cap_ = heap;
+      if (cx_) JS_SetGCParameter(cx_, JSGC_MAX_BYTES, static_cast<uint32_t>(heap_cap_));
     }
   }
 
@@ -737,6 +752,10 @@ class SpiderMonkeyEngine final : public Engine {
   }
 
   Limits limits_;
+  // Of the function being called (UseLimitsOf); engine thread only.
+  int64_t event_timeout_ms_ = limits_.event_timeout_ms;
+  int64_t batch_timeout_ms_ = limits_.batch_timeout_ms;
+  int64_t heap_cap_ = limits_.heap_bytes;
   JSContext* cx_ = nullptr;
   std::map<std::string, std::unique_ptr<Compiled>> compiled_;  // by function name
   KeyValueStore* current_store_ = nullptr;
