@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "delivery/transform.h"
 #include "functions/engine.h"
+#include "functions/number_text.h"
 #include "functions/registry.h"
 #include "functions/store.h"
 
@@ -551,6 +552,140 @@ TEST_F(RegistryTest, ChainRunsSourceThenDestinationFunctionsAndReloadKeepsTheLas
   EXPECT_NE(m.find(R"(switchyard_function_fanned_out_total{function="split"} 4)"),
             std::string::npos)
       << m;
+}
+
+TEST_F(RegistryTest, TransformBatchRunsOncePerBatchAndMapsOutputsToTheirEvents) {
+  // Mixed: the source's per-event function first, then the destination's transformBatch.
+  Write("tag.js", "export default (e, ctx) => ({...e, tag: ctx.props.v});");
+  Write("split.js", "function transformEvent(e) { return e; }");
+  Write("batch.js", R"(let calls = 0;
+function transformBatch(events, metadata) {
+  calls++;
+  const out = [];
+  for (const e of events.slice().reverse()) {
+    if (e.event === 'drop') continue;
+    if (e.event === 'fan') { out.push(e, {...e, event: 'fan copy'}); continue; }
+    if (e.event === 'new') { out.push({type: 'track', event: 'made', userId: 'u', messageId: 'fresh'}); continue; }
+    if (e.event === 'renamed') { e.messageId = 'other'; e.properties = {same: true}; out.push(e); continue; }
+    e.properties = {calls, mid: metadata(e).messageId, source: metadata(e).sourceName};
+    out.push(e);
+  }
+  return out;
+})");
+  config::Config c = Config();
+  c.functions.push_back({"batch", dir_.file("batch.js"), "{}", 3});
+  c.destinations[0].functions = {"batch"};
+  FunctionRegistry::Options o;
+  o.metrics = &metrics_;
+  FunctionRegistry registry(o);
+  Status loaded = registry.Load(c);
+  ASSERT_TRUE(loaded.ok()) << loaded.ToString();
+  auto chain = registry.NewChain("hook", 5);
+  std::vector<delivery::RoutedEvent> batch;
+  for (const char* name : {"keep", "drop", "fan", "new", "renamed"}) {
+    delivery::RoutedEvent e;
+    e.source = "web";
+    e.message_id = std::string("m-") + name;
+    e.payload = std::string(R"({"type":"track","event":")") + name +
+                R"(","userId":"u","messageId":"m-)" + name + R"("})";
+    batch.push_back(e);
+  }
+  auto r = chain->Transform(batch);
+  using Kind = delivery::TransformResult::Kind;
+  ASSERT_EQ(r.size(), 5u);
+  // keep: its own output, plus "made" (a new messageId: attributed to the call's first event).
+  ASSERT_EQ(r[0].kind, Kind::kEvents) << r[0].reason;
+  ASSERT_EQ(r[0].payloads.size(), 2u);
+  EXPECT_EQ(r[0].payloads[0],
+            R"({"type":"track","event":"made","userId":"u","messageId":"fresh"})");
+  EXPECT_EQ(r[0].payloads[1],
+            R"({"type":"track","event":"keep","userId":"u","messageId":"m-keep","tag":"one",)"
+            R"("properties":{"calls":1,"mid":"m-keep","source":"web"}})");
+  // drop: nothing came of it.
+  EXPECT_EQ(r[1].kind, Kind::kEvents);
+  EXPECT_TRUE(r[1].payloads.empty());
+  // fan: two outputs kept its messageId; the second gets its own.
+  ASSERT_EQ(r[2].payloads.size(), 2u);
+  EXPECT_NE(r[2].payloads[0].find(R"("event":"fan","userId":"u","messageId":"m-fan")"),
+            std::string::npos);
+  EXPECT_NE(r[2].payloads[1].find(R"("event":"fan copy","userId":"u","messageId":"m-fan-2")"),
+            std::string::npos)
+      << r[2].payloads[1];
+  // new: its output went to the first event.
+  EXPECT_EQ(r[3].kind, Kind::kEvents);
+  EXPECT_TRUE(r[3].payloads.empty());
+  // renamed: the same object returned with a new messageId still belongs to its event.
+  ASSERT_EQ(r[4].payloads.size(), 1u);
+  EXPECT_NE(r[4].payloads[0].find(R"("messageId":"other")"), std::string::npos);
+
+  // Chunks of at most batch_events: 5 events, 2 a call → 3 calls ([keep, drop], [fan, new],
+  // [renamed]; a new chain has a new engine, whose `calls` starts at 0 again).
+  auto small = registry.NewChain("hook", 2);
+  chain->ThreadDone();
+  chain.reset();  // one engine per thread
+  r = small->Transform(batch);
+  ASSERT_EQ(r[0].payloads.size(), 1u);
+  EXPECT_NE(r[0].payloads[0].find(R"("calls":1)"), std::string::npos) << r[0].payloads[0];
+  ASSERT_EQ(r[2].payloads.size(), 3u);  // "made" now goes to the first event of its call: fan
+  EXPECT_NE(r[2].payloads[0].find(R"("event":"made")"), std::string::npos) << r[2].payloads[0];
+  EXPECT_EQ(r[4].payloads.size(), 1u);
+
+  // A throw fails the whole call: every event of it is dead-lettered with the stack.
+  Write("batch.js", "function transformBatch(events) {\n  throw new Error('batch down');\n}");
+  ASSERT_TRUE(registry.Load(c).ok());
+  r = small->Transform(std::span(batch).subspan(0, 2));
+  for (const auto& one : r) {
+    EXPECT_EQ(one.kind, Kind::kDeadLetter);
+    EXPECT_EQ(one.reason.substr(0, one.reason.find('\n')),
+              "function batch: thrown: Error: batch down");
+    EXPECT_NE(one.reason.find("transformBatch@"), std::string::npos) << one.reason;
+  }
+  // A result that is not an array is named as such.
+  Write("batch.js", "function transformBatch(events) { return events[0]; }");
+  ASSERT_TRUE(registry.Load(c).ok());
+  r = small->Transform(std::span(batch).subspan(0, 1));
+  EXPECT_EQ(r[0].kind, Kind::kDeadLetter);
+  EXPECT_EQ(r[0].reason,
+            "function batch: invalid_output: transformBatch must return an array, not an object");
+  small->ThreadDone();
+  const std::string m = metrics_.RenderPrometheus();
+  EXPECT_NE(m.find(R"(switchyard_function_errors_total{function="batch",kind="thrown"} 1)"),
+            std::string::npos)
+      << m;
+}
+
+TEST(KeepNumberText, RestoresTheClientsTextOfNumbersTheFunctionLeftAlone) {
+  const std::string in =
+      R"({"a":1.50,"b":[1e5,2,3.0],"c":{"d":-0.0,"e":1E+2},"big":12345678901234567890,)"
+      R"("pi":3.14159265358979323846,"n":9.99,"s":"1.50"})";
+  // What JSON.stringify(JSON.parse(in)) writes, plus a change, a new key and a shorter array.
+  const std::string out =
+      R"({"a":1.5,"b":[100000,7],"c":{"d":0,"e":100},"big":12345678901234567000,)"
+      R"("pi":3.141592653589793,"n":10.5,"s":"1.50","moved":1.5})";
+  EXPECT_EQ(KeepNumberText(in, out),
+            R"({"a":1.50,"b":[1e5,7],"c":{"d":-0.0,"e":1E+2},"big":12345678901234567890,)"
+            R"("pi":3.14159265358979323846,"n":10.5,"s":"1.50","moved":1.5})");
+  // Not objects, or kinds that differ: the output as it is.
+  EXPECT_EQ(KeepNumberText("[1.0]", R"({"a":1})"), R"({"a":1})");
+  EXPECT_EQ(KeepNumberText(R"({"a":"1.0"})", R"({"a":1})"), R"({"a":1})");
+  EXPECT_EQ(KeepNumberText(R"({"a":{"b":1.0}})", R"({"a":[1]})"), R"({"a":[1]})");
+}
+
+TEST_F(RegistryTest, ANumberTheFunctionDidNotChangeKeepsTheClientsText) {
+  Write("tag.js", "export default (e) => ({...e, properties: {...e.properties, n: 2}});");
+  Write("split.js", "function transformEvent(e) { return e; }");
+  FunctionRegistry::Options o;
+  o.metrics = &metrics_;
+  FunctionRegistry registry(o);
+  ASSERT_TRUE(registry.Load(Config()).ok());
+  auto chain = registry.NewChain("hook");
+  auto r = Run(*chain, R"({"type":"track","event":"A","userId":"u","properties":{"price":9.990,)"
+                       R"("qty":1e2,"id":12345678901234567890,"n":1.0}})");
+  ASSERT_EQ(r[0].payloads.size(), 1u) << r[0].reason;
+  EXPECT_EQ(r[0].payloads[0],
+            R"({"type":"track","event":"A","userId":"u","properties":{"price":9.990,)"
+            R"("qty":1e2,"id":12345678901234567890,"n":2}})");
+  chain->ThreadDone();
 }
 
 }  // namespace

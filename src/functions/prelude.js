@@ -89,9 +89,20 @@
     }
     throw new TypeError('transformBatch functions run on batches');
   });
+  // transformBatch: the parsed inputs and their messageIds as they came (the function may change
+  // both), kept until __sy_batch_finish attributes the outputs.
+  let batchInputs = [], batchIds = [];
   hide('__sy_call_batch', (texts, m) => {
     setMeta(m);
-    return entry.fn(texts.map((t) => JSON.parse(t)), metadata);
+    batchInputs = texts.map((t) => JSON.parse(t));
+    batchIds = batchInputs.map((e) => (e !== null && typeof e === 'object' ? e.messageId : undefined));
+    const index = new Map(batchInputs.map((e, i) => [e, i]));
+    // RudderStack's metadata(event): the source and destination of the call, the event's messageId.
+    const batchMetadata = (e) => {
+      const i = index.get(e);
+      return {...meta, messageId: i !== undefined ? batchIds[i] : (e && e.messageId)};
+    };
+    return entry.fn(batchInputs.slice(), batchMetadata);
   });
 
   // Why `e` is not a valid message ("" when it is).
@@ -109,7 +120,7 @@
   // Result codes read by the engine: k 0 keep, 1 events (e: texts; d: dropped explicitly),
   // 2 error (kind, m, s), 3 retry (m).
   const bad = (kind, m) => ({k: 2, kind, m, s: ''});
-  const encode = (list, inputId, maxOutputs, maxBytes, from) => {
+  const encode = (list, inputId, maxOutputs, maxBytes) => {
     if (list.length > maxOutputs) return bad('output_too_large', list.length + ' events (at most ' + maxOutputs + ')');
     const e = [];
     let bytes = 0;
@@ -125,7 +136,6 @@
       bytes += t.length;
       if (bytes > maxBytes) return bad('output_too_large', 'more than ' + maxBytes + ' bytes of output');
       e.push(t);
-      if (from) from.push(o);
     }
     return {k: 1, e, d: list.length === 0};
   };
@@ -139,14 +149,40 @@
     try { inputId = JSON.parse(eventText).messageId; } catch (e) {}
     return encode(Array.isArray(v) ? v : [v], inputId, maxOutputs, maxBytes);
   });
-  hide('__sy_batch_finish', (v, ids, maxOutputs, maxBytes) => {
+  // Which input each output came from (docs/functions.md, "transformBatch"): the input object
+  // itself, else the input whose messageId it keeps, else the first input (the earliest event of
+  // the call, whose offset holds the stream's cursor until every output is final). The second and
+  // later outputs of one input that keep its messageId get "<id>-2", "-3", … as in a fan-out.
+  hide('__sy_batch_finish', (v, unused, maxOutputs, maxBytes) => {
+    const inputs = batchInputs, ids = batchIds;
+    batchInputs = []; batchIds = [];
     if (v === undefined || v === null) return {k: 1, e: [], f: [], d: true};
-    if (!Array.isArray(v)) return bad('invalid_output', 'transformBatch must return an array');
-    const r = encode(v, undefined, maxOutputs, maxBytes, []);
-    if (r.k !== 1) return r;
-    const at = new Map(ids.map((id, i) => [id, i]));
-    r.f = v.map((o) => at.get(o.messageId) ?? 0);
-    return r;
+    if (!Array.isArray(v)) {
+      return bad('invalid_output', 'transformBatch must return an array, not ' +
+                 (typeof v === 'object' ? 'an object' : typeof v));
+    }
+    if (v.length > maxOutputs) return bad('output_too_large', v.length + ' events (at most ' + maxOutputs + ')');
+    const byObject = new Map(inputs.map((e, i) => [e, i]));
+    const byId = new Map();
+    ids.forEach((id, i) => { if (id !== undefined && !byId.has(id)) byId.set(id, i); });
+    const seen = new Array(inputs.length).fill(0);
+    const e = [], f = [];
+    let bytes = 0;
+    for (let i = 0; i < v.length; i++) {
+      let o = v[i];
+      const why = invalid(o);
+      if (why) return bad('invalid_output', 'output ' + i + ': ' + why);
+      const at = byObject.get(o) ?? byId.get(o.messageId) ?? 0;
+      if (ids[at] !== undefined && o.messageId === ids[at] && ++seen[at] > 1) {
+        o = {...o, messageId: ids[at] + '-' + seen[at]};
+      }
+      const t = JSON.stringify(o);
+      bytes += t.length;
+      if (bytes > maxBytes) return bad('output_too_large', 'more than ' + maxBytes + ' bytes of output');
+      e.push(t);
+      f.push(at);
+    }
+    return {k: 1, e, f, d: v.length === 0};
   });
   // What a thrown value (or a rejection) means.
   hide('__sy_fail', (x) => {

@@ -1,5 +1,6 @@
 #include "functions/registry.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <set>
@@ -7,6 +8,7 @@
 
 #include "base/data_dir.h"
 #include "base/logging.h"
+#include "functions/number_text.h"
 
 namespace sy::functions {
 namespace {
@@ -74,6 +76,38 @@ Status CheckFunctions(const config::Config& config, const Limits& limits) {
       if (!s.ok()) errors += s.message() + "\n";
     }
     return errors.empty() ? Status::Ok() : InvalidArgument(errors);
+  });
+}
+
+FunctionTestRun TestFunction(const config::FunctionConfig& fc, std::string_view event_json) {
+  return OnScratchThread([&]() -> FunctionTestRun {
+    FunctionTestRun out;
+    auto store = KeyValueStore::Open(Env::Default(), "", SystemClock::Get());
+    auto def = ReadFunction(fc, store.ok() ? *store : nullptr);
+    if (!def.ok()) {
+      out.status = def.status();
+      return out;
+    }
+    auto engine = NewSpiderMonkeyEngine(Limits{});
+    if (!engine.ok()) {
+      out.status = engine.status();
+      return out;
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    out.status = (*engine)->Compile(**def);
+    out.compile_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (!out.status.ok()) return out;
+    if (auto style = (*engine)->StyleOf(**def); style.ok()) out.style = *style;
+    t0 = std::chrono::steady_clock::now();
+    out.result = (*engine)->Run(**def, event_json, EventMeta{"test", "test", "test"});
+    out.run_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    for (auto& e : out.result.events)
+      e = KeepNumberText(event_json, e);
+    out.logs = (*engine)->last_logs();
+    out.logs_dropped = (*engine)->last_logs_dropped();
+    return out;
   });
 }
 
@@ -220,12 +254,17 @@ std::shared_ptr<const FunctionSet> FunctionRegistry::Snapshot() const {
 
 namespace {
 
-// The chain one destination stream runs: its sources' functions, then its own, in order, on
-// each event; each output of one function is the input of the next.
+// The chain one destination stream runs: its sources' functions, then its own, in order; each
+// output of one function is the input of the next. Function by function over a batch: a
+// per-event function runs on each event in turn, a transformBatch function once on the events of
+// one source (up to `batch_events` inputs a call). Every output keeps the index of the stored event
+// it came from (its origin), so the stream keys it by that event's offset.
 class FunctionChain final : public delivery::EventTransform {
  public:
-  FunctionChain(FunctionRegistry* registry, std::string destination)
-      : registry_(registry), destination_(std::move(destination)) {}
+  FunctionChain(FunctionRegistry* registry, std::string destination, size_t batch_events)
+      : registry_(registry),
+        destination_(std::move(destination)),
+        batch_events_(batch_events == 0 ? SIZE_MAX : batch_events) {}
 
   std::vector<delivery::TransformResult> Transform(
       std::span<const delivery::RoutedEvent> events) override {
@@ -251,80 +290,23 @@ class FunctionChain final : public delivery::EventTransform {
         seen = def->version;
       }
     }
+    // The events of one source run together (their chain is the same, and a transformBatch call
+    // sees one source in metadata), in log order, in chunks of at most batch_events_.
     static const std::vector<std::string> kNone;
     auto own = set->by_destination.find(destination_);
     const std::vector<std::string>& mine = own == set->by_destination.end() ? kNone : own->second;
+    std::map<std::string_view, std::vector<size_t>> by_source;
+    for (size_t i = 0; i < events.size(); ++i)
+      by_source[events[i].source].push_back(i);
     std::set<KeyValueStore*> stores;
-    const size_t max_outputs = registry_->limits().max_outputs;
-    for (size_t i = 0; i < events.size(); ++i) {
-      const auto& event = events[i];
-      auto by_source = set->by_source.find(event.source);
-      const std::vector<std::string>& theirs =
-          by_source == set->by_source.end() ? kNone : by_source->second;
-      TransformResult& result = results[i];
-      std::vector<std::string> current{event.payload};
-      bool changed = false, failed = false;
-      const EventMeta meta{event.source, destination_, event.message_id};
-      for (const std::vector<std::string>* list : {&theirs, &mine}) {
-        for (const std::string& name : *list) {
-          if (failed || current.empty()) break;
-          auto def = set->defs.find(name);
-          if (def == set->defs.end()) {
-            result.kind = TransformResult::Kind::kDeadLetter;
-            result.reason = "function " + name + ": not loaded";
-            failed = true;
-            break;
-          }
-          if (def->second->store) stores.insert(def->second->store.get());
-          FunctionRegistry::Metrics* m = registry_->MetricsFor(name);
-          std::vector<std::string> next;
-          for (std::string& payload : current) {
-            const auto t0 = std::chrono::steady_clock::now();
-            RunResult r = engine_->Run(*def->second, payload, meta);
-            m->seconds->Observe(
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-            m->invocations->Inc();
-            LogLines(name);
-            if (r.kind == RunResult::Kind::kKeep) {
-              next.push_back(std::move(payload));
-            } else if (r.kind == RunResult::Kind::kEvents) {
-              changed = true;
-              if (r.events.empty()) m->dropped->Inc();
-              if (r.events.size() > 1) m->fanned_out->Inc(r.events.size() - 1);
-              for (auto& e : r.events)
-                next.push_back(std::move(e));
-            } else if (r.kind == RunResult::Kind::kRetry) {
-              m->retries->Inc();
-              result.kind = TransformResult::Kind::kRetry;
-              result.reason = "function " + name + ": " + r.message;
-              failed = true;
-              break;
-            } else {
-              m->Errors(r.error)->Inc();
-              result.kind = TransformResult::Kind::kDeadLetter;
-              result.reason = "function " + name + ": " + std::string(ErrorKindName(r.error)) +
-                              ": " + r.message + (r.stack.empty() ? "" : "\n" + r.stack);
-              failed = true;
-              break;
-            }
-          }
-          if (failed) break;
-          if (next.size() > max_outputs) {
-            m->Errors(ErrorKind::kOutputTooLarge)->Inc();
-            result.kind = TransformResult::Kind::kDeadLetter;
-            result.reason = "function " + name + ": output_too_large: the chain made " +
-                            std::to_string(next.size()) + " events (at most " +
-                            std::to_string(max_outputs) + ")";
-            failed = true;
-            break;
-          }
-          current = std::move(next);
-        }
-      }
-      if (failed) continue;
-      if (changed) {
-        result.kind = TransformResult::Kind::kEvents;
-        result.payloads = std::move(current);
+    for (const auto& [source, members] : by_source) {
+      auto theirs = set->by_source.find(std::string(source));
+      std::vector<std::string> chain =
+          theirs == set->by_source.end() ? std::vector<std::string>{} : theirs->second;
+      chain.insert(chain.end(), mine.begin(), mine.end());
+      for (size_t at = 0; at < members.size(); at += batch_events_) {
+        const size_t n = std::min(batch_events_, members.size() - at);
+        RunChain(*set, chain, events, std::span(members).subspan(at, n), &results, &stores);
       }
     }
     // ctx.store writes become durable once per batch.
@@ -339,6 +321,164 @@ class FunctionChain final : public delivery::EventTransform {
   void ThreadDone() override { engine_.reset(); }
 
  private:
+  // An event on its way through the chain: its JSON and the index of the stored event it came
+  // from.
+  struct Item {
+    size_t origin;
+    std::string payload;
+  };
+
+  // Runs `chain` on the events at `members` (indices into `events`), writing their results.
+  void RunChain(const FunctionSet& set, const std::vector<std::string>& chain,
+                std::span<const delivery::RoutedEvent> events, std::span<const size_t> members,
+                std::vector<delivery::TransformResult>* results, std::set<KeyValueStore*>* stores) {
+    using delivery::TransformResult;
+    std::vector<Item> current;
+    current.reserve(members.size());
+    for (size_t i : members)
+      current.push_back(Item{i, events[i].payload});
+    std::map<size_t, bool> changed;  // origin → a function returned something for it
+    // Ends `origin`: its items leave the chain and its result says why.
+    auto fail = [&](size_t origin, TransformResult::Kind kind, std::string reason) {
+      TransformResult& r = (*results)[origin];
+      if (r.kind == TransformResult::Kind::kDeadLetter || r.kind == TransformResult::Kind::kRetry)
+        return;
+      r.kind = kind;
+      r.reason = std::move(reason);
+    };
+    auto failed = [&](size_t origin) {
+      const auto k = (*results)[origin].kind;
+      return k == TransformResult::Kind::kDeadLetter || k == TransformResult::Kind::kRetry;
+    };
+    const size_t max_outputs = registry_->limits().max_outputs;
+    for (const std::string& name : chain) {
+      if (current.empty()) break;
+      auto found = set.defs.find(name);
+      if (found == set.defs.end()) {
+        for (const Item& item : current)
+          fail(item.origin, TransformResult::Kind::kDeadLetter,
+               "function " + name + ": not loaded");
+        current.clear();
+        break;
+      }
+      const FunctionDef& def = *found->second;
+      if (def.store) stores->insert(def.store.get());
+      FunctionRegistry::Metrics* m = registry_->MetricsFor(name);
+      auto style = engine_->StyleOf(def);
+      std::vector<Item> next;
+      if (style.ok() && *style == Style::kRudderBatch) {
+        RunBatchFunction(def, m, events, current, &next, &changed, fail);
+      } else {
+        for (Item& item : current) {
+          if (failed(item.origin)) continue;
+          const delivery::RoutedEvent& event = events[item.origin];
+          const EventMeta meta{event.source, destination_, event.message_id};
+          const auto t0 = std::chrono::steady_clock::now();
+          RunResult r = engine_->Run(def, item.payload, meta);
+          m->seconds->Observe(
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+          m->invocations->Inc();
+          LogLines(name);
+          if (r.kind == RunResult::Kind::kKeep) {
+            next.push_back(std::move(item));
+          } else if (r.kind == RunResult::Kind::kEvents) {
+            changed[item.origin] = true;
+            if (r.events.empty()) m->dropped->Inc();
+            if (r.events.size() > 1) m->fanned_out->Inc(r.events.size() - 1);
+            for (auto& e : r.events)
+              next.push_back(Item{item.origin, KeepNumberText(item.payload, e)});
+          } else if (r.kind == RunResult::Kind::kRetry) {
+            m->retries->Inc();
+            fail(item.origin, TransformResult::Kind::kRetry, "function " + name + ": " + r.message);
+          } else {
+            m->Errors(r.error)->Inc();
+            fail(item.origin, TransformResult::Kind::kDeadLetter, ErrorReason(name, r));
+          }
+        }
+      }
+      // What one stored event may become, over the whole chain so far.
+      std::map<size_t, size_t> outputs;
+      for (const Item& item : next)
+        outputs[item.origin]++;
+      for (const auto& [origin, count] : outputs) {
+        if (count <= max_outputs || failed(origin)) continue;
+        m->Errors(ErrorKind::kOutputTooLarge)->Inc();
+        fail(origin, TransformResult::Kind::kDeadLetter,
+             "function " + name + ": output_too_large: the chain made " + std::to_string(count) +
+                 " events (at most " + std::to_string(max_outputs) + ")");
+      }
+      std::erase_if(next, [&](const Item& item) { return failed(item.origin); });
+      current = std::move(next);
+    }
+    for (Item& item : current) {
+      TransformResult& r = (*results)[item.origin];
+      if (changed[item.origin]) r.payloads.push_back(std::move(item.payload));
+    }
+    for (size_t origin : members) {
+      TransformResult& r = (*results)[origin];
+      if (!failed(origin) && changed[origin]) r.kind = TransformResult::Kind::kEvents;
+    }
+  }
+
+  // One transformBatch call on every item of `current`. Outputs go to the origin of the input
+  // they are attributed to (prelude.js: the same object, else the same messageId, else the
+  // call's first input — the earliest stored event, which holds the cursor for the others). A
+  // throw, a timeout or an invalid result fails every event of the call.
+  template <typename Fail>
+  void RunBatchFunction(const FunctionDef& def, FunctionRegistry::Metrics* m,
+                        std::span<const delivery::RoutedEvent> events, std::vector<Item>& current,
+                        std::vector<Item>* next, std::map<size_t, bool>* changed, Fail fail) {
+    using delivery::TransformResult;
+    std::vector<std::string_view> inputs;
+    inputs.reserve(current.size());
+    for (const Item& item : current)
+      inputs.push_back(item.payload);
+    const delivery::RoutedEvent& first = events[current.front().origin];
+    const EventMeta meta{first.source, destination_, first.message_id};
+    const auto t0 = std::chrono::steady_clock::now();
+    BatchResult b = engine_->RunBatch(def, inputs, meta);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // Per event, like the other styles: the call's time shared by its inputs.
+    for (size_t i = 0; i < current.size(); ++i)
+      m->seconds->Observe(seconds / static_cast<double>(current.size()));
+    m->invocations->Inc(current.size());
+    LogLines(def.name);
+    if (b.error.kind == RunResult::Kind::kRetry) {
+      m->retries->Inc();
+      for (const Item& item : current)
+        fail(item.origin, TransformResult::Kind::kRetry,
+             "function " + def.name + ": " + b.error.message);
+      return;
+    }
+    if (b.error.kind == RunResult::Kind::kError) {
+      m->Errors(b.error.error)->Inc();
+      const std::string reason = ErrorReason(def.name, b.error);
+      for (const Item& item : current)
+        fail(item.origin, TransformResult::Kind::kDeadLetter, reason);
+      return;
+    }
+    std::vector<size_t> count(current.size(), 0);
+    for (auto& [from, text] : b.events) {
+      const size_t index = from < current.size() ? from : 0;
+      count[index]++;
+      next->push_back(Item{current[index].origin, KeepNumberText(current[index].payload, text)});
+    }
+    for (size_t i = 0; i < current.size(); ++i) {
+      (*changed)[current[i].origin] = true;
+      if (count[i] == 0) m->dropped->Inc();
+      if (count[i] > 1) m->fanned_out->Inc(count[i] - 1);
+    }
+    // Outputs in the order of their origins (the stream numbers an event's parts in this order).
+    std::stable_sort(next->begin(), next->end(),
+                     [](const Item& x, const Item& y) { return x.origin < y.origin; });
+  }
+
+  static std::string ErrorReason(const std::string& name, const RunResult& r) {
+    return "function " + name + ": " + std::string(ErrorKindName(r.error)) + ": " + r.message +
+           (r.stack.empty() ? "" : "\n" + r.stack);
+  }
+
   void LogLines(const std::string& name) {
     for (const LogLine& l : engine_->last_logs()) {
       if (l.level == "error" || l.level == "warn") {
@@ -353,15 +493,16 @@ class FunctionChain final : public delivery::EventTransform {
 
   FunctionRegistry* registry_;
   std::string destination_;
+  size_t batch_events_;                       // inputs of one transformBatch call at most
   std::unique_ptr<Engine> engine_;            // created on the stream's thread, at first use
   std::map<std::string, uint64_t> versions_;  // last version seen per function
 };
 
 }  // namespace
 
-std::unique_ptr<delivery::EventTransform> FunctionRegistry::NewChain(
-    const std::string& destination) {
-  return std::make_unique<FunctionChain>(this, destination);
+std::unique_ptr<delivery::EventTransform> FunctionRegistry::NewChain(const std::string& destination,
+                                                                     size_t batch_events) {
+  return std::make_unique<FunctionChain>(this, destination, batch_events);
 }
 
 }  // namespace sy::functions

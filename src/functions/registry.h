@@ -42,6 +42,20 @@ Result<std::shared_ptr<FunctionDef>> ReadFunction(const config::FunctionConfig& 
 // one per line ("<file>:<line>: <message>"). `switchyard functions check`, check-config.
 Status CheckFunctions(const config::Config& config, const Limits& limits = {});
 
+// One run of one function on a sample event: what `switchyard functions test` prints and
+// POST /api/v1/functions/{name}/test answers (one code path). On a thread of its own with a fresh
+// engine; ctx.store in memory, so a test never changes what the server's functions stored.
+struct FunctionTestRun {
+  Status status;  // not OK: the function did not compile ("<file>:<line>: <message>")
+  Style style = Style::kJitsu;
+  RunResult result;
+  std::vector<LogLine> logs;
+  size_t logs_dropped = 0;
+  double compile_ms = 0;
+  double run_ms = 0;
+};
+FunctionTestRun TestFunction(const config::FunctionConfig& fc, std::string_view event_json);
+
 // Whether events of destination `d` run any function (its own or its sources').
 bool HasFunctions(const config::Config& config, const config::DestinationConfig& d);
 
@@ -69,8 +83,11 @@ class FunctionRegistry {
   Status Load(const config::Config& config);
   std::shared_ptr<const FunctionSet> Snapshot() const;
 
-  // The chain for destination `destination`'s stream.
-  std::unique_ptr<delivery::EventTransform> NewChain(const std::string& destination);
+  // The chain for destination `destination`'s stream. A transformBatch function gets at most
+  // `batch_events` events a call (the destination's `batch.max_events`; 0: all that one
+  // Transform call holds).
+  std::unique_ptr<delivery::EventTransform> NewChain(const std::string& destination,
+                                                     size_t batch_events = 0);
 
   const Limits& limits() const { return options_.limits; }
 

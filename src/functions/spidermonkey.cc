@@ -203,9 +203,8 @@ class SpiderMonkeyEngine final : public Engine {
     JSAutoRealm realm(cx_, c->global);
     current_store_ = def.store.get();
     JS::RootedObject texts(cx_, JS::NewArrayObject(cx_, events.size()));
-    JS::RootedObject ids(cx_, JS::NewArrayObject(cx_, events.size()));
     JS::RootedObject m(cx_, MetaArray(meta));
-    if (!texts || !ids || !m) {
+    if (!texts || !m) {
       b.error = AfterFailure(c, false);
       return b;
     }
@@ -220,26 +219,13 @@ class SpiderMonkeyEngine final : public Engine {
     args[0].setObject(*texts);
     args[1].setObject(*m);
     JS::RootedValue out(cx_);
-    // The input messageIds, to attribute outputs (read in the engine: JSON.parse once more).
-    JS::RootedValue parsed(cx_);
-    for (size_t i = 0; i < events.size(); ++i) {
-      JS::RootedValue ev(cx_);
-      JS::RootedString s(cx_, NewUtf8(cx_, events[i]));
-      JS::RootedValue id(cx_);
-      if (s && JS_ParseJSON(cx_, s, &ev) && ev.isObject()) {
-        JS::RootedObject o(cx_, &ev.toObject());
-        if (!JS_GetProperty(cx_, o, "messageId", &id)) id.setUndefined();
-      }
-      JS_ClearPendingException(cx_);
-      if (!JS_SetElement(cx_, ids, i, id)) JS_ClearPendingException(cx_);
-    }
     if (!CallWithDeadline(c, "__sy_call_batch", args, &out, batch_timeout_ms_)) {
       b.error = AfterFailure(c, true);
       return b;
     }
     JS::RootedValueArray<4> fin(cx_);
     fin[0].set(out);
-    fin[1].setObject(*ids);
+    fin[1].setUndefined();  // the prelude kept the inputs and their messageIds
     fin[2].setNumber(static_cast<double>(limits_.max_outputs * std::max<size_t>(1, events.size())));
     fin[3].setNumber(
         static_cast<double>(limits_.max_output_bytes * std::max<size_t>(1, events.size())));

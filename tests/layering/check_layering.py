@@ -40,7 +40,7 @@ ALLOWED = {
     "delivery": {"base", "config", "event", "http", "log", "observe", "privacy_ids"},
     # User functions (SpiderMonkey behind functions/engine.h); they implement delivery's
     # EventTransform hook, which the wiring hands to the streams.
-    "functions": {"base", "config", "delivery"},
+    "functions": {"base", "config", "delivery", "event"},
     "destinations": {"base", "config", "delivery", "event", "http", "privacy_ids"},
     # The files directly in src/destinations/ (not in a destination's folder): the registry
     # compiled from the generated list (destinations/registry.h). It knows every destination and
