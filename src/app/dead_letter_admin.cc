@@ -142,15 +142,20 @@ admin::ApiResult DeadLetterAdmin::RedriveDeadLetters(const admin::Actor& actor,
   }
   Logger()->info("dlq redrive destination={} by={} letters={}", destination, actor.name,
                  ids ? std::to_string(ids->size()) : std::string("all"));
-  auto r =
-      delivery::RedriveDeadLetters(options_.store, std::string(destination), instance->get(),
-                                   options_.http, d.allow_private_network, options_.clock, select);
+  // Made and destroyed on this thread (its engine is this thread's JavaScript context).
+  std::unique_ptr<delivery::EventTransform> transform =
+      options_.make_transform ? options_.make_transform(d) : nullptr;
+  auto r = delivery::RedriveDeadLetters(options_.store, std::string(destination), instance->get(),
+                                        options_.http, d.allow_private_network, options_.clock,
+                                        select, transform.get());
+  if (transform) transform->ThreadDone();
   if (!r.ok()) return StoreError(r.status());
   json::array not_found;
   for (const auto& id : wanted)
     if (!seen.contains(id)) not_found.push_back(json::value(id));
   return Answer(200, json::serialize(json::object{{"delivered", r->delivered},
                                                   {"kept", r->kept},
+                                                  {"dropped", r->dropped},
                                                   {"not_found", std::move(not_found)}}));
 }
 

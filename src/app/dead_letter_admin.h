@@ -16,12 +16,14 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "admin/dead_letter_api.h"
 #include "base/clock.h"
 #include "config/config.h"
 #include "delivery/dead_letter_store.h"
+#include "delivery/transform.h"
 #include "http/client.h"
 
 namespace sy::app {
@@ -37,6 +39,10 @@ class DeadLetterAdmin final : public admin::DeadLetterApi {
     std::string config_file;  // for destination settings that name files relative to it
     // The destination's current configuration; false when there is none.
     std::function<bool(std::string_view name, config::DestinationConfig* out)> find;
+    // The destination's function chain for a redrive (null: it has none): letters a function
+    // failed on run through today's functions (delivery/redrive.h). Used on the calling thread.
+    std::function<std::unique_ptr<delivery::EventTransform>(const config::DestinationConfig&)>
+        make_transform;
   };
   explicit DeadLetterAdmin(Options options) : options_(std::move(options)) {}
 

@@ -112,6 +112,7 @@ std::string DeadLetterToJson(const DeadLetter& d) {
   last["status"] = d.last_status;
   last["body"] = d.last_response;
   o["lastResponse"] = std::move(last);
+  if (d.before_functions) o["beforeFunctions"] = true;
   std::string out = json::serialize(o);
   // The event goes in last, as its bytes: re-serializing it would rewrite the client's numbers
   // (9.99 → 9.99E0, a 23-digit integer → a double), and the dead letter and its redrive must
@@ -153,6 +154,8 @@ Result<DeadLetter> DeadLetterFromJson(std::string_view text) {
   d.dead_lettered_at = TimestampMs(num("deadLetteredAt"));
   d.reason = str("reason");
   d.attempts = static_cast<int>(num("attempts"));
+  if (auto* b = o.if_contains("beforeFunctions"); b && b->is_bool())
+    d.before_functions = b->get_bool();
   if (auto* last = o.if_contains("lastResponse"); last && last->is_object()) {
     if (auto* s = last->as_object().if_contains("status"); s && s->is_int64())
       d.last_status = static_cast<int>(s->get_int64());

@@ -38,6 +38,11 @@ struct DeadLetter {
   int last_status = 0;        // last HTTP status, 0 if none
   std::string last_response;  // excerpt of the last response body (≤ 512 bytes)
   std::string event;          // the event JSON as the stream had it (after filters), verbatim
+  // True when `event` is the stored event before the destination's functions, because a
+  // function failed on it (an error, or RetryError past the retry window): a redrive runs the
+  // destination's current functions on it first. False: `event` is what was to be sent (the
+  // functions' output, or an event of a destination without functions), sent as it is.
+  bool before_functions = false;
 };
 
 // JSON object for `dlq list` and the file payload. The event goes in last, byte for byte as

@@ -427,7 +427,8 @@ class ScriptedDestination final : public Destination {
   struct Shared {
     std::mutex mu;
     std::map<uint64_t, std::deque<Outcome>> script;
-    std::vector<uint64_t> attempts;  // offsets in attempt order
+    std::vector<uint64_t> attempts;     // offsets in attempt order
+    std::vector<std::string> payloads;  // what was sent, in attempt order
     std::vector<size_t> batch_sizes;
     std::optional<config::BatchConfig> batch_override;
     std::string attached_name;  // what Attach received
@@ -448,6 +449,7 @@ class ScriptedDestination final : public Destination {
     std::vector<Outcome> out;
     for (const auto& ev : batch) {
       s_->attempts.push_back(ev.offset.value());
+      s_->payloads.push_back(ev.payload);
       auto& q = s_->script[ev.offset.value()];
       if (q.empty()) {
         out.push_back(Outcome::Delivered());
@@ -740,8 +742,9 @@ TEST_F(StreamTest, FunctionsKeepDropFanOutDeadLetterAndRetry) {
   ASSERT_EQ(letters->size(), 1u);
   EXPECT_EQ((*letters)[0].offset, Offset(3));
   EXPECT_EQ((*letters)[0].reason, "function f: thrown: TypeError: x is undefined\nf@f.js:2:3");
-  // The stored event, before functions.
+  // The stored event, before functions, marked so: a redrive runs the functions on it again.
   EXPECT_EQ((*letters)[0].event, R"({"type":"track","event":"E","userId":"u1","n":3})");
+  EXPECT_TRUE((*letters)[0].before_functions);
   s->Stop();
   EXPECT_TRUE(ScriptedTransform::done_.load());  // on the stream's thread, at its end
   std::lock_guard lock(shared_->mu);
@@ -924,6 +927,102 @@ TEST_F(StreamTest, RedriveSendsDeadLettersAgain) {
   EXPECT_EQ((*left)[0].offset, Offset(1));
   EXPECT_EQ((*left)[0].attempts, 2);
   EXPECT_EQ((*left)[0].reason, "redrive: still bad");
+}
+
+// Today's functions, "fixed": {"event":"bad"} still fails, "drop" is dropped, "fan" becomes two
+// events, anything else gets "fixed":true.
+class FixedTransform final : public EventTransform {
+ public:
+  std::vector<TransformResult> Transform(std::span<const RoutedEvent> events) override {
+    std::vector<TransformResult> out;
+    for (const auto& e : events) {
+      seen.push_back(e.payload);
+      TransformResult r;
+      r.kind = TransformResult::Kind::kEvents;
+      if (e.payload.find(R"("event":"bad")") != std::string::npos) {
+        r.kind = TransformResult::Kind::kDeadLetter;
+        r.reason = "function f: thrown: Error: still broken";
+      } else if (e.payload.find(R"("event":"fan")") != std::string::npos) {
+        r.payloads = {R"({"part":1})", R"({"part":2})"};
+      } else if (e.payload.find(R"("event":"drop")") == std::string::npos) {
+        r.payloads = {e.payload.substr(0, e.payload.size() - 1) + R"(,"fixed":true})"};
+      }
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+  std::vector<std::string> seen;
+};
+
+TEST_F(StreamTest, RedriveRunsTodaysFunctionsOnLettersAFunctionFailedOn) {
+  // A letter the stream made: its function threw (ScriptedTransform: n % 5 == 3).
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  make_transform_ = [calls] { return std::make_unique<ScriptedTransform>(calls); };
+  Append(4);  // 0 kept, 1 dropped, 2 fanned out, 3 dead-lettered by the function
+  auto s = StartStream(StreamConfig());
+  AdvanceUntil([&] { return s->committed() == Offset(4); });
+  s->Stop();
+  auto add = [&](uint64_t offset, std::string event, bool before_functions) {
+    DeadLetter d;
+    d.destination = "hooks";
+    d.offset = Offset(offset);
+    d.source = "web";
+    d.message_id = "m" + std::to_string(offset);
+    d.reason = before_functions ? "function f: thrown: Error: x" : "http 400";
+    d.attempts = 1;
+    d.event = std::move(event);
+    d.before_functions = before_functions;
+    ASSERT_TRUE(store_->Append(d).ok());
+  };
+  add(10, R"({"event":"drop"})", true);
+  add(11, R"({"event":"bad"})", true);
+  add(12, R"({"event":"out"})", false);  // the functions' output, refused by the destination
+  add(13, R"({"event":"fan"})", true);
+  shared_->script[13] = {Outcome::Delivered(), Outcome::Rejected("http 400")};
+  add(14, R"({"event":"fan"})", true);
+  shared_->script[14] = {Outcome::Rejected("http 400"), Outcome::Rejected("http 400")};
+  ASSERT_EQ(store_->List("hooks")->size(), 6u);
+  {
+    std::lock_guard lock(shared_->mu);
+    shared_->payloads.clear();
+  }
+  ScriptedDestination dest(shared_, 10);
+  FixedTransform fixed;
+  auto r =
+      RedriveDeadLetters(store_.get(), "hooks", &dest, nullptr, false, &clock_, nullptr, &fixed);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->delivered, 2u);  // 3 (fixed) and 12 (as it was)
+  EXPECT_EQ(r->dropped, 1u);    // 10
+  EXPECT_EQ(r->kept, 3u);       // 11, 13's second part, 14
+  // The letter the stream made went through today's functions; 12 did not.
+  EXPECT_EQ(fixed.seen.size(), 5u);
+  EXPECT_EQ(fixed.seen[0], R"({"type":"track","event":"E","userId":"u1","n":3})");
+  {
+    std::lock_guard lock(shared_->mu);
+    ASSERT_GE(shared_->payloads.size(), 2u);
+    EXPECT_EQ(shared_->payloads[0],
+              R"({"type":"track","event":"E","userId":"u1","n":3,"fixed":true})");
+    EXPECT_EQ(shared_->payloads[1], R"({"event":"out"})");
+  }
+  auto left = store_->List("hooks");
+  ASSERT_EQ(left->size(), 3u);
+  // Still failing in the function: kept with the new reason, still before functions.
+  EXPECT_EQ((*left)[0].offset, Offset(11));
+  EXPECT_EQ((*left)[0].reason, "redrive: function f: thrown: Error: still broken");
+  EXPECT_TRUE((*left)[0].before_functions);
+  EXPECT_EQ((*left)[0].attempts, 2);
+  // A fan-out partly delivered: the failed output stays, after functions.
+  EXPECT_EQ((*left)[1].offset, Offset(13));
+  EXPECT_EQ((*left)[1].event, R"({"part":2})");
+  EXPECT_FALSE((*left)[1].before_functions);
+  // Nothing of it delivered: the letter stays as stored, to run the functions again next time.
+  EXPECT_EQ((*left)[2].offset, Offset(14));
+  EXPECT_EQ((*left)[2].event, R"({"event":"fan"})");
+  EXPECT_TRUE((*left)[2].before_functions);
+  EXPECT_EQ((*left)[2].reason, "redrive: http 400");
+  // The flag survives the file: a letter's JSON carries it.
+  EXPECT_NE(DeadLetterToJson((*left)[0]).find(R"("beforeFunctions":true)"), std::string::npos);
+  EXPECT_EQ(DeadLetterToJson((*left)[1]).find("beforeFunctions"), std::string::npos);
 }
 
 // Accepts connections (kernel backlog) but never answers: a hung receiver.

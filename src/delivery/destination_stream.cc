@@ -220,6 +220,7 @@ void DestinationStream::TransformInto(std::vector<RoutedEvent> events, int64_t n
         AddPending(DeliveryKey{offset, 0}, std::move(event), now);
         Pending& p = pending_.at(DeliveryKey{offset, 0});
         p.attempts = attempts + 1;
+        p.before_functions = true;
         rejected_++;
         m_rejected_->Inc();
         if (options_.stats) options_.stats->Record(observe::DeliveryStats::Kind::kFailed, WallMs());
@@ -230,6 +231,7 @@ void DestinationStream::TransformInto(std::vector<RoutedEvent> events, int64_t n
         AddPending(DeliveryKey{offset, 0}, std::move(event), now);
         Pending& p = pending_.at(DeliveryKey{offset, 0});
         p.transform_pending = true;
+        p.before_functions = true;
         p.attempts = attempts + 1;
         p.first_attempt_ms = first_attempt_ms ? first_attempt_ms : now;
         p.last_reason = r.reason;
@@ -707,6 +709,7 @@ void DestinationStream::FlushDeadLetters() {
     d.last_status = p.last_status;
     d.last_response = p.last_response;
     d.event = p.event.payload;
+    d.before_functions = p.before_functions;
     letters.push_back(std::move(d));
   }
   if (Status s = options_.dead_letters->AppendAll(letters); !s.ok()) {

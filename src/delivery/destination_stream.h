@@ -203,6 +203,9 @@ class DestinationStream {
     // A function asked to retry (RetryError): `event` is the routed event before functions; when
     // due, the functions run on it again (RetryTransforms) instead of a send.
     bool transform_pending = false;
+    // `event` is the routed event before functions because a function failed on it: its dead
+    // letter says so (DeadLetter::before_functions), so a redrive runs the functions again.
+    bool before_functions = false;
   };
 
   // A batch sent and not yet fully answered. `events` were moved out of pending_ and handed to

@@ -65,7 +65,7 @@ def test_dead_letters_listed_redriven_and_purged_through_the_api(tmp_path):
                                          {"ids": [by_mid[ids[0]], by_mid[ids[1]], "nope"]},
                                          headers={**editor, "Content-Type": "application/json"})
         assert status == 200, body
-        assert json.loads(body) == {"delivered": 2, "kept": 0, "not_found": ["nope"]}
+        assert json.loads(body) == {"delivered": 2, "kept": 0, "dropped": 0, "not_found": ["nope"]}
         status, _, body = server.request("POST", "/api/v1/destinations/hook/dlq/redrive", {},
                                          headers=viewer)
         assert status == 403, body

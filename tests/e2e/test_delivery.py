@@ -153,7 +153,7 @@ def test_400_dead_letters_then_list_and_redrive(make_delivery_server, sinks):
     sink.answer = always(200)
     r = server.cli("dlq", "redrive", "--destination", "hooks")
     assert r.returncode == 0, r.stderr.decode()
-    assert json.loads(r.stdout) == {"destination": "hooks", "delivered": 3, "kept": 0}
+    assert json.loads(r.stdout) == {"destination": "hooks", "delivered": 3, "kept": 0, "dropped": 0}
     assert sorted(sink.message_ids()[3:]) == sorted(ids)
     assert server.dlq_list() == []
 
