@@ -384,6 +384,12 @@ Status App::StartAdmin() {
     }
     return false;
   };
+  dlo.make_transform =
+      [this](const config::DestinationConfig& d) -> std::unique_ptr<delivery::EventTransform> {
+    std::lock_guard streams_lock(streams_mu_);
+    if (!functions_ || !functions::HasFunctions(config_, d)) return nullptr;
+    return functions_->NewChain(d.name, static_cast<size_t>(d.batch.max_events));
+  };
   dead_letter_admin_ = std::make_unique<DeadLetterAdmin>(dlo);  // dlo.find is used again below
   ao.dead_letters = dead_letter_admin_.get();
   ReplayAdmin::Options ro;
@@ -403,7 +409,7 @@ Status App::StartAdmin() {
       [this](const config::DestinationConfig& d) -> std::unique_ptr<delivery::EventTransform> {
     std::lock_guard streams_lock(streams_mu_);
     if (!functions_ || !functions::HasFunctions(config_, d)) return nullptr;
-    return functions_->NewChain(d.name);
+    return functions_->NewChain(d.name, static_cast<size_t>(d.batch.max_events));
   };
   replay_admin_ = std::make_unique<ReplayAdmin>(std::move(ro));
   ao.replays = replay_admin_.get();
@@ -461,7 +467,8 @@ Status App::StartStream(const config::DestinationConfig& d) {
   o.live = &live_;
   o.stats = delivery_stats_.For(d.name);
   // Only destinations whose events run functions get a chain (and, on their thread, an engine).
-  if (functions_ && functions::HasFunctions(config_, d)) o.transform = functions_->NewChain(d.name);
+  if (functions_ && functions::HasFunctions(config_, d))
+    o.transform = functions_->NewChain(d.name, static_cast<size_t>(d.batch.max_events));
   SY_ASSIGN_OR_RETURN(auto stream, delivery::DestinationStream::Start(std::move(o)));
   streams_.push_back(std::move(stream));
   return Status::Ok();

@@ -265,14 +265,33 @@ int DlqRedrive(const std::string& config_path, const std::string& destination) {
   auto http = http::CreateCurlHttpClient({});
   if (!http.ok()) return 1;
   delivery::DeadLetterStore store(DlqDir(*cfg));
+  // Letters a function failed on run through today's functions (docs/functions.md); ctx.store
+  // is read from the data_dir but not written (a server may be running on it).
+  MetricsRegistry metrics;
+  std::unique_ptr<functions::FunctionRegistry> function_registry;
+  std::unique_ptr<delivery::EventTransform> transform;
+  if (functions::HasFunctions(*cfg, *d)) {
+    functions::FunctionRegistry::Options fo;
+    fo.data_dir = cfg->data_dir;
+    fo.metrics = &metrics;
+    fo.persist_stores = false;
+    function_registry = std::make_unique<functions::FunctionRegistry>(fo);
+    if (Status s = function_registry->Load(*cfg); !s.ok()) {
+      std::fprintf(stderr, "dlq redrive: %s\n", s.message().c_str());
+      return 2;
+    }
+    transform = function_registry->NewChain(d->name, static_cast<size_t>(d->batch.max_events));
+  }
   auto r = delivery::RedriveDeadLetters(&store, destination, dest->get(), http->get(),
-                                        d->allow_private_network, SystemClock::Get());
+                                        d->allow_private_network, SystemClock::Get(), nullptr,
+                                        transform.get());
+  if (transform) transform->ThreadDone();
   if (!r.ok()) {
     std::fprintf(stderr, "dlq redrive: %s\n", r.status().ToString().c_str());
     return 1;
   }
-  std::printf("{\"destination\":\"%s\",\"delivered\":%zu,\"kept\":%zu}\n", destination.c_str(),
-              r->delivered, r->kept);
+  std::printf("{\"destination\":\"%s\",\"delivered\":%zu,\"kept\":%zu,\"dropped\":%zu}\n",
+              destination.c_str(), r->delivered, r->kept, r->dropped);
   return r->kept == 0 ? 0 : 1;
 }
 
@@ -457,7 +476,7 @@ int Replay(const ReplayArgs& a) {
       std::fprintf(stderr, "replay: %s\n", s.message().c_str());
       return 2;
     }
-    o.transform = function_registry->NewChain(d->name);
+    o.transform = function_registry->NewChain(d->name, static_cast<size_t>(d->batch.max_events));
   }
   if (tty) {
     o.on_progress = [](const replay::ReplayProgress& p) {
