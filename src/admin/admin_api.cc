@@ -313,7 +313,12 @@ struct AdminApi::Call {
   X("POST", "/api/v1/replays", kEditor, Replays)                             \
   X("GET", "/api/v1/replays/{id}", kViewer, Replays)                         \
   X("POST", "/api/v1/replays/{id}/cancel", kEditor, Replays)                 \
-  X("POST", "/api/v1/destinations/{name}/sync", kEditor, WarehouseSync)
+  X("POST", "/api/v1/destinations/{name}/sync", kEditor, WarehouseSync)      \
+  X("GET", "/api/v1/functions", kViewer, ConfigCall)                         \
+  X("GET", "/api/v1/functions/{name}", kViewer, ConfigCall)                  \
+  X("PUT", "/api/v1/functions/{name}", kEditor, ConfigCall)                  \
+  X("DELETE", "/api/v1/functions/{name}", kEditor, ConfigCall)               \
+  X("POST", "/api/v1/functions/{name}/test", kEditor, ConfigCall)
 
 const std::vector<AdminApi::RouteDef>& AdminApi::RouteTable() {
 #define SY_ADMIN_ROUTE_DEF(m, p, need, fn) RouteDef{m, p, Need::need, &AdminApi::fn},
@@ -1039,7 +1044,7 @@ http::Response AdminApi::ConfigCall(Call& call) {
   const std::string name = call.params.empty() ? std::string() : call.params[0];
   const std::string_view body = req.body();
   // Bodies of creates and patches must be JSON objects; the ConfigApi checks their keys.
-  if (method == bhttp::verb::post || method == bhttp::verb::patch) {
+  if (method == bhttp::verb::post || method == bhttp::verb::patch || method == bhttp::verb::put) {
     if (p != "/api/v1/sources/{name}/rotate-key") {
       boost::system::error_code ec;
       json::value v = json::parse(body, ec);
@@ -1106,6 +1111,21 @@ http::Response AdminApi::ConfigCall(Call& call) {
     }
   } else if (p == "/api/v1/destination-types") {
     r = api->ListDestinationTypes();
+  } else if (p == "/api/v1/functions") {
+    r = api->ListFunctions();
+  } else if (p == "/api/v1/functions/{name}") {
+    if (method == bhttp::verb::get) {
+      r = api->GetFunction(name);
+    } else if (method == bhttp::verb::put) {
+      r = api->PutFunction(call.actor, name, body, if_match);
+      action = "function.put";
+    } else {
+      r = api->DeleteFunction(call.actor, name);
+      action = "function.delete";
+    }
+  } else if (p == "/api/v1/functions/{name}/test") {
+    r = api->TestFunction(call.actor, name, body);
+    action = "function.test";
   } else {
     r = api->ExportYaml();
   }

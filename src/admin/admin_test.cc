@@ -567,6 +567,11 @@ TEST_F(AdminApiTest, EveryRouteForEveryRole) {
       {"GET /api/v1/replays/{id}", Role::kViewer},
       {"POST /api/v1/replays/{id}/cancel", Role::kEditor},
       {"POST /api/v1/destinations/{name}/sync", Role::kEditor},
+      {"GET /api/v1/functions", Role::kViewer},
+      {"GET /api/v1/functions/{name}", Role::kViewer},
+      {"PUT /api/v1/functions/{name}", Role::kEditor},
+      {"DELETE /api/v1/functions/{name}", Role::kEditor},
+      {"POST /api/v1/functions/{name}/test", Role::kEditor},
   };
   auto rank = [](Role r) { return r == Role::kViewer ? 0 : r == Role::kEditor ? 1 : 2; };
   size_t checked = 0;

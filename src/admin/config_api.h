@@ -60,6 +60,39 @@ class ConfigApi {
     (void)grace_ms;
     return RotateSourceKey(actor, name);
   }
+
+  // Added by `functions2`: user functions (docs/functions.md, docs/admin-api.md). PutFunction
+  // compiles first (400 `compile_error` with file, line and message; nothing stored) and then
+  // stores and applies like the other changes; TestFunction runs the stored function (or the
+  // `source` given in the body) on the body's `event`. Not pure, so other implementations build.
+  virtual ApiResult ListFunctions() { return Unavailable(); }
+  virtual ApiResult GetFunction(std::string_view name) {
+    (void)name;
+    return Unavailable();
+  }
+  virtual ApiResult PutFunction(const Actor& actor, std::string_view name, std::string_view body,
+                                std::string_view if_match) {
+    (void)actor, (void)name, (void)body, (void)if_match;
+    return Unavailable();
+  }
+  // Drops what the API saved for the function: the file's version applies again, or, for one
+  // made through the API, the function is gone (409 while a source or destination lists it).
+  virtual ApiResult DeleteFunction(const Actor& actor, std::string_view name) {
+    (void)actor, (void)name;
+    return Unavailable();
+  }
+  virtual ApiResult TestFunction(const Actor& actor, std::string_view name, std::string_view body) {
+    (void)actor, (void)name, (void)body;
+    return Unavailable();
+  }
+
+ private:
+  static ApiResult Unavailable() {
+    ApiResult r;
+    r.http_status = 501;
+    r.body = R"({"error":{"code":"not_implemented","message":"functions are not available here"}})";
+    return r;
+  }
 };
 
 }  // namespace sy::admin

@@ -14,6 +14,8 @@
 #include "base/logging.h"
 #include "base/time_format.h"
 #include "destinations/registry.h"
+#include "event/raw_json.h"
+#include "functions/registry.h"
 #include "governance/tracking_plans.h"
 
 namespace sy::app {
@@ -553,6 +555,10 @@ ApiResult ConfigController::Commit(Kind kind, const std::string& name, config::O
     if (source) {
       for (size_t i = 0; i < m.parsed.config.sources.size(); ++i)
         if (m.parsed.config.sources[i].name == name) prefix = "sources[" + std::to_string(i) + "]";
+    } else if (kind == Kind::kFunction) {
+      for (size_t i = 0; i < m.parsed.config.functions.size(); ++i)
+        if (m.parsed.config.functions[i].name == name)
+          prefix = "functions[" + std::to_string(i) + "]";
     } else {
       for (size_t i = 0; i < m.parsed.config.destinations.size(); ++i)
         if (m.parsed.config.destinations[i].name == name)
@@ -560,7 +566,9 @@ ApiResult ConfigController::Commit(Kind kind, const std::string& name, config::O
     }
     return InvalidChange(errors, options_.config_path, prefix);
   }
-  const std::string key = std::string(CollectionName(source)) + "/" + name;
+  const std::string key =
+      (kind == Kind::kFunction ? std::string("functions") : std::string(CollectionName(source))) +
+      "/" + name;
   if (Status s = options_.store->Store(next, key); !s.ok()) {
     Logger()->error("config change not stored key={} status={}", key, s.ToString());
     return Error(500, "not_stored",
@@ -829,6 +837,322 @@ ApiResult ConfigController::ListDestinationTypes() {
   ApiResult r;
   r.body = json::serialize(json::object{{"types", std::move(types)}});
   return r;
+}
+
+namespace {
+
+// Milliseconds and bytes in the config's own spelling.
+std::string FormatSize(int64_t bytes) {
+  if (bytes != 0 && bytes % (1LL << 30) == 0) return std::to_string(bytes >> 30) + "GB";
+  if (bytes != 0 && bytes % (1LL << 20) == 0) return std::to_string(bytes >> 20) + "MB";
+  if (bytes != 0 && bytes % 1024 == 0) return std::to_string(bytes >> 10) + "KB";
+  return std::to_string(bytes) + "B";
+}
+
+json::object LimitsJson(const config::FunctionLimitsConfig& l) {
+  return json::object{{"event_timeout", FormatDuration(l.event_timeout_ms)},
+                      {"batch_timeout", FormatDuration(l.batch_timeout_ms)},
+                      {"memory", FormatSize(l.memory_bytes)}};
+}
+
+// "<file>:<line>: <message>" → a 400 naming them.
+ApiResult CompileError(const std::string& message) {
+  json::object e{{"code", "compile_error"}, {"message", message}};
+  const std::string first = message.substr(0, message.find('\n'));
+  const size_t colon = first.find(':');
+  if (colon != std::string::npos) {
+    size_t end = colon + 1;
+    while (end < first.size() && std::isdigit(static_cast<unsigned char>(first[end])))
+      ++end;
+    if (end > colon + 1 && end < first.size() && first[end] == ':') {
+      e["file"] = first.substr(0, colon);
+      e["line"] = std::stoll(first.substr(colon + 1, end - colon - 1));
+    }
+  }
+  e["field"] = "source";
+  ApiResult r;
+  r.http_status = 400;
+  r.body = json::serialize(json::object{{"error", std::move(e)}});
+  return r;
+}
+
+const char* ResultName(const functions::RunResult& r) {
+  switch (r.kind) {
+    case functions::RunResult::Kind::kKeep:
+      return "kept";
+    case functions::RunResult::Kind::kEvents:
+      return r.events.empty() ? "dropped" : "events";
+    case functions::RunResult::Kind::kRetry:
+      return "retry";
+    case functions::RunResult::Kind::kError:
+      return "error";
+  }
+  return "error";
+}
+
+}  // namespace
+
+std::string ConfigController::FunctionJson(const std::string& name, bool with_source) const {
+  for (const auto& fc : current_.config.functions) {
+    if (fc.name != name) continue;
+    json::object o;
+    o["name"] = fc.name;
+    o["file"] = fc.file.empty() ? json::value(nullptr) : json::value(fc.file);
+    boost::system::error_code ec;
+    json::value settings = json::parse(fc.settings_json, ec);
+    o["settings"] = ec ? json::value(json::object{}) : std::move(settings);
+    o["limits"] = LimitsJson(fc.limits);
+    o["origin"] = current_.overlay.functions.contains(name) ? "console" : "file";
+    std::string source = fc.source;
+    if (!fc.file.empty()) {
+      auto text = ReadWholeFile(options_.env, fc.file);
+      source = text.ok() ? *text : "";
+    }
+    o["source_sha256"] = config::Sha256Hex(source);
+    if (with_source) o["source"] = source;
+    return json::serialize(o);
+  }
+  return "";
+}
+
+std::string ConfigController::FunctionVersion(const std::string& name) const {
+  auto it = current_.overlay.functions.find(name);
+  uint64_t n = it == current_.overlay.functions.end() ? 0 : it->second.version;
+  return std::to_string(n) + "-" + config::Sha256Hex(FunctionJson(name, false)).substr(0, 12);
+}
+
+ApiResult ConfigController::ListFunctions() {
+  std::lock_guard lock(mu_);
+  json::array items;
+  for (const auto& fc : current_.config.functions) {
+    json::value v = json::parse(FunctionJson(fc.name, false));
+    v.as_object()["version"] = FunctionVersion(fc.name);
+    items.push_back(std::move(v));
+  }
+  std::string version = ConfigVersion();
+  ApiResult r;
+  r.body = json::serialize(json::object{{"functions", std::move(items)}, {"version", version}});
+  r.etag = Quoted(version);
+  return r;
+}
+
+ApiResult ConfigController::GetFunction(std::string_view name_view) {
+  std::lock_guard lock(mu_);
+  std::string name(name_view);
+  std::string body = FunctionJson(name, true);
+  if (body.empty()) return Error(404, "not_found", "no function named '" + name + "'");
+  json::value v = json::parse(body);
+  std::string version = FunctionVersion(name);
+  v.as_object()["version"] = version;
+  ApiResult r;
+  r.body = json::serialize(v);
+  r.etag = Quoted(version);
+  return r;
+}
+
+ApiResult ConfigController::PutFunction(const admin::Actor&, std::string_view name_view,
+                                        std::string_view body, std::string_view if_match) {
+  std::string name(name_view);
+  json::object fields;
+  if (auto err = ParseBody(body, &fields)) return *err;
+  // What a GET returns and a client may send back.
+  for (const char* k : {"origin", "version", "file", "source_sha256"})
+    fields.erase(k);
+  if (auto* n = fields.if_contains("name")) {
+    if (!n->is_string() || n->as_string() != name)
+      return Error(400, "invalid_config", "name: cannot be changed (put a new one)", "name");
+    fields.erase("name");
+  }
+  for (const auto& [k, v] : fields) {
+    if (k != "source" && k != "settings" && k != "limits")
+      return Error(400, "unknown_key",
+                   std::string(k) + ": unknown key (known keys: source, settings, limits)",
+                   std::string(k));
+  }
+  const json::value* src = fields.if_contains("source");
+  if (!src || !src->is_string() || src->as_string().empty())
+    return Error(400, "invalid_config", "source: required (the JavaScript text)", "source");
+  if (src->as_string().size() > kMaxFunctionSourceBytes)
+    return Error(400, "invalid_config",
+                 "source: at most " + std::to_string(kMaxFunctionSourceBytes) + " bytes", "source");
+  for (const char* k : {"settings", "limits"}) {
+    const json::value* v = fields.if_contains(k);
+    if (v && !v->is_object())
+      return Error(400, "invalid_config", std::string(k) + ": expected an object", k);
+  }
+  std::lock_guard lock(mu_);
+  const bool exists = !FunctionJson(name, false).empty();
+  if (exists && !if_match.empty() && Unquoted(if_match) != "*" &&
+      Unquoted(if_match) != FunctionVersion(name)) {
+    return Error(412, "version_mismatch",
+                 "the function changed since that version (now " + FunctionVersion(name) +
+                     "): read it again");
+  }
+  std::string before = FunctionJson(name, false);
+  config::Overlay next = current_.overlay;
+  next.version++;
+  // The whole function, replacing the file's of the same name (if any).
+  next.functions[name] =
+      config::OverlayEntry{config::OverlayEntry::Op::kCreate, next.version, fields};
+  // Compiled before anything is stored: a function that does not compile changes nothing, and
+  // the running version stays.
+  config::MergedConfig m = config::MergeOverlay(file_text_, options_.config_path, next);
+  if (m.parsed.errors.empty()) {
+    config::Config only;
+    for (const auto& fc : m.parsed.config.functions)
+      if (fc.name == name) only.functions.push_back(fc);
+    if (Status s = functions::CheckFunctions(only); !s.ok()) {
+      std::string message = s.message();
+      while (!message.empty() && message.back() == '\n')
+        message.pop_back();
+      return CompileError(message);
+    }
+  }
+  return Commit(Kind::kFunction, name, std::move(next), [&] {
+    ApiResult r;
+    r.http_status = exists ? 200 : 201;
+    std::string version = FunctionVersion(name);
+    r.audit_before = before;  // the source as its digest: the audit log stays small
+    r.audit_after = FunctionJson(name, false);
+    json::value v = json::parse(FunctionJson(name, true));
+    v.as_object()["version"] = version;
+    r.body = json::serialize(v);
+    r.etag = Quoted(version);
+    return r;
+  });
+}
+
+ApiResult ConfigController::DeleteFunction(const admin::Actor&, std::string_view name_view) {
+  std::string name(name_view);
+  std::lock_guard lock(mu_);
+  if (!current_.overlay.functions.contains(name)) {
+    if (FunctionJson(name, false).empty())
+      return Error(404, "not_found", "no function named '" + name + "'");
+    return Error(409, "in_file",
+                 "function '" + name + "' is defined in the config file only: remove it there");
+  }
+  bool in_file = false;
+  for (const auto& fc : file_only_.functions)
+    in_file = in_file || fc.name == name;
+  if (!in_file) {
+    std::vector<std::string> users;
+    for (const auto& s : current_.config.sources)
+      for (const auto& f : s.functions)
+        if (f == name) users.push_back("source " + s.name);
+    for (const auto& d : current_.config.destinations)
+      for (const auto& f : d.functions)
+        if (f == name) users.push_back("destination " + d.name);
+    if (!users.empty()) {
+      std::string list;
+      for (const auto& u : users)
+        list += (list.empty() ? "" : ", ") + u;
+      return Error(
+          409, "still_referenced",
+          "function '" + name + "' is listed by " + list + ": change their functions first");
+    }
+  }
+  std::string before = FunctionJson(name, false);
+  config::Overlay next = current_.overlay;
+  next.functions.erase(name);
+  next.version++;
+  return Commit(Kind::kFunction, name, std::move(next), [&] {
+    ApiResult r;
+    r.http_status = in_file ? 200 : 204;
+    r.audit_before = before;
+    if (in_file) {  // the file's version again
+      r.audit_after = FunctionJson(name, false);
+      json::value v = json::parse(FunctionJson(name, true));
+      v.as_object()["version"] = FunctionVersion(name);
+      r.body = json::serialize(v);
+      r.etag = Quoted(FunctionVersion(name));
+    }
+    return r;
+  });
+}
+
+ApiResult ConfigController::TestFunction(const admin::Actor&, std::string_view name_view,
+                                         std::string_view body) {
+  std::string name(name_view);
+  json::object in;
+  if (auto err = ParseBody(body, &in)) return *err;
+  for (const auto& [k, v] : in) {
+    if (k != "event" && k != "source" && k != "settings")
+      return Error(400, "unknown_key",
+                   std::string(k) + ": unknown key (known keys: event, source, settings)",
+                   std::string(k));
+  }
+  const json::value* event = in.if_contains("event");
+  if (!event || !event->is_object())
+    return Error(400, "invalid_value", "event: required (a JSON object: the sample event)",
+                 "event");
+  config::FunctionConfig fc;
+  {
+    std::lock_guard lock(mu_);
+    bool found = false;
+    for (const auto& f : current_.config.functions)
+      if (f.name == name) fc = f, found = true;
+    if (!found && !in.contains("source"))
+      return Error(404, "not_found",
+                   "no function named '" + name + "' (send its source to test it)");
+    if (!found) fc.limits = current_.config.function_limits;
+    fc.name = name;
+  }
+  // Unsaved code and settings (the console's editor): tested as given, nothing stored.
+  if (const json::value* src = in.if_contains("source")) {
+    if (!src->is_string() || src->as_string().empty() ||
+        src->as_string().size() > kMaxFunctionSourceBytes)
+      return Error(400, "invalid_value", "source: expected the JavaScript text (at most 1 MiB)",
+                   "source");
+    fc.source = std::string(src->as_string());
+    fc.file.clear();
+  }
+  if (const json::value* settings = in.if_contains("settings")) {
+    if (!settings->is_object())
+      return Error(400, "invalid_value", "settings: expected an object", "settings");
+    fc.settings_json = json::serialize(*settings);
+  }
+  // The sample as the client wrote it (its number text), not re-serialised.
+  std::string event_text = json::serialize(*event);
+  std::vector<event::RawMember> members;
+  if (event::SplitObject(body, &members)) {
+    for (const auto& m : members)
+      if (m.key == "event") event_text = std::string(m.value);
+  }
+  functions::FunctionTestRun run = functions::TestFunction(fc, event_text);
+  if (!run.status.ok()) return CompileError(run.status.message());
+  const functions::RunResult& r = run.result;
+  json::object o{
+      {"function", name}, {"style", functions::StyleName(run.style)}, {"result", ResultName(r)}};
+  if (r.kind == functions::RunResult::Kind::kError ||
+      r.kind == functions::RunResult::Kind::kRetry) {
+    o["error"] = json::object{{"kind", r.kind == functions::RunResult::Kind::kRetry
+                                           ? std::string("retry")
+                                           : std::string(functions::ErrorKindName(r.error))},
+                              {"message", r.message},
+                              {"stack", r.stack}};
+  } else {
+    o["error"] = nullptr;
+  }
+  json::array logs;
+  for (const auto& l : run.logs)
+    logs.push_back(json::object{{"level", l.level}, {"text", l.text}});
+  o["logs"] = std::move(logs);
+  o["logs_dropped"] = run.logs_dropped;
+  o["timing_ms"] = json::object{{"compile", run.compile_ms}, {"run", run.run_ms}};
+  // The events as the engine wrote them (JSON.stringify's text, not re-serialised here).
+  std::string out = json::serialize(o);
+  out.pop_back();
+  out += ",\"events\":[";
+  if (r.kind == functions::RunResult::Kind::kKeep) {
+    out += event_text;
+  } else {
+    for (size_t i = 0; i < r.events.size(); ++i)
+      out += (i ? "," : "") + r.events[i];
+  }
+  out += "]}";
+  ApiResult res;
+  res.body = std::move(out);
+  return res;
 }
 
 ApiResult ConfigController::ExportYaml() {

@@ -115,8 +115,29 @@ class ConfigController final : public admin::ConfigApi {
   admin::ApiResult RotateSourceKeyWithGrace(const admin::Actor& actor, std::string_view name,
                                             int64_t grace_ms) override;
 
+  // User functions (docs/admin-api.md, "Functions"). PutFunction replaces the whole function
+  // (`source`, `settings`, `limits`): compiled first on a scratch engine (400 `compile_error`
+  // naming file and line, nothing stored), then stored as an overlay entry with the source
+  // inline, then applied (the registry's reload: streams run the new version from their next
+  // batch). TestFunction is functions::TestFunction, the code path of `switchyard functions
+  // test`.
+  admin::ApiResult ListFunctions() override;
+  admin::ApiResult GetFunction(std::string_view name) override;
+  admin::ApiResult PutFunction(const admin::Actor& actor, std::string_view name,
+                               std::string_view body, std::string_view if_match) override;
+  admin::ApiResult DeleteFunction(const admin::Actor& actor, std::string_view name) override;
+  admin::ApiResult TestFunction(const admin::Actor& actor, std::string_view name,
+                                std::string_view body) override;
+
+  // The largest function source PutFunction accepts (and a test's): far above any real
+  // function, small beside the admin listener's body limit.
+  static constexpr size_t kMaxFunctionSourceBytes = 1 << 20;
+
  private:
-  enum class Kind { kSource, kDestination };
+  enum class Kind { kSource, kDestination, kFunction };
+  // A function as the API shows it; `with_source`: the JavaScript text too. "" when absent.
+  std::string FunctionJson(const std::string& name, bool with_source) const;
+  std::string FunctionVersion(const std::string& name) const;
 
   explicit ConfigController(Options options);
   admin::ApiResult Create(Kind kind, std::string_view body);

@@ -10,13 +10,7 @@
 #include "functions/store.h"
 
 namespace sy::cli {
-namespace {
-
-double MsSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
+namespace {}  // namespace
 
 int FunctionsCheck(const std::string& config_path) {
   auto cfg = app::LoadEffectiveConfig(config_path);
@@ -52,31 +46,15 @@ int FunctionsTest(const std::string& config_path, const std::string& function,
     std::fprintf(stderr, "%s: %s\n", event_path.c_str(), event.status().message().c_str());
     return 2;
   }
-  // ctx.store in memory: a test never changes what the server's functions stored.
-  auto store = functions::KeyValueStore::Open(Env::Default(), "", SystemClock::Get());
-  auto def = functions::ReadFunction(*fc, store.ok() ? *store : nullptr);
-  if (!def.ok()) {
-    std::fprintf(stderr, "%s\n", def.status().message().c_str());
+  // The same code path as POST /api/v1/functions/{name}/test (ctx.store in memory).
+  functions::FunctionTestRun run = functions::TestFunction(*fc, *event);
+  if (!run.status.ok()) {
+    std::fprintf(stderr, "%s\n", run.status.message().c_str());
     return 2;
   }
-  auto engine = functions::NewSpiderMonkeyEngine(functions::Limits{});
-  if (!engine.ok()) {
-    std::fprintf(stderr, "%s\n", engine.status().message().c_str());
-    return 1;
-  }
-  auto t0 = std::chrono::steady_clock::now();
-  if (Status s = (*engine)->Compile(**def); !s.ok()) {
-    std::fprintf(stderr, "%s\n", s.message().c_str());
-    return 2;
-  }
-  const double compile_ms = MsSince(t0);
-  const auto style = (*engine)->StyleOf(**def);
-  t0 = std::chrono::steady_clock::now();
-  functions::RunResult r =
-      (*engine)->Run(**def, *event, functions::EventMeta{"test", "test", "test"});
-  const double run_ms = MsSince(t0);
+  const functions::RunResult& r = run.result;
   std::printf("function: %s (%s style)\n", fc->name.c_str(),
-              style.ok() ? std::string(functions::StyleName(*style)).c_str() : "?");
+              std::string(functions::StyleName(run.style)).c_str());
   int code = 0;
   switch (r.kind) {
     case functions::RunResult::Kind::kKeep:
@@ -102,13 +80,12 @@ int FunctionsTest(const std::string& config_path, const std::string& function,
       code = 1;
       break;
   }
-  const auto& logs = (*engine)->last_logs();
+  const auto& logs = run.logs;
   if (!logs.empty()) std::printf("logs:\n");
   for (const auto& l : logs)
     std::printf("  [%s] %s\n", l.level.c_str(), l.text.c_str());
-  if ((*engine)->last_logs_dropped() > 0)
-    std::printf("  (%zu more lines left out)\n", (*engine)->last_logs_dropped());
-  std::printf("time: compile %.2f ms, run %.3f ms\n", compile_ms, run_ms);
+  if (run.logs_dropped > 0) std::printf("  (%zu more lines left out)\n", run.logs_dropped);
+  std::printf("time: compile %.2f ms, run %.3f ms\n", run.compile_ms, run.run_ms);
   return code;
 }
 

@@ -246,6 +246,7 @@ std::string SerializeOverlay(const Overlay& overlay) {
       {"sources", EntriesToJson(overlay.sources)},
       {"destinations", EntriesToJson(overlay.destinations)},
   };
+  if (!overlay.functions.empty()) doc["functions"] = EntriesToJson(overlay.functions);
   return json::serialize(doc) + "\n";
 }
 
@@ -271,6 +272,8 @@ Result<Overlay> ParseOverlay(std::string_view text, const std::string& where) {
   SY_RETURN_IF_ERROR(EntriesFromJson(o->if_contains("sources"), where + ": sources", &out.sources));
   SY_RETURN_IF_ERROR(
       EntriesFromJson(o->if_contains("destinations"), where + ": destinations", &out.destinations));
+  SY_RETURN_IF_ERROR(
+      EntriesFromJson(o->if_contains("functions"), where + ": functions", &out.functions));
   return out;
 }
 
@@ -299,6 +302,7 @@ MergedConfig MergeOverlay(const std::string& file_yaml, const std::string& file_
   if (root.IsMap()) {
     MergeCollection(root, "sources", "source", overlay.sources, &out);
     MergeCollection(root, "destinations", "destination", overlay.destinations, &out);
+    MergeCollection(root, "functions", "function", overlay.functions, &out);
   }
   out.parsed = ParseConfigNode(root, file_name);
   try {

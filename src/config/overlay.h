@@ -54,6 +54,10 @@ struct Overlay {
   uint64_t version = 0;
   std::map<std::string, OverlayEntry> sources;       // by source name
   std::map<std::string, OverlayEntry> destinations;  // by destination name
+  // User functions (PUT /api/v1/functions/{name}): always kCreate entries holding the whole
+  // function (`source` inline, `settings`, `limits`), which replace a file function of the same
+  // name. Stored as "functions" (absent in overlays written before it: none).
+  std::map<std::string, OverlayEntry> functions;  // by function name
 };
 
 std::string_view OverlayOpName(OverlayEntry::Op op);  // "patch", "create", "delete"
@@ -69,9 +73,10 @@ class OverlayStore {
   // damaged store is an error (the server refuses to start rather than drop console changes).
   virtual Result<Overlay> Load() = 0;
   // Stores `overlay`, the whole overlay after one change to the entry `changed_key`
-  // ("sources/<name>" or "destinations/<name>"; a keyed store writes that entry and the version
-  // only, a file store writes everything). On OK the change survives a crash and a power loss;
-  // on error it must be treated as not stored (the caller keeps and applies the old overlay).
+  // ("sources/<name>", "destinations/<name>" or "functions/<name>"; a keyed store writes that entry
+  // and the version only, a file store writes everything). On OK the change survives a crash and a
+  // power loss; on error it must be treated as not stored (the caller keeps and applies the old
+  // overlay).
   virtual Status Store(const Overlay& overlay, const std::string& changed_key) = 0;
   // Where the overlay lives, for messages ("data/config-overlay.json").
   virtual std::string Describe() const = 0;

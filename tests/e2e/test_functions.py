@@ -273,3 +273,120 @@ def test_a_function_that_does_not_compile_stops_serve_and_check_config(make_serv
     assert r.returncode == 2 and f"{bad}:3: SyntaxError" in r.stderr.decode(), r
     with pytest.raises(AssertionError, match="SyntaxError"):
         server.start()
+
+
+def test_functions_through_the_admin_api_and_redrive_after_the_fix(tmp_path):
+    """A function that throws dead-letters the stored event; PUT through the admin API refuses a
+    version that does not compile (file, line, message; the old one keeps running) and applies a
+    fixed one live; /test runs a sample; a redrive then runs today's function on the letter."""
+    from test_admin import AdminServer
+    from test_admin_live import post_track
+
+    fn = tmp_path / "tag.js"
+    fn.write_text("export default function (e) {\n"
+                  "  if (e.event === 'Bad') throw new Error('not yet');\n"
+                  "  return {...e, properties: {...e.properties, tagged: 1}};\n}\n")
+    sink = WebhookSink()
+    server = AdminServer(tmp_path)
+    try:
+        server.write_config(extra=[
+            "functions:",
+            f"  - {{name: tag, file: '{fn}'}}",
+            "destinations:",
+            "  - name: hook",
+            "    type: webhook",
+            "    allow_private_network: true",
+            "    functions: [tag]",
+            "    batch: {max_events: 10, max_wait: 20ms}",
+            f"    settings: {{url: '{sink.url()}'}}",
+        ])
+        editor = {"Authorization": "Bearer " +
+                  server.cli("tokens", "create", "ed", "--role", "editor").stdout.strip()}
+        viewer = {"Authorization": "Bearer " +
+                  server.cli("tokens", "create", "vi", "--role", "viewer").stdout.strip()}
+        admin = {"Authorization": "Bearer " +
+                 server.cli("tokens", "create", "ad", "--role", "admin").stdout.strip()}
+        server.start()
+
+        def call(method, path, body=None, headers=editor):
+            status, _, raw = server.request(method, path, body, headers=headers)
+            return status, json.loads(raw) if raw else None
+
+        post_track(server, "Bad", "fn-bad-1")
+        post_track(server, "Good", "fn-good-1")
+        wait_for(lambda: any(e.get("event") == "Good" for e in sink.events()), what="Good")
+        status, dlq = call("GET", "/api/v1/destinations/hook/dlq")
+        assert status == 200 and dlq["total"] == 1, dlq
+        assert dlq["entries"][0]["reason"].startswith("function tag: thrown: Error: not yet")
+
+        # Readers see the function; only editors change it.
+        status, listed = call("GET", "/api/v1/functions", headers=viewer)
+        assert status == 200 and [f["name"] for f in listed["functions"]] == ["tag"], listed
+        status, got = call("GET", "/api/v1/functions/tag", headers=viewer)
+        assert status == 200 and got["origin"] == "file" and "not yet" in got["source"], got
+        assert got["limits"] == {"event_timeout": "100ms", "batch_timeout": "1s",
+                                 "memory": "64MB"}, got
+        fixed = "export default (e) => ({...e, properties: {...e.properties, tagged: 2}});\n"
+        status, _ = call("PUT", "/api/v1/functions/tag", {"source": fixed}, headers=viewer)
+        assert status == 403
+
+        # A version that does not compile: 400 naming file and line; nothing changes.
+        status, err = call("PUT", "/api/v1/functions/tag",
+                           {"source": "export default (e) => {\n  return e +;\n};\n"})
+        assert status == 400 and err["error"]["code"] == "compile_error", err
+        assert err["error"]["file"] == "tag.js" and err["error"]["line"] == 2, err
+        assert "SyntaxError" in err["error"]["message"], err
+        status, still = call("GET", "/api/v1/functions/tag")
+        assert still["origin"] == "file" and "not yet" in still["source"], still
+        # A limit out of range: 400 naming the key.
+        status, err = call("PUT", "/api/v1/functions/tag",
+                           {"source": "export default (e) => e;", "limits": {"event_timeout": "2m"}})
+        assert status == 400 and err["error"]["field"] == "limits.event_timeout", err
+        assert "at most 60s" in err["error"]["message"], err
+
+        # A sample through unsaved code, then through the stored one.
+        sample = {"type": "track", "event": "Bad", "userId": "u", "properties": {"price": 9.99}}
+        status, run = call("POST", "/api/v1/functions/tag/test", {"event": sample,
+                                                                  "source": fixed})
+        assert status == 200 and run["result"] == "events", run
+        assert run["events"][0]["properties"] == {"price": 9.99, "tagged": 2}, run
+        status, run = call("POST", "/api/v1/functions/tag/test", {"event": sample})
+        assert status == 200 and run["result"] == "error", run
+        assert run["error"]["kind"] == "thrown" and "not yet" in run["error"]["message"], run
+        assert run["style"] == "jitsu" and "compile" in run["timing_ms"], run
+
+        # The fix, applied live and stored in the overlay.
+        status, put = call("PUT", "/api/v1/functions/tag",
+                           {"source": fixed, "limits": {"event_timeout": "250ms"}})
+        assert status == 200 and put["origin"] == "console", put
+        assert put["limits"]["event_timeout"] == "250ms", put
+        overlay = json.loads((server.data_dir / "config-overlay.json").read_text())
+        assert overlay["functions"]["tag"]["fields"]["source"] == fixed, overlay
+        post_track(server, "After", "fn-after-1")
+        wait_for(lambda: any(e.get("event") == "After" and e["properties"].get("tagged") == 2
+                             for e in sink.events()), what="the new version running")
+
+        # Redrive: the letter (the stored event, before functions) runs through today's function.
+        status, res = call("POST", "/api/v1/destinations/hook/dlq/redrive", {})
+        assert status == 200 and res["delivered"] == 1 and res["kept"] == 0, res
+        bad = [e for e in sink.events() if e.get("event") == "Bad"]
+        assert len(bad) == 1 and bad[0]["properties"]["tagged"] == 2, bad
+
+        # Audit-logged.
+        status, audit = call("GET", "/api/v1/audit?limit=100", headers=admin)
+        actions = [e["action"] for e in audit["entries"]]
+        assert "function.put" in actions and "function.test" in actions, actions
+
+        # It survives a restart (the overlay), the file still says the old code.
+        server.stop()
+        server.start()
+        status, got = call("GET", "/api/v1/functions/tag")
+        assert got["origin"] == "console" and got["source"] == fixed, got
+        # DELETE drops the API's version: the file's runs again.
+        status, back = call("DELETE", "/api/v1/functions/tag")
+        assert status == 200 and back["origin"] == "file" and "not yet" in back["source"], back
+        status, _ = call("DELETE", "/api/v1/functions/tag")
+        assert status == 409
+    finally:
+        server.stop()
+        sink.stop()
