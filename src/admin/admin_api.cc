@@ -318,7 +318,9 @@ struct AdminApi::Call {
   X("GET", "/api/v1/functions/{name}", kViewer, ConfigCall)                  \
   X("PUT", "/api/v1/functions/{name}", kEditor, ConfigCall)                  \
   X("DELETE", "/api/v1/functions/{name}", kEditor, ConfigCall)               \
-  X("POST", "/api/v1/functions/{name}/test", kEditor, ConfigCall)
+  X("POST", "/api/v1/functions/{name}/test", kEditor, ConfigCall)            \
+  X("GET", "/api/v1/warehouse", kViewer, WarehouseStatus)                    \
+  X("GET", "/api/v1/overview", kViewer, Overview)
 
 const std::vector<AdminApi::RouteDef>& AdminApi::RouteTable() {
 #define SY_ADMIN_ROUTE_DEF(m, p, need, fn) RouteDef{m, p, Need::need, &AdminApi::fn},
@@ -1003,6 +1005,99 @@ http::Response AdminApi::Replays(Call& call) {
   if (!action.empty() && r.http_status >= 200 && r.http_status < 300)
     Record(call, {"", "", action, target, "", 0, audit_before, res.body()}, &res);
   return res;
+}
+
+http::Response AdminApi::WarehouseStatus(Call& call) {
+  const http::Request& req = call.req;
+  if (options_.warehouse == nullptr) {
+    return Error(req, 503, "warehouse_unavailable",
+                 "warehouse figures are not available on this server");
+  }
+  ApiResult r = options_.warehouse->Warehouses(QueryParam(call.query, "destination"));
+  return JsonResponse(req, static_cast<unsigned>(r.http_status), std::move(r.body));
+}
+
+http::Response AdminApi::Overview(Call& call) {
+  const http::Request& req = call.req;
+  if (options_.overview == nullptr || options_.ingest_stats == nullptr) {
+    return Error(req, 503, "overview_unavailable", "the overview is not kept by this server");
+  }
+  // The figures of the last hour, a minute at a time (the console's chart).
+  constexpr int kMinutes = 60;
+  const int64_t now_ms = options_.clock->Now().value();
+  OverviewFacts facts = options_.overview->Facts();
+  std::vector<observe::IngestStats::Minute> in = options_.ingest_stats->Minutes(now_ms, kMinutes);
+  std::vector<uint64_t> out(in.size(), 0);
+  uint64_t in_total = 0, out_total = 0;
+  for (const auto& m : in)
+    in_total += m.stored;
+
+  json::array destinations;
+  for (const OverviewFacts::Destination& d : facts.destinations) {
+    json::object o{
+        {"name", d.name}, {"type", d.type}, {"enabled", d.enabled}, {"running", d.running}};
+    // healthy: running and neither failing nor refused; a disabled destination is neither.
+    std::string_view state = !d.enabled              ? "disabled"
+                             : !d.running            ? "stopped"
+                             : d.credentials_refused ? "credentials_refused"
+                             : d.failing             ? "failing"
+                                                     : "ok";
+    o["state"] = state;
+    o["healthy"] = state == "ok";
+    o["reason"] = d.reason.empty() ? json::value(nullptr) : json::value(d.reason);
+    o["backlog_events"] = d.backlog_known ? json::value(d.backlog_events) : json::value(nullptr);
+    o["backlog_seconds"] = d.backlog_known ? json::value(d.backlog_seconds) : json::value(nullptr);
+    uint64_t delivered = 0, failed = 0;
+    if (options_.delivery_stats) {
+      if (auto stats = options_.delivery_stats->Find(d.name)) {
+        observe::DeliveryStats::Window w = stats->Snapshot(now_ms, kMinutes);
+        for (size_t i = 0; i < w.minutes.size() && i < out.size(); ++i)
+          out[i] += w.minutes[i].delivered;
+        delivered = w.total.delivered;
+        failed = w.total.failed + w.total.dead_lettered;
+      }
+    }
+    out_total += delivered;
+    o["delivered_last_hour"] = delivered;
+    o["dead_lettered_last_hour"] = failed;
+    destinations.push_back(std::move(o));
+  }
+  json::array minutes;
+  for (size_t i = 0; i < in.size(); ++i) {
+    minutes.push_back(json::object{{"start", FormatIso8601(TimestampMs(in[i].start_ms))},
+                                   {"in", in[i].stored},
+                                   {"out", out[i]}});
+  }
+  json::array sources;
+  for (const OverviewFacts::Source& src : facts.sources) {
+    json::object o{{"name", src.name}, {"enabled", src.enabled}};
+    std::optional<observe::IngestStats::SourceFigures> f = options_.ingest_stats->Source(src.name);
+    o["last_event"] =
+        f ? json::value(FormatIso8601(TimestampMs(f->last_stored_ms))) : json::value(nullptr);
+    o["events_since_start"] = f ? f->stored : 0;
+    sources.push_back(std::move(o));
+  }
+  auto dir = [](const observe::DiskUsage::Figure& f) {
+    return json::object{{"bytes", f.bytes},
+                        {"files", f.files},
+                        {"complete", f.complete},
+                        {"measured", FormatIso8601(TimestampMs(f.measured_ms))}};
+  };
+  json::object disk{{"log", dir(facts.log)}, {"dlq", dir(facts.dlq)}};
+  disk["data_dir_free_bytes"] =
+      facts.data_dir_free_bytes ? json::value(*facts.data_dir_free_bytes) : json::value(nullptr);
+  json::object archive{{"enabled", !facts.archive_store.empty()}};
+  archive["store"] =
+      facts.archive_store.empty() ? json::value(nullptr) : json::value(facts.archive_store);
+  archive["local"] = facts.archive_local ? json::value(dir(*facts.archive_local)) : nullptr;
+  json::object body{{"now", FormatIso8601(TimestampMs(now_ms))},
+                    {"minutes", std::move(minutes)},
+                    {"totals", json::object{{"in", in_total}, {"out", out_total}}},
+                    {"sources", std::move(sources)},
+                    {"destinations", std::move(destinations)},
+                    {"disk", std::move(disk)},
+                    {"archive", std::move(archive)}};
+  return JsonResponse(req, 200, json::serialize(body));
 }
 
 http::Response AdminApi::WarehouseSync(Call& call) {

@@ -34,6 +34,7 @@
 #include "admin/credentials.h"
 #include "admin/dead_letter_api.h"
 #include "admin/live_streams.h"
+#include "admin/overview_api.h"
 #include "admin/replay_api.h"
 #include "admin/sessions.h"
 #include "admin/warehouse_api.h"
@@ -41,6 +42,7 @@
 #include "console/console.h"
 #include "http/server.h"
 #include "observe/delivery_stats.h"
+#include "observe/ingest_stats.h"
 
 namespace sy::admin {
 
@@ -68,8 +70,13 @@ struct AdminApiOptions {
   DeadLetterApi* dead_letters = nullptr;
   // The replay routes (replay_api.h). Null: they answer 503 `replay_unavailable`.
   ReplayApi* replays = nullptr;
-  // POST /api/v1/destinations/{name}/sync (warehouse_api.h). Null: 503 `warehouse_unavailable`.
+  // GET /api/v1/warehouse and POST /api/v1/destinations/{name}/sync (warehouse_api.h). Null:
+  // 503 `warehouse_unavailable`.
   WarehouseApi* warehouse = nullptr;
+  // GET /api/v1/overview: events stored per minute (observe/ingest_stats.h), and the facts only
+  // the server knows (overview_api.h). Either null: that route answers 503.
+  observe::IngestStats* ingest_stats = nullptr;
+  OverviewApi* overview = nullptr;
   // Slow changes (a redrive sends one HTTP request per letter) run on their own thread
   // (`sy-admin-ops`) so they never hold up the worker; at most this many wait, past it 503.
   size_t max_queued_slow = 4;
@@ -140,6 +147,8 @@ class AdminApi final : public http::Handler {
   http::Response DeadLetters(Call& call);
   http::Response Replays(Call& call);
   http::Response WarehouseSync(Call& call);
+  http::Response WarehouseStatus(Call& call);
+  http::Response Overview(Call& call);
   // Runs `work` on the slow-operations thread and answers with its response through
   // call.respond (then call.streamed is set); without a responder (Serve), runs it here.
   http::Response RunSlow(Call& call, std::function<http::Response()> work);

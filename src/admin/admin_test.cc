@@ -572,6 +572,8 @@ TEST_F(AdminApiTest, EveryRouteForEveryRole) {
       {"PUT /api/v1/functions/{name}", Role::kEditor},
       {"DELETE /api/v1/functions/{name}", Role::kEditor},
       {"POST /api/v1/functions/{name}/test", Role::kEditor},
+      {"GET /api/v1/warehouse", Role::kViewer},
+      {"GET /api/v1/overview", Role::kViewer},
   };
   auto rank = [](Role r) { return r == Role::kViewer ? 0 : r == Role::kEditor ? 1 : 2; };
   size_t checked = 0;
@@ -936,6 +938,99 @@ TEST_F(AdminApiTest, AuditRouteIsPaged) {
   v = json::parse(res.body());
   EXPECT_EQ(v.at("entries").as_array().size(), 2u);
   EXPECT_TRUE(v.at("next_before").is_null());
+}
+
+// ---------------------------------------------------------------- overview
+
+class FakeOverview final : public OverviewApi {
+ public:
+  OverviewFacts Facts() override { return facts; }
+  OverviewFacts facts;
+};
+
+TEST_F(AdminApiTest, OverviewSumsMinutesAndReportsHealthAndDisk) {
+  FakeOverview overview;
+  observe::IngestStats ingest;
+  observe::DeliveryStatsBook delivery;
+  AdminApiOptions o;
+  o.credentials = credentials_.get();
+  o.audit = audit_.get();
+  o.clock = &clock_;
+  o.start_worker = false;
+  o.delivery_stats = &delivery;
+  api_ = std::make_unique<AdminApi>(o);
+  EXPECT_EQ(WithToken(Role::kViewer, bhttp::verb::get, "/api/v1/overview").result_int(), 503u);
+  o.overview = &overview;
+  o.ingest_stats = &ingest;
+  api_ = std::make_unique<AdminApi>(o);
+
+  const int64_t now = clock_.Now().value();
+  ingest.Record("web", now - 60'000, 5);  // the minute before
+  ingest.Record("web", now, 7);
+  delivery.For("hook")->Record(observe::DeliveryStats::Kind::kDelivered, now, 4);
+  delivery.For("wh")->Record(observe::DeliveryStats::Kind::kDelivered, now, 3);
+  delivery.For("wh")->Record(observe::DeliveryStats::Kind::kDeadLettered, now, 2);
+  delivery.For("gone")->Record(observe::DeliveryStats::Kind::kDelivered, now, 100);  // not listed
+  overview.facts.sources = {{"web", true}, {"ios", false}};
+  OverviewFacts::Destination hook;
+  hook.name = "hook";
+  hook.type = "webhook";
+  hook.running = true;
+  hook.backlog_known = true;
+  hook.backlog_events = 12;
+  hook.backlog_seconds = 1.5;
+  OverviewFacts::Destination wh;
+  wh.name = "wh";
+  wh.type = "sqlite";
+  wh.running = true;
+  wh.failing = true;
+  wh.reason = "disk full";
+  OverviewFacts::Destination off;
+  off.name = "off";
+  off.type = "webhook";
+  off.enabled = false;
+  overview.facts.destinations = {hook, wh, off};
+  overview.facts.log = {.bytes = 4096, .files = 2};
+  overview.facts.dlq = {.bytes = 0, .files = 0, .exists = false};
+  overview.facts.data_dir_free_bytes = 1 << 30;
+  overview.facts.archive_store = "local";
+  overview.facts.archive_local = observe::DiskUsage::Figure{.bytes = 100, .complete = false};
+
+  auto res = WithToken(Role::kViewer, bhttp::verb::get, "/api/v1/overview");
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  json::value v = json::parse(res.body());
+  const auto& minutes = v.at("minutes").as_array();
+  ASSERT_EQ(minutes.size(), 60u);
+  EXPECT_EQ(minutes[59].at("in").as_int64(), 7);
+  EXPECT_EQ(minutes[58].at("in").as_int64(), 5);
+  EXPECT_EQ(minutes[59].at("out").as_int64(), 7);  // hook's 4 and wh's 3; not "gone"
+  EXPECT_EQ(minutes[0].at("in").as_int64(), 0);
+  EXPECT_EQ(v.at("totals").at("in").as_int64(), 12);
+  EXPECT_EQ(v.at("totals").at("out").as_int64(), 7);
+  const auto& sources = v.at("sources").as_array();
+  ASSERT_EQ(sources.size(), 2u);
+  EXPECT_EQ(sources[0].at("events_since_start").as_int64(), 12);
+  EXPECT_TRUE(sources[0].at("last_event").is_string());
+  EXPECT_TRUE(sources[1].at("last_event").is_null());
+  EXPECT_FALSE(sources[1].at("enabled").as_bool());
+  const auto& dests = v.at("destinations").as_array();
+  ASSERT_EQ(dests.size(), 3u);
+  EXPECT_EQ(dests[0].at("state").as_string(), "ok");
+  EXPECT_TRUE(dests[0].at("healthy").as_bool());
+  EXPECT_EQ(dests[0].at("backlog_events").as_int64(), 12);
+  EXPECT_EQ(dests[1].at("state").as_string(), "failing");
+  EXPECT_EQ(dests[1].at("reason").as_string(), "disk full");
+  EXPECT_EQ(dests[1].at("dead_lettered_last_hour").as_int64(), 2);
+  EXPECT_TRUE(dests[1].at("backlog_events").is_null());
+  EXPECT_EQ(dests[2].at("state").as_string(), "disabled");
+  EXPECT_FALSE(dests[2].at("healthy").as_bool());
+  EXPECT_EQ(v.at("disk").at("log").at("bytes").as_int64(), 4096);
+  EXPECT_EQ(v.at("disk").at("data_dir_free_bytes").as_int64(), 1 << 30);
+  EXPECT_EQ(v.at("archive").at("store").as_string(), "local");
+  EXPECT_FALSE(v.at("archive").at("local").at("complete").as_bool());
+  // Any role reads it; nobody without credentials.
+  EXPECT_EQ(WithToken(Role::kAdmin, bhttp::verb::get, "/api/v1/overview").result_int(), 200u);
+  EXPECT_EQ(Call(Req(bhttp::verb::get, "/api/v1/overview")).result_int(), 401u);
 }
 
 // The served document is the file in the tree, and it describes exactly the routes served.
@@ -1531,8 +1626,35 @@ class FakeWarehouseApi final : public WarehouseApi {
     if (destination != "dw") r.http_status = 404;
     return r;
   }
-  std::vector<std::string> synced;
+  ApiResult Warehouses(std::string_view destination) override {
+    listed.emplace_back(destination);
+    ApiResult r = Ok(R"({"warehouses":[{"destination":"dw","loads":[]}]})");
+    if (!destination.empty() && destination != "dw") r.http_status = 404;
+    return r;
+  }
+  std::vector<std::string> synced, listed;
 };
+
+TEST_F(AdminApiTest, WarehouseRouteAnswersEveryRoleAndFiltersByDestination) {
+  FakeWarehouseApi wh;
+  AdminApiOptions o;
+  o.credentials = credentials_.get();
+  o.audit = audit_.get();
+  o.clock = &clock_;
+  o.start_worker = false;
+  api_ = std::make_unique<AdminApi>(o);
+  EXPECT_EQ(WithToken(Role::kViewer, bhttp::verb::get, "/api/v1/warehouse").result_int(), 503u);
+  o.warehouse = &wh;
+  api_ = std::make_unique<AdminApi>(o);
+  auto res = WithToken(Role::kViewer, bhttp::verb::get, "/api/v1/warehouse");
+  ASSERT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(json::parse(res.body()).at("warehouses").as_array().size(), 1u);
+  EXPECT_EQ(
+      WithToken(Role::kViewer, bhttp::verb::get, "/api/v1/warehouse?destination=x").result_int(),
+      404u);
+  EXPECT_EQ(Call(Req(bhttp::verb::get, "/api/v1/warehouse")).result_int(), 401u);
+  EXPECT_EQ(wh.listed, (std::vector<std::string>{"", "x"}));
+}
 
 TEST_F(AdminApiTest, WarehouseSyncChecksItsBodyAndIsAudited) {
   FakeWarehouseApi wh;

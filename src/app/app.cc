@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "app/overview_admin.h"
 #include "app/warehouse_admin.h"
 #include "base/clock.h"
 #include "base/constant_time.h"
@@ -19,6 +20,7 @@
 #include "governance/tracking_plans.h"
 #include "log/local/local_log.h"
 #include "replay/replay.h"
+#include "warehouse/warehouse_destination.h"
 #include "web/browser_integrations.h"
 
 namespace sy::app {
@@ -276,6 +278,7 @@ Status App::Start(const config::Config& config) {
   api_ = std::make_unique<ingest::TrackingApi>(config.ingest, sources_.get(), log_.get(),
                                                dedupe_.get(), SystemClock::Get(), &metrics_);
   api_->set_live_feed(&live_);
+  api_->set_ingest_stats(&ingest_stats_);
   {
     SY_ASSIGN_OR_RETURN(auto plans, governance::TrackingPlans::Compile(config));
     api_->SetTrackingPlans(std::move(plans));
@@ -415,6 +418,9 @@ Status App::StartAdmin() {
   ao.replays = replay_admin_.get();
   warehouse_api_ = std::make_unique<WarehouseSyncApi>(this);
   ao.warehouse = warehouse_api_.get();
+  overview_api_ = std::make_unique<OverviewAdmin>(this);
+  ao.overview = overview_api_.get();
+  ao.ingest_stats = &ingest_stats_;
   ao.live.max_streams = static_cast<size_t>(config_.admin.max_live_streams);
   ao.live.max_per_second = static_cast<double>(config_.admin.live_rate);
   ao.sessions.idle_timeout_ms = config_.admin.session_idle_timeout_ms;
@@ -459,6 +465,9 @@ Status App::StartStream(const config::DestinationConfig& d) {
   o.config = d;
   o.display_name = destinations::FindDestinationType(d.type)->display_name;
   SY_ASSIGN_OR_RETURN(o.destination, destinations::CreateDestination(d, config_.file));
+  // A warehouse records its loads where the admin API reads them (GET /api/v1/warehouse).
+  if (auto* wh = dynamic_cast<warehouse::WarehouseDestination*>(o.destination.get()))
+    wh->set_history(warehouse_history_.For(d.name));
   o.log = log_.get();
   o.http = outbound_.get();
   o.dead_letters = dead_letters_.get();
@@ -544,6 +553,7 @@ Status App::ReloadDestinations(const config::Config& config, std::string* ignore
   // keep theirs: they resume where they stopped.)
   for (const auto& before : config_.destinations) {
     if (FindDestination(config, before.name)) continue;
+    if (syncing_.contains(before.name)) continue;  // a warehouse sync reads it: left in place
     Status s = log_->DeleteCursor(delivery::CursorName(before.name));
     if (s.code() == StatusCode::kNotFound) continue;  // it never ran
     if (!s.ok()) {
@@ -561,7 +571,7 @@ Status App::ReloadDestinations(const config::Config& config, std::string* ignore
   Status result;
   for (const auto& d : config.destinations) {
     if (!d.enabled || !web::RunsInCloud(d)) continue;
-    bool running = false;
+    bool running = syncing_.contains(d.name);  // the sync starts it when done
     for (const auto& s : streams_)
       running = running || s->name() == d.name;
     if (running) continue;

@@ -12,8 +12,10 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -37,7 +39,10 @@
 #include "ingest/tracking_api.h"
 #include "log/event_log.h"
 #include "observe/delivery_stats.h"
+#include "observe/disk_usage.h"
+#include "observe/ingest_stats.h"
 #include "observe/live_feed.h"
+#include "warehouse/load_history.h"
 #include "web/web_endpoints.h"
 
 namespace sy::app {
@@ -78,7 +83,15 @@ class App {
   // `switchyard warehouse sync` on this server (app/warehouse_admin.h): stops the warehouse
   // streams named (every enabled one when `destination` is empty), loads what their cursors
   // have not passed, restarts them. One JSON report line per destination.
+  // Holds streams_mu_ only to take a stream out and to start it again, never during the load:
+  // the admin API's routes (stats, overview, warehouse, DLQ) and reloads do not wait behind it.
+  // A destination being synced is in syncing_: a reload meanwhile neither starts its stream nor
+  // deletes its cursor; the sync starts it when done, with the configuration current then.
   Result<std::string> SyncWarehouses(const std::string& destination);
+  // GET /api/v1/overview's server-side facts (app/overview_admin.cc).
+  admin::OverviewFacts Overview();
+  // GET /api/v1/warehouse (app/warehouse_admin.cc): JSON, or kNotFound for `destination`.
+  Result<std::string> WarehouseStatus(std::string_view destination);
 
   uint16_t port() const;
   uint16_t metrics_port() const;  // the metrics.listen listener's; 0 when there is none
@@ -87,6 +100,7 @@ class App {
   // What the admin API's live view and stats read (observe/).
   observe::LiveFeed* live_feed() { return &live_; }
   observe::DeliveryStatsBook* delivery_stats() { return &delivery_stats_; }
+  observe::IngestStats* ingest_stats() { return &ingest_stats_; }
   // Descriptors left to everything but client connections when http.max_connections is not
   // set (docs/security.md gives the formula).
   static int DescriptorReserve(const config::Config& c);
@@ -123,6 +137,20 @@ class App {
   MetricsRegistry metrics_;
   observe::LiveFeed live_;
   observe::DeliveryStatsBook delivery_stats_;
+  observe::IngestStats ingest_stats_;
+  observe::DiskUsage disk_usage_;  // the overview's directory sizes, cached
+  // Each warehouse destination's recent loads; outlives its streams (reloads, syncs).
+  warehouse::LoadHistoryBook warehouse_history_;
+  // The warehouse route's row estimates per destination, read at most every kTableRowsTtlMs.
+  struct TableRowsCache {
+    int64_t read_ms = 0;
+    std::string method;
+    std::vector<warehouse::TableRows> rows;
+    std::string error;
+  };
+  static constexpr int64_t kTableRowsTtlMs = 10'000;
+  std::mutex table_rows_mu_;  // table_rows_; held while a database is read (seconds at most)
+  std::map<std::string, TableRowsCache> table_rows_;
   int lock_fd_ = -1;
   std::unique_ptr<log::EventLog> log_;
   std::unique_ptr<ingest::SourceTable> sources_;
@@ -140,7 +168,8 @@ class App {
   // destinations with functions run chains from it.
   std::unique_ptr<functions::FunctionRegistry> functions_;
   std::vector<std::unique_ptr<delivery::DestinationStream>> streams_;
-  std::mutex streams_mu_;  // streams_: the control thread (reload, stop) and admin_thread_
+  std::mutex streams_mu_;          // streams_: the control thread (reload, stop) and admin_thread_
+  std::set<std::string> syncing_;  // warehouse destinations a sync runs for; under streams_mu_
   std::string admin_token_;
   std::mutex admin_mu_;
   bool admin_busy_ = false;
@@ -152,7 +181,8 @@ class App {
   std::unique_ptr<admin::AuditLog> admin_audit_;
   std::unique_ptr<DeadLetterAdmin> dead_letter_admin_;  // the admin API's DLQ routes
   std::unique_ptr<ReplayAdmin> replay_admin_;           // the admin API's replay routes
-  std::unique_ptr<WarehouseSyncApi> warehouse_api_;     // the admin API's warehouse sync
+  std::unique_ptr<WarehouseSyncApi> warehouse_api_;     // the admin API's warehouse routes
+  std::unique_ptr<admin::OverviewApi> overview_api_;    // GET /api/v1/overview
   std::unique_ptr<admin::AdminApi> admin_api_;
   std::unique_ptr<http::Server> admin_http_;
   std::atomic<bool> ready_{false};

@@ -14,12 +14,15 @@ namespace sy::app {
 
 class App;
 
-// The admin API's POST /api/v1/destinations/{name}/sync (admin/warehouse_api.h): App's
-// SyncWarehouses for one destination, its report wrapped as {"destination","loaded","report"}.
+// The admin API's warehouse routes (admin/warehouse_api.h): POST /api/v1/destinations/{name}/sync
+// is App's SyncWarehouses for one destination, its report wrapped as
+// {"destination","loaded","report"}; GET /api/v1/warehouse is App's WarehouseStatus.
 class WarehouseSyncApi final : public admin::WarehouseApi {
  public:
   explicit WarehouseSyncApi(App* app) : app_(app) {}
   admin::ApiResult SyncWarehouse(const admin::Actor& actor, std::string_view destination) override;
+  // App::WarehouseStatus.
+  admin::ApiResult Warehouses(std::string_view destination) override;
 
  private:
   App* const app_;

@@ -750,6 +750,7 @@ void TrackingApi::AppendAndAnswer(RequestState& rq) {
                  }
                  dedupe_->Commit(claimed, received_at, r.first.Plus(n));
                  m_->Accepted(src)->Inc(n);
+                 if (ingest_stats_) ingest_stats_->Record(src, received_at.value(), n);
                  if (!watched.empty())
                    live_->Publish(observe::TopicKind::kSource, src, std::move(watched));
                  Finish(origin, OkResponse(version, n, duplicates, blocked, std::move(rejected)),

@@ -23,6 +23,7 @@
 #include "ingest/dedupe_index.h"
 #include "ingest/source_table.h"
 #include "log/event_log.h"
+#include "observe/ingest_stats.h"
 #include "observe/live_feed.h"
 
 namespace sy::ingest {
@@ -36,6 +37,9 @@ class TrackingApi {
 
   // The live feed that sees each stored event (sampled by it; null: none). Set before serving.
   void set_live_feed(observe::LiveFeed* feed) { live_ = feed; }
+  // Counts stored events per minute and per source (null: none): one lock-free record per
+  // stored batch (observe/ingest_stats.h). Set before serving.
+  void set_ingest_stats(observe::IngestStats* stats) { ingest_stats_ = stats; }
 
   // The tracking plans events are judged by (docs/governance.md); null or empty: none. Any
   // thread, any time (a config change): each request uses the plans it started with.
@@ -93,6 +97,7 @@ class TrackingApi {
 
   config::IngestConfig options_;
   observe::LiveFeed* live_ = nullptr;
+  observe::IngestStats* ingest_stats_ = nullptr;
   const SourceTable* sources_;
   log::EventLog* log_;
   DedupeIndex* dedupe_;

@@ -1,9 +1,14 @@
+#include <unistd.h>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <gtest/gtest.h>
 #include <boost/json/parse.hpp>
 
 #include "observe/delivery_stats.h"
+#include "observe/disk_usage.h"
+#include "observe/ingest_stats.h"
 #include "observe/live_feed.h"
 #include "observe/render.h"
 
@@ -223,6 +228,122 @@ TEST(Render, SseFrameAndStats) {
   EXPECT_EQ(j.at("minutes").as_array()[1].at("start").as_string(), "1970-01-01T00:02:00.000Z");
   auto empty = boost::json::parse(StatsJson(DeliveryStats().Snapshot(0, 1))).as_object();
   EXPECT_TRUE(empty.at("latency_ms").at("p95").is_null());
+}
+
+}  // namespace
+}  // namespace sy::observe
+
+namespace sy::observe {
+namespace {
+
+TEST(IngestStats, CountsPerMinuteAndPerSource) {
+  IngestStats s;
+  const int64_t t0 = 6'000'000'000;  // a minute's start
+  s.Record("web", t0 + 1'000, 10);
+  s.Record("web", t0 + 59'999, 5);
+  s.Record("ios", t0 + 60'000, 7);
+  s.Record("ios", t0 + 60'000, 0);  // nothing stored: nothing recorded
+  auto minutes = s.Minutes(t0 + 61'000, 3);
+  ASSERT_EQ(minutes.size(), 3u);
+  EXPECT_EQ(minutes[0].start_ms, t0 - 60'000);
+  EXPECT_EQ(minutes[0].stored, 0u);
+  EXPECT_EQ(minutes[1].start_ms, t0);
+  EXPECT_EQ(minutes[1].stored, 15u);
+  EXPECT_EQ(minutes[2].stored, 7u);
+  auto web = s.Source("web");
+  ASSERT_TRUE(web.has_value());
+  EXPECT_EQ(web->stored, 15u);
+  EXPECT_EQ(web->last_stored_ms, t0 + 59'999);
+  EXPECT_FALSE(s.Source("android").has_value());
+  // Out of order (two I/O threads): the latest time stays.
+  s.Record("web", t0 + 30'000, 1);
+  EXPECT_EQ(s.Source("web")->last_stored_ms, t0 + 59'999);
+}
+
+TEST(IngestStats, OldMinutesAreForgottenAfterAFullTurn) {
+  IngestStats s;
+  const int64_t t0 = 6'000'000'000;
+  s.Record("web", t0, 3);
+  const int64_t later = t0 + IngestStats::kKeepMinutes * 60'000LL;  // same ring slot
+  s.Record("web", later, 1);
+  auto all = s.Minutes(later, IngestStats::kKeepMinutes);
+  uint64_t total = 0;
+  for (const auto& m : all)
+    total += m.stored;
+  EXPECT_EQ(total, 1u);
+  EXPECT_EQ(s.Minutes(later, 1000).size(), size_t{IngestStats::kKeepMinutes});  // clamped
+}
+
+TEST(IngestStats, ConcurrentRecordsLoseNothing) {
+  IngestStats s;
+  const int64_t t0 = 6'000'000'000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10'000; ++i)
+        s.Record(t % 2 ? "a" : "b", t0 + 5'000, 2);
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(s.Minutes(t0 + 5'000, 1)[0].stored, 80'000u);
+  EXPECT_EQ(s.Source("a")->stored, 40'000u);
+  EXPECT_EQ(s.Source("b")->stored, 40'000u);
+}
+
+TEST(IngestStats, SourcesPastTheCapAreCountedInMinutesOnly) {
+  IngestStats s;
+  for (size_t i = 0; i < IngestStats::kMaxSources + 10; ++i)
+    s.Record("s" + std::to_string(i), 6'000'000'000, 1);
+  EXPECT_EQ(s.Minutes(6'000'000'000, 1)[0].stored, IngestStats::kMaxSources + 10);
+  size_t known = 0;
+  for (size_t i = 0; i < IngestStats::kMaxSources + 10; ++i)
+    known += s.Source("s" + std::to_string(i)).has_value();
+  EXPECT_EQ(known, IngestStats::kMaxSources);
+}
+
+class DiskUsageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("sy_disk_usage_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_ / "sub");
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void Write(const std::filesystem::path& p, size_t bytes) {
+    std::ofstream(p) << std::string(bytes, 'x');
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(DiskUsageTest, SumsFilesRecursivelyAndCachesForTheTtl) {
+  Write(dir_ / "a", 100);
+  Write(dir_ / "sub" / "b", 50);
+  DiskUsage usage(DiskUsage::Options{.max_entries = 100, .ttl_ms = 10'000});
+  auto f = usage.Measure(dir_.string(), 1'000);
+  EXPECT_EQ(f.bytes, 150u);
+  EXPECT_EQ(f.files, 2u);
+  EXPECT_TRUE(f.complete);
+  EXPECT_TRUE(f.exists);
+  Write(dir_ / "c", 1000);
+  EXPECT_EQ(usage.Measure(dir_.string(), 5'000).bytes, 150u);    // cached
+  EXPECT_EQ(usage.Measure(dir_.string(), 11'000).bytes, 1150u);  // measured again
+  auto missing = usage.Measure((dir_ / "nope").string(), 1'000);
+  EXPECT_FALSE(missing.exists);
+  EXPECT_EQ(missing.bytes, 0u);
+  EXPECT_TRUE(DiskUsage::FreeBytes(dir_.string()).has_value());
+}
+
+TEST_F(DiskUsageTest, WalkStopsAtTheEntryCap) {
+  for (int i = 0; i < 30; ++i)
+    Write(dir_ / ("f" + std::to_string(i)), 10);
+  DiskUsage usage(DiskUsage::Options{.max_entries = 10, .ttl_ms = 0});
+  auto f = usage.Measure(dir_.string(), 1);
+  EXPECT_FALSE(f.complete);
+  EXPECT_LE(f.files, 10u);
+  EXPECT_LE(f.bytes, 100u);
 }
 
 }  // namespace

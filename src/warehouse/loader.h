@@ -33,6 +33,14 @@ struct LoadStats {
   uint64_t capped = 0;  // event rows not written: the source is at its event table limit
 };
 
+// One table of a source's warehouse and how many rows it holds, as the database estimates it
+// cheaply (Loader::ReadTableRows): never a `SELECT count(*)`, which reads a whole big table.
+struct TableRows {
+  std::string source;
+  std::string table;
+  uint64_t rows = 0;
+};
+
 class Loader {
  public:
   virtual ~Loader() = default;
@@ -52,6 +60,14 @@ class Loader {
 
   // Rolls back what Add wrote (no-op when no load is open).
   virtual void Abort() = 0;
+
+  // The tables of `sources` with their row estimates, read through a connection of its own (never
+  // the load's), so any thread may call it while a load runs: the admin API's warehouse route.
+  // How each loader estimates: rows_method(). A source never loaded has no tables.
+  virtual Result<std::vector<TableRows>> ReadTableRows(
+      const std::vector<std::string>& sources) const = 0;
+  // How ReadTableRows counts, for the operator ("max(rowid)", "pg_stat n_live_tup").
+  virtual std::string_view rows_method() const = 0;
 
   // Event tables per source at most (PlanSchema's cap); set before the first load.
   void set_max_event_tables(size_t n) { max_event_tables_ = n; }

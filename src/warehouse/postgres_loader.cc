@@ -7,6 +7,7 @@
 #include <bit>
 #include <charconv>
 #include <cstdlib>
+#include <map>
 #include <optional>
 #include <unordered_set>
 
@@ -621,6 +622,53 @@ Status PostgresLoader::Write(std::vector<Row>& rows, std::vector<Discard>& disca
     stats_.discards += n;
   }
   return Status::Ok();
+}
+
+}  // namespace sy::warehouse
+
+namespace sy::warehouse {
+
+Result<std::vector<TableRows>> PostgresLoader::ReadTableRows(
+    const std::vector<std::string>& sources) const {
+  std::vector<TableRows> out;
+  if (sources.empty()) return out;
+  // A connection of its own (the load's is the load thread's), closed on return. At most 5 s to
+  // connect and to answer: the caller (the admin API's worker) must not hang on a database that
+  // does not answer.
+  const char* keys[] = {"dbname", "connect_timeout", "options", nullptr};
+  const char* values[] = {dsn_.c_str(), "5", "-c statement_timeout=5000", nullptr};
+  PGconn* pg = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  struct Finish {
+    PGconn* pg;
+    ~Finish() { PQfinish(pg); }
+  } finish{pg};
+  if (!pg) return Unavailable("postgres: out of memory");
+  if (PQstatus(pg) != CONNECTION_OK)
+    return Unavailable(std::string("postgres: connect: ") + PQerrorMessage(pg));
+  std::map<std::string, std::string> source_of;  // schema → source
+  std::string in;
+  for (const std::string& source : sources) {
+    const std::string schema = SchemaFor(source);
+    source_of.emplace(schema, source);
+    in += (in.empty() ? "" : ", ") + Literal(schema);
+  }
+  const std::string sql =
+      "SELECT schemaname, relname, n_live_tup FROM pg_stat_user_tables WHERE schemaname IN (" + in +
+      ") ORDER BY schemaname, relname";
+  PGresult* r = PQexec(pg, sql.c_str());
+  struct Clear {
+    PGresult* r;
+    ~Clear() { PQclear(r); }
+  } clear{r};
+  if (PQresultStatus(r) != PGRES_TUPLES_OK)
+    return Unavailable(std::string("postgres: reading table statistics: ") + PQerrorMessage(pg));
+  for (int i = 0; i < PQntuples(r); ++i) {
+    TableRows t{source_of[PQgetvalue(r, i, 0)], PQgetvalue(r, i, 1), 0};
+    std::string_view n = PQgetvalue(r, i, 2);
+    std::from_chars(n.data(), n.data() + n.size(), t.rows);
+    out.push_back(std::move(t));
+  }
+  return out;
 }
 
 }  // namespace sy::warehouse

@@ -373,3 +373,53 @@ std::vector<const Discard*> UniqueDiscards(const std::vector<Discard>& discards)
 }
 
 }  // namespace sy::warehouse
+
+namespace sy::warehouse {
+
+Result<std::vector<TableRows>> SqliteLoader::ReadTableRows(
+    const std::vector<std::string>& sources) const {
+  std::vector<TableRows> out;
+  for (const std::string& source : sources) {
+    const std::string path = PathFor(dir_, source);
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) continue;  // never loaded
+    sqlite3* db = nullptr;
+    struct Close {
+      sqlite3*& db;
+      ~Close() { sqlite3_close_v2(db); }
+    } close{db};
+    // Read-only, its own handle: WAL lets it read the last committed load while one runs.
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr) !=
+        SQLITE_OK) {
+      return IoError("cannot open " + path + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+    }
+    sqlite3_busy_timeout(db, 1'000);
+    auto query = [&](const std::string& sql, auto&& row) -> Status {
+      Stmt st;
+      if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st.s, nullptr) != SQLITE_OK)
+        return IoError(path + ": " + sqlite3_errmsg(db));
+      int rc;
+      while ((rc = sqlite3_step(st.s)) == SQLITE_ROW)
+        row(st.s);
+      if (rc != SQLITE_DONE) return IoError(path + ": " + sqlite3_errmsg(db));
+      return Status::Ok();
+    };
+    std::vector<std::string> tables;
+    SY_RETURN_IF_ERROR(
+        query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+              "ORDER BY name",
+              [&](sqlite3_stmt* s) {
+                tables.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)));
+              }));
+    for (const std::string& t : tables) {
+      TableRows tr{source, t, 0};
+      SY_RETURN_IF_ERROR(query("SELECT max(rowid) FROM " + Quote(t), [&](sqlite3_stmt* s) {
+        tr.rows = static_cast<uint64_t>(std::max<sqlite3_int64>(sqlite3_column_int64(s, 0), 0));
+      }));
+      out.push_back(std::move(tr));
+    }
+  }
+  return out;
+}
+
+}  // namespace sy::warehouse

@@ -236,6 +236,64 @@ TEST_F(SqliteWarehouse, PastTheEventTableCapEventsStayInTracksAndAreCountedInDis
   EXPECT_EQ(dest_->totals().capped, 3u);
 }
 
+TEST_F(SqliteWarehouse, LoadsAreKeptInTheHistoryAndRowEstimatesReadTheFile) {
+  auto history = std::make_shared<LoadHistory>();
+  dest_->set_history(history);
+  // Never loaded: no tables, no error.
+  auto none = dest_->ReadTableRows({"web", "ios"});
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_TRUE(none->empty());
+  Deliver({Track("m1", "{}"), Track("m2", "{}")});
+  Deliver({Track("m2", "{}"), Track("m3", R"({"a":{"b":1}})")});  // m2 again: a duplicate
+  auto recent = history->Recent();
+  ASSERT_EQ(recent.size(), 2u);
+  EXPECT_EQ(recent[0].events, 2u);  // newest first
+  EXPECT_EQ(recent[0].source, "web");
+  EXPECT_EQ(recent[0].duplicates, 2u);  // tracks and order_completed rows of m2
+  EXPECT_EQ(recent[0].rows_per_table.at("tracks"), 1u);
+  EXPECT_TRUE(recent[0].error.empty());
+  EXPECT_LE(recent[0].started_ms, recent[0].finished_ms);
+  EXPECT_EQ(recent[1].rows_per_table.at("tracks"), 2u);
+  auto totals = history->totals();
+  EXPECT_EQ(totals.rows_per_table.at("web").at("tracks"), 3u);
+  EXPECT_EQ(totals.loads_ok, 2u);
+  EXPECT_EQ(totals.loads_failed, 0u);
+  // The database's own figures, read through another connection: max(rowid) per table.
+  auto rows = dest_->ReadTableRows({"web", "ios"});
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  std::map<std::string, uint64_t> by_table;
+  for (const auto& t : *rows) {
+    EXPECT_EQ(t.source, "web");  // ios never loaded: no file, no tables
+    by_table[t.table] = t.rows;
+  }
+  EXPECT_EQ(by_table.at("tracks"), 3u);
+  EXPECT_EQ(by_table.at("order_completed"), 3u);
+  EXPECT_EQ(by_table.at("discards"), 0u);
+  EXPECT_EQ(dest_->rows_method(), "max(rowid)");
+}
+
+TEST(LoadHistory, RingAndTablesAreBounded) {
+  LoadHistory h;
+  LoadStats stats;
+  for (size_t i = 0; i < LoadHistory::kMaxTables + 10; ++i)
+    stats.rows["t" + std::to_string(i)] = i + 1;
+  for (size_t i = 0; i < LoadHistory::kKeepLoads + 5; ++i)
+    h.Committed(int64_t(i), int64_t(i) + 1, "web", 1, stats);
+  h.Failed(100, 101, "web", 7, "disk full");
+  auto recent = h.Recent();
+  ASSERT_EQ(recent.size(), LoadHistory::kKeepLoads);
+  EXPECT_EQ(recent[0].error, "disk full");
+  EXPECT_EQ(recent[1].rows_per_table.size(), LoadHistory::kTablesPerLoad);
+  EXPECT_EQ(recent[1].tables, LoadHistory::kMaxTables + 10);
+  // The largest tables are the ones listed.
+  EXPECT_TRUE(recent[1].rows_per_table.contains("t" + std::to_string(LoadHistory::kMaxTables + 9)));
+  auto totals = h.totals();
+  EXPECT_EQ(totals.rows_per_table.at("web").size(), LoadHistory::kMaxTables + 1);  // + other
+  EXPECT_TRUE(totals.rows_per_table.at("web").contains(std::string(LoadHistory::kOtherTables)));
+  EXPECT_EQ(totals.loads_failed, 1u);
+  EXPECT_EQ(totals.loads_ok, LoadHistory::kKeepLoads + 5);
+}
+
 // A loader that refuses (kInvalidArgument) any load holding a row of table "poison", and fails
 // (kIoError) every load while `down` is set; otherwise SQLite.
 class PickyLoader final : public Loader {
@@ -252,6 +310,11 @@ class PickyLoader final : public Loader {
   }
   Result<LoadStats> Commit() override { return inner_.Commit(); }
   void Abort() override { inner_.Abort(); }
+  Result<std::vector<TableRows>> ReadTableRows(
+      const std::vector<std::string>& sources) const override {
+    return inner_.ReadTableRows(sources);
+  }
+  std::string_view rows_method() const override { return inner_.rows_method(); }
 
  private:
   SqliteLoader inner_;
@@ -278,6 +341,21 @@ TEST_F(SqliteWarehouse, AnEventTheDatabaseRefusesGoesToDiscardsAndTheRestLoads) 
   EXPECT_EQ(Query("SELECT row_id, substr(reason, 1, 32) FROM discards"),
             (Table{{"m1700", "the database refused the event: "}}));
   EXPECT_EQ(dest_->refused(), 1u);
+}
+
+TEST_F(SqliteWarehouse, ARefusedLoadIsInTheHistoryWithItsError) {
+  bool down = true;
+  dest_ = std::make_unique<WarehouseDestination>(
+      std::make_unique<PickyLoader>(dir_.string(), &down), 1000, 1000);
+  dest_->Attach("wh", &metrics_);
+  auto history = std::make_shared<LoadHistory>();
+  dest_->set_history(history);
+  auto out = Deliver({Track("m1", "{}")});
+  EXPECT_EQ(out[0].kind, delivery::Outcome::Kind::kRetry);
+  auto recent = history->Recent();
+  ASSERT_EQ(recent.size(), 1u);
+  EXPECT_NE(recent[0].error.find("disk full"), std::string::npos) << recent[0].error;
+  EXPECT_EQ(history->totals().loads_failed, 1u);
 }
 
 }  // namespace

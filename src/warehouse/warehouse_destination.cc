@@ -340,10 +340,15 @@ void WarehouseDestination::LoadIsolating(std::span<const delivery::RoutedEvent> 
     return;
   }
   const auto t0 = std::chrono::steady_clock::now();
+  const int64_t started_ms = SystemClock::Get()->Now().value();
   SourceLoad load = LoadEvents(batch, source, indexes, load_time, outcomes);
   if (load.stats.ok()) {
-    if (!load.events.empty())
+    if (!load.events.empty()) {
       Account(load, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      if (history_)
+        history_->Committed(started_ms, SystemClock::Get()->Now().value(), source,
+                            load.events.size(), *load.stats);
+    }
     return;
   }
   if (m_) m_->loads_failed->Inc();
@@ -384,6 +389,7 @@ void WarehouseDestination::LoadIsolating(std::span<const delivery::RoutedEvent> 
   }
   ++refused_;
   totals_.discards += written->discards;
+  if (history_) history_->Refused(written->discards);
   if (m_) {
     m_->refused->Inc();
     m_->loads_ok->Inc();
@@ -402,6 +408,7 @@ std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInPro
     sources[batch[i].source].push_back(i);
   for (const auto& [source, indexes] : sources) {
     const auto t0 = std::chrono::steady_clock::now();
+    const int64_t started_ms = SystemClock::Get()->Now().value();
     SourceLoad load = LoadEvents(batch, source, indexes, load_time, &outcomes);
     if (load.events.empty()) continue;
     const double secs =
@@ -412,6 +419,14 @@ std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInPro
                      load.events.size(), load.stats.status().ToString());
       if (m_) {
         m_->loads_failed->Inc();
+      }
+      if (history_) {
+        const bool refused = load.stats.status().code() == StatusCode::kInvalidArgument;
+        history_->Failed(started_ms, now, source, load.events.size(),
+                         load.stats.status().message() +
+                             (refused ? " (the database refused some events: the load is split "
+                                        "until they are found; they go to discards)"
+                                      : " (retried)"));
       }
       if (load.stats.status().code() == StatusCode::kInvalidArgument) {
         // Refused data, not a failing database: find the events that cause it (halving), load
@@ -425,6 +440,7 @@ std::optional<std::vector<delivery::Outcome>> WarehouseDestination::DeliverInPro
       }
     } else {
       Account(load, secs);
+      if (history_) history_->Committed(started_ms, now, source, load.events.size(), *load.stats);
     }
     if (m_) {
       m_->last_load->Set(static_cast<double>(now) / 1000.0);

@@ -34,6 +34,7 @@
 #include "delivery/destination.h"
 #include "delivery/transform.h"
 #include "log/event_log.h"
+#include "warehouse/load_history.h"
 #include "warehouse/loader.h"
 
 namespace sy::warehouse {
@@ -59,6 +60,16 @@ class WarehouseDestination final : public delivery::Destination {
   // Required before the first DeliverInProcess (DestinationStream::Start calls it; callers of
   // SyncNow call it themselves).
   void Attach(const std::string& name, MetricsRegistry* metrics) override;
+
+  // Where each load is recorded (load_history.h); none when not set. Set before the first
+  // DeliverInProcess (the server sets its book's entry for this destination's name).
+  void set_history(std::shared_ptr<LoadHistory> history) { history_ = std::move(history); }
+  // The tables of `sources` with the database's cheap row estimates (Loader::ReadTableRows): its
+  // own connection, any thread, while loads run.
+  Result<std::vector<TableRows>> ReadTableRows(const std::vector<std::string>& sources) const {
+    return loader_->ReadTableRows(sources);
+  }
+  std::string_view rows_method() const { return loader_->rows_method(); }
 
   // Everything loaded by this instance so far (rows per table, duplicates, discards).
   const LoadStats& totals() const { return totals_; }
@@ -96,6 +107,7 @@ class WarehouseDestination final : public delivery::Destination {
   uint64_t refused_ = 0;
   std::string name_;
   std::unique_ptr<Metrics> m_;
+  std::shared_ptr<LoadHistory> history_;
 };
 
 struct SyncReport {

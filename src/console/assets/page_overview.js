@@ -25,45 +25,62 @@ export async function render(ctx) {
   ctx.onLeave(() => clearInterval(timer));
 }
 
+const STATE_TEXT = { ok: 'healthy', failing: 'failing', credentials_refused: 'credentials refused', stopped: 'stopped', disabled: 'off' };
+
+function stateBadge(d) {
+  if (d.state) return d.state === 'disabled' ? h('span.badge', 'off') : health(d.state === 'ok', STATE_TEXT[d.state] || d.state);
+  return !d.enabled ? h('span.badge', 'off') : d.healthy === false ? health(false, 'failing') : d.healthy === true ? health(true, 'healthy') : h('span.badge', 'on');
+}
+
 function destinationsTable(rows) {
   if (!rows.length) return empty('No destinations yet.', 'Add one from the catalogue to start delivering events.', h('a.button', { href: '/catalogue' }, 'Open the catalogue'));
   return h('table', { 'aria-label': 'Destination health' },
-    h('thead', h('tr', h('th', 'Destination'), h('th', 'State'), h('th.num', 'Backlog'), h('th', 'Behind'), h('th', 'Last error'))),
+    h('thead', h('tr', h('th', 'Destination'), h('th', 'State'), h('th.num', 'Delivered, last hour'), h('th.num', 'Backlog'), h('th', 'Behind'), h('th', 'Last error'))),
     h('tbody', rows.map((d) => h('tr', { 'data-destination': d.name },
       h('td', h('a', { href: `/destinations/${enc(d.name)}` }, d.name), h('div.muted', d.type)),
-      h('td', !d.enabled ? h('span.badge', 'off') : d.healthy === false ? health(false, 'failing') : d.healthy === true ? health(true, 'healthy') : h('span.badge', 'on')),
-      h('td.num', fmtNum(d.backlog_events)),
-      h('td', fmtSeconds(d.backlog_seconds)),
-      h('td', d.last_error ? h('span', h('span.muted', fmtTime(d.last_error.at) + ' '), d.last_error.message) : h('span.muted', 'none'))))));
+      h('td', stateBadge(d)),
+      h('td.num', d.delivered_last_hour === undefined ? '–' : fmtNum(d.delivered_last_hour)),
+      h('td.num', d.backlog_events === null || d.backlog_events === undefined ? '–' : fmtNum(d.backlog_events)),
+      h('td', d.backlog_seconds === null || d.backlog_seconds === undefined ? '–' : fmtSeconds(d.backlog_seconds)),
+      h('td', d.reason ? d.reason : h('span.muted', 'none'))))));
 }
 
 function sourcesTable(rows) {
   if (!rows.length) return empty('No sources yet.', 'Create a source to get a write key and the snippet for your pages.', h('a.button', { href: '/sources' }, 'Sources'));
   return h('table', { 'aria-label': 'Source health' },
-    h('thead', h('tr', h('th', 'Source'), h('th', 'State'), h('th.num', 'Events, last hour'))),
+    h('thead', h('tr', h('th', 'Source'), h('th', 'State'), h('th', 'Last event'), h('th.num', 'Events since start'))),
     h('tbody', rows.map((s) => h('tr', { 'data-source': s.name },
       h('td', h('a', { href: `/sources/${enc(s.name)}` }, s.name)),
       h('td', s.enabled ? health(true, 'enabled') : h('span.badge', 'disabled')),
-      h('td.num', s.events_last_hour === undefined ? '–' : fmtNum(s.events_last_hour))))));
+      h('td', s.last_event ? fmtTime(s.last_event) : h('span.muted', 'none since the server started')),
+      h('td.num', s.events_since_start === undefined ? '–' : fmtNum(s.events_since_start))))));
+}
+
+// One directory's use: "lower bound" when the walk stopped at its cap.
+function dirFigure(label, f) {
+  return h('div.figure', h('div.n', f ? fmtBytes(f.bytes) : '–'), h('div.l', label, f && f.complete === false ? ' (at least)' : ''));
 }
 
 async function fromOverview() {
   const o = await get('/api/v1/overview');
   const minutes = o.minutes || [];
-  const totalIn = minutes.reduce((a, m) => a + (m.in || 0), 0);
-  const totalOut = minutes.reduce((a, m) => a + (m.out || 0), 0);
+  const totals = o.totals || {};
   const disk = o.disk || {};
   const archive = o.archive || {};
   return [
-    panel('Events per minute', lineChart('Events in and out per minute', minutes, [{ key: 'in', label: 'in (stored)' }, { key: 'out', label: 'out (delivered)' }]),
-      totalIn || totalOut ? null : h('p.muted', 'No events in the last hour. Send one with a source\'s snippet, or any Segment library.')),
+    panel('Events per minute', h('div.figures',
+      h('div.figure', { 'data-figure': 'in' }, h('div.n', fmtNum(totals.in)), h('div.l', 'events in, last hour')),
+      h('div.figure', { 'data-figure': 'out' }, h('div.n', fmtNum(totals.out)), h('div.l', 'delivered, last hour'))),
+    lineChart('Events in and out per minute', minutes, [{ key: 'in', label: 'in (stored)' }, { key: 'out', label: 'out (delivered)' }]),
+    totals.in || totals.out ? null : h('p.muted', 'No events in the last hour. Send one with a source\'s snippet, or any Segment library.')),
     h('div.grid',
       panel('Sources', sourcesTable(o.sources || [])),
-      panel('Disk', h('div.figures',
-        h('div.figure', h('div.n', fmtBytes(disk.log_bytes)), h('div.l', 'log')),
-        h('div.figure', h('div.n', fmtBytes(disk.dlq_bytes)), h('div.l', 'dead letters')),
-        h('div.figure', h('div.n', fmtBytes(disk.data_dir_free_bytes)), h('div.l', 'free in data_dir'))),
-        h('p', 'Archive: ', archive.enabled ? `${fmtNum(archive.pending_files)} file(s) waiting; last upload ${fmtTime(archive.last_upload)}` : h('span.muted', 'not configured')))),
+      panel('Disk', h('div.figures', { 'data-panel': 'disk' },
+        dirFigure('log', disk.log),
+        dirFigure('dead letters', disk.dlq),
+        h('div.figure', h('div.n', fmtBytes(disk.data_dir_free_bytes)), h('div.l', 'free in data_dir')),
+        archive.local ? dirFigure('archive (local)', archive.local) : null),
+        h('p', 'Archive: ', archive.enabled ? (archive.store === 's3' ? 'S3 (its size is the bucket\'s to tell)' : 'a local directory') : h('span.muted', 'not configured')))),
     panel('Destinations', destinationsTable(o.destinations || [])),
   ];
 }

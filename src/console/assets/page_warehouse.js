@@ -36,13 +36,24 @@ export async function render(ctx) {
         }
       } }, 'Sync now') : null),
       h('div.grid',
-        h('div', h('h3', 'Last loads'), (x.loads || []).length ? h('table', h('thead', h('tr', h('th', 'When'), h('th.num', 'Rows'), h('th.num', 'Took'), h('th', 'Error'))),
-          h('tbody', x.loads.map((l) => h('tr', h('td', fmtTime(l.at)), h('td.num', fmtNum(l.rows)), h('td.num', `${fmtNum(l.duration_ms)} ms`), h('td', l.error || h('span.muted', 'none'))))))
+        h('div', h('h3', 'Last loads'), (x.loads || []).length ? h('table', { 'aria-label': `Last loads of ${x.destination}` },
+          h('thead', h('tr', h('th', 'Finished'), h('th', 'Source'), h('th.num', 'Events'), h('th.num', 'Rows'), h('th.num', 'Tables'), h('th.num', 'Took'), h('th', 'Error'))),
+          h('tbody', x.loads.map((l) => h('tr', { class: l.error ? 'failed' : '' },
+            h('td', fmtTime(l.finished)), h('td', l.source), h('td.num', fmtNum(l.events)), h('td.num', fmtNum(l.rows)),
+            h('td.num', fmtNum(l.tables)), h('td.num', `${fmtNum(l.duration_ms)} ms`), h('td', l.error || h('span.muted', 'none'))))))
           : empty('No loads yet.', 'The first load runs after sync_interval, or now with Sync now.')),
-        h('div', h('h3', 'Tables'), (x.tables || []).length ? h('table', h('thead', h('tr', h('th', 'Table'), h('th.num', 'Rows'))),
-          h('tbody', x.tables.map((t) => h('tr', h('td.mono', t.name), h('td.num', fmtNum(t.rows))))))
+        h('div', h('h3', 'Tables'), (x.tables || []).length ? h('table', { 'aria-label': `Tables of ${x.destination}` },
+          h('thead', h('tr', h('th', 'Source'), h('th', 'Table'), h('th.num', 'Rows'), h('th.num', 'Loaded since start'))),
+          h('tbody', x.tables.map((t) => h('tr', h('td', t.source), h('td.mono', t.name), h('td.num', t.rows === null ? '–' : fmtNum(t.rows)), h('td.num', fmtNum(t.rows_loaded))))))
           : empty('No tables yet.', 'Tables are created by the first load.'),
-        h('p', 'Discarded events: ', h('strong', fmtNum(x.discards)), h('span.muted', ' (rows the warehouse refused; see docs/warehouse.md)')))))));
+        x.rows_method ? h('p.muted', `Rows as the database estimates them cheaply (${x.rows_method}), read every 10 s at most.`) : null,
+        x.tables_error ? h('div.callout.error', { role: 'alert' }, `The database could not be read: ${x.tables_error}`) : null)),
+      h('div.figures',
+        h('div.figure', { 'data-figure': 'discards' }, h('div.n', fmtNum(x.discards)), h('div.l', 'discards since start')),
+        h('div.figure', h('div.n', x.discards_in_warehouse === null ? '–' : fmtNum(x.discards_in_warehouse)), h('div.l', 'rows in discards tables')),
+        h('div.figure', h('div.n', fmtNum(x.loads_ok)), h('div.l', 'loads')),
+        h('div.figure', h('div.n', fmtNum(x.loads_failed)), h('div.l', 'failed loads'))),
+      h('p.muted', 'Discards: values not stored in their column, and events the database refused, kept in each source\'s discards table (docs/warehouse.md).'))));
   };
   await draw();
   const timer = setInterval(() => draw().catch(() => {}), 15000);
