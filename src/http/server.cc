@@ -1,6 +1,7 @@
 #include "http/server.h"
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 
 #include <sys/resource.h>
@@ -50,8 +51,12 @@ struct ServerShared {
   std::atomic<int> active{0};       // requests being handled or answered
   std::atomic<int> connections{0};  // open connections (sessions whose socket is open)
   std::atomic<bool> stopping{false};
-  Counter* send_timeouts = nullptr;     // null without a metrics registry
-  Counter* lingering_closes = nullptr;  // null without a metrics registry
+  // TLS (ServerOptions::tls_cert_file): the context every session's handshake uses; null for
+  // plain HTTP. Owned by the server.
+  asio::ssl::context* tls = nullptr;
+  Counter* tls_handshake_failures = nullptr;  // null without a metrics registry or TLS
+  Counter* send_timeouts = nullptr;           // null without a metrics registry
+  Counter* lingering_closes = nullptr;        // null without a metrics registry
 };
 
 // Per-I/O-thread state. Only touched from its own thread.
@@ -101,6 +106,7 @@ class Session : public std::enable_shared_from_this<Session> {
     auto ep = socket_.remote_endpoint(ec);
     if (!ec) peer_.ip = ep.address().to_string();
     socket_.set_option(tcp::no_delay(true), ec);
+    if (shared_->tls) tls_.emplace(socket_, *shared_->tls);
     // Beast reads max(512, free capacity) bytes at a time: with its default 512-byte start a
     // typical single-event request (~800 bytes) took two recv calls, every time, because the
     // buffer never needed to grow. 4 KiB reads most requests whole.
@@ -108,7 +114,26 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   ~Session() { Close(); }
 
-  void Start() { ReadHeader(); }
+  // With TLS the handshake comes first, under the header timeout: a client that opens the
+  // connection and never finishes its handshake is closed by the sweep like a slow header (the
+  // handshake is asynchronous: it holds no I/O thread meanwhile). A failed handshake (plain HTTP
+  // sent to the TLS port, an old protocol version) closes the connection without an answer.
+  void Start() {
+    if (!tls_) return ReadHeader();
+    phase_ = Phase::kReading;
+    header_started_ = true;
+    deadline_ = SteadyClock::now() + std::chrono::milliseconds(options_.header_timeout_ms);
+    tls_->async_handshake(
+        asio::ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
+          if (ec) {
+            if (self->shared_->tls_handshake_failures) self->shared_->tls_handshake_failures->Inc();
+            SY_LOG_RATE_LIMITED(Logger(), debug, "TLS handshake failed peer={} error={}",
+                                self->peer_.ip, ec.message());
+            return self->Abort();
+          }
+          self->ReadHeader();
+        });
+  }
 
   // Answers request `seq` from any thread: the first answer wins; it is written on the
   // session's I/O thread (directly when called there, otherwise queued for the worker's drain).
@@ -136,23 +161,25 @@ class Session : public std::enable_shared_from_this<Session> {
     Serialize(response, keep_alive, &out_);
     phase_ = Phase::kWriting;
     deadline_ = SteadyClock::now() + std::chrono::milliseconds(options_.send_timeout_ms);
-    asio::async_write(
-        socket_, asio::buffer(out_),
-        // Called before the first write and after each partial one: progress moves the
-        // deadline, so only a response that stops moving times out (a large one on a slow
-        // link does not).
-        [this](const beast::error_code& ec, size_t written) -> size_t {
-          if (ec) return 0;
-          if (written > 0 && written < out_.size())
-            deadline_ = SteadyClock::now() + std::chrono::milliseconds(options_.send_timeout_ms);
-          return out_.size() - written;
-        },
-        [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
-          self->Finish();
-          if (ec) return self->Close();
-          if (!keep_alive) return self->linger_ ? self->LingeringClose() : self->Close();
-          self->ReadHeader();
-        });
+    OnStream([&](auto& stream) {
+      asio::async_write(
+          stream, asio::buffer(out_),
+          // Called before the first write and after each partial one: progress moves the
+          // deadline, so only a response that stops moving times out (a large one on a slow
+          // link does not).
+          [this](const beast::error_code& ec, size_t written) -> size_t {
+            if (ec) return 0;
+            if (written > 0 && written < out_.size())
+              deadline_ = SteadyClock::now() + std::chrono::milliseconds(options_.send_timeout_ms);
+            return out_.size() - written;
+          },
+          [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+            self->Finish();
+            if (ec) return self->Close();
+            if (!keep_alive) return self->linger_ ? self->LingeringClose() : self->Close();
+            self->ReadHeader();
+          });
+    });
   }
 
   // Server stop: closes the connection unless a request is being answered. A streamed
@@ -195,6 +222,16 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   enum class Phase { kReading, kHandling, kWriting, kLingering, kStreaming };
 
+  // Runs `op` on the connection's byte stream: the TLS stream over the socket, or the socket.
+  template <class Op>
+  void OnStream(Op&& op) {
+    if (tls_) {
+      op(*tls_);
+    } else {
+      op(socket_);
+    }
+  }
+
   // On the I/O thread: the head of a streamed response is queued; from now on the session
   // writes what its writers queue and reads only to notice the client leaving.
   void BeginStream(std::shared_ptr<StreamState> state) {
@@ -211,13 +248,15 @@ class Session : public std::enable_shared_from_this<Session> {
   // Reads while streaming: the client sends nothing more, so EOF or an error means it left.
   // Whatever it does send is discarded.
   void WatchForLeaving() {
-    socket_.async_read_some(buffer_.prepare(kReadBufferBytes),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
-                              self->buffer_.commit(n);
-                              self->buffer_.consume(self->buffer_.size());
-                              if (ec) return self->Abort();
-                              self->WatchForLeaving();
-                            });
+    OnStream([&](auto& stream) {
+      stream.async_read_some(buffer_.prepare(kReadBufferBytes),
+                             [self = shared_from_this()](beast::error_code ec, size_t n) {
+                               self->buffer_.commit(n);
+                               self->buffer_.consume(self->buffer_.size());
+                               if (ec) return self->Abort();
+                               self->WatchForLeaving();
+                             });
+    });
   }
 
   // On the I/O thread: writes everything queued in one write, then looks again; when nothing
@@ -245,20 +284,22 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     writing_ = true;
     deadline_ = SteadyClock::now() + std::chrono::milliseconds(options_.send_timeout_ms);
-    asio::async_write(
-        socket_, asio::buffer(out_),
-        [this](const beast::error_code& ec, size_t written) -> size_t {
-          if (ec) return 0;
-          if (written > 0 && written < out_.size())
-            deadline_ = SteadyClock::now() + std::chrono::milliseconds(options_.send_timeout_ms);
-          return out_.size() - written;
-        },
-        [self = shared_from_this()](beast::error_code ec, size_t) {
-          self->writing_ = false;
-          self->out_.clear();
-          if (ec) return self->Abort();
-          self->Pump();
-        });
+    OnStream([&](auto& stream) {
+      asio::async_write(
+          stream, asio::buffer(out_),
+          [this](const beast::error_code& ec, size_t written) -> size_t {
+            if (ec) return 0;
+            if (written > 0 && written < out_.size())
+              deadline_ = SteadyClock::now() + std::chrono::milliseconds(options_.send_timeout_ms);
+            return out_.size() - written;
+          },
+          [self = shared_from_this()](beast::error_code ec, size_t) {
+            self->writing_ = false;
+            self->out_.clear();
+            if (ec) return self->Abort();
+            self->Pump();
+          });
+    });
   }
 
   void ReadHeader() {
@@ -275,13 +316,15 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void ReadMore() {
-    socket_.async_read_some(buffer_.prepare(beast::read_size(buffer_, kMaxReadBytes)),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
-                              self->buffer_.commit(n);
-                              if (ec) return self->OnReadError(ec);
-                              self->OnBytes(n);
-                              self->Parse();
-                            });
+    OnStream([&](auto& stream) {
+      stream.async_read_some(buffer_.prepare(beast::read_size(buffer_, kMaxReadBytes)),
+                             [self = shared_from_this()](beast::error_code ec, size_t n) {
+                               self->buffer_.commit(n);
+                               if (ec) return self->OnReadError(ec);
+                               self->OnBytes(n);
+                               self->Parse();
+                             });
+    });
   }
 
   // The first bytes of a request end the idle wait and start the header timeout.
@@ -323,11 +366,13 @@ class Session : public std::enable_shared_from_this<Session> {
         beast::iequals(framer_->request()[bhttp::field::expect], "100-continue")) {
       auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(
           bhttp::status::continue_, framer_->request().version());
-      bhttp::async_write(socket_, *cont,
-                         [self = shared_from_this(), cont](beast::error_code wec, size_t) {
-                           if (wec) return self->Abort();
-                           self->Parse();
-                         });
+      OnStream([&](auto& stream) {
+        bhttp::async_write(stream, *cont,
+                           [self = shared_from_this(), cont](beast::error_code wec, size_t) {
+                             if (wec) return self->Abort();
+                             self->Parse();
+                           });
+      });
       return false;
     }
     return true;
@@ -386,13 +431,15 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Discard() {
-    socket_.async_read_some(buffer_.prepare(kReadBufferBytes),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
-                              self->lingered_bytes_ += n;
-                              if (ec || self->lingered_bytes_ > self->options_.lingering_max_bytes)
-                                return self->Close();
-                              self->Discard();
-                            });
+    OnStream([&](auto& stream) {
+      stream.async_read_some(buffer_.prepare(kReadBufferBytes),
+                             [self = shared_from_this()](beast::error_code ec, size_t n) {
+                               self->lingered_bytes_ += n;
+                               if (ec || self->lingered_bytes_ > self->options_.lingering_max_bytes)
+                                 return self->Close();
+                               self->Discard();
+                             });
+    });
   }
 
   void Abort() {
@@ -475,6 +522,10 @@ class Session : public std::enable_shared_from_this<Session> {
   static constexpr size_t kReadBufferBytes = 4096;
   static constexpr size_t kMaxReadBytes = 64 * 1024;
   Socket socket_;
+  // TLS over socket_ when the server has a TLS context (destroyed before the socket). Closing
+  // closes the socket without a TLS close_notify: every response carries its length (or, for a
+  // stream, `Connection: close`), so a truncation is visible to the client anyway.
+  std::optional<asio::ssl::stream<Socket&>> tls_;
   std::string out_;                    // the response being written
   uint64_t seq_ = 0;                   // requests handed to the handler; I/O thread only
   std::atomic<uint64_t> answered_{0};  // the last request answered (see Respond)
@@ -657,6 +708,46 @@ class BeastServer final : public Server {
   }
   ~BeastServer() override { Stop(0); }
 
+  // TLS 1.2 and later with OpenSSL's default ciphers; the certificate chain and key from PEM
+  // files. An error names the file and what OpenSSL said.
+  Status LoadTls() {
+    if (options_.tls_cert_file.empty() && options_.tls_key_file.empty()) return Status::Ok();
+    if (options_.tls_cert_file.empty() || options_.tls_key_file.empty())
+      return InvalidArgument("TLS needs both a certificate file and a key file");
+    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    beast::error_code ec;
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                         asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
+                     ec);
+    if (ec) return Internal("TLS: " + ec.message());
+    if (SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION) != 1)
+      return Internal("TLS: cannot require TLS 1.2");
+    ctx->use_certificate_chain_file(options_.tls_cert_file, ec);
+    if (ec) {
+      return InvalidArgument("TLS certificate file " + options_.tls_cert_file +
+                             ": cannot load it as a PEM certificate chain (" + ec.message() + ")");
+    }
+    ctx->use_private_key_file(options_.tls_key_file, asio::ssl::context::pem, ec);
+    if (ec) {
+      return InvalidArgument("TLS key file " + options_.tls_key_file +
+                             ": cannot load it as a PEM private key (" + ec.message() + ")");
+    }
+    if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+      return InvalidArgument("TLS key file " + options_.tls_key_file +
+                             ": does not match the certificate in " + options_.tls_cert_file);
+    }
+    tls_ = std::move(ctx);
+    shared_.tls = tls_.get();
+    if (MetricsRegistry* m = options_.metrics) {
+      shared_.tls_handshake_failures = m->GetCounter(
+          "switchyard_http_tls_handshake_failures_total",
+          "TLS handshakes that failed (plain HTTP to a TLS port, an old protocol, a bad client).",
+          {{"listener", options_.name}});
+    }
+    return Status::Ok();
+  }
+
   Status Listen() {
     int n = options_.threads > 0
                 ? options_.threads
@@ -788,6 +879,7 @@ class BeastServer final : public Server {
   ServerShared shared_;  // before workers_: sessions (destroyed with their worker) point to it
   int max_connections_ = 0;
   Counter* refused_ = nullptr;
+  std::unique_ptr<asio::ssl::context> tls_;  // when the listener serves TLS
   Counter* accept_pauses_ = nullptr;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<bool> stopped_{false};
@@ -798,6 +890,7 @@ class BeastServer final : public Server {
 
 Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Handler* handler) {
   auto server = std::make_unique<BeastServer>(options, handler);
+  SY_RETURN_IF_ERROR(server->LoadTls());
   SY_RETURN_IF_ERROR(server->Listen());
   return std::unique_ptr<Server>(std::move(server));
 }

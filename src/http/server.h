@@ -117,6 +117,13 @@ struct ServerOptions {
   // kernel send a reset, and the client then sees a broken pipe instead of its 413.
   int lingering_time_ms = 5'000;
   uint64_t lingering_max_bytes = 64ULL << 20;
+  // TLS (HTTPS) on this listener: PEM files of the certificate chain and of its private key;
+  // both empty: plain HTTP. TLS 1.2 and later; the handshake runs under header_timeout_ms, so a
+  // client that never finishes it is closed like a slow header; a failed handshake (plain HTTP
+  // sent to the port) closes the connection. Server::Start fails naming the file that does not
+  // load, or a key that does not match the certificate.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   // Prefix of the I/O threads' names (`sy-io-0`, …), and the `listener` label of this server's
   // metrics: two servers in one process are told apart by both.
   std::string name = "public";
