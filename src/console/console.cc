@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "base/hash.h"
+#include "http/content_coding.h"
 
 namespace sy::console {
 
@@ -81,14 +82,19 @@ Console::Console(const std::vector<Asset>& assets) {
   }
   build_id_ = Hex(HashPair(all, "console")).substr(0, 16);
   for (const Asset& a : assets) {
-    File f{ContentTypeOf(a.name), std::string(a.bytes), {}};
+    File f{ContentTypeOf(a.name), std::string(a.bytes), {}, {}, {}};
     if (a.name == "index.html") {
       f.body = ReplaceAll(a.bytes, kBuildPlaceholder, build_id_);
       f.etag = "\"" + build_id_ + "\"";
       index_ = f;
       continue;  // the page is served at the app's paths, not as an asset
     }
-    f.etag = "\"" + Hex(HashPair(a.name, a.bytes)).substr(0, 20) + "\"";
+    const std::string tag = Hex(HashPair(a.name, a.bytes)).substr(0, 20);
+    f.etag = "\"" + tag + "\"";
+    if (!a.gzip.empty()) {
+      f.gzip = a.gzip;
+      f.gzip_etag = "\"" + tag + "-gz\"";
+    }
     assets_.emplace(std::string(a.name), std::move(f));
   }
 }
@@ -112,22 +118,27 @@ http::Response Console::Plain(const http::Request& request, unsigned status,
 
 http::Response Console::Answer(const http::Request& request, const File& file,
                                std::string_view cache_control) const {
-  bool not_modified = TagListHas(request[bhttp::field::if_none_match], file.etag);
+  const bool gzip = !file.gzip.empty() && http::AcceptsGzip(request[bhttp::field::accept_encoding]);
+  const std::string& etag = gzip ? file.gzip_etag : file.etag;
+  bool not_modified = TagListHas(request[bhttp::field::if_none_match], etag);
   http::Response res{not_modified ? bhttp::status::not_modified : bhttp::status::ok,
                      request.version() ? request.version() : 11u};
   res.set(bhttp::field::cache_control, cache_control);
-  res.set(bhttp::field::etag, file.etag);
+  res.set(bhttp::field::etag, etag);
+  // Caches keep the two representations apart.
+  if (!file.gzip.empty()) res.set(bhttp::field::vary, "Accept-Encoding");
   res.set("Content-Security-Policy", kContentSecurityPolicy);
   res.set("X-Content-Type-Options", "nosniff");
   res.set("X-Frame-Options", "DENY");
   res.set("Referrer-Policy", "no-referrer");
   if (not_modified) return res;
   res.set(bhttp::field::content_type, file.content_type);
+  if (gzip) res.set(bhttp::field::content_encoding, "gzip");
   if (request.method() == bhttp::verb::head) {
-    res.content_length(file.body.size());
+    res.content_length(gzip ? file.gzip.size() : file.body.size());
     return res;
   }
-  res.body() = file.body;
+  res.body() = gzip ? std::string(file.gzip) : file.body;
   res.prepare_payload();
   return res;
 }

@@ -9,6 +9,10 @@
 //                           `Cache-Control: public, max-age=31536000, immutable`: <build> is a
 //                           hash of every asset, so a new binary changes every asset URL.
 //                           Another <build> is 404 (never the wrong bytes cached for a year).
+//                           Gzipped at build time: a request whose Accept-Encoding admits gzip
+//                           gets those bytes with `Content-Encoding: gzip` (and its own ETag),
+//                           any other the plain ones; both carry `Vary: Accept-Encoding`. The
+//                           page itself (index.html, ~1 KB, its build id set at start) is plain.
 // Every answer carries `Content-Security-Policy: default-src 'self'; …` (no inline script or
 // style, no other origin), `X-Content-Type-Options: nosniff` and `X-Frame-Options: DENY`.
 // Other paths are 404; other methods 405. /api/… paths are not the console's (Serves()).
@@ -33,6 +37,8 @@ namespace sy::console {
 struct Asset {
   std::string_view name;
   std::string_view bytes;
+  // The same bytes gzipped at build time (gzip -9 -n); empty: none.
+  std::string_view gzip = {};
 };
 
 // The files of src/console/assets as built into this binary (generated table).
@@ -58,7 +64,9 @@ class Console {
   struct File {
     std::string_view content_type;
     std::string body;
-    std::string etag;  // strong, quoted
+    std::string etag;       // strong, quoted
+    std::string_view gzip;  // the body gzipped (embedded); empty: none
+    std::string gzip_etag;  // strong, quoted: another representation, another tag
   };
   http::Response Answer(const http::Request& request, const File& file,
                         std::string_view cache_control) const;

@@ -1,6 +1,7 @@
 #include "console/console.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <regex>
 #include <set>
@@ -134,6 +135,73 @@ TEST(ConsoleTest, EmbeddedAssetsReferenceOnlyEmbeddedAssets) {
   EXPECT_GE(refs, 3u);
   Console c;
   EXPECT_EQ(c.Handle(Get("/")).result_int(), 200);
+}
+
+// gzip's own format, inflated with zlib (windowBits 16 + 15): what a browser does.
+std::string Gunzip(std::string_view gz) {
+  z_stream zs{};
+  EXPECT_EQ(inflateInit2(&zs, 16 + 15), Z_OK);
+  std::string out(1 << 20, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
+  zs.avail_in = static_cast<uInt>(gz.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(inflate(&zs, Z_FINISH), Z_STREAM_END);
+  out.resize(zs.total_out);
+  inflateEnd(&zs);
+  return out;
+}
+
+// The embedded assets of this build: each has its gzipped bytes (made at build time), and they
+// inflate to the plain ones.
+TEST(ConsoleTest, EveryEmbeddedAssetIsGzippedAtBuildTime) {
+  ASSERT_FALSE(EmbeddedAssets().empty());
+  for (const Asset& a : EmbeddedAssets()) {
+    ASSERT_FALSE(a.gzip.empty()) << a.name;
+    EXPECT_EQ(Gunzip(a.gzip), a.bytes) << a.name;
+  }
+}
+
+TEST(ConsoleTest, GzipWhenAcceptedPlainOtherwiseAndVaryAlways) {
+  Console c;  // the embedded assets
+  const std::string url = "/assets/" + c.build_id() + "/app.js";
+  std::string plain_body;
+  for (const char* accept : {"", "identity", "gzip;q=0", "br"}) {
+    auto req = Get(url);
+    if (*accept) req.set(bhttp::field::accept_encoding, accept);
+    auto res = c.Handle(req);
+    ASSERT_EQ(res.result_int(), 200) << accept;
+    EXPECT_TRUE(res[bhttp::field::content_encoding].empty()) << accept;
+    EXPECT_EQ(res[bhttp::field::vary], "Accept-Encoding") << accept;
+    plain_body = res.body();
+  }
+  for (const char* accept : {"gzip", "br, gzip, deflate", "GZIP;q=0.5", "*"}) {
+    auto req = Get(url);
+    req.set(bhttp::field::accept_encoding, accept);
+    auto res = c.Handle(req);
+    ASSERT_EQ(res.result_int(), 200) << accept;
+    EXPECT_EQ(res[bhttp::field::content_encoding], "gzip") << accept;
+    EXPECT_EQ(res[bhttp::field::vary], "Accept-Encoding") << accept;
+    EXPECT_LT(res.body().size(), plain_body.size()) << accept;
+    EXPECT_EQ(Gunzip(res.body()), plain_body) << accept;
+  }
+  // Each representation has its own ETag, and a 304 answers the one asked for.
+  auto plain = c.Handle(Get(url));
+  auto gz_req = Get(url);
+  gz_req.set(bhttp::field::accept_encoding, "gzip");
+  auto gz = c.Handle(gz_req);
+  EXPECT_NE(plain[bhttp::field::etag], gz[bhttp::field::etag]);
+  gz_req.set(bhttp::field::if_none_match, gz[bhttp::field::etag]);
+  auto again = c.Handle(gz_req);
+  EXPECT_EQ(again.result_int(), 304);
+  EXPECT_EQ(again[bhttp::field::vary], "Accept-Encoding");
+  auto head = Get(url, bhttp::verb::head);
+  head.set(bhttp::field::accept_encoding, "gzip");
+  EXPECT_EQ(c.Handle(head)[bhttp::field::content_length], std::to_string(gz.body().size()));
+  // The page itself is plain whatever is accepted.
+  auto page = Get("/overview");
+  page.set(bhttp::field::accept_encoding, "gzip");
+  EXPECT_TRUE(c.Handle(page)[bhttp::field::content_encoding].empty());
 }
 
 }  // namespace
