@@ -16,7 +16,8 @@ build_pkgs=(build-essential cmake ninja-build pkg-config nodejs npm
 # sqlite3: the CLI the README queries the embedded warehouse with.
 # postgresql: the warehouse tests start a real PostgreSQL 15 (tests/e2e/pg.py).
 # kcat: a Kafka command-line client, handy to look into the test broker (tests/kafka).
-test_pkgs=(clang-14 libclang-rt-14-dev python3 python3-venv curl chromium postgresql kcat)
+# openssl: the CLI the TLS tests make their self-signed certificates with (src/http, tests/e2e).
+test_pkgs=(clang-14 libclang-rt-14-dev python3 python3-venv curl chromium postgresql kcat openssl)
 bench_pkgs=(nginx wrk fio bc time libbenchmark-dev)
 
 want=("${build_pkgs[@]}")

@@ -425,7 +425,8 @@ Status App::StartAdmin() {
   ao.live.max_per_second = static_cast<double>(config_.admin.live_rate);
   ao.sessions.idle_timeout_ms = config_.admin.session_idle_timeout_ms;
   ao.sessions.max_age_ms = config_.admin.session_max_age_ms;
-  ao.secure_cookie = config_.admin.secure_cookie;
+  // With TLS on the listener itself the cookie is always `Secure`.
+  ao.secure_cookie = config_.admin.secure_cookie || !config_.admin.tls_cert.empty();
   admin_api_ = std::make_unique<admin::AdminApi>(ao);
   http::ServerOptions o;
   o.host = config_.admin.listen_host;
@@ -438,8 +439,19 @@ Status App::StartAdmin() {
   o.name = "admin";
   o.thread_name = "sy-admin-io";
   o.metrics = &metrics_;
-  SY_ASSIGN_OR_RETURN(admin_http_, http::Server::Start(o, admin_api_.get()));
-  Logger()->info("admin listener listen={}:{}", config_.admin.listen_host, admin_http_->port());
+  // HTTPS on the admin listener (admin.tls). The handshake runs under the header timeout.
+  o.tls_cert_file = config_.admin.tls_cert;
+  o.tls_key_file = config_.admin.tls_key;
+  o.header_timeout_ms = static_cast<int>(config_.http.header_timeout_ms);
+  auto admin_server = http::Server::Start(o, admin_api_.get());
+  if (!admin_server.ok()) {
+    const Status& s = admin_server.status();
+    return Status(s.code(),
+                  (o.tls_cert_file.empty() ? "admin.listen: " : "admin.tls: ") + s.message());
+  }
+  admin_http_ = std::move(*admin_server);
+  Logger()->info("admin listener listen={}:{} tls={}", config_.admin.listen_host,
+                 admin_http_->port(), o.tls_cert_file.empty() ? "off" : "on");
   return Status::Ok();
 }
 

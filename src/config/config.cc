@@ -5,7 +5,11 @@
 
 #include <boost/json.hpp>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -699,8 +703,23 @@ void ReadAdmin(SchemaReader& r, const YAML::Node& n, AdminConfig* a) {
   if (n.IsNull()) return;  // `admin:` alone: every default
   if (!r.ExpectMap(n, p,
                    {"listen", "session_idle_timeout", "session_max_age", "secure_cookie",
-                    "max_live_streams", "live_rate"}))
+                    "max_live_streams", "live_rate", "tls"}))
     return;
+  if (auto t = n["tls"]) {
+    if (r.ExpectMap(t, "admin.tls", {"cert", "key"})) {
+      for (auto [key, out] : {std::pair{"cert", &a->tls_cert}, std::pair{"key", &a->tls_key}}) {
+        const std::string path = std::string("admin.tls.") + key;
+        if (!t[key] || !t[key].IsScalar() || t[key].Scalar().empty()) {
+          r.Error(t, path, "required: the PEM file's path");
+          continue;
+        }
+        *out = t[key].Scalar();
+        // Read at start (the server loads and checks them); here only: is the file there.
+        if (::access(out->c_str(), R_OK) != 0)
+          r.Error(t[key], path, "cannot read " + *out + ": " + std::strerror(errno));
+      }
+    }
+  }
   if (auto l = n["listen"]) ReadListen(r, l, "admin.listen", &a->listen_host, &a->listen_port);
   r.Duration(n, p, "session_idle_timeout", 60'000, &a->session_idle_timeout_ms);
   r.Duration(n, p, "session_max_age", 60'000, &a->session_max_age_ms);

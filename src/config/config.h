@@ -233,6 +233,11 @@ struct AdminConfig {
   int64_t session_max_age_ms = 12LL * 3600 * 1000;     // and this long after login in any case
   // `Secure` on the session cookie: for an admin listener reached through HTTPS (a proxy).
   bool secure_cookie = false;
+  // `admin.tls: {cert, key}`: HTTPS on the admin listener itself (PEM files, paths as written:
+  // relative ones to the working directory). Both or neither; the session cookie is then
+  // `Secure` whatever secure_cookie says.
+  std::string tls_cert;
+  std::string tls_key;
   // The live view (GET /api/v1/live): streams open at once at most, and records per second
   // each stream is sampled at.
   int64_t max_live_streams = 16;

@@ -24,6 +24,7 @@ class AdminServer:
         self.config = workdir / "switchyard.yaml"
         self.log_path = workdir / "server.log"
         self.proc = None
+        self.tls = None  # an ssl.SSLContext: the admin listener speaks HTTPS (admin.tls)
 
     def write_config(self, extra=()):
         self.port, self.admin_port = free_port(), free_port()
@@ -68,8 +69,12 @@ class AdminServer:
             assert self.proc.wait(20) == 0, self.log_path.read_text()
 
     def request(self, method, path, body=None, headers=None, admin=True):
-        conn = http.client.HTTPConnection("127.0.0.1", self.admin_port if admin else self.port,
-                                          timeout=10)
+        if admin and self.tls:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.admin_port, timeout=10,
+                                               context=self.tls)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.admin_port if admin else self.port,
+                                              timeout=10)
         data = json.dumps(body) if body is not None else None
         conn.request(method, path, body=data, headers=headers or {})
         res = conn.getresponse()
@@ -256,3 +261,77 @@ def test_no_admin_listener_without_the_section(tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(20) == 0
+
+
+def make_certificate(directory, name="admin"):
+    cert, key = directory / f"{name}-cert.pem", directory / f"{name}-key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def test_admin_tls_serves_https_with_a_secure_cookie_and_refuses_plain_http(tmp_path):
+    import socket
+    import ssl
+    cert, key = make_certificate(tmp_path)
+    s = AdminServer(tmp_path)
+    s.write_config(extra=["  tls:", f"    cert: {cert}", f"    key: {key}"])
+    r = s.cli("users", "add", "alice", "--role", "admin", stdin="alice-password-1\n")
+    assert r.returncode == 0, r.stderr
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False  # the certificate names 127.0.0.1 as CN only
+    s.tls = context
+    try:
+        s.start()
+        cookie, _, set_cookie = login(s, "alice", "alice-password-1")
+        assert "Secure" in set_cookie and "HttpOnly" in set_cookie, set_cookie
+        status, _, body = s.request("GET", "/api/v1/session", headers=cookie)
+        assert status == 200 and json.loads(body)["user"] == "alice", body
+        # The console's pages come over HTTPS too.
+        status, _, body = s.request("GET", "/")
+        assert status == 200 and b"<html" in body.lower(), body[:200]
+        # Plain HTTP to the TLS port: the connection is closed, no HTTP answer.
+        with socket.create_connection(("127.0.0.1", s.admin_port), timeout=10) as plain:
+            plain.sendall(b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = b""
+            while chunk := plain.recv(4096):
+                got += chunk
+        assert b"HTTP/" not in got, got
+        # TLS 1.1 is refused.
+        old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        old.check_hostname = False
+        old.verify_mode = ssl.CERT_NONE
+        try:
+            old.minimum_version = ssl.TLSVersion.TLSv1
+            old.maximum_version = ssl.TLSVersion.TLSv1_1
+            old.set_ciphers("ALL:@SECLEVEL=0")
+        except (ValueError, ssl.SSLError):
+            pass
+        with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+            with socket.create_connection(("127.0.0.1", s.admin_port), timeout=10) as raw:
+                with old.wrap_socket(raw) as tls:
+                    tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    tls.recv(10)
+        # The Tracking API listener stays plain HTTP.
+        status, _, _ = s.request("GET", "/healthz", admin=False)
+        assert status == 200
+    finally:
+        s.stop()
+
+
+def test_admin_tls_with_a_bad_certificate_is_a_config_error_naming_the_file(tmp_path):
+    cert, key = make_certificate(tmp_path)
+    s = AdminServer(tmp_path)
+    # A file that is missing: check-config names it (file and line).
+    s.write_config(extra=["  tls:", f"    cert: {tmp_path / 'nope.pem'}", f"    key: {key}"])
+    r = s.cli("check-config")
+    assert r.returncode != 0 and "admin.tls.cert" in r.stderr and "nope.pem" in r.stderr, r.stderr
+    # A file that is there but holds no certificate: serve refuses to start, naming it.
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    s.write_config(extra=["  tls:", f"    cert: {junk}", f"    key: {key}"])
+    r = subprocess.run([switchyard_bin(), "serve", "--config", str(s.config)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0, r.stderr
+    assert "admin.tls" in r.stderr + r.stdout and "junk.pem" in r.stderr + r.stdout, r.stderr
