@@ -344,10 +344,31 @@ test('replay: start one and watch it reach 100 %', async (t) => {
 });
 
 test('overview, warehouse, users, tokens, audit: each page renders', async () => {
+  // The overview shows real figures: the events this test sent came in and went out.
   await open('/overview');
   await page.waitForSelector('main tr[data-destination="sink"]');
+  const figure = async (name) => Number((await page.textContent(`[data-figure="${name}"] .n`)).replace(/[^0-9]/g, ''));
+  assert.ok(await figure('in') > 0, 'events in, last hour');
+  assert.ok(await figure('out') > 0, 'events delivered, last hour');
+  assert.match(await page.textContent('tr[data-destination="sink"]'), /healthy/);
+  assert.doesNotMatch(await page.textContent('main'), /not available/);
+  assert.match(await page.textContent('tr[data-source]'), /\d/);  // last event, events since start
   await shot('16-overview-later');
+  // A SQLite warehouse, loaded now: the page shows its load and its tracks table with rows.
+  const created = await api('POST', '/api/v1/destinations', {
+    name: 'dw', type: 'sqlite', settings: { path: join(sy.dir, 'warehouse'), sync_interval: '1h' },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  await sendEvents('warehouse', 5);
+  const synced = await api('POST', '/api/v1/destinations/dw/sync');
+  assert.equal(synced.status, 200, JSON.stringify(synced.body));
+  assert.ok(synced.body.loaded >= 5, JSON.stringify(synced.body));
   await open('/warehouse');
+  await page.waitForSelector('section[data-warehouse="dw"] table[aria-label="Tables of dw"]');
+  const tracks = await page.textContent('section[data-warehouse="dw"] table[aria-label="Tables of dw"]');
+  assert.match(tracks, /tracks[1-9]/);  // source, table, rows: the estimate
+  assert.match(await page.textContent('section[data-warehouse="dw"] table[aria-label="Last loads of dw"]'), /none/);  // no error
+  assert.match(await page.textContent('section[data-warehouse="dw"]'), /max\(rowid\)/);
   await shot('16-warehouse');
   await open('/users');
   await page.waitForSelector('tr[data-user="alice"]');
