@@ -69,7 +69,37 @@ struct FunctionConfig {
 enum class FsyncPolicy { kAlways, kInterval, kNever };
 enum class Compression { kNone, kZstd };
 
+// `log.backend`: where accepted events are kept (docs/cluster.md).
+enum class LogBackend { kLocal, kKafka };
+
+// `log.kafka:` — the Kafka cluster the kafka backend produces to and consumes from
+// (docs/cluster.md, docs/configuration.md). Only read with `backend: kafka`.
+struct KafkaLogConfig {
+  std::vector<std::string> brokers;         // bootstrap servers, host:port each; required
+  std::string topic_prefix = "switchyard";  // topic `<prefix>-events`, groups `<prefix>-<dest>`
+  int64_t partitions = 12;                  // of the events topic when it is created
+  int64_t replication_factor = 3;           // of the events topic when it is created
+  int64_t min_insync_replicas = 2;          // topic config when it is created
+  std::string client_id = "switchyard";
+  std::string protocol = "PLAINTEXT";  // PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+  std::string sasl_mechanism;          // PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512 (with SASL_*)
+  std::string username;
+  std::string password;  // secret: never logged; `password_env` names a variable instead
+  std::string ca_file;   // PEM bundle for SSL / SASL_SSL; empty: the system's
+  // Ingest's bound: an append the cluster has not acknowledged (acks=all) by then fails and the
+  // request is answered 503 (librdkafka's message.timeout.ms).
+  int64_t ack_timeout_ms = 5000;
+  int64_t linger_ms = 2;                       // producer batching delay
+  int64_t producer_queue_messages = 100000;    // queue.buffering.max.messages
+  int64_t producer_queue_bytes = 256LL << 20;  // queue.buffering.max.kbytes × 1024
+  std::string compression = "zstd";            // none | gzip | snappy | lz4 | zstd
+  int64_t session_timeout_ms = 10000;          // consumer groups
+  int64_t fetch_max_bytes = 16LL << 20;        // per consumer fetch
+};
+
 struct LogConfig {
+  LogBackend backend = LogBackend::kLocal;
+  KafkaLogConfig kafka;
   FsyncPolicy fsync = FsyncPolicy::kAlways;
   int64_t fsync_interval_ms = 10;
   int64_t segment_bytes = 128LL << 20;

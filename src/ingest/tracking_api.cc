@@ -607,6 +607,15 @@ void TrackingApi::ValidateEvents(RequestState& rq, const http::PeerInfo& peer) {
     rq.keys.push_back(DedupeIndex::Key(rq.source, message_id));
     rq.valid.push_back(log::LogRecord{rq.source, std::move(message_id), rq.ctx.received_at,
                                       std::move(stored), std::move(headers)});
+    if (record_users_) {
+      // As sent (escaped ids are skipped: the key only has to be the same for every copy).
+      std::string_view anonymous_id, user_id;
+      for (const auto& m : members) {
+        if (m.key == "anonymousId") event::PlainString(m.value, &anonymous_id);
+        if (m.key == "userId") event::PlainString(m.value, &user_id);
+      }
+      rq.valid.back().user = std::string(!anonymous_id.empty() ? anonymous_id : user_id);
+    }
   }
 }
 

@@ -40,6 +40,9 @@ class TrackingApi {
   // Counts stored events per minute and per source (null: none): one lock-free record per
   // stored batch (observe/ingest_stats.h). Set before serving.
   void set_ingest_stats(observe::IngestStats* stats) { ingest_stats_ = stats; }
+  // Fill LogRecord::user (anonymousId, else userId) for a log that keys records by user (the
+  // kafka backend's partitioning). Set before serving; off by default (nothing copied).
+  void set_record_users(bool on) { record_users_ = on; }
 
   // The tracking plans events are judged by (docs/governance.md); null or empty: none. Any
   // thread, any time (a config change): each request uses the plans it started with.
@@ -98,6 +101,7 @@ class TrackingApi {
   config::IngestConfig options_;
   observe::LiveFeed* live_ = nullptr;
   observe::IngestStats* ingest_stats_ = nullptr;
+  bool record_users_ = false;
   const SourceTable* sources_;
   log::EventLog* log_;
   DedupeIndex* dedupe_;

@@ -2,7 +2,8 @@
 // consumers (destinations, archive, warehouse) read it through.
 //
 // Two backends fit this interface: local/ (a segmented file log in data_dir, the embedded
-// default) and, later, kafka/ (one topic; cursors become consumer-group offsets).
+// default) and kafka/ (one topic; a cursor is a consumer group whose offsets per partition stand
+// behind the cursor's single Offset: docs/cluster.md says what each call means there).
 //
 // Ownership and threads:
 // - An EventLog is created once by the server and outlives every cursor it opened.
@@ -66,6 +67,10 @@ struct LogRecord {
   TimestampMs received_at;  // server receive time; the log's time index uses it
   std::string payload;      // the stored event, UTF-8 JSON
   std::vector<RecordHeader> headers = {};  // usually none (no allocation then)
+  // The user the event belongs to, for a backend that partitions by user (kafka: the record key
+  // is source + user, or source + message_id when empty). anonymousId, else userId; filled by
+  // ingest only for such a backend. Not stored by the local log.
+  std::string user = {};
 };
 
 // One event as read back, with its position.
