@@ -18,6 +18,7 @@
 #include "base/thread_name.h"
 #include "destinations/registry.h"
 #include "governance/tracking_plans.h"
+#include "log/kafka/kafka_log.h"
 #include "log/local/local_log.h"
 #include "replay/replay.h"
 #include "warehouse/warehouse_destination.h"
@@ -54,6 +55,34 @@ log::LocalLogOptions LogOptions(const config::Config& c, MetricsRegistry* metric
   o.compression = c.log.compression == config::Compression::kZstd ? log::LogCompression::kZstd
                                                                   : log::LogCompression::kNone;
   o.max_pending_bytes = static_cast<uint64_t>(c.log.max_pending_bytes);
+  o.metrics = metrics;
+  return o;
+}
+
+log::KafkaLogOptions KafkaOptions(const config::Config& c, MetricsRegistry* metrics) {
+  const config::KafkaLogConfig& k = c.log.kafka;
+  log::KafkaLogOptions o;
+  for (const auto& b : k.brokers)
+    o.brokers += (o.brokers.empty() ? "" : ",") + b;
+  o.topic_prefix = k.topic_prefix;
+  o.partitions = static_cast<int>(k.partitions);
+  o.replication_factor = static_cast<int>(k.replication_factor);
+  o.min_insync_replicas = static_cast<int>(k.min_insync_replicas);
+  o.client_id = k.client_id;
+  o.client_properties.emplace_back("security.protocol", k.protocol);
+  if (!k.sasl_mechanism.empty()) {
+    o.client_properties.emplace_back("sasl.mechanism", k.sasl_mechanism);
+    o.client_properties.emplace_back("sasl.username", k.username);
+    o.client_properties.emplace_back("sasl.password", k.password);
+  }
+  if (!k.ca_file.empty()) o.client_properties.emplace_back("ssl.ca.location", k.ca_file);
+  o.ack_timeout_ms = static_cast<int>(k.ack_timeout_ms);
+  o.linger_ms = static_cast<int>(k.linger_ms);
+  o.producer_queue_messages = k.producer_queue_messages;
+  o.producer_queue_bytes = k.producer_queue_bytes;
+  o.compression = k.compression;
+  o.session_timeout_ms = static_cast<int>(k.session_timeout_ms);
+  o.fetch_max_bytes = k.fetch_max_bytes;
   o.metrics = metrics;
   return o;
 }
@@ -251,8 +280,15 @@ Status App::Start(const config::Config& config) {
     functions_ = std::make_unique<functions::FunctionRegistry>(fo);
     SY_RETURN_IF_ERROR(functions_->Load(config));
   }
-  SY_ASSIGN_OR_RETURN(auto log, log::OpenLocalLog(LogOptions(config, &metrics_)));
-  log_ = std::move(log);
+  if (config.log.backend == config::LogBackend::kKafka) {
+    // Cluster mode, first slice (docs/cluster.md): this process runs every role on the Kafka
+    // log; dedupe stays the ingest-side index in data_dir.
+    SY_ASSIGN_OR_RETURN(auto log, log::OpenKafkaLog(KafkaOptions(config, &metrics_)));
+    log_ = std::move(log);
+  } else {
+    SY_ASSIGN_OR_RETURN(auto log, log::OpenLocalLog(LogOptions(config, &metrics_)));
+    log_ = std::move(log);
+  }
   ingest::DedupeIndex::Options dedupe_options;
   dedupe_options.dir = DataDir(config.data_dir).Dedupe();
   dedupe_options.window_ms = config.ingest.dedupe_window_ms;
@@ -279,6 +315,7 @@ Status App::Start(const config::Config& config) {
                                                dedupe_.get(), SystemClock::Get(), &metrics_);
   api_->set_live_feed(&live_);
   api_->set_ingest_stats(&ingest_stats_);
+  api_->set_record_users(config.log.backend == config::LogBackend::kKafka);
   {
     SY_ASSIGN_OR_RETURN(auto plans, governance::TrackingPlans::Compile(config));
     api_->SetTrackingPlans(std::move(plans));

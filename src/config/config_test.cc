@@ -256,6 +256,72 @@ TEST(Config, LogReserve) {
               "f.yaml:10: log.reserve: expected a size");
 }
 
+TEST(Config, LogKafkaBackend) {
+  auto c = LoadConfigString(kMinimal, "f.yaml");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->log.backend, LogBackend::kLocal);  // the default
+  c = LoadConfigString(std::string(kMinimal) + R"(log:
+  backend: kafka
+  kafka:
+    brokers: [k1:9092, "k2:9093"]
+    topic_prefix: sy.prod
+    partitions: 24
+    replication_factor: 3
+    min_insync_replicas: 2
+    protocol: SASL_SSL
+    sasl_mechanism: SCRAM-SHA-512
+    username: sy
+    password: hunter2
+    ca_file: /etc/ca.pem
+    ack_timeout: 2s
+    compression: lz4
+)",
+                       "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const KafkaLogConfig& k = c->log.kafka;
+  EXPECT_EQ(c->log.backend, LogBackend::kKafka);
+  EXPECT_EQ(k.brokers, (std::vector<std::string>{"k1:9092", "k2:9093"}));
+  EXPECT_EQ(k.topic_prefix, "sy.prod");
+  EXPECT_EQ(k.partitions, 24);
+  EXPECT_EQ(k.protocol, "SASL_SSL");
+  EXPECT_EQ(k.sasl_mechanism, "SCRAM-SHA-512");
+  EXPECT_EQ(k.password, "hunter2");
+  EXPECT_EQ(k.ack_timeout_ms, 2000);
+  EXPECT_EQ(k.compression, "lz4");
+  EXPECT_EQ(k.session_timeout_ms, 10000);  // a default
+  // One comma-separated string works too.
+  c = LoadConfigString(
+      std::string(kMinimal) + "log: {backend: kafka, kafka: {brokers: \"a:1,b:2\"}}\n", "f.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->log.kafka.brokers, (std::vector<std::string>{"a:1", "b:2"}));
+  const std::string kafka = std::string(kMinimal) + "log:\n  backend: kafka\n";
+  ExpectError(std::string(kMinimal) + "log: {backend: s3}\n", "log.backend: expected one of");
+  ExpectError(kafka, "log.kafka: required with backend: kafka");
+  ExpectError(std::string(kMinimal) + "log: {kafka: {brokers: [a:1]}}\n",
+              "log.kafka: only used with backend: kafka");
+  ExpectError(kafka + "  kafka: {}\n", "log.kafka.brokers: required");
+  ExpectError(kafka + "  kafka: {brokers: [nohost]}\n", "log.kafka.brokers: expected host:port");
+  ExpectError(kafka + "  kafka: {brokers: [a:1], protocol: TLS}\n",
+              "log.kafka.protocol: expected one of");
+  ExpectError(kafka + "  kafka: {brokers: [a:1], protocol: SASL_PLAINTEXT}\n",
+              "log.kafka.sasl_mechanism: protocol SASL_PLAINTEXT needs");
+  ExpectError(kafka + "  kafka: {brokers: [a:1], password: x}\n",
+              "log.kafka.password: only used with protocol SASL");
+  ExpectError(kafka + "  kafka: {brokers: [a:1], ca_file: /x}\n",
+              "log.kafka.ca_file: only used with protocol SSL");
+  ExpectError(kafka + "  kafka: {brokers: [a:1], replication_factor: 1}\n",
+              "log.kafka.min_insync_replicas: must not exceed");
+  ExpectError(kafka + "  kafka: {brokers: [a:1], partitions: 0}\n",
+              "log.kafka.partitions: out of range");
+  ExpectError(kafka + "  kafka: {brokers: [a:1], topic_prefix: \"a b\"}\n",
+              "log.kafka.topic_prefix");
+  ExpectError(kafka + "  kafka: {brokers: [a:1], ack_timeout: 10m}\n",
+              "log.kafka.ack_timeout: must be at most 300s");
+  ExpectError(kafka + "  kafka: {brokers: [a:1], bogus: 1}\n", "log.kafka.bogus: unknown key");
+  ExpectError(kafka + "  kafka: {brokers: [a:1]}\narchive: {store: local, path: ./a}\n",
+              "archive: not available yet with log.backend: kafka");
+}
+
 TEST(Config, HttpAndMetricsSections) {
   auto c = LoadConfigString(kMinimal, "f.yaml");
   ASSERT_TRUE(c.ok());

@@ -339,6 +339,10 @@ Status KafkaLog::Open() {
   m->Counters("switchyard_kafka_rebalances_total",
               "Partitions assigned to or revoked from a consumer group member of this process.",
               {"group", "kind"});
+  m->Gauges("switchyard_consumer_lag_events",
+            "Events in the log past the cursor's committed position (on Kafka: the sum over the "
+            "partitions this process holds).",
+            {"cursor"});
   m->Gauges("switchyard_kafka_consumer_lag_events",
             "Records past the group's committed offset, per partition held by this process.",
             {"group", "partition"});
