@@ -625,6 +625,21 @@ TEST_F(TrackingApiTest, DuplicatesAreAcknowledgedNotStored) {
   EXPECT_EQ(Stored(), 3u);
 }
 
+// For a log that partitions by user (kafka), each record names its user: anonymousId, else
+// userId, else nothing (the log keys it by messageId). Off by default: nothing copied.
+TEST_F(TrackingApiTest, RecordsNameTheirUserOnlyForALogThatAsks) {
+  const std::string batch =
+      R"({"batch":[{"type":"track","event":"a","userId":"u1","anonymousId":"anon-1"},)"
+      R"({"type":"track","event":"b","userId":"u2"},)"
+      R"({"type":"track","event":"c","anonymousId":"anon-3"},)"
+      R"({"type":"identify","userId":"u4","anonymousId":""}]})";
+  EXPECT_EQ(Post("/v1/batch", batch, Basic("wk_web:")).result_int(), 200);
+  api_->set_record_users(true);
+  EXPECT_EQ(Post("/v1/batch", batch, Basic("wk_web:")).result_int(), 200);
+  EXPECT_EQ(log_.Users(),
+            (std::vector<std::string>{"", "", "", "", "anon-1", "u2", "anon-3", "u4"}));
+}
+
 TEST_F(TrackingApiTest, FailedAppendIs503AndTheRetryIsStored) {
   log_.fail_with = ResourceExhausted("disk full");
   std::string ev = R"({"userId":"u","event":"e","messageId":"m-503"})";

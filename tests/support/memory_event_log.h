@@ -57,6 +57,12 @@ class MemoryEventLog final : public log::EventLog {
     entries_.clear();
   }
 
+  // LogRecord::user of every record stored, in order.
+  std::vector<std::string> Users() const {
+    std::lock_guard lock(mu_);
+    return users_;
+  }
+
   std::vector<log::LogEntry> Entries() const {
     std::lock_guard lock(mu_);
     return entries_;
@@ -126,6 +132,7 @@ class MemoryEventLog final : public log::EventLog {
   Offset Store(std::vector<log::LogRecord> records) {
     Offset first(base_ + entries_.size());
     for (auto& r : records) {
+      users_.push_back(std::move(r.user));
       entries_.push_back({Offset(base_ + entries_.size()), r.received_at, std::move(r.source),
                           std::move(r.message_id), std::move(r.payload)});
     }
@@ -143,6 +150,7 @@ class MemoryEventLog final : public log::EventLog {
   uint64_t next_listener_ = 1;
   mutable std::mutex mu_;
   std::vector<log::LogEntry> entries_;
+  std::vector<std::string> users_;  // LogRecord::user of each entry (not part of a LogEntry)
   std::vector<Held> held_;
   uint64_t base_ = 0;
 };
