@@ -320,6 +320,10 @@ TEST(Config, LogKafkaBackend) {
   ExpectError(kafka + "  kafka: {brokers: [a:1], bogus: 1}\n", "log.kafka.bogus: unknown key");
   ExpectError(kafka + "  kafka: {brokers: [a:1]}\narchive: {store: local, path: ./a}\n",
               "archive: not available yet with log.backend: kafka");
+  ExpectError(kafka +
+                  "  kafka: {brokers: [a:1]}\ndestinations:\n  - {name: dw, type: sqlite, "
+                  "settings: {path: ./w}}\n",
+              "destinations.dw: warehouse type sqlite is not available yet");
 }
 
 TEST(Config, HttpAndMetricsSections) {

@@ -259,6 +259,8 @@ class KafkaLog final : public EventLog {
   rd_kafka_t* producer_ = nullptr;
   std::atomic<bool> closed_{false};
   std::atomic<uint64_t> next_offset_{0};  // synthetic offsets handed to Append results
+  std::mutex error_mu_;
+  std::string last_error_;  // the last client error logged, under error_mu_
   mutable std::mutex health_mu_;
   Status health_ = Unavailable("kafka: not connected yet");
   std::mutex stop_mu_;
@@ -299,6 +301,10 @@ void KafkaLog::OnError(rd_kafka_t*, int err, const char* reason, void* opaque) {
   if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__FATAL) {
     log->SetHealth(Unavailable(std::string("kafka: ") + reason));
   }
+  // Once per distinct error: a cluster that is down repeats the same one at every reconnect.
+  std::lock_guard lock(log->error_mu_);
+  if (log->last_error_ == reason) return;
+  log->last_error_ = reason;
   Logger()->warn("kafka client error: {} ({})", reason,
                  rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
 }
@@ -388,6 +394,10 @@ KafkaLog::~KafkaLog() {
 }
 
 void KafkaLog::SetHealth(Status s) {
+  if (s.ok()) {
+    std::lock_guard lock(error_mu_);
+    last_error_.clear();  // the next outage is logged again
+  }
   std::lock_guard lock(health_mu_);
   if (health_.ok() != s.ok() && !closed_.load()) {
     if (s.ok())
@@ -532,8 +542,9 @@ Status KafkaLog::Close() {
   if (producer_ != nullptr) {
     // Queued appends complete: acknowledged within ack_timeout, or failed.
     rd_kafka_flush(producer_, o_.ack_timeout_ms + 1000);
+    // What is left fails (its reports are served by the flush below).
     rd_kafka_purge(producer_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    rd_kafka_poll(producer_, 0);
+    rd_kafka_flush(producer_, 2000);
   }
   {
     std::lock_guard lock(stop_mu_);
