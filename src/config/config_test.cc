@@ -414,7 +414,7 @@ TEST(Config, AdminSection) {
               "admin.listen: expected host:port");
   ExpectError(std::string(kMinimal) + "admin:\n  session_max_age: 1s\n",
               "admin.session_max_age: must be at least 60000ms");
-  ExpectError(std::string(kMinimal) + "admin:\n  tls: {}\n", "admin.tls: unknown key");
+  ExpectError(std::string(kMinimal) + "admin:\n  tls: {}\n", "admin.tls.cert: required");
 }
 
 TEST(Config, MissingRequiredKeys) {

@@ -101,7 +101,7 @@ std::vector<BrowserIntegration> Build() {
                  "analytics",
                  {Id("site_id", "the Hotjar site ID"),
                   TagUrl("https://static.hotjar.com/c/hotjar-{site_id}.js?sv=6")}});
-  all.push_back({"intercom",
+  all.push_back({"intercom-messenger",
                  "intercom",
                  "Intercom",
                  true,

@@ -46,8 +46,8 @@ TEST(BrowserIntegrations, TheTenToolsOfTheIssueAreThere) {
   }
   EXPECT_EQ(device_only,
             (std::set<std::string>{"ga4-gtag", "google-ads", "meta-pixel", "tiktok-pixel",
-                                   "linkedin-insight", "hotjar", "intercom", "hubspot-tracking",
-                                   "mixpanel-browser", "amplitude-browser"}));
+                                   "linkedin-insight", "hotjar", "intercom-messenger",
+                                   "hubspot-tracking", "mixpanel-browser", "amplitude-browser"}));
   EXPECT_TRUE(IsDeviceOnlyType("hotjar"));
   EXPECT_FALSE(IsDeviceOnlyType("meta-conversions"));
   EXPECT_FALSE(IsDeviceOnlyType("webhook"));
@@ -58,7 +58,7 @@ TEST(BrowserIntegrations, ModeMustSuitTheType) {
   EXPECT_EQ(Check(Dest("webhook", M::kDevice, {})),
             "f.yaml:3: destinations[0].mode: type 'webhook' has no browser tag (types with one: "
             "ga4-gtag, google-ads, meta-pixel, meta-conversions, tiktok-pixel, tiktok, "
-            "linkedin-insight, hotjar, intercom, hubspot-tracking, mixpanel-browser, "
+            "linkedin-insight, hotjar, intercom-messenger, hubspot-tracking, mixpanel-browser, "
             "amplitude-browser)\n");
   EXPECT_NE(Check(Dest("webhook", M::kBoth, {})), "");
   EXPECT_EQ(Check(Dest("hotjar", M::kCloud, {Scalar("site_id", "1")})),

@@ -282,8 +282,8 @@ std::vector<config::DestinationConfig> DeviceDestinations() {
   auto off = Dest("hj", "hotjar", M::kDevice, {Scalar("site_id", "42")});
   off.enabled = false;
   out.push_back(off);
-  out.push_back(
-      Dest("ic", "intercom", M::kDevice, {Scalar("app_id", "abc")}, {"other"}));  // not for web
+  out.push_back(Dest("ic", "intercom-messenger", M::kDevice, {Scalar("app_id", "abc")},
+                     {"other"}));  // not for web
   out.push_back(Dest("hook", "webhook", M::kCloud, {Scalar("url", "http://h.test/")}));
   return out;
 }

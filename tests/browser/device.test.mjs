@@ -37,7 +37,7 @@ function destinations(t) {
       tag_url: `${t}/insight.min.js?delay=1000`,
     }),
     ...d('hj', 'hotjar', 'web', { site_id: '42', tag_url: `${t}/hotjar.js?id={site_id}&delay=1000` }),
-    ...d('ic', 'intercom', 'web', { app_id: 'abc', tag_url: `${t}/intercom.js?app={app_id}&delay=1000` }),
+    ...d('ic', 'intercom-messenger', 'web', { app_id: 'abc', tag_url: `${t}/intercom.js?app={app_id}&delay=1000` }),
     ...d('hs', 'hubspot-tracking', 'web', { portal_id: '999', tag_url: `${t}/hs.js?portal={portal_id}&delay=1000` }),
     ...d('mp', 'mixpanel-browser', 'web', { token: 'tok', tag_url: `${t}/mixpanel.js?delay=1000` }),
     ...d('amp', 'amplitude-browser', 'web', { api_key: 'key1', tag_url: `${t}/amplitude.js?delay=1000` }),

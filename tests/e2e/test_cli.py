@@ -160,13 +160,17 @@ def test_destinations_lists_every_type_with_its_settings(monkeypatch):
     types = [l.split(" ")[0] for l in r.stdout.splitlines() if l and not l.startswith(" ")]
     assert types == [  # one a line, so branches adding destinations merge cleanly
         "amplitude",
+        "bigquery",
         "braze",
         "customerio",
         "google-analytics-4",
         "heap",
         "http",
         "hubspot",
+        "intercom",
         "iterable",
+        "kafka",
+        "kinesis",
         "klaviyo",
         "mailchimp",
         "meta-conversions",
